@@ -1,0 +1,124 @@
+/**
+ * One error hierarchy for the whole server. Domain code throws these; only the HTTP edge turns them
+ * into RFC 7807 problem documents, and only the CLI turns them into exit messages. `detail` is
+ * written for the client and must never contain secrets (PINs, tokens, key material).
+ */
+export type ErrorCode =
+  | "badRequest"
+  | "badCSR"
+  | "policyViolation"
+  | "unauthorized"
+  | "forbidden"
+  | "notFound"
+  | "conflict"
+  | "payloadTooLarge"
+  | "unsupportedMediaType"
+  | "config"
+  | "hsm"
+  | "storage"
+  | "internal";
+
+const STATUS: Record<ErrorCode, number> = {
+  badRequest: 400,
+  badCSR: 400,
+  policyViolation: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  notFound: 404,
+  conflict: 409,
+  payloadTooLarge: 413,
+  unsupportedMediaType: 415,
+  config: 500,
+  hsm: 503,
+  storage: 503,
+  internal: 500,
+};
+
+export class KeywardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra machine-readable members for the problem document (never secrets). */
+  readonly extensions: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; extensions?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = STATUS[code];
+    this.extensions = options?.extensions ?? {};
+  }
+
+  /** Client errors carry their message to the client; server errors get a generic detail. */
+  get isClientError(): boolean {
+    return this.status < 500;
+  }
+}
+
+export class BadRequestError extends KeywardError {
+  constructor(message: string, extensions?: Record<string, unknown>) {
+    super("badRequest", message, { extensions });
+  }
+}
+
+export class BadCsrError extends KeywardError {
+  constructor(message: string) {
+    super("badCSR", message);
+  }
+}
+
+export class PolicyError extends KeywardError {
+  constructor(message: string) {
+    super("policyViolation", message);
+  }
+}
+
+export class UnauthorizedError extends KeywardError {
+  constructor(message: string) {
+    super("unauthorized", message);
+  }
+}
+
+export class ForbiddenError extends KeywardError {
+  constructor(message: string) {
+    super("forbidden", message);
+  }
+}
+
+export class NotFoundError extends KeywardError {
+  constructor(message: string) {
+    super("notFound", message);
+  }
+}
+
+export class ConflictError extends KeywardError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
+export class ConfigError extends KeywardError {
+  constructor(message: string, cause?: unknown) {
+    super("config", message, { cause });
+  }
+}
+
+export class StorageError extends KeywardError {
+  constructor(message: string, cause?: unknown) {
+    super("storage", message, { cause });
+  }
+}
+
+/** HSM failures. `ckr` is the PKCS#11 return value name when the module returned one. */
+export class HsmError extends KeywardError {
+  readonly ckr: string | undefined;
+  constructor(message: string, options?: { ckr?: string; cause?: unknown }) {
+    super("hsm", message, { cause: options?.cause });
+    this.ckr = options?.ckr;
+  }
+}
+
+export class HsmPinIncorrectError extends HsmError {}
+export class HsmPinLockedError extends HsmError {}
+export class HsmTokenNotFoundError extends HsmError {}
+export class HsmKeyNotFoundError extends HsmError {}
+export class HsmModuleError extends HsmError {}

@@ -1,0 +1,136 @@
+import { execFileSync } from "node:child_process";
+import { createPublicKey, verify } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HsmError, HsmKeyNotFoundError, HsmPinIncorrectError, HsmTokenNotFoundError } from "../../src/errors/index.js";
+import { Pkcs11Hsm } from "../../src/hsm/index.js";
+import type { KeyType, SigningAlgorithm } from "../../src/pki/key-types.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+let token: TestToken;
+let hsm: Pkcs11Hsm;
+
+beforeAll(async () => {
+  token = createTestToken("hsm-contract");
+  hsm = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, sessions: 4 });
+});
+
+afterAll(async () => {
+  await hsm?.close();
+  token?.cleanup();
+});
+
+/** Node verifies what the HSM signed: ECDSA in WebCrypto's raw r||s form ("ieee-p1363"). */
+function nodeVerifies(spki: Buffer, alg: SigningAlgorithm, data: Buffer, signature: Buffer): boolean {
+  const key = createPublicKey({ key: spki, format: "der", type: "spki" });
+  if (alg.name === "Ed25519") return verify(null, data, key, signature);
+  const hash = alg.hash.replace("-", "").toLowerCase();
+  if (alg.name === "ECDSA") return verify(hash, data, { key, dsaEncoding: "ieee-p1363" }, signature);
+  return verify(hash, data, key, signature);
+}
+
+describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
+  const cases: Array<[KeyType, SigningAlgorithm]> = [
+    ["p256", { name: "ECDSA", hash: "SHA-256" }],
+    ["p384", { name: "ECDSA", hash: "SHA-384" }],
+    ["rsa2048", { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }],
+    ["ed25519", { name: "Ed25519" }],
+  ];
+
+  it.each(cases)("generates a %s key in the token and signs with it", async (keyType, alg) => {
+    const { uri, spki } = await hsm.generateKeyPair(keyType, `contract-${keyType}`);
+    expect(uri).toMatch(/^pkcs11:token=hsm-contract;object=contract-[a-z0-9]+;id=(%[0-9a-f]{2}){16};type=private$/);
+    const data = Buffer.from(`message for ${keyType}`);
+    const signature = await hsm.sign(uri, alg, data);
+    expect(nodeVerifies(spki, alg, data, signature)).toBe(true);
+    expect(nodeVerifies(spki, alg, Buffer.from("another message"), signature)).toBe(false);
+  });
+
+  it("creates private keys that are sensitive and never extractable", async () => {
+    const { uri } = await hsm.generateKeyPair("p256", "contract-attrs");
+    expect(await hsm.keyAttributes(uri)).toEqual({
+      token: true,
+      private: true,
+      sensitive: true,
+      extractable: false,
+      alwaysSensitive: true,
+      neverExtractable: true,
+    });
+    await expect(hsm.readPrivateValue(uri)).rejects.toMatchObject({ ckr: "CKR_ATTRIBUTE_SENSITIVE" });
+  });
+
+  it("pkcs11-tool, a tool we did not write, sees the key as sensitive and never extractable", async () => {
+    await hsm.generateKeyPair("p384", "contract-tool");
+    const out = execFileSync(
+      "pkcs11-tool",
+      ["--module", token.modulePath, "--token-label", token.tokenLabel, "--login", "--pin", token.pin, "--list-objects", "--type", "privkey"],
+      { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: "utf8" },
+    );
+    const block = out.split(/\n(?=Private Key Object)/).find((b) => b.includes("label:      contract-tool"));
+    expect(block).toBeDefined();
+    expect(block).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
+  });
+
+  it("runs 64 concurrent signatures over a 4-session pool without CKR_OPERATION_ACTIVE", async () => {
+    const { uri, spki } = await hsm.generateKeyPair("p256", "contract-pool");
+    const alg: SigningAlgorithm = { name: "ECDSA", hash: "SHA-256" };
+    const messages = Array.from({ length: 64 }, (_, i) => Buffer.from(`message ${i}`));
+    const signatures = await Promise.all(messages.map((m) => hsm.sign(uri, alg, m)));
+    expect(signatures.every((s, i) => nodeVerifies(spki, alg, messages[i]!, s))).toBe(true);
+  });
+
+  it("finds keys again by URI after the handle cache is cold", async () => {
+    const { uri, spki } = await hsm.generateKeyPair("p256", "contract-refind");
+    const other = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin });
+    try {
+      expect(await other.publicKey(uri)).toEqual(spki);
+      const sig = await other.sign(uri, { name: "ECDSA", hash: "SHA-256" }, Buffer.from("x"));
+      expect(nodeVerifies(spki, { name: "ECDSA", hash: "SHA-256" }, Buffer.from("x"), sig)).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("reports a missing key as HsmKeyNotFoundError naming the URI", async () => {
+    const uri = "pkcs11:token=hsm-contract;object=nope;id=%00%01;type=private";
+    const error = await hsm.sign(uri, { name: "ECDSA", hash: "SHA-256" }, Buffer.from("x")).catch((e) => e);
+    expect(error).toBeInstanceOf(HsmKeyNotFoundError);
+    expect(error.message).toContain("object=nope");
+  });
+
+  it("destroys a key pair so it can no longer sign", async () => {
+    const { uri } = await hsm.generateKeyPair("p256", "contract-destroy");
+    await hsm.destroyKeyPair(uri);
+    await expect(hsm.sign(uri, { name: "ECDSA", hash: "SHA-256" }, Buffer.from("x"))).rejects.toBeInstanceOf(
+      HsmKeyNotFoundError,
+    );
+  });
+
+  it("rejects a wrong PIN with HsmPinIncorrectError and does not echo the PIN", async () => {
+    // Log the shared login out first: login is per application, so the wrong PIN must be tried fresh.
+    await hsm.close();
+    const error = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: "wrong-pin-77" }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(HsmPinIncorrectError);
+    expect(error.ckr).toBe("CKR_PIN_INCORRECT");
+    expect(error.message).not.toContain("wrong-pin-77");
+    hsm = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin });
+  });
+
+  it("names the tokens present when the label is wrong", async () => {
+    const error = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: "absent", pin: token.pin }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(HsmTokenNotFoundError);
+    expect(error.message).toContain('no token labelled "absent"');
+    expect(error.message).toContain('"hsm-contract"');
+  });
+
+  it("reports a module that cannot be loaded as an HsmError", async () => {
+    const error = await Pkcs11Hsm.open({ modulePath: "/nonexistent/libpkcs11.so", tokenLabel: "x", pin: "x" }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(HsmError);
+    expect(error.message).toContain("cannot load PKCS#11 module /nonexistent/libpkcs11.so");
+  });
+});

@@ -42,3 +42,8 @@ export function spkiSha256Hex(spkiDer: Uint8Array): string {
 export function spkiFromDer(spkiDer: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
 }
+
+/** A standalone ArrayBuffer copy of the bytes: what @peculiar/x509 and pkijs take as BufferSource. */
+export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}

@@ -1,0 +1,23 @@
+/**
+ * Roles and what each may do: the one permission table (DESIGN.md §6). Every /api/v1 route and CLI
+ * command names a permission from here.
+ */
+export const ROLES = ["admin", "ca-operator", "key-officer", "auditor", "requester"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = {
+  "ca:read": ["admin", "ca-operator", "key-officer", "auditor", "requester"],
+  "ca:manage": ["admin", "ca-operator"],
+  "certificates:read": ["admin", "ca-operator", "auditor", "requester"],
+  "certificates:issue": ["admin", "ca-operator", "requester"],
+  "tokens:manage": ["admin"],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+export function roleAllows(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}

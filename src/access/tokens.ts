@@ -1,0 +1,74 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { addDays, type Clock } from "../clock/index.js";
+import { BadRequestError, UnauthorizedError } from "../errors/index.js";
+import { isRole, ROLES, type Role } from "./roles.js";
+
+export interface ApiTokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface TokenStore {
+  insert(record: ApiTokenRecord, tokenHash: string): Promise<void>;
+  findByHash(tokenHash: string): Promise<ApiTokenRecord | undefined>;
+  touch(id: string, at: Date): Promise<void>;
+}
+
+export interface Principal {
+  id: string;
+  name: string;
+  role: Role;
+  kind: "token";
+}
+
+const PREFIX = "kw_";
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** API tokens: 256 random bits, shown once, stored only as a SHA-256 hash. */
+export class TokenService {
+  constructor(private readonly deps: { store: TokenStore; clock: Clock }) {}
+
+  async create(options: { role: string; name?: string; expiresInDays?: number }): Promise<{
+    token: string;
+    record: ApiTokenRecord;
+  }> {
+    if (!isRole(options.role)) {
+      throw new BadRequestError(`unknown role "${options.role}"; roles are ${ROLES.join(", ")}`);
+    }
+    const now = this.deps.clock.now();
+    const token = PREFIX + randomBytes(32).toString("base64url");
+    const record: ApiTokenRecord = {
+      id: randomUUID(),
+      name: options.name ?? `${options.role}-token`,
+      role: options.role,
+      createdAt: now,
+      expiresAt: options.expiresInDays ? addDays(now, options.expiresInDays) : null,
+      lastUsedAt: null,
+      revokedAt: null,
+    };
+    await this.deps.store.insert(record, hashToken(token));
+    return { token, record };
+  }
+
+  /** Resolves a bearer token to its principal; every failure reads the same to the caller. */
+  async authenticate(token: string): Promise<Principal> {
+    const record = token.startsWith(PREFIX) ? await this.deps.store.findByHash(hashToken(token)) : undefined;
+    const now = this.deps.clock.now();
+    if (!record || record.revokedAt || (record.expiresAt && record.expiresAt <= now)) {
+      throw new UnauthorizedError("the bearer token is unknown, expired or revoked");
+    }
+    // Last-used time is advisory: minute resolution keeps it from costing a write per request.
+    if (!record.lastUsedAt || now.getTime() - record.lastUsedAt.getTime() > 60_000) {
+      await this.deps.store.touch(record.id, now);
+    }
+    return { id: record.id, name: record.name, role: record.role, kind: "token" };
+  }
+}

@@ -1,0 +1,2 @@
+export { DEFAULT_CONFIG_FILE, deepMerge, type LoadConfigOptions, listenAddress, loadConfig } from "./load.js";
+export * from "./schema.js";

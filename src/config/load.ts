@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "../errors/index.js";
+import { type Config, ConfigSchema } from "./schema.js";
+
+/** Shipped defaults: `config/default.yaml` at the package root (from src/ or dist/ alike). */
+export const DEFAULT_CONFIG_FILE = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/default.yaml");
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Objects merge key by key (so a file can add one profile); arrays and scalars replace. */
+export function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isObject(value) && isObject(out[key]) ? deepMerge(out[key] as Json, value) : value;
+  }
+  return out;
+}
+
+function readYaml(path: string): Json {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, error);
+  }
+  if (parsed == null) return {};
+  if (!isObject(parsed)) throw new ConfigError(`config file ${path} must hold a mapping at the top level`);
+  return parsed;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Overrides applied last (CLI flags, tests). */
+  overrides?: Json;
+}
+
+/**
+ * Builds the configuration: shipped defaults, then the operator's file (`KEYWARD_CONFIG`, or
+ * `<dataDir>/keyward.yaml` when present), then `KEYWARD_*` variables, then overrides. Validated
+ * once; every problem is reported with its path.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  let raw = readYaml(DEFAULT_CONFIG_FILE);
+  const dataDir = resolve(
+    String(options.overrides?.dataDir ?? env.KEYWARD_DATA_DIR ?? (raw.dataDir as string | undefined) ?? "./data"),
+  );
+  const file = env.KEYWARD_CONFIG ?? join(dataDir, "keyward.yaml");
+  if (env.KEYWARD_CONFIG && !existsSync(file)) throw new ConfigError(`KEYWARD_CONFIG names a missing file: ${file}`);
+  if (existsSync(file)) raw = deepMerge(raw, readYaml(file));
+
+  const fromEnv: Json = { dataDir };
+  if (env.KEYWARD_LISTEN) fromEnv.listen = env.KEYWARD_LISTEN;
+  if (env.KEYWARD_BASE_URL) fromEnv.baseUrl = env.KEYWARD_BASE_URL;
+  if (env.KEYWARD_DATABASE_URL) fromEnv.database = { url: env.KEYWARD_DATABASE_URL };
+  const hsm: Json = {};
+  if (env.KEYWARD_HSM_MODULE) hsm.module = env.KEYWARD_HSM_MODULE;
+  if (env.KEYWARD_HSM_TOKEN) hsm.token = env.KEYWARD_HSM_TOKEN;
+  if (env.KEYWARD_HSM_PIN_SOURCE) hsm.pinSource = env.KEYWARD_HSM_PIN_SOURCE;
+  if (Object.keys(hsm).length) fromEnv.hsm = hsm;
+  if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
+  raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
+
+  // `${dataDir}` in paths lets the shipped defaults point into whichever data dir is in use.
+  const expanded = JSON.parse(JSON.stringify(raw).replaceAll("${dataDir}", dataDir.replaceAll("\\", "\\\\")));
+  const result = ConfigSchema.safeParse(expanded);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  const config = result.data;
+  for (const [name, profile] of Object.entries(config.profiles)) {
+    const ids = [config.ca.root.id, ...config.ca.intermediates.map((i) => i.id)];
+    if (profile.issuer && !ids.includes(profile.issuer)) {
+      throw new ConfigError(`invalid configuration: profiles.${name}.issuer: no CA "${profile.issuer}" is configured`);
+    }
+  }
+  const baseUrl = (config.baseUrl ?? `http://${config.listen}`).replace(/\/+$/, "");
+  const databaseUrl = config.database.url ?? `sqlite:${join(dataDir, "keyward.db")}`;
+  return { ...config, baseUrl, database: { url: resolveSqlitePath(databaseUrl) } };
+}
+
+function resolveSqlitePath(url: string): string {
+  if (!url.startsWith("sqlite:")) return url;
+  const path = url.slice("sqlite:".length);
+  return path === ":memory:" || isAbsolute(path) ? url : `sqlite:${resolve(path)}`;
+}
+
+export function listenAddress(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
+}

@@ -1,0 +1,131 @@
+import { z } from "zod";
+import { KEY_TYPES } from "../pki/key-types.js";
+
+export const KEY_USAGES = [
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "cRLSign",
+  "encipherOnly",
+  "decipherOnly",
+] as const;
+export type KeyUsageName = (typeof KEY_USAGES)[number];
+
+export const EXTENDED_KEY_USAGES = {
+  serverAuth: "1.3.6.1.5.5.7.3.1",
+  clientAuth: "1.3.6.1.5.5.7.3.2",
+  codeSigning: "1.3.6.1.5.5.7.3.3",
+  emailProtection: "1.3.6.1.5.5.7.3.4",
+  timeStamping: "1.3.6.1.5.5.7.3.8",
+  ocspSigning: "1.3.6.1.5.5.7.3.9",
+} as const;
+
+export const SAN_TYPES = ["dns", "ip", "email", "uri"] as const;
+export type SanType = (typeof SAN_TYPES)[number];
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "ids are lowercase letters, digits and dashes");
+const keyType = z.enum(KEY_TYPES);
+const keyUsageList = z.array(z.enum(KEY_USAGES)).min(1);
+const ekuName = z.union([
+  z.enum(Object.keys(EXTENDED_KEY_USAGES) as [keyof typeof EXTENDED_KEY_USAGES]),
+  z.string().regex(/^\d+(\.\d+)+$/, "an extended key usage is a known name or a dotted OID"),
+]);
+
+export const ProfileSchema = z
+  .object({
+    description: z.string().default(""),
+    /** CA that signs this profile; default: the default intermediate. */
+    issuer: id.optional(),
+    /** Only Keyward itself issues internal profiles (e.g. OCSP responder certificates). */
+    internal: z.boolean().default(false),
+    validityDays: z.number().int().positive(),
+    maxValidityDays: z.number().int().positive(),
+    /** Key usages: one list for every key, or a list per key family. */
+    keyUsage: z.union([
+      keyUsageList,
+      z.object({ rsa: keyUsageList.optional(), ec: keyUsageList.optional(), ed25519: keyUsageList.optional() }),
+    ]),
+    extKeyUsage: z.array(ekuName).default([]),
+    keyTypes: z.array(keyType).min(1).default(["p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"]),
+    sanTypes: z.array(z.enum(SAN_TYPES)).default(["dns", "ip"]),
+    requireSan: z.boolean().default(true),
+    allowWildcard: z.boolean().default(false),
+    /** Allow-list of names: exact names, or `*.suffix` for any name under suffix. Empty: any name. */
+    namePatterns: z.array(z.string().min(1)).default([]),
+    maxNames: z.number().int().positive().default(100),
+  })
+  .strict()
+  .refine((p) => p.validityDays <= p.maxValidityDays, {
+    message: "validityDays must not exceed maxValidityDays",
+  });
+export type Profile = z.infer<typeof ProfileSchema>;
+
+const CaSchema = z
+  .object({
+    id,
+    keyType,
+    commonName: z.string().min(1).max(64),
+    organization: z.string().max(64).optional(),
+    country: z.string().length(2).optional(),
+    validityDays: z.number().int().positive(),
+  })
+  .strict();
+export type CaSettings = z.infer<typeof CaSchema>;
+
+const NameConstraintsSchema = z
+  .object({
+    permittedDns: z.array(z.string()).default([]),
+    excludedDns: z.array(z.string()).default([]),
+    permittedIp: z.array(z.string()).default([]),
+    excludedIp: z.array(z.string()).default([]),
+    permittedEmail: z.array(z.string()).default([]),
+    excludedEmail: z.array(z.string()).default([]),
+  })
+  .strict();
+export type NameConstraintsSettings = z.infer<typeof NameConstraintsSchema>;
+
+export const ConfigSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "listen is host:port"),
+    baseUrl: z.url().optional(),
+    database: z.object({ url: z.string().min(1).optional() }).strict().default({}),
+    hsm: z
+      .object({
+        module: z.string().min(1),
+        token: z.string().min(1),
+        /** `file:<path>` or `env:<NAME>`; the PIN itself never appears in config. */
+        pinSource: z.string().regex(/^(file|env):.+/, 'pinSource is "file:<path>" or "env:<NAME>"'),
+        sessions: z.number().int().min(1).max(64).default(4),
+        /** SOFTHSM2_CONF to use when the environment sets none (the embedded default). */
+        softhsmConf: z.string().optional(),
+      })
+      .strict(),
+    ca: z
+      .object({
+        root: CaSchema.extend({ pathLength: z.number().int().min(0).max(8).optional() }),
+        intermediates: z.array(CaSchema).min(1),
+        /** Applied to intermediates when set (RFC 5280 §4.2.1.10). */
+        nameConstraints: NameConstraintsSchema.optional(),
+      })
+      .strict(),
+    policy: z
+      .object({
+        /** Names never issued, under any profile: exact names or `*.suffix`. */
+        forbiddenNames: z.array(z.string()).default([]),
+        maxBodyBytes: z.number().int().positive().default(65_536),
+      })
+      .strict()
+      .default({ forbiddenNames: [], maxBodyBytes: 65_536 }),
+    profiles: z.record(id, ProfileSchema),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+      .strict()
+      .default({ level: "info" }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema> & { baseUrl: string; database: { url: string } };

@@ -1,0 +1,9 @@
+export { type ParsedCsr, parseCsr } from "./csr.js";
+export {
+  type CertificateFilter,
+  type CertificateRecord,
+  type CertificateStatus,
+  type CertificateStore,
+  DuplicateSerialError,
+} from "./ports.js";
+export { type IssuedCertificate, IssuanceService, type IssueRequest, normalizeSerial } from "./service.js";

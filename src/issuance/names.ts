@@ -1,0 +1,129 @@
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
+import type { SanType } from "../config/schema.js";
+import { PolicyError } from "../errors/index.js";
+
+export interface SubjectName {
+  type: SanType;
+  value: string;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks a DNS name and returns its canonical (lowercase A-label) form. Throws PolicyError naming
+ * what is wrong.
+ */
+export function canonicalDnsName(input: string, allowWildcard: boolean): string {
+  const name = input.toLowerCase();
+  const quoted = JSON.stringify(input);
+  if (name.length === 0) throw new PolicyError("a DNS name is empty");
+  if (name.length > 253) throw new PolicyError(`DNS name ${quoted} is longer than 253 characters`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the check is exactly for non-ASCII
+  if (/[^\x00-\x7f]/.test(name)) {
+    throw new PolicyError(`DNS name ${quoted} is not ASCII; use its IDNA A-label form (${domainToASCII(name) || "xn--…"})`);
+  }
+  if (name.endsWith(".")) throw new PolicyError(`DNS name ${quoted} must not end with a dot`);
+  if (isIP(name)) throw new PolicyError(`${quoted} is an IP address; request it as an IP SAN, not a DNS name`);
+  const labels = name.split(".");
+  if (labels.length < 2) throw new PolicyError(`DNS name ${quoted} must have at least two labels`);
+  labels.forEach((label, i) => {
+    if (label === "*") {
+      if (i !== 0) throw new PolicyError(`DNS name ${quoted}: a wildcard is allowed only as the whole leftmost label`);
+      if (!allowWildcard) throw new PolicyError(`DNS name ${quoted}: wildcards are not allowed by this profile`);
+      if (labels.length < 3) throw new PolicyError(`DNS name ${quoted}: a wildcard needs at least two labels after it`);
+      return;
+    }
+    if (!LABEL.test(label)) {
+      throw new PolicyError(
+        `DNS name ${quoted}: label ${JSON.stringify(label)} must be 1-63 letters, digits or inner hyphens`,
+      );
+    }
+    if (label.startsWith("xn--") && domainToASCII(label) !== label) {
+      throw new PolicyError(`DNS name ${quoted}: label ${JSON.stringify(label)} is not a valid IDNA A-label`);
+    }
+    if (label.length >= 4 && label[2] === "-" && label[3] === "-" && !label.startsWith("xn--")) {
+      throw new PolicyError(`DNS name ${quoted}: label ${JSON.stringify(label)} has reserved hyphens in positions 3-4`);
+    }
+  });
+  if (/^\d+$/.test(labels[labels.length - 1]!)) {
+    throw new PolicyError(`DNS name ${quoted}: the top-level label must not be all digits`);
+  }
+  return name;
+}
+
+/** Canonical text of an IP address (IPv6 compressed, lowercase). */
+export function canonicalIp(input: string): string {
+  const version = isIP(input);
+  if (version === 0) throw new PolicyError(`${JSON.stringify(input)} is not a valid IP address`);
+  if (version === 4) return input;
+  return new URL(`http://[${input}]/`).hostname.slice(1, -1);
+}
+
+export function canonicalEmail(input: string): string {
+  const at = input.lastIndexOf("@");
+  const local = input.slice(0, at);
+  if (at <= 0 || local.length > 64 || !/^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+$/.test(local) || local.includes("..")) {
+    throw new PolicyError(`${JSON.stringify(input)} is not a valid email address`);
+  }
+  let domain: string;
+  try {
+    domain = canonicalDnsName(input.slice(at + 1), false);
+  } catch (error) {
+    throw new PolicyError(`${JSON.stringify(input)} is not a valid email address: ${(error as Error).message}`);
+  }
+  return `${local}@${domain}`;
+}
+
+export function canonicalUri(input: string): string {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new PolicyError(`${JSON.stringify(input)} is not a valid absolute URI`);
+  }
+  if (/\s/.test(input)) throw new PolicyError(`URI ${JSON.stringify(input)} contains whitespace`);
+  if (!/^[a-z][a-z0-9+.-]*:$/.test(url.protocol)) throw new PolicyError(`URI ${JSON.stringify(input)} has no scheme`);
+  return input;
+}
+
+/**
+ * Name patterns: `example.com` (exactly), `*.example.com` (any name below), `10.0.0.0/8` (IPs in
+ * the range), `@example.com` (emails at that domain). A pattern of a different kind never matches.
+ */
+export function matchesPattern(name: SubjectName, pattern: string): boolean {
+  if (pattern.includes("/") && name.type === "ip") return ipInCidr(name.value, pattern);
+  if (pattern.startsWith("@")) return name.type === "email" && name.value.endsWith(pattern.toLowerCase());
+  if (name.type !== "dns") return name.type === "uri" ? name.value === pattern : false;
+  const p = pattern.toLowerCase();
+  if (p.startsWith("*.")) return name.value.endsWith(p.slice(1)) && name.value.length > p.length - 1;
+  return name.value === p;
+}
+
+function ipInCidr(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split("/");
+  const bits = Number(bitsText);
+  const a = ipBytes(ip);
+  const b = base ? ipBytes(base) : undefined;
+  if (!a || !b || a.length !== b.length || !Number.isInteger(bits)) return false;
+  for (let i = 0; i < bits; i++) {
+    const mask = 0x80 >> (i % 8);
+    if ((a[i >> 3]! & mask) !== (b[i >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+function ipBytes(ip: string): number[] | undefined {
+  const version = isIP(ip);
+  if (version === 4) return ip.split(".").map(Number);
+  if (version !== 6) return undefined;
+  const [head = "", tail = ""] = ip.split("::");
+  const parse = (part: string) => (part ? part.split(":").flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]) : []);
+  const h = parse(head);
+  const t = parse(tail);
+  return [...h, ...new Array(16 - h.length - t.length).fill(0), ...t];
+}
+
+export function formatName(name: SubjectName): string {
+  return `${name.type}:${name.value}`;
+}

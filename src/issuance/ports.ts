@@ -1,0 +1,55 @@
+import type { KeyType } from "../pki/key-types.js";
+
+export type CertificateStatus = "pending" | "valid" | "revoked" | "failed";
+
+/** A certificate Keyward issued or intended to issue. `names` are `type:value`, e.g. `dns:a.example`. */
+export interface CertificateRecord {
+  serial: string;
+  caId: string;
+  profile: string;
+  status: CertificateStatus;
+  subject: string;
+  names: string[];
+  spkiSha256: string;
+  keyType: KeyType;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+  requestedBy: string | null;
+  /** DER certificate once signed. */
+  certificate: Buffer | null;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+}
+
+export interface CertificateIntent extends Omit<CertificateRecord, "status" | "certificate" | "revokedAt" | "revocationReason"> {
+  /** The exact TBSCertificate bytes the HSM is about to sign. */
+  tbs: Buffer;
+}
+
+export interface CertificateFilter {
+  /** Substring of the subject or of any name. */
+  name?: string;
+  status?: "valid" | "revoked" | "expired" | "pending" | "failed";
+  profile?: string;
+  caId?: string;
+  spkiSha256?: string;
+  expiresAfter?: Date;
+  expiresBefore?: Date;
+  limit: number;
+  /** Opaque cursor from the previous page (the last serial seen). */
+  after?: string;
+}
+
+export class DuplicateSerialError extends Error {}
+
+export interface CertificateStore {
+  /** Stores the intent durably; throws DuplicateSerialError when the serial exists. */
+  recordIntent(intent: CertificateIntent): Promise<void>;
+  /** Stores the signed certificate of a pending intent; status becomes valid. */
+  markIssued(serial: string, certificate: Buffer): Promise<void>;
+  /** Marks a pending intent whose signing failed, so it is never mistaken for an issued one. */
+  markFailed(serial: string): Promise<void>;
+  get(serial: string): Promise<CertificateRecord | undefined>;
+  list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]>;
+}

@@ -1,0 +1,313 @@
+import { randomBytes } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
+import type { CaSettings, NameConstraintsSettings } from "../config/schema.js";
+import { ConflictError, NotFoundError } from "../errors/index.js";
+import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
+import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
+import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
+import type { CaRecord, CaStore, KeyStore } from "./ports.js";
+import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
+
+export interface HierarchySettings {
+  root: CaSettings & { pathLength?: number };
+  intermediates: CaSettings[];
+  nameConstraints?: NameConstraintsSettings;
+}
+
+export interface CertificateToSign {
+  serial: string;
+  subject: x509.JsonName;
+  spki: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** Subject-side extensions; the CA adds AKI, AIA and the CRL distribution point. */
+  extensions: x509.Extension[];
+}
+
+interface LoadedCa {
+  record: CaRecord;
+  certificate: x509.X509Certificate;
+  key: TokenPrivateKey;
+}
+
+/** CAs are backdated this much so a client whose clock runs a little slow accepts them at once. */
+const BACKDATE_MS = 5 * 60_000;
+
+/**
+ * The CA: the only module that uses CA signing keys. It creates the hierarchy (keys generated in
+ * the token) and signs what the registration authority has already checked and recorded.
+ */
+export class CertificateAuthority {
+  private readonly crypto = signingCrypto();
+  private loaded: Map<string, LoadedCa> | undefined;
+
+  constructor(
+    private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string },
+  ) {}
+
+  /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
+  async initialize(settings: HierarchySettings): Promise<CaRecord[]> {
+    const existing = await this.deps.store.list();
+    if (existing.length > 0) {
+      throw new ConflictError(
+        `a CA already exists here (${existing.map((c) => `${c.kind} "${c.id}"`).join(", ")}); init never overwrites it`,
+      );
+    }
+    const ids = [settings.root.id, ...settings.intermediates.map((i) => i.id)];
+    if (new Set(ids).size !== ids.length) throw new ConflictError(`CA ids must be unique, got ${ids.join(", ")}`);
+
+    const created: string[] = [];
+    try {
+      const root = await this.createRoot(settings.root, created);
+      const records = [root.record];
+      for (const [index, intermediate] of settings.intermediates.entries()) {
+        const ca = await this.createIntermediateUnder(root, intermediate, settings.nameConstraints, index === 0, created);
+        records.push(ca.record);
+      }
+      await this.deps.store.insert(records);
+      this.loaded = undefined;
+      return records;
+    } catch (error) {
+      await this.destroyKeys(created);
+      throw error;
+    }
+  }
+
+  /** Issues a new intermediate from a parent CA (a second issuer, or a rollover). */
+  async createIntermediate(
+    settings: CaSettings,
+    options: { parentId?: string; makeDefault?: boolean; nameConstraints?: NameConstraintsSettings } = {},
+  ): Promise<CaRecord> {
+    if (await this.deps.store.get(settings.id)) throw new ConflictError(`a CA with id "${settings.id}" already exists`);
+    const parent = await this.load(options.parentId ?? (await this.root()).id);
+    const created: string[] = [];
+    try {
+      const ca = await this.createIntermediateUnder(parent, settings, options.nameConstraints, false, created);
+      await this.deps.store.insert([ca.record]);
+      if (options.makeDefault) await this.deps.store.setDefault(ca.record.id);
+      this.loaded = undefined;
+      return (await this.deps.store.get(ca.record.id))!;
+    } catch (error) {
+      await this.destroyKeys(created);
+      throw error;
+    }
+  }
+
+  async list(): Promise<CaRecord[]> {
+    return [...(await this.all()).values()].map((c) => c.record);
+  }
+
+  async get(id: string): Promise<CaRecord> {
+    return (await this.load(id)).record;
+  }
+
+  async root(): Promise<CaRecord> {
+    const root = [...(await this.all()).values()].find((c) => c.record.kind === "root");
+    if (!root) throw new NotFoundError("no CA has been initialised; run `keyward init`");
+    return root.record;
+  }
+
+  async defaultIssuer(): Promise<CaRecord> {
+    const all = [...(await this.all()).values()].map((c) => c.record);
+    const issuer = all.find((c) => c.isDefault) ?? all.find((c) => c.kind === "intermediate");
+    if (!issuer) throw new NotFoundError("no intermediate CA exists; run `keyward init`");
+    return issuer;
+  }
+
+  /** The CA's certificate followed by its parents up to and including the root. */
+  async chain(id: string): Promise<x509.X509Certificate[]> {
+    const chain: x509.X509Certificate[] = [];
+    let ca: LoadedCa | undefined = await this.load(id);
+    while (ca) {
+      chain.push(ca.certificate);
+      ca = ca.record.parentId ? await this.load(ca.record.parentId) : undefined;
+    }
+    return chain;
+  }
+
+  /**
+   * Signs a certificate with the CA's key. `beforeSign` receives the exact TBSCertificate bytes and
+   * must have stored them durably before it returns: only then does the HSM sign.
+   */
+  async sign(
+    caId: string,
+    request: CertificateToSign,
+    beforeSign: (tbs: Uint8Array) => Promise<void>,
+  ): Promise<x509.X509Certificate> {
+    const ca = await this.load(caId);
+    const extensions = [
+      ...request.extensions,
+      ...this.issuerExtensions(ca),
+    ];
+    return x509.X509CertificateGenerator.create(
+      {
+        serialNumber: request.serial,
+        subject: request.subject,
+        issuer: ca.certificate.subjectName,
+        notBefore: request.notBefore,
+        notAfter: request.notAfter,
+        publicKey: toArrayBuffer(request.spki),
+        signingKey: ca.key.withBeforeSign(beforeSign) as unknown as CryptoKey,
+        signingAlgorithm: signingAlgorithmFor(ca.record.keyType),
+        extensions,
+      },
+      this.crypto,
+    );
+  }
+
+  /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */
+  private issuerExtensions(ca: LoadedCa): x509.Extension[] {
+    const base = this.deps.baseUrl;
+    const extensions: x509.Extension[] = [];
+    const ski = subjectKeyIdentifier(ca.certificate);
+    if (ski) extensions.push(new x509.AuthorityKeyIdentifierExtension(ski));
+    extensions.push(
+      new x509.AuthorityInfoAccessExtension({ ocsp: [`${base}/ocsp`], caIssuers: [`${base}/ca/${ca.record.id}.crt`] }),
+      new x509.CRLDistributionPointsExtension([`${base}/crl/${ca.record.id}.crl`]),
+    );
+    return extensions;
+  }
+
+  private async createRoot(settings: CaSettings & { pathLength?: number }, created: string[]): Promise<LoadedCa> {
+    const { uri, spki } = await this.deps.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
+    created.push(uri);
+    const key = new TokenPrivateKey(this.deps.keys, uri, settings.keyType);
+    const now = this.deps.clock.now();
+    const notBefore = wholeSeconds(new Date(now.getTime() - BACKDATE_MS));
+    const notAfter = wholeSeconds(addDays(now, settings.validityDays));
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: caName(settings),
+        issuer: caName(settings),
+        notBefore,
+        notAfter,
+        publicKey: toArrayBuffer(spki),
+        signingKey: key as unknown as CryptoKey,
+        signingAlgorithm: signingAlgorithmFor(settings.keyType),
+        extensions: [
+          new x509.BasicConstraintsExtension(true, settings.pathLength, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+          await x509.SubjectKeyIdentifierExtension.create(toArrayBuffer(spki), false, this.crypto),
+        ],
+      },
+      this.crypto,
+    );
+    return { record: this.record(settings, "root", null, uri, spki, certificate, false), certificate, key };
+  }
+
+  private async createIntermediateUnder(
+    parent: LoadedCa,
+    settings: CaSettings,
+    constraints: NameConstraintsSettings | undefined,
+    isDefault: boolean,
+    created: string[],
+  ): Promise<LoadedCa> {
+    const { uri, spki } = await this.deps.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
+    created.push(uri);
+    const now = this.deps.clock.now();
+    const notBefore = wholeSeconds(new Date(now.getTime() - BACKDATE_MS));
+    // An intermediate never outlives the CA that signed it.
+    const wanted = wholeSeconds(addDays(now, settings.validityDays));
+    const notAfter = wanted > parent.record.notAfter ? parent.record.notAfter : wanted;
+    const nameConstraints = constraints ? nameConstraintsExtension(constraints) : undefined;
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: caName(settings),
+        issuer: parent.certificate.subjectName,
+        notBefore,
+        notAfter,
+        publicKey: toArrayBuffer(spki),
+        signingKey: parent.key as unknown as CryptoKey,
+        signingAlgorithm: signingAlgorithmFor(parent.record.keyType),
+        extensions: [
+          new x509.BasicConstraintsExtension(true, 0, true),
+          new x509.KeyUsagesExtension(
+            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+            true,
+          ),
+          await x509.SubjectKeyIdentifierExtension.create(toArrayBuffer(spki), false, this.crypto),
+          ...this.issuerExtensions(parent).filter((e) => !(e instanceof x509.AuthorityInfoAccessExtension)),
+          new x509.AuthorityInfoAccessExtension({ caIssuers: [`${this.deps.baseUrl}/ca/${parent.record.id}.crt`] }),
+          ...(nameConstraints ? [nameConstraints] : []),
+        ],
+      },
+      this.crypto,
+    );
+    const record = this.record(settings, "intermediate", parent.record.id, uri, spki, certificate, isDefault);
+    return { record, certificate, key: new TokenPrivateKey(this.deps.keys, uri, settings.keyType) };
+  }
+
+  private record(
+    settings: CaSettings,
+    kind: CaRecord["kind"],
+    parentId: string | null,
+    keyUri: string,
+    spki: Buffer,
+    certificate: x509.X509Certificate,
+    isDefault: boolean,
+  ): CaRecord {
+    return {
+      id: settings.id,
+      parentId,
+      kind,
+      keyType: settings.keyType,
+      keyUri,
+      certificate: Buffer.from(certificate.rawData),
+      subject: certificate.subject,
+      spkiSha256: spkiSha256Hex(spki),
+      notBefore: certificate.notBefore,
+      notAfter: certificate.notAfter,
+      isDefault,
+      createdAt: this.deps.clock.now(),
+    };
+  }
+
+  private async all(): Promise<Map<string, LoadedCa>> {
+    if (!this.loaded) {
+      const map = new Map<string, LoadedCa>();
+      for (const record of await this.deps.store.list()) {
+        map.set(record.id, {
+          record,
+          certificate: new x509.X509Certificate(toArrayBuffer(record.certificate)),
+          key: new TokenPrivateKey(this.deps.keys, record.keyUri, record.keyType as KeyType),
+        });
+      }
+      this.loaded = map;
+    }
+    return this.loaded;
+  }
+
+  private async load(id: string): Promise<LoadedCa> {
+    let ca = (await this.all()).get(id);
+    if (!ca) {
+      // Another instance may have created it since we loaded.
+      this.loaded = undefined;
+      ca = (await this.all()).get(id);
+    }
+    if (!ca) throw new NotFoundError(`no CA with id "${id}"`);
+    return ca;
+  }
+
+  private async destroyKeys(uris: string[]): Promise<void> {
+    for (const uri of uris) await this.deps.keys.destroyKeyPair(uri).catch(() => undefined);
+  }
+}
+
+function caName(settings: CaSettings): x509.JsonName {
+  const name: x509.JsonName = [];
+  if (settings.country) name.push({ C: [settings.country] });
+  if (settings.organization) name.push({ O: [settings.organization] });
+  name.push({ CN: [settings.commonName] });
+  return name;
+}
+
+/** 128 random bits with a non-zero first byte: 16 octets, positive once DER-encoded. */
+export function randomSerial(): string {
+  for (;;) {
+    const bytes = randomBytes(16);
+    if (bytes[0] !== 0) return bytes.toString("hex");
+  }
+}

@@ -1,0 +1,3 @@
+export { type CertificateToSign, CertificateAuthority, type HierarchySettings, randomSerial } from "./authority.js";
+export type { CaRecord, CaStore, KeyStore } from "./ports.js";
+export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";

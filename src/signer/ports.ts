@@ -1,0 +1,35 @@
+import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+
+/** What the CA needs from a key store (the HSM adapter implements it). */
+export interface KeyStore {
+  generateKeyPair(keyType: KeyType, label: string): Promise<{ uri: string; spki: Buffer }>;
+  publicKey(uri: string): Promise<Buffer>;
+  sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
+  destroyKeyPair(uri: string): Promise<void>;
+}
+
+export interface CaRecord {
+  id: string;
+  parentId: string | null;
+  kind: "root" | "intermediate";
+  keyType: KeyType;
+  keyUri: string;
+  /** DER certificate. */
+  certificate: Buffer;
+  subject: string;
+  spkiSha256: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** The intermediate that signs profiles naming no issuer. */
+  isDefault: boolean;
+  createdAt: Date;
+}
+
+export interface CaStore {
+  list(): Promise<CaRecord[]>;
+  get(id: string): Promise<CaRecord | undefined>;
+  /** Inserts CAs in one transaction; fails on an existing id. */
+  insert(records: CaRecord[]): Promise<void>;
+  /** Makes `id` the only default intermediate. */
+  setDefault(id: string): Promise<void>;
+}

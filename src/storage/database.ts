@@ -1,0 +1,74 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { StorageError } from "../errors/index.js";
+import { type Dialect, migrations } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+export interface OpenDatabase {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `sqlite:<path>` (embedded default) or `postgres://…` and brings the schema up to date.
+ * A `schema` query parameter on a PostgreSQL URL selects (and creates) a schema, so test files
+ * and deployments can share one database.
+ */
+export async function openDatabase(url: string): Promise<OpenDatabase> {
+  const opened = url.startsWith("sqlite:") ? openSqlite(url.slice("sqlite:".length)) : await openPostgres(url);
+  try {
+    const migrator = new Migrator({ db: opened.db, provider: migrations(opened.dialect) });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+  } catch (error) {
+    await opened.close();
+    throw new StorageError(`database migration failed: ${(error as Error).message}`, error);
+  }
+  return opened;
+}
+
+function openSqlite(path: string): OpenDatabase {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  let sqlite: SqliteDatabase.Database;
+  try {
+    sqlite = new SqliteDatabase(path);
+  } catch (error) {
+    throw new StorageError(`cannot open SQLite database ${path}: ${(error as Error).message}`, error);
+  }
+  sqlite.pragma("journal_mode = WAL");
+  // FULL: a commit is on disk before we answer (revocations and issuance must survive power loss).
+  sqlite.pragma("synchronous = FULL");
+  sqlite.pragma("busy_timeout = 10000");
+  sqlite.pragma("foreign_keys = ON");
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: "sqlite", close: () => db.destroy() };
+}
+
+async function openPostgres(url: string): Promise<OpenDatabase> {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new StorageError('database url must start with "sqlite:" or "postgres://"');
+  }
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema");
+  parsed.searchParams.delete("schema");
+  if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new StorageError("database url: schema must be a lowercase SQL identifier");
+  }
+  const pool = new pg.Pool({
+    connectionString: parsed.toString(),
+    max: 10,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (schema) await sql.raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).execute(db);
+  } catch (error) {
+    await db.destroy();
+    throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);
+  }
+  return { db, dialect: "postgres", close: () => db.destroy() };
+}

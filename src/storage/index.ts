@@ -1,0 +1,4 @@
+export { type OpenDatabase, openDatabase } from "./database.js";
+export { SqlCaStore } from "./repositories/ca-store.js";
+export { SqlCertificateStore } from "./repositories/certificate-store.js";
+export { SqlTokenStore } from "./repositories/token-store.js";

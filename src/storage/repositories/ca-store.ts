@@ -1,0 +1,71 @@
+import type { Kysely, Selectable } from "kysely";
+import { StorageError } from "../../errors/index.js";
+import type { KeyType } from "../../pki/key-types.js";
+import type { CaRecord, CaStore } from "../../signer/ports.js";
+import type { CasTable, Database } from "../schema.js";
+
+function toRecord(row: Selectable<CasTable>): CaRecord {
+  return {
+    id: row.id,
+    parentId: row.parent_id,
+    kind: row.kind,
+    keyType: row.key_type as KeyType,
+    keyUri: row.key_uri,
+    certificate: Buffer.from(row.certificate),
+    subject: row.subject,
+    spkiSha256: row.spki_sha256,
+    notBefore: new Date(row.not_before),
+    notAfter: new Date(row.not_after),
+    isDefault: row.is_default === 1,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+export class SqlCaStore implements CaStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async list(): Promise<CaRecord[]> {
+    const rows = await this.db.selectFrom("cas").selectAll().orderBy("created_at").orderBy("id").execute();
+    return rows.map(toRecord);
+  }
+
+  async get(id: string): Promise<CaRecord | undefined> {
+    const row = await this.db.selectFrom("cas").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async insert(records: CaRecord[]): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (tx) => {
+        for (const r of records) {
+          await tx
+            .insertInto("cas")
+            .values({
+              id: r.id,
+              parent_id: r.parentId,
+              kind: r.kind,
+              key_type: r.keyType,
+              key_uri: r.keyUri,
+              certificate: r.certificate,
+              subject: r.subject,
+              spki_sha256: r.spkiSha256,
+              not_before: r.notBefore.toISOString(),
+              not_after: r.notAfter.toISOString(),
+              is_default: r.isDefault ? 1 : 0,
+              created_at: r.createdAt.toISOString(),
+            })
+            .execute();
+        }
+      });
+    } catch (error) {
+      throw new StorageError(`cannot store CA records: ${(error as Error).message}`, error);
+    }
+  }
+
+  async setDefault(id: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable("cas").set({ is_default: 0 }).where("is_default", "=", 1).execute();
+      await tx.updateTable("cas").set({ is_default: 1 }).where("id", "=", id).execute();
+    });
+  }
+}

@@ -1,0 +1,120 @@
+import { type Kysely, type Selectable, sql } from "kysely";
+import type {
+  CertificateFilter,
+  CertificateIntent,
+  CertificateRecord,
+  CertificateStore,
+} from "../../issuance/ports.js";
+import { DuplicateSerialError } from "../../issuance/ports.js";
+import { StorageError } from "../../errors/index.js";
+import type { KeyType } from "../../pki/key-types.js";
+import type { CertificatesTable, Database } from "../schema.js";
+import { isUniqueViolation } from "./unique.js";
+
+function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
+  return {
+    serial: row.serial,
+    caId: row.ca_id,
+    profile: row.profile,
+    status: row.status,
+    subject: row.subject,
+    names: JSON.parse(row.names) as string[],
+    spkiSha256: row.spki_sha256,
+    keyType: row.key_type as KeyType,
+    notBefore: new Date(row.not_before),
+    notAfter: new Date(row.not_after),
+    createdAt: new Date(row.created_at),
+    requestedBy: row.requested_by,
+    certificate: row.certificate ? Buffer.from(row.certificate) : null,
+    revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
+    revocationReason: row.revocation_reason,
+  };
+}
+
+export class SqlCertificateStore implements CertificateStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async recordIntent(intent: CertificateIntent): Promise<void> {
+    try {
+      await this.db
+        .insertInto("certificates")
+        .values({
+          serial: intent.serial,
+          ca_id: intent.caId,
+          profile: intent.profile,
+          status: "pending",
+          subject: intent.subject,
+          names: JSON.stringify(intent.names),
+          spki_sha256: intent.spkiSha256,
+          key_type: intent.keyType,
+          tbs: intent.tbs,
+          certificate: null,
+          not_before: intent.notBefore.toISOString(),
+          not_after: intent.notAfter.toISOString(),
+          created_at: intent.createdAt.toISOString(),
+          requested_by: intent.requestedBy,
+          revoked_at: null,
+          revocation_reason: null,
+        })
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
+      throw new StorageError(`cannot record the certificate intent: ${(error as Error).message}`, error);
+    }
+  }
+
+  async markIssued(serial: string, certificate: Buffer): Promise<void> {
+    const result = await this.db
+      .updateTable("certificates")
+      .set({ status: "valid", certificate })
+      .where("serial", "=", serial)
+      .where("status", "=", "pending")
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+  }
+
+  async markFailed(serial: string): Promise<void> {
+    await this.db
+      .updateTable("certificates")
+      .set({ status: "failed" })
+      .where("serial", "=", serial)
+      .where("status", "=", "pending")
+      .execute();
+  }
+
+  async get(serial: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]> {
+    let query = this.db.selectFrom("certificates").selectAll();
+    const nowIso = now.toISOString();
+    switch (filter.status) {
+      case "valid":
+        query = query.where("status", "=", "valid").where("not_after", ">", nowIso);
+        break;
+      case "expired":
+        query = query.where("status", "=", "valid").where("not_after", "<=", nowIso);
+        break;
+      case undefined:
+        break;
+      default:
+        query = query.where("status", "=", filter.status);
+    }
+    if (filter.name) {
+      const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query = query.where(
+        sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
+      );
+    }
+    if (filter.profile) query = query.where("profile", "=", filter.profile);
+    if (filter.caId) query = query.where("ca_id", "=", filter.caId);
+    if (filter.spkiSha256) query = query.where("spki_sha256", "=", filter.spkiSha256);
+    if (filter.expiresAfter) query = query.where("not_after", ">=", filter.expiresAfter.toISOString());
+    if (filter.expiresBefore) query = query.where("not_after", "<", filter.expiresBefore.toISOString());
+    if (filter.after) query = query.where("serial", ">", filter.after);
+    const rows = await query.orderBy("serial").limit(filter.limit).execute();
+    return rows.map(toRecord);
+  }
+}

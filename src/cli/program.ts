@@ -1,0 +1,288 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { type Services, compose } from "../compose.js";
+import { type Config, listenAddress, loadConfig } from "../config/index.js";
+import { BadRequestError } from "../errors/index.js";
+import { createApp, VERSION } from "../http/app.js";
+import { listen } from "../http/server.js";
+import { caView, certificateView } from "../http/views.js";
+import { KEY_TYPES } from "../pki/key-types.js";
+import { certificatePem } from "../pki/pem.js";
+import { createLogger } from "../log.js";
+import { createOutput, type Output, reportError, table } from "./output.js";
+
+interface GlobalOptions {
+  json?: boolean;
+  dataDir?: string;
+}
+
+function configFrom(program: Command, overrides: Record<string, unknown> = {}): Config {
+  const opts = program.opts<GlobalOptions>();
+  return loadConfig({ overrides: { ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), ...overrides } });
+}
+
+/** Runs a command with the service graph open, reporting errors the CLI way, closing everything after. */
+async function withServices(
+  program: Command,
+  work: (services: Services, out: Output) => Promise<void>,
+  overrides?: Record<string, unknown>,
+): Promise<void> {
+  const out = createOutput(program.opts<GlobalOptions>().json ?? false);
+  let services: Services | undefined;
+  try {
+    const config = configFrom(program, overrides);
+    services = await compose(config, { logger: createLogger("warn") });
+    await work(services, out);
+  } catch (error) {
+    process.exitCode = reportError(error, out.json);
+  } finally {
+    await services?.close();
+  }
+}
+
+const date = (d: Date) => d.toISOString().slice(0, 10);
+
+export function buildProgram(): Command {
+  const program = new Command("keyward")
+    .description("Keyward: a certificate authority and key manager with keys in a PKCS#11 HSM")
+    .version(VERSION)
+    .option("--json", "machine-readable output")
+    .option("--data-dir <dir>", "data directory (default $KEYWARD_DATA_DIR or ./data)")
+    .showHelpAfterError();
+
+  program
+    .command("init")
+    .description("create the root and intermediate CA keys in the token and their certificates (never overwrites)")
+    .addOption(new Option("--root-key <type>", "root key type (default from config: p384)").choices(KEY_TYPES))
+    .addOption(new Option("--intermediate-key <type>", "intermediate key type (default from config: p256)").choices(KEY_TYPES))
+    .action(async (opts: { rootKey?: string; intermediateKey?: string }) => {
+      await withServices(program, async (s, out) => {
+        const existing = await s.ca.list();
+        if (existing.length > 0) {
+          out.result({ initialized: false, cas: existing.map(caView) }, () =>
+            `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
+          );
+          return;
+        }
+        const settings = structuredClone(s.config.ca);
+        if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
+        if (opts.intermediateKey) settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
+        out.progress(
+          `Generating ${1 + settings.intermediates.length} CA keys in token "${s.config.hsm.token}" (root ${settings.root.keyType}; ` +
+            `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
+        );
+        const created = await s.ca.initialize(settings);
+        out.result({ initialized: true, cas: created.map(caView) }, () =>
+          [
+            `Initialised CA in ${s.config.dataDir}:`,
+            table(
+              created.map((c) => [
+                `  ${c.id}`,
+                c.kind,
+                c.keyType,
+                `until ${date(c.notAfter)}`,
+                c.isDefault ? "default issuer" : "",
+                c.subject,
+              ]),
+            ),
+            `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
+          ].join("\n"),
+        );
+      });
+    });
+
+  program
+    .command("serve")
+    .description("serve the CA over HTTP (KEYWARD_LISTEN, default 127.0.0.1:8080)")
+    .option("--listen <host:port>", "address to listen on")
+    .action(async (opts: { listen?: string }) => {
+      const out = createOutput(program.opts<GlobalOptions>().json ?? false);
+      let services: Services | undefined;
+      try {
+        const config = configFrom(program, opts.listen ? { listen: opts.listen } : {});
+        const logger = createLogger(config.log.level);
+        services = await compose(config, { logger });
+        await services.ca.root();
+        const { host, port } = listenAddress(config.listen);
+        const server = await listen(createApp(services, logger), host, port);
+        logger.info({ url: server.url, dataDir: config.dataDir }, "listening");
+        out.result({ url: server.url }, () => `Keyward listening on ${server.url}`);
+        const opened = services;
+        let stopping = false;
+        const stop = async (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, "shutting down");
+          await server.close().catch(() => undefined);
+          await opened.close();
+          process.exit(0);
+        };
+        process.once("SIGTERM", () => void stop("SIGTERM"));
+        process.once("SIGINT", () => void stop("SIGINT"));
+      } catch (error) {
+        process.exitCode = reportError(error, out.json);
+        await services?.close();
+      }
+    });
+
+  const token = program.command("token").description("API tokens for /api/v1");
+  token
+    .command("create")
+    .description("create a bearer token (printed once on stdout)")
+    .requiredOption("--role <role>", "admin, ca-operator, key-officer, auditor or requester")
+    .option("--name <name>", "a name to recognise the token by")
+    .option("--expires-days <days>", "days until the token expires", (v) => positiveInt(v, "--expires-days"))
+    .action(async (opts: { role: string; name?: string; expiresDays?: number }) => {
+      await withServices(program, async (s, out) => {
+        const { token: secret, record } = await s.tokens.create({
+          role: opts.role,
+          name: opts.name,
+          expiresInDays: opts.expiresDays,
+        });
+        out.progress(`Token "${record.name}" for role ${record.role} (id ${record.id}); it is shown only once:`);
+        out.result(
+          { id: record.id, name: record.name, role: record.role, token: secret, expiresAt: record.expiresAt?.toISOString() ?? null },
+          () => secret,
+        );
+      });
+    });
+
+  const cert = program.command("cert").description("certificates");
+  cert
+    .command("issue")
+    .description("issue a certificate from a PKCS#10 CSR")
+    .requiredOption("--csr <file>", "PEM CSR file")
+    .option("--profile <name>", "certificate profile", "server")
+    .option("--validity-days <days>", "validity in days (up to the profile's maximum)", (v) => positiveInt(v, "--validity-days"))
+    .option("--out <file>", "write the certificate PEM here instead of stdout")
+    .option("--chain-out <file>", "write the issuing chain PEM here")
+    .action(async (opts: { csr: string; profile: string; validityDays?: number; out?: string; chainOut?: string }) => {
+      await withServices(program, async (s, out) => {
+        const csr = readInputFile(opts.csr, "CSR");
+        const issued = await s.issuance.issue({ csr, profile: opts.profile, validityDays: opts.validityDays, requestedBy: "cli" });
+        const certificate = certificatePem(new Uint8Array(issued.certificate.rawData));
+        const chain = issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
+        if (opts.out) writeFileSync(opts.out, certificate);
+        if (opts.chainOut) writeFileSync(opts.chainOut, chain);
+        out.progress(`Issued serial ${issued.serial} (profile ${issued.profile}, issuer ${issued.caId}, until ${issued.certificate.notAfter.toISOString()})`);
+        out.result(
+          { serial: issued.serial, certificate, chain, notAfter: issued.certificate.notAfter.toISOString() },
+          () => (opts.out ? `${opts.out}` : certificate),
+        );
+      });
+    });
+
+  cert
+    .command("show")
+    .description("show a certificate and its status")
+    .argument("[serial]", "serial number (hex)")
+    .option("--serial <serial>", "serial number (hex)")
+    .option("--pem", "print only the certificate PEM")
+    .action(async (serialArg: string | undefined, opts: { serial?: string; pem?: boolean }) => {
+      await withServices(program, async (s, out) => {
+        const serial = opts.serial ?? serialArg;
+        if (!serial) throw new BadRequestError("give a serial: keyward cert show <serial>");
+        const view = certificateView(await s.issuance.get(serial), s.clock.now(), true);
+        out.result(view, () =>
+          opts.pem
+            ? (view.certificate ?? "")
+            : table([
+                ["serial", view.serial],
+                ["status", view.status],
+                ["profile", view.profile],
+                ["issuer", view.issuer],
+                ["subject", view.subject || "(empty)"],
+                ["names", view.names.join(", ")],
+                ["key", `${view.keyType} sha256:${view.spkiSha256}`],
+                ["valid", `${view.notBefore} → ${view.notAfter}`],
+                ...(view.revokedAt ? [["revoked", `${view.revokedAt} reason ${view.revocationReason}`]] : []),
+              ]),
+        );
+      });
+    });
+
+  cert
+    .command("list")
+    .description("list certificates")
+    .option("--name <text>", "part of a subject or name")
+    .addOption(new Option("--status <status>").choices(["valid", "revoked", "expired", "pending", "failed"]))
+    .option("--profile <name>")
+    .option("--expires-within-days <days>", "only those expiring within N days", (v) => positiveInt(v, "--expires-within-days"))
+    .option("--limit <n>", "at most this many", (v) => positiveInt(v, "--limit"), 100)
+    .action(async (opts: { name?: string; status?: "valid"; profile?: string; expiresWithinDays?: number; limit: number }) => {
+      await withServices(program, async (s, out) => {
+        const now = s.clock.now();
+        const records = await s.issuance.list({
+          name: opts.name,
+          status: opts.status,
+          profile: opts.profile,
+          expiresAfter: opts.expiresWithinDays ? now : undefined,
+          expiresBefore: opts.expiresWithinDays ? new Date(now.getTime() + opts.expiresWithinDays * 86_400_000) : undefined,
+          limit: opts.limit,
+        });
+        const items = records.map((r) => certificateView(r, now, false));
+        out.result({ items }, () =>
+          items.length === 0
+            ? "No certificates match."
+            : table([
+                ["SERIAL", "STATUS", "PROFILE", "NOT AFTER", "NAMES"],
+                ...items.map((c) => [c.serial, c.status, c.profile, c.notAfter.slice(0, 10), c.names.join(", ")]),
+              ]),
+        );
+      });
+    });
+
+  const ca = program.command("ca").description("the CA hierarchy");
+  ca.command("list")
+    .description("list the root and intermediates")
+    .action(async () => {
+      await withServices(program, async (s, out) => {
+        const cas = await s.ca.list();
+        out.result({ items: cas.map(caView) }, () =>
+          table([
+            ["ID", "KIND", "KEY", "NOT AFTER", "DEFAULT", "SUBJECT"],
+            ...cas.map((c) => [c.id, c.kind, c.keyType, date(c.notAfter), c.isDefault ? "yes" : "", c.subject]),
+          ]),
+        );
+      });
+    });
+  ca.command("create-intermediate")
+    .description("issue a new intermediate from the root (a second issuer, or a rollover with --default)")
+    .requiredOption("--id <id>", "CA id (lowercase letters, digits, dashes)")
+    .addOption(new Option("--key <type>", "key type").choices(KEY_TYPES).default("p256"))
+    .option("--cn <name>", "common name")
+    .option("--validity-days <days>", "validity", (v) => positiveInt(v, "--validity-days"), 1826)
+    .option("--default", "make it the default issuer")
+    .action(async (opts: { id: string; key: string; cn?: string; validityDays: number; default?: boolean }) => {
+      await withServices(program, async (s, out) => {
+        out.progress(`Generating ${opts.key} key for intermediate "${opts.id}" in the token…`);
+        const record = await s.ca.createIntermediate(
+          {
+            id: opts.id,
+            keyType: opts.key as (typeof KEY_TYPES)[number],
+            commonName: opts.cn ?? `Keyward Intermediate CA ${opts.id}`,
+            organization: s.config.ca.root.organization,
+            validityDays: opts.validityDays,
+          },
+          { makeDefault: opts.default ?? false, nameConstraints: s.config.ca.nameConstraints },
+        );
+        out.result(caView(record), () => `Created intermediate "${record.id}" (${record.subject}), until ${date(record.notAfter)}${record.isDefault ? ", now the default issuer" : ""}.`);
+      });
+    });
+
+  return program;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new BadRequestError(`${flag} must be a positive whole number, got "${value}"`);
+  return n;
+}
+
+function readInputFile(path: string, what: string): string {
+  try {
+    return readFileSync(path === "-" ? 0 : path, "utf8");
+  } catch (error) {
+    throw new BadRequestError(`cannot read the ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}

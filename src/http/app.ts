@@ -1,0 +1,30 @@
+import express, { type Express } from "express";
+import type { Logger } from "pino";
+import type { Services } from "../compose.js";
+import { NotFoundError } from "../errors/index.js";
+import { accessLog, requestId } from "./middleware.js";
+import { problemHandler } from "./problem.js";
+import { apiRouter, apiRoutes } from "./routes/api.js";
+import { caRoutes } from "./routes/ca.js";
+
+export const VERSION = "0.1.0";
+
+/** The HTTP edge: thin routes over services; every error leaves as a problem document. */
+export function createApp(services: Services, logger: Logger): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use(requestId());
+  app.use(accessLog(logger));
+
+  app.get("/health", (_req, res) => {
+    res.json({ status: "ok", version: VERSION });
+  });
+  app.use(caRoutes(services));
+
+  app.use("/api/v1", apiRouter(services, apiRoutes(services)));
+
+  app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
+  app.use(problemHandler(logger));
+  return app;
+}

@@ -1,0 +1,68 @@
+import { randomUUID } from "node:crypto";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Logger } from "pino";
+import { type Permission, type Principal, roleAllows, type TokenService } from "../access/index.js";
+import { ForbiddenError, KeywardError, UnauthorizedError } from "../errors/index.js";
+
+/** Request id for logs and problem `instance`; a well-formed incoming X-Request-Id is kept. */
+export function requestId(): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get("x-request-id");
+    const id = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader("X-Request-Id", id);
+    next();
+  };
+}
+
+export function accessLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on("finish", () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      // The path only: query strings and bodies may carry data that does not belong in logs.
+      logger.info(
+        { requestId: res.locals.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+/** Bearer token → principal, then the route's permission. Every /api/v1 route goes through this. */
+export function authorize(tokens: TokenService, permission: Permission): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const header = req.get("authorization") ?? "";
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!match) throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header");
+      const principal = await tokens.authenticate(match[1]!);
+      if (!roleAllows(principal.role, permission)) {
+        throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
+      }
+      res.locals.principal = principal;
+      next();
+    } catch (error) {
+      if (error instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", 'Bearer realm="keyward"');
+      next(error);
+    }
+  };
+}
+
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
+}
+
+/** JSON bodies only: anything else is refused before it is read. */
+export function requireJson(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.method === "GET" || req.method === "HEAD" || req.method === "DELETE") return next();
+    if (!req.is("application/json")) {
+      return next(
+        new KeywardError("unsupportedMediaType", `the request body must be application/json, got ${req.get("content-type") ?? "none"}`),
+      );
+    }
+    next();
+  };
+}

@@ -1,0 +1,157 @@
+import express, { type Request, type Response, Router } from "express";
+import { z } from "zod";
+import type { Permission } from "../../access/index.js";
+import type { Services } from "../../compose.js";
+import { KEY_TYPES } from "../../pki/key-types.js";
+import { certificatePem } from "../../pki/pem.js";
+import { authorize, principalOf, requireJson } from "../middleware.js";
+import { parseInput } from "../validate.js";
+import { certificateView, caView } from "../views.js";
+
+export interface ApiRoute {
+  method: "get" | "post";
+  path: string;
+  permission: Permission;
+  summary: string;
+  handler: (req: Request, res: Response) => Promise<void>;
+}
+
+const IssueBody = z
+  .object({
+    csr: z.string().min(1).max(32_768),
+    profile: z.string().min(1).max(64),
+    validityDays: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+const ListQuery = z
+  .object({
+    name: z.string().min(1).max(255).optional(),
+    status: z.enum(["valid", "revoked", "expired", "pending", "failed"]).optional(),
+    profile: z.string().max(64).optional(),
+    issuer: z.string().max(64).optional(),
+    spkiSha256: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters").optional(),
+    expiresAfter: isoDate.optional(),
+    expiresBefore: isoDate.optional(),
+    expiresWithinDays: z.coerce.number().int().positive().max(36_500).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().regex(/^[0-9a-f]{1,40}$/).optional(),
+  })
+  .strict();
+
+const IntermediateBody = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
+    keyType: z.enum(KEY_TYPES).default("p256"),
+    commonName: z.string().min(1).max(64),
+    organization: z.string().max(64).optional(),
+    validityDays: z.number().int().positive().max(7305).default(1826),
+    makeDefault: z.boolean().default(false),
+  })
+  .strict();
+
+/** The admin API as a table: each route names its permission, so none can be mounted open. */
+export function apiRoutes(services: Services): ApiRoute[] {
+  const { ca, issuance, clock, config } = services;
+  return [
+    {
+      method: "post",
+      path: "/certificates",
+      permission: "certificates:issue",
+      summary: "Issue a certificate from a PKCS#10 CSR under a profile",
+      async handler(req, res) {
+        const body = parseInput(IssueBody, req.body, "request body");
+        const issued = await issuance.issue({ ...body, requestedBy: principalOf(res).name });
+        res.status(201).json({
+          serial: issued.serial,
+          certificate: certificatePem(new Uint8Array(issued.certificate.rawData)),
+          chain: issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join(""),
+          notAfter: issued.certificate.notAfter.toISOString(),
+        });
+      },
+    },
+    {
+      method: "get",
+      path: "/certificates",
+      permission: "certificates:read",
+      summary: "List certificates by name, status, profile, issuer, key and expiry",
+      async handler(req, res) {
+        const q = parseInput(ListQuery, req.query, "query");
+        const now = clock.now();
+        const expiresBefore = q.expiresWithinDays
+          ? new Date(now.getTime() + q.expiresWithinDays * 86_400_000)
+          : q.expiresBefore;
+        const items = await issuance.list({
+          name: q.name,
+          status: q.status,
+          profile: q.profile,
+          caId: q.issuer,
+          spkiSha256: q.spkiSha256,
+          expiresAfter: q.expiresWithinDays ? now : q.expiresAfter,
+          expiresBefore,
+          limit: q.limit,
+          after: q.after,
+        });
+        const next = items.length === q.limit ? items[items.length - 1]!.serial : null;
+        res.json({ items: items.map((c) => certificateView(c, now, false)), next });
+      },
+    },
+    {
+      method: "get",
+      path: "/certificates/:serial",
+      permission: "certificates:read",
+      summary: "Show one certificate with its status",
+      async handler(req, res) {
+        const record = await issuance.get(String(req.params.serial));
+        res.json(certificateView(record, clock.now(), true));
+      },
+    },
+    {
+      method: "get",
+      path: "/cas",
+      permission: "ca:read",
+      summary: "List the CA hierarchy",
+      async handler(_req, res) {
+        res.json({ items: (await ca.list()).map(caView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/cas",
+      permission: "ca:manage",
+      summary: "Create a new intermediate under the root (second issuer or rollover)",
+      async handler(req, res) {
+        const body = parseInput(IntermediateBody, req.body, "request body");
+        const record = await ca.createIntermediate(body, {
+          makeDefault: body.makeDefault,
+          nameConstraints: config.ca.nameConstraints,
+        });
+        res.status(201).json(caView(record));
+      },
+    },
+    {
+      method: "get",
+      path: "/profiles",
+      permission: "certificates:read",
+      summary: "List the certificate profiles requesters may use",
+      async handler(_req, res) {
+        const items = issuance.profileNames().map((name) => {
+          const p = config.profiles[name]!;
+          return { name, description: p.description, validityDays: p.validityDays, maxValidityDays: p.maxValidityDays, keyTypes: p.keyTypes, sanTypes: p.sanTypes };
+        });
+        res.json({ items });
+      },
+    },
+  ];
+}
+
+/** Authentication comes first, so an anonymous caller learns nothing about bodies or routes' inputs. */
+export function apiRouter(services: Services, routes: ApiRoute[]): Router {
+  const router = Router();
+  const body = [requireJson(), express.json({ limit: services.config.policy.maxBodyBytes, type: "application/json" })];
+  for (const route of routes) {
+    router[route.method](route.path, authorize(services.tokens, route.permission), ...body, route.handler);
+  }
+  return router;
+}

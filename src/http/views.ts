@@ -1,0 +1,40 @@
+import type { CertificateRecord } from "../issuance/index.js";
+import { certificatePem } from "../pki/pem.js";
+import type { CaRecord } from "../signer/index.js";
+
+/** JSON shapes of the admin API (serials lowercase hex, times ISO-8601 UTC). */
+export function certificateView(c: CertificateRecord, now: Date, withPem: boolean) {
+  const status = c.status === "valid" && c.notAfter <= now ? "expired" : c.status;
+  return {
+    serial: c.serial,
+    status,
+    profile: c.profile,
+    issuer: c.caId,
+    subject: c.subject,
+    names: c.names,
+    keyType: c.keyType,
+    spkiSha256: c.spkiSha256,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    createdAt: c.createdAt.toISOString(),
+    requestedBy: c.requestedBy,
+    revokedAt: c.revokedAt?.toISOString() ?? null,
+    revocationReason: c.revocationReason,
+    ...(withPem ? { certificate: c.certificate ? certificatePem(c.certificate) : null } : {}),
+  };
+}
+
+export function caView(ca: CaRecord) {
+  return {
+    id: ca.id,
+    kind: ca.kind,
+    parent: ca.parentId,
+    default: ca.isDefault,
+    subject: ca.subject,
+    keyType: ca.keyType,
+    keyUri: ca.keyUri,
+    notBefore: ca.notBefore.toISOString(),
+    notAfter: ca.notAfter.toISOString(),
+    certificate: certificatePem(ca.certificate),
+  };
+}

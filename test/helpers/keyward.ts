@@ -1,0 +1,119 @@
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+import pino from "pino";
+import { compose, type Services } from "../../src/compose.js";
+import { type Config, deepMerge, loadConfig } from "../../src/config/index.js";
+import { createApp } from "../../src/http/app.js";
+import { listen } from "../../src/http/server.js";
+import { createTestToken, type TestToken } from "./softhsm.js";
+
+export interface TestKeyward {
+  url: string;
+  /** An admin bearer token. */
+  adminToken: string;
+  services: Services;
+  config: Config;
+  token: TestToken;
+  dir: string;
+  /** Fetch under the server with the admin token and a JSON body. */
+  api(path: string, init?: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** Environment for a Keyward whose data dir and token are the test token's temp dir. */
+export function testEnv(token: TestToken, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KEYWARD_DATA_DIR: token.dir,
+    KEYWARD_HSM_TOKEN: token.tokenLabel,
+    KEYWARD_HSM_PIN_SOURCE: `file:${token.pinFile}`,
+    KEYWARD_HSM_MODULE: token.modulePath,
+    SOFTHSM2_CONF: token.conf,
+    KEYWARD_LOG_LEVEL: "silent",
+    ...extra,
+  };
+}
+
+/**
+ * A real Keyward in this process: a fresh SoftHSM2 token and SQLite file in a temp dir, the CA
+ * initialised, the HTTP server on an ephemeral port, and an admin token.
+ */
+export async function startKeyward(
+  options: { overrides?: Record<string, unknown>; rootKey?: string; intermediateKey?: string } = {},
+): Promise<TestKeyward> {
+  const token = createTestToken("keyward");
+  // Certificates carry URLs built from baseUrl, so the port is chosen before anything is issued.
+  const port = await freePort();
+  const config = loadConfig({
+    env: testEnv(token),
+    overrides: deepMerge({ listen: `127.0.0.1:${port}` }, options.overrides ?? {}),
+  });
+  const services = await compose(config);
+  const settings = structuredClone(config.ca);
+  if (options.rootKey) settings.root.keyType = options.rootKey as never;
+  if (options.intermediateKey) settings.intermediates[0]!.keyType = options.intermediateKey as never;
+  await services.ca.initialize(settings);
+  const server = await listen(createApp(services, pino({ level: "silent" })), "127.0.0.1", port);
+  const { token: adminToken } = await services.tokens.create({ role: "admin", name: "test-admin" });
+  return {
+    url: server.url,
+    adminToken,
+    services,
+    config,
+    token,
+    dir: token.dir,
+    api(path, init = {}) {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      const bearer = init.token === undefined ? adminToken : init.token;
+      if (bearer) headers.authorization = `Bearer ${bearer}`;
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+        headers["content-type"] ??= "application/json";
+      }
+      return fetch(`${server.url}${path}`, { method: init.method ?? (body ? "POST" : "GET"), headers, body });
+    },
+    async close() {
+      await server.close();
+      await services.close();
+      token.cleanup();
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** A key and CSR made by `openssl req`, a tool we did not write. */
+export function opensslCsr(
+  dir: string,
+  name: string,
+  options: { key?: string[]; subj?: string; san?: string } = {},
+): { csr: string; keyFile: string; csrFile: string } {
+  const keyFile = join(dir, `${name}.key`);
+  const csrFile = join(dir, `${name}.csr`);
+  const args = ["req", "-new", ...(options.key ?? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]), "-nodes"];
+  args.push("-keyout", keyFile, "-out", csrFile, "-subj", options.subj ?? `/CN=${name}.example.com`);
+  if (options.san !== "") args.push("-addext", `subjectAltName=${options.san ?? `DNS:${name}.example.com`}`);
+  execFileSync("openssl", args, { stdio: "pipe" });
+  return { csr: execFileSync("cat", [csrFile], { encoding: "utf8" }), keyFile, csrFile };
+}
+
+export function openssl(args: string[], input?: string | Buffer): string {
+  return execFileSync("openssl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], input });
+}
+
+export function writeFile(dir: string, name: string, content: string | Uint8Array): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}

@@ -1,0 +1,208 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, opensslCsr, openssl, testEnv, writeFile } from "../helpers/keyward.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+const run = promisify(execFile);
+const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
+const tokens: TestToken[] = [];
+
+if (!existsSync(resolve(import.meta.dirname, "../../dist/cli/main.js"))) {
+  throw new Error("the CLI tests run the built CLI: run `npm run build` first (npm test does)");
+}
+
+afterAll(() => {
+  for (const t of tokens) t.cleanup();
+});
+
+function newToken(): TestToken {
+  const token = createTestToken("keyward");
+  tokens.push(token);
+  return token;
+}
+
+async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...testEnv(token, env) } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** `keyward serve` as its own process; resolves once it prints its URL. */
+async function serve(token: TestToken, port: number): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, "serve", "--json"], {
+    env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const match = /"url":\s*"([^"]+)"/.exec(out);
+      if (match) resolveUrl(match[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+  });
+  return {
+    child,
+    url,
+    stop: () =>
+      new Promise((resolveCode) => {
+        child.once("exit", (code) => resolveCode(code));
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+describe("keyward init", () => {
+  it("creates the CA once, refuses to overwrite it, and keeps keys non-extractable in the token", async () => {
+    const token = newToken();
+    const first = await keyward(token, ["init", "--json"]);
+    expect(first.code).toBe(0);
+    const created = JSON.parse(first.stdout) as { initialized: boolean; cas: Array<{ id: string; keyType: string; certificate: string }> };
+    expect(created.initialized).toBe(true);
+    expect(created.cas.map((c) => [c.id, c.keyType])).toEqual([
+      ["root", "p384"],
+      ["intermediate", "p256"],
+    ]);
+
+    const second = await keyward(token, ["init", "--json"]);
+    expect(second.code).toBe(0);
+    const again = JSON.parse(second.stdout) as typeof created;
+    expect(again.initialized).toBe(false);
+    expect(again.cas.map((c) => c.certificate)).toEqual(created.cas.map((c) => c.certificate));
+
+    const human = await keyward(token, ["init"]);
+    expect(human.stdout).toContain("CA already initialised");
+
+    const objects = (
+      await run("pkcs11-tool", ["--module", token.modulePath, "--token-label", "keyward", "--login", "--pin", token.pin, "--list-objects", "--type", "privkey"], {
+        env: { ...process.env, SOFTHSM2_CONF: token.conf },
+      })
+    ).stdout;
+    const keys = objects.split(/\n(?=Private Key Object)/).filter((b) => b.startsWith("Private Key Object"));
+    expect(keys.map((k) => /label:\s+(\S+)/.exec(k)?.[1]).sort()).toEqual(["intermediate-ca", "root-ca"]);
+    for (const key of keys) expect(key).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
+  });
+
+  it.each([
+    ["rsa3072", "p256", "sha256WithRSAEncryption"],
+    ["ed25519", "p384", "ED25519"],
+    ["p256", "rsa2048", "ecdsa-with-SHA256"],
+  ])("creates a %s root with a %s intermediate that openssl verifies", async (rootKey, intermediateKey, rootSig) => {
+    const token = newToken();
+    const res = await keyward(token, ["init", "--json", "--root-key", rootKey, "--intermediate-key", intermediateKey]);
+    expect(res.code).toBe(0);
+    const { cas } = JSON.parse(res.stdout) as { cas: Array<{ certificate: string }> };
+    const root = writeFile(token.dir, "root.pem", cas[0]!.certificate);
+    const intermediate = writeFile(token.dir, "int.pem", cas[1]!.certificate);
+    expect(openssl(["verify", "-CAfile", root, intermediate])).toContain(": OK");
+    expect(openssl(["x509", "-in", intermediate, "-noout", "-text"])).toContain(`Signature Algorithm: ${rootSig}`);
+  });
+
+  it("reports a wrong PIN and a missing token clearly, without the PIN", async () => {
+    const token = newToken();
+    writeFile(token.dir, "bad.pin", "not-the-pin-5150\n");
+    const wrong = await keyward(token, ["init"], { KEYWARD_HSM_PIN_SOURCE: `file:${join(token.dir, "bad.pin")}` });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("HSM login refused: the PIN is incorrect (CKR_PIN_INCORRECT)");
+    expect(wrong.stderr).not.toContain("not-the-pin-5150");
+    const missing = await keyward(token, ["init"], { KEYWARD_HSM_TOKEN: "elsewhere" });
+    expect(missing.stderr).toContain('no token labelled "elsewhere"');
+    const noPin = await keyward(token, ["init"], { KEYWARD_HSM_PIN_SOURCE: "env:KEYWARD_TEST_NO_SUCH_VAR" });
+    expect(noPin.stderr).toContain("environment variable KEYWARD_TEST_NO_SUCH_VAR is not set");
+  });
+});
+
+describe("keyward serve, restarted on the same data dir", () => {
+  it("keeps the CA and its certificates across a restart and issues again", async () => {
+    const token = newToken();
+    expect((await keyward(token, ["init"])).code).toBe(0);
+    const admin = (await keyward(token, ["token", "create", "--role", "admin"])).stdout.trim();
+    expect(admin).toMatch(/^kw_[A-Za-z0-9_-]{43}$/);
+
+    const issue = async (url: string, name: string) => {
+      const { csr } = opensslCsr(token.dir, name);
+      const res = await fetch(`${url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+      });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { serial: string; certificate: string; chain: string };
+    };
+
+    const port = await freePort();
+    const first = await serve(token, port);
+    const rootBefore = await (await fetch(`${first.url}/ca/root.pem`)).text();
+    const a = await issue(first.url, "before");
+    expect(await first.stop()).toBe(0);
+
+    const second = await serve(token, port);
+    try {
+      const rootAfter = await (await fetch(`${second.url}/ca/root.pem`)).text();
+      expect(rootAfter).toBe(rootBefore);
+      const b = await issue(second.url, "after");
+      const rootFile = writeFile(token.dir, "root.pem", rootAfter);
+      for (const [name, cert] of [["a", a], ["b", b]] as const) {
+        writeFile(token.dir, `chain-${name}.pem`, cert.chain);
+        const leaf = writeFile(token.dir, `leaf-${name}.pem`, cert.certificate);
+        expect(openssl(["verify", "-CAfile", rootFile, "-untrusted", join(token.dir, `chain-${name}.pem`), leaf])).toContain(": OK");
+      }
+      const old = await fetch(`${second.url}/api/v1/certificates/${a.serial}`, { headers: { authorization: `Bearer ${admin}` } });
+      expect(((await old.json()) as { status: string }).status).toBe("valid");
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe("keyward cert", () => {
+  it("issues, shows and lists from the command line", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const { csrFile } = opensslCsr(token.dir, "cli");
+    const out = join(token.dir, "cli.pem");
+    const issued = await keyward(token, ["cert", "issue", "--csr", csrFile, "--profile", "server", "--out", out, "--json"]);
+    expect(issued.code).toBe(0);
+    const body = JSON.parse(issued.stdout) as { serial: string; certificate: string };
+    expect(readFileSync(out, "utf8")).toBe(body.certificate);
+
+    const show = await keyward(token, ["cert", "show", body.serial]);
+    expect(show.stdout).toMatch(/status\s+valid/);
+    expect(show.stdout).toContain("dns:cli.example.com");
+    const pem = await keyward(token, ["cert", "show", "--serial", body.serial, "--pem"]);
+    expect(pem.stdout).toBe(body.certificate);
+
+    const list = JSON.parse((await keyward(token, ["cert", "list", "--json", "--name", "cli."])).stdout) as { items: Array<{ serial: string }> };
+    expect(list.items.map((i) => i.serial)).toEqual([body.serial]);
+
+    const missing = await keyward(token, ["cert", "issue", "--csr", join(token.dir, "absent.csr")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("cannot read the CSR file");
+    const bad = await keyward(token, ["cert", "show", "ffff", "--json"]);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toEqual({ error: { code: "notFound", detail: "no certificate with serial ffff" } });
+  });
+
+  it("rolls over to a new default intermediate that then issues", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const created = await keyward(token, ["ca", "create-intermediate", "--id", "intermediate-2", "--default", "--json"]);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ id: "intermediate-2", default: true });
+    const { csrFile } = opensslCsr(token.dir, "rolled");
+    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { certificate: string; chain: string };
+    expect(openssl(["x509", "-noout", "-issuer"], issued.certificate)).toContain("Keyward Intermediate CA intermediate-2");
+    const list = (await keyward(token, ["ca", "list"])).stdout;
+    expect(list).toMatch(/intermediate-2\s+intermediate\s+p256\s+\S+\s+yes/);
+  });
+});

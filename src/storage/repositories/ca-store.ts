@@ -25,7 +25,8 @@ export class SqlCaStore implements CaStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async list(): Promise<CaRecord[]> {
-    const rows = await this.db.selectFrom("cas").selectAll().orderBy("created_at").orderBy("id").execute();
+    // Root first ("root" sorts after "intermediate"), then intermediates by age.
+    const rows = await this.db.selectFrom("cas").selectAll().orderBy("kind", "desc").orderBy("created_at").orderBy("id").execute();
     return rows.map(toRecord);
   }
 

@@ -1,0 +1,19 @@
+// `npm test`: make sure the machine has what the tests use, build the CLI they run, run vitest.
+// Extra arguments go to vitest (e.g. `npm test -- test/unit`).
+import { spawnSync } from "node:child_process";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureBuild, ensureDebianPackages, ensureDependencies, SOFTHSM_PACKAGE } from "./setup-lib.mjs";
+import { existsSync } from "node:fs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+ensureDebianPackages([
+  SOFTHSM_PACKAGE,
+  { name: "opensc", present: () => existsSync("/usr/bin/pkcs11-tool") },
+  { name: "openssl", present: () => existsSync("/usr/bin/openssl") },
+]);
+ensureDependencies(root);
+ensureBuild(root);
+const vitest = resolve(root, "node_modules", "vitest", "vitest.mjs");
+const result = spawnSync(process.execPath, [vitest, "run", ...process.argv.slice(2)], { cwd: root, stdio: "inherit" });
+process.exit(result.status ?? 1);

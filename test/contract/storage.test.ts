@@ -1,0 +1,183 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiTokenRecord } from "../../src/access/index.js";
+import { DuplicateSerialError, type CertificateRecord } from "../../src/issuance/index.js";
+import type { CaRecord } from "../../src/signer/index.js";
+import {
+  type OpenDatabase,
+  openDatabase,
+  SqlCaStore,
+  SqlCertificateStore,
+  SqlTokenStore,
+} from "../../src/storage/index.js";
+
+/** The same contract on both engines (DESIGN.md §7); PostgreSQL gets a schema of its own per run. */
+const PG_URL = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const schema = `kw_test_${randomBytes(4).toString("hex")}`;
+const sqliteDir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
+
+afterAll(async () => {
+  rmSync(sqliteDir, { recursive: true, force: true });
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+});
+
+const engines = [
+  ["sqlite", () => `sqlite:${join(sqliteDir, "contract.db")}`],
+  ["postgres", () => `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`],
+] as const;
+
+const at = (iso: string) => new Date(iso);
+
+function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefault = false): CaRecord {
+  return {
+    id,
+    parentId,
+    kind,
+    keyType: "p256",
+    keyUri: `pkcs11:token=t;object=${id};id=%01`,
+    certificate: randomBytes(40),
+    subject: `CN=${id}`,
+    spkiSha256: randomBytes(32).toString("hex"),
+    notBefore: at("2026-01-01T00:00:00.000Z"),
+    notAfter: at("2036-01-01T00:00:00.000Z"),
+    isDefault,
+    createdAt: at("2026-01-01T00:00:00.000Z"),
+  };
+}
+
+function intent(serial: string, overrides: Partial<CertificateRecord> = {}) {
+  return {
+    serial,
+    caId: "int",
+    profile: "server",
+    subject: `CN=${serial}.example.com`,
+    names: [`dns:${serial}.example.com`],
+    spkiSha256: "ab".repeat(32),
+    keyType: "p256" as const,
+    notBefore: at("2026-11-01T00:00:00.000Z"),
+    notAfter: at("2027-02-01T00:00:00.000Z"),
+    createdAt: at("2026-11-01T00:00:00.000Z"),
+    requestedBy: "tester",
+    tbs: randomBytes(100),
+    ...overrides,
+  };
+}
+
+describe.each(engines)("storage contract on %s", (_engine, url) => {
+  let opened: OpenDatabase;
+  let cas: SqlCaStore;
+  let certs: SqlCertificateStore;
+  let tokens: SqlTokenStore;
+  const now = at("2026-12-01T00:00:00.000Z");
+
+  beforeAll(async () => {
+    opened = await openDatabase(url());
+    cas = new SqlCaStore(opened.db);
+    certs = new SqlCertificateStore(opened.db);
+    tokens = new SqlTokenStore(opened.db);
+    await cas.insert([ca("root", "root", null), ca("int", "intermediate", "root", true)]);
+  });
+
+  afterAll(async () => {
+    await opened?.close();
+  });
+
+  it("migrates idempotently: opening the same database again changes nothing", async () => {
+    const again = await openDatabase(url());
+    expect((await new SqlCaStore(again.db).list()).map((c) => c.id)).toEqual(["root", "int"]);
+    await again.close();
+  });
+
+  it("stores CAs and keeps exactly one default", async () => {
+    const before = await cas.list();
+    expect(before.map((c) => [c.id, c.isDefault])).toEqual([
+      ["root", false],
+      ["int", true],
+    ]);
+    expect((await cas.get("int"))?.certificate).toEqual(before[1]!.certificate);
+    await cas.insert([ca("int2", "intermediate", "root")]);
+    await cas.setDefault("int2");
+    expect((await cas.list()).filter((c) => c.isDefault).map((c) => c.id)).toEqual(["int2"]);
+    await cas.setDefault("int");
+    await expect(cas.insert([ca("int", "intermediate", "root")])).rejects.toThrow(/cannot store CA records/);
+  });
+
+  it("refuses a CA insert as a whole when one record fails", async () => {
+    await expect(cas.insert([ca("atomic-1", "intermediate", "root"), ca("root", "root", null)])).rejects.toThrow();
+    expect(await cas.get("atomic-1")).toBeUndefined();
+  });
+
+  it("records an intent, then the signed certificate", async () => {
+    await certs.recordIntent(intent("0a01"));
+    expect((await certs.get("0a01"))?.status).toBe("pending");
+    await certs.markIssued("0a01", Buffer.from("der"));
+    const record = await certs.get("0a01");
+    expect(record).toMatchObject({ status: "valid", names: ["dns:0a01.example.com"], requestedBy: "tester" });
+    expect(record?.certificate).toEqual(Buffer.from("der"));
+    await expect(certs.markIssued("0a01", Buffer.from("again"))).rejects.toThrow(/not a pending intent/);
+  });
+
+  it("marks failed intents so they never read as issued", async () => {
+    await certs.recordIntent(intent("0a02"));
+    await certs.markFailed("0a02");
+    expect((await certs.get("0a02"))?.status).toBe("failed");
+    await expect(certs.markIssued("0a02", Buffer.from("x"))).rejects.toThrow();
+  });
+
+  it("lets the database enforce unique serials: 40 concurrent inserts of one serial, one wins", async () => {
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => certs.recordIntent(intent("0b01"))));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(rejected).toHaveLength(39);
+    for (const r of rejected) expect(r.reason).toBeInstanceOf(DuplicateSerialError);
+  });
+
+  it("filters lists by status, name (LIKE-safe), key, expiry window and pages by serial", async () => {
+    await certs.recordIntent(intent("0c01", { names: ["dns:100%_off.example.com"], subject: "" }));
+    await certs.markIssued("0c01", Buffer.from("x"));
+    await certs.recordIntent(intent("0c02", { notAfter: at("2026-11-15T00:00:00.000Z"), spkiSha256: "cd".repeat(32) }));
+    await certs.markIssued("0c02", Buffer.from("x"));
+    await opened.db.updateTable("certificates").set({ status: "revoked", revoked_at: now.toISOString(), revocation_reason: 1 }).where("serial", "=", "0a01").execute();
+
+    const serials = async (f: Parameters<SqlCertificateStore["list"]>[0]) => (await certs.list(f, now)).map((c) => c.serial);
+    expect(await serials({ limit: 100, name: "100%_" })).toEqual(["0c01"]);
+    expect(await serials({ limit: 100, name: "0%_o" })).toEqual(["0c01"]);
+    expect(await serials({ limit: 100, name: "0C02.EXAMPLE" })).toEqual(["0c02"]);
+    expect(await serials({ limit: 100, status: "expired" })).toEqual(["0c02"]);
+    expect(await serials({ limit: 100, status: "revoked" })).toEqual(["0a01"]);
+    expect(await serials({ limit: 100, status: "valid" })).toEqual(["0c01"]);
+    expect(await serials({ limit: 100, status: "pending" })).toEqual(["0b01"]);
+    expect(await serials({ limit: 100, spkiSha256: "cd".repeat(32) })).toEqual(["0c02"]);
+    expect(await serials({ limit: 100, expiresBefore: at("2026-12-01T00:00:00.000Z") })).toEqual(["0c02"]);
+    expect(await serials({ limit: 2 })).toEqual(["0a01", "0a02"]);
+    expect(await serials({ limit: 2, after: "0a02" })).toEqual(["0b01", "0c01"]);
+  });
+
+  it("stores API tokens by hash only, unique, with last-used time", async () => {
+    const record: ApiTokenRecord = {
+      id: "t1",
+      name: "ci",
+      role: "admin",
+      createdAt: now,
+      expiresAt: null,
+      lastUsedAt: null,
+      revokedAt: null,
+    };
+    await tokens.insert(record, "h".repeat(64));
+    expect(await tokens.findByHash("h".repeat(64))).toMatchObject({ id: "t1", role: "admin" });
+    expect(await tokens.findByHash("x".repeat(64))).toBeUndefined();
+    await tokens.touch("t1", now);
+    expect((await tokens.findByHash("h".repeat(64)))?.lastUsedAt).toEqual(now);
+    await expect(tokens.insert({ ...record, id: "t2" }, "h".repeat(64))).rejects.toThrow();
+    const columns = await sql<{ n: number }>`select count(*) as n from api_tokens where token_hash = ${"h".repeat(64)}`.execute(opened.db);
+    expect(Number(columns.rows[0]!.n)).toBe(1);
+  });
+});

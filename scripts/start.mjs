@@ -11,8 +11,11 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 20 || (major === 20 && minor < 19)) fail(`Node.js 20.19 or newer is needed, this is ${process.version}`);
 
 ensureDebianPackages([SOFTHSM_PACKAGE]);
-ensureDependencies(root);
-ensureBuild(root);
+// A packaged install (the Docker image) ships dist/ without sources: nothing to install or build.
+if (existsSync(join(root, "src"))) {
+  ensureDependencies(root);
+  ensureBuild(root);
+}
 
 const dataDir = resolve(process.env.KEYWARD_DATA_DIR ?? join(root, "data"));
 const env = { ...process.env, KEYWARD_DATA_DIR: dataDir };

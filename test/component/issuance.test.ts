@@ -20,7 +20,7 @@ afterAll(async () => {
 async function issue(name: string, options: Parameters<typeof opensslCsr>[2] = {}, profile = "server") {
   const { csr } = opensslCsr(kw.dir, name, options);
   const res = await kw.api("/api/v1/certificates", { body: { csr, profile } });
-  return { res, body: (await res.json()) as Record<string, string> };
+  return { res, body: (await res.json()) as { serial: string; certificate: string; chain: string; notAfter: string } };
 }
 
 function verify(leafPem: string, name: string): string {

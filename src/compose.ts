@@ -5,8 +5,20 @@ import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
+import * as x509 from "@peculiar/x509";
+import { CrlPublisher, OcspResponder, RevocationService } from "./revocation/index.js";
 import { CertificateAuthority } from "./signer/index.js";
-import { type OpenDatabase, openDatabase, SqlCaStore, SqlCertificateStore, SqlTokenStore } from "./storage/index.js";
+import {
+  type OpenDatabase,
+  openDatabase,
+  SqlCaStore,
+  SqlCertificateStore,
+  SqlRevocationStore,
+  SqlTokenStore,
+} from "./storage/index.js";
+
+/** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients do not check the responder's own status. */
+const OCSP_NOCHECK = new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00]));
 
 export interface Services {
   config: Config;
@@ -15,7 +27,12 @@ export interface Services {
   hsm: Pkcs11Hsm;
   ca: CertificateAuthority;
   issuance: IssuanceService;
+  revocation: RevocationService;
+  ocsp: OcspResponder;
+  crl: CrlPublisher;
   tokens: TokenService;
+  /** Background work of a serving instance: CRL regeneration and OCSP refresh. */
+  startSchedulers(): void;
   close(): Promise<void>;
 }
 
@@ -51,14 +68,52 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     baseUrl: config.baseUrl,
   });
+  const logger = options.logger;
+  const certificates = new SqlCertificateStore(database.db);
+  const revocationStore = new SqlRevocationStore(database.db);
+  const settings = config.revocation;
+  // The responder and the issuance service need each other (responder certificates are issued;
+  // issued certificates get pre-signed answers), so the responder is bound late.
+  let ocsp: OcspResponder | undefined;
   const issuance = new IssuanceService({
     ca,
-    store: new SqlCertificateStore(database.db),
+    store: certificates,
     clock,
     profiles: config.profiles,
     forbiddenNames: config.policy.forbiddenNames,
+    blockedKeys: revocationStore,
+    onIssued: (serial) => ocsp!.presign(serial),
   });
+  ocsp = new OcspResponder({
+    store: revocationStore,
+    certificates,
+    ca,
+    keys: hsm,
+    clock,
+    logger,
+    settings: { validityHours: settings.ocspValidityHours, nonce: settings.ocspNonce, cacheEntries: settings.ocspCacheEntries },
+    issueResponder: async (caId, spki) => {
+      const issued = await issuance.issueForKey({
+        caId,
+        profile: "ocsp-responder",
+        spki,
+        commonName: `Keyward OCSP Responder (${caId})`,
+        extensions: [OCSP_NOCHECK],
+      });
+      return { serial: issued.serial, certificate: Buffer.from(issued.certificate.rawData), notAfter: issued.certificate.notAfter };
+    },
+  });
+  const crl = new CrlPublisher({
+    store: revocationStore,
+    ca,
+    clock,
+    baseUrl: config.baseUrl,
+    logger,
+    settings: { validityHours: settings.crlValidityHours, debounceMs: settings.crlDebounceMs, pageSize: 5000 },
+  });
+  const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
+  const responder = ocsp;
   return {
     config,
     clock,
@@ -66,8 +121,18 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     hsm,
     ca,
     issuance,
+    revocation,
+    ocsp: responder,
+    crl,
     tokens,
+    startSchedulers() {
+      // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
+      crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
+      responder.start();
+    },
     async close() {
+      crl.stop();
+      responder.stop();
       await hsm.close();
       await database.close();
     },

@@ -10,6 +10,9 @@ export const PERMISSIONS = {
   "ca:manage": ["admin", "ca-operator"],
   "certificates:read": ["admin", "ca-operator", "auditor", "requester"],
   "certificates:issue": ["admin", "ca-operator", "requester"],
+  "certificates:revoke": ["admin", "ca-operator"],
+  "revocations:read": ["admin", "ca-operator", "auditor"],
+  "keys:block": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

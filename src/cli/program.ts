@@ -5,7 +5,8 @@ import { type Config, listenAddress, loadConfig } from "../config/index.js";
 import { BadRequestError } from "../errors/index.js";
 import { createApp, VERSION } from "../http/app.js";
 import { listen } from "../http/server.js";
-import { caView, certificateView } from "../http/views.js";
+import { caView, certificateView, revocationView } from "../http/views.js";
+import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
 import { createLogger } from "../log.js";
@@ -72,6 +73,8 @@ export function buildProgram(): Command {
             `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
         );
         const created = await s.ca.initialize(settings);
+        // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
+        for (const ca of created) await s.crl.generate(ca.id);
         out.result({ initialized: true, cas: created.map(caView) }, () =>
           [
             `Initialised CA in ${s.config.dataDir}:`,
@@ -103,6 +106,7 @@ export function buildProgram(): Command {
         const logger = createLogger(config.log.level);
         services = await compose(config, { logger });
         await services.ca.root();
+        services.startSchedulers();
         const { host, port } = listenAddress(config.listen);
         const server = await listen(createApp(services, logger), host, port);
         logger.info({ url: server.url, dataDir: config.dataDir }, "listening");
@@ -232,6 +236,101 @@ export function buildProgram(): Command {
       });
     });
 
+  cert
+    .command("revoke")
+    .description("revoke a certificate (RFC 5280 reason; keyCompromise also blocks its key)")
+    .argument("[serial]", "serial number (hex)")
+    .option("--serial <serial>", "serial number (hex)")
+    .addOption(new Option("--reason <reason>", "revocation reason").choices(REVOCATION_REASONS).default("unspecified"))
+    .option("--invalidity-date <iso>", "when the key is known or suspected to have been compromised")
+    .action(async (serialArg: string | undefined, opts: { serial?: string; reason: string; invalidityDate?: string }) => {
+      await withServices(program, async (s, out) => {
+        const serial = opts.serial ?? serialArg;
+        if (!serial) throw new BadRequestError("give a serial: keyward cert revoke <serial> --reason <reason>");
+        const invalidityDate = opts.invalidityDate ? parseDate(opts.invalidityDate, "--invalidity-date") : undefined;
+        const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, by: "cli" });
+        // The CLI exits at once: sign the CRL now instead of after the server's debounce.
+        const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
+        out.result({ ...revocationView(result), crlNumber: crl.number }, () =>
+          `Revoked ${result.serial} (${result.reason}); OCSP answers re-signed, CRL ${crl.number} published.`,
+        );
+      });
+    });
+
+  cert
+    .command("release")
+    .description("release a certificate from certificateHold")
+    .argument("<serial>", "serial number (hex)")
+    .action(async (serial: string) => {
+      await withServices(program, async (s, out) => {
+        const result = await s.revocation.release(serial);
+        const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
+        out.result({ ...revocationView(result), crlNumber: crl.number }, () => `Released ${result.serial}: valid again; CRL ${crl.number} published.`);
+      });
+    });
+
+  program
+    .command("crl")
+    .description("sign a new CRL now: `crl root` for the root (needs the root key), `crl <ca-id>` for an intermediate")
+    .argument("[ca]", "CA id", "")
+    .option("--out <file>", "also write the DER CRL here")
+    .action(async (caArg: string, opts: { out?: string }) => {
+      await withServices(program, async (s, out) => {
+        const caId = caArg === "root" || caArg === "" ? (await s.ca.root()).id : caArg;
+        const ca = await s.ca.get(caId);
+        const crl = await s.crl.generate(ca.id);
+        if (opts.out) writeFileSync(opts.out, crl.der);
+        out.result(
+          { ca: ca.id, number: crl.number, thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), bytes: crl.der.length },
+          () => `CRL ${crl.number} for ${ca.id} signed; valid until ${crl.nextUpdate.toISOString()} (${crl.der.length} bytes). Served at ${s.config.baseUrl}/crl/${ca.id}.crl`,
+        );
+      });
+    });
+
+  program
+    .command("revocations")
+    .description("list revocations")
+    .option("--issuer <ca-id>")
+    .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS))
+    .option("--limit <n>", "at most this many", (v) => positiveInt(v, "--limit"), 100)
+    .action(async (opts: { issuer?: string; reason?: keyof typeof REASONS; limit: number }) => {
+      await withServices(program, async (s, out) => {
+        const items = (
+          await s.revocation.list({ caId: opts.issuer, reason: opts.reason ? REASONS[opts.reason] : undefined, limit: opts.limit })
+        ).map((r) => ({ serial: r.serial, issuer: r.caId, reason: reasonName(r.reason), revokedAt: r.revokedAt.toISOString() }));
+        out.result({ items }, () =>
+          items.length === 0
+            ? "No revocations."
+            : table([["SERIAL", "ISSUER", "REASON", "REVOKED AT"], ...items.map((r) => [r.serial, r.issuer, r.reason ?? "", r.revokedAt])]),
+        );
+      });
+    });
+
+  const key = program.command("key").description("keys");
+  key
+    .command("block")
+    .description("block a compromised key from future issuance (by SPKI SHA-256, public key or certificate file)")
+    .option("--spki-sha256 <hex>")
+    .option("--public-key <file>", "PEM public key")
+    .option("--certificate <file>", "PEM certificate")
+    .option("--revoke-all", "also revoke every unexpired certificate with this key (keyCompromise)")
+    .action(async (opts: { spkiSha256?: string; publicKey?: string; certificate?: string; revokeAll?: boolean }) => {
+      await withServices(program, async (s, out) => {
+        const result = await s.revocation.blockKey(
+          {
+            spkiSha256: opts.spkiSha256,
+            publicKey: opts.publicKey ? readInputFile(opts.publicKey, "public key") : undefined,
+            certificate: opts.certificate ? readInputFile(opts.certificate, "certificate") : undefined,
+          },
+          { revokeAll: opts.revokeAll ?? false, by: "cli" },
+        );
+        for (const caId of new Set(await Promise.all(result.revoked.map(async (serial) => (await s.issuance.get(serial)).caId)))) {
+          await s.crl.generate(caId);
+        }
+        out.result(result, () => `Blocked key sha256:${result.spkiSha256}${result.revoked.length ? `; revoked ${result.revoked.join(", ")}` : ""}.`);
+      });
+    });
+
   const ca = program.command("ca").description("the CA hierarchy");
   ca.command("list")
     .description("list the root and intermediates")
@@ -277,6 +376,12 @@ function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new BadRequestError(`${flag} must be a positive whole number, got "${value}"`);
   return n;
+}
+
+function parseDate(value: string, flag: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new BadRequestError(`${flag} must be an ISO-8601 date, got "${value}"`);
+  return date;
 }
 
 function readInputFile(path: string, what: string): string {

@@ -120,6 +120,27 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ forbiddenNames: [], maxBodyBytes: 65_536 }),
+    revocation: z
+      .object({
+        /** nextUpdate - thisUpdate of CRLs; RFC 5280 practice and our cap: at most 7 days. */
+        crlValidityHours: z.number().int().min(1).max(168).default(24),
+        /** A revocation triggers a new CRL this long after (bursts give one CRL). */
+        crlDebounceMs: z.number().int().min(0).max(600_000).default(2000),
+        ocspValidityHours: z.number().int().min(1).max(168).default(72),
+        /** "ignore" answers nonce requests from the cache; "echo" signs a fresh answer with the nonce. */
+        ocspNonce: z.enum(["ignore", "echo"]).default("ignore"),
+        ocspCacheEntries: z.number().int().min(100).default(200_000),
+        ocspMaxRequestBytes: z.number().int().min(512).max(65_536).default(8192),
+      })
+      .strict()
+      .default({
+        crlValidityHours: 24,
+        crlDebounceMs: 2000,
+        ocspValidityHours: 72,
+        ocspNonce: "ignore",
+        ocspCacheEntries: 200_000,
+        ocspMaxRequestBytes: 8192,
+      }),
     profiles: z.record(id, ProfileSchema),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })

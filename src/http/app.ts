@@ -6,6 +6,7 @@ import { accessLog, requestId } from "./middleware.js";
 import { problemHandler } from "./problem.js";
 import { apiRouter, apiRoutes } from "./routes/api.js";
 import { caRoutes } from "./routes/ca.js";
+import { revocationRoutes } from "./routes/revocation.js";
 
 export const VERSION = "0.1.0";
 
@@ -21,6 +22,7 @@ export function createApp(services: Services, logger: Logger): Express {
     res.json({ status: "ok", version: VERSION });
   });
   app.use(caRoutes(services));
+  app.use(revocationRoutes(services));
 
   app.use("/api/v1", apiRouter(services, apiRoutes(services)));
 

@@ -57,8 +57,8 @@ export function principalOf(res: Response): Principal {
 /** JSON bodies only: anything else is refused before it is read. */
 export function requireJson(): RequestHandler {
   return (req, _res, next) => {
-    if (req.method === "GET" || req.method === "HEAD" || req.method === "DELETE") return next();
-    if (!req.is("application/json")) {
+    // req.is() is null when there is no body at all (e.g. a bare POST …/release), false on a mismatch.
+    if (req.is("application/json") === false) {
       return next(
         new KeywardError("unsupportedMediaType", `the request body must be application/json, got ${req.get("content-type") ?? "none"}`),
       );

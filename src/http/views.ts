@@ -1,6 +1,17 @@
 import type { CertificateRecord } from "../issuance/index.js";
 import { certificatePem } from "../pki/pem.js";
+import { type RevocationResult, reasonName } from "../revocation/index.js";
 import type { CaRecord } from "../signer/index.js";
+
+export function revocationView(r: RevocationResult) {
+  return {
+    serial: r.serial,
+    status: r.status,
+    reason: r.reason,
+    revokedAt: r.revokedAt?.toISOString() ?? null,
+    invalidityDate: r.invalidityDate?.toISOString() ?? null,
+  };
+}
 
 /** JSON shapes of the admin API (serials lowercase hex, times ISO-8601 UTC). */
 export function certificateView(c: CertificateRecord, now: Date, withPem: boolean) {
@@ -19,7 +30,7 @@ export function certificateView(c: CertificateRecord, now: Date, withPem: boolea
     createdAt: c.createdAt.toISOString(),
     requestedBy: c.requestedBy,
     revokedAt: c.revokedAt?.toISOString() ?? null,
-    revocationReason: c.revocationReason,
+    revocationReason: reasonName(c.revocationReason),
     ...(withPem ? { certificate: c.certificate ? certificatePem(c.certificate) : null } : {}),
   };
 }

@@ -1,5 +1,6 @@
 export { type ParsedCsr, parseCsr } from "./csr.js";
 export {
+  type BlockedKeyCheck,
   type CertificateFilter,
   type CertificateRecord,
   type CertificateStatus,

@@ -53,3 +53,8 @@ export interface CertificateStore {
   get(serial: string): Promise<CertificateRecord | undefined>;
   list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]>;
 }
+
+/** Keys reported compromised are never certified again. */
+export interface BlockedKeyCheck {
+  isKeyBlocked(spkiSha256: string): Promise<{ reason: string; blockedAt: Date } | undefined>;
+}

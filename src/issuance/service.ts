@@ -1,14 +1,16 @@
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
-import type { Config, KeyUsageName, Profile } from "../config/schema.js";
+import { type Config, EXTENDED_KEY_USAGES, type KeyUsageName, type Profile } from "../config/schema.js";
 import { BadRequestError, NotFoundError, PolicyError } from "../errors/index.js";
-import { toArrayBuffer } from "../pki/spki.js";
+import { keyFamily } from "../pki/key-types.js";
+import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial, signingCrypto } from "../signer/index.js";
 import { parseCsr } from "./csr.js";
 import { formatName } from "./names.js";
-import { applyPolicy } from "./policy.js";
+import { applyPolicy, type PolicyDecision } from "./policy.js";
 import {
+  type BlockedKeyCheck,
   type CertificateFilter,
   type CertificateRecord,
   type CertificateStore,
@@ -64,6 +66,9 @@ export class IssuanceService {
       clock: Clock;
       profiles: Config["profiles"];
       forbiddenNames: readonly string[];
+      blockedKeys?: BlockedKeyCheck;
+      /** Runs after a certificate is stored (pre-signing its OCSP answer). */
+      onIssued?: (serial: string) => Promise<void>;
     },
   ) {}
 
@@ -77,11 +82,80 @@ export class IssuanceService {
     const profile = this.profile(request.profile, request.allowInternal ?? false);
     const csr = await parseCsr(request.csr);
     const decision = applyPolicy(csr, request.profile, profile, this.deps.forbiddenNames);
+    const blocked = await this.deps.blockedKeys?.isKeyBlocked(csr.spkiSha256);
+    if (blocked) {
+      throw new PolicyError(
+        `the CSR's public key (SPKI SHA-256 ${csr.spkiSha256}) is blocked since ${blocked.blockedAt.toISOString()} (${blocked.reason}); use a new key`,
+      );
+    }
     const issuer = profile.issuer ? await this.deps.ca.get(profile.issuer) : await this.deps.ca.defaultIssuer();
+    return this.signAndRecord({
+      issuer,
+      profileName: request.profile,
+      profile,
+      decision,
+      spki: csr.spki,
+      spkiSha256: csr.spkiSha256,
+      validityDays: this.validityDays(request, profile),
+      requestedBy: request.requestedBy ?? null,
+      extraExtensions: [],
+      presignOcsp: true,
+    });
+  }
 
+  /**
+   * Issues a certificate for a key Keyward holds itself (no CSR), e.g. an OCSP responder key in
+   * the token. Same profile, record-then-sign and OCSP path as any certificate.
+   */
+  async issueForKey(request: {
+    caId: string;
+    profile: string;
+    spki: Buffer;
+    commonName: string;
+    extensions: x509.Extension[];
+  }): Promise<IssuedCertificate> {
+    const profile = this.profile(request.profile, true);
+    const key = parseSpki(request.spki);
+    const keyUsage = Array.isArray(profile.keyUsage) ? profile.keyUsage : profile.keyUsage[keyFamily(key.keyType)];
+    if (!keyUsage) throw new PolicyError(`profile "${request.profile}" defines no key usage for ${key.keyType} keys`);
+    return this.signAndRecord({
+      issuer: await this.deps.ca.get(request.caId),
+      profileName: request.profile,
+      profile,
+      decision: {
+        keyType: key.keyType,
+        names: [],
+        commonName: request.commonName,
+        keyUsage,
+        extKeyUsage: profile.extKeyUsage.map((e) => EXTENDED_KEY_USAGES[e as keyof typeof EXTENDED_KEY_USAGES] ?? e),
+      },
+      spki: request.spki,
+      spkiSha256: key.spkiSha256,
+      validityDays: profile.validityDays,
+      requestedBy: "keyward",
+      extraExtensions: request.extensions,
+      // Keyward's own certificates (OCSP responders, id-pkix-ocsp-nocheck) need no pre-signed answer;
+      // pre-signing one would also wait on the responder being created here.
+      presignOcsp: false,
+    });
+  }
+
+  private async signAndRecord(input: {
+    issuer: CaRecord;
+    profileName: string;
+    profile: Profile;
+    decision: PolicyDecision;
+    spki: Buffer;
+    spkiSha256: string;
+    validityDays: number;
+    requestedBy: string | null;
+    extraExtensions: x509.Extension[];
+    presignOcsp: boolean;
+  }): Promise<IssuedCertificate> {
+    const { issuer, decision } = input;
     const now = this.deps.clock.now();
     const notBefore = wholeSeconds(new Date(now.getTime() - LEAF_BACKDATE_MS));
-    const notAfter = wholeSeconds(addDays(now, this.validityDays(request, profile)));
+    const notAfter = wholeSeconds(addDays(now, input.validityDays));
     checkIssuerValidity(issuer, now, notAfter);
 
     const extensions: x509.Extension[] = [
@@ -90,7 +164,7 @@ export class IssuanceService {
         decision.keyUsage.reduce((flags, u) => flags | KEY_USAGE_FLAGS[u], 0),
         true,
       ),
-      await x509.SubjectKeyIdentifierExtension.create(toArrayBuffer(csr.spki), false, this.crypto),
+      await x509.SubjectKeyIdentifierExtension.create(toArrayBuffer(input.spki), false, this.crypto),
     ];
     if (decision.extKeyUsage.length) extensions.push(new x509.ExtendedKeyUsageExtension(decision.extKeyUsage, false));
     if (decision.names.length) {
@@ -98,6 +172,7 @@ export class IssuanceService {
       // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
       extensions.push(new x509.SubjectAlternativeNameExtension(sans as x509.JsonGeneralNames, !decision.commonName));
     }
+    extensions.push(...input.extraExtensions);
     const subject: x509.JsonName = decision.commonName ? [{ CN: [decision.commonName] }] : [];
 
     for (let attempt = 0; ; attempt++) {
@@ -106,28 +181,31 @@ export class IssuanceService {
       try {
         const certificate = await this.deps.ca.sign(
           issuer.id,
-          { serial, subject, spki: csr.spki, notBefore, notAfter, extensions },
+          { serial, subject, spki: input.spki, notBefore, notAfter, extensions },
           async (tbs) => {
             await this.deps.store.recordIntent({
               serial,
               caId: issuer.id,
-              profile: request.profile,
+              profile: input.profileName,
               subject: decision.commonName ? `CN=${decision.commonName}` : "",
               names: decision.names.map(formatName),
-              spkiSha256: csr.spkiSha256,
+              spkiSha256: input.spkiSha256,
               keyType: decision.keyType,
               notBefore,
               notAfter,
               createdAt: now,
-              requestedBy: request.requestedBy ?? null,
+              requestedBy: input.requestedBy,
               tbs: Buffer.from(tbs),
             });
             recorded = true;
           },
         );
         await this.deps.store.markIssued(serial, Buffer.from(certificate.rawData));
+        // Pre-signs the OCSP answer; a failure there leaves the certificate issued (the
+        // responder signs on first request instead).
+        if (input.presignOcsp) await this.deps.onIssued?.(serial).catch(() => undefined);
         const chain = await this.deps.ca.chain(issuer.id);
-        return { serial, certificate, chain: chain.slice(0, -1), caId: issuer.id, profile: request.profile };
+        return { serial, certificate, chain: chain.slice(0, -1), caId: issuer.id, profile: input.profileName };
       } catch (error) {
         // 2^-128 per attempt, but the database is the judge of uniqueness, not this code.
         if (error instanceof DuplicateSerialError && attempt < 3) continue;
@@ -163,6 +241,13 @@ export class IssuanceService {
     }
     return days;
   }
+}
+
+function parseSpki(spki: Buffer) {
+  const key = spkiFromDer(spki);
+  const keyType = keyTypeOf(key);
+  if (!keyType) throw new PolicyError(`key (${describeKey(key)}) is not accepted`);
+  return { keyType, spkiSha256: spkiSha256Hex(spki) };
 }
 
 /** Accepts the forms people paste (uppercase, colon-separated) and returns lowercase hex. */

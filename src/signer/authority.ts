@@ -7,6 +7,7 @@ import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
+import { signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 
 export interface HierarchySettings {
@@ -154,6 +155,24 @@ export class CertificateAuthority {
       },
       this.crypto,
     );
+  }
+
+  /** What CRLs and OCSP need to name a CA: its subject Name and SPKI (DER) and key identifier. */
+  async issuerInfo(caId: string): Promise<{ record: CaRecord; subject: Buffer; spki: Buffer; keyIdentifier: Buffer | undefined }> {
+    const ca = await this.load(caId);
+    const ski = subjectKeyIdentifier(ca.certificate);
+    return {
+      record: ca.record,
+      subject: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
+      spki: Buffer.from(ca.certificate.publicKey.rawData),
+      keyIdentifier: ski ? Buffer.from(ski, "hex") : undefined,
+    };
+  }
+
+  /** Signs a DER to-be-signed structure (a TBSCertList) with the CA's key in the token. */
+  async signTbs(caId: string, tbs: Buffer): Promise<Buffer> {
+    const ca = await this.load(caId);
+    return signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
   }
 
   /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */

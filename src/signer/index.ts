@@ -1,3 +1,4 @@
 export { type CertificateToSign, CertificateAuthority, type HierarchySettings, randomSerial } from "./authority.js";
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
+export { ecdsaRawToDer, signatureAlgorithmIdentifier, signStructure } from "./structure.js";

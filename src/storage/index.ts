@@ -2,3 +2,4 @@ export { type OpenDatabase, openDatabase } from "./database.js";
 export { SqlCaStore } from "./repositories/ca-store.js";
 export { SqlCertificateStore } from "./repositories/certificate-store.js";
 export { SqlTokenStore } from "./repositories/token-store.js";
+export { SqlRevocationStore } from "./repositories/revocation-store.js";

@@ -37,6 +37,44 @@ export interface CertificatesTable {
   requested_by: string | null;
   revoked_at: string | null;
   revocation_reason: number | null;
+  invalidity_date: string | null;
+}
+
+export interface BlockedKeysTable {
+  spki_sha256: string;
+  reason: string;
+  blocked_at: string;
+  blocked_by: string | null;
+}
+
+export interface CrlNumbersTable {
+  ca_id: string;
+  /** bigint: pg returns it as a string, SQLite as a number. */
+  last_number: number | string;
+}
+
+export interface CrlsTable {
+  ca_id: string;
+  number: number | string;
+  this_update: string;
+  next_update: string;
+  der: Buffer;
+}
+
+export interface OcspResponsesTable {
+  serial: string;
+  hash: string;
+  this_update: string;
+  next_update: string;
+  der: Buffer;
+}
+
+export interface OcspRespondersTable {
+  serial: string;
+  ca_id: string;
+  key_uri: string;
+  certificate: Buffer;
+  not_after: string;
 }
 
 export interface ApiTokensTable {
@@ -54,6 +92,11 @@ export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
   api_tokens: ApiTokensTable;
+  blocked_keys: BlockedKeysTable;
+  crl_numbers: CrlNumbersTable;
+  crls: CrlsTable;
+  ocsp_responses: OcspResponsesTable;
+  ocsp_responders: OcspRespondersTable;
 }
 
 export type { Generated };

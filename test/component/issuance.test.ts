@@ -161,7 +161,7 @@ describe("GET /api/v1/certificates", () => {
     const page2 = (await (await kw.api(`/api/v1/certificates?limit=2&after=${page1.next}`)).json()) as { items: Array<{ serial: string }> };
     expect(page2.items[0]!.serial > page1.items[1]!.serial).toBe(true);
 
-    const soon = (await (await kw.api("/api/v1/certificates?expiresWithinDays=30")).json()) as { items: unknown[] };
+    const soon = (await (await kw.api("/api/v1/certificates?expiresWithinDays=30&profile=server")).json()) as { items: unknown[] };
     expect(soon.items).toHaveLength(0);
     const later = (await (await kw.api("/api/v1/certificates?expiresWithinDays=91&profile=server&status=valid")).json()) as { items: unknown[] };
     expect(later.items.length).toBeGreaterThanOrEqual(2);

@@ -6,7 +6,8 @@ import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
 import { authorize, principalOf, requireJson } from "../middleware.js";
 import { parseInput } from "../validate.js";
-import { certificateView, caView } from "../views.js";
+import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
+import { certificateView, caView, revocationView } from "../views.js";
 
 export interface ApiRoute {
   method: "get" | "post";
@@ -51,9 +52,36 @@ const IntermediateBody = z
   })
   .strict();
 
+const RevokeBody = z
+  .object({
+    reason: z.string().min(1).max(40).default("unspecified"),
+    invalidityDate: isoDate.optional(),
+  })
+  .strict();
+
+const BlockKeyBody = z
+  .object({
+    spkiSha256: z.string().max(100).optional(),
+    publicKey: z.string().max(16_384).optional(),
+    certificate: z.string().max(32_768).optional(),
+    revokeAll: z.boolean().default(false),
+  })
+  .strict();
+
+const RevocationQuery = z
+  .object({
+    issuer: z.string().max(64).optional(),
+    reason: z.enum(REVOCATION_REASONS).optional(),
+    since: isoDate.optional(),
+    until: isoDate.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().regex(/^[0-9a-f]{1,40}$/).optional(),
+  })
+  .strict();
+
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
 export function apiRoutes(services: Services): ApiRoute[] {
-  const { ca, issuance, clock, config } = services;
+  const { ca, issuance, revocation, clock, config } = services;
   return [
     {
       method: "post",
@@ -105,6 +133,65 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const record = await issuance.get(String(req.params.serial));
         res.json(certificateView(record, clock.now(), true));
+      },
+    },
+    {
+      method: "post",
+      path: "/certificates/:serial/revoke",
+      permission: "certificates:revoke",
+      summary: "Revoke a certificate with an RFC 5280 reason (certificateHold can be released)",
+      async handler(req, res) {
+        const body = parseInput(RevokeBody, req.body ?? {}, "request body");
+        const result = await revocation.revoke({ serial: String(req.params.serial), ...body, by: principalOf(res).name });
+        res.json(revocationView(result));
+      },
+    },
+    {
+      method: "post",
+      path: "/certificates/:serial/release",
+      permission: "certificates:revoke",
+      summary: "Release a certificate from certificateHold",
+      async handler(req, res) {
+        res.json(revocationView(await revocation.release(String(req.params.serial))));
+      },
+    },
+    {
+      method: "get",
+      path: "/revocations",
+      permission: "revocations:read",
+      summary: "List revocations by issuer, reason and time",
+      async handler(req, res) {
+        const q = parseInput(RevocationQuery, req.query, "query");
+        const items = await revocation.list({
+          caId: q.issuer,
+          reason: q.reason === undefined ? undefined : REASONS[q.reason],
+          since: q.since,
+          until: q.until,
+          limit: q.limit,
+          after: q.after,
+        });
+        const next = items.length === q.limit ? items[items.length - 1]!.serial : null;
+        res.json({
+          items: items.map((r) => ({
+            serial: r.serial,
+            issuer: r.caId,
+            reason: reasonName(r.reason),
+            revokedAt: r.revokedAt.toISOString(),
+            invalidityDate: r.invalidityDate?.toISOString() ?? null,
+          })),
+          next,
+        });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/blocked",
+      permission: "keys:block",
+      summary: "Block a compromised key (by SPKI SHA-256, public key or certificate); revokeAll revokes its certificates",
+      async handler(req, res) {
+        const body = parseInput(BlockKeyBody, req.body, "request body");
+        const { revokeAll, ...reference } = body;
+        res.json(await revocation.blockKey(reference, { revokeAll, by: principalOf(res).name }));
       },
     },
     {

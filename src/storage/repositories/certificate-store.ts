@@ -55,6 +55,7 @@ export class SqlCertificateStore implements CertificateStore {
           requested_by: intent.requestedBy,
           revoked_at: null,
           revocation_reason: null,
+          invalidity_date: null,
         })
         .execute();
     } catch (error) {

@@ -1,0 +1,158 @@
+import type { Logger } from "pino";
+import type { Clock } from "../clock/index.js";
+import { wholeSeconds } from "../clock/index.js";
+import {
+  booleanTrue,
+  explicit,
+  generalizedTime,
+  header,
+  octetString,
+  oid,
+  sequence,
+  smallInteger,
+  tlv,
+  unsignedInteger,
+  x509Time,
+  enumerated,
+} from "../pki/der.js";
+import type { CertificateAuthority } from "../signer/index.js";
+import { signatureAlgorithmIdentifier } from "../signer/index.js";
+import type { RevocationRecord, RevocationStore, StoredCrl } from "./ports.js";
+
+function extension(id: string, value: Buffer, critical = false): Buffer {
+  return critical ? sequence(oid(id), booleanTrue, octetString(value)) : sequence(oid(id), octetString(value));
+}
+
+/** One revokedCertificates entry: serial, date, reason (absent when unspecified), invalidity date. */
+export function crlEntry(r: RevocationRecord): Buffer {
+  const exts: Buffer[] = [];
+  if (r.reason !== 0) exts.push(extension("2.5.29.21", enumerated(r.reason)));
+  if (r.invalidityDate) exts.push(extension("2.5.29.24", generalizedTime(r.invalidityDate)));
+  const parts = [unsignedInteger(Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex")), x509Time(r.revokedAt)];
+  if (exts.length) parts.push(sequence(...exts));
+  return sequence(...parts);
+}
+
+export interface CrlSettings {
+  validityHours: number;
+  /** Wait this long after a revocation before regenerating, so bursts produce one CRL. */
+  debounceMs: number;
+  pageSize: number;
+}
+
+/**
+ * CRLs per CA (RFC 5280 v2): numbers from storage (strictly increasing across restarts and
+ * instances), entries streamed page by page, signed in the HSM. The last good CRL is served
+ * until a new one is signed.
+ */
+export class CrlPublisher {
+  private readonly latest = new Map<string, StoredCrl>();
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+  private readonly running = new Map<string, Promise<StoredCrl>>();
+  private scheduler: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: {
+      store: RevocationStore;
+      ca: CertificateAuthority;
+      clock: Clock;
+      baseUrl: string;
+      settings: CrlSettings;
+      logger?: Logger;
+    },
+  ) {}
+
+  /** Signs a fresh CRL for the CA; concurrent calls for one CA share the run. */
+  generate(caId: string): Promise<StoredCrl> {
+    const inFlight = this.running.get(caId);
+    if (inFlight) return inFlight.then(() => this.generate(caId));
+    const run = this.build(caId).finally(() => this.running.delete(caId));
+    this.running.set(caId, run);
+    return run;
+  }
+
+  /** The newest CRL for the CA (from memory, else storage), or undefined when none was made. */
+  async current(caId: string): Promise<StoredCrl | undefined> {
+    const cached = this.latest.get(caId);
+    const stored = await this.deps.store.latestCrl(caId);
+    // Another instance (or the CLI) may have signed a newer one.
+    if (stored && (!cached || stored.number > cached.number)) this.latest.set(caId, stored);
+    return this.latest.get(caId);
+  }
+
+  /** Debounced regeneration after a revocation. */
+  scheduleRegeneration(caId: string): void {
+    if (this.pending.has(caId)) return;
+    const timer = setTimeout(() => {
+      this.pending.delete(caId);
+      this.generate(caId).catch((error) => this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"));
+    }, this.deps.settings.debounceMs);
+    timer.unref();
+    this.pending.set(caId, timer);
+  }
+
+  /** Regenerates each CA's CRL once half its validity has passed (and at once when there is none). */
+  start(caIds: () => Promise<string[]>, intervalMs = 60_000): void {
+    const tick = async () => {
+      for (const caId of await caIds()) {
+        const crl = await this.current(caId);
+        const now = this.deps.clock.now();
+        const half = crl ? crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 0;
+        if (now.getTime() >= half) await this.generate(caId);
+      }
+    };
+    const run = () => void tick().catch((error) => this.deps.logger?.error({ err: error }, "CRL scheduler failed"));
+    run();
+    this.scheduler = setInterval(run, intervalMs);
+    this.scheduler.unref();
+  }
+
+  stop(): void {
+    if (this.scheduler) clearInterval(this.scheduler);
+    for (const timer of this.pending.values()) clearTimeout(timer);
+    this.pending.clear();
+  }
+
+  private async build(caId: string): Promise<StoredCrl> {
+    const issuer = await this.deps.ca.issuerInfo(caId);
+    const thisUpdate = wholeSeconds(this.deps.clock.now());
+    const nextUpdate = new Date(thisUpdate.getTime() + this.deps.settings.validityHours * 3_600_000);
+    const entries: Buffer[] = [];
+    let entriesLength = 0;
+    for await (const page of this.deps.store.revokedEntries(caId, this.deps.settings.pageSize)) {
+      for (const record of page) {
+        const entry = crlEntry(record);
+        entries.push(entry);
+        entriesLength += entry.length;
+      }
+    }
+    const number = await this.deps.store.nextCrlNumber(caId);
+    const url = `${this.deps.baseUrl}/crl/${caId}.crl`;
+    const idp = sequence(
+      explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))),
+      // A root's CRL covers CA certificates, an intermediate's covers end-entity certificates.
+      tlv(issuer.record.kind === "root" ? 0x82 : 0x81, Buffer.from([0xff])),
+    );
+    const extensions = [
+      ...(issuer.keyIdentifier ? [extension("2.5.29.35", sequence(tlv(0x80, issuer.keyIdentifier)))] : []),
+      extension("2.5.29.20", smallInteger(number)),
+      extension("2.5.29.28", idp, true),
+    ];
+    const parts = [
+      smallInteger(1),
+      signatureAlgorithmIdentifier(issuer.record.keyType),
+      issuer.subject,
+      x509Time(thisUpdate),
+      x509Time(nextUpdate),
+      ...(entries.length ? [header(0x30, entriesLength), ...entries] : []),
+      explicit(0, sequence(...extensions)),
+    ];
+    const tbs = sequence(...parts);
+    const der = await this.deps.ca.signTbs(caId, tbs);
+    const crl: StoredCrl = { caId, number, thisUpdate, nextUpdate, der };
+    await this.deps.store.saveCrl(crl);
+    this.latest.set(caId, crl);
+    this.deps.logger?.info({ caId, number, entries: entries.length }, "CRL signed");
+    return crl;
+  }
+}

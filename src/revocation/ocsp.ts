@@ -1,0 +1,299 @@
+import { createHash } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import type { Logger } from "pino";
+import { type Clock, wholeSeconds } from "../clock/index.js";
+import type { CertificateRecord } from "../issuance/index.js";
+import { DerError, NULL, octetString, oid as derOid, sequence as derSequence, unsignedInteger } from "../pki/der.js";
+import type { CaRecord, CertificateAuthority, KeyStore } from "../signer/index.js";
+import { signStructure } from "../signer/index.js";
+import {
+  type CertId,
+  certificateSubjectAndSpki,
+  errorResponse,
+  hash,
+  OCSP_STATUS,
+  parseOcspRequest,
+  responseData,
+  type SingleResponse,
+  type SingleStatus,
+  subjectPublicKeyBits,
+  successfulResponse,
+} from "./ocsp-der.js";
+import type { OcspResponderRecord, RevocationStore, StoredOcspResponse } from "./ports.js";
+
+export interface OcspSettings {
+  /** Validity of each signed response (nextUpdate - thisUpdate). */
+  validityHours: number;
+  /** "ignore": answer from the cache (like large public CAs); "echo": sign a fresh response with the nonce. */
+  nonce: "ignore" | "echo";
+  /** Most responses kept in memory; the rest are read from storage. */
+  cacheEntries: number;
+}
+
+/** What the responder needs to know about certificates. */
+export interface CertificateLookup {
+  get(serial: string): Promise<CertificateRecord | undefined>;
+}
+
+/** Issues the delegated responder certificate for a CA (record-then-sign, like any certificate). */
+export type ResponderIssuer = (caId: string, spki: Buffer) => Promise<{ serial: string; certificate: Buffer; notAfter: Date }>;
+
+export interface OcspAnswer {
+  der: Buffer;
+  /** Present for cacheable successful answers: HTTP caching headers come from these. */
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+  etag?: string;
+}
+
+interface Responder {
+  record: OcspResponderRecord;
+  keyHash: Buffer;
+  keyType: "p256";
+}
+
+interface IssuerMatch {
+  ca: CaRecord;
+}
+
+/**
+ * RFC 6960 responder with the RFC 5019 profile: answers are pre-signed per certificate and CertID
+ * hash, kept in memory and storage, re-signed at once on revocation and before half their
+ * validity has passed; a request without nonce is answered without touching the HSM.
+ */
+export class OcspResponder {
+  private readonly cache = new Map<string, StoredOcspResponse & { etag: string }>();
+  private issuers: Map<string, IssuerMatch> | undefined;
+  private readonly responders = new Map<string, Responder>();
+  private readonly renewing = new Map<string, Promise<Responder>>();
+  private refresher: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: {
+      store: RevocationStore;
+      certificates: CertificateLookup;
+      ca: CertificateAuthority;
+      keys: KeyStore;
+      issueResponder: ResponderIssuer;
+      clock: Clock;
+      settings: OcspSettings;
+      logger?: Logger;
+    },
+  ) {}
+
+  /** Answers a DER OCSPRequest. Never throws for bad input: that is a malformedRequest answer. */
+  async respond(requestDer: Buffer): Promise<OcspAnswer> {
+    let request: ReturnType<typeof parseOcspRequest>;
+    try {
+      request = parseOcspRequest(requestDer);
+    } catch (error) {
+      if (error instanceof DerError) return { der: errorResponse(OCSP_STATUS.malformedRequest) };
+      throw error;
+    }
+    const matches = await Promise.all(request.certIds.map((id) => this.matchIssuer(id)));
+    const first = matches[0];
+    if (!first || matches.some((m) => m === undefined || m.ca.id !== first.ca.id)) {
+      return { der: errorResponse(OCSP_STATUS.unauthorized) };
+    }
+    const nonce = this.deps.settings.nonce === "echo" ? request.nonce : undefined;
+    if (request.certIds.length === 1 && !nonce) {
+      const certId = request.certIds[0]!;
+      const cached = await this.cached(certId.serial, certId.hash, first.ca.id);
+      if (cached) return cached;
+    }
+    // Several CertIDs, a nonce to echo, or nothing cached: sign this answer now.
+    const signed = await this.sign(first.ca.id, request.certIds, nonce);
+    return { der: signed.der };
+  }
+
+  /** Signs and stores the answer for one certificate (at issuance and after revocation). */
+  async presign(serial: string, hashes: readonly string[] = ["sha1"]): Promise<void> {
+    const record = await this.deps.certificates.get(serial);
+    if (!record) return;
+    const issuer = await this.deps.ca.issuerInfo(record.caId);
+    for (const h of hashes) {
+      const certId = certIdFor(h as "sha1" | "sha256", issuer.subject, issuer.spki, serial);
+      const signed = await this.sign(record.caId, [certId], undefined);
+      const response = { serial, hash: h, thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, der: signed.der };
+      await this.deps.store.saveOcspResponse(response);
+      this.remember(response);
+    }
+  }
+
+  /** Re-signs every stored answer for the certificate (after a revocation or release). */
+  async refresh(serial: string): Promise<void> {
+    const hashes = [] as string[];
+    for (const h of ["sha1", "sha256"]) {
+      if (this.cache.has(`${h}:${serial}`) || (await this.deps.store.ocspResponse(serial, h))) hashes.push(h);
+    }
+    await this.presign(serial, hashes.length ? hashes : ["sha1"]);
+  }
+
+  /** Re-signs answers older than half their validity, in batches, until none are due. */
+  async refreshStale(batch = 200): Promise<number> {
+    const halfLife = (this.deps.settings.validityHours * 3_600_000) / 2;
+    let total = 0;
+    for (;;) {
+      const due = await this.deps.store.staleOcspResponses(new Date(this.deps.clock.now().getTime() - halfLife), batch);
+      for (const { serial, hash: h } of due) await this.presign(serial, [h]);
+      total += due.length;
+      if (due.length < batch) return total;
+    }
+  }
+
+  start(intervalMs = 60_000): void {
+    const run = () =>
+      void this.refreshStale().catch((error) => this.deps.logger?.error({ err: error }, "OCSP refresh failed"));
+    this.refresher = setInterval(run, intervalMs);
+    this.refresher.unref();
+  }
+
+  stop(): void {
+    if (this.refresher) clearInterval(this.refresher);
+  }
+
+  /** Drops every answer for the certificate, in memory and storage, so the next request re-signs. */
+  async forget(serial: string): Promise<void> {
+    for (const h of ["sha1", "sha256"]) this.cache.delete(`${h}:${serial}`);
+    await this.deps.store.deleteOcspResponses(serial);
+  }
+
+  /** Drops what is known about the CA hierarchy (after a new intermediate appears). */
+  forgetIssuers(): void {
+    this.issuers = undefined;
+  }
+
+  private async cached(serial: string, h: string, caId: string): Promise<OcspAnswer | undefined> {
+    const key = `${h}:${serial}`;
+    let entry = this.cache.get(key);
+    const now = this.deps.clock.now();
+    if (!entry) {
+      const stored = await this.deps.store.ocspResponse(serial, h);
+      if (stored) entry = this.remember(stored);
+    }
+    // Unknown serials are not pre-signed; a record for another CA must not answer this CertID.
+    if (!entry || entry.nextUpdate <= now) {
+      const record = await this.deps.certificates.get(serial);
+      if (!record || record.caId !== caId || (record.status !== "valid" && record.status !== "revoked")) return undefined;
+      await this.presign(serial, [h]);
+      entry = this.cache.get(key);
+      if (!entry) return undefined;
+    }
+    return { der: entry.der, thisUpdate: entry.thisUpdate, nextUpdate: entry.nextUpdate, etag: entry.etag };
+  }
+
+  private remember(response: StoredOcspResponse): StoredOcspResponse & { etag: string } {
+    const entry = { ...response, etag: `"${createHash("sha1").update(response.der).digest("hex")}"` };
+    const key = `${response.hash}:${response.serial}`;
+    this.cache.delete(key);
+    this.cache.set(key, entry);
+    if (this.cache.size > this.deps.settings.cacheEntries) this.cache.delete(this.cache.keys().next().value!);
+    return entry;
+  }
+
+  private async sign(caId: string, certIds: CertId[], nonce: Buffer | undefined) {
+    const responder = await this.responder(caId);
+    const now = wholeSeconds(this.deps.clock.now());
+    const validUntil = new Date(now.getTime() + this.deps.settings.validityHours * 3_600_000);
+    // A response never outlives the certificate that signs it.
+    const nextUpdate = validUntil > responder.record.notAfter ? responder.record.notAfter : validUntil;
+    const singles: SingleResponse[] = [];
+    for (const certId of certIds) {
+      singles.push({ certId: certId.raw, status: await this.status(certId.serial, caId), thisUpdate: now, nextUpdate });
+    }
+    const tbs = responseData(responder.keyHash, now, singles, nonce);
+    const basic = await signStructure(this.deps.keys, responder.record.keyUri, responder.keyType, tbs);
+    return { der: successfulResponse(basic, responder.record.certificate), thisUpdate: now, nextUpdate };
+  }
+
+  private async status(serial: string, caId: string): Promise<SingleStatus> {
+    const record = await this.deps.certificates.get(serial);
+    if (!record || record.caId !== caId) return { status: "unknown" };
+    if (record.status === "revoked") return { status: "revoked", revokedAt: record.revokedAt!, reason: record.revocationReason };
+    if (record.status === "valid") return { status: "good" };
+    return { status: "unknown" };
+  }
+
+  /** The CA's delegated responder, issued on first use and renewed when half its validity is gone. */
+  async responder(caId: string): Promise<Responder> {
+    const now = this.deps.clock.now().getTime();
+    let current = this.responders.get(caId);
+    if (!current) {
+      const stored = await this.deps.store.currentResponder(caId);
+      if (stored) current = this.toResponder(stored);
+    }
+    if (current) {
+      const cert = new x509.X509Certificate(new Uint8Array(current.record.certificate));
+      const half = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
+      if (now < half) {
+        this.responders.set(caId, current);
+        return current;
+      }
+    }
+    let renewal = this.renewing.get(caId);
+    if (!renewal) {
+      renewal = this.createResponder(caId).finally(() => this.renewing.delete(caId));
+      this.renewing.set(caId, renewal);
+    }
+    return renewal;
+  }
+
+  private async createResponder(caId: string): Promise<Responder> {
+    const label = `ocsp-${caId}-${this.deps.clock.now().toISOString().slice(0, 10)}`;
+    const { uri, spki } = await this.deps.keys.generateKeyPair("p256", label);
+    const issued = await this.deps.issueResponder(caId, spki);
+    const record: OcspResponderRecord = { caId, serial: issued.serial, keyUri: uri, certificate: issued.certificate, notAfter: issued.notAfter };
+    await this.deps.store.saveResponder(record);
+    this.deps.logger?.info({ caId, serial: issued.serial }, "OCSP responder certificate issued");
+    const responder = this.toResponder(record);
+    this.responders.set(caId, responder);
+    return responder;
+  }
+
+  private toResponder(record: OcspResponderRecord): Responder {
+    const { spki } = certificateSubjectAndSpki(record.certificate);
+    return { record, keyHash: hash("sha1", subjectPublicKeyBits(spki)), keyType: "p256" };
+  }
+
+  private async matchIssuer(certId: CertId): Promise<IssuerMatch | undefined> {
+    if (certId.hash !== "sha1" && certId.hash !== "sha256") return undefined;
+    const key = (h: string, name: Buffer, keyHash: Buffer) => `${h}:${name.toString("hex")}:${keyHash.toString("hex")}`;
+    const lookup = async () => {
+      if (!this.issuers) {
+        const map = new Map<string, IssuerMatch>();
+        // Intermediates only: the root signs CRLs offline and has no online responder.
+        for (const ca of (await this.deps.ca.list()).filter((c) => c.kind === "intermediate")) {
+          const { subject, spki } = certificateSubjectAndSpki(ca.certificate);
+          const bits = subjectPublicKeyBits(spki);
+          for (const h of ["sha1", "sha256"] as const) map.set(key(h, hash(h, subject), hash(h, bits)), { ca });
+        }
+        this.issuers = map;
+      }
+      return this.issuers.get(key(certId.hash, certId.issuerNameHash, certId.issuerKeyHash));
+    };
+    const found = await lookup();
+    if (found) return found;
+    // A CA created since (by another instance or the CLI) is found on a second look.
+    this.issuers = undefined;
+    return lookup();
+  }
+}
+
+/** The CertID a client builds for one of our certificates. */
+export function certIdFor(h: "sha1" | "sha256", issuerSubject: Buffer, issuerSpki: Buffer, serial: string): CertId {
+  const algOid = h === "sha1" ? "1.3.14.3.2.26" : "2.16.840.1.101.3.4.2.1";
+  const nameHash = hash(h, issuerSubject);
+  const keyHash = hash(h, subjectPublicKeyBits(issuerSpki));
+  // Built with the same encoder the responses use, so the echo is byte-identical to a client's.
+  const raw = certIdDer(algOid, nameHash, keyHash, serial);
+  return { hash: h, issuerNameHash: nameHash, issuerKeyHash: keyHash, serial, raw };
+}
+
+function certIdDer(algOid: string, nameHash: Buffer, keyHash: Buffer, serial: string): Buffer {
+  return derSequence(
+    derSequence(derOid(algOid), NULL),
+    octetString(nameHash),
+    octetString(keyHash),
+    unsignedInteger(Buffer.from(serial.length % 2 ? `0${serial}` : serial, "hex")),
+  );
+}

@@ -1,0 +1,87 @@
+export interface RevocationRecord {
+  serial: string;
+  caId: string;
+  revokedAt: Date;
+  reason: number;
+  invalidityDate: Date | null;
+}
+
+export interface BlockedKey {
+  spkiSha256: string;
+  reason: string;
+  blockedAt: Date;
+  blockedBy: string | null;
+}
+
+export interface StoredCrl {
+  caId: string;
+  number: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+}
+
+export interface StoredOcspResponse {
+  serial: string;
+  /** "sha1" or "sha256": the CertID hash the response answers. */
+  hash: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+}
+
+export interface OcspResponderRecord {
+  caId: string;
+  serial: string;
+  keyUri: string;
+  certificate: Buffer;
+  notAfter: Date;
+}
+
+export interface RevocationFilter {
+  caId?: string;
+  reason?: number;
+  since?: Date;
+  until?: Date;
+  limit: number;
+  after?: string;
+}
+
+/** Everything revocation needs from storage; each method is one transaction. */
+export interface RevocationStore {
+  /**
+   * Marks a valid (or on-hold) certificate revoked and, for keyCompromise, blocks its key.
+   * Returns false when the certificate is not in a revocable state (the caller explains why).
+   */
+  revoke(input: {
+    serial: string;
+    revokedAt: Date;
+    reason: number;
+    invalidityDate: Date | null;
+    allowFromHold: boolean;
+    blockKey?: { spkiSha256: string; reason: string; by: string | null };
+  }): Promise<boolean>;
+  /** Returns a certificateHold certificate to valid. False when it is not on hold. */
+  release(serial: string): Promise<boolean>;
+  blockKey(key: { spkiSha256: string; reason: string; by: string | null; at: Date }): Promise<void>;
+  isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined>;
+  /** Serials of unexpired valid certificates with this key. */
+  unexpiredWithKey(spkiSha256: string, now: Date): Promise<string[]>;
+  /** Revoked entries of one CA, in serial order, in pages: memory holds one page at a time. */
+  revokedEntries(caId: string, pageSize: number): AsyncIterable<RevocationRecord[]>;
+  listRevocations(filter: RevocationFilter): Promise<RevocationRecord[]>;
+
+  /** Allocates the next CRL number for a CA; strictly increasing, never reused. */
+  nextCrlNumber(caId: string): Promise<number>;
+  saveCrl(crl: StoredCrl): Promise<void>;
+  latestCrl(caId: string): Promise<StoredCrl | undefined>;
+
+  saveOcspResponse(response: StoredOcspResponse): Promise<void>;
+  deleteOcspResponses(serial: string): Promise<void>;
+  ocspResponse(serial: string, hash: string): Promise<StoredOcspResponse | undefined>;
+  /** Responses whose thisUpdate is before `olderThan` (due for re-signing), oldest first. */
+  staleOcspResponses(olderThan: Date, limit: number): Promise<Array<{ serial: string; hash: string }>>;
+
+  currentResponder(caId: string): Promise<OcspResponderRecord | undefined>;
+  saveResponder(record: OcspResponderRecord): Promise<void>;
+}

@@ -1,0 +1,33 @@
+import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
+import { bitString, NULL, oid, sequence, unsignedInteger } from "../pki/der.js";
+import type { KeyStore } from "./ports.js";
+
+/** AlgorithmIdentifier DER for the signatures a key of this type makes. */
+export function signatureAlgorithmIdentifier(keyType: KeyType): Buffer {
+  const alg = signingAlgorithmFor(keyType);
+  switch (alg.name) {
+    case "ECDSA":
+      return sequence(oid(alg.hash === "SHA-384" ? "1.2.840.10045.4.3.3" : alg.hash === "SHA-512" ? "1.2.840.10045.4.3.4" : "1.2.840.10045.4.3.2"));
+    case "Ed25519":
+      return sequence(oid("1.3.101.112"));
+    case "RSASSA-PKCS1-v1_5":
+      return sequence(oid(alg.hash === "SHA-384" ? "1.2.840.113549.1.1.12" : alg.hash === "SHA-512" ? "1.2.840.113549.1.1.13" : "1.2.840.113549.1.1.11"), NULL);
+  }
+}
+
+/** WebCrypto ECDSA signatures are r||s; X.509, CRLs and OCSP carry Ecdsa-Sig-Value. */
+export function ecdsaRawToDer(raw: Uint8Array): Buffer {
+  const half = raw.length / 2;
+  return sequence(unsignedInteger(raw.subarray(0, half)), unsignedInteger(raw.subarray(half)));
+}
+
+/**
+ * Signs a DER to-be-signed structure in the token and returns the signed structure
+ * `SEQUENCE { tbs, signatureAlgorithm, signature }` (certificates, CRLs, OCSP basic responses).
+ */
+export async function signStructure(keys: KeyStore, uri: string, keyType: KeyType, tbs: Buffer): Promise<Buffer> {
+  const alg = signingAlgorithmFor(keyType);
+  const raw = await keys.sign(uri, alg, tbs);
+  const signature = alg.name === "ECDSA" ? ecdsaRawToDer(raw) : raw;
+  return sequence(tbs, signatureAlgorithmIdentifier(keyType), bitString(signature));
+}

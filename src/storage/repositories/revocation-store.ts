@@ -1,0 +1,243 @@
+import { type Kysely, sql } from "kysely";
+import type {
+  BlockedKey,
+  OcspResponderRecord,
+  RevocationFilter,
+  RevocationRecord,
+  RevocationStore,
+  StoredCrl,
+  StoredOcspResponse,
+} from "../../revocation/ports.js";
+import type { Database } from "../schema.js";
+
+const CERTIFICATE_HOLD = 6;
+
+interface RevokedRow {
+  serial: string;
+  ca_id: string;
+  revoked_at: string | null;
+  revocation_reason: number | null;
+  invalidity_date: string | null;
+}
+
+function toRevocation(row: RevokedRow): RevocationRecord {
+  return {
+    serial: row.serial,
+    caId: row.ca_id,
+    revokedAt: new Date(row.revoked_at!),
+    reason: Number(row.revocation_reason),
+    invalidityDate: row.invalidity_date ? new Date(row.invalidity_date) : null,
+  };
+}
+
+export class SqlRevocationStore implements RevocationStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async revoke(input: Parameters<RevocationStore["revoke"]>[0]): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const result = await tx
+        .updateTable("certificates")
+        .set({
+          status: "revoked",
+          revoked_at: input.revokedAt.toISOString(),
+          revocation_reason: input.reason,
+          invalidity_date: input.invalidityDate?.toISOString() ?? null,
+        })
+        .where("serial", "=", input.serial)
+        .where((eb) =>
+          input.allowFromHold
+            ? eb.or([eb("status", "=", "valid"), eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)])])
+            : eb("status", "=", "valid"),
+        )
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      if (input.blockKey) {
+        await tx
+          .insertInto("blocked_keys")
+          .values({
+            spki_sha256: input.blockKey.spkiSha256,
+            reason: input.blockKey.reason,
+            blocked_at: input.revokedAt.toISOString(),
+            blocked_by: input.blockKey.by,
+          })
+          .onConflict((oc) => oc.column("spki_sha256").doNothing())
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  async release(serial: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable("certificates")
+      .set({ status: "valid", revoked_at: null, revocation_reason: null, invalidity_date: null })
+      .where("serial", "=", serial)
+      .where("status", "=", "revoked")
+      .where("revocation_reason", "=", CERTIFICATE_HOLD)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async blockKey(key: { spkiSha256: string; reason: string; by: string | null; at: Date }): Promise<void> {
+    await this.db
+      .insertInto("blocked_keys")
+      .values({ spki_sha256: key.spkiSha256, reason: key.reason, blocked_at: key.at.toISOString(), blocked_by: key.by })
+      .onConflict((oc) => oc.column("spki_sha256").doNothing())
+      .execute();
+  }
+
+  async isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined> {
+    const row = await this.db.selectFrom("blocked_keys").selectAll().where("spki_sha256", "=", spkiSha256).executeTakeFirst();
+    return row && { spkiSha256: row.spki_sha256, reason: row.reason, blockedAt: new Date(row.blocked_at), blockedBy: row.blocked_by };
+  }
+
+  async unexpiredWithKey(spkiSha256: string, now: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("certificates")
+      .select("serial")
+      .where("spki_sha256", "=", spkiSha256)
+      .where("not_after", ">", now.toISOString())
+      .where((eb) => eb.or([eb("status", "=", "valid"), eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)])]))
+      .orderBy("serial")
+      .execute();
+    return rows.map((r) => r.serial);
+  }
+
+  async *revokedEntries(caId: string, pageSize: number): AsyncIterable<RevocationRecord[]> {
+    let after = "";
+    for (;;) {
+      const rows = await this.db
+        .selectFrom("certificates")
+        .select(["serial", "ca_id", "revoked_at", "revocation_reason", "invalidity_date"])
+        .where("ca_id", "=", caId)
+        .where("status", "=", "revoked")
+        .where("serial", ">", after)
+        .orderBy("serial")
+        .limit(pageSize)
+        .execute();
+      if (rows.length === 0) return;
+      yield rows.map(toRevocation);
+      after = rows[rows.length - 1]!.serial;
+      if (rows.length < pageSize) return;
+    }
+  }
+
+  async listRevocations(filter: RevocationFilter): Promise<RevocationRecord[]> {
+    let query = this.db
+      .selectFrom("certificates")
+      .select(["serial", "ca_id", "revoked_at", "revocation_reason", "invalidity_date"])
+      .where("status", "=", "revoked");
+    if (filter.caId) query = query.where("ca_id", "=", filter.caId);
+    if (filter.reason !== undefined) query = query.where("revocation_reason", "=", filter.reason);
+    if (filter.since) query = query.where("revoked_at", ">=", filter.since.toISOString());
+    if (filter.until) query = query.where("revoked_at", "<", filter.until.toISOString());
+    if (filter.after) query = query.where("serial", ">", filter.after);
+    const rows = await query.orderBy("serial").limit(filter.limit).execute();
+    return rows.map(toRevocation);
+  }
+
+  async nextCrlNumber(caId: string): Promise<number> {
+    // One statement, so concurrent generators (or instances) never get the same number.
+    const row = await this.db
+      .insertInto("crl_numbers")
+      .values({ ca_id: caId, last_number: 1 })
+      .onConflict((oc) => oc.column("ca_id").doUpdateSet({ last_number: sql`crl_numbers.last_number + 1` }))
+      .returning("last_number")
+      .executeTakeFirstOrThrow();
+    return Number(row.last_number);
+  }
+
+  async saveCrl(crl: StoredCrl): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto("crls")
+        .values({
+          ca_id: crl.caId,
+          number: crl.number,
+          this_update: crl.thisUpdate.toISOString(),
+          next_update: crl.nextUpdate.toISOString(),
+          der: crl.der,
+        })
+        .execute();
+      // Keep a short history for diagnosis; clients only ever need the newest.
+      await tx.deleteFrom("crls").where("ca_id", "=", crl.caId).where("number", "<", crl.number - 10).execute();
+    });
+  }
+
+  async latestCrl(caId: string): Promise<StoredCrl | undefined> {
+    const row = await this.db.selectFrom("crls").selectAll().where("ca_id", "=", caId).orderBy("number", "desc").limit(1).executeTakeFirst();
+    return (
+      row && {
+        caId: row.ca_id,
+        number: Number(row.number),
+        thisUpdate: new Date(row.this_update),
+        nextUpdate: new Date(row.next_update),
+        der: Buffer.from(row.der),
+      }
+    );
+  }
+
+  async saveOcspResponse(r: StoredOcspResponse): Promise<void> {
+    const values = {
+      serial: r.serial,
+      hash: r.hash,
+      this_update: r.thisUpdate.toISOString(),
+      next_update: r.nextUpdate.toISOString(),
+      der: r.der,
+    };
+    await this.db
+      .insertInto("ocsp_responses")
+      .values(values)
+      .onConflict((oc) =>
+        oc.columns(["serial", "hash"]).doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
+      )
+      .execute();
+  }
+
+  async deleteOcspResponses(serial: string): Promise<void> {
+    await this.db.deleteFrom("ocsp_responses").where("serial", "=", serial).execute();
+  }
+
+  async ocspResponse(serial: string, hash: string): Promise<StoredOcspResponse | undefined> {
+    const row = await this.db.selectFrom("ocsp_responses").selectAll().where("serial", "=", serial).where("hash", "=", hash).executeTakeFirst();
+    return (
+      row && {
+        serial: row.serial,
+        hash: row.hash,
+        thisUpdate: new Date(row.this_update),
+        nextUpdate: new Date(row.next_update),
+        der: Buffer.from(row.der),
+      }
+    );
+  }
+
+  async staleOcspResponses(olderThan: Date, limit: number): Promise<Array<{ serial: string; hash: string }>> {
+    return this.db
+      .selectFrom("ocsp_responses")
+      .select(["serial", "hash"])
+      .where("this_update", "<", olderThan.toISOString())
+      .orderBy("this_update")
+      .limit(limit)
+      .execute();
+  }
+
+  async currentResponder(caId: string): Promise<OcspResponderRecord | undefined> {
+    const row = await this.db.selectFrom("ocsp_responders").selectAll().where("ca_id", "=", caId).orderBy("not_after", "desc").limit(1).executeTakeFirst();
+    return (
+      row && {
+        caId: row.ca_id,
+        serial: row.serial,
+        keyUri: row.key_uri,
+        certificate: Buffer.from(row.certificate),
+        notAfter: new Date(row.not_after),
+      }
+    );
+  }
+
+  async saveResponder(r: OcspResponderRecord): Promise<void> {
+    await this.db
+      .insertInto("ocsp_responders")
+      .values({ serial: r.serial, ca_id: r.caId, key_uri: r.keyUri, certificate: r.certificate, not_after: r.notAfter.toISOString() })
+      .execute();
+  }
+}

@@ -54,7 +54,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   );
   const file = env.KEYWARD_CONFIG ?? join(dataDir, "keyward.yaml");
   if (env.KEYWARD_CONFIG && !existsSync(file)) throw new ConfigError(`KEYWARD_CONFIG names a missing file: ${file}`);
-  if (existsSync(file)) raw = deepMerge(raw, readYaml(file));
+  if (existsSync(file)) {
+    const operator = readYaml(file);
+    // The file is found through the data dir, so it cannot also choose it.
+    if ("dataDir" in operator) {
+      throw new ConfigError(`invalid configuration: ${file}: dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir`);
+    }
+    raw = deepMerge(raw, operator);
+  }
 
   const fromEnv: Json = { dataDir };
   if (env.KEYWARD_LISTEN) fromEnv.listen = env.KEYWARD_LISTEN;

@@ -100,12 +100,14 @@ export function matchesPattern(name: SubjectName, pattern: string): boolean {
   return name.value === p;
 }
 
+/** A malformed range (`10.0.0.0/`, `/-1`, `/33`) matches nothing: an allow-list typo fails closed. */
 function ipInCidr(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split("/");
-  const bits = Number(bitsText);
+  const [base, bitsText = ""] = cidr.split("/");
   const a = ipBytes(ip);
   const b = base ? ipBytes(base) : undefined;
-  if (!a || !b || a.length !== b.length || !Number.isInteger(bits)) return false;
+  if (!a || !b || a.length !== b.length || !/^\d{1,3}$/.test(bitsText)) return false;
+  const bits = Number(bitsText);
+  if (bits > a.length * 8) return false;
   for (let i = 0; i < bits; i++) {
     const mask = 0x80 >> (i % 8);
     if ((a[i >> 3]! & mask) !== (b[i >> 3]! & mask)) return false;
@@ -113,10 +115,12 @@ function ipInCidr(ip: string, cidr: string): boolean {
   return true;
 }
 
-function ipBytes(ip: string): number[] | undefined {
-  const version = isIP(ip);
-  if (version === 4) return ip.split(".").map(Number);
+function ipBytes(text: string): number[] | undefined {
+  const version = isIP(text);
+  if (version === 4) return text.split(".").map(Number);
   if (version !== 6) return undefined;
+  // The URL parser writes IPv6 in hex groups only (no dotted IPv4 tail), which is what we split.
+  const ip = canonicalIp(text);
   const [head = "", tail = ""] = ip.split("::");
   const parse = (part: string) => (part ? part.split(":").flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]) : []);
   const h = parse(head);

@@ -115,8 +115,9 @@ function checkName(raw: { type: string; value: string }, profileName: string, pr
 function checkCommonName(cn: string | undefined, names: SubjectName[], profile: Profile): string | undefined {
   if (cn === undefined || cn === "") return undefined;
   if (cn.length > 64) throw new PolicyError(`the CSR's CN is longer than 64 characters`);
-  const lower = cn.toLowerCase();
-  if (names.some((n) => n.value === lower || n.value === cn)) return names.find((n) => n.value === lower)?.value ?? cn;
+  const canonical = isIP(cn) ? canonicalIp(cn) : cn.toLowerCase();
+  const match = names.find((n) => n.value === canonical || n.value === cn);
+  if (match) return match.value;
   if (profile.sanTypes.includes("email") || profile.sanTypes.includes("uri") || names.length === 0) return cn;
   throw new PolicyError(`the CSR's CN "${cn}" is not one of the requested names (${names.map((n) => n.value).join(", ")})`);
 }

@@ -368,3 +368,11 @@ describe("deepMerge", () => {
     expect(deepMerge({ k: { rsa: [2] } }, { k: [1] })).toEqual({ k: [1] });
   });
 });
+
+describe("dataDir comes only from the environment or the command line", () => {
+  it("refuses dataDir in the operator's config file instead of ignoring it", () => {
+    const file = writeOverlay("dataDir: /tmp/elsewhere\n", "other.yaml");
+    const message = configError(() => loadConfig({ env: { KEYWARD_DATA_DIR: dataDir, KEYWARD_CONFIG: file } }));
+    expect(message).toContain("dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir");
+  });
+});

@@ -327,3 +327,15 @@ describe("formatName", () => {
     expect(formatName(ip("::1"))).toBe("ip:::1");
   });
 });
+
+describe("matchesPattern: malformed IP ranges fail closed", () => {
+  it.each(["10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/33", "10.0.0.0/8x", "::/129"])("%s matches nothing", (pattern) => {
+    const value = pattern.startsWith("::") ? "2001:db8::1" : "10.1.2.3";
+    expect(matchesPattern({ type: "ip", value }, pattern)).toBe(false);
+  });
+
+  it("matches IPv6 ranges written with a dotted IPv4 tail", () => {
+    expect(matchesPattern({ type: "ip", value: "::ffff:a00:1" }, "::ffff:10.0.0.0/104")).toBe(true);
+    expect(matchesPattern({ type: "ip", value: "::ffff:b00:1" }, "::ffff:10.0.0.0/104")).toBe(false);
+  });
+});

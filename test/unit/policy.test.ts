@@ -410,14 +410,11 @@ describe("applyPolicy: forbidden names, allow-lists and limits", () => {
   });
 });
 
-describe("applyPolicy: known defects", () => {
-  // BUG (src/issuance/policy.ts, checkCommonName): the CN is compared to the names by plain text,
-  // so an IPv6 CN that is not in compressed form fails the check against the very name that was
-  // promoted from it. Expected: names [ip 2001:db8::1] and the CN accepted; actual: PolicyError
-  // 'the CSR's CN "2001:db8:0:0::1" is not one of the requested names (2001:db8::1)'.
-  it.fails("accepts an uncompressed IPv6 CN promoted to an IP name", async () => {
+describe("applyPolicy: IP common names", () => {
+  it("accepts an uncompressed IPv6 CN promoted to an IP name, in canonical form", async () => {
     const parsed = await csr({ subj: "/CN=2001:db8:0:0::1" });
     const decision = applyPolicy(parsed, "server", server, FORBIDDEN);
     expect(decision.names).toEqual([{ type: "ip", value: "2001:db8::1" }]);
+    expect(decision.commonName).toBe("2001:db8::1");
   });
 });

@@ -58,7 +58,8 @@ export function principalOf(res: Response): Principal {
 export function requireJson(): RequestHandler {
   return (req, _res, next) => {
     // req.is() is null when there is no body at all (e.g. a bare POST …/release), false on a mismatch.
-    if (req.is("application/json") === false) {
+    const empty = req.get("content-length") === "0";
+    if (!empty && req.is("application/json") === false) {
       return next(
         new KeywardError("unsupportedMediaType", `the request body must be application/json, got ${req.get("content-type") ?? "none"}`),
       );

@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -8,6 +9,8 @@ import { type Config, deepMerge, loadConfig } from "../../src/config/index.js";
 import { createApp } from "../../src/http/app.js";
 import { listen } from "../../src/http/server.js";
 import { createTestToken, type TestToken } from "./softhsm.js";
+
+const execFileAsync = promisify(execFile);
 
 export interface TestKeyward {
   url: string;
@@ -110,6 +113,15 @@ export function opensslCsr(
 
 export function openssl(args: string[], input?: string | Buffer): string {
   return execFileSync("openssl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], input });
+}
+
+/**
+ * openssl that talks to our in-process server (`ocsp -url`): it must not block the event loop
+ * the server runs on, so it runs asynchronously.
+ */
+export async function opensslAsync(args: string[]): Promise<string> {
+  const { stdout, stderr } = await execFileAsync("openssl", args, { encoding: "utf8" });
+  return stdout + stderr;
 }
 
 export function writeFile(dir: string, name: string, content: string | Uint8Array): string {

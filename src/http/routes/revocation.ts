@@ -72,8 +72,10 @@ export function revocationRoutes(services: Services): Router {
   );
 
   // RFC 6960 Appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER OCSPRequest}.
-  // The base64 may contain "/", so everything after /ocsp/ is the request.
-  router.get("/ocsp/*request", async (req, res) => {
+  // The base64 may contain "/", so everything after /ocsp/ is the request. Mounted with use()
+  // rather than a route parameter so a bad percent-encoding is ours to answer (malformedRequest).
+  router.use("/ocsp/", async (req, res, next) => {
+    if (req.method !== "GET" && req.method !== "HEAD") return next();
     const raw = req.originalUrl.slice(req.originalUrl.indexOf("/ocsp/") + "/ocsp/".length).split("?")[0] ?? "";
     let der = Buffer.alloc(0);
     try {

@@ -345,6 +345,20 @@ export function buildProgram(): Command {
         );
       });
     });
+  ca.command("revoke")
+    .description("revoke an intermediate (it issues nothing more) and sign the root CRL listing it (needs the root key)")
+    .requiredOption("--id <id>", "intermediate CA id")
+    .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS).default("cACompromise"))
+    .action(async (opts: { id: string; reason: keyof typeof REASONS }) => {
+      await withServices(program, async (s, out) => {
+        const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason]);
+        const crl = await s.crl.generate(record.parentId!);
+        out.result({ ...caView(record), crlNumber: crl.number }, () =>
+          `Revoked intermediate "${record.id}" (${opts.reason}); ${record.parentId} CRL ${crl.number} signed.`,
+        );
+      });
+    });
+
   ca.command("create-intermediate")
     .description("issue a new intermediate from the root (a second issuer, or a rollover with --default)")
     .requiredOption("--id <id>", "CA id (lowercase letters, digits, dashes)")

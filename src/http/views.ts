@@ -46,6 +46,8 @@ export function caView(ca: CaRecord) {
     keyUri: ca.keyUri,
     notBefore: ca.notBefore.toISOString(),
     notAfter: ca.notAfter.toISOString(),
+    revokedAt: ca.revokedAt?.toISOString() ?? null,
+    revocationReason: reasonName(ca.revocationReason),
     certificate: certificatePem(ca.certificate),
   };
 }

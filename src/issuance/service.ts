@@ -258,6 +258,7 @@ export function normalizeSerial(serial: string): string {
 }
 
 function checkIssuerValidity(issuer: CaRecord, now: Date, notAfter: Date): void {
+  if (issuer.revokedAt) throw new PolicyError(`issuing CA "${issuer.id}" is revoked and issues nothing more`);
   if (issuer.notBefore > now) throw new PolicyError(`issuing CA "${issuer.id}" is not valid yet`);
   if (notAfter > issuer.notAfter) {
     throw new PolicyError(

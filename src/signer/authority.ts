@@ -111,9 +111,23 @@ export class CertificateAuthority {
 
   async defaultIssuer(): Promise<CaRecord> {
     const all = [...(await this.all()).values()].map((c) => c.record);
-    const issuer = all.find((c) => c.isDefault) ?? all.find((c) => c.kind === "intermediate");
-    if (!issuer) throw new NotFoundError("no intermediate CA exists; run `keyward init`");
+    const issuer = all.find((c) => c.isDefault) ?? all.find((c) => c.kind === "intermediate" && !c.revokedAt);
+    if (!issuer) throw new NotFoundError("no usable intermediate CA exists; create one with `keyward ca create-intermediate`");
     return issuer;
+  }
+
+  /**
+   * Revokes an intermediate: it issues nothing more and appears on its parent's CRL, which the
+   * caller then signs (the root's CRL needs the root key: `keyward crl root`).
+   */
+  async revokeIntermediate(id: string, reason: number): Promise<CaRecord> {
+    const ca = await this.load(id);
+    if (ca.record.kind === "root") throw new ConflictError("the root cannot be revoked; retire it by distributing a new trust anchor");
+    if (!(await this.deps.store.revoke(id, this.deps.clock.now(), reason))) {
+      throw new ConflictError(`CA "${id}" is already revoked`);
+    }
+    this.loaded = undefined;
+    return this.get(id);
   }
 
   /** The CA's certificate followed by its parents up to and including the root. */
@@ -281,6 +295,8 @@ export class CertificateAuthority {
       notAfter: certificate.notAfter,
       isDefault,
       createdAt: this.deps.clock.now(),
+      revokedAt: null,
+      revocationReason: null,
     };
   }
 

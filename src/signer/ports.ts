@@ -23,6 +23,9 @@ export interface CaRecord {
   /** The intermediate that signs profiles naming no issuer. */
   isDefault: boolean;
   createdAt: Date;
+  /** Set when the parent CA revoked this CA (it then issues nothing more). */
+  revokedAt: Date | null;
+  revocationReason: number | null;
 }
 
 export interface CaStore {
@@ -32,4 +35,6 @@ export interface CaStore {
   insert(records: CaRecord[]): Promise<void>;
   /** Makes `id` the only default intermediate. */
   setDefault(id: string): Promise<void>;
+  /** Marks a CA revoked (and no longer default); false when it already was. */
+  revoke(id: string, at: Date, reason: number): Promise<boolean>;
 }

@@ -63,6 +63,8 @@ export function migrations(dialect: Dialect): MigrationProvider {
     "0002_revocation": {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable("certificates").addColumn("invalidity_date", "text").execute();
+        await db.schema.alterTable("cas").addColumn("revoked_at", "text").execute();
+        await db.schema.alterTable("cas").addColumn("revocation_reason", "integer").execute();
         await db.schema.createIndex("certificates_ca_status").on("certificates").columns(["ca_id", "status", "serial"]).execute();
         await db.schema
           .createTable("blocked_keys")

@@ -17,6 +17,8 @@ export interface CasTable {
   not_after: string;
   is_default: number;
   created_at: string;
+  revoked_at: string | null;
+  revocation_reason: number | null;
 }
 
 export interface CertificatesTable {

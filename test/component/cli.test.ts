@@ -206,3 +206,60 @@ describe("keyward cert", () => {
     expect(list).toMatch(/intermediate-2\s+intermediate\s+p256\s+\S+\s+yes/);
   });
 });
+
+describe("keyward revocation commands", () => {
+  it("revokes from the CLI, numbers CRLs strictly upward across runs, and signs a root CRL listing a revoked intermediate", async () => {
+    const token = newToken();
+    const init = JSON.parse((await keyward(token, ["init", "--json"])).stdout) as { cas: Array<{ certificate: string }> };
+    const root = writeFile(token.dir, "root.pem", init.cas[0]!.certificate);
+    const intermediate = writeFile(token.dir, "int.pem", init.cas[1]!.certificate);
+
+    const { csrFile } = opensslCsr(token.dir, "to-revoke");
+    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { serial: string; certificate: string };
+    const revoked = await keyward(token, ["cert", "revoke", issued.serial, "--reason", "superseded", "--json"]);
+    expect(revoked.code).toBe(0);
+    const { crlNumber } = JSON.parse(revoked.stdout) as { crlNumber: number };
+    const again = await keyward(token, ["cert", "revoke", issued.serial, "--reason", "superseded"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("is already revoked");
+
+    // Each CLI run is a fresh process: the numbers still only go up.
+    const numbers = [crlNumber];
+    for (let i = 0; i < 2; i++) {
+      numbers.push((JSON.parse((await keyward(token, ["crl", "intermediate", "--json"])).stdout) as { number: number }).number);
+    }
+    expect(numbers[1]).toBeGreaterThan(numbers[0]!);
+    expect(numbers[2]).toBeGreaterThan(numbers[1]!);
+    const crlFile = join(token.dir, "int.crl");
+    await keyward(token, ["crl", "intermediate", "--out", crlFile]);
+    const text = openssl(["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"]);
+    expect(text).toContain(`Serial Number: ${issued.serial.toUpperCase()}`);
+    expect(text).toMatch(/CRL Reason Code:\s+Superseded/);
+
+    const second = JSON.parse((await keyward(token, ["ca", "create-intermediate", "--id", "second", "--default", "--json"])).stdout) as { certificate: string };
+    const secondFile = writeFile(token.dir, "second.pem", second.certificate);
+    const caRevoke = await keyward(token, ["ca", "revoke", "--id", "second", "--json"]);
+    expect(caRevoke.code).toBe(0);
+    expect(JSON.parse(caRevoke.stdout)).toMatchObject({ id: "second", revocationReason: "cACompromise" });
+    const rootCrl = join(token.dir, "root.crl");
+    const signed = await keyward(token, ["crl", "root", "--out", rootCrl, "--json"]);
+    expect(JSON.parse(signed.stdout)).toMatchObject({ ca: "root" });
+    const rootCrlPem = join(token.dir, "root.crl.pem");
+    openssl(["crl", "-inform", "DER", "-in", rootCrl, "-out", rootCrlPem]);
+    expect(openssl(["crl", "-in", rootCrlPem, "-CAfile", root, "-noout", "-text"])).toMatch(/Only CA Certificates/);
+    const verify = (cert: string) => {
+      try {
+        return openssl(["verify", "-crl_check", "-CRLfile", rootCrlPem, "-CAfile", root, cert]);
+      } catch (error) {
+        return String((error as { stdout?: string }).stdout) + String((error as { stderr?: string }).stderr);
+      }
+    };
+    expect(verify(secondFile)).toContain("certificate revoked");
+    expect(verify(intermediate)).toContain(": OK");
+    // The revoked default issuer is skipped: issuance falls back to the remaining intermediate.
+    const fallback = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { certificate: string };
+    expect(openssl(["x509", "-noout", "-issuer"], fallback.certificate)).toContain("CN = Keyward Intermediate CA\n");
+    const revokedRoot = await keyward(token, ["ca", "revoke", "--id", "root"]);
+    expect(revokedRoot.stderr).toContain("the root cannot be revoked");
+  });
+});

@@ -6,6 +6,7 @@ import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
+import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
 import { DuplicateSerialError, type CertificateRecord } from "../../src/issuance/index.js";
 import type { CaRecord } from "../../src/signer/index.js";
 import {
@@ -13,6 +14,7 @@ import {
   openDatabase,
   SqlCaStore,
   SqlCertificateStore,
+  SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
 
@@ -43,13 +45,16 @@ function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefau
     kind,
     keyType: "p256",
     keyUri: `pkcs11:token=t;object=${id};id=%01`,
-    certificate: randomBytes(40),
+    // Just enough of a certificate for the store to read its serial: SEQ { SEQ { [0] v3, serial } }.
+    certificate: sequence(sequence(explicit(0, smallInteger(2)), unsignedInteger(randomBytes(8)))),
     subject: `CN=${id}`,
     spkiSha256: randomBytes(32).toString("hex"),
     notBefore: at("2026-01-01T00:00:00.000Z"),
     notAfter: at("2036-01-01T00:00:00.000Z"),
     isDefault,
     createdAt: at("2026-01-01T00:00:00.000Z"),
+    revokedAt: null,
+    revocationReason: null,
   };
 }
 
@@ -179,5 +184,47 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     await expect(tokens.insert({ ...record, id: "t2" }, "h".repeat(64))).rejects.toThrow();
     const columns = await sql<{ n: number }>`select count(*) as n from api_tokens where token_hash = ${"h".repeat(64)}`.execute(opened.db);
     expect(Number(columns.rows[0]!.n)).toBe(1);
+  });
+
+  it("revokes atomically: 40 concurrent revocations of one certificate, one wins, and the key is blocked once", async () => {
+    const revocations = new SqlRevocationStore(opened.db);
+    await certs.recordIntent(intent("0d01", { spkiSha256: "ef".repeat(32) }));
+    await certs.markIssued("0d01", Buffer.from("x"));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        revocations.revoke({
+          serial: "0d01",
+          revokedAt: now,
+          reason: 1,
+          invalidityDate: null,
+          allowFromHold: true,
+          blockKey: { spkiSha256: "ef".repeat(32), reason: "keyCompromise", by: "t" },
+        }),
+      ),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await revocations.isKeyBlocked("ef".repeat(32))).toMatchObject({ reason: "keyCompromise", blockedBy: "t" });
+    expect(await revocations.isKeyBlocked("00".repeat(32))).toBeUndefined();
+  });
+
+  it("hands out strictly increasing CRL numbers under concurrency", async () => {
+    const revocations = new SqlRevocationStore(opened.db);
+    const numbers = await Promise.all(Array.from({ length: 30 }, () => revocations.nextCrlNumber("int")));
+    expect(new Set(numbers).size).toBe(30);
+    expect(Math.max(...numbers)).toBe(30);
+    expect(await revocations.nextCrlNumber("int")).toBe(31);
+  });
+
+  it("streams revoked entries page by page, and a parent's revoked CAs", async () => {
+    const revocations = new SqlRevocationStore(opened.db);
+    const pages: string[][] = [];
+    for await (const page of revocations.revokedEntries("int", 1)) pages.push(page.map((r) => r.serial));
+    expect(pages).toEqual([["0a01"], ["0d01"]]);
+    const cases = new SqlCaStore(opened.db);
+    expect(await cases.revoke("int2", now, 2)).toBe(true);
+    expect(await cases.revoke("int2", now, 2)).toBe(false);
+    const rootEntries: string[] = [];
+    for await (const page of revocations.revokedEntries("root", 100)) rootEntries.push(...page.map((r) => `${r.caId}:${r.reason}`));
+    expect(rootEntries).toEqual(["root:2"]);
   });
 });

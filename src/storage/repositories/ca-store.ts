@@ -18,6 +18,8 @@ function toRecord(row: Selectable<CasTable>): CaRecord {
     notAfter: new Date(row.not_after),
     isDefault: row.is_default === 1,
     createdAt: new Date(row.created_at),
+    revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
+    revocationReason: row.revocation_reason,
   };
 }
 
@@ -54,6 +56,8 @@ export class SqlCaStore implements CaStore {
               not_after: r.notAfter.toISOString(),
               is_default: r.isDefault ? 1 : 0,
               created_at: r.createdAt.toISOString(),
+              revoked_at: r.revokedAt?.toISOString() ?? null,
+              revocation_reason: r.revocationReason,
             })
             .execute();
         }
@@ -61,6 +65,16 @@ export class SqlCaStore implements CaStore {
     } catch (error) {
       throw new StorageError(`cannot store CA records: ${(error as Error).message}`, error);
     }
+  }
+
+  async revoke(id: string, at: Date, reason: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("cas")
+      .set({ revoked_at: at.toISOString(), revocation_reason: reason, is_default: 0 })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async setDefault(id: string): Promise<void> {

@@ -8,6 +8,7 @@ import type {
   StoredCrl,
   StoredOcspResponse,
 } from "../../revocation/ports.js";
+import { children, readElement } from "../../pki/der.js";
 import type { Database } from "../schema.js";
 
 const CERTIFICATE_HOLD = 6;
@@ -28,6 +29,16 @@ function toRevocation(row: RevokedRow): RevocationRecord {
     reason: Number(row.revocation_reason),
     invalidityDate: row.invalidity_date ? new Date(row.invalidity_date) : null,
   };
+}
+
+/** The serial of a DER certificate as lowercase hex without leading zero octets. */
+function certificateSerial(der: Buffer): string {
+  const tbs = children(readElement(der).content)[0]!;
+  const fields = children(tbs.content);
+  const serial = fields[fields[0]?.tag === 0xa0 ? 1 : 0]!.content;
+  let start = 0;
+  while (start < serial.length - 1 && serial[start] === 0) start++;
+  return serial.subarray(start).toString("hex");
 }
 
 export class SqlRevocationStore implements RevocationStore {
@@ -104,6 +115,22 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async *revokedEntries(caId: string, pageSize: number): AsyncIterable<RevocationRecord[]> {
+    // CAs this CA revoked (a root's CRL lists its revoked intermediates); there are only a few.
+    const revokedCas = await this.db
+      .selectFrom("cas")
+      .select(["certificate", "revoked_at", "revocation_reason"])
+      .where("parent_id", "=", caId)
+      .where("revoked_at", "is not", null)
+      .execute();
+    if (revokedCas.length) {
+      yield revokedCas.map((row) => ({
+        serial: certificateSerial(Buffer.from(row.certificate)),
+        caId,
+        revokedAt: new Date(row.revoked_at!),
+        reason: Number(row.revocation_reason),
+        invalidityDate: null,
+      }));
+    }
     let after = "";
     for (;;) {
       const rows = await this.db

@@ -1,8 +1,10 @@
 // `npm run bench`: figures, not tests. Each figure is printed next to its reference measured in
 // the same run on the same machine (shared machines are noisy; compare ratios, not absolutes).
 import "reflect-metadata";
-import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
 import { Pkcs11Hsm } from "../src/hsm/index.js";
@@ -57,6 +59,28 @@ async function run(args: string[], env: Record<string, string>): Promise<string>
 
 /** Issuance through POST /api/v1/certificates against `keyward serve` in its own process. */
 async function issuanceRate(connections: number[]): Promise<Map<number, number>> {
+  const server = await startServer();
+  const { csr } = opensslCsr(server.dir, "bench");
+  const results = new Map<number, number>();
+  try {
+    for (const c of connections) {
+      const { rps } = await rate({
+        url: `${server.url}/api/v1/certificates`,
+        method: "POST",
+        headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+        connections: c,
+      });
+      results.set(c, rps);
+    }
+  } finally {
+    await server.stop();
+  }
+  return results;
+}
+
+/** `keyward serve` in its own process on a fresh token and data dir, with an admin token. */
+async function startServer(): Promise<{ url: string; admin: string; dir: string; env: Record<string, string>; stop(): Promise<void> }> {
   const token = createTestToken("keyward");
   const port = await freePort();
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn" });
@@ -64,31 +88,120 @@ async function issuanceRate(connections: number[]): Promise<Map<number, number>>
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
   const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((ok) => server.stdout.on("data", (d) => String(d).includes("listening") && ok()));
-  const { csr } = opensslCsr(token.dir, "bench");
-  const body = JSON.stringify({ csr, profile: "server" });
-  const results = new Map<number, number>();
-  try {
-    for (const c of connections) {
-      const result = await autocannon({
-        url: `http://127.0.0.1:${port}/api/v1/certificates`,
-        method: "POST",
-        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-        body,
-        connections: c,
-        duration: SECONDS,
+  return {
+    url: `http://127.0.0.1:${port}`,
+    admin,
+    dir: token.dir,
+    env,
+    async stop() {
+      await new Promise((exited) => {
+        server.once("exit", exited);
+        server.kill("SIGTERM");
       });
-      const created = result["2xx"];
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`issuance bench saw ${result.non2xx} non-2xx and ${result.errors} errors`);
-      results.set(c, created / SECONDS);
+      token.cleanup();
+    },
+  };
+}
+
+/** The reference: a minimal Node http server returning a fixed DER body, in its own process. */
+async function startFixedBodyServer(body: Buffer): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const code = `const b=Buffer.from(process.argv[1],"base64");require("http").createServer((q,r)=>{q.resume();q.on("end",()=>{r.writeHead(200,{"content-type":"application/ocsp-response","content-length":b.length});r.end(b)})}).listen(${port},"127.0.0.1",()=>console.log("ready"))`;
+  const child = spawn(process.execPath, ["-e", code, body.toString("base64")], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((ok) => child.stdout.on("data", () => ok()));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+async function rate(options: autocannon.Options): Promise<{ rps: number; p99: number }> {
+  // Warm-up first: Node's first seconds under load are not representative (PERF-NOTES.md).
+  await autocannon({ ...options, duration: 1 });
+  const result = await autocannon({ ...options, duration: SECONDS });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return { rps: result.requests.average, p99: result.latency.p99 };
+}
+
+async function ocspRates(): Promise<void> {
+  const server = await startServer();
+  try {
+    const { csr } = opensslCsr(server.dir, "ocsp-bench");
+    const res = await fetch(`${server.url}/api/v1/certificates`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ csr, profile: "server" }),
+    });
+    const issued = (await res.json()) as { certificate: string; chain: string };
+    writeFileSync(join(server.dir, "leaf.pem"), issued.certificate);
+    writeFileSync(join(server.dir, "chain.pem"), issued.chain);
+    execFileSync("openssl", ["ocsp", "-issuer", join(server.dir, "chain.pem"), "-cert", join(server.dir, "leaf.pem"), "-no_nonce", "-reqout", join(server.dir, "req.der")]);
+    const request = readFileSync(join(server.dir, "req.der"));
+    const getPath = `/ocsp/${encodeURIComponent(request.toString("base64"))}`;
+    const answer = Buffer.from(await (await fetch(`${server.url}${getPath}`)).arrayBuffer());
+    const fixed = await startFixedBodyServer(answer);
+    try {
+      for (const connections of [1, 16, 64]) {
+        const post = { method: "POST" as const, headers: { "content-type": "application/ocsp-request" }, body: request, connections };
+        const refGet = await rate({ url: `${fixed.url}${getPath}`, connections });
+        const get = await rate({ url: `${server.url}${getPath}`, connections });
+        record(`OCSP GET (cached), ${connections} conn`, get.rps, "req/s", { name: "fixed-body Node http", value: refGet.rps });
+        record(`  p99 latency`, get.p99, "ms");
+        const refPost = await rate({ url: `${fixed.url}/ocsp`, ...post });
+        const postRate = await rate({ url: `${server.url}/ocsp`, ...post });
+        record(`OCSP POST (cached), ${connections} conn`, postRate.rps, "req/s", { name: "fixed-body Node http", value: refPost.rps });
+      }
+    } finally {
+      fixed.stop();
     }
   } finally {
-    await new Promise((exited) => {
-      server.once("exit", exited);
-      server.kill("SIGTERM");
+    await server.stop();
+  }
+}
+
+/** CRL generation over N revoked entries written straight into storage; time and peak RSS of the CLI. */
+async function crlFigures(counts: number[]): Promise<void> {
+  const token = createTestToken("keyward");
+  const env = testEnv(token, { KEYWARD_LOG_LEVEL: "warn" });
+  await run(["init"], env);
+  const timeCrl = async () => {
+    const start = process.hrtime.bigint();
+    const out = await new Promise<string>((resolveOut, reject) => {
+      const child = spawn("/usr/bin/time", ["-f", "%M", process.execPath, join(ROOT, "bin", "keyward.js"), "crl", "intermediate", "--json"], {
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("exit", (code) => (code === 0 ? resolveOut(`${stdout}\n${stderr}`) : reject(new Error(stderr))));
     });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const rssKb = Number(out.trim().split("\n").pop());
+    const bytes = (JSON.parse(out.slice(0, out.lastIndexOf("}") + 1)) as { bytes: number }).bytes;
+    return { seconds, rssMb: rssKb / 1024, bytes };
+  };
+  try {
+    const baseline = await timeCrl();
+    record("keyward crl (0 entries): process time", baseline.seconds, "s");
+    record("keyward crl (0 entries): peak RSS", baseline.rssMb, "MiB");
+    const db = new Database(join(token.dir, "keyward.db"));
+    let inserted = 0;
+    for (const count of counts) {
+      const insert = db.prepare(
+        "insert into certificates (serial, ca_id, profile, status, subject, names, spki_sha256, key_type, tbs, certificate, not_before, not_after, created_at, revoked_at, revocation_reason) values (?, 'intermediate', 'server', 'revoked', '', '[]', ?, 'p256', x'00', x'00', ?, ?, ?, ?, 1)",
+      );
+      const now = new Date().toISOString();
+      db.transaction(() => {
+        for (; inserted < count; inserted++) insert.run(randomBytes(16).toString("hex"), "00", now, now, now, now);
+      })();
+      const figures = await timeCrl();
+      record(`keyward crl (${count} entries): process time`, figures.seconds, "s", { name: "0-entry run", value: baseline.seconds });
+      record(`keyward crl (${count} entries): peak RSS`, figures.rssMb, "MiB", { name: "0-entry run", value: baseline.rssMb });
+      record(`keyward crl (${count} entries): DER size`, figures.bytes / 1024, "KiB");
+    }
+    db.close();
+  } finally {
     token.cleanup();
   }
-  return results;
 }
 
 async function main() {
@@ -97,6 +210,8 @@ async function main() {
   record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", oneSession, "sign/s");
   const pooled = await hsmSignRate(4, 8);
   record("SoftHSM2 ECDSA P-256 C_Sign, 4 sessions, 8 in flight", pooled, "sign/s");
+  await ocspRates();
+  await crlFigures([10_000, 100_000]);
   const issuance = await issuanceRate([1, 8, 16]);
   for (const [c, rate] of issuance) {
     record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {

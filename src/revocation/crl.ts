@@ -144,7 +144,8 @@ export class CrlPublisher {
       issuer.subject,
       x509Time(thisUpdate),
       x509Time(nextUpdate),
-      ...(entries.length ? [header(0x30, entriesLength), ...entries] : []),
+      // One buffer for the entries: spreading 10^5+ arguments would overflow the call stack.
+      ...(entries.length ? [header(0x30, entriesLength), Buffer.concat(entries, entriesLength)] : []),
       explicit(0, sequence(...extensions)),
     ];
     const tbs = sequence(...parts);

@@ -17,7 +17,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const rows: Array<{ name: string; value: number; unit: string; reference?: string; ratio?: number }> = [];
 
 function record(name: string, value: number, unit: string, reference?: { name: string; value: number }) {
-  const row = { name, value: Math.round(value * 10) / 10, unit, ...(reference ? { reference: reference.name, ratio: Math.round((value / reference.value) * 1000) / 1000 } : {}) };
+  const row = {
+    name,
+    value: Math.round(value * 10) / 10,
+    unit,
+    ...(reference ? { reference: reference.name, ratio: Math.round((value / reference.value) * 1000) / 1000 } : {}),
+  };
   rows.push(row);
   const ratio = reference ? `  (${(row.ratio! * 100).toFixed(1)} % of ${reference.name})` : "";
   process.stdout.write(`${name.padEnd(58)} ${String(row.value).padStart(9)} ${unit}${ratio}\n`);
@@ -26,7 +31,12 @@ function record(name: string, value: number, unit: string, reference?: { name: s
 /** Raw C_Sign rate for a P-256 key: the physical limit for issuance on this token. */
 async function hsmSignRate(sessions: number, inFlight: number): Promise<number> {
   const token = createTestToken("bench");
-  const hsm = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, sessions });
+  const hsm = await Pkcs11Hsm.open({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+    sessions,
+  });
   try {
     const { uri } = await hsm.generateKeyPair("p256", "bench-p256");
     const alg: SigningAlgorithm = { name: "ECDSA", hash: "SHA-256" };
@@ -50,7 +60,10 @@ async function hsmSignRate(sessions: number, inFlight: number): Promise<number> 
 
 async function run(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolveOut, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("exit", (code) => (code === 0 ? resolveOut(out) : reject(new Error(`keyward ${args[0]} exited ${code}`))));
@@ -80,13 +93,22 @@ async function issuanceRate(connections: number[]): Promise<Map<number, number>>
 }
 
 /** `keyward serve` in its own process on a fresh token and data dir, with an admin token. */
-async function startServer(): Promise<{ url: string; admin: string; dir: string; env: Record<string, string>; stop(): Promise<void> }> {
+async function startServer(): Promise<{
+  url: string;
+  admin: string;
+  dir: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}> {
   const token = createTestToken("keyward");
   const port = await freePort();
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn" });
   await run(["init"], env);
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
-  const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((ok) => server.stdout.on("data", (d) => String(d).includes("listening") && ok()));
   return {
     url: `http://127.0.0.1:${port}`,
@@ -107,7 +129,9 @@ async function startServer(): Promise<{ url: string; admin: string; dir: string;
 async function startFixedBodyServer(body: Buffer): Promise<{ url: string; stop(): void }> {
   const port = await freePort();
   const code = `const b=Buffer.from(process.argv[1],"base64");require("http").createServer((q,r)=>{q.resume();q.on("end",()=>{r.writeHead(200,{"content-type":"application/ocsp-response","content-length":b.length});r.end(b)})}).listen(${port},"127.0.0.1",()=>console.log("ready"))`;
-  const child = spawn(process.execPath, ["-e", code, body.toString("base64")], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["-e", code, body.toString("base64")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((ok) => child.stdout.on("data", () => ok()));
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
 }
@@ -116,7 +140,8 @@ async function rate(options: autocannon.Options): Promise<{ rps: number; p99: nu
   // Warm-up first: Node's first seconds under load are not representative (PERF-NOTES.md).
   await autocannon({ ...options, duration: 1 });
   const result = await autocannon({ ...options, duration: SECONDS });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return { rps: result.requests.average, p99: result.latency.p99 };
 }
 
@@ -132,21 +157,41 @@ async function ocspRates(): Promise<void> {
     const issued = (await res.json()) as { certificate: string; chain: string };
     writeFileSync(join(server.dir, "leaf.pem"), issued.certificate);
     writeFileSync(join(server.dir, "chain.pem"), issued.chain);
-    execFileSync("openssl", ["ocsp", "-issuer", join(server.dir, "chain.pem"), "-cert", join(server.dir, "leaf.pem"), "-no_nonce", "-reqout", join(server.dir, "req.der")]);
+    execFileSync("openssl", [
+      "ocsp",
+      "-issuer",
+      join(server.dir, "chain.pem"),
+      "-cert",
+      join(server.dir, "leaf.pem"),
+      "-no_nonce",
+      "-reqout",
+      join(server.dir, "req.der"),
+    ]);
     const request = readFileSync(join(server.dir, "req.der"));
     const getPath = `/ocsp/${encodeURIComponent(request.toString("base64"))}`;
     const answer = Buffer.from(await (await fetch(`${server.url}${getPath}`)).arrayBuffer());
     const fixed = await startFixedBodyServer(answer);
     try {
       for (const connections of [1, 16, 64]) {
-        const post = { method: "POST" as const, headers: { "content-type": "application/ocsp-request" }, body: request, connections };
+        const post = {
+          method: "POST" as const,
+          headers: { "content-type": "application/ocsp-request" },
+          body: request,
+          connections,
+        };
         const refGet = await rate({ url: `${fixed.url}${getPath}`, connections });
         const get = await rate({ url: `${server.url}${getPath}`, connections });
-        record(`OCSP GET (cached), ${connections} conn`, get.rps, "req/s", { name: "fixed-body Node http", value: refGet.rps });
+        record(`OCSP GET (cached), ${connections} conn`, get.rps, "req/s", {
+          name: "fixed-body Node http",
+          value: refGet.rps,
+        });
         record(`  p99 latency`, get.p99, "ms");
         const refPost = await rate({ url: `${fixed.url}/ocsp`, ...post });
         const postRate = await rate({ url: `${server.url}/ocsp`, ...post });
-        record(`OCSP POST (cached), ${connections} conn`, postRate.rps, "req/s", { name: "fixed-body Node http", value: refPost.rps });
+        record(`OCSP POST (cached), ${connections} conn`, postRate.rps, "req/s", {
+          name: "fixed-body Node http",
+          value: refPost.rps,
+        });
       }
     } finally {
       fixed.stop();
@@ -164,10 +209,14 @@ async function crlFigures(counts: number[]): Promise<void> {
   const timeCrl = async () => {
     const start = process.hrtime.bigint();
     const out = await new Promise<string>((resolveOut, reject) => {
-      const child = spawn("/usr/bin/time", ["-f", "%M", process.execPath, join(ROOT, "bin", "keyward.js"), "crl", "intermediate", "--json"], {
-        env: { ...process.env, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const child = spawn(
+        "/usr/bin/time",
+        ["-f", "%M", process.execPath, join(ROOT, "bin", "keyward.js"), "crl", "intermediate", "--json"],
+        {
+          env: { ...process.env, ...env },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
@@ -194,8 +243,14 @@ async function crlFigures(counts: number[]): Promise<void> {
         for (; inserted < count; inserted++) insert.run(randomBytes(16).toString("hex"), "00", now, now, now, now);
       })();
       const figures = await timeCrl();
-      record(`keyward crl (${count} entries): process time`, figures.seconds, "s", { name: "0-entry run", value: baseline.seconds });
-      record(`keyward crl (${count} entries): peak RSS`, figures.rssMb, "MiB", { name: "0-entry run", value: baseline.rssMb });
+      record(`keyward crl (${count} entries): process time`, figures.seconds, "s", {
+        name: "0-entry run",
+        value: baseline.seconds,
+      });
+      record(`keyward crl (${count} entries): peak RSS`, figures.rssMb, "MiB", {
+        name: "0-entry run",
+        value: baseline.rssMb,
+      });
       record(`keyward crl (${count} entries): DER size`, figures.bytes / 1024, "KiB");
     }
     db.close();
@@ -221,7 +276,10 @@ async function main() {
   }
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, node: process.version, rows }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, node: process.version, rows }, null, 2),
+  );
   process.stdout.write(`\nwritten ${file}\n`);
 }
 

@@ -19,7 +19,8 @@ if (existsSync(join(root, "src"))) {
 
 const dataDir = resolve(process.env.KEYWARD_DATA_DIR ?? join(root, "data"));
 const env = { ...process.env, KEYWARD_DATA_DIR: dataDir };
-const keyward = (args, options = {}) => execFileSync(process.execPath, [join(root, "bin", "keyward.js"), ...args], { env, stdio: "inherit", ...options });
+const keyward = (args, options = {}) =>
+  execFileSync(process.execPath, [join(root, "bin", "keyward.js"), ...args], { env, stdio: "inherit", ...options });
 
 // The embedded default: a SoftHSM2 token of our own inside the data dir, with a generated PIN.
 const conf = join(dataDir, "softhsm2.conf");
@@ -33,17 +34,27 @@ if (usesOwnToken && !existsSync(conf)) {
   writeFileSync(join(dataDir, "hsm.pin"), `${pin}\n`, { mode: 0o600 });
   // The SO PIN re-initialises the token or resets the user PIN; keep it offline in production.
   writeFileSync(join(dataDir, "hsm-so.pin"), `${soPin}\n`, { mode: 0o600 });
-  writeFileSync(join(dataDir, "softhsm2.conf.tmp"), `directories.tokendir = ${join(dataDir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  execFileSync("softhsm2-util", ["--init-token", "--free", "--label", process.env.KEYWARD_HSM_TOKEN ?? "keyward", "--pin", pin, "--so-pin", soPin], {
-    env: { ...process.env, SOFTHSM2_CONF: join(dataDir, "softhsm2.conf.tmp") },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  writeFileSync(
+    join(dataDir, "softhsm2.conf.tmp"),
+    `directories.tokendir = ${join(dataDir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
+  execFileSync(
+    "softhsm2-util",
+    ["--init-token", "--free", "--label", process.env.KEYWARD_HSM_TOKEN ?? "keyward", "--pin", pin, "--so-pin", soPin],
+    {
+      env: { ...process.env, SOFTHSM2_CONF: join(dataDir, "softhsm2.conf.tmp") },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   // Written last: its presence means the token is complete.
   execFileSync("mv", [join(dataDir, "softhsm2.conf.tmp"), conf]);
 }
 
 keyward(["init"]);
 
-const server = spawn(process.execPath, [join(root, "bin", "keyward.js"), "serve", ...process.argv.slice(2)], { env, stdio: "inherit" });
+const server = spawn(process.execPath, [join(root, "bin", "keyward.js"), "serve", ...process.argv.slice(2)], {
+  env,
+  stdio: "inherit",
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
 server.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

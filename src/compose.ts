@@ -91,7 +91,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     keys: hsm,
     clock,
     logger,
-    settings: { validityHours: settings.ocspValidityHours, nonce: settings.ocspNonce, cacheEntries: settings.ocspCacheEntries },
+    settings: {
+      validityHours: settings.ocspValidityHours,
+      nonce: settings.ocspNonce,
+      cacheEntries: settings.ocspCacheEntries,
+    },
     issueResponder: async (caId, spki) => {
       const issued = await issuance.issueForKey({
         caId,
@@ -100,7 +104,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         commonName: `Keyward OCSP Responder (${caId})`,
         extensions: [OCSP_NOCHECK],
       });
-      return { serial: issued.serial, certificate: Buffer.from(issued.certificate.rawData), notAfter: issued.certificate.notAfter };
+      return {
+        serial: issued.serial,
+        certificate: Buffer.from(issued.certificate.rawData),
+        notAfter: issued.certificate.notAfter,
+      };
     },
   });
   const crl = new CrlPublisher({

@@ -10,7 +10,17 @@ export function createLogger(level: string, name = "keyward"): Logger {
       name,
       level,
       redact: {
-        paths: ["pin", "*.pin", "token", "*.token", "password", "*.password", "authorization", "*.authorization", "req.headers.authorization"],
+        paths: [
+          "pin",
+          "*.pin",
+          "token",
+          "*.token",
+          "password",
+          "*.password",
+          "authorization",
+          "*.authorization",
+          "req.headers.authorization",
+        ],
         censor: "[redacted]",
       },
     },

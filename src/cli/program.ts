@@ -55,19 +55,24 @@ export function buildProgram(): Command {
     .command("init")
     .description("create the root and intermediate CA keys in the token and their certificates (never overwrites)")
     .addOption(new Option("--root-key <type>", "root key type (default from config: p384)").choices(KEY_TYPES))
-    .addOption(new Option("--intermediate-key <type>", "intermediate key type (default from config: p256)").choices(KEY_TYPES))
+    .addOption(
+      new Option("--intermediate-key <type>", "intermediate key type (default from config: p256)").choices(KEY_TYPES),
+    )
     .action(async (opts: { rootKey?: string; intermediateKey?: string }) => {
       await withServices(program, async (s, out) => {
         const existing = await s.ca.list();
         if (existing.length > 0) {
-          out.result({ initialized: false, cas: existing.map(caView) }, () =>
-            `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
+          out.result(
+            { initialized: false, cas: existing.map(caView) },
+            () =>
+              `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
           );
           return;
         }
         const settings = structuredClone(s.config.ca);
         if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
-        if (opts.intermediateKey) settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
+        if (opts.intermediateKey)
+          settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
         out.progress(
           `Generating ${1 + settings.intermediates.length} CA keys in token "${s.config.hsm.token}" (root ${settings.root.keyType}; ` +
             `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
@@ -145,7 +150,13 @@ export function buildProgram(): Command {
         });
         out.progress(`Token "${record.name}" for role ${record.role} (id ${record.id}); it is shown only once:`);
         out.result(
-          { id: record.id, name: record.name, role: record.role, token: secret, expiresAt: record.expiresAt?.toISOString() ?? null },
+          {
+            id: record.id,
+            name: record.name,
+            role: record.role,
+            token: secret,
+            expiresAt: record.expiresAt?.toISOString() ?? null,
+          },
           () => secret,
         );
       });
@@ -157,18 +168,27 @@ export function buildProgram(): Command {
     .description("issue a certificate from a PKCS#10 CSR")
     .requiredOption("--csr <file>", "PEM CSR file")
     .option("--profile <name>", "certificate profile", "server")
-    .option("--validity-days <days>", "validity in days (up to the profile's maximum)", (v) => positiveInt(v, "--validity-days"))
+    .option("--validity-days <days>", "validity in days (up to the profile's maximum)", (v) =>
+      positiveInt(v, "--validity-days"),
+    )
     .option("--out <file>", "write the certificate PEM here instead of stdout")
     .option("--chain-out <file>", "write the issuing chain PEM here")
     .action(async (opts: { csr: string; profile: string; validityDays?: number; out?: string; chainOut?: string }) => {
       await withServices(program, async (s, out) => {
         const csr = readInputFile(opts.csr, "CSR");
-        const issued = await s.issuance.issue({ csr, profile: opts.profile, validityDays: opts.validityDays, requestedBy: "cli" });
+        const issued = await s.issuance.issue({
+          csr,
+          profile: opts.profile,
+          validityDays: opts.validityDays,
+          requestedBy: "cli",
+        });
         const certificate = certificatePem(new Uint8Array(issued.certificate.rawData));
         const chain = issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
         if (opts.out) writeFileSync(opts.out, certificate);
         if (opts.chainOut) writeFileSync(opts.chainOut, chain);
-        out.progress(`Issued serial ${issued.serial} (profile ${issued.profile}, issuer ${issued.caId}, until ${issued.certificate.notAfter.toISOString()})`);
+        out.progress(
+          `Issued serial ${issued.serial} (profile ${issued.profile}, issuer ${issued.caId}, until ${issued.certificate.notAfter.toISOString()})`,
+        );
         out.result(
           { serial: issued.serial, certificate, chain, notAfter: issued.certificate.notAfter.toISOString() },
           () => (opts.out ? `${opts.out}` : certificate),
@@ -211,30 +231,42 @@ export function buildProgram(): Command {
     .option("--name <text>", "part of a subject or name")
     .addOption(new Option("--status <status>").choices(["valid", "revoked", "expired", "pending", "failed"]))
     .option("--profile <name>")
-    .option("--expires-within-days <days>", "only those expiring within N days", (v) => positiveInt(v, "--expires-within-days"))
+    .option("--expires-within-days <days>", "only those expiring within N days", (v) =>
+      positiveInt(v, "--expires-within-days"),
+    )
     .option("--limit <n>", "at most this many", (v) => positiveInt(v, "--limit"), 100)
-    .action(async (opts: { name?: string; status?: "valid"; profile?: string; expiresWithinDays?: number; limit: number }) => {
-      await withServices(program, async (s, out) => {
-        const now = s.clock.now();
-        const records = await s.issuance.list({
-          name: opts.name,
-          status: opts.status,
-          profile: opts.profile,
-          expiresAfter: opts.expiresWithinDays ? now : undefined,
-          expiresBefore: opts.expiresWithinDays ? new Date(now.getTime() + opts.expiresWithinDays * 86_400_000) : undefined,
-          limit: opts.limit,
+    .action(
+      async (opts: {
+        name?: string;
+        status?: "valid";
+        profile?: string;
+        expiresWithinDays?: number;
+        limit: number;
+      }) => {
+        await withServices(program, async (s, out) => {
+          const now = s.clock.now();
+          const records = await s.issuance.list({
+            name: opts.name,
+            status: opts.status,
+            profile: opts.profile,
+            expiresAfter: opts.expiresWithinDays ? now : undefined,
+            expiresBefore: opts.expiresWithinDays
+              ? new Date(now.getTime() + opts.expiresWithinDays * 86_400_000)
+              : undefined,
+            limit: opts.limit,
+          });
+          const items = records.map((r) => certificateView(r, now, false));
+          out.result({ items }, () =>
+            items.length === 0
+              ? "No certificates match."
+              : table([
+                  ["SERIAL", "STATUS", "PROFILE", "NOT AFTER", "NAMES"],
+                  ...items.map((c) => [c.serial, c.status, c.profile, c.notAfter.slice(0, 10), c.names.join(", ")]),
+                ]),
+          );
         });
-        const items = records.map((r) => certificateView(r, now, false));
-        out.result({ items }, () =>
-          items.length === 0
-            ? "No certificates match."
-            : table([
-                ["SERIAL", "STATUS", "PROFILE", "NOT AFTER", "NAMES"],
-                ...items.map((c) => [c.serial, c.status, c.profile, c.notAfter.slice(0, 10), c.names.join(", ")]),
-              ]),
-        );
-      });
-    });
+      },
+    );
 
   cert
     .command("revoke")
@@ -243,19 +275,22 @@ export function buildProgram(): Command {
     .option("--serial <serial>", "serial number (hex)")
     .addOption(new Option("--reason <reason>", "revocation reason").choices(REVOCATION_REASONS).default("unspecified"))
     .option("--invalidity-date <iso>", "when the key is known or suspected to have been compromised")
-    .action(async (serialArg: string | undefined, opts: { serial?: string; reason: string; invalidityDate?: string }) => {
-      await withServices(program, async (s, out) => {
-        const serial = opts.serial ?? serialArg;
-        if (!serial) throw new BadRequestError("give a serial: keyward cert revoke <serial> --reason <reason>");
-        const invalidityDate = opts.invalidityDate ? parseDate(opts.invalidityDate, "--invalidity-date") : undefined;
-        const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, by: "cli" });
-        // The CLI exits at once: sign the CRL now instead of after the server's debounce.
-        const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
-        out.result({ ...revocationView(result), crlNumber: crl.number }, () =>
-          `Revoked ${result.serial} (${result.reason}); OCSP answers re-signed, CRL ${crl.number} published.`,
-        );
-      });
-    });
+    .action(
+      async (serialArg: string | undefined, opts: { serial?: string; reason: string; invalidityDate?: string }) => {
+        await withServices(program, async (s, out) => {
+          const serial = opts.serial ?? serialArg;
+          if (!serial) throw new BadRequestError("give a serial: keyward cert revoke <serial> --reason <reason>");
+          const invalidityDate = opts.invalidityDate ? parseDate(opts.invalidityDate, "--invalidity-date") : undefined;
+          const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, by: "cli" });
+          // The CLI exits at once: sign the CRL now instead of after the server's debounce.
+          const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
+          out.result(
+            { ...revocationView(result), crlNumber: crl.number },
+            () => `Revoked ${result.serial} (${result.reason}); OCSP answers re-signed, CRL ${crl.number} published.`,
+          );
+        });
+      },
+    );
 
   cert
     .command("release")
@@ -265,7 +300,10 @@ export function buildProgram(): Command {
       await withServices(program, async (s, out) => {
         const result = await s.revocation.release(serial);
         const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
-        out.result({ ...revocationView(result), crlNumber: crl.number }, () => `Released ${result.serial}: valid again; CRL ${crl.number} published.`);
+        out.result(
+          { ...revocationView(result), crlNumber: crl.number },
+          () => `Released ${result.serial}: valid again; CRL ${crl.number} published.`,
+        );
       });
     });
 
@@ -281,8 +319,15 @@ export function buildProgram(): Command {
         const crl = await s.crl.generate(ca.id);
         if (opts.out) writeFileSync(opts.out, crl.der);
         out.result(
-          { ca: ca.id, number: crl.number, thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), bytes: crl.der.length },
-          () => `CRL ${crl.number} for ${ca.id} signed; valid until ${crl.nextUpdate.toISOString()} (${crl.der.length} bytes). Served at ${s.config.baseUrl}/crl/${ca.id}.crl`,
+          {
+            ca: ca.id,
+            number: crl.number,
+            thisUpdate: crl.thisUpdate.toISOString(),
+            nextUpdate: crl.nextUpdate.toISOString(),
+            bytes: crl.der.length,
+          },
+          () =>
+            `CRL ${crl.number} for ${ca.id} signed; valid until ${crl.nextUpdate.toISOString()} (${crl.der.length} bytes). Served at ${s.config.baseUrl}/crl/${ca.id}.crl`,
         );
       });
     });
@@ -296,12 +341,24 @@ export function buildProgram(): Command {
     .action(async (opts: { issuer?: string; reason?: keyof typeof REASONS; limit: number }) => {
       await withServices(program, async (s, out) => {
         const items = (
-          await s.revocation.list({ caId: opts.issuer, reason: opts.reason ? REASONS[opts.reason] : undefined, limit: opts.limit })
-        ).map((r) => ({ serial: r.serial, issuer: r.caId, reason: reasonName(r.reason), revokedAt: r.revokedAt.toISOString() }));
+          await s.revocation.list({
+            caId: opts.issuer,
+            reason: opts.reason ? REASONS[opts.reason] : undefined,
+            limit: opts.limit,
+          })
+        ).map((r) => ({
+          serial: r.serial,
+          issuer: r.caId,
+          reason: reasonName(r.reason),
+          revokedAt: r.revokedAt.toISOString(),
+        }));
         out.result({ items }, () =>
           items.length === 0
             ? "No revocations."
-            : table([["SERIAL", "ISSUER", "REASON", "REVOKED AT"], ...items.map((r) => [r.serial, r.issuer, r.reason ?? "", r.revokedAt])]),
+            : table([
+                ["SERIAL", "ISSUER", "REASON", "REVOKED AT"],
+                ...items.map((r) => [r.serial, r.issuer, r.reason ?? "", r.revokedAt]),
+              ]),
         );
       });
     });
@@ -324,10 +381,16 @@ export function buildProgram(): Command {
           },
           { revokeAll: opts.revokeAll ?? false, by: "cli" },
         );
-        for (const caId of new Set(await Promise.all(result.revoked.map(async (serial) => (await s.issuance.get(serial)).caId)))) {
+        for (const caId of new Set(
+          await Promise.all(result.revoked.map(async (serial) => (await s.issuance.get(serial)).caId)),
+        )) {
           await s.crl.generate(caId);
         }
-        out.result(result, () => `Blocked key sha256:${result.spkiSha256}${result.revoked.length ? `; revoked ${result.revoked.join(", ")}` : ""}.`);
+        out.result(
+          result,
+          () =>
+            `Blocked key sha256:${result.spkiSha256}${result.revoked.length ? `; revoked ${result.revoked.join(", ")}` : ""}.`,
+        );
       });
     });
 
@@ -346,15 +409,18 @@ export function buildProgram(): Command {
       });
     });
   ca.command("revoke")
-    .description("revoke an intermediate (it issues nothing more) and sign the root CRL listing it (needs the root key)")
+    .description(
+      "revoke an intermediate (it issues nothing more) and sign the root CRL listing it (needs the root key)",
+    )
     .requiredOption("--id <id>", "intermediate CA id")
     .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS).default("cACompromise"))
     .action(async (opts: { id: string; reason: keyof typeof REASONS }) => {
       await withServices(program, async (s, out) => {
         const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason]);
         const crl = await s.crl.generate(record.parentId!);
-        out.result({ ...caView(record), crlNumber: crl.number }, () =>
-          `Revoked intermediate "${record.id}" (${opts.reason}); ${record.parentId} CRL ${crl.number} signed.`,
+        out.result(
+          { ...caView(record), crlNumber: crl.number },
+          () => `Revoked intermediate "${record.id}" (${opts.reason}); ${record.parentId} CRL ${crl.number} signed.`,
         );
       });
     });
@@ -379,7 +445,11 @@ export function buildProgram(): Command {
           },
           { makeDefault: opts.default ?? false, nameConstraints: s.config.ca.nameConstraints },
         );
-        out.result(caView(record), () => `Created intermediate "${record.id}" (${record.subject}), until ${date(record.notAfter)}${record.isDefault ? ", now the default issuer" : ""}.`);
+        out.result(
+          caView(record),
+          () =>
+            `Created intermediate "${record.id}" (${record.subject}), until ${date(record.notAfter)}${record.isDefault ? ", now the default issuer" : ""}.`,
+        );
       });
     });
 
@@ -388,7 +458,8 @@ export function buildProgram(): Command {
 
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new BadRequestError(`${flag} must be a positive whole number, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new BadRequestError(`${flag} must be a positive whole number, got "${value}"`);
   return n;
 }
 
@@ -402,6 +473,8 @@ function readInputFile(path: string, what: string): string {
   try {
     return readFileSync(path === "-" ? 0 : path, "utf8");
   } catch (error) {
-    throw new BadRequestError(`cannot read the ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new BadRequestError(
+      `cannot read the ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+    );
   }
 }

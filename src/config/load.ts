@@ -58,7 +58,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const operator = readYaml(file);
     // The file is found through the data dir, so it cannot also choose it.
     if ("dataDir" in operator) {
-      throw new ConfigError(`invalid configuration: ${file}: dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir`);
+      throw new ConfigError(
+        `invalid configuration: ${file}: dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir`,
+      );
     }
     raw = deepMerge(raw, operator);
   }
@@ -75,9 +77,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
 
-  // `${dataDir}` in paths lets the shipped defaults point into whichever data dir is in use.
-  const expanded = JSON.parse(JSON.stringify(raw).replaceAll("${dataDir}", dataDir.replaceAll("\\", "\\\\")));
-  const result = ConfigSchema.safeParse(expanded);
+  const result = ConfigSchema.safeParse(expandDataDir(raw, dataDir));
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
@@ -92,6 +92,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const baseUrl = (config.baseUrl ?? `http://${config.listen}`).replace(/\/+$/, "");
   const databaseUrl = config.database.url ?? `sqlite:${join(dataDir, "keyward.db")}`;
   return { ...config, baseUrl, database: { url: resolveSqlitePath(databaseUrl) } };
+}
+
+/** `${dataDir}` in string values lets the shipped defaults point into whichever data dir is in use. */
+const DATA_DIR_PLACEHOLDER = "$" + "{dataDir}";
+function expandDataDir(value: unknown, dataDir: string): unknown {
+  if (typeof value === "string") return value.replaceAll(DATA_DIR_PLACEHOLDER, dataDir);
+  if (Array.isArray(value)) return value.map((v) => expandDataDir(v, dataDir));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandDataDir(v, dataDir)]));
+  return value;
 }
 
 function resolveSqlitePath(url: string): string {

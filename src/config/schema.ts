@@ -92,7 +92,10 @@ export const ConfigSchema = z
     dataDir: z.string().min(1),
     listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "listen is host:port"),
     baseUrl: z.url().optional(),
-    database: z.object({ url: z.string().min(1).optional() }).strict().default({}),
+    database: z
+      .object({ url: z.string().min(1).optional() })
+      .strict()
+      .default({}),
     hsm: z
       .object({
         module: z.string().min(1),

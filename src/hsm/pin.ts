@@ -18,7 +18,9 @@ export function readPin(source: string, env: NodeJS.ProcessEnv = process.env): s
     try {
       text = readFileSync(path, "utf8");
     } catch (error) {
-      throw new ConfigError(`HSM PIN source ${source}: cannot read the file (${(error as NodeJS.ErrnoException).code})`);
+      throw new ConfigError(
+        `HSM PIN source ${source}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+      );
     }
     const pin = text.split(/\r?\n/)[0]?.trim() ?? "";
     if (!pin) throw new ConfigError(`HSM PIN source ${source}: the file is empty`);

@@ -193,7 +193,7 @@ export class Pkcs11Hsm {
     const spki = await this.withSession("read public key", (session) => {
       const publicHandle = this.findObject(session, uri, pkcs11js.CKO_PUBLIC_KEY);
       const [typeAttr] = this.p11.C_GetAttributeValue(session, publicHandle, [{ type: pkcs11js.CKA_KEY_TYPE }]);
-      const keyType = (typeAttr?.value as Buffer).readUInt32LE(0);
+      const keyType = (typeAttr!.value as Buffer).readUInt32LE(0);
       if (keyType === pkcs11js.CKK_RSA) {
         const [n, e] = this.p11.C_GetAttributeValue(session, publicHandle, [
           { type: pkcs11js.CKA_MODULUS },
@@ -395,7 +395,8 @@ function curveOf(params: Buffer): "p256" | "p384" | "ed25519" {
 function unwrapEcPoint(point: Buffer, size: number): Buffer {
   if (point.length === size) return point;
   if (point[0] === 0x04 && point[1] === size && point.length === size + 2) return point.subarray(2);
-  if (point[0] === 0x04 && point[1] === 0x81 && point[2] === size && point.length === size + 3) return point.subarray(3);
+  if (point[0] === 0x04 && point[1] === 0x81 && point[2] === size && point.length === size + 3)
+    return point.subarray(3);
   throw new HsmError(`HSM returned an EC point of unexpected length ${point.length}`);
 }
 

@@ -22,7 +22,13 @@ export function accessLog(logger: Logger): RequestHandler {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       // The path only: query strings and bodies may carry data that does not belong in logs.
       logger.info(
-        { requestId: res.locals.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 },
+        {
+          requestId: res.locals.requestId,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+        },
         "request",
       );
     });
@@ -61,7 +67,10 @@ export function requireJson(): RequestHandler {
     const empty = req.get("content-length") === "0";
     if (!empty && req.is("application/json") === false) {
       return next(
-        new KeywardError("unsupportedMediaType", `the request body must be application/json, got ${req.get("content-type") ?? "none"}`),
+        new KeywardError(
+          "unsupportedMediaType",
+          `the request body must be application/json, got ${req.get("content-type") ?? "none"}`,
+        ),
       );
     }
     next();

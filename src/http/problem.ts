@@ -68,7 +68,13 @@ export function toProblem(error: unknown, requestId?: string): Problem {
 }
 
 function problem(status: number, code: string, detail: string, instance?: string): Problem {
-  return { type: problemType(code), title: TITLES[status] ?? "Error", status, detail, ...(instance ? { instance } : {}) };
+  return {
+    type: problemType(code),
+    title: TITLES[status] ?? "Error",
+    status,
+    detail,
+    ...(instance ? { instance } : {}),
+  };
 }
 
 export function sendProblem(res: Response, p: Problem): void {
@@ -79,7 +85,8 @@ export function sendProblem(res: Response, p: Problem): void {
 export function problemHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const p = toProblem(error, res.locals.requestId as string | undefined);
-    if (p.status >= 500) logger.error({ err: error, requestId: res.locals.requestId, path: req.path }, "request failed");
+    if (p.status >= 500)
+      logger.error({ err: error, requestId: res.locals.requestId, path: req.path }, "request failed");
     else logger.debug({ requestId: res.locals.requestId, status: p.status, detail: p.detail }, "request refused");
     if (res.headersSent) return;
     sendProblem(res, p);

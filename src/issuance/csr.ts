@@ -2,7 +2,7 @@ import { webcrypto } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { BadCsrError } from "../errors/index.js";
-import { type KeyType } from "../pki/key-types.js";
+import type { KeyType } from "../pki/key-types.js";
 import { pemBlocks } from "../pki/pem.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 

@@ -21,7 +21,9 @@ export function canonicalDnsName(input: string, allowWildcard: boolean): string 
   if (name.length > 253) throw new PolicyError(`DNS name ${quoted} is longer than 253 characters`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the check is exactly for non-ASCII
   if (/[^\x00-\x7f]/.test(name)) {
-    throw new PolicyError(`DNS name ${quoted} is not ASCII; use its IDNA A-label form (${domainToASCII(name) || "xn--…"})`);
+    throw new PolicyError(
+      `DNS name ${quoted} is not ASCII; use its IDNA A-label form (${domainToASCII(name) || "xn--…"})`,
+    );
   }
   if (name.endsWith(".")) throw new PolicyError(`DNS name ${quoted} must not end with a dot`);
   if (isIP(name)) throw new PolicyError(`${quoted} is an IP address; request it as an IP SAN, not a DNS name`);
@@ -122,7 +124,8 @@ function ipBytes(text: string): number[] | undefined {
   // The URL parser writes IPv6 in hex groups only (no dotted IPv4 tail), which is what we split.
   const ip = canonicalIp(text);
   const [head = "", tail = ""] = ip.split("::");
-  const parse = (part: string) => (part ? part.split(":").flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]) : []);
+  const parse = (part: string) =>
+    part ? part.split(":").flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]) : [];
   const h = parse(head);
   const t = parse(tail);
   return [...h, ...new Array(16 - h.length - t.length).fill(0), ...t];

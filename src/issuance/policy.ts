@@ -31,9 +31,12 @@ export function applyPolicy(
   forbiddenNames: readonly string[],
 ): PolicyDecision {
   const keyType = csr.keyType;
-  if (!keyType) throw new PolicyError(`the CSR key (${csr.keyDescription}) is not accepted; keys must be ${ACCEPTED_KEYS}`);
+  if (!keyType)
+    throw new PolicyError(`the CSR key (${csr.keyDescription}) is not accepted; keys must be ${ACCEPTED_KEYS}`);
   if (!profile.keyTypes.includes(keyType)) {
-    throw new PolicyError(`profile "${profileName}" does not accept ${keyType} keys; it accepts ${profile.keyTypes.join(", ")}`);
+    throw new PolicyError(
+      `profile "${profileName}" does not accept ${keyType} keys; it accepts ${profile.keyTypes.join(", ")}`,
+    );
   }
   const keyUsage = keyUsageFor(profile, keyType);
   if (!keyUsage) throw new PolicyError(`profile "${profileName}" defines no key usage for ${keyFamily(keyType)} keys`);
@@ -57,7 +60,9 @@ export function applyPolicy(
     names.push(name);
   }
   if (names.length > profile.maxNames) {
-    throw new PolicyError(`the CSR requests ${names.length} names; profile "${profileName}" allows at most ${profile.maxNames}`);
+    throw new PolicyError(
+      `the CSR requests ${names.length} names; profile "${profileName}" allows at most ${profile.maxNames}`,
+    );
   }
   if (profile.requireSan && names.length === 0) {
     throw new PolicyError(
@@ -79,7 +84,10 @@ function keyUsageFor(profile: Profile, keyType: KeyType): KeyUsageName[] | undef
 }
 
 /** A CSR without subjectAltName (plain `openssl req -subj /CN=host`) asks for its CN. */
-function commonNameAsSan(commonName: string | undefined, allowed: readonly SanType[]): Array<{ type: string; value: string }> {
+function commonNameAsSan(
+  commonName: string | undefined,
+  allowed: readonly SanType[],
+): Array<{ type: string; value: string }> {
   if (!commonName) return [];
   const type: SanType = isIP(commonName) ? "ip" : commonName.includes("@") ? "email" : "dns";
   if (!allowed.includes(type)) return [];
@@ -93,7 +101,9 @@ function checkName(raw: { type: string; value: string }, profileName: string, pr
   const type = raw.type as SanType;
   if (!profile.sanTypes.includes(type)) {
     const allowed = profile.sanTypes.length ? profile.sanTypes.join(", ") : "none";
-    throw new PolicyError(`profile "${profileName}" does not allow ${type} names (allowed: ${allowed}); got "${raw.value}"`);
+    throw new PolicyError(
+      `profile "${profileName}" does not allow ${type} names (allowed: ${allowed}); got "${raw.value}"`,
+    );
   }
   switch (type) {
     case "dns":
@@ -119,5 +129,7 @@ function checkCommonName(cn: string | undefined, names: SubjectName[], profile: 
   const match = names.find((n) => n.value === canonical || n.value === cn);
   if (match) return match.value;
   if (profile.sanTypes.includes("email") || profile.sanTypes.includes("uri") || names.length === 0) return cn;
-  throw new PolicyError(`the CSR's CN "${cn}" is not one of the requested names (${names.map((n) => n.value).join(", ")})`);
+  throw new PolicyError(
+    `the CSR's CN "${cn}" is not one of the requested names (${names.map((n) => n.value).join(", ")})`,
+  );
 }

@@ -22,7 +22,8 @@ export interface CertificateRecord {
   revocationReason: number | null;
 }
 
-export interface CertificateIntent extends Omit<CertificateRecord, "status" | "certificate" | "revokedAt" | "revocationReason"> {
+export interface CertificateIntent
+  extends Omit<CertificateRecord, "status" | "certificate" | "revokedAt" | "revocationReason"> {
   /** The exact TBSCertificate bytes the HSM is about to sign. */
   tbs: Buffer;
 }

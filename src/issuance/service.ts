@@ -237,7 +237,9 @@ export class IssuanceService {
     const days = request.validityDays ?? profile.validityDays;
     if (!Number.isInteger(days) || days < 1) throw new BadRequestError("validityDays must be a positive whole number");
     if (days > profile.maxValidityDays) {
-      throw new PolicyError(`validity of ${days} days exceeds the profile's maximum of ${profile.maxValidityDays} days`);
+      throw new PolicyError(
+        `validity of ${days} days exceeds the profile's maximum of ${profile.maxValidityDays} days`,
+      );
     }
     return days;
   }
@@ -253,7 +255,8 @@ function parseSpki(spki: Buffer) {
 /** Accepts the forms people paste (uppercase, colon-separated) and returns lowercase hex. */
 export function normalizeSerial(serial: string): string {
   const hex = serial.replaceAll(":", "").toLowerCase();
-  if (!/^[0-9a-f]{1,40}$/.test(hex)) throw new BadRequestError(`"${serial.slice(0, 64)}" is not a hexadecimal serial number`);
+  if (!/^[0-9a-f]{1,40}$/.test(hex))
+    throw new BadRequestError(`"${serial.slice(0, 64)}" is not a hexadecimal serial number`);
   return hex;
 }
 

@@ -28,7 +28,10 @@ export function crlEntry(r: RevocationRecord): Buffer {
   const exts: Buffer[] = [];
   if (r.reason !== 0) exts.push(extension("2.5.29.21", enumerated(r.reason)));
   if (r.invalidityDate) exts.push(extension("2.5.29.24", generalizedTime(r.invalidityDate)));
-  const parts = [unsignedInteger(Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex")), x509Time(r.revokedAt)];
+  const parts = [
+    unsignedInteger(Buffer.from(r.serial.length % 2 ? `0${r.serial}` : r.serial, "hex")),
+    x509Time(r.revokedAt),
+  ];
   if (exts.length) parts.push(sequence(...exts));
   return sequence(...parts);
 }
@@ -85,7 +88,9 @@ export class CrlPublisher {
     if (this.pending.has(caId)) return;
     const timer = setTimeout(() => {
       this.pending.delete(caId);
-      this.generate(caId).catch((error) => this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"));
+      this.generate(caId).catch((error) =>
+        this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"),
+      );
     }, this.deps.settings.debounceMs);
     timer.unref();
     this.pending.set(caId, timer);

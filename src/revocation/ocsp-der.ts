@@ -15,7 +15,13 @@ import {
 } from "../pki/der.js";
 
 /** RFC 6960 §4.2.1 OCSPResponseStatus. */
-export const OCSP_STATUS = { successful: 0, malformedRequest: 1, internalError: 2, tryLater: 3, unauthorized: 6 } as const;
+export const OCSP_STATUS = {
+  successful: 0,
+  malformedRequest: 1,
+  internalError: 2,
+  tryLater: 3,
+  unauthorized: 6,
+} as const;
 
 const HASH_OIDS: Record<string, "sha1" | "sha256"> = {
   "1.3.14.3.2.26": "sha1",
@@ -52,9 +58,15 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
   if (parts[i]?.tag === 0xa1) i++; // requestorName
   const requestList = expectTag(parts[i++], 0x30, "requestList SEQUENCE");
   const certIds = children(requestList.content).map((request) => {
-    const certId = expectTag(children(expectTag(request, 0x30, "Request SEQUENCE").content)[0], 0x30, "CertID SEQUENCE");
+    const certId = expectTag(
+      children(expectTag(request, 0x30, "Request SEQUENCE").content)[0],
+      0x30,
+      "CertID SEQUENCE",
+    );
     const [alg, nameHash, keyHash, serial] = children(certId.content);
-    const algOid = decodeOid(expectTag(children(expectTag(alg, 0x30, "hashAlgorithm").content)[0], 0x06, "hash OID").content);
+    const algOid = decodeOid(
+      expectTag(children(expectTag(alg, 0x30, "hashAlgorithm").content)[0], 0x06, "hash OID").content,
+    );
     const serialContent = expectTag(serial, 0x02, "serialNumber INTEGER").content;
     if (serialContent.length === 0 || serialContent.length > 21) throw new DerError("bad serialNumber length");
     let start = 0;
@@ -109,7 +121,12 @@ function certStatus(s: SingleStatus): Buffer {
 }
 
 /** ResponseData (the to-be-signed part of a BasicOCSPResponse), responder identified by key hash. */
-export function responseData(responderKeyHash: Buffer, producedAt: Date, responses: SingleResponse[], nonce?: Buffer): Buffer {
+export function responseData(
+  responderKeyHash: Buffer,
+  producedAt: Date,
+  responses: SingleResponse[],
+  nonce?: Buffer,
+): Buffer {
   const singles = responses.map((r) =>
     sequence(r.certId, certStatus(r.status), generalizedTime(r.thisUpdate), explicit(0, generalizedTime(r.nextUpdate))),
   );
@@ -125,7 +142,10 @@ export function responseData(responderKeyHash: Buffer, producedAt: Date, respons
 export function successfulResponse(signedBasic: Buffer, responderCertificate: Buffer): Buffer {
   const basic = readElement(signedBasic);
   const withCerts = sequence(basic.content, explicit(0, sequence(responderCertificate)));
-  return sequence(enumerated(OCSP_STATUS.successful), explicit(0, sequence(oid(BASIC_RESPONSE_OID), octetString(withCerts))));
+  return sequence(
+    enumerated(OCSP_STATUS.successful),
+    explicit(0, sequence(oid(BASIC_RESPONSE_OID), octetString(withCerts))),
+  );
 }
 
 export function errorResponse(status: number): Buffer {
@@ -140,7 +160,11 @@ export function subjectPublicKeyBits(spki: Buffer): Buffer {
 
 /** The subject Name and SPKI of a DER certificate, as DER. */
 export function certificateSubjectAndSpki(certificate: Buffer): { subject: Buffer; spki: Buffer } {
-  const tbs = expectTag(children(expectTag(readElement(certificate), 0x30, "Certificate").content)[0], 0x30, "TBSCertificate");
+  const tbs = expectTag(
+    children(expectTag(readElement(certificate), 0x30, "Certificate").content)[0],
+    0x30,
+    "TBSCertificate",
+  );
   const fields = children(tbs.content);
   const offset = fields[0]?.tag === 0xa0 ? 1 : 0;
   return { subject: fields[offset + 4]!.raw, spki: fields[offset + 5]!.raw };

@@ -36,7 +36,10 @@ export interface CertificateLookup {
 }
 
 /** Issues the delegated responder certificate for a CA (record-then-sign, like any certificate). */
-export type ResponderIssuer = (caId: string, spki: Buffer) => Promise<{ serial: string; certificate: Buffer; notAfter: Date }>;
+export type ResponderIssuer = (
+  caId: string,
+  spki: Buffer,
+) => Promise<{ serial: string; certificate: Buffer; notAfter: Date }>;
 
 export interface OcspAnswer {
   der: Buffer;
@@ -114,7 +117,13 @@ export class OcspResponder {
     for (const h of hashes) {
       const certId = certIdFor(h as "sha1" | "sha256", issuer.subject, issuer.spki, serial);
       const signed = await this.sign(record.caId, [certId], undefined);
-      const response = { serial, hash: h, thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, der: signed.der };
+      const response = {
+        serial,
+        hash: h,
+        thisUpdate: signed.thisUpdate,
+        nextUpdate: signed.nextUpdate,
+        der: signed.der,
+      };
       await this.deps.store.saveOcspResponse(response);
       this.remember(response);
     }
@@ -174,7 +183,8 @@ export class OcspResponder {
     // Unknown serials are not pre-signed; a record for another CA must not answer this CertID.
     if (!entry || entry.nextUpdate <= now) {
       const record = await this.deps.certificates.get(serial);
-      if (!record || record.caId !== caId || (record.status !== "valid" && record.status !== "revoked")) return undefined;
+      if (!record || record.caId !== caId || (record.status !== "valid" && record.status !== "revoked"))
+        return undefined;
       await this.presign(serial, [h]);
       entry = this.cache.get(key);
       if (!entry) return undefined;
@@ -209,7 +219,8 @@ export class OcspResponder {
   private async status(serial: string, caId: string): Promise<SingleStatus> {
     const record = await this.deps.certificates.get(serial);
     if (!record || record.caId !== caId) return { status: "unknown" };
-    if (record.status === "revoked") return { status: "revoked", revokedAt: record.revokedAt!, reason: record.revocationReason };
+    if (record.status === "revoked")
+      return { status: "revoked", revokedAt: record.revokedAt!, reason: record.revocationReason };
     if (record.status === "valid") return { status: "good" };
     return { status: "unknown" };
   }
@@ -242,7 +253,13 @@ export class OcspResponder {
     const label = `ocsp-${caId}-${this.deps.clock.now().toISOString().slice(0, 10)}`;
     const { uri, spki } = await this.deps.keys.generateKeyPair("p256", label);
     const issued = await this.deps.issueResponder(caId, spki);
-    const record: OcspResponderRecord = { caId, serial: issued.serial, keyUri: uri, certificate: issued.certificate, notAfter: issued.notAfter };
+    const record: OcspResponderRecord = {
+      caId,
+      serial: issued.serial,
+      keyUri: uri,
+      certificate: issued.certificate,
+      notAfter: issued.notAfter,
+    };
     await this.deps.store.saveResponder(record);
     this.deps.logger?.info({ caId, serial: issued.serial }, "OCSP responder certificate issued");
     const responder = this.toResponder(record);

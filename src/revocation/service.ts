@@ -73,11 +73,20 @@ export class RevocationService {
       reason: code,
       invalidityDate: request.invalidityDate ?? null,
       allowFromHold: true,
-      blockKey: code === REASONS.keyCompromise ? { spkiSha256: record.spkiSha256, reason: "keyCompromise", by: request.by } : undefined,
+      blockKey:
+        code === REASONS.keyCompromise
+          ? { spkiSha256: record.spkiSha256, reason: "keyCompromise", by: request.by }
+          : undefined,
     });
     if (!revoked) throw new ConflictError(`certificate ${serial} was revoked by another request just now`);
     await this.afterChange(serial, record.caId);
-    return { serial, status: "revoked", reason: reasonName(code), revokedAt: now, invalidityDate: request.invalidityDate ?? null };
+    return {
+      serial,
+      status: "revoked",
+      reason: reasonName(code),
+      revokedAt: now,
+      invalidityDate: request.invalidityDate ?? null,
+    };
   }
 
   /** Ends a certificateHold: the certificate is good again and leaves the next CRL. */
@@ -131,7 +140,8 @@ export class RevocationService {
 
 function spkiHashOf(reference: KeyReference): string {
   const given = [reference.spkiSha256, reference.publicKey, reference.certificate].filter((v) => v !== undefined);
-  if (given.length !== 1) throw new BadRequestError("name the key by exactly one of spkiSha256, publicKey or certificate");
+  if (given.length !== 1)
+    throw new BadRequestError("name the key by exactly one of spkiSha256, publicKey or certificate");
   if (reference.spkiSha256 !== undefined) {
     const hex = reference.spkiSha256.toLowerCase().replaceAll(":", "");
     if (!/^[0-9a-f]{64}$/.test(hex)) throw new BadRequestError("spkiSha256 must be 64 hexadecimal characters");

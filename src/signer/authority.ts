@@ -43,9 +43,7 @@ export class CertificateAuthority {
   private readonly crypto = signingCrypto();
   private loaded: Map<string, LoadedCa> | undefined;
 
-  constructor(
-    private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string },
-  ) {}
+  constructor(private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string }) {}
 
   /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
   async initialize(settings: HierarchySettings): Promise<CaRecord[]> {
@@ -63,7 +61,13 @@ export class CertificateAuthority {
       const root = await this.createRoot(settings.root, created);
       const records = [root.record];
       for (const [index, intermediate] of settings.intermediates.entries()) {
-        const ca = await this.createIntermediateUnder(root, intermediate, settings.nameConstraints, index === 0, created);
+        const ca = await this.createIntermediateUnder(
+          root,
+          intermediate,
+          settings.nameConstraints,
+          index === 0,
+          created,
+        );
         records.push(ca.record);
       }
       await this.deps.store.insert(records);
@@ -112,7 +116,8 @@ export class CertificateAuthority {
   async defaultIssuer(): Promise<CaRecord> {
     const all = [...(await this.all()).values()].map((c) => c.record);
     const issuer = all.find((c) => c.isDefault) ?? all.find((c) => c.kind === "intermediate" && !c.revokedAt);
-    if (!issuer) throw new NotFoundError("no usable intermediate CA exists; create one with `keyward ca create-intermediate`");
+    if (!issuer)
+      throw new NotFoundError("no usable intermediate CA exists; create one with `keyward ca create-intermediate`");
     return issuer;
   }
 
@@ -122,7 +127,8 @@ export class CertificateAuthority {
    */
   async revokeIntermediate(id: string, reason: number): Promise<CaRecord> {
     const ca = await this.load(id);
-    if (ca.record.kind === "root") throw new ConflictError("the root cannot be revoked; retire it by distributing a new trust anchor");
+    if (ca.record.kind === "root")
+      throw new ConflictError("the root cannot be revoked; retire it by distributing a new trust anchor");
     if (!(await this.deps.store.revoke(id, this.deps.clock.now(), reason))) {
       throw new ConflictError(`CA "${id}" is already revoked`);
     }
@@ -151,10 +157,7 @@ export class CertificateAuthority {
     beforeSign: (tbs: Uint8Array) => Promise<void>,
   ): Promise<x509.X509Certificate> {
     const ca = await this.load(caId);
-    const extensions = [
-      ...request.extensions,
-      ...this.issuerExtensions(ca),
-    ];
+    const extensions = [...request.extensions, ...this.issuerExtensions(ca)];
     return x509.X509CertificateGenerator.create(
       {
         serialNumber: request.serial,
@@ -172,7 +175,9 @@ export class CertificateAuthority {
   }
 
   /** What CRLs and OCSP need to name a CA: its subject Name and SPKI (DER) and key identifier. */
-  async issuerInfo(caId: string): Promise<{ record: CaRecord; subject: Buffer; spki: Buffer; keyIdentifier: Buffer | undefined }> {
+  async issuerInfo(
+    caId: string,
+  ): Promise<{ record: CaRecord; subject: Buffer; spki: Buffer; keyIdentifier: Buffer | undefined }> {
     const ca = await this.load(caId);
     const ski = subjectKeyIdentifier(ca.certificate);
     return {
@@ -243,7 +248,7 @@ export class CertificateAuthority {
     const notBefore = wholeSeconds(new Date(now.getTime() - BACKDATE_MS));
     // An intermediate never outlives the CA that signed it.
     const wanted = wholeSeconds(addDays(now, settings.validityDays));
-    const notAfter = wanted > parent.record.notAfter ? parent.record.notAfter : wanted;
+    const notAfter = new Date(Math.min(wanted.getTime(), parent.record.notAfter.getTime()));
     const nameConstraints = constraints ? nameConstraintsExtension(constraints) : undefined;
     const certificate = await x509.X509CertificateGenerator.create(
       {

@@ -7,11 +7,28 @@ export function signatureAlgorithmIdentifier(keyType: KeyType): Buffer {
   const alg = signingAlgorithmFor(keyType);
   switch (alg.name) {
     case "ECDSA":
-      return sequence(oid(alg.hash === "SHA-384" ? "1.2.840.10045.4.3.3" : alg.hash === "SHA-512" ? "1.2.840.10045.4.3.4" : "1.2.840.10045.4.3.2"));
+      return sequence(
+        oid(
+          alg.hash === "SHA-384"
+            ? "1.2.840.10045.4.3.3"
+            : alg.hash === "SHA-512"
+              ? "1.2.840.10045.4.3.4"
+              : "1.2.840.10045.4.3.2",
+        ),
+      );
     case "Ed25519":
       return sequence(oid("1.3.101.112"));
     case "RSASSA-PKCS1-v1_5":
-      return sequence(oid(alg.hash === "SHA-384" ? "1.2.840.113549.1.1.12" : alg.hash === "SHA-512" ? "1.2.840.113549.1.1.13" : "1.2.840.113549.1.1.11"), NULL);
+      return sequence(
+        oid(
+          alg.hash === "SHA-384"
+            ? "1.2.840.113549.1.1.12"
+            : alg.hash === "SHA-512"
+              ? "1.2.840.113549.1.1.13"
+              : "1.2.840.113549.1.1.11",
+        ),
+        NULL,
+      );
   }
 }
 

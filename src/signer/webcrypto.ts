@@ -1,5 +1,11 @@
 import { webcrypto } from "node:crypto";
-import { type HashName, type KeyAlgorithm, keyAlgorithmFor, type KeyType, type SigningAlgorithm } from "../pki/key-types.js";
+import {
+  type HashName,
+  type KeyAlgorithm,
+  keyAlgorithmFor,
+  type KeyType,
+  type SigningAlgorithm,
+} from "../pki/key-types.js";
 import { toArrayBuffer } from "../pki/spki.js";
 import type { KeyStore } from "./ports.js";
 

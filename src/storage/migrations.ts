@@ -45,7 +45,11 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
         await db.schema.createIndex("certificates_spki").on("certificates").column("spki_sha256").execute();
         await db.schema.createIndex("certificates_not_after").on("certificates").column("not_after").execute();
-        await db.schema.createIndex("certificates_status").on("certificates").columns(["status", "not_after"]).execute();
+        await db.schema
+          .createIndex("certificates_status")
+          .on("certificates")
+          .columns(["status", "not_after"])
+          .execute();
 
         await db.schema
           .createTable("api_tokens")
@@ -65,7 +69,11 @@ export function migrations(dialect: Dialect): MigrationProvider {
         await db.schema.alterTable("certificates").addColumn("invalidity_date", "text").execute();
         await db.schema.alterTable("cas").addColumn("revoked_at", "text").execute();
         await db.schema.alterTable("cas").addColumn("revocation_reason", "integer").execute();
-        await db.schema.createIndex("certificates_ca_status").on("certificates").columns(["ca_id", "status", "serial"]).execute();
+        await db.schema
+          .createIndex("certificates_ca_status")
+          .on("certificates")
+          .columns(["ca_id", "status", "serial"])
+          .execute();
         await db.schema
           .createTable("blocked_keys")
           .addColumn("spki_sha256", "text", (c) => c.primaryKey())

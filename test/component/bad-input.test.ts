@@ -12,7 +12,10 @@ afterAll(async () => {
 });
 
 async function certificateCount(): Promise<number> {
-  const rows = await kw.services.database.db.selectFrom("certificates").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+  const rows = await kw.services.database.db
+    .selectFrom("certificates")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .executeTakeFirstOrThrow();
   return Number(rows.n);
 }
 
@@ -25,11 +28,7 @@ interface ProblemDoc {
 }
 
 /** Sends a request that must be refused: checks the problem document and that nothing was stored. */
-async function expectProblem(
-  request: Promise<Response>,
-  status: number,
-  detail: string | RegExp,
-): Promise<ProblemDoc> {
+async function expectProblem(request: Promise<Response>, status: number, detail: string | RegExp): Promise<ProblemDoc> {
   const before = await certificateCount();
   const res = await request;
   expect(res.status).toBe(status);
@@ -51,7 +50,10 @@ describe("bad CSRs are refused precisely and store nothing", () => {
   it("garbage instead of a CSR", async () => {
     await expectProblem(post({ csr: "hello", profile: "server" }), 400, /the CSR must be PEM/);
     await expectProblem(
-      post({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", profile: "server" }),
+      post({
+        csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        profile: "server",
+      }),
       400,
       "the CSR is not a DER-encoded PKCS#10 CertificationRequest",
     );
@@ -62,7 +64,11 @@ describe("bad CSRs are refused precisely and store nothing", () => {
     const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ""), "base64");
     der[der.length - 5]! ^= 0x01; // flip a bit inside the signature value
     const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
-    const p = await expectProblem(post({ csr: pem, profile: "server" }), 400, /the CSR signature (does not verify|cannot be checked)/);
+    const p = await expectProblem(
+      post({ csr: pem, profile: "server" }),
+      400,
+      /the CSR signature (does not verify|cannot be checked)/,
+    );
     expect(p.type).toBe("urn:keyward:problem:badCSR");
   });
 
@@ -98,16 +104,27 @@ describe("bad CSRs are refused precisely and store nothing", () => {
 
   it("a bad IP, a non-ASCII name, a forbidden name and a CN outside the SANs", async () => {
     const uni = opensslCsr(kw.dir, "uni", { subj: "/CN=uni", san: "DNS:bücher.example" });
-    await expectProblem(post({ csr: uni.csr, profile: "server" }), 400, /^DNS name ".+" is not ASCII; use its IDNA A-label form \(xn--/);
+    await expectProblem(
+      post({ csr: uni.csr, profile: "server" }),
+      400,
+      /^DNS name ".+" is not ASCII; use its IDNA A-label form \(xn--/,
+    );
     const forbidden = opensslCsr(kw.dir, "forbidden", { subj: "/CN=printer.local", san: "DNS:printer.local" });
-    await expectProblem(post({ csr: forbidden.csr, profile: "server" }), 400, 'DNS name "printer.local" is forbidden by policy');
+    await expectProblem(
+      post({ csr: forbidden.csr, profile: "server" }),
+      400,
+      'DNS name "printer.local" is forbidden by policy',
+    );
     const cn = opensslCsr(kw.dir, "cn", { subj: "/CN=other.example.com", san: "DNS:cn.example.com" });
     await expectProblem(
       post({ csr: cn.csr, profile: "server" }),
       400,
       'the CSR\'s CN "other.example.com" is not one of the requested names (cn.example.com)',
     );
-    const email = opensslCsr(kw.dir, "mail", { subj: "/CN=mail.example.com", san: "DNS:mail.example.com,email:a@example.com" });
+    const email = opensslCsr(kw.dir, "mail", {
+      subj: "/CN=mail.example.com",
+      san: "DNS:mail.example.com,email:a@example.com",
+    });
     await expectProblem(
       post({ csr: email.csr, profile: "server" }),
       400,
@@ -117,7 +134,11 @@ describe("bad CSRs are refused precisely and store nothing", () => {
 
   it("an unknown or internal profile", async () => {
     const { csr } = opensslCsr(kw.dir, "prof");
-    await expectProblem(post({ csr, profile: "nope" }), 400, 'unknown profile "nope"; profiles are server, client, recipient');
+    await expectProblem(
+      post({ csr, profile: "nope" }),
+      400,
+      'unknown profile "nope"; profiles are server, client, recipient',
+    );
     await expectProblem(post({ csr, profile: "ocsp-responder" }), 400, /^unknown profile "ocsp-responder"/);
   });
 
@@ -151,16 +172,28 @@ describe("bad requests are refused precisely", () => {
 
   it("no token, a wrong token, and an unknown route", async () => {
     const { csr } = opensslCsr(kw.dir, "anon");
-    const anon = await expectProblem(post({ csr, profile: "server" }, { token: null }), 401, "this route needs an Authorization: Bearer <token> header");
+    const anon = await expectProblem(
+      post({ csr, profile: "server" }, { token: null }),
+      401,
+      "this route needs an Authorization: Bearer <token> header",
+    );
     expect(anon.instance).toMatch(/^urn:keyward:request:/);
-    await expectProblem(post({ csr, profile: "server" }, { token: "kw_wrong" }), 401, "the bearer token is unknown, expired or revoked");
+    await expectProblem(
+      post({ csr, profile: "server" }, { token: "kw_wrong" }),
+      401,
+      "the bearer token is unknown, expired or revoked",
+    );
     await expectProblem(kw.api("/api/v1/nothing-here"), 404, "no route for GET /api/v1/nothing-here");
   });
 
   it("a token whose role lacks the permission gets 403", async () => {
     const { token } = await kw.services.tokens.create({ role: "auditor" });
     const { csr } = opensslCsr(kw.dir, "auditor");
-    await expectProblem(post({ csr, profile: "server" }, { token }), 403, 'role "auditor" lacks the permission "certificates:issue"');
+    await expectProblem(
+      post({ csr, profile: "server" }, { token }),
+      403,
+      'role "auditor" lacks the permission "certificates:issue"',
+    );
     expect((await kw.api("/api/v1/certificates", { token })).status).toBe(200);
   });
 

@@ -26,7 +26,9 @@ function newToken(): TestToken {
 
 async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...testEnv(token, env) } });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...testEnv(token, env) },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -35,7 +37,10 @@ async function keyward(token: TestToken, args: string[], env: Record<string, str
 }
 
 /** `keyward serve` as its own process; resolves once it prints its URL. */
-async function serve(token: TestToken, port: number): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
+async function serve(
+  token: TestToken,
+  port: number,
+): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
   const child = spawn(process.execPath, [BIN, "serve", "--json"], {
     env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
     stdio: ["ignore", "pipe", "pipe"],
@@ -67,7 +72,10 @@ describe("keyward init", () => {
     const token = newToken();
     const first = await keyward(token, ["init", "--json"]);
     expect(first.code).toBe(0);
-    const created = JSON.parse(first.stdout) as { initialized: boolean; cas: Array<{ id: string; keyType: string; certificate: string }> };
+    const created = JSON.parse(first.stdout) as {
+      initialized: boolean;
+      cas: Array<{ id: string; keyType: string; certificate: string }>;
+    };
     expect(created.initialized).toBe(true);
     expect(created.cas.map((c) => [c.id, c.keyType])).toEqual([
       ["root", "p384"],
@@ -84,9 +92,24 @@ describe("keyward init", () => {
     expect(human.stdout).toContain("CA already initialised");
 
     const objects = (
-      await run("pkcs11-tool", ["--module", token.modulePath, "--token-label", "keyward", "--login", "--pin", token.pin, "--list-objects", "--type", "privkey"], {
-        env: { ...process.env, SOFTHSM2_CONF: token.conf },
-      })
+      await run(
+        "pkcs11-tool",
+        [
+          "--module",
+          token.modulePath,
+          "--token-label",
+          "keyward",
+          "--login",
+          "--pin",
+          token.pin,
+          "--list-objects",
+          "--type",
+          "privkey",
+        ],
+        {
+          env: { ...process.env, SOFTHSM2_CONF: token.conf },
+        },
+      )
     ).stdout;
     const keys = objects.split(/\n(?=Private Key Object)/).filter((b) => b.startsWith("Private Key Object"));
     expect(keys.map((k) => /label:\s+(\S+)/.exec(k)?.[1]).sort()).toEqual(["intermediate-ca", "root-ca"]);
@@ -152,12 +175,19 @@ describe("keyward serve, restarted on the same data dir", () => {
       expect(rootAfter).toBe(rootBefore);
       const b = await issue(second.url, "after");
       const rootFile = writeFile(token.dir, "root.pem", rootAfter);
-      for (const [name, cert] of [["a", a], ["b", b]] as const) {
+      for (const [name, cert] of [
+        ["a", a],
+        ["b", b],
+      ] as const) {
         writeFile(token.dir, `chain-${name}.pem`, cert.chain);
         const leaf = writeFile(token.dir, `leaf-${name}.pem`, cert.certificate);
-        expect(openssl(["verify", "-CAfile", rootFile, "-untrusted", join(token.dir, `chain-${name}.pem`), leaf])).toContain(": OK");
+        expect(
+          openssl(["verify", "-CAfile", rootFile, "-untrusted", join(token.dir, `chain-${name}.pem`), leaf]),
+        ).toContain(": OK");
       }
-      const old = await fetch(`${second.url}/api/v1/certificates/${a.serial}`, { headers: { authorization: `Bearer ${admin}` } });
+      const old = await fetch(`${second.url}/api/v1/certificates/${a.serial}`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
       expect(((await old.json()) as { status: string }).status).toBe("valid");
     } finally {
       await second.stop();
@@ -171,7 +201,17 @@ describe("keyward cert", () => {
     await keyward(token, ["init"]);
     const { csrFile } = opensslCsr(token.dir, "cli");
     const out = join(token.dir, "cli.pem");
-    const issued = await keyward(token, ["cert", "issue", "--csr", csrFile, "--profile", "server", "--out", out, "--json"]);
+    const issued = await keyward(token, [
+      "cert",
+      "issue",
+      "--csr",
+      csrFile,
+      "--profile",
+      "server",
+      "--out",
+      out,
+      "--json",
+    ]);
     expect(issued.code).toBe(0);
     const body = JSON.parse(issued.stdout) as { serial: string; certificate: string };
     expect(readFileSync(out, "utf8")).toBe(body.certificate);
@@ -182,7 +222,9 @@ describe("keyward cert", () => {
     const pem = await keyward(token, ["cert", "show", "--serial", body.serial, "--pem"]);
     expect(pem.stdout).toBe(body.certificate);
 
-    const list = JSON.parse((await keyward(token, ["cert", "list", "--json", "--name", "cli."])).stdout) as { items: Array<{ serial: string }> };
+    const list = JSON.parse((await keyward(token, ["cert", "list", "--json", "--name", "cli."])).stdout) as {
+      items: Array<{ serial: string }>;
+    };
     expect(list.items.map((i) => i.serial)).toEqual([body.serial]);
 
     const missing = await keyward(token, ["cert", "issue", "--csr", join(token.dir, "absent.csr")]);
@@ -196,12 +238,24 @@ describe("keyward cert", () => {
   it("rolls over to a new default intermediate that then issues", async () => {
     const token = newToken();
     await keyward(token, ["init"]);
-    const created = await keyward(token, ["ca", "create-intermediate", "--id", "intermediate-2", "--default", "--json"]);
+    const created = await keyward(token, [
+      "ca",
+      "create-intermediate",
+      "--id",
+      "intermediate-2",
+      "--default",
+      "--json",
+    ]);
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ id: "intermediate-2", default: true });
     const { csrFile } = opensslCsr(token.dir, "rolled");
-    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { certificate: string; chain: string };
-    expect(openssl(["x509", "-noout", "-issuer"], issued.certificate)).toContain("Keyward Intermediate CA intermediate-2");
+    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as {
+      certificate: string;
+      chain: string;
+    };
+    expect(openssl(["x509", "-noout", "-issuer"], issued.certificate)).toContain(
+      "Keyward Intermediate CA intermediate-2",
+    );
     const list = (await keyward(token, ["ca", "list"])).stdout;
     expect(list).toMatch(/intermediate-2\s+intermediate\s+p256\s+\S+\s+yes/);
   });
@@ -210,12 +264,17 @@ describe("keyward cert", () => {
 describe("keyward revocation commands", () => {
   it("revokes from the CLI, numbers CRLs strictly upward across runs, and signs a root CRL listing a revoked intermediate", async () => {
     const token = newToken();
-    const init = JSON.parse((await keyward(token, ["init", "--json"])).stdout) as { cas: Array<{ certificate: string }> };
+    const init = JSON.parse((await keyward(token, ["init", "--json"])).stdout) as {
+      cas: Array<{ certificate: string }>;
+    };
     const root = writeFile(token.dir, "root.pem", init.cas[0]!.certificate);
     const intermediate = writeFile(token.dir, "int.pem", init.cas[1]!.certificate);
 
     const { csrFile } = opensslCsr(token.dir, "to-revoke");
-    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { serial: string; certificate: string };
+    const issued = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as {
+      serial: string;
+      certificate: string;
+    };
     const revoked = await keyward(token, ["cert", "revoke", issued.serial, "--reason", "superseded", "--json"]);
     expect(revoked.code).toBe(0);
     const { crlNumber } = JSON.parse(revoked.stdout) as { crlNumber: number };
@@ -226,7 +285,9 @@ describe("keyward revocation commands", () => {
     // Each CLI run is a fresh process: the numbers still only go up.
     const numbers = [crlNumber];
     for (let i = 0; i < 2; i++) {
-      numbers.push((JSON.parse((await keyward(token, ["crl", "intermediate", "--json"])).stdout) as { number: number }).number);
+      numbers.push(
+        (JSON.parse((await keyward(token, ["crl", "intermediate", "--json"])).stdout) as { number: number }).number,
+      );
     }
     expect(numbers[1]).toBeGreaterThan(numbers[0]!);
     expect(numbers[2]).toBeGreaterThan(numbers[1]!);
@@ -236,7 +297,9 @@ describe("keyward revocation commands", () => {
     expect(text).toContain(`Serial Number: ${issued.serial.toUpperCase()}`);
     expect(text).toMatch(/CRL Reason Code:\s+Superseded/);
 
-    const second = JSON.parse((await keyward(token, ["ca", "create-intermediate", "--id", "second", "--default", "--json"])).stdout) as { certificate: string };
+    const second = JSON.parse(
+      (await keyward(token, ["ca", "create-intermediate", "--id", "second", "--default", "--json"])).stdout,
+    ) as { certificate: string };
     const secondFile = writeFile(token.dir, "second.pem", second.certificate);
     const caRevoke = await keyward(token, ["ca", "revoke", "--id", "second", "--json"]);
     expect(caRevoke.code).toBe(0);
@@ -257,7 +320,9 @@ describe("keyward revocation commands", () => {
     expect(verify(secondFile)).toContain("certificate revoked");
     expect(verify(intermediate)).toContain(": OK");
     // The revoked default issuer is skipped: issuance falls back to the remaining intermediate.
-    const fallback = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as { certificate: string };
+    const fallback = JSON.parse((await keyward(token, ["cert", "issue", "--csr", csrFile, "--json"])).stdout) as {
+      certificate: string;
+    };
     expect(openssl(["x509", "-noout", "-issuer"], fallback.certificate)).toContain("CN = Keyward Intermediate CA\n");
     const revokedRoot = await keyward(token, ["ca", "revoke", "--id", "root"]);
     expect(revokedRoot.stderr).toContain("the root cannot be revoked");

@@ -62,7 +62,10 @@ describe("CA material", () => {
 
 describe("POST /api/v1/certificates", () => {
   it("issues a server certificate that openssl verify accepts, with the expected extensions", async () => {
-    const { res, body } = await issue("www", { san: "DNS:www.example.com,DNS:API.example.com,IP:10.1.2.3", subj: "/CN=www.example.com" });
+    const { res, body } = await issue("www", {
+      san: "DNS:www.example.com,DNS:API.example.com,IP:10.1.2.3",
+      subj: "/CN=www.example.com",
+    });
     expect(res.status).toBe(201);
     expect(Object.keys(body).sort()).toEqual(["certificate", "chain", "notAfter", "serial"]);
     expect(body.serial).toMatch(/^[0-9a-f]{32}$/);
@@ -91,7 +94,9 @@ describe("POST /api/v1/certificates", () => {
     const rsa = await issue("rsa", { key: ["-newkey", "rsa:2048"] });
     expect(rsa.res.status).toBe(201);
     expect(verify(rsa.body.certificate!, "rsa")).toContain(": OK");
-    expect(openssl(["x509", "-noout", "-text"], rsa.body.certificate)).toMatch(/Key Usage: critical\s+Digital Signature, Key Encipherment/);
+    expect(openssl(["x509", "-noout", "-text"], rsa.body.certificate)).toMatch(
+      /Key Usage: critical\s+Digital Signature, Key Encipherment/,
+    );
     const ed = await issue("ed", { key: ["-newkey", "ed25519"] });
     expect(ed.res.status).toBe(201);
     expect(verify(ed.body.certificate!, "ed")).toContain(": OK");
@@ -122,7 +127,9 @@ describe("POST /api/v1/certificates", () => {
   it("gives 128-bit serials that are all different", async () => {
     const { csr } = opensslCsr(kw.dir, "many");
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => kw.api("/api/v1/certificates", { body: { csr, profile: "server" } }).then((r) => r.json())),
+      Array.from({ length: 20 }, () =>
+        kw.api("/api/v1/certificates", { body: { csr, profile: "server" } }).then((r) => r.json()),
+      ),
     );
     const serials = new Set(results.map((r) => (r as { serial: string }).serial));
     expect(serials.size).toBe(20);
@@ -153,17 +160,31 @@ describe("GET /api/v1/certificates", () => {
   it("lists with filters and pages with a cursor", async () => {
     await issue("filter-a");
     await issue("filter-b");
-    const byName = (await (await kw.api("/api/v1/certificates?name=filter-")).json()) as { items: Array<{ names: string[] }> };
-    expect(byName.items.map((i) => i.names[0]).sort()).toEqual(["dns:filter-a.example.com", "dns:filter-b.example.com"]);
+    const byName = (await (await kw.api("/api/v1/certificates?name=filter-")).json()) as {
+      items: Array<{ names: string[] }>;
+    };
+    expect(byName.items.map((i) => i.names[0]).sort()).toEqual([
+      "dns:filter-a.example.com",
+      "dns:filter-b.example.com",
+    ]);
 
-    const page1 = (await (await kw.api("/api/v1/certificates?limit=2")).json()) as { items: Array<{ serial: string }>; next: string };
+    const page1 = (await (await kw.api("/api/v1/certificates?limit=2")).json()) as {
+      items: Array<{ serial: string }>;
+      next: string;
+    };
     expect(page1.items).toHaveLength(2);
-    const page2 = (await (await kw.api(`/api/v1/certificates?limit=2&after=${page1.next}`)).json()) as { items: Array<{ serial: string }> };
+    const page2 = (await (await kw.api(`/api/v1/certificates?limit=2&after=${page1.next}`)).json()) as {
+      items: Array<{ serial: string }>;
+    };
     expect(page2.items[0]!.serial > page1.items[1]!.serial).toBe(true);
 
-    const soon = (await (await kw.api("/api/v1/certificates?expiresWithinDays=30&profile=server")).json()) as { items: unknown[] };
+    const soon = (await (await kw.api("/api/v1/certificates?expiresWithinDays=30&profile=server")).json()) as {
+      items: unknown[];
+    };
     expect(soon.items).toHaveLength(0);
-    const later = (await (await kw.api("/api/v1/certificates?expiresWithinDays=91&profile=server&status=valid")).json()) as { items: unknown[] };
+    const later = (await (
+      await kw.api("/api/v1/certificates?expiresWithinDays=91&profile=server&status=valid")
+    ).json()) as { items: unknown[] };
     expect(later.items.length).toBeGreaterThanOrEqual(2);
     const revoked = (await (await kw.api("/api/v1/certificates?status=revoked")).json()) as { items: unknown[] };
     expect(revoked.items).toHaveLength(0);
@@ -179,14 +200,18 @@ describe("GET /api/v1/certificates", () => {
 
 describe("CA hierarchy", () => {
   it("lists the root and intermediate, and creates a second intermediate that issues for its profile", async () => {
-    const list = (await (await kw.api("/api/v1/cas")).json()) as { items: Array<{ id: string; kind: string; default: boolean; keyUri: string }> };
+    const list = (await (await kw.api("/api/v1/cas")).json()) as {
+      items: Array<{ id: string; kind: string; default: boolean; keyUri: string }>;
+    };
     expect(list.items.map((c) => [c.id, c.kind, c.default])).toEqual([
       ["root", "root", false],
       ["intermediate", "intermediate", true],
     ]);
     expect(list.items[0]!.keyUri).toMatch(/^pkcs11:token=keyward;object=root-ca;id=/);
 
-    const res = await kw.api("/api/v1/cas", { body: { id: "clients-2027", commonName: "Keyward Clients CA", keyType: "p384" } });
+    const res = await kw.api("/api/v1/cas", {
+      body: { id: "clients-2027", commonName: "Keyward Clients CA", keyType: "p384" },
+    });
     expect(res.status).toBe(201);
     const created = (await res.json()) as { id: string; default: boolean; certificate: string };
     expect(created).toMatchObject({ id: "clients-2027", default: false });

@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as asn1js from "asn1js";
+import type * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opensslAsync, opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
@@ -31,7 +31,18 @@ async function issue(name: string, keyFile?: string): Promise<Issued> {
   const csrArgs = keyFile
     ? (() => {
         const csrFile = join(kw.dir, `${name}.csr`);
-        execFileSync("openssl", ["req", "-new", "-key", keyFile, "-subj", `/CN=${name}.example.com`, "-addext", `subjectAltName=DNS:${name}.example.com`, "-out", csrFile]);
+        execFileSync("openssl", [
+          "req",
+          "-new",
+          "-key",
+          keyFile,
+          "-subj",
+          `/CN=${name}.example.com`,
+          "-addext",
+          `subjectAltName=DNS:${name}.example.com`,
+          "-out",
+          csrFile,
+        ]);
         return { csr: readFileSync(csrFile, "utf8"), keyFile };
       })()
     : opensslCsr(kw.dir, name);
@@ -47,7 +58,20 @@ function revoke(serial: string, reason: string, extra: Record<string, unknown> =
 
 /** `openssl ocsp` against our responder over HTTP POST, with a nonce as openssl sends by default. */
 function ocspPost(certFile: string, extra: string[] = []): Promise<string> {
-  return opensslAsync(["ocsp", "-issuer", chainFile, "-cert", certFile, "-url", `${kw.url}/ocsp`, "-CAfile", rootFile, "-verify_other", chainFile, ...extra]);
+  return opensslAsync([
+    "ocsp",
+    "-issuer",
+    chainFile,
+    "-cert",
+    certFile,
+    "-url",
+    `${kw.url}/ocsp`,
+    "-CAfile",
+    rootFile,
+    "-verify_other",
+    chainFile,
+    ...extra,
+  ]);
 }
 
 /** Parses an OCSP response with pkijs (not our code): response status and each cert status. */
@@ -55,7 +79,9 @@ function parseOcsp(der: Buffer): { status: number; certStatus: string[] } {
   const response = pkijs.OCSPResponse.fromBER(new Uint8Array(der));
   const status = response.responseStatus.valueBlock.valueDec;
   if (!response.responseBytes) return { status, certStatus: [] };
-  const basic = pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes.response.valueBlock.valueHexView));
+  const basic = pkijs.BasicOCSPResponse.fromBER(
+    new Uint8Array(response.responseBytes.response.valueBlock.valueHexView),
+  );
   const certStatus = basic.tbsResponseData.responses.map((r) => {
     const tag = (r.certStatus as asn1js.BaseBlock).idBlock.tagNumber;
     return ["good", "revoked", "unknown"][tag]!;
@@ -122,7 +148,20 @@ describe("OCSP with openssl as the client", () => {
     expect(Date.parse(res.headers.get("last-modified")!)).toBeLessThanOrEqual(Date.now());
     const body = Buffer.from(await res.arrayBuffer());
     const respFile = writeFile(kw.dir, "get-resp.der", body);
-    const checked = opensslBoth(["ocsp", "-respin", respFile, "-issuer", chainFile, "-cert", leaf.certFile, "-CAfile", rootFile, "-verify_other", chainFile, "-no_nonce"]);
+    const checked = opensslBoth([
+      "ocsp",
+      "-respin",
+      respFile,
+      "-issuer",
+      chainFile,
+      "-cert",
+      leaf.certFile,
+      "-CAfile",
+      rootFile,
+      "-verify_other",
+      chainFile,
+      "-no_nonce",
+    ]);
     expect(checked).toContain("Response verify OK");
     expect(checked).toContain(`${leaf.certFile}: good`);
 
@@ -139,9 +178,36 @@ describe("OCSP with openssl as the client", () => {
     const a = await issue("multi-a");
     const b = await issue("multi-b");
     await revoke(b.serial, "superseded");
-    const sha256 = await opensslAsync(["ocsp", "-sha256", "-issuer", chainFile, "-cert", a.certFile, "-url", `${kw.url}/ocsp`, "-CAfile", rootFile, "-verify_other", chainFile]);
+    const sha256 = await opensslAsync([
+      "ocsp",
+      "-sha256",
+      "-issuer",
+      chainFile,
+      "-cert",
+      a.certFile,
+      "-url",
+      `${kw.url}/ocsp`,
+      "-CAfile",
+      rootFile,
+      "-verify_other",
+      chainFile,
+    ]);
     expect(sha256).toContain(`${a.certFile}: good`);
-    const both = await opensslAsync(["ocsp", "-issuer", chainFile, "-cert", a.certFile, "-cert", b.certFile, "-url", `${kw.url}/ocsp`, "-CAfile", rootFile, "-verify_other", chainFile]);
+    const both = await opensslAsync([
+      "ocsp",
+      "-issuer",
+      chainFile,
+      "-cert",
+      a.certFile,
+      "-cert",
+      b.certFile,
+      "-url",
+      `${kw.url}/ocsp`,
+      "-CAfile",
+      rootFile,
+      "-verify_other",
+      chainFile,
+    ]);
     expect(both).toContain("Response verify OK");
     expect(both).toContain(`${a.certFile}: good`);
     expect(both).toContain(`${b.certFile}: revoked`);
@@ -150,13 +216,41 @@ describe("OCSP with openssl as the client", () => {
 
   it("says unknown for a serial we never issued and unauthorized for another CA", async () => {
     const leaf = await issue("ocsp-unknown");
-    const unknown = await opensslAsync(["ocsp", "-issuer", chainFile, "-serial", "0x0123456789abcdef", "-url", `${kw.url}/ocsp`, "-CAfile", rootFile, "-verify_other", chainFile]);
+    const unknown = await opensslAsync([
+      "ocsp",
+      "-issuer",
+      chainFile,
+      "-serial",
+      "0x0123456789abcdef",
+      "-url",
+      `${kw.url}/ocsp`,
+      "-CAfile",
+      rootFile,
+      "-verify_other",
+      chainFile,
+    ]);
     expect(unknown).toContain("Response verify OK");
     expect(unknown).toContain("0x0123456789abcdef: unknown");
 
     const otherKey = join(kw.dir, "other.key");
     const otherCa = join(kw.dir, "other.pem");
-    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", otherKey, "-subj", "/CN=Other CA", "-days", "1", "-out", otherCa]);
+    openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      otherKey,
+      "-subj",
+      "/CN=Other CA",
+      "-days",
+      "1",
+      "-out",
+      otherCa,
+    ]);
     const foreign = await ocspGet(requestDer(leaf.certFile, otherCa));
     expect(parseOcsp(Buffer.from(await foreign.arrayBuffer())).status).toBe(6);
   });
@@ -174,16 +268,24 @@ describe("bad OCSP input", () => {
     const leaf = await issue("bad-ocsp");
     const der = requestDer(leaf.certFile);
     const post = (body: Uint8Array | string, type = "application/ocsp-request") =>
-      fetch(`${kw.url}/ocsp`, { method: "POST", headers: { "content-type": type }, body: typeof body === "string" ? body : new Uint8Array(body) });
+      fetch(`${kw.url}/ocsp`, {
+        method: "POST",
+        headers: { "content-type": type },
+        body: typeof body === "string" ? body : new Uint8Array(body),
+      });
 
     for (const body of [der.subarray(0, der.length - 3), Buffer.from("hello"), Buffer.alloc(0)]) {
       const res = await post(body);
-      expect(res.status, `body of ${body.length} bytes: ${res.status === 200 ? "" : await res.clone().text()}`).toBe(200);
+      expect(res.status, `body of ${body.length} bytes: ${res.status === 200 ? "" : await res.clone().text()}`).toBe(
+        200,
+      );
       expect(parseOcsp(Buffer.from(await res.arrayBuffer()))).toEqual({ status: 1, certStatus: [] });
     }
     const wrongType = await post(der, "application/json");
     expect(wrongType.status).toBe(415);
-    expect(await wrongType.json()).toMatchObject({ detail: "OCSP requests must be application/ocsp-request, got application/json" });
+    expect(await wrongType.json()).toMatchObject({
+      detail: "OCSP requests must be application/ocsp-request, got application/json",
+    });
     const huge = await post(Buffer.alloc(1024 * 1024, 0x30));
     expect(huge.status).toBe(413);
     expect(huge.headers.get("content-type")).toContain("application/problem+json");
@@ -208,7 +310,9 @@ describe("CRLs", () => {
     expect(before).toContain("Version 2 (0x1)");
     expect(before).toContain("Issuer: O = Keyward, CN = Keyward Intermediate CA");
     expect(before).toContain("X509v3 Authority Key Identifier");
-    expect(before).toMatch(/X509v3 Issuing Distribution Point: critical\s+Full Name:\s+URI:http:\/\/127\.0\.0\.1:\d+\/crl\/intermediate\.crl\s+Only User Certificates/);
+    expect(before).toMatch(
+      /X509v3 Issuing Distribution Point: critical\s+Full Name:\s+URI:http:\/\/127\.0\.0\.1:\d+\/crl\/intermediate\.crl\s+Only User Certificates/,
+    );
 
     const invalidity = new Date(Date.now() - 86_400_000);
     expect((await revoke(bad.serial, "keyCompromise", { invalidityDate: invalidity.toISOString() })).status).toBe(200);
@@ -231,9 +335,22 @@ describe("CRLs", () => {
     // openssl verify -crl_check: the revoked leaf is rejected, the good one accepted.
     const check = (cert: string) => {
       try {
-        return openssl(["verify", "-crl_check", "-CRLfile", crlPem, "-CAfile", rootFile, "-untrusted", chainFile, cert]);
+        return openssl([
+          "verify",
+          "-crl_check",
+          "-CRLfile",
+          crlPem,
+          "-CAfile",
+          rootFile,
+          "-untrusted",
+          chainFile,
+          cert,
+        ]);
       } catch (error) {
-        return String((error as { stdout?: string; stderr?: string }).stdout ?? "") + String((error as { stderr?: string }).stderr ?? "");
+        return (
+          String((error as { stdout?: string; stderr?: string }).stdout ?? "") +
+          String((error as { stderr?: string }).stderr ?? "")
+        );
       }
     };
     expect(check(good.certFile)).toContain(": OK");
@@ -242,7 +359,9 @@ describe("CRLs", () => {
 
   it("answers 304 to a conditional CRL request and 404 for a CA that does not exist", async () => {
     const res = await fetch(`${kw.url}/crl/intermediate.crl`);
-    const again = await fetch(`${kw.url}/crl/intermediate.crl`, { headers: { "if-none-match": res.headers.get("etag")! } });
+    const again = await fetch(`${kw.url}/crl/intermediate.crl`, {
+      headers: { "if-none-match": res.headers.get("etag")! },
+    });
     expect(again.status).toBe(304);
     expect((await fetch(`${kw.url}/crl/nope.crl`)).status).toBe(404);
   });
@@ -254,11 +373,15 @@ describe("revocation rules", () => {
     expect((await revoke(leaf.serial, "superseded")).status).toBe(200);
     const again = await revoke(leaf.serial, "keyCompromise");
     expect(again.status).toBe(409);
-    expect(((await again.json()) as { detail: string }).detail).toMatch(new RegExp(`^certificate ${leaf.serial} is already revoked \\(superseded at `));
+    expect(((await again.json()) as { detail: string }).detail).toMatch(
+      new RegExp(`^certificate ${leaf.serial} is already revoked \\(superseded at `),
+    );
     expect((await revoke("00ff00ff", "superseded")).status).toBe(404);
     const badReason = await revoke(leaf.serial, "stolen");
     expect(badReason.status).toBe(400);
-    expect(((await badReason.json()) as { detail: string }).detail).toMatch(/^unknown revocation reason "stolen"; reasons are unspecified, keyCompromise/);
+    expect(((await badReason.json()) as { detail: string }).detail).toMatch(
+      /^unknown revocation reason "stolen"; reasons are unspecified, keyCompromise/,
+    );
     const removeFromCrl = await revoke(leaf.serial, "removeFromCRL");
     expect(((await removeFromCrl.json()) as { detail: string }).detail).toContain("only releases a certificateHold");
   });
@@ -291,10 +414,23 @@ describe("compromised keys", () => {
     const first = await issue("stolen-1");
     await revoke(first.serial, "keyCompromise");
     const csrFile = join(kw.dir, "stolen-2.csr");
-    execFileSync("openssl", ["req", "-new", "-key", first.keyFile, "-subj", "/CN=stolen-2.example.com", "-out", csrFile]);
-    const res = await kw.api("/api/v1/certificates", { body: { csr: readFileSync(csrFile, "utf8"), profile: "server" } });
+    execFileSync("openssl", [
+      "req",
+      "-new",
+      "-key",
+      first.keyFile,
+      "-subj",
+      "/CN=stolen-2.example.com",
+      "-out",
+      csrFile,
+    ]);
+    const res = await kw.api("/api/v1/certificates", {
+      body: { csr: readFileSync(csrFile, "utf8"), profile: "server" },
+    });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { detail: string }).detail).toMatch(/^the CSR's public key \(SPKI SHA-256 [0-9a-f]{64}\) is blocked since .* \(keyCompromise\); use a new key$/);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(
+      /^the CSR's public key \(SPKI SHA-256 [0-9a-f]{64}\) is blocked since .* \(keyCompromise\); use a new key$/,
+    );
   });
 
   it("blocks a key by certificate and revokes every sibling with revokeAll", async () => {
@@ -310,8 +446,12 @@ describe("compromised keys", () => {
     expect(await ocspPost(other.certFile)).toContain(`${other.certFile}: good`);
     const bad = await kw.api("/api/v1/keys/blocked", { body: { spkiSha256: "xyz" } });
     expect(bad.status).toBe(400);
-    const both = await kw.api("/api/v1/keys/blocked", { body: { spkiSha256: body.spkiSha256, certificate: a.certificate } });
-    expect(((await both.json()) as { detail: string }).detail).toBe("name the key by exactly one of spkiSha256, publicKey or certificate");
+    const both = await kw.api("/api/v1/keys/blocked", {
+      body: { spkiSha256: body.spkiSha256, certificate: a.certificate },
+    });
+    expect(((await both.json()) as { detail: string }).detail).toBe(
+      "name the key by exactly one of spkiSha256, publicKey or certificate",
+    );
   });
 });
 
@@ -321,7 +461,11 @@ describe("concurrency", () => {
     const issued: Array<{ serial: string; certificate: string }> = [];
     for (let i = 0; i < 200; i += 20) {
       const batch = await Promise.all(
-        Array.from({ length: 20 }, () => kw.api("/api/v1/certificates", { body: { csr, profile: "server" } }).then((r) => r.json() as Promise<{ serial: string; certificate: string }>)),
+        Array.from({ length: 20 }, () =>
+          kw
+            .api("/api/v1/certificates", { body: { csr, profile: "server" } })
+            .then((r) => r.json() as Promise<{ serial: string; certificate: string }>),
+        ),
       );
       issued.push(...batch);
     }
@@ -332,7 +476,9 @@ describe("concurrency", () => {
     ]);
     expect(results.every((s) => s === 200)).toBe(true);
 
-    const statuses = await Promise.all(requests.map(async (der) => parseOcsp(Buffer.from(await (await ocspGet(der)).arrayBuffer())).certStatus[0]));
+    const statuses = await Promise.all(
+      requests.map(async (der) => parseOcsp(Buffer.from(await (await ocspGet(der)).arrayBuffer())).certStatus[0]),
+    );
     expect(statuses.filter((s) => s === "revoked")).toHaveLength(200);
 
     await waitFor(async () => {

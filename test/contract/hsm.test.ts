@@ -11,7 +11,12 @@ let hsm: Pkcs11Hsm;
 
 beforeAll(async () => {
   token = createTestToken("hsm-contract");
-  hsm = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, sessions: 4 });
+  hsm = await Pkcs11Hsm.open({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+    sessions: 4,
+  });
 });
 
 afterAll(async () => {
@@ -62,7 +67,18 @@ describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
     await hsm.generateKeyPair("p384", "contract-tool");
     const out = execFileSync(
       "pkcs11-tool",
-      ["--module", token.modulePath, "--token-label", token.tokenLabel, "--login", "--pin", token.pin, "--list-objects", "--type", "privkey"],
+      [
+        "--module",
+        token.modulePath,
+        "--token-label",
+        token.tokenLabel,
+        "--login",
+        "--pin",
+        token.pin,
+        "--list-objects",
+        "--type",
+        "privkey",
+      ],
       { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: "utf8" },
     );
     const block = out.split(/\n(?=Private Key Object)/).find((b) => b.includes("label:      contract-tool"));
@@ -108,9 +124,11 @@ describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
   it("rejects a wrong PIN with HsmPinIncorrectError and does not echo the PIN", async () => {
     // Log the shared login out first: login is per application, so the wrong PIN must be tried fresh.
     await hsm.close();
-    const error = await Pkcs11Hsm.open({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: "wrong-pin-77" }).catch(
-      (e) => e,
-    );
+    const error = await Pkcs11Hsm.open({
+      modulePath: token.modulePath,
+      tokenLabel: token.tokenLabel,
+      pin: "wrong-pin-77",
+    }).catch((e) => e);
     expect(error).toBeInstanceOf(HsmPinIncorrectError);
     expect(error.ckr).toBe("CKR_PIN_INCORRECT");
     expect(error.message).not.toContain("wrong-pin-77");

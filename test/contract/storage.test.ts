@@ -150,9 +150,14 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     await certs.markIssued("0c01", Buffer.from("x"));
     await certs.recordIntent(intent("0c02", { notAfter: at("2026-11-15T00:00:00.000Z"), spkiSha256: "cd".repeat(32) }));
     await certs.markIssued("0c02", Buffer.from("x"));
-    await opened.db.updateTable("certificates").set({ status: "revoked", revoked_at: now.toISOString(), revocation_reason: 1 }).where("serial", "=", "0a01").execute();
+    await opened.db
+      .updateTable("certificates")
+      .set({ status: "revoked", revoked_at: now.toISOString(), revocation_reason: 1 })
+      .where("serial", "=", "0a01")
+      .execute();
 
-    const serials = async (f: Parameters<SqlCertificateStore["list"]>[0]) => (await certs.list(f, now)).map((c) => c.serial);
+    const serials = async (f: Parameters<SqlCertificateStore["list"]>[0]) =>
+      (await certs.list(f, now)).map((c) => c.serial);
     expect(await serials({ limit: 100, name: "100%_" })).toEqual(["0c01"]);
     expect(await serials({ limit: 100, name: "0%_o" })).toEqual(["0c01"]);
     expect(await serials({ limit: 100, name: "0C02.EXAMPLE" })).toEqual(["0c02"]);
@@ -182,7 +187,9 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     await tokens.touch("t1", now);
     expect((await tokens.findByHash("h".repeat(64)))?.lastUsedAt).toEqual(now);
     await expect(tokens.insert({ ...record, id: "t2" }, "h".repeat(64))).rejects.toThrow();
-    const columns = await sql<{ n: number }>`select count(*) as n from api_tokens where token_hash = ${"h".repeat(64)}`.execute(opened.db);
+    const columns = await sql<{
+      n: number;
+    }>`select count(*) as n from api_tokens where token_hash = ${"h".repeat(64)}`.execute(opened.db);
     expect(Number(columns.rows[0]!.n)).toBe(1);
   });
 
@@ -224,7 +231,8 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     expect(await cases.revoke("int2", now, 2)).toBe(true);
     expect(await cases.revoke("int2", now, 2)).toBe(false);
     const rootEntries: string[] = [];
-    for await (const page of revocations.revokedEntries("root", 100)) rootEntries.push(...page.map((r) => `${r.caId}:${r.reason}`));
+    for await (const page of revocations.revokedEntries("root", 100))
+      rootEntries.push(...page.map((r) => `${r.caId}:${r.reason}`));
     expect(rootEntries).toEqual(["root:2"]);
   });
 });

@@ -21,7 +21,10 @@ export interface TestKeyward {
   token: TestToken;
   dir: string;
   /** Fetch under the server with the admin token and a JSON body. */
-  api(path: string, init?: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  api(
+    path: string,
+    init?: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string> },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 

@@ -32,12 +32,18 @@ const ListQuery = z
     status: z.enum(["valid", "revoked", "expired", "pending", "failed"]).optional(),
     profile: z.string().max(64).optional(),
     issuer: z.string().max(64).optional(),
-    spkiSha256: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters").optional(),
+    spkiSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters")
+      .optional(),
     expiresAfter: isoDate.optional(),
     expiresBefore: isoDate.optional(),
     expiresWithinDays: z.coerce.number().int().positive().max(36_500).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    after: z.string().regex(/^[0-9a-f]{1,40}$/).optional(),
+    after: z
+      .string()
+      .regex(/^[0-9a-f]{1,40}$/)
+      .optional(),
   })
   .strict();
 
@@ -75,7 +81,10 @@ const RevocationQuery = z
     since: isoDate.optional(),
     until: isoDate.optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    after: z.string().regex(/^[0-9a-f]{1,40}$/).optional(),
+    after: z
+      .string()
+      .regex(/^[0-9a-f]{1,40}$/)
+      .optional(),
   })
   .strict();
 
@@ -142,7 +151,11 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Revoke a certificate with an RFC 5280 reason (certificateHold can be released)",
       async handler(req, res) {
         const body = parseInput(RevokeBody, req.body ?? {}, "request body");
-        const result = await revocation.revoke({ serial: String(req.params.serial), ...body, by: principalOf(res).name });
+        const result = await revocation.revoke({
+          serial: String(req.params.serial),
+          ...body,
+          by: principalOf(res).name,
+        });
         res.json(revocationView(result));
       },
     },
@@ -187,7 +200,8 @@ export function apiRoutes(services: Services): ApiRoute[] {
       method: "post",
       path: "/keys/blocked",
       permission: "keys:block",
-      summary: "Block a compromised key (by SPKI SHA-256, public key or certificate); revokeAll revokes its certificates",
+      summary:
+        "Block a compromised key (by SPKI SHA-256, public key or certificate); revokeAll revokes its certificates",
       async handler(req, res) {
         const body = parseInput(BlockKeyBody, req.body, "request body");
         const { revokeAll, ...reference } = body;
@@ -225,7 +239,14 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(_req, res) {
         const items = issuance.profileNames().map((name) => {
           const p = config.profiles[name]!;
-          return { name, description: p.description, validityDays: p.validityDays, maxValidityDays: p.maxValidityDays, keyTypes: p.keyTypes, sanTypes: p.sanTypes };
+          return {
+            name,
+            description: p.description,
+            validityDays: p.validityDays,
+            maxValidityDays: p.maxValidityDays,
+            keyTypes: p.keyTypes,
+            sanTypes: p.sanTypes,
+          };
         });
         res.json({ items });
       },

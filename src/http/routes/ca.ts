@@ -3,7 +3,8 @@ import { NotFoundError } from "../../errors/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import type { Services } from "../../compose.js";
 
-const pem = (certs: Array<{ rawData: ArrayBuffer }>) => certs.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
+const pem = (certs: Array<{ rawData: ArrayBuffer }>) =>
+  certs.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
 
 /** Public CA material: the trust anchor, the issuing chain and each CA certificate (caIssuers). */
 export function caRoutes(services: Services): Router {
@@ -19,7 +20,10 @@ export function caRoutes(services: Services): Router {
   router.get("/ca/chain.pem", async (_req, res) => {
     const issuer = await services.ca.defaultIssuer();
     const chain = await services.ca.chain(issuer.id);
-    res.type("application/x-pem-file").setHeader("Cache-Control", cache).send(pem(chain.slice(0, -1)));
+    res
+      .type("application/x-pem-file")
+      .setHeader("Cache-Control", cache)
+      .send(pem(chain.slice(0, -1)));
   });
 
   router.get("/ca/:file", async (req, res) => {

@@ -43,7 +43,10 @@ export function revocationRoutes(services: Services): Router {
       current = await crl.generate(record.id);
     }
     const etag = `"${record.id}-${current.number}"`;
-    const maxAge = Math.max(0, Math.min(3600, Math.floor((current.nextUpdate.getTime() - clock.now().getTime()) / 1000)));
+    const maxAge = Math.max(
+      0,
+      Math.min(3600, Math.floor((current.nextUpdate.getTime() - clock.now().getTime()) / 1000)),
+    );
     res.setHeader("Cache-Control", `public, max-age=${maxAge}, no-transform`);
     res.setHeader("Last-Modified", httpDate(current.thisUpdate));
     res.setHeader("Expires", httpDate(current.nextUpdate));
@@ -59,7 +62,12 @@ export function revocationRoutes(services: Services): Router {
     "/ocsp",
     (req, _res, next) => {
       if (!req.is("application/ocsp-request")) {
-        next(new KeywardError("unsupportedMediaType", `OCSP requests must be application/ocsp-request, got ${req.get("content-type") ?? "none"}`));
+        next(
+          new KeywardError(
+            "unsupportedMediaType",
+            `OCSP requests must be application/ocsp-request, got ${req.get("content-type") ?? "none"}`,
+          ),
+        );
         return;
       }
       next();

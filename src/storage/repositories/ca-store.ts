@@ -28,7 +28,13 @@ export class SqlCaStore implements CaStore {
 
   async list(): Promise<CaRecord[]> {
     // Root first ("root" sorts after "intermediate"), then intermediates by age.
-    const rows = await this.db.selectFrom("cas").selectAll().orderBy("kind", "desc").orderBy("created_at").orderBy("id").execute();
+    const rows = await this.db
+      .selectFrom("cas")
+      .selectAll()
+      .orderBy("kind", "desc")
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute();
     return rows.map(toRecord);
   }
 

@@ -57,7 +57,10 @@ export class SqlRevocationStore implements RevocationStore {
         .where("serial", "=", input.serial)
         .where((eb) =>
           input.allowFromHold
-            ? eb.or([eb("status", "=", "valid"), eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)])])
+            ? eb.or([
+                eb("status", "=", "valid"),
+                eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)]),
+              ])
             : eb("status", "=", "valid"),
         )
         .executeTakeFirst();
@@ -98,8 +101,19 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined> {
-    const row = await this.db.selectFrom("blocked_keys").selectAll().where("spki_sha256", "=", spkiSha256).executeTakeFirst();
-    return row && { spkiSha256: row.spki_sha256, reason: row.reason, blockedAt: new Date(row.blocked_at), blockedBy: row.blocked_by };
+    const row = await this.db
+      .selectFrom("blocked_keys")
+      .selectAll()
+      .where("spki_sha256", "=", spkiSha256)
+      .executeTakeFirst();
+    return (
+      row && {
+        spkiSha256: row.spki_sha256,
+        reason: row.reason,
+        blockedAt: new Date(row.blocked_at),
+        blockedBy: row.blocked_by,
+      }
+    );
   }
 
   async unexpiredWithKey(spkiSha256: string, now: Date): Promise<string[]> {
@@ -108,7 +122,12 @@ export class SqlRevocationStore implements RevocationStore {
       .select("serial")
       .where("spki_sha256", "=", spkiSha256)
       .where("not_after", ">", now.toISOString())
-      .where((eb) => eb.or([eb("status", "=", "valid"), eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)])]))
+      .where((eb) =>
+        eb.or([
+          eb("status", "=", "valid"),
+          eb.and([eb("status", "=", "revoked"), eb("revocation_reason", "=", CERTIFICATE_HOLD)]),
+        ]),
+      )
       .orderBy("serial")
       .execute();
     return rows.map((r) => r.serial);
@@ -187,12 +206,22 @@ export class SqlRevocationStore implements RevocationStore {
         })
         .execute();
       // Keep a short history for diagnosis; clients only ever need the newest.
-      await tx.deleteFrom("crls").where("ca_id", "=", crl.caId).where("number", "<", crl.number - 10).execute();
+      await tx
+        .deleteFrom("crls")
+        .where("ca_id", "=", crl.caId)
+        .where("number", "<", crl.number - 10)
+        .execute();
     });
   }
 
   async latestCrl(caId: string): Promise<StoredCrl | undefined> {
-    const row = await this.db.selectFrom("crls").selectAll().where("ca_id", "=", caId).orderBy("number", "desc").limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("crls")
+      .selectAll()
+      .where("ca_id", "=", caId)
+      .orderBy("number", "desc")
+      .limit(1)
+      .executeTakeFirst();
     return (
       row && {
         caId: row.ca_id,
@@ -216,7 +245,9 @@ export class SqlRevocationStore implements RevocationStore {
       .insertInto("ocsp_responses")
       .values(values)
       .onConflict((oc) =>
-        oc.columns(["serial", "hash"]).doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
+        oc
+          .columns(["serial", "hash"])
+          .doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
       )
       .execute();
   }
@@ -226,7 +257,12 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async ocspResponse(serial: string, hash: string): Promise<StoredOcspResponse | undefined> {
-    const row = await this.db.selectFrom("ocsp_responses").selectAll().where("serial", "=", serial).where("hash", "=", hash).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("ocsp_responses")
+      .selectAll()
+      .where("serial", "=", serial)
+      .where("hash", "=", hash)
+      .executeTakeFirst();
     return (
       row && {
         serial: row.serial,
@@ -249,7 +285,13 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async currentResponder(caId: string): Promise<OcspResponderRecord | undefined> {
-    const row = await this.db.selectFrom("ocsp_responders").selectAll().where("ca_id", "=", caId).orderBy("not_after", "desc").limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("ocsp_responders")
+      .selectAll()
+      .where("ca_id", "=", caId)
+      .orderBy("not_after", "desc")
+      .limit(1)
+      .executeTakeFirst();
     return (
       row && {
         caId: row.ca_id,
@@ -264,7 +306,13 @@ export class SqlRevocationStore implements RevocationStore {
   async saveResponder(r: OcspResponderRecord): Promise<void> {
     await this.db
       .insertInto("ocsp_responders")
-      .values({ serial: r.serial, ca_id: r.caId, key_uri: r.keyUri, certificate: r.certificate, not_after: r.notAfter.toISOString() })
+      .values({
+        serial: r.serial,
+        ca_id: r.caId,
+        key_uri: r.keyUri,
+        certificate: r.certificate,
+        not_after: r.notAfter.toISOString(),
+      })
       .execute();
   }
 }

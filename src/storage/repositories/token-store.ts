@@ -25,7 +25,11 @@ export class SqlTokenStore implements TokenStore {
   }
 
   async findByHash(tokenHash: string): Promise<ApiTokenRecord | undefined> {
-    const row = await this.db.selectFrom("api_tokens").selectAll().where("token_hash", "=", tokenHash).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("api_tokens")
+      .selectAll()
+      .where("token_hash", "=", tokenHash)
+      .executeTakeFirst();
     if (!row) return undefined;
     return {
       id: row.id,

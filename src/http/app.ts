@@ -4,7 +4,7 @@ import type { Services } from "../compose.js";
 import { NotFoundError } from "../errors/index.js";
 import { accessLog, requestId } from "./middleware.js";
 import { problemHandler } from "./problem.js";
-import { apiRouter, apiRoutes } from "./routes/api.js";
+import { apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
 import { caRoutes } from "./routes/ca.js";
 import { revocationRoutes } from "./routes/revocation.js";
 
@@ -24,7 +24,13 @@ export function createApp(services: Services, logger: Logger): Express {
   app.use(caRoutes(services));
   app.use(revocationRoutes(services));
 
-  app.use("/api/v1", apiRouter(services, apiRoutes(services)));
+  const routes = apiRoutes(services);
+  // The API's description is public, like any OpenAPI document; using the API needs a token.
+  const openApi = openApiDocument(routes, VERSION);
+  app.get("/api/v1/openapi.json", (_req, res) => {
+    res.json(openApi);
+  });
+  app.use("/api/v1", apiRouter(services, routes));
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));

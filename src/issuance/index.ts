@@ -7,4 +7,4 @@ export {
   type CertificateStore,
   DuplicateSerialError,
 } from "./ports.js";
-export { type IssuedCertificate, IssuanceService, type IssueRequest, normalizeSerial } from "./service.js";
+export { type IssuedCertificate, IssuanceService, type IssueRequest } from "./service.js";

@@ -3,6 +3,7 @@ import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { type Config, EXTENDED_KEY_USAGES, type KeyUsageName, type Profile } from "../config/schema.js";
 import { BadRequestError, NotFoundError, PolicyError } from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
+import { normalizeSerial } from "../pki/serial.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial, signingCrypto } from "../signer/index.js";
@@ -250,14 +251,6 @@ function parseSpki(spki: Buffer) {
   const keyType = keyTypeOf(key);
   if (!keyType) throw new PolicyError(`key (${describeKey(key)}) is not accepted`);
   return { keyType, spkiSha256: spkiSha256Hex(spki) };
-}
-
-/** Accepts the forms people paste (uppercase, colon-separated) and returns lowercase hex. */
-export function normalizeSerial(serial: string): string {
-  const hex = serial.replaceAll(":", "").toLowerCase();
-  if (!/^[0-9a-f]{1,40}$/.test(hex))
-    throw new BadRequestError(`"${serial.slice(0, 64)}" is not a hexadecimal serial number`);
-  return hex;
 }
 
 function checkIssuerValidity(issuer: CaRecord, now: Date, notAfter: Date): void {

@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import pino from "pino";
+import type { Clock } from "../../src/clock/index.js";
 import { compose, type Services } from "../../src/compose.js";
 import { type Config, deepMerge, loadConfig } from "../../src/config/index.js";
 import { createApp } from "../../src/http/app.js";
@@ -46,7 +47,7 @@ export function testEnv(token: TestToken, extra: Record<string, string> = {}): R
  * initialised, the HTTP server on an ephemeral port, and an admin token.
  */
 export async function startKeyward(
-  options: { overrides?: Record<string, unknown>; rootKey?: string; intermediateKey?: string } = {},
+  options: { overrides?: Record<string, unknown>; rootKey?: string; intermediateKey?: string; clock?: Clock } = {},
 ): Promise<TestKeyward> {
   const token = createTestToken("keyward");
   // Certificates carry URLs built from baseUrl, so the port is chosen before anything is issued.
@@ -55,7 +56,7 @@ export async function startKeyward(
     env: testEnv(token),
     overrides: deepMerge({ listen: `127.0.0.1:${port}` }, options.overrides ?? {}),
   });
-  const services = await compose(config);
+  const services = await compose(config, { clock: options.clock });
   const settings = structuredClone(config.ca);
   if (options.rootKey) settings.root.keyType = options.rootKey as never;
   if (options.intermediateKey) settings.intermediates[0]!.keyType = options.intermediateKey as never;

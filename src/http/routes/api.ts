@@ -254,6 +254,39 @@ export function apiRoutes(services: Services): ApiRoute[] {
   ];
 }
 
+/**
+ * OpenAPI 3.1 document of the admin API, generated from the same table that mounts the routes,
+ * so it cannot drift from them. Each operation names its permission in `x-keyward-permission`.
+ */
+export function openApiDocument(routes: ApiRoute[], version: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const path = `/api/v1${route.path.replace(/:([a-z]+)/gi, "{$1}")}`;
+    const parameters = [...route.path.matchAll(/:([a-z]+)/gi)].map((m) => ({
+      name: m[1],
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    paths[path] ??= {};
+    paths[path][route.method] = {
+      summary: route.summary,
+      security: [{ bearer: [] }],
+      "x-keyward-permission": route.permission,
+      ...(parameters.length ? { parameters } : {}),
+      responses: {
+        default: { description: "success, or an RFC 7807 problem document (application/problem+json)" },
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Keyward admin API", version },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    paths,
+  };
+}
+
 /** Authentication comes first, so an anonymous caller learns nothing about bodies or routes' inputs. */
 export function apiRouter(services: Services, routes: ApiRoute[]): Router {
   const router = Router();

@@ -1,0 +1,87 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pkijs from "pkijs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Clock } from "../../src/clock/index.js";
+import { opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+
+/** A clock the test moves forward, shared by every service of this Keyward. */
+let offsetMs = 0;
+const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
+let kw: TestKeyward;
+
+beforeAll(async () => {
+  kw = await startKeyward({ clock });
+  writeFile(kw.dir, "chain.pem", await (await fetch(`${kw.url}/ca/chain.pem`)).text());
+});
+
+afterAll(async () => {
+  await kw?.close();
+});
+
+function parse(der: Buffer) {
+  const response = pkijs.OCSPResponse.fromBER(new Uint8Array(der));
+  const basic = pkijs.BasicOCSPResponse.fromBER(
+    new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView),
+  );
+  const single = basic.tbsResponseData.responses[0]!;
+  return {
+    thisUpdate: single.thisUpdate,
+    nextUpdate: single.nextUpdate!,
+    responderSerial: Buffer.from(basic.certs![0]!.serialNumber.valueBlock.valueHexView).toString("hex"),
+    responderNotAfter: basic.certs![0]!.notAfter.value,
+  };
+}
+
+async function issueAndRequest(name: string): Promise<Buffer> {
+  const { csr } = opensslCsr(kw.dir, name);
+  const body = (await (await kw.api("/api/v1/certificates", { body: { csr, profile: "server" } })).json()) as {
+    certificate: string;
+  };
+  const cert = writeFile(kw.dir, `${name}.pem`, body.certificate);
+  const out = join(kw.dir, `${name}.req`);
+  openssl(["ocsp", "-issuer", join(kw.dir, "chain.pem"), "-cert", cert, "-reqout", out, "-no_nonce"]);
+  return readFileSync(out);
+}
+
+const ask = async (req: Buffer) =>
+  parse(
+    Buffer.from(
+      await (
+        await fetch(`${kw.url}/ocsp`, {
+          method: "POST",
+          headers: { "content-type": "application/ocsp-request" },
+          body: new Uint8Array(req),
+        })
+      ).arrayBuffer(),
+    ),
+  );
+
+describe("OCSP answers and responder certificates over time", () => {
+  it("pre-signs at issuance, answers from cache, and re-signs answers past half their validity", async () => {
+    const req = await issueAndRequest("aging");
+    const first = await ask(req);
+    expect(first.nextUpdate.getTime() - first.thisUpdate.getTime()).toBe(72 * 3_600_000);
+    expect((await ask(req)).thisUpdate).toEqual(first.thisUpdate);
+
+    offsetMs = 37 * 3_600_000; // past half of the 72 h validity
+    const refreshed = await kw.services.ocsp.refreshStale();
+    expect(refreshed).toBeGreaterThanOrEqual(1);
+    const later = await ask(req);
+    expect(later.thisUpdate.getTime()).toBeGreaterThan(first.thisUpdate.getTime() + 36 * 3_600_000);
+  });
+
+  it("renews the delegated responder certificate once half its validity is gone, and never signs past it", async () => {
+    offsetMs = 0;
+    const req = await issueAndRequest("renewal");
+    const before = await ask(req);
+    expect(before.nextUpdate.getTime()).toBeLessThanOrEqual(before.responderNotAfter.getTime());
+
+    offsetMs = 4 * 86_400_000; // the responder certificate lives 7 days; renewal is due after 3.5
+    await kw.services.ocsp.refreshStale();
+    const after = await ask(req);
+    expect(after.responderSerial).not.toBe(before.responderSerial);
+    expect(after.responderNotAfter.getTime()).toBeGreaterThan(before.responderNotAfter.getTime());
+    expect(after.nextUpdate.getTime()).toBeLessThanOrEqual(after.responderNotAfter.getTime());
+  });
+});

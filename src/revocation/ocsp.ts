@@ -53,6 +53,8 @@ interface Responder {
   record: OcspResponderRecord;
   keyHash: Buffer;
   keyType: "p256";
+  /** When half the certificate's validity is gone: the responder is renewed from then on. */
+  renewAfter: number;
 }
 
 interface IssuerMatch {
@@ -233,13 +235,9 @@ export class OcspResponder {
       const stored = await this.deps.store.currentResponder(caId);
       if (stored) current = this.toResponder(stored);
     }
-    if (current) {
-      const cert = new x509.X509Certificate(new Uint8Array(current.record.certificate));
-      const half = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
-      if (now < half) {
-        this.responders.set(caId, current);
-        return current;
-      }
+    if (current && now < current.renewAfter) {
+      this.responders.set(caId, current);
+      return current;
     }
     let renewal = this.renewing.get(caId);
     if (!renewal) {
@@ -269,7 +267,9 @@ export class OcspResponder {
 
   private toResponder(record: OcspResponderRecord): Responder {
     const { spki } = certificateSubjectAndSpki(record.certificate);
-    return { record, keyHash: hash("sha1", subjectPublicKeyBits(spki)), keyType: "p256" };
+    const cert = new x509.X509Certificate(new Uint8Array(record.certificate));
+    const renewAfter = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
+    return { record, keyHash: hash("sha1", subjectPublicKeyBits(spki)), keyType: "p256", renewAfter };
   }
 
   private async matchIssuer(certId: CertId): Promise<IssuerMatch | undefined> {

@@ -81,6 +81,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     profiles: config.profiles,
     forbiddenNames: config.policy.forbiddenNames,
+    nameConstraints: config.ca.nameConstraints,
     blockedKeys: revocationStore,
     onIssued: (serial) => ocsp!.presign(serial),
   });

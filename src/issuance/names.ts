@@ -134,3 +134,50 @@ function ipBytes(text: string): number[] | undefined {
 export function formatName(name: SubjectName): string {
   return `${name.type}:${name.value}`;
 }
+
+export interface NameConstraints {
+  permittedDns: string[];
+  excludedDns: string[];
+  permittedIp: string[];
+  excludedIp: string[];
+  permittedEmail: string[];
+  excludedEmail: string[];
+}
+
+/** RFC 5280 §4.2.1.10 dNSName constraint: "example.com" covers it and its subdomains, ".example.com" only subdomains. */
+function dnsWithin(name: string, constraint: string): boolean {
+  const c = constraint.toLowerCase();
+  if (c.startsWith(".")) return name.endsWith(c);
+  return name === c || name.endsWith(`.${c}`);
+}
+
+function emailWithin(address: string, constraint: string): boolean {
+  const c = constraint.toLowerCase();
+  if (c.includes("@")) return address.toLowerCase() === c;
+  const domain = address.slice(address.lastIndexOf("@") + 1).toLowerCase();
+  return c.startsWith(".") ? domain.endsWith(c) : domain === c;
+}
+
+/**
+ * Whether a name satisfies the issuing CA's name constraints, so we never sign a certificate that
+ * relying parties would reject. Returns the reason when it does not.
+ */
+export function violatesNameConstraints(name: SubjectName, nc: NameConstraints): string | undefined {
+  const check = (permitted: string[], excluded: string[], within: (c: string) => boolean) => {
+    if (excluded.some(within)) return "is excluded by the issuing CA's name constraints";
+    if (permitted.length && !permitted.some(within)) return "is outside the issuing CA's permitted names";
+    return undefined;
+  };
+  switch (name.type) {
+    case "dns": {
+      const base = name.value.startsWith("*.") ? name.value.slice(2) : name.value;
+      return check(nc.permittedDns, nc.excludedDns, (c) => dnsWithin(base, c));
+    }
+    case "ip":
+      return check(nc.permittedIp, nc.excludedIp, (c) => ipInCidr(name.value, c));
+    case "email":
+      return check(nc.permittedEmail, nc.excludedEmail, (c) => emailWithin(name.value, c));
+    default:
+      return undefined;
+  }
+}

@@ -9,7 +9,9 @@ import {
   canonicalIp,
   canonicalUri,
   matchesPattern,
+  type NameConstraints,
   type SubjectName,
+  violatesNameConstraints,
 } from "./names.js";
 
 const ACCEPTED_KEYS = "RSA 2048/3072/4096, ECDSA P-256/P-384 or Ed25519";
@@ -29,6 +31,7 @@ export function applyPolicy(
   profileName: string,
   profile: Profile,
   forbiddenNames: readonly string[],
+  nameConstraints?: NameConstraints,
 ): PolicyDecision {
   const keyType = csr.keyType;
   if (!keyType)
@@ -52,6 +55,8 @@ export function applyPolicy(
     if (name.type === "dns" && forbiddenNames.some((p) => matchesPattern(name, p))) {
       throw new PolicyError(`DNS name "${name.value}" is forbidden by policy`);
     }
+    const constrained = nameConstraints && violatesNameConstraints(name, nameConstraints);
+    if (constrained) throw new PolicyError(`${name.type} name "${name.value}" ${constrained}`);
     if (profile.namePatterns.length > 0 && !profile.namePatterns.some((p) => matchesPattern(name, p))) {
       throw new PolicyError(
         `${name.type} name "${name.value}" is outside what profile "${profileName}" allows (${profile.namePatterns.join(", ")})`,

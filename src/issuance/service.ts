@@ -8,7 +8,7 @@ import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } fro
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial, signingCrypto } from "../signer/index.js";
 import { parseCsr } from "./csr.js";
-import { formatName } from "./names.js";
+import { formatName, type NameConstraints } from "./names.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
 import {
   type BlockedKeyCheck,
@@ -67,6 +67,8 @@ export class IssuanceService {
       clock: Clock;
       profiles: Config["profiles"];
       forbiddenNames: readonly string[];
+      /** The name constraints placed in intermediates (config `ca.nameConstraints`). */
+      nameConstraints?: NameConstraints;
       blockedKeys?: BlockedKeyCheck;
       /** Runs after a certificate is stored (pre-signing its OCSP answer). */
       onIssued?: (serial: string) => Promise<void>;
@@ -82,14 +84,16 @@ export class IssuanceService {
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
     const profile = this.profile(request.profile, request.allowInternal ?? false);
     const csr = await parseCsr(request.csr);
-    const decision = applyPolicy(csr, request.profile, profile, this.deps.forbiddenNames);
+    const issuer = profile.issuer ? await this.deps.ca.get(profile.issuer) : await this.deps.ca.defaultIssuer();
+    // Intermediates carry the configured constraints (the root does not).
+    const constraints = issuer.kind === "intermediate" ? this.deps.nameConstraints : undefined;
+    const decision = applyPolicy(csr, request.profile, profile, this.deps.forbiddenNames, constraints);
     const blocked = await this.deps.blockedKeys?.isKeyBlocked(csr.spkiSha256);
     if (blocked) {
       throw new PolicyError(
         `the CSR's public key (SPKI SHA-256 ${csr.spkiSha256}) is blocked since ${blocked.blockedAt.toISOString()} (${blocked.reason}); use a new key`,
       );
     }
-    const issuer = profile.issuer ? await this.deps.ca.get(profile.issuer) : await this.deps.ca.defaultIssuer();
     return this.signAndRecord({
       issuer,
       profileName: request.profile,

@@ -109,10 +109,13 @@ export class RevocationService {
     const revoked: string[] = [];
     if (options.revokeAll) {
       for (const serial of await this.deps.store.unexpiredWithKey(spkiSha256, now)) {
-        await this.revoke({ serial, reason: "keyCompromise", by: options.by }).catch((error) => {
+        try {
+          await this.revoke({ serial, reason: "keyCompromise", by: options.by });
+          revoked.push(serial);
+        } catch (error) {
+          // Revoked by someone else in the meantime: it is revoked either way.
           if (!(error instanceof ConflictError)) throw error;
-        });
-        revoked.push(serial);
+        }
       }
     }
     return { spkiSha256, blocked: true, revoked };

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { TokenService } from "./access/index.js";
+import { AcmeService } from "./acme/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
@@ -11,6 +12,7 @@ import { CertificateAuthority } from "./signer/index.js";
 import {
   type OpenDatabase,
   openDatabase,
+  SqlAcmeStore,
   SqlCaStore,
   SqlCertificateStore,
   SqlRevocationStore,
@@ -28,6 +30,7 @@ export interface Services {
   ca: CertificateAuthority;
   issuance: IssuanceService;
   revocation: RevocationService;
+  acme: AcmeService;
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
@@ -122,7 +125,14 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
+  const acme = new AcmeService({
+    store: new SqlAcmeStore(database.db),
+    clock,
+    baseUrl: config.baseUrl,
+    settings: config.acme,
+  });
   const responder = ocsp;
+  let nonceSweep: NodeJS.Timeout | undefined;
   return {
     config,
     clock,
@@ -131,6 +141,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     ca,
     issuance,
     revocation,
+    acme,
     ocsp: responder,
     crl,
     tokens,
@@ -138,8 +149,15 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
       crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
       responder.start();
+      // Used and expired nonces must not pile up.
+      nonceSweep = setInterval(
+        () => void acme.cleanupNonces().catch((error) => logger?.error({ err: error }, "nonce cleanup failed")),
+        60_000,
+      );
+      nonceSweep.unref();
     },
     async close() {
+      if (nonceSweep) clearInterval(nonceSweep);
       crl.stop();
       responder.stop();
       await hsm.close();

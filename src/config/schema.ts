@@ -144,6 +144,16 @@ export const ConfigSchema = z
         ocspCacheEntries: 200_000,
         ocspMaxRequestBytes: 8192,
       }),
+    acme: z
+      .object({
+        nonceLifetimeSeconds: z.number().int().min(10).max(86_400).default(3600),
+        termsOfService: z.url().optional(),
+        website: z.url().optional(),
+        caaIdentities: z.array(z.string()).default([]),
+        externalAccountRequired: z.boolean().default(false),
+      })
+      .strict()
+      .default({ nonceLifetimeSeconds: 3600, caaIdentities: [], externalAccountRequired: false }),
     profiles: z.record(id, ProfileSchema),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })

@@ -4,6 +4,7 @@ import type { Services } from "../compose.js";
 import { NotFoundError } from "../errors/index.js";
 import { accessLog, requestId } from "./middleware.js";
 import { problemHandler } from "./problem.js";
+import { acmeRoutes } from "./routes/acme.js";
 import { apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
 import { caRoutes } from "./routes/ca.js";
 import { revocationRoutes } from "./routes/revocation.js";
@@ -23,6 +24,7 @@ export function createApp(services: Services, logger: Logger): Express {
   });
   app.use(caRoutes(services));
   app.use(revocationRoutes(services));
+  app.use("/acme", acmeRoutes(services, logger));
 
   const routes = apiRoutes(services);
   // The API's description is public, like any OpenAPI document; using the API needs a token.

@@ -3,3 +3,4 @@ export { SqlCaStore } from "./repositories/ca-store.js";
 export { SqlCertificateStore } from "./repositories/certificate-store.js";
 export { SqlTokenStore } from "./repositories/token-store.js";
 export { SqlRevocationStore } from "./repositories/revocation-store.js";
+export { SqlAcmeStore } from "./repositories/acme-store.js";

@@ -90,6 +90,22 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+export interface AcmeNoncesTable {
+  nonce: string;
+  expires_at: string;
+}
+
+export interface AcmeAccountsTable {
+  id: string;
+  thumbprint: string;
+  /** JSON of the public JWK. */
+  jwk: string;
+  status: "valid" | "deactivated" | "revoked";
+  /** JSON array of contact URLs. */
+  contact: string;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -99,6 +115,8 @@ export interface Database {
   crls: CrlsTable;
   ocsp_responses: OcspResponsesTable;
   ocsp_responders: OcspRespondersTable;
+  acme_nonces: AcmeNoncesTable;
+  acme_accounts: AcmeAccountsTable;
 }
 
 export type { Generated };

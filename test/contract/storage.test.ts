@@ -13,6 +13,7 @@ import {
   type OpenDatabase,
   openDatabase,
   SqlCaStore,
+  SqlAcmeStore,
   SqlCertificateStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -234,5 +235,32 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     for await (const page of revocations.revokedEntries("root", 100))
       rootEntries.push(...page.map((r) => `${r.caId}:${r.reason}`));
     expect(rootEntries).toEqual(["root:2"]);
+  });
+
+  it("accepts an ACME nonce exactly once under concurrency, and never after it expires", async () => {
+    const acme = new SqlAcmeStore(opened.db);
+    await acme.saveNonce("n-1", new Date(now.getTime() + 60_000));
+    const results = await Promise.all(Array.from({ length: 30 }, () => acme.consumeNonce("n-1", now)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await acme.saveNonce("n-old", new Date(now.getTime() - 1));
+    expect(await acme.consumeNonce("n-old", now)).toBe(false);
+    expect(await acme.deleteExpiredNonces(now)).toBe(1);
+  });
+
+  it("keeps one ACME account per key even when two create it at once", async () => {
+    const acme = new SqlAcmeStore(opened.db);
+    const account = (id: string) => ({
+      id,
+      thumbprint: "tp-1",
+      jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+      status: "valid" as const,
+      contact: [],
+      createdAt: now,
+    });
+    const results = await Promise.all(["a1", "a2", "a3"].map((id) => acme.createAccount(account(id))));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.account.id)).size).toBe(1);
+    const updated = await acme.updateAccount(results[0]!.account.id, { status: "deactivated" });
+    expect(updated.status).toBe("deactivated");
   });
 });

@@ -1,0 +1,169 @@
+import { randomBytes } from "node:crypto";
+import { calculateJwkThumbprint, type JWK } from "jose";
+import type { Clock } from "../clock/index.js";
+import type { AcmeAccount, AcmeStore } from "./ports.js";
+import { type ParsedJws, parseJws, verifyJws } from "./jws.js";
+import { AcmeError } from "./problems.js";
+
+export interface AcmeSettings {
+  nonceLifetimeSeconds: number;
+  termsOfService?: string;
+  website?: string;
+  caaIdentities: string[];
+  externalAccountRequired: boolean;
+}
+
+export interface AuthenticatedRequest {
+  jws: ParsedJws;
+  /** The key that signed: the account's key, or the embedded jwk for newAccount. */
+  jwk: JWK;
+  account?: AcmeAccount;
+}
+
+const MAX_CONTACTS = 10;
+
+/**
+ * RFC 8555 protocol core: directory, nonces, JWS authentication and accounts. Everything is
+ * checked in the order the RFC implies: shape, algorithm, key, signature, nonce.
+ */
+export class AcmeService {
+  constructor(private readonly deps: { store: AcmeStore; clock: Clock; baseUrl: string; settings: AcmeSettings }) {}
+
+  url(path: string): string {
+    return `${this.deps.baseUrl}/acme/${path}`;
+  }
+
+  accountUrl(id: string): string {
+    return this.url(`acct/${id}`);
+  }
+
+  directory() {
+    const s = this.deps.settings;
+    return {
+      newNonce: this.url("new-nonce"),
+      newAccount: this.url("new-account"),
+      newOrder: this.url("new-order"),
+      revokeCert: this.url("revoke-cert"),
+      keyChange: this.url("key-change"),
+      meta: {
+        ...(s.termsOfService ? { termsOfService: s.termsOfService } : {}),
+        ...(s.website ? { website: s.website } : {}),
+        caaIdentities: s.caaIdentities,
+        externalAccountRequired: s.externalAccountRequired,
+      },
+    };
+  }
+
+  async newNonce(): Promise<string> {
+    const nonce = randomBytes(16).toString("base64url");
+    const now = this.deps.clock.now();
+    await this.deps.store.saveNonce(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
+    return nonce;
+  }
+
+  cleanupNonces(): Promise<number> {
+    return this.deps.store.deleteExpiredNonces(this.deps.clock.now());
+  }
+
+  /**
+   * Authenticates a POST: `jwk` requests are allowed only where `allowJwk` (newAccount,
+   * revokeCert by certificate key); everything else must name an account by `kid`.
+   */
+  async authenticate(body: unknown, requestUrl: string, options: { allowJwk: boolean }): Promise<AuthenticatedRequest> {
+    const jws = parseJws(body, requestUrl);
+    let jwk: JWK;
+    let account: AcmeAccount | undefined;
+    if (jws.protected.jwk) {
+      if (!options.allowJwk)
+        throw new AcmeError("malformed", 'this resource needs a "kid" (account URL), not an embedded "jwk"');
+      jwk = jws.protected.jwk;
+    } else {
+      if (options.allowJwk && requestUrl === this.url("new-account")) {
+        throw new AcmeError("malformed", 'newAccount requests must carry the account key as "jwk", not a "kid"');
+      }
+      const prefix = this.url("acct/");
+      const kid = jws.protected.kid!;
+      account = kid.startsWith(prefix) ? await this.deps.store.accountById(kid.slice(prefix.length)) : undefined;
+      if (!account) throw new AcmeError("accountDoesNotExist", `no account at ${JSON.stringify(kid)}`);
+      if (account.status !== "valid") throw new AcmeError("unauthorized", `account ${account.id} is ${account.status}`);
+      jwk = account.jwk;
+    }
+    await verifyJws(jws, jwk);
+    if (!(await this.deps.store.consumeNonce(jws.protected.nonce, this.deps.clock.now()))) {
+      throw new AcmeError(
+        "badNonce",
+        "the nonce is unknown, expired or already used; retry with the fresh Replay-Nonce",
+      );
+    }
+    return { jws, jwk, account };
+  }
+
+  /** RFC 8555 §7.3: create, or find (onlyReturnExisting), the account for the signing key. */
+  async newAccount(request: AuthenticatedRequest): Promise<{ account: AcmeAccount; created: boolean }> {
+    const payload = objectPayload(request.jws.payload);
+    const thumbprint = await calculateJwkThumbprint(request.jwk, "sha256");
+    const existing = await this.deps.store.accountByThumbprint(thumbprint);
+    if (existing) return { account: existing, created: false };
+    if (payload.onlyReturnExisting === true)
+      throw new AcmeError("accountDoesNotExist", "no account exists for this key");
+    if (this.deps.settings.termsOfService && payload.termsOfServiceAgreed !== true) {
+      throw new AcmeError("malformed", "the terms of service must be agreed to (termsOfServiceAgreed: true)");
+    }
+    if (this.deps.settings.externalAccountRequired && !payload.externalAccountBinding) {
+      throw new AcmeError("externalAccountRequired", "this server requires an external account binding");
+    }
+    return this.deps.store.createAccount({
+      id: randomBytes(12).toString("base64url"),
+      thumbprint,
+      jwk: publicJwk(request.jwk),
+      status: "valid",
+      contact: contacts(payload.contact),
+      createdAt: this.deps.clock.now(),
+    });
+  }
+
+  /** RFC 8555 §7.3.2 and §7.3.6: read (POST-as-GET), update contacts, or deactivate. */
+  async updateAccount(id: string, request: AuthenticatedRequest): Promise<AcmeAccount> {
+    if (request.account?.id !== id) throw new AcmeError("unauthorized", "the JWS is signed by another account");
+    if (request.jws.payload === undefined) return request.account;
+    const payload = objectPayload(request.jws.payload);
+    const changes: { contact?: string[]; status?: AcmeAccount["status"] } = {};
+    if ("contact" in payload) changes.contact = contacts(payload.contact);
+    if ("status" in payload) {
+      if (payload.status !== "deactivated")
+        throw new AcmeError("malformed", 'the only status a client may set is "deactivated"');
+      changes.status = "deactivated";
+    }
+    return Object.keys(changes).length ? this.deps.store.updateAccount(id, changes) : request.account;
+  }
+
+  accountView(account: AcmeAccount) {
+    return { status: account.status, contact: account.contact, orders: `${this.accountUrl(account.id)}/orders` };
+  }
+}
+
+function objectPayload(payload: unknown): Record<string, unknown> {
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    throw new AcmeError("malformed", "the JWS payload must be a JSON object");
+  }
+  return payload as Record<string, unknown>;
+}
+
+function contacts(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_CONTACTS || !value.every((c) => typeof c === "string")) {
+    throw new AcmeError("malformed", `contact must be an array of at most ${MAX_CONTACTS} URLs`);
+  }
+  for (const contact of value as string[]) {
+    if (!/^mailto:[^@\s,]+@[^@\s,]+\.[^@\s,]+$/.test(contact)) {
+      throw new AcmeError("unsupportedContact", `contact ${JSON.stringify(contact)} is not a single mailto: address`);
+    }
+  }
+  return value as string[];
+}
+
+/** Keeps only the public members of the key (a client may send extra ones). */
+function publicJwk(jwk: JWK): JWK {
+  const { kty, crv, x, y, n, e } = jwk;
+  return Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined)) as JWK;
+}

@@ -1,0 +1,101 @@
+import express, { type NextFunction, type Request, type Response, Router } from "express";
+import type { Logger } from "pino";
+import { AcmeError, acmeTypeOf } from "../../acme/index.js";
+import type { Services } from "../../compose.js";
+import { KeywardError } from "../../errors/index.js";
+
+const JOSE = "application/jose+json";
+
+/** RFC 8555 routes under /acme. Every response carries a fresh Replay-Nonce (§6.5). */
+export function acmeRoutes(services: Services, logger: Logger): Router {
+  const router = Router();
+  const { acme, config } = services;
+  const index = `<${acme.url("directory")}>;rel="index"`;
+
+  const withNonce = async (_req: Request, res: Response, next: NextFunction) => {
+    try {
+      res.setHeader("Replay-Nonce", await acme.newNonce());
+      res.setHeader("Link", index);
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+  router.use(withNonce);
+
+  router.get("/directory", (_req, res) => {
+    res.json(acme.directory());
+  });
+
+  router.head("/new-nonce", (_req, res) => {
+    res.setHeader("Cache-Control", "no-store");
+    res.status(200).end();
+  });
+  router.get("/new-nonce", (_req, res) => {
+    res.setHeader("Cache-Control", "no-store");
+    res.status(204).end();
+  });
+
+  const jose = [
+    (req: Request, _res: Response, next: NextFunction) => {
+      if (!req.is(JOSE)) {
+        next(
+          new AcmeError(
+            "malformed",
+            `ACME requests must be ${JOSE}, got ${req.get("content-type") ?? "none"}`,
+            undefined,
+            415,
+          ),
+        );
+        return;
+      }
+      next();
+    },
+    express.json({ type: JOSE, limit: config.policy.maxBodyBytes }),
+  ];
+  const requestUrl = (req: Request) => `${config.baseUrl}${req.originalUrl}`;
+
+  router.post("/new-account", ...jose, async (req, res) => {
+    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: true });
+    const { account, created } = await acme.newAccount(auth);
+    res.setHeader("Location", acme.accountUrl(account.id));
+    res.status(created ? 201 : 200).json(acme.accountView(account));
+  });
+
+  router.post("/acct/:id", ...jose, async (req, res) => {
+    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: false });
+    const account = await acme.updateAccount(String(req.params.id), auth);
+    res.json(acme.accountView(account));
+  });
+
+  router.use((req, _res, next) => {
+    next(new AcmeError("malformed", `no ACME resource at ${req.method} ${req.originalUrl}`, undefined, 404));
+  });
+
+  // ACME clients expect urn:ietf:params:acme:error:* documents, never the admin API's types.
+  router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const body = error as { type?: string; status?: number; limit?: number };
+    let type: string;
+    let status: number;
+    let detail: string;
+    let extensions: Record<string, unknown> = {};
+    if (error instanceof KeywardError) {
+      ({ type, status } = acmeTypeOf(error));
+      detail = status < 500 ? error.message : "the server failed to process the request";
+      if (status < 500) extensions = error.extensions;
+    } else if (body?.type === "entity.too.large") {
+      [type, status, detail] = ["malformed", 413, `the request body exceeds ${body.limit} bytes`];
+    } else if (body?.type === "entity.parse.failed") {
+      [type, status, detail] = ["malformed", 400, "the request body is not valid JSON"];
+    } else {
+      [type, status, detail] = ["serverInternal", 500, "the server failed to process the request"];
+    }
+    if (status >= 500) logger.error({ err: error, path: req.path }, "ACME request failed");
+    res
+      .status(status)
+      .type("application/problem+json")
+      .send(JSON.stringify({ ...extensions, type: `urn:ietf:params:acme:error:${type}`, status, detail }));
+  });
+
+  return router;
+}

@@ -1,0 +1,93 @@
+import type { Kysely, Selectable } from "kysely";
+import type { AcmeAccount, AcmeStore } from "../../acme/ports.js";
+import type { AcmeAccountsTable, Database } from "../schema.js";
+import { isUniqueViolation } from "./unique.js";
+
+function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccount {
+  return {
+    id: row.id,
+    thumbprint: row.thumbprint,
+    jwk: JSON.parse(row.jwk),
+    status: row.status,
+    contact: JSON.parse(row.contact) as string[],
+    createdAt: new Date(row.created_at),
+  };
+}
+
+export class SqlAcmeStore implements AcmeStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async saveNonce(nonce: string, expiresAt: Date): Promise<void> {
+    await this.db.insertInto("acme_nonces").values({ nonce, expires_at: expiresAt.toISOString() }).execute();
+  }
+
+  async consumeNonce(nonce: string, now: Date): Promise<boolean> {
+    // The delete is the check: of two instances racing for one nonce, one deletes the row.
+    const result = await this.db
+      .deleteFrom("acme_nonces")
+      .where("nonce", "=", nonce)
+      .where("expires_at", ">", now.toISOString())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  async deleteExpiredNonces(now: Date): Promise<number> {
+    const result = await this.db
+      .deleteFrom("acme_nonces")
+      .where("expires_at", "<=", now.toISOString())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async createAccount(account: AcmeAccount): Promise<{ account: AcmeAccount; created: boolean }> {
+    try {
+      await this.db
+        .insertInto("acme_accounts")
+        .values({
+          id: account.id,
+          thumbprint: account.thumbprint,
+          jwk: JSON.stringify(account.jwk),
+          status: account.status,
+          contact: JSON.stringify(account.contact),
+          created_at: account.createdAt.toISOString(),
+        })
+        .execute();
+      return { account, created: true };
+    } catch (error) {
+      // Two newAccount requests with one key: the second finds the first's account.
+      if (!isUniqueViolation(error)) throw error;
+      const existing = await this.accountByThumbprint(account.thumbprint);
+      if (!existing) throw error;
+      return { account: existing, created: false };
+    }
+  }
+
+  async accountByThumbprint(thumbprint: string): Promise<AcmeAccount | undefined> {
+    const row = await this.db
+      .selectFrom("acme_accounts")
+      .selectAll()
+      .where("thumbprint", "=", thumbprint)
+      .executeTakeFirst();
+    return row && toAccount(row);
+  }
+
+  async accountById(id: string): Promise<AcmeAccount | undefined> {
+    const row = await this.db.selectFrom("acme_accounts").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toAccount(row);
+  }
+
+  async updateAccount(
+    id: string,
+    changes: { contact?: string[]; status?: AcmeAccount["status"] },
+  ): Promise<AcmeAccount> {
+    await this.db
+      .updateTable("acme_accounts")
+      .set({
+        ...(changes.contact ? { contact: JSON.stringify(changes.contact) } : {}),
+        ...(changes.status ? { status: changes.status } : {}),
+      })
+      .where("id", "=", id)
+      .execute();
+    return (await this.accountById(id))!;
+  }
+}

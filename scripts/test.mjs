@@ -11,6 +11,8 @@ ensureDebianPackages([
   SOFTHSM_PACKAGE,
   { name: "opensc", present: () => existsSync("/usr/bin/pkcs11-tool") },
   { name: "openssl", present: () => existsSync("/usr/bin/openssl") },
+  // pebble-challtestsrv: a real DNS server for ACME test names and dns-01 records.
+  { name: "pebble", present: () => existsSync("/usr/bin/pebble-challtestsrv") },
 ]);
 ensureDependencies(root);
 ensureBuild(root);

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { TokenService } from "./access/index.js";
-import { AcmeService } from "./acme/index.js";
+import { AcmeOrders, AcmeService } from "./acme/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
@@ -12,6 +12,7 @@ import { CertificateAuthority } from "./signer/index.js";
 import {
   type OpenDatabase,
   openDatabase,
+  SqlAcmeOrderStore,
   SqlAcmeStore,
   SqlCaStore,
   SqlCertificateStore,
@@ -31,6 +32,7 @@ export interface Services {
   issuance: IssuanceService;
   revocation: RevocationService;
   acme: AcmeService;
+  acmeOrders: AcmeOrders;
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
@@ -131,6 +133,23 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     baseUrl: config.baseUrl,
     settings: config.acme,
   });
+  const acmeOrders = new AcmeOrders({
+    store: new SqlAcmeOrderStore(database.db),
+    issuance,
+    forbiddenNames: config.policy.forbiddenNames,
+    clock,
+    baseUrl: config.baseUrl,
+    logger,
+    settings: {
+      http01Port: config.acme.http01Port,
+      dnsResolver: config.acme.dnsResolver,
+      timeoutMs: config.acme.validationTimeoutMs,
+      orderLifetimeHours: config.acme.orderLifetimeHours,
+      answerWithinMs: 1000,
+      maxIdentifiers: 100,
+      profile: config.acme.profile,
+    },
+  });
   const responder = ocsp;
   let nonceSweep: NodeJS.Timeout | undefined;
   return {
@@ -142,6 +161,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     issuance,
     revocation,
     acme,
+    acmeOrders,
     ocsp: responder,
     crl,
     tokens,

@@ -22,3 +22,69 @@ export interface AcmeStore {
   accountById(id: string): Promise<AcmeAccount | undefined>;
   updateAccount(id: string, changes: { contact?: string[]; status?: AcmeAccount["status"] }): Promise<AcmeAccount>;
 }
+
+export type OrderStatus = "pending" | "ready" | "processing" | "valid" | "invalid";
+export type AuthzStatus = "pending" | "valid" | "invalid" | "deactivated" | "expired" | "revoked";
+export type ChallengeStatus = "pending" | "processing" | "valid" | "invalid";
+
+export interface Identifier {
+  type: "dns" | "ip";
+  value: string;
+}
+
+export interface AcmeOrder {
+  id: string;
+  accountId: string;
+  status: OrderStatus;
+  identifiers: Identifier[];
+  authorizationIds: string[];
+  profile: string;
+  expiresAt: Date;
+  createdAt: Date;
+  certificateSerial: string | null;
+  error: unknown | null;
+}
+
+export interface AcmeChallenge {
+  id: string;
+  authorizationId: string;
+  type: "http-01" | "dns-01";
+  token: string;
+  status: ChallengeStatus;
+  validatedAt: Date | null;
+  error: unknown | null;
+}
+
+export interface AcmeAuthorization {
+  id: string;
+  accountId: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  status: AuthzStatus;
+  expiresAt: Date;
+  challenges: AcmeChallenge[];
+}
+
+export interface AcmeOrderStore {
+  /** Stores an order with its new authorizations and challenges in one transaction. */
+  createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void>;
+  order(id: string): Promise<AcmeOrder | undefined>;
+  authorization(id: string): Promise<AcmeAuthorization | undefined>;
+  challenge(id: string): Promise<AcmeChallenge | undefined>;
+  /** Moves a challenge (and its authorization) from one state to another; false when it was not in `from`. */
+  setChallenge(
+    id: string,
+    from: ChallengeStatus[],
+    to: ChallengeStatus,
+    error: unknown | null,
+    at: Date,
+  ): Promise<boolean>;
+  setAuthorization(id: string, status: AuthzStatus): Promise<void>;
+  /** Moves an order from one state to another; false when it was not in `from` (the database decides). */
+  setOrder(
+    id: string,
+    from: OrderStatus[],
+    changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
+  ): Promise<boolean>;
+  ordersOfAuthorization(authorizationId: string): Promise<string[]>;
+}

@@ -5,6 +5,11 @@ export const ACME_PROBLEMS = {
   accountDoesNotExist: 400,
   alreadyRevoked: 400,
   badCSR: 400,
+  caa: 403,
+  connection: 400,
+  dns: 400,
+  incorrectResponse: 400,
+  tls: 400,
   badPublicKey: 400,
   badNonce: 400,
   badRevocationReason: 400,
@@ -16,6 +21,7 @@ export const ACME_PROBLEMS = {
   serverInternal: 500,
   unauthorized: 403,
   unsupportedContact: 400,
+  unsupportedIdentifier: 400,
   externalAccountRequired: 400,
 } as const;
 export type AcmeProblemType = keyof typeof ACME_PROBLEMS;

@@ -75,6 +75,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_HSM_PIN_SOURCE) hsm.pinSource = env.KEYWARD_HSM_PIN_SOURCE;
   if (Object.keys(hsm).length) fromEnv.hsm = hsm;
   if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
+  const acme: Json = {};
+  if (env.KEYWARD_ACME_HTTP01_PORT) acme.http01Port = Number(env.KEYWARD_ACME_HTTP01_PORT);
+  if (env.KEYWARD_ACME_DNS_RESOLVER) acme.dnsResolver = env.KEYWARD_ACME_DNS_RESOLVER;
+  if (Object.keys(acme).length) fromEnv.acme = acme;
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
 
   const result = ConfigSchema.safeParse(expandDataDir(raw, dataDir));

@@ -151,9 +151,27 @@ export const ConfigSchema = z
         website: z.url().optional(),
         caaIdentities: z.array(z.string()).default([]),
         externalAccountRequired: z.boolean().default(false),
+        /** http-01 connects here (80 in production; KEYWARD_ACME_HTTP01_PORT for tests and private networks). */
+        http01Port: z.number().int().min(1).max(65_535).default(80),
+        /** host:port of the DNS server used for validation (KEYWARD_ACME_DNS_RESOLVER); system resolver when unset. */
+        dnsResolver: z
+          .string()
+          .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "dnsResolver is host:port")
+          .optional(),
+        orderLifetimeHours: z.number().int().min(1).max(720).default(168),
+        validationTimeoutMs: z.number().int().min(500).max(60_000).default(5000),
+        profile: z.string().default("server"),
       })
       .strict()
-      .default({ nonceLifetimeSeconds: 3600, caaIdentities: [], externalAccountRequired: false }),
+      .default({
+        nonceLifetimeSeconds: 3600,
+        caaIdentities: [],
+        externalAccountRequired: false,
+        http01Port: 80,
+        orderLifetimeHours: 168,
+        validationTimeoutMs: 5000,
+        profile: "server",
+      }),
     profiles: z.record(id, ProfileSchema),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })

@@ -226,6 +226,11 @@ export class IssuanceService {
     return record;
   }
 
+  /** The issuing chain of a CA, leaf issuer first, without the root. */
+  async chainOf(caId: string): Promise<x509.X509Certificate[]> {
+    return (await this.deps.ca.chain(caId)).slice(0, -1);
+  }
+
   async list(filter: CertificateFilter): Promise<CertificateRecord[]> {
     return this.deps.store.list(filter, this.deps.clock.now());
   }

@@ -4,3 +4,4 @@ export { SqlCertificateStore } from "./repositories/certificate-store.js";
 export { SqlTokenStore } from "./repositories/token-store.js";
 export { SqlRevocationStore } from "./repositories/revocation-store.js";
 export { SqlAcmeStore } from "./repositories/acme-store.js";
+export { SqlAcmeOrderStore } from "./repositories/acme-order-store.js";

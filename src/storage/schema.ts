@@ -106,6 +106,39 @@ export interface AcmeAccountsTable {
   created_at: string;
 }
 
+export interface AcmeOrdersTable {
+  id: string;
+  account_id: string;
+  status: string;
+  identifiers: string;
+  authorization_ids: string;
+  profile: string;
+  expires_at: string;
+  created_at: string;
+  certificate_serial: string | null;
+  error: string | null;
+}
+
+export interface AcmeAuthorizationsTable {
+  id: string;
+  account_id: string;
+  identifier_type: string;
+  identifier_value: string;
+  wildcard: number;
+  status: string;
+  expires_at: string;
+}
+
+export interface AcmeChallengesTable {
+  id: string;
+  authorization_id: string;
+  type: string;
+  token: string;
+  status: string;
+  validated_at: string | null;
+  error: string | null;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -117,6 +150,9 @@ export interface Database {
   ocsp_responders: OcspRespondersTable;
   acme_nonces: AcmeNoncesTable;
   acme_accounts: AcmeAccountsTable;
+  acme_orders: AcmeOrdersTable;
+  acme_authorizations: AcmeAuthorizationsTable;
+  acme_challenges: AcmeChallengesTable;
 }
 
 export type { Generated };

@@ -68,6 +68,62 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     res.json(acme.accountView(account));
   });
 
+  const { acmeOrders } = services;
+  const authenticated = async (req: Request) => {
+    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: false });
+    return { auth, account: auth.account! };
+  };
+
+  router.post("/new-order", ...jose, async (req, res) => {
+    const { auth, account } = await authenticated(req);
+    const order = await acmeOrders.newOrder(account, auth.jws.payload);
+    res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
+    res.status(201).json(acmeOrders.orderView(order));
+  });
+
+  router.post("/order/:id", ...jose, async (req, res) => {
+    const { account } = await authenticated(req);
+    res.json(acmeOrders.orderView(await acmeOrders.order(account, String(req.params.id))));
+  });
+
+  router.post("/order/:id/finalize", ...jose, async (req, res) => {
+    const { auth, account } = await authenticated(req);
+    const order = await acmeOrders.finalize(account, String(req.params.id), auth.jws.payload);
+    res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
+    if (order.status === "processing") res.setHeader("Retry-After", "1");
+    res.json(acmeOrders.orderView(order));
+  });
+
+  router.post("/authz/:id", ...jose, async (req, res) => {
+    const { account } = await authenticated(req);
+    const authz = await acmeOrders.authorization(account, String(req.params.id));
+    if (authz.challenges.some((c) => c.status === "processing")) res.setHeader("Retry-After", "1");
+    res.json(acmeOrders.authorizationView(authz));
+  });
+
+  router.post("/chall/:id", ...jose, async (req, res) => {
+    const { auth, account } = await authenticated(req);
+    const authz = async (id: string) => acmeOrders.url(`authz/${id}`);
+    // An empty JSON object starts validation; POST-as-GET only reads.
+    const result =
+      auth.jws.payload === undefined
+        ? await (async () => {
+            const challenge = await acmeOrders.challenge(account, String(req.params.id));
+            return { challenge, done: challenge.status !== "processing" };
+          })()
+        : await acmeOrders.respondToChallenge(account, String(req.params.id));
+    res.setHeader("Link", [index, `<${await authz(result.challenge.authorizationId)}>;rel="up"`]);
+    if (!result.done) res.setHeader("Retry-After", "1");
+    res.json(acmeOrders.challengeView(result.challenge));
+  });
+
+  router.post("/cert/:id", ...jose, async (req, res) => {
+    const { account } = await authenticated(req);
+    res
+      .type("application/pem-certificate-chain")
+      .send(await acmeOrders.certificateChain(account, String(req.params.id)));
+  });
+
   router.use((req, _res, next) => {
     next(new AcmeError("malformed", `no ACME resource at ${req.method} ${req.originalUrl}`, undefined, 404));
   });

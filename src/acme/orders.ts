@@ -1,0 +1,312 @@
+import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
+import { calculateJwkThumbprint } from "jose";
+import type { Logger } from "pino";
+import type { Clock } from "../clock/index.js";
+import { KeywardError } from "../errors/index.js";
+import { parseCsr, type IssuanceService } from "../issuance/index.js";
+import { canonicalDnsName, canonicalIp, matchesPattern } from "../issuance/names.js";
+import { certificatePem } from "../pki/pem.js";
+import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderStore, Identifier } from "./ports.js";
+import { AcmeError, acmeTypeOf } from "./problems.js";
+import { type ValidationSettings, validateDns01, validateHttp01 } from "./validation.js";
+
+export interface OrderSettings extends ValidationSettings {
+  orderLifetimeHours: number;
+  /** How long a challenge POST waits for validation before answering "processing". */
+  answerWithinMs: number;
+  maxIdentifiers: number;
+  /** The certificate profile ACME orders use. */
+  profile: string;
+}
+
+const newId = () => randomBytes(12).toString("base64url");
+
+/**
+ * Orders, authorizations, challenges and finalize (RFC 8555 §7.4-7.5). Validation starts when the
+ * challenge is posted; when it finishes quickly the answer already shows the final state.
+ */
+export class AcmeOrders {
+  constructor(
+    private readonly deps: {
+      store: AcmeOrderStore;
+      issuance: IssuanceService;
+      clock: Clock;
+      baseUrl: string;
+      settings: OrderSettings;
+      forbiddenNames: readonly string[];
+      logger?: Logger;
+    },
+  ) {}
+
+  url(path: string): string {
+    return `${this.deps.baseUrl}/acme/${path}`;
+  }
+
+  async newOrder(account: AcmeAccount, payload: unknown): Promise<AcmeOrder> {
+    const identifiers = this.identifiers(payload);
+    const now = this.deps.clock.now();
+    const expiresAt = new Date(now.getTime() + this.deps.settings.orderLifetimeHours * 3_600_000);
+    const authorizations: AcmeAuthorization[] = identifiers.map((identifier) => {
+      const wildcard = identifier.value.startsWith("*.");
+      const id = newId();
+      // Wildcards can only be proven through DNS; IP addresses only over HTTP (RFC 8738).
+      const types: AcmeChallenge["type"][] = wildcard
+        ? ["dns-01"]
+        : identifier.type === "ip"
+          ? ["http-01"]
+          : ["http-01", "dns-01"];
+      return {
+        id,
+        accountId: account.id,
+        identifier: wildcard ? { type: "dns", value: identifier.value.slice(2) } : identifier,
+        wildcard,
+        status: "pending",
+        expiresAt,
+        challenges: types.map((type) => ({
+          id: newId(),
+          authorizationId: id,
+          type,
+          token: randomBytes(32).toString("base64url"),
+          status: "pending",
+          validatedAt: null,
+          error: null,
+        })),
+      };
+    });
+    const order: AcmeOrder = {
+      id: newId(),
+      accountId: account.id,
+      status: "pending",
+      identifiers,
+      authorizationIds: authorizations.map((a) => a.id),
+      profile: this.deps.settings.profile,
+      expiresAt,
+      createdAt: now,
+      certificateSerial: null,
+      error: null,
+    };
+    await this.deps.store.createOrder(order, authorizations);
+    return order;
+  }
+
+  async order(account: AcmeAccount, id: string): Promise<AcmeOrder> {
+    const order = await this.deps.store.order(id);
+    if (!order) throw new AcmeError("malformed", `no order ${id}`, undefined, 404);
+    if (order.accountId !== account.id) throw new AcmeError("unauthorized", "the order belongs to another account");
+    return order;
+  }
+
+  async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
+    const authz = await this.deps.store.authorization(id);
+    if (!authz) throw new AcmeError("malformed", `no authorization ${id}`, undefined, 404);
+    if (authz.accountId !== account.id)
+      throw new AcmeError("unauthorized", "the authorization belongs to another account");
+    return authz;
+  }
+
+  async challenge(account: AcmeAccount, challengeId: string): Promise<AcmeChallenge> {
+    const challenge = await this.deps.store.challenge(challengeId);
+    if (!challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
+    await this.authorization(account, challenge.authorizationId);
+    return challenge;
+  }
+
+  /** Starts validation of a challenge and waits briefly for it, so fast validations answer final. */
+  async respondToChallenge(
+    account: AcmeAccount,
+    challengeId: string,
+  ): Promise<{ challenge: AcmeChallenge; done: boolean }> {
+    const challenge = await this.deps.store.challenge(challengeId);
+    if (!challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
+    const authz = await this.authorization(account, challenge.authorizationId);
+    if (
+      authz.status === "pending" &&
+      (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now()))
+    ) {
+      const keyAuthorization = `${challenge.token}.${await calculateJwkThumbprint(account.jwk, "sha256")}`;
+      const validation = this.validate(authz, challenge, keyAuthorization);
+      await Promise.race([validation, new Promise((r) => setTimeout(r, this.deps.settings.answerWithinMs).unref())]);
+    }
+    const current = (await this.deps.store.challenge(challengeId))!;
+    return { challenge: current, done: current.status !== "processing" };
+  }
+
+  private async validate(authz: AcmeAuthorization, challenge: AcmeChallenge, keyAuthorization: string): Promise<void> {
+    const now = () => this.deps.clock.now();
+    try {
+      if (challenge.type === "http-01")
+        await validateHttp01(authz.identifier, challenge.token, keyAuthorization, this.deps.settings);
+      else await validateDns01(authz.identifier, keyAuthorization, this.deps.settings);
+      await this.deps.store.setChallenge(challenge.id, ["processing"], "valid", null, now());
+      await this.deps.store.setAuthorization(authz.id, "valid");
+      for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id)) {
+        const order = (await this.deps.store.order(orderId))!;
+        const all = await Promise.all(order.authorizationIds.map((id) => this.deps.store.authorization(id)));
+        if (all.every((a) => a?.status === "valid"))
+          await this.deps.store.setOrder(orderId, ["pending"], { status: "ready" });
+      }
+    } catch (error) {
+      const problem = problemOf(error);
+      if (problem.type === "urn:ietf:params:acme:error:serverInternal")
+        this.deps.logger?.error({ err: error }, "ACME validation failed");
+      await this.deps.store
+        .setChallenge(challenge.id, ["processing"], "invalid", problem, now())
+        .catch(() => undefined);
+      await this.deps.store.setAuthorization(authz.id, "invalid").catch(() => undefined);
+      for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id).catch(() => [] as string[])) {
+        await this.deps.store.setOrder(orderId, ["pending"], { status: "invalid", error: problem });
+      }
+    }
+  }
+
+  /** RFC 8555 §7.4: the CSR must name exactly the order's identifiers; issuance is the admin API's. */
+  async finalize(account: AcmeAccount, orderId: string, payload: unknown): Promise<AcmeOrder> {
+    const order = await this.order(account, orderId);
+    if (order.status !== "ready") {
+      throw new AcmeError(
+        "orderNotReady",
+        `the order is ${order.status}, not ready: complete its authorizations first`,
+      );
+    }
+    const csrText = (payload as { csr?: unknown } | undefined)?.csr;
+    if (typeof csrText !== "string" || !/^[A-Za-z0-9_-]+$/.test(csrText))
+      throw new AcmeError("malformed", "finalize needs a base64url DER csr");
+    const der = Buffer.from(csrText, "base64url");
+    const csr = await parseCsr(der).catch((error) => {
+      throw new AcmeError("badCSR", (error as Error).message);
+    });
+    const wanted = new Set(order.identifiers.map((i) => `${i.type}:${i.value}`));
+    const requested = new Set(csrNames(csr.sans, csr.commonName));
+    const same = wanted.size === requested.size && [...wanted].every((n) => requested.has(n));
+    if (!same) {
+      throw new AcmeError(
+        "badCSR",
+        `the CSR names (${[...requested].join(", ")}) are not the order's identifiers (${[...wanted].join(", ")})`,
+      );
+    }
+    if (!(await this.deps.store.setOrder(order.id, ["ready"], { status: "processing" }))) {
+      throw new AcmeError("orderNotReady", "the order is being finalized by another request");
+    }
+    try {
+      const issued = await this.deps.issuance.issue({
+        csr: der,
+        profile: order.profile,
+        requestedBy: `acme:${account.id}`,
+      });
+      await this.deps.store.setOrder(order.id, ["processing"], { status: "valid", certificateSerial: issued.serial });
+    } catch (error) {
+      // A refused CSR leaves the order ready for another; any other failure ends it.
+      const retryable = error instanceof KeywardError && (error.code === "badCSR" || error.code === "policyViolation");
+      await this.deps.store.setOrder(
+        order.id,
+        ["processing"],
+        retryable ? { status: "ready" } : { status: "invalid", error: problemOf(error) },
+      );
+      if (error instanceof KeywardError && error.code === "policyViolation")
+        throw new AcmeError("badCSR", error.message);
+      throw error;
+    }
+    return (await this.deps.store.order(order.id))!;
+  }
+
+  /** The issued certificate with its chain, leaf first (application/pem-certificate-chain). */
+  async certificateChain(account: AcmeAccount, orderId: string): Promise<string> {
+    const order = await this.order(account, orderId);
+    if (!order.certificateSerial) throw new AcmeError("malformed", "the order has no certificate", undefined, 404);
+    const record = await this.deps.issuance.get(order.certificateSerial);
+    const chain = await this.deps.issuance.chainOf(record.caId);
+    return certificatePem(record.certificate!) + chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
+  }
+
+  orderView(order: AcmeOrder) {
+    return {
+      status: order.status,
+      expires: order.expiresAt.toISOString(),
+      identifiers: order.identifiers,
+      authorizations: order.authorizationIds.map((id) => this.url(`authz/${id}`)),
+      finalize: this.url(`order/${order.id}/finalize`),
+      ...(order.certificateSerial ? { certificate: this.url(`cert/${order.id}`) } : {}),
+      ...(order.error ? { error: order.error } : {}),
+    };
+  }
+
+  authorizationView(authz: AcmeAuthorization) {
+    return {
+      status: authz.status,
+      expires: authz.expiresAt.toISOString(),
+      identifier: authz.identifier,
+      challenges: authz.challenges.map((c) => this.challengeView(c)),
+      ...(authz.wildcard ? { wildcard: true } : {}),
+    };
+  }
+
+  challengeView(c: AcmeChallenge) {
+    return {
+      type: c.type,
+      url: this.url(`chall/${c.id}`),
+      status: c.status,
+      token: c.token,
+      ...(c.validatedAt ? { validated: c.validatedAt.toISOString() } : {}),
+      ...(c.error ? { error: c.error } : {}),
+    };
+  }
+
+  private identifiers(payload: unknown): Identifier[] {
+    const list = (payload as { identifiers?: unknown } | undefined)?.identifiers;
+    if (!Array.isArray(list) || list.length === 0)
+      throw new AcmeError("malformed", "newOrder needs a non-empty identifiers array");
+    if (list.length > this.deps.settings.maxIdentifiers) {
+      throw new AcmeError("rejectedIdentifier", `at most ${this.deps.settings.maxIdentifiers} identifiers per order`);
+    }
+    const seen = new Map<string, Identifier>();
+    for (const item of list) {
+      const { type, value } = (item ?? {}) as { type?: unknown; value?: unknown };
+      if (typeof value !== "string") throw new AcmeError("malformed", "each identifier needs a string value");
+      let identifier: Identifier;
+      try {
+        if (type === "dns") identifier = { type, value: canonicalDnsName(value, true) };
+        else if (type === "ip") identifier = { type, value: canonicalIp(value) };
+        else
+          throw new AcmeError(
+            "unsupportedIdentifier",
+            `identifier type ${JSON.stringify(type)} is not supported (dns, ip)`,
+          );
+      } catch (error) {
+        if (error instanceof AcmeError) throw error;
+        throw new AcmeError("rejectedIdentifier", (error as Error).message);
+      }
+      if (identifier.type === "dns" && this.deps.forbiddenNames.some((p) => matchesPattern(identifier, p))) {
+        throw new AcmeError("rejectedIdentifier", `DNS name "${identifier.value}" is forbidden by policy`);
+      }
+      seen.set(`${identifier.type}:${identifier.value}`, identifier);
+    }
+    return [...seen.values()];
+  }
+}
+
+/** Names a CSR asks for, as `type:value`, with the same CN promotion issuance applies. */
+function csrNames(sans: Array<{ type: string; value: string }>, commonName: string | undefined): string[] {
+  const names = sans.length ? sans : commonName ? [{ type: isIP(commonName) ? "ip" : "dns", value: commonName }] : [];
+  return names.map((n) => {
+    try {
+      return n.type === "ip"
+        ? `ip:${canonicalIp(n.value)}`
+        : `${n.type}:${n.type === "dns" ? canonicalDnsName(n.value, true) : n.value}`;
+    } catch {
+      return `${n.type}:${n.value}`;
+    }
+  });
+}
+
+function problemOf(error: unknown) {
+  if (error instanceof KeywardError) {
+    const { type, status } = acmeTypeOf(error);
+    return {
+      type: `urn:ietf:params:acme:error:${type}`,
+      status,
+      detail: status < 500 ? error.message : "the server failed",
+    };
+  }
+  return { type: "urn:ietf:params:acme:error:serverInternal", status: 500, detail: "the server failed" };
+}

@@ -1,0 +1,171 @@
+import type { Kysely, Selectable } from "kysely";
+import type {
+  AcmeAuthorization,
+  AcmeChallenge,
+  AcmeOrder,
+  AcmeOrderStore,
+  AuthzStatus,
+  ChallengeStatus,
+  OrderStatus,
+} from "../../acme/ports.js";
+import type { AcmeChallengesTable, AcmeOrdersTable, Database } from "../schema.js";
+
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+function toOrder(row: Selectable<AcmeOrdersTable>): AcmeOrder {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    status: row.status as OrderStatus,
+    identifiers: JSON.parse(row.identifiers),
+    authorizationIds: JSON.parse(row.authorization_ids),
+    profile: row.profile,
+    expiresAt: new Date(row.expires_at),
+    createdAt: new Date(row.created_at),
+    certificateSerial: row.certificate_serial,
+    error: row.error ? JSON.parse(row.error) : null,
+  };
+}
+
+function toChallenge(row: Selectable<AcmeChallengesTable>): AcmeChallenge {
+  return {
+    id: row.id,
+    authorizationId: row.authorization_id,
+    type: row.type as AcmeChallenge["type"],
+    token: row.token,
+    status: row.status as ChallengeStatus,
+    validatedAt: row.validated_at ? new Date(row.validated_at) : null,
+    error: row.error ? JSON.parse(row.error) : null,
+  };
+}
+
+export class SqlAcmeOrderStore implements AcmeOrderStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      for (const a of authorizations) {
+        await tx
+          .insertInto("acme_authorizations")
+          .values({
+            id: a.id,
+            account_id: a.accountId,
+            identifier_type: a.identifier.type,
+            identifier_value: a.identifier.value,
+            wildcard: a.wildcard ? 1 : 0,
+            status: a.status,
+            expires_at: a.expiresAt.toISOString(),
+          })
+          .execute();
+        for (const c of a.challenges) {
+          await tx
+            .insertInto("acme_challenges")
+            .values({
+              id: c.id,
+              authorization_id: a.id,
+              type: c.type,
+              token: c.token,
+              status: c.status,
+              validated_at: null,
+              error: null,
+            })
+            .execute();
+        }
+      }
+      await tx
+        .insertInto("acme_orders")
+        .values({
+          id: order.id,
+          account_id: order.accountId,
+          status: order.status,
+          identifiers: JSON.stringify(order.identifiers),
+          authorization_ids: JSON.stringify(order.authorizationIds),
+          profile: order.profile,
+          expires_at: order.expiresAt.toISOString(),
+          created_at: order.createdAt.toISOString(),
+          certificate_serial: null,
+          error: null,
+        })
+        .execute();
+    });
+  }
+
+  async order(id: string): Promise<AcmeOrder | undefined> {
+    const row = await this.db.selectFrom("acme_orders").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toOrder(row);
+  }
+
+  async authorization(id: string): Promise<AcmeAuthorization | undefined> {
+    const row = await this.db.selectFrom("acme_authorizations").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!row) return undefined;
+    const challenges = await this.db
+      .selectFrom("acme_challenges")
+      .selectAll()
+      .where("authorization_id", "=", id)
+      .orderBy("type")
+      .execute();
+    return {
+      id: row.id,
+      accountId: row.account_id,
+      identifier: { type: row.identifier_type as "dns" | "ip", value: row.identifier_value },
+      wildcard: row.wildcard === 1,
+      status: row.status as AuthzStatus,
+      expiresAt: new Date(row.expires_at),
+      challenges: challenges.map(toChallenge),
+    };
+  }
+
+  async challenge(id: string): Promise<AcmeChallenge | undefined> {
+    const row = await this.db.selectFrom("acme_challenges").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toChallenge(row);
+  }
+
+  async setChallenge(
+    id: string,
+    from: ChallengeStatus[],
+    to: ChallengeStatus,
+    error: unknown | null,
+    at: Date,
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable("acme_challenges")
+      .set({ status: to, error: json(error), ...(to === "valid" ? { validated_at: at.toISOString() } : {}) })
+      .where("id", "=", id)
+      .where("status", "in", from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async setAuthorization(id: string, status: AuthzStatus): Promise<void> {
+    await this.db.updateTable("acme_authorizations").set({ status }).where("id", "=", id).execute();
+  }
+
+  async setOrder(
+    id: string,
+    from: OrderStatus[],
+    changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
+  ): Promise<boolean> {
+    const result = await this.db
+      .updateTable("acme_orders")
+      .set({
+        status: changes.status,
+        ...(changes.certificateSerial ? { certificate_serial: changes.certificateSerial } : {}),
+        ...(changes.error !== undefined ? { error: json(changes.error) } : {}),
+      })
+      .where("id", "=", id)
+      .where("status", "in", from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async ordersOfAuthorization(authorizationId: string): Promise<string[]> {
+    // Orders list their authorizations as JSON; a LIKE on the quoted id finds them.
+    const rows = await this.db
+      .selectFrom("acme_orders")
+      .select("id")
+      .where("authorization_ids", "like", `%"${authorizationId}"%`)
+      .where("status", "=", "pending")
+      .execute();
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,169 @@
+import { createServer, type Server } from "node:http";
+import acme from "acme-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ChallTestSrv, startChallTestSrv } from "../helpers/challtestsrv.js";
+import { freePort, opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+
+let kw: TestKeyward;
+let dns: ChallTestSrv;
+let http01: Server;
+const tokens = new Map<string, string>();
+
+beforeAll(async () => {
+  dns = await startChallTestSrv();
+  const port = await freePort();
+  // The http-01 responder a client would run: serves key authorizations from the map.
+  http01 = createServer((req, res) => {
+    const token = req.url?.split("/").pop() ?? "";
+    const body = tokens.get(token);
+    res.writeHead(body ? 200 : 404).end(body ?? "");
+  });
+  await new Promise<void>((r) => http01.listen(port, "127.0.0.1", r));
+  kw = await startKeyward({ overrides: { acme: { http01Port: port, dnsResolver: dns.dns } } });
+  writeFile(kw.dir, "root.pem", await (await fetch(`${kw.url}/ca/root.pem`)).text());
+});
+
+afterAll(async () => {
+  await kw?.close();
+  http01?.close();
+  dns?.stop();
+});
+
+function client() {
+  return acme.crypto
+    .createPrivateEcdsaKey()
+    .then(
+      (accountKey) =>
+        new acme.Client({ directoryUrl: `${kw.url}/acme/directory`, accountKey, backoffMin: 100, backoffMax: 500 }),
+    );
+}
+
+const challengeCreateFn = async (
+  _authz: unknown,
+  challenge: { type: string; token: string },
+  keyAuthorization: string,
+) => {
+  if (challenge.type === "http-01") tokens.set(challenge.token, keyAuthorization);
+  else {
+    const authz = _authz as { identifier: { value: string } };
+    await dns.setTxt(`_acme-challenge.${authz.identifier.value}`, keyAuthorization);
+  }
+};
+const challengeRemoveFn = async (_authz: unknown, challenge: { type: string; token: string }) => {
+  tokens.delete(challenge.token);
+};
+
+function verifyChain(pem: string, name: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
+  const leaf = writeFile(kw.dir, `${name}.pem`, blocks[0]!);
+  const chain = writeFile(kw.dir, `${name}-chain.pem`, blocks.slice(1).join("\n"));
+  return openssl(["verify", "-CAfile", `${kw.dir}/root.pem`, "-untrusted", chain, leaf]);
+}
+
+describe("ACME orders with acme-client", () => {
+  it("issues for DNS names via http-01; the chain verifies with openssl", async () => {
+    const c = await client();
+    const [, csr] = await acme.crypto.createCsr({
+      commonName: "www.example.com",
+      altNames: ["www.example.com", "api.example.com"],
+    });
+    const pem = await c.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ["http-01"],
+      skipChallengeVerification: true,
+      challengeCreateFn,
+      challengeRemoveFn,
+    });
+    expect(verifyChain(pem, "auto-http")).toContain(": OK");
+    const sans = openssl(["x509", "-noout", "-ext", "subjectAltName"], pem);
+    expect(sans).toContain("DNS:www.example.com");
+    expect(sans).toContain("DNS:api.example.com");
+  });
+
+  it("issues for an IP address identifier (RFC 8738) via http-01", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const order = await c.createOrder({ identifiers: [{ type: "ip", value: "127.0.0.1" }] });
+    const [authz] = await c.getAuthorizations(order);
+    expect(authz!.challenges.map((ch) => ch.type)).toEqual(["http-01"]);
+    const challenge = authz!.challenges[0]!;
+    tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+    expect((await c.completeChallenge(challenge)).status).toBe("valid");
+    const { csr } = opensslCsr(kw.dir, "ip", { subj: "/CN=127.0.0.1", san: "IP:127.0.0.1" });
+    const finalized = await c.finalizeOrder(order, csr);
+    expect(finalized.status).toBe("valid");
+    const pem = await c.getCertificate(finalized);
+    expect(verifyChain(pem, "ip")).toContain(": OK");
+    expect(openssl(["x509", "-noout", "-ext", "subjectAltName"], pem)).toContain("IP Address:127.0.0.1");
+  });
+
+  it("issues a wildcard via dns-01 only", async () => {
+    const c = await client();
+    const [, csr] = await acme.crypto.createCsr({ commonName: "*.wild.example.com", altNames: ["*.wild.example.com"] });
+    const pem = await c.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ["dns-01"],
+      skipChallengeVerification: true,
+      challengeCreateFn,
+      challengeRemoveFn,
+    });
+    expect(verifyChain(pem, "wild")).toContain(": OK");
+    expect(openssl(["x509", "-noout", "-ext", "subjectAltName"], pem)).toContain("DNS:*.wild.example.com");
+  });
+
+  it("answers a challenge with its final state at once when validation is quick, and marks a failed one invalid", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const order = await c.createOrder({ identifiers: [{ type: "dns", value: "fast.example.com" }] });
+    const [authz] = await c.getAuthorizations(order);
+    const challenge = authz!.challenges.find((ch) => ch.type === "http-01")!;
+    tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+    const answered = await c.completeChallenge(challenge);
+    expect(answered.status).toBe("valid");
+    expect((await c.getOrder(order)).status).toBe("ready");
+
+    const bad = await c.createOrder({ identifiers: [{ type: "dns", value: "nobody-home.example.com" }] });
+    const [badAuthz] = await c.getAuthorizations(bad);
+    const badChallenge = badAuthz!.challenges.find((ch) => ch.type === "http-01")!;
+    const failed = await c.completeChallenge(badChallenge);
+    expect(failed.status).toBe("invalid");
+    expect((failed as { error?: { type: string } }).error?.type).toBe("urn:ietf:params:acme:error:unauthorized");
+    expect((await c.getOrder(bad)).status).toBe("invalid");
+  });
+
+  it("refuses finalize before the order is ready, and CSR names that differ from the order", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const order = await c.createOrder({ identifiers: [{ type: "dns", value: "early.example.com" }] });
+    const [, csr] = await acme.crypto.createCsr({ commonName: "early.example.com" });
+    await expect(c.finalizeOrder(order, csr)).rejects.toThrow(/order is pending, not ready/);
+
+    const [authz] = await c.getAuthorizations(order);
+    const challenge = authz!.challenges.find((ch) => ch.type === "http-01")!;
+    tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+    await c.completeChallenge(challenge);
+    const [, other] = await acme.crypto.createCsr({ commonName: "other.example.com" });
+    await expect(c.finalizeOrder(order, other)).rejects.toThrow(
+      /CSR names \(dns:other\.example\.com\) are not the order's identifiers \(dns:early\.example\.com\)/,
+    );
+    // The order stays ready: a correct CSR still finalizes it.
+    const done = await c.finalizeOrder(order, csr);
+    expect(done.status).toBe("valid");
+  });
+
+  it("rejects identifiers the policy forbids at newOrder", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    await expect(c.createOrder({ identifiers: [{ type: "dns", value: "printer.local" }] })).rejects.toThrow(
+      /"printer.local" is forbidden by policy/,
+    );
+    await expect(c.createOrder({ identifiers: [{ type: "dns", value: "bad..example.com" }] })).rejects.toThrow(
+      /label "" must be 1-63/,
+    );
+    await expect(c.createOrder({ identifiers: [{ type: "email", value: "a@example.com" }] })).rejects.toThrow(
+      /identifier type "email" is not supported/,
+    );
+  });
+});

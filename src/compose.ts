@@ -136,6 +136,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const acmeOrders = new AcmeOrders({
     store: new SqlAcmeOrderStore(database.db),
     issuance,
+    revocation,
     forbiddenNames: config.policy.forbiddenNames,
     clock,
     baseUrl: config.baseUrl,

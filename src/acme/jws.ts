@@ -26,7 +26,7 @@ function decodeJson(b64: string, what: string): unknown {
  * Checks the shape of a flattened JWS and its protected header (RFC 8555 §6.2) before any
  * cryptography: every untrusted field is checked with a precise message.
  */
-export function parseJws(body: unknown, requestUrl: string): ParsedJws {
+export function parseJws(body: unknown, requestUrl: string, options: { nonce: boolean } = { nonce: true }): ParsedJws {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new AcmeError("malformed", "the request body must be a flattened JWS JSON object");
   }
@@ -53,8 +53,11 @@ export function parseJws(body: unknown, requestUrl: string): ParsedJws {
     throw new AcmeError("malformed", '"jwk" must be a public JSON Web Key');
   }
   if ("kid" in h && typeof h.kid !== "string") throw new AcmeError("malformed", '"kid" must be a string');
-  if (typeof h.nonce !== "string" || h.nonce === "")
+  // The inner JWS of a key change carries no nonce (RFC 8555 §7.3.5).
+  if (options.nonce && (typeof h.nonce !== "string" || h.nonce === "")) {
     throw new AcmeError("badNonce", "the JWS protected header has no nonce");
+  }
+  if (!options.nonce && "nonce" in h) throw new AcmeError("malformed", "the inner JWS must not have a nonce");
   if (typeof h.url !== "string") throw new AcmeError("malformed", 'the JWS protected header has no "url"');
   if (h.url !== requestUrl) {
     throw new AcmeError(

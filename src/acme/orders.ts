@@ -1,12 +1,14 @@
-import { randomBytes } from "node:crypto";
+import { createPublicKey, randomBytes } from "node:crypto";
+import * as x509 from "@peculiar/x509";
 import { isIP } from "node:net";
-import { calculateJwkThumbprint } from "jose";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { KeywardError } from "../errors/index.js";
 import { parseCsr, type IssuanceService } from "../issuance/index.js";
 import { canonicalDnsName, canonicalIp, matchesPattern } from "../issuance/names.js";
 import { certificatePem } from "../pki/pem.js";
+import { reasonName, type RevocationService } from "../revocation/index.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderStore, Identifier } from "./ports.js";
 import { AcmeError, acmeTypeOf } from "./problems.js";
 import { type ValidationSettings, validateDns01, validateHttp01 } from "./validation.js";
@@ -22,6 +24,9 @@ export interface OrderSettings extends ValidationSettings {
 
 const newId = () => randomBytes(12).toString("base64url");
 
+/** Reasons a subscriber may give over ACME (RFC 8555 §7.6 with RFC 5280 codes). */
+const ACME_REASONS = new Set([0, 1, 3, 4, 5, 9]);
+
 /**
  * Orders, authorizations, challenges and finalize (RFC 8555 §7.4-7.5). Validation starts when the
  * challenge is posted; when it finishes quickly the answer already shows the final state.
@@ -35,6 +40,7 @@ export class AcmeOrders {
       baseUrl: string;
       settings: OrderSettings;
       forbiddenNames: readonly string[];
+      revocation: RevocationService;
       logger?: Logger;
     },
   ) {}
@@ -208,6 +214,52 @@ export class AcmeOrders {
       throw error;
     }
     return (await this.deps.store.order(order.id))!;
+  }
+
+  /**
+   * RFC 8555 §7.6: revoke by the account that ordered the certificate (kid) or by the holder of
+   * the certificate's key (jwk). Only permanent reasons; certificateHold is not for ACME.
+   */
+  async revokeCertificate(auth: { account?: AcmeAccount; jwk: JWK }, payload: unknown): Promise<void> {
+    const { certificate, reason } = (payload ?? {}) as { certificate?: unknown; reason?: unknown };
+    if (typeof certificate !== "string" || !/^[A-Za-z0-9_-]+$/.test(certificate)) {
+      throw new AcmeError("malformed", "revokeCert needs the certificate as base64url DER");
+    }
+    const code = reason === undefined ? 0 : reason;
+    if (typeof code !== "number" || !ACME_REASONS.has(code)) {
+      throw new AcmeError(
+        "badRevocationReason",
+        `reason ${JSON.stringify(code)} is not allowed; use 0, 1, 3, 4, 5 or 9`,
+      );
+    }
+    const der = Buffer.from(certificate, "base64url");
+    let parsed: x509.X509Certificate;
+    try {
+      parsed = new x509.X509Certificate(new Uint8Array(der));
+    } catch {
+      throw new AcmeError("malformed", "the certificate is not a DER X.509 certificate");
+    }
+    const serial = parsed.serialNumber.toLowerCase().replace(/^(00)+/, "");
+    const record = await this.deps.issuance.get(serial).catch(() => undefined);
+    if (!record?.certificate || !record.certificate.equals(der)) {
+      throw new AcmeError("malformed", "this server did not issue that certificate", undefined, 404);
+    }
+    if (auth.account) {
+      if (!(await this.deps.store.accountOwnsCertificate(auth.account.id, serial))) {
+        throw new AcmeError("unauthorized", "this account did not order that certificate");
+      }
+    } else {
+      const spki = createPublicKey({ key: auth.jwk as never, format: "jwk" }).export({ type: "spki", format: "der" });
+      if (!spki.equals(Buffer.from(parsed.publicKey.rawData))) {
+        throw new AcmeError("unauthorized", "the JWS is not signed by the certificate's key");
+      }
+    }
+    if (record.status === "revoked") throw new AcmeError("alreadyRevoked", `certificate ${serial} is already revoked`);
+    await this.deps.revocation.revoke({
+      serial,
+      reason: reasonName(code)!,
+      by: auth.account ? `acme:${auth.account.id}` : "acme:certificate-key",
+    });
   }
 
   /** The issued certificate with its chain, leaf first (application/pem-certificate-chain). */

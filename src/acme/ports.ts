@@ -21,6 +21,8 @@ export interface AcmeStore {
   accountByThumbprint(thumbprint: string): Promise<AcmeAccount | undefined>;
   accountById(id: string): Promise<AcmeAccount | undefined>;
   updateAccount(id: string, changes: { contact?: string[]; status?: AcmeAccount["status"] }): Promise<AcmeAccount>;
+  /** Replaces the account key; false when another account already has the new key (unique thumbprint). */
+  changeAccountKey(id: string, jwk: JWK, thumbprint: string): Promise<boolean>;
 }
 
 export type OrderStatus = "pending" | "ready" | "processing" | "valid" | "invalid";
@@ -87,4 +89,6 @@ export interface AcmeOrderStore {
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean>;
   ordersOfAuthorization(authorizationId: string): Promise<string[]>;
+  /** Whether one of the account's orders produced the certificate with this serial. */
+  accountOwnsCertificate(accountId: string, serial: string): Promise<boolean>;
 }

@@ -137,6 +137,42 @@ export class AcmeService {
     return Object.keys(changes).length ? this.deps.store.updateAccount(id, changes) : request.account;
   }
 
+  /**
+   * RFC 8555 §7.3.5 key rollover: the outer JWS (old key, kid) carries an inner JWS signed by the
+   * new key whose payload names the account and the old key.
+   */
+  async changeKey(request: AuthenticatedRequest, requestUrl: string): Promise<AcmeAccount> {
+    const account = request.account!;
+    const inner = parseJws(request.jws.payload, requestUrl, { nonce: false });
+    if (!inner.protected.jwk) throw new AcmeError("malformed", 'the inner JWS must carry the new key as "jwk"');
+    await verifyJws(inner, inner.protected.jwk);
+    const payload = objectPayload(inner.payload);
+    if (payload.account !== this.accountUrl(account.id))
+      throw new AcmeError("malformed", "the inner payload's account is not the signing account");
+    const oldKey = payload.oldKey as JWK | undefined;
+    if (
+      !oldKey ||
+      typeof oldKey !== "object" ||
+      (await calculateJwkThumbprint(oldKey, "sha256")) !== account.thumbprint
+    ) {
+      throw new AcmeError("malformed", "the inner payload's oldKey is not the account's current key");
+    }
+    const thumbprint = await calculateJwkThumbprint(inner.protected.jwk, "sha256");
+    const other = await this.deps.store.accountByThumbprint(thumbprint);
+    if (other) {
+      throw new AcmeError(
+        "malformed",
+        "the new key already belongs to an account",
+        { account: this.accountUrl(other.id) },
+        409,
+      );
+    }
+    if (!(await this.deps.store.changeAccountKey(account.id, publicJwk(inner.protected.jwk), thumbprint))) {
+      throw new AcmeError("malformed", "the new key already belongs to an account", undefined, 409);
+    }
+    return (await this.deps.store.accountById(account.id))!;
+  }
+
   accountView(account: AcmeAccount) {
     return { status: account.status, contact: account.contact, orders: `${this.accountUrl(account.id)}/orders` };
   }

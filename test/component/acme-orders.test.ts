@@ -1,5 +1,7 @@
 import { createServer, type Server } from "node:http";
+import { createPrivateKey } from "node:crypto";
 import acme from "acme-client";
+import { exportJWK, FlattenedSign } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChallTestSrv, startChallTestSrv } from "../helpers/challtestsrv.js";
 import { freePort, opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
@@ -165,5 +167,76 @@ describe("ACME orders with acme-client", () => {
     await expect(c.createOrder({ identifiers: [{ type: "email", value: "a@example.com" }] })).rejects.toThrow(
       /identifier type "email" is not supported/,
     );
+  });
+
+  it("revokes by account key and by certificate key, with the right problems for repeats and bad reasons", async () => {
+    const c = await client();
+    const [certKey, csr] = await acme.crypto.createCsr({
+      commonName: "revoke.example.com",
+      altNames: ["revoke.example.com", "revoke2.example.com"],
+    });
+    const pem = await c.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ["http-01"],
+      skipChallengeVerification: true,
+      challengeCreateFn,
+      challengeRemoveFn,
+    });
+    const serial = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length).toLowerCase();
+
+    await expect(c.revokeCertificate(pem, { reason: 6 })).rejects.toThrow(/reason 6 is not allowed/);
+    await c.revokeCertificate(pem, { reason: 4 });
+    const record = await kw.services.issuance.get(serial);
+    expect(record).toMatchObject({ status: "revoked", revocationReason: 4 });
+    await expect(c.revokeCertificate(pem)).rejects.toThrow(/is already revoked/);
+
+    // Another account may not revoke it; the certificate's own key may (jwk in the header).
+    const stranger = await client();
+    await stranger.createAccount({ termsOfServiceAgreed: true });
+    const pem2 = await c.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ["http-01"],
+      skipChallengeVerification: true,
+      challengeCreateFn,
+      challengeRemoveFn,
+    });
+    await expect(stranger.revokeCertificate(pem2)).rejects.toThrow(/this account did not order that certificate/);
+    // The certificate's own key signs, with "jwk" in the header (as certbot does with --key-path).
+    const key = createPrivateKey(certKey);
+    const jwk = await exportJWK(key);
+    const publicJwk = { kty: jwk.kty, n: jwk.n, e: jwk.e };
+    const url = `${kw.url}/acme/revoke-cert`;
+    const nonce = (await fetch(`${kw.url}/acme/new-nonce`, { method: "HEAD" })).headers.get("replay-nonce")!;
+    const jws = await new FlattenedSign(
+      new TextEncoder().encode(JSON.stringify({ certificate: acme.crypto.getPemBodyAsB64u(pem2), reason: 1 })),
+    )
+      .setProtectedHeader({ alg: "RS256", url, nonce, jwk: publicJwk })
+      .sign(key);
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/jose+json" },
+      body: JSON.stringify(jws),
+    });
+    expect(res.status).toBe(200);
+    const serial2 = openssl(["x509", "-noout", "-serial"], pem2).trim().slice("serial=".length).toLowerCase();
+    expect(await kw.services.issuance.get(serial2)).toMatchObject({ status: "revoked", revocationReason: 1 });
+  });
+
+  it("rolls the account key over (keyChange): the new key works, the old one no longer does", async () => {
+    const oldKey = await acme.crypto.createPrivateEcdsaKey();
+    const c = new acme.Client({ directoryUrl: `${kw.url}/acme/directory`, accountKey: oldKey });
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const url = c.getAccountUrl();
+    const newKey = await acme.crypto.createPrivateEcdsaKey("P-384");
+    await c.updateAccountKey(newKey);
+    const withNew = new acme.Client({ directoryUrl: `${kw.url}/acme/directory`, accountKey: newKey });
+    await withNew.createAccount({ onlyReturnExisting: true });
+    expect(withNew.getAccountUrl()).toBe(url);
+    const order = await withNew.createOrder({ identifiers: [{ type: "dns", value: "rolled.example.com" }] });
+    expect(order.status).toBe("pending");
+    const withOld = new acme.Client({ directoryUrl: `${kw.url}/acme/directory`, accountKey: oldKey });
+    await expect(withOld.createAccount({ onlyReturnExisting: true })).rejects.toThrow(/no account exists for this key/);
   });
 });

@@ -117,6 +117,18 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     res.json(acmeOrders.challengeView(result.challenge));
   });
 
+  router.post("/revoke-cert", ...jose, async (req, res) => {
+    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: true });
+    await acmeOrders.revokeCertificate(auth, auth.jws.payload);
+    res.status(200).end();
+  });
+
+  router.post("/key-change", ...jose, async (req, res) => {
+    const { auth } = await authenticated(req);
+    const account = await acme.changeKey(auth, requestUrl(req));
+    res.json(acme.accountView(account));
+  });
+
   router.post("/cert/:id", ...jose, async (req, res) => {
     const { account } = await authenticated(req);
     res

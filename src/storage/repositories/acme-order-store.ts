@@ -158,6 +158,16 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async accountOwnsCertificate(accountId: string, serial: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom("acme_orders")
+      .select("id")
+      .where("account_id", "=", accountId)
+      .where("certificate_serial", "=", serial)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async ordersOfAuthorization(authorizationId: string): Promise<string[]> {
     // Orders list their authorizations as JSON; a LIKE on the quoted id finds them.
     const rows = await this.db

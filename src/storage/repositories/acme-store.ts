@@ -76,6 +76,20 @@ export class SqlAcmeStore implements AcmeStore {
     return row && toAccount(row);
   }
 
+  async changeAccountKey(id: string, jwk: object, thumbprint: string): Promise<boolean> {
+    try {
+      await this.db
+        .updateTable("acme_accounts")
+        .set({ jwk: JSON.stringify(jwk), thumbprint })
+        .where("id", "=", id)
+        .execute();
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
   async updateAccount(
     id: string,
     changes: { contact?: string[]; status?: AcmeAccount["status"] },

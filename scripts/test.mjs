@@ -13,6 +13,10 @@ ensureDebianPackages([
   { name: "openssl", present: () => existsSync("/usr/bin/openssl") },
   // pebble-challtestsrv: a real DNS server for ACME test names and dns-01 records.
   { name: "pebble", present: () => existsSync("/usr/bin/pebble-challtestsrv") },
+  // Real ACME clients, unmodified, for the interop tests.
+  { name: "lego", present: () => existsSync("/usr/bin/lego") },
+  { name: "certbot", present: () => existsSync("/usr/bin/certbot") },
+  { name: "curl", present: () => existsSync("/usr/bin/curl") },
 ]);
 ensureDependencies(root);
 ensureBuild(root);

@@ -241,7 +241,7 @@ export class AcmeOrders {
     }
     const serial = parsed.serialNumber.toLowerCase().replace(/^(00)+/, "");
     const record = await this.deps.issuance.get(serial).catch(() => undefined);
-    if (!record?.certificate || !record.certificate.equals(der)) {
+    if (!record?.certificate?.equals(der)) {
       throw new AcmeError("malformed", "this server did not issue that certificate", undefined, 404);
     }
     if (auth.account) {

@@ -7,6 +7,8 @@ import { freePort } from "./keyward.js";
  */
 export interface ChallTestSrv {
   dns: string;
+  /** Base URL of the management API (set-txt, clear-txt). */
+  management: string;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
   stop(): void;
@@ -53,6 +55,7 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
   };
   return {
     dns: `127.0.0.1:${dnsPort}`,
+    management,
     setTxt: (host, value) => post("/set-txt", { host: host.endsWith(".") ? host : `${host}.`, value }),
     clearTxt: (host) => post("/clear-txt", { host: host.endsWith(".") ? host : `${host}.` }),
     stop: () => child.kill(),

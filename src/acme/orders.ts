@@ -100,7 +100,18 @@ export class AcmeOrders {
     const order = await this.deps.store.order(id);
     if (!order) throw new AcmeError("malformed", `no order ${id}`, undefined, 404);
     if (order.accountId !== account.id) throw new AcmeError("unauthorized", "the order belongs to another account");
+    // An unfinished order past its expiry is invalid (RFC 8555 §7.1.6); the database records it.
+    if ((order.status === "pending" || order.status === "ready") && order.expiresAt <= this.deps.clock.now()) {
+      const error = { type: "urn:ietf:params:acme:error:malformed", status: 400, detail: "the order expired" };
+      await this.deps.store.setOrder(order.id, [order.status], { status: "invalid", error });
+      return (await this.deps.store.order(order.id))!;
+    }
     return order;
+  }
+
+  /** The account's unfinished orders (RFC 8555 §7.1.2.1). */
+  async ordersOf(account: AcmeAccount): Promise<string[]> {
+    return (await this.deps.store.ordersOfAccount(account.id, 1000)).map((id) => this.url(`order/${id}`));
   }
 
   async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
@@ -108,6 +119,10 @@ export class AcmeOrders {
     if (!authz) throw new AcmeError("malformed", `no authorization ${id}`, undefined, 404);
     if (authz.accountId !== account.id)
       throw new AcmeError("unauthorized", "the authorization belongs to another account");
+    if (authz.status === "pending" && authz.expiresAt <= this.deps.clock.now()) {
+      await this.deps.store.setAuthorization(authz.id, "expired");
+      return { ...authz, status: "expired" };
+    }
     return authz;
   }
 

@@ -89,6 +89,8 @@ export interface AcmeOrderStore {
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean>;
   ordersOfAuthorization(authorizationId: string): Promise<string[]>;
+  /** Ids of the account's orders that are not yet finished (RFC 8555 §7.1.2.1), newest first. */
+  ordersOfAccount(accountId: string, limit: number): Promise<string[]>;
   /** Whether one of the account's orders produced the certificate with this serial. */
   accountOwnsCertificate(accountId: string, serial: string): Promise<boolean>;
 }

@@ -239,4 +239,18 @@ describe("ACME orders with acme-client", () => {
     const withOld = new acme.Client({ directoryUrl: `${kw.url}/acme/directory`, accountKey: oldKey });
     await expect(withOld.createAccount({ onlyReturnExisting: true })).rejects.toThrow(/no account exists for this key/);
   });
+
+  it("lists an account's unfinished orders at its orders URL", async () => {
+    const c = await client();
+    const account = await c.createAccount({ termsOfServiceAgreed: true });
+    const order = await c.createOrder({ identifiers: [{ type: "dns", value: "listed.example.com" }] });
+    // acme-client has no call for the orders list; its signed-request API makes the POST-as-GET.
+    const api = (
+      c as unknown as {
+        api: { apiRequest(url: string, payload: null, codes: number[]): Promise<{ data: { orders: string[] } }> };
+      }
+    ).api;
+    const listed = await api.apiRequest((account as { orders: string }).orders, null, [200]);
+    expect(listed.data.orders).toContain(order.url);
+  });
 });

@@ -62,6 +62,12 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     res.status(created ? 201 : 200).json(acme.accountView(account));
   });
 
+  router.post("/acct/:id/orders", ...jose, async (req, res) => {
+    const { account } = await authenticated(req);
+    if (account.id !== req.params.id) throw new AcmeError("unauthorized", "these are another account's orders");
+    res.json({ orders: await acmeOrders.ordersOf(account) });
+  });
+
   router.post("/acct/:id", ...jose, async (req, res) => {
     const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: false });
     const account = await acme.updateAccount(String(req.params.id), auth);

@@ -158,6 +158,18 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async ordersOfAccount(accountId: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("acme_orders")
+      .select("id")
+      .where("account_id", "=", accountId)
+      .where("status", "in", ["pending", "ready", "processing"])
+      .orderBy("created_at", "desc")
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   async accountOwnsCertificate(accountId: string, serial: string): Promise<boolean> {
     const row = await this.db
       .selectFrom("acme_orders")

@@ -143,6 +143,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     logger,
     settings: {
       http01Port: config.acme.http01Port,
+      tlsAlpn01Port: config.acme.tlsAlpn01Port,
       dnsResolver: config.acme.dnsResolver,
       timeoutMs: config.acme.validationTimeoutMs,
       orderLifetimeHours: config.acme.orderLifetimeHours,

@@ -11,7 +11,7 @@ import { certificatePem } from "../pki/pem.js";
 import { reasonName, type RevocationService } from "../revocation/index.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderStore, Identifier } from "./ports.js";
 import { AcmeError, acmeTypeOf } from "./problems.js";
-import { type ValidationSettings, validateDns01, validateHttp01 } from "./validation.js";
+import { type ValidationSettings, validateDns01, validateHttp01, validateTlsAlpn01 } from "./validation.js";
 
 export interface OrderSettings extends ValidationSettings {
   orderLifetimeHours: number;
@@ -61,7 +61,7 @@ export class AcmeOrders {
         ? ["dns-01"]
         : identifier.type === "ip"
           ? ["http-01"]
-          : ["http-01", "dns-01"];
+          : ["http-01", "dns-01", "tls-alpn-01"];
       return {
         id,
         accountId: account.id,
@@ -158,7 +158,8 @@ export class AcmeOrders {
     try {
       if (challenge.type === "http-01")
         await validateHttp01(authz.identifier, challenge.token, keyAuthorization, this.deps.settings);
-      else await validateDns01(authz.identifier, keyAuthorization, this.deps.settings);
+      else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, this.deps.settings);
+      else await validateTlsAlpn01(authz.identifier, keyAuthorization, this.deps.settings);
       await this.deps.store.setChallenge(challenge.id, ["processing"], "valid", null, now());
       await this.deps.store.setAuthorization(authz.id, "valid");
       for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id)) {

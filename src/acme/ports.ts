@@ -50,7 +50,7 @@ export interface AcmeOrder {
 export interface AcmeChallenge {
   id: string;
   authorizationId: string;
-  type: "http-01" | "dns-01";
+  type: "http-01" | "dns-01" | "tls-alpn-01";
   token: string;
   status: ChallengeStatus;
   validatedAt: Date | null;

@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import { Resolver } from "node:dns/promises";
 import { lookup as systemLookup } from "node:dns";
 import http from "node:http";
+import tls from "node:tls";
+import * as x509 from "@peculiar/x509";
 import type { LookupFunction } from "node:net";
 import { isIP } from "node:net";
 import { AcmeError } from "./problems.js";
@@ -10,6 +12,8 @@ import type { Identifier } from "./ports.js";
 export interface ValidationSettings {
   /** Port http-01 connects to (80 in production; tests and private networks set their own). */
   http01Port: number;
+  /** Port tls-alpn-01 connects to (443 in production). */
+  tlsAlpn01Port: number;
   /** host:port of the DNS server for lookups and dns-01 TXT records; the system resolver otherwise. */
   dnsResolver?: string;
   timeoutMs: number;
@@ -132,5 +136,63 @@ export async function validateDns01(
   }
   if (!records.some((chunks) => chunks.join("") === expected)) {
     throw new AcmeError("incorrectResponse", `dns-01: no TXT record at ${name} holds the expected digest`);
+  }
+}
+
+const ACME_IDENTIFIER_OID = "1.3.6.1.5.5.7.1.31";
+
+/**
+ * RFC 8737: a TLS handshake with ALPN "acme-tls/1" and SNI = the name must present a certificate
+ * whose only SAN is that name and whose critical acmeIdentifier extension holds
+ * SHA-256(key authorization).
+ */
+export async function validateTlsAlpn01(
+  identifier: Identifier,
+  keyAuthorization: string,
+  settings: ValidationSettings,
+): Promise<void> {
+  const lookup = lookupWith(resolverFor(settings));
+  const where = `${identifier.value}:${settings.tlsAlpn01Port}`;
+  const der = await new Promise<Buffer>((resolve, reject) => {
+    const socket = tls.connect({
+      host: identifier.value,
+      port: settings.tlsAlpn01Port,
+      servername: identifier.value,
+      ALPNProtocols: ["acme-tls/1"],
+      rejectUnauthorized: false,
+      lookup,
+      timeout: settings.timeoutMs,
+    });
+    socket.once("secureConnect", () => {
+      const protocol = socket.alpnProtocol;
+      const certificate = socket.getPeerX509Certificate();
+      socket.end();
+      if (protocol !== "acme-tls/1") reject(new AcmeError("tls", `tls-alpn-01: ${where} did not negotiate acme-tls/1`));
+      else if (!certificate) reject(new AcmeError("tls", `tls-alpn-01: ${where} presented no certificate`));
+      else resolve(certificate.raw);
+    });
+    socket.once("timeout", () => socket.destroy(new Error("timed out")));
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      const dnsFailure = error.code === "ENOTFOUND" || error.code === "ENODATA";
+      reject(
+        new AcmeError(
+          dnsFailure ? "dns" : "connection",
+          `tls-alpn-01: cannot connect to ${where}: ${error.code ?? error.message}`,
+        ),
+      );
+    });
+  });
+  const certificate = new x509.X509Certificate(new Uint8Array(der));
+  const sans = certificate.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON() ?? [];
+  if (sans.length !== 1 || sans[0]!.type !== "dns" || sans[0]!.value.toLowerCase() !== identifier.value) {
+    throw new AcmeError("unauthorized", `tls-alpn-01: the certificate must name exactly ${identifier.value}`);
+  }
+  const extension = certificate.getExtension(ACME_IDENTIFIER_OID);
+  const expected = Buffer.concat([Buffer.from([0x04, 0x20]), createHash("sha256").update(keyAuthorization).digest()]);
+  if (!extension?.critical || !Buffer.from(extension.value).equals(expected)) {
+    throw new AcmeError(
+      "incorrectResponse",
+      "tls-alpn-01: the acmeIdentifier extension is missing, not critical, or wrong",
+    );
   }
 }

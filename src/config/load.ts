@@ -77,6 +77,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
   const acme: Json = {};
   if (env.KEYWARD_ACME_HTTP01_PORT) acme.http01Port = Number(env.KEYWARD_ACME_HTTP01_PORT);
+  if (env.KEYWARD_ACME_TLSALPN01_PORT) acme.tlsAlpn01Port = Number(env.KEYWARD_ACME_TLSALPN01_PORT);
   if (env.KEYWARD_ACME_DNS_RESOLVER) acme.dnsResolver = env.KEYWARD_ACME_DNS_RESOLVER;
   if (Object.keys(acme).length) fromEnv.acme = acme;
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});

@@ -153,6 +153,8 @@ export const ConfigSchema = z
         externalAccountRequired: z.boolean().default(false),
         /** http-01 connects here (80 in production; KEYWARD_ACME_HTTP01_PORT for tests and private networks). */
         http01Port: z.number().int().min(1).max(65_535).default(80),
+        /** tls-alpn-01 connects here (443 in production; KEYWARD_ACME_TLSALPN01_PORT). */
+        tlsAlpn01Port: z.number().int().min(1).max(65_535).default(443),
         /** host:port of the DNS server used for validation (KEYWARD_ACME_DNS_RESOLVER); system resolver when unset. */
         dnsResolver: z
           .string()
@@ -168,6 +170,7 @@ export const ConfigSchema = z
         caaIdentities: [],
         externalAccountRequired: false,
         http01Port: 80,
+        tlsAlpn01Port: 443,
         orderLifetimeHours: 168,
         validationTimeoutMs: 5000,
         profile: "server",

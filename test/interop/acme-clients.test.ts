@@ -11,12 +11,14 @@ const run = promisify(execFile);
 let kw: TestKeyward;
 let dns: ChallTestSrv;
 let http01Port: number;
+let tlsAlpn01Port: number;
 let rootFile: string;
 
 beforeAll(async () => {
   dns = await startChallTestSrv();
   http01Port = await freePort();
-  kw = await startKeyward({ overrides: { acme: { http01Port, dnsResolver: dns.dns } } });
+  tlsAlpn01Port = await freePort();
+  kw = await startKeyward({ overrides: { acme: { http01Port, tlsAlpn01Port, dnsResolver: dns.dns } } });
   rootFile = writeFile(kw.dir, "root.pem", await (await fetch(`${kw.url}/ca/root.pem`)).text());
 });
 
@@ -81,6 +83,13 @@ describe("lego", () => {
     expect(status).toContain("Response verify OK");
     expect(status).toContain(": revoked");
     expect(status).toContain("Reason: keyCompromise");
+  });
+
+  it("issues over tls-alpn-01 (RFC 8737) with lego's built-in TLS server", async () => {
+    const name = "lego-tls.example.com";
+    const path = join(kw.dir, "lego-tls");
+    await lego(["-k", "ec256", "-d", name, "--tls", "--tls.port", `127.0.0.1:${tlsAlpn01Port}`, "run"], path);
+    expect(verify(join(path, "certificates", `${name}.crt`), "lego-tls")).toContain(": OK");
   });
 
   it("issues a wildcard over dns-01 with the exec hook", async () => {

@@ -278,6 +278,37 @@ export class AcmeOrders {
     });
   }
 
+  /**
+   * RFC 9773 ARI: when to renew a certificate. The window sits at 2/3 to 3/4 of its lifetime; a
+   * revoked certificate should be replaced now, so its window has already begun.
+   */
+  async renewalInfo(certId: string): Promise<{ suggestedWindow: { start: string; end: string } }> {
+    const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(certId);
+    if (!match) throw new AcmeError("malformed", "the certID must be base64url(keyIdentifier).base64url(serial)");
+    const keyId = Buffer.from(match[1]!, "base64url").toString("hex");
+    const serial = Buffer.from(match[2]!, "base64url")
+      .toString("hex")
+      .replace(/^(00)+/, "");
+    const record = serial ? await this.deps.issuance.get(serial).catch(() => undefined) : undefined;
+    const issuerKeyId = record && (await this.deps.issuance.issuerKeyIdentifier(record.caId));
+    if (!record?.certificate || issuerKeyId !== keyId)
+      throw new AcmeError("malformed", "no certificate has that certID", undefined, 404);
+    const now = this.deps.clock.now().getTime();
+    if (record.status === "revoked") {
+      return {
+        suggestedWindow: { start: new Date(now - 60_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
+      };
+    }
+    const from = record.notBefore.getTime();
+    const lifetime = record.notAfter.getTime() - from;
+    return {
+      suggestedWindow: {
+        start: new Date(from + (lifetime * 2) / 3).toISOString(),
+        end: new Date(from + (lifetime * 3) / 4).toISOString(),
+      },
+    };
+  }
+
   /** The issued certificate with its chain, leaf first (application/pem-certificate-chain). */
   async certificateChain(account: AcmeAccount, orderId: string): Promise<string> {
     const order = await this.order(account, orderId);

@@ -45,6 +45,7 @@ export class AcmeService {
       newOrder: this.url("new-order"),
       revokeCert: this.url("revoke-cert"),
       keyChange: this.url("key-change"),
+      renewalInfo: this.url("renewal-info"),
       meta: {
         ...(s.termsOfService ? { termsOfService: s.termsOfService } : {}),
         ...(s.website ? { website: s.website } : {}),

@@ -226,6 +226,11 @@ export class IssuanceService {
     return record;
   }
 
+  /** The CA's subject key identifier (hex): what certificates it issues carry as AKI. */
+  async issuerKeyIdentifier(caId: string): Promise<string | undefined> {
+    return (await this.deps.ca.issuerInfo(caId)).keyIdentifier?.toString("hex");
+  }
+
   /** The issuing chain of a CA, leaf issuer first, without the root. */
   async chainOf(caId: string): Promise<x509.X509Certificate[]> {
     return (await this.deps.ca.chain(caId)).slice(0, -1);

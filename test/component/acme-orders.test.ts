@@ -253,4 +253,43 @@ describe("ACME orders with acme-client", () => {
     const listed = await api.apiRequest((account as { orders: string }).orders, null, [200]);
     expect(listed.data.orders).toContain(order.url);
   });
+
+  it("answers ARI renewalInfo (RFC 9773) with a window inside the lifetime, and a current one once revoked", async () => {
+    const c = await client();
+    const [, csr] = await acme.crypto.createCsr({ commonName: "ari.example.com" });
+    const pem = await c.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ["http-01"],
+      skipChallengeVerification: true,
+      challengeCreateFn,
+      challengeRemoveFn,
+    });
+    const dir = (await (await fetch(`${kw.url}/acme/directory`)).json()) as { renewalInfo: string };
+    // certID = base64url(AKI keyIdentifier) "." base64url(serial DER octets), computed with openssl's view of the certificate.
+    const text = openssl(["x509", "-noout", "-text"], pem);
+    const aki = /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(text)![1]!.replaceAll(":", "");
+    const serialHex = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length);
+    const serialDer = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
+    const der = serialDer[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serialDer]) : serialDer;
+    const certId = `${Buffer.from(aki, "hex").toString("base64url")}.${der.toString("base64url")}`;
+
+    const res = await fetch(`${dir.renewalInfo}/${certId}`);
+    expect(res.status).toBe(200);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    const { suggestedWindow } = (await res.json()) as { suggestedWindow: { start: string; end: string } };
+    const notBefore = Date.parse(/Not Before: (.+)/.exec(text)![1]!);
+    const notAfter = Date.parse(/Not After : (.+)/.exec(text)![1]!);
+    expect(Date.parse(suggestedWindow.start)).toBeGreaterThan(notBefore + (notAfter - notBefore) / 2);
+    expect(Date.parse(suggestedWindow.end)).toBeLessThan(notAfter);
+    expect(Date.parse(suggestedWindow.end)).toBeGreaterThan(Date.parse(suggestedWindow.start));
+
+    await c.revokeCertificate(pem, { reason: 1 });
+    const after = (await (await fetch(`${dir.renewalInfo}/${certId}`)).json()) as {
+      suggestedWindow: { start: string };
+    };
+    expect(Date.parse(after.suggestedWindow.start)).toBeLessThanOrEqual(Date.now());
+    expect((await fetch(`${dir.renewalInfo}/AAAA.AAAA`)).status).toBe(404);
+    expect((await fetch(`${dir.renewalInfo}/not-a-cert-id`)).status).toBe(400);
+  });
 });

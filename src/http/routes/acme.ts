@@ -123,6 +123,12 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     res.json(acmeOrders.challengeView(result.challenge));
   });
 
+  // RFC 9773: unauthenticated GET; clients poll again after Retry-After.
+  router.get("/renewal-info/:certId", async (req, res) => {
+    res.setHeader("Retry-After", String(6 * 3600));
+    res.json(await acmeOrders.renewalInfo(String(req.params.certId)));
+  });
+
   router.post("/revoke-cert", ...jose, async (req, res) => {
     const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: true });
     await acmeOrders.revokeCertificate(auth, auth.jws.payload);

@@ -7,6 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
+import acme from "acme-client";
+import https from "node:https";
 import { Pkcs11Hsm } from "../src/hsm/index.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
@@ -259,21 +261,262 @@ async function crlFigures(counts: number[]): Promise<void> {
   }
 }
 
-async function main() {
-  process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  const oneSession = await hsmSignRate(1, 1);
-  record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", oneSession, "sign/s");
-  const pooled = await hsmSignRate(4, 8);
-  record("SoftHSM2 ECDSA P-256 C_Sign, 4 sessions, 8 in flight", pooled, "sign/s");
-  await ocspRates();
-  await crlFigures([10_000, 100_000]);
-  const issuance = await issuanceRate([1, 8, 16]);
-  for (const [c, rate] of issuance) {
-    record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
-      name: "pooled C_Sign",
-      value: pooled,
+/** An ACME server under test: its directory URL, and what a client needs to trust it. */
+interface AcmeTarget {
+  name: string;
+  directory: string;
+  caFile?: string;
+  stop(): Promise<void>;
+}
+
+async function keywardAcme(dns: string): Promise<AcmeTarget> {
+  const token = createTestToken("keyward");
+  const port = await freePort();
+  const env = testEnv(token, {
+    KEYWARD_LISTEN: `127.0.0.1:${port}`,
+    KEYWARD_LOG_LEVEL: "warn",
+    KEYWARD_ACME_DNS_RESOLVER: dns,
+  });
+  await run(["init"], env);
+  const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((ok) => server.stdout.on("data", (d) => String(d).includes("listening") && ok()));
+  return {
+    name: "Keyward",
+    directory: `http://127.0.0.1:${port}/acme/directory`,
+    async stop() {
+      await new Promise((exited) => {
+        server.once("exit", exited);
+        server.kill("SIGTERM");
+      });
+      token.cleanup();
+    },
+  };
+}
+
+/** Pebble from Debian in always-valid mode (no validation wait), with a TLS certificate we make. */
+async function pebbleAcme(dns: string, dir: string): Promise<AcmeTarget> {
+  const port = await freePort();
+  const key = join(dir, "pebble.key");
+  const cert = join(dir, "pebble.pem");
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ],
+    { stdio: "ignore" },
+  );
+  const config = join(dir, "pebble.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${await freePort()}`,
+        certificate: cert,
+        privateKey: key,
+        httpPort: 5002,
+        tlsPort: 5001,
+        ocspResponderURL: "",
+        externalAccountBindingRequired: false,
+      },
+    }),
+  );
+  const child = spawn("pebble", ["-config", config, "-dnsserver", dns], {
+    env: { ...process.env, PEBBLE_VA_ALWAYS_VALID: "1", PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await new Promise<void>((ok) => {
+    const seen = (d: Buffer) => String(d).includes("Listening on") && ok();
+    child.stdout.on("data", seen);
+    child.stderr.on("data", seen);
+  });
+  return {
+    name: "Pebble",
+    directory: `https://127.0.0.1:${port}/dir`,
+    caFile: cert,
+    stop: async () => void child.kill(),
+  };
+}
+
+/** Certificates per second from `workers` concurrent loops of `issueOne` for SECONDS. */
+async function certRate(workers: number, issueOne: (worker: number, n: number) => Promise<void>): Promise<number> {
+  const end = Date.now() + SECONDS * 1000;
+  let done = 0;
+  const start = Date.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let n = 0; Date.now() < end; n++) {
+        await issueOne(w, n);
+        done++;
+      }
+    }),
+  );
+  return done / ((Date.now() - start) / 1000);
+}
+
+async function acmeRates(): Promise<void> {
+  const work = createTestToken("bench-acme");
+  const challtest = spawn(
+    "pebble-challtestsrv",
+    [
+      "-http01",
+      "",
+      "-https01",
+      "",
+      "-tlsalpn01",
+      "",
+      "-defaultIPv6",
+      "",
+      "-dns01",
+      `127.0.0.1:${await freePort().then((p) => (dnsPort = p))}`,
+      "-management",
+      `127.0.0.1:${await freePort().then((p) => (mgmtPort = p))}`,
+    ],
+    { stdio: "ignore" },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const dns = `127.0.0.1:${dnsPort}`;
+  const management = `http://127.0.0.1:${mgmtPort}`;
+  const hook = join(work.dir, "hook.sh");
+  writeFileSync(
+    hook,
+    `#!/bin/sh\ncase "$1" in present) curl -s -X POST -d "{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}" ${management}/set-txt ;; cleanup) curl -s -X POST -d "{\\"host\\":\\"$2\\"}" ${management}/clear-txt ;; esac\n`,
+    { mode: 0o755 },
+  );
+  const results = new Map<string, number>();
+  try {
+    for (const makeTarget of [() => keywardAcme(dns), () => pebbleAcme(dns, work.dir)]) {
+      const target = await makeTarget();
+      try {
+        const lego = (w: number, n: number) =>
+          new Promise<void>((resolveRun, reject) => {
+            const child = spawn(
+              "lego",
+              [
+                "--server",
+                target.directory,
+                "--accept-tos",
+                "--email",
+                "b@example.com",
+                "--path",
+                join(work.dir, `${target.name}-lego-${w}`),
+                "-d",
+                `l${w}-${n}.${target.name.toLowerCase()}.example.com`,
+                "--dns",
+                "exec",
+                "--dns.resolvers",
+                dns,
+                "--dns.disable-cp",
+                "run",
+              ],
+              {
+                env: {
+                  ...process.env,
+                  EXEC_PATH: hook,
+                  EXEC_PROPAGATION_TIMEOUT: "10",
+                  EXEC_POLLING_INTERVAL: "1",
+                  ...(target.caFile ? { LEGO_CA_CERTIFICATES: target.caFile } : {}),
+                },
+                stdio: "ignore",
+              },
+            );
+            child.on("exit", (code) =>
+              code === 0 ? resolveRun() : reject(new Error(`lego against ${target.name} exited ${code}`)),
+            );
+          });
+        results.set(`lego ${target.name}`, await certRate(8, lego));
+
+        const agent = target.caFile ? new https.Agent({ ca: readFileSync(target.caFile) }) : undefined;
+        acme.axios.defaults.httpsAgent = agent;
+        const clients = await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            const client = new acme.Client({
+              directoryUrl: target.directory,
+              accountKey: await acme.crypto.createPrivateEcdsaKey(),
+              backoffMin: 100,
+              backoffMax: 1000,
+            });
+            await client.createAccount({ termsOfServiceAgreed: true });
+            return client;
+          }),
+        );
+        const acmeClient = async (w: number, n: number) => {
+          const name = `a${w}-${n}.${target.name.toLowerCase()}.example.com`;
+          const [, csr] = await acme.crypto.createCsr({ commonName: name }, await acme.crypto.createPrivateEcdsaKey());
+          await clients[w]!.auto({
+            csr,
+            termsOfServiceAgreed: true,
+            challengePriority: ["dns-01"],
+            skipChallengeVerification: true,
+            challengeCreateFn: async (_a, _c, keyAuthorization) => {
+              // For dns-01, acme-client hands over the TXT value itself (the digest).
+              await fetch(`${management}/set-txt`, {
+                method: "POST",
+                body: JSON.stringify({ host: `_acme-challenge.${name}.`, value: keyAuthorization }),
+              });
+            },
+            challengeRemoveFn: async () => undefined,
+          });
+        };
+        results.set(`acme-client ${target.name}`, await certRate(8, acmeClient));
+      } finally {
+        await target.stop();
+      }
+    }
+  } finally {
+    challtest.kill();
+    work.cleanup();
+  }
+  for (const client of ["lego", "acme-client"]) {
+    record(`ACME ${client} x8, Keyward`, results.get(`${client} Keyward`)!, "cert/s", {
+      name: `${client} x8 on Pebble`,
+      value: results.get(`${client} Pebble`)!,
     });
   }
+}
+let dnsPort = 0;
+let mgmtPort = 0;
+
+async function main() {
+  process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
+  // BENCH_ONLY=hsm,issuance,acme,ocsp,crl runs a subset.
+  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl").split(","));
+  let pooled = 0;
+  if (only.has("hsm") || only.has("issuance")) {
+    record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", await hsmSignRate(1, 1), "sign/s");
+    pooled = await hsmSignRate(4, 8);
+    record("SoftHSM2 ECDSA P-256 C_Sign, 4 sessions, 8 in flight", pooled, "sign/s");
+  }
+  if (only.has("issuance")) {
+    for (const [c, rate] of await issuanceRate([1, 8, 16])) {
+      record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
+        name: "pooled C_Sign",
+        value: pooled,
+      });
+    }
+  }
+  if (only.has("acme")) await acmeRates();
+  if (only.has("ocsp")) await ocspRates();
+  if (only.has("crl")) await crlFigures([10_000, 100_000]);
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
   writeFileSync(

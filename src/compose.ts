@@ -132,6 +132,10 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     baseUrl: config.baseUrl,
     settings: config.acme,
+    hmac: {
+      importKey: (value, label) => hsm.importHmacKey(value, label),
+      sign: (uri, data) => hsm.hmacSha256(uri, data),
+    },
   });
   const acmeOrders = new AcmeOrders({
     store: new SqlAcmeOrderStore(database.db),

@@ -13,6 +13,7 @@ export const PERMISSIONS = {
   "certificates:revoke": ["admin", "ca-operator"],
   "revocations:read": ["admin", "ca-operator", "auditor"],
   "keys:block": ["admin", "ca-operator"],
+  "acme:manage": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

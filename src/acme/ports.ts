@@ -21,6 +21,10 @@ export interface AcmeStore {
   accountByThumbprint(thumbprint: string): Promise<AcmeAccount | undefined>;
   accountById(id: string): Promise<AcmeAccount | undefined>;
   updateAccount(id: string, changes: { contact?: string[]; status?: AcmeAccount["status"] }): Promise<AcmeAccount>;
+  saveEabKey(key: { kid: string; name: string; keyUri: string; createdAt: Date }): Promise<void>;
+  eabKey(kid: string): Promise<{ kid: string; keyUri: string; accountId: string | null } | undefined>;
+  /** Binds an unused EAB key to an account; false when it was already used (the database decides). */
+  claimEabKey(kid: string, accountId: string, at: Date): Promise<boolean>;
   /** Replaces the account key; false when another account already has the new key (unique thumbprint). */
   changeAccountKey(id: string, jwk: JWK, thumbprint: string): Promise<boolean>;
 }

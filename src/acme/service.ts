@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Clock } from "../clock/index.js";
 import type { AcmeAccount, AcmeStore } from "./ports.js";
@@ -27,7 +27,19 @@ const MAX_CONTACTS = 10;
  * checked in the order the RFC implies: shape, algorithm, key, signature, nonce.
  */
 export class AcmeService {
-  constructor(private readonly deps: { store: AcmeStore; clock: Clock; baseUrl: string; settings: AcmeSettings }) {}
+  constructor(
+    private readonly deps: {
+      store: AcmeStore;
+      clock: Clock;
+      baseUrl: string;
+      settings: AcmeSettings;
+      /** HMAC keys live in the token (external account binding). */
+      hmac: {
+        importKey(value: Buffer, label: string): Promise<string>;
+        sign(uri: string, data: Uint8Array): Promise<Buffer>;
+      };
+    },
+  ) {}
 
   url(path: string): string {
     return `${this.deps.baseUrl}/acme/${path}`;
@@ -113,14 +125,69 @@ export class AcmeService {
     if (this.deps.settings.externalAccountRequired && !payload.externalAccountBinding) {
       throw new AcmeError("externalAccountRequired", "this server requires an external account binding");
     }
+    const id = randomBytes(12).toString("base64url");
+    const contact = contacts(payload.contact);
+    if (payload.externalAccountBinding !== undefined)
+      await this.bindExternalAccount(payload.externalAccountBinding, thumbprint, id);
     return this.deps.store.createAccount({
-      id: randomBytes(12).toString("base64url"),
+      id,
       thumbprint,
       jwk: publicJwk(request.jwk),
       status: "valid",
-      contact: contacts(payload.contact),
+      contact,
       createdAt: this.deps.clock.now(),
     });
+  }
+
+  /**
+   * Admin side of RFC 8555 §7.3.4: a key id and HMAC key for one account. The HMAC key is shown
+   * once and then lives only in the token.
+   */
+  async createExternalAccountKey(name: string): Promise<{ kid: string; hmacKey: string }> {
+    const kid = `kw-${randomBytes(12).toString("base64url")}`;
+    const secret = randomBytes(32);
+    try {
+      const keyUri = await this.deps.hmac.importKey(secret, `eab-${kid}`);
+      await this.deps.store.saveEabKey({ kid, name, keyUri, createdAt: this.deps.clock.now() });
+      return { kid, hmacKey: secret.toString("base64url") };
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /** RFC 8555 §7.3.4: an HS256 JWS by the EAB key over the account key, for this URL, used once. */
+  private async bindExternalAccount(binding: unknown, thumbprint: string, accountId: string): Promise<void> {
+    const b = (binding ?? {}) as Record<string, unknown>;
+    if (typeof b.protected !== "string" || typeof b.payload !== "string" || typeof b.signature !== "string") {
+      throw new AcmeError("malformed", "externalAccountBinding must be a flattened JWS");
+    }
+    let header: Record<string, unknown>;
+    let boundKey: JWK;
+    try {
+      header = JSON.parse(Buffer.from(b.protected, "base64url").toString("utf8"));
+      boundKey = JSON.parse(Buffer.from(b.payload, "base64url").toString("utf8"));
+    } catch {
+      throw new AcmeError("malformed", "externalAccountBinding is not base64url-encoded JSON");
+    }
+    if (header.alg !== "HS256")
+      throw new AcmeError("badSignatureAlgorithm", "externalAccountBinding must use HS256", { algorithms: ["HS256"] });
+    if (header.url !== this.url("new-account"))
+      throw new AcmeError("unauthorized", "externalAccountBinding names another URL");
+    if ("nonce" in header) throw new AcmeError("malformed", "externalAccountBinding must not carry a nonce");
+    const key = typeof header.kid === "string" ? await this.deps.store.eabKey(header.kid) : undefined;
+    if (!key) throw new AcmeError("unauthorized", "externalAccountBinding names an unknown key id");
+    if (key.accountId) throw new AcmeError("unauthorized", "this external account key is already bound to an account");
+    if ((await calculateJwkThumbprint(boundKey, "sha256").catch(() => "")) !== thumbprint) {
+      throw new AcmeError("unauthorized", "externalAccountBinding binds a different account key");
+    }
+    const expected = await this.deps.hmac.sign(key.keyUri, Buffer.from(`${b.protected}.${b.payload}`, "ascii"));
+    const given = Buffer.from(b.signature, "base64url");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new AcmeError("unauthorized", "externalAccountBinding signature does not verify");
+    }
+    if (!(await this.deps.store.claimEabKey(key.kid, accountId, this.deps.clock.now()))) {
+      throw new AcmeError("unauthorized", "this external account key is already bound to an account");
+    }
   }
 
   /** RFC 8555 §7.3.2 and §7.3.6: read (POST-as-GET), update contacts, or deactivate. */

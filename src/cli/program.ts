@@ -394,6 +394,21 @@ export function buildProgram(): Command {
       });
     });
 
+  const acmeCommand = program.command("acme").description("ACME administration");
+  acmeCommand
+    .command("eab")
+    .description("external account binding keys")
+    .command("create")
+    .description("create a key id and HMAC key for one ACME account (the HMAC key is shown once)")
+    .option("--name <name>", "who the binding is for", "acme-account")
+    .action(async (opts: { name: string }) => {
+      await withServices(program, async (s, out) => {
+        const created = await s.acme.createExternalAccountKey(opts.name);
+        out.progress(`External account key for "${opts.name}"; the HMAC key is shown only once:`);
+        out.result(created, () => `kid:      ${created.kid}\nhmac key: ${created.hmacKey}`);
+      });
+    });
+
   const ca = program.command("ca").description("the CA hierarchy");
   ca.command("list")
     .description("list the root and intermediates")

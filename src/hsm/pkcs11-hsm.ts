@@ -249,6 +249,54 @@ export class Pkcs11Hsm {
     });
   }
 
+  /**
+   * Imports a shared HMAC secret (e.g. an ACME external account binding key, which the admin must
+   * see once) as a sensitive, non-extractable token object: from then on it is used only by handle.
+   */
+  async importHmacKey(value: Buffer, label: string): Promise<string> {
+    const id = randomBytes(16);
+    const template: pkcs11js.Template = [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_VERIFY, value: true },
+      // Only MACs: SoftHSM would otherwise allow encrypt/decrypt/wrap/unwrap with it by default.
+      { type: pkcs11js.CKA_ENCRYPT, value: false },
+      { type: pkcs11js.CKA_DECRYPT, value: false },
+      { type: pkcs11js.CKA_WRAP, value: false },
+      { type: pkcs11js.CKA_UNWRAP, value: false },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+      { type: pkcs11js.CKA_VALUE, value },
+    ];
+    await this.withSession("import HMAC key", (session) => this.p11.C_CreateObject(session, template));
+    return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type: "secret-key" });
+  }
+
+  /** HMAC-SHA-256 with a secret key in the token. */
+  async hmacSha256(uri: string, data: Uint8Array): Promise<Buffer> {
+    const input = Buffer.from(data);
+    return this.withSecretKey(uri, "HMAC", (session, key) => {
+      this.p11.C_SignInit(session, { mechanism: pkcs11js.CKM_SHA256_HMAC }, key);
+      return this.p11.C_SignAsync(session, input, Buffer.alloc(32));
+    });
+  }
+
+  private async withSecretKey<T>(
+    uri: string,
+    operation: string,
+    work: (session: Handle, key: Handle) => Promise<T> | T,
+  ) {
+    return this.withSession(operation, (session) =>
+      work(session, this.findObject(session, uri, pkcs11js.CKO_SECRET_KEY)),
+    );
+  }
+
   /** The security attributes of the private key, for checks that it cannot leave the token. */
   async keyAttributes(uri: string): Promise<KeyAttributes> {
     return this.withKey(uri, "read key attributes", (session, key) => {
@@ -340,7 +388,12 @@ export class Pkcs11Hsm {
 
   private findObject(session: Handle, uri: string, objectClass: number): Handle {
     const found = this.findObjects(session, uri, objectClass);
-    const kind = objectClass === pkcs11js.CKO_PUBLIC_KEY ? "public key" : "private key";
+    const kind =
+      objectClass === pkcs11js.CKO_PUBLIC_KEY
+        ? "public key"
+        : objectClass === pkcs11js.CKO_SECRET_KEY
+          ? "secret key"
+          : "private key";
     if (found.length === 0) throw new HsmKeyNotFoundError(`HSM has no ${kind} matching ${uri}`);
     if (found.length > 1) throw new HsmError(`HSM has ${found.length} ${kind}s matching ${uri}; the URI must name one`);
     return found[0]!;

@@ -173,6 +173,19 @@ export function migrations(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex("acme_challenges_authz").on("acme_challenges").column("authorization_id").execute();
       },
     },
+    "0005_acme_eab": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("acme_eab_keys")
+          .addColumn("kid", "text", (c) => c.primaryKey())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("key_uri", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("account_id", "text")
+          .addColumn("used_at", "text")
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -139,6 +139,16 @@ export interface AcmeChallengesTable {
   error: string | null;
 }
 
+export interface AcmeEabKeysTable {
+  kid: string;
+  name: string;
+  /** pkcs11: URI of the HMAC key in the token; the key itself is never stored here. */
+  key_uri: string;
+  created_at: string;
+  account_id: string | null;
+  used_at: string | null;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -153,6 +163,7 @@ export interface Database {
   acme_orders: AcmeOrdersTable;
   acme_authorizations: AcmeAuthorizationsTable;
   acme_challenges: AcmeChallengesTable;
+  acme_eab_keys: AcmeEabKeysTable;
 }
 
 export type { Generated };

@@ -88,6 +88,8 @@ const RevocationQuery = z
   })
   .strict();
 
+const EabBody = z.object({ name: z.string().min(1).max(100).default("acme-account") }).strict();
+
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
 export function apiRoutes(services: Services): ApiRoute[] {
   const { ca, issuance, revocation, clock, config } = services;
@@ -206,6 +208,16 @@ export function apiRoutes(services: Services): ApiRoute[] {
         const body = parseInput(BlockKeyBody, req.body, "request body");
         const { revokeAll, ...reference } = body;
         res.json(await revocation.blockKey(reference, { revokeAll, by: principalOf(res).name }));
+      },
+    },
+    {
+      method: "post",
+      path: "/acme/eab",
+      permission: "acme:manage",
+      summary: "Create an ACME external account binding key id and HMAC key (the key is shown once)",
+      async handler(req, res) {
+        const body = parseInput(EabBody, req.body ?? {}, "request body");
+        res.status(201).json(await services.acme.createExternalAccountKey(body.name));
       },
     },
     {

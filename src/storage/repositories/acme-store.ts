@@ -76,6 +76,35 @@ export class SqlAcmeStore implements AcmeStore {
     return row && toAccount(row);
   }
 
+  async saveEabKey(key: { kid: string; name: string; keyUri: string; createdAt: Date }): Promise<void> {
+    await this.db
+      .insertInto("acme_eab_keys")
+      .values({
+        kid: key.kid,
+        name: key.name,
+        key_uri: key.keyUri,
+        created_at: key.createdAt.toISOString(),
+        account_id: null,
+        used_at: null,
+      })
+      .execute();
+  }
+
+  async eabKey(kid: string) {
+    const row = await this.db.selectFrom("acme_eab_keys").selectAll().where("kid", "=", kid).executeTakeFirst();
+    return row && { kid: row.kid, keyUri: row.key_uri, accountId: row.account_id };
+  }
+
+  async claimEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable("acme_eab_keys")
+      .set({ account_id: accountId, used_at: at.toISOString() })
+      .where("kid", "=", kid)
+      .where("account_id", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async changeAccountKey(id: string, jwk: object, thumbprint: string): Promise<boolean> {
     try {
       await this.db

@@ -151,6 +151,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       dnsResolver: config.acme.dnsResolver,
       timeoutMs: config.acme.validationTimeoutMs,
       orderLifetimeHours: config.acme.orderLifetimeHours,
+      validAuthorizationHours: config.acme.validAuthorizationHours,
       answerWithinMs: 1000,
       maxIdentifiers: 100,
       profile: config.acme.profile,

@@ -15,6 +15,8 @@ import { type ValidationSettings, validateDns01, validateHttp01, validateTlsAlpn
 
 export interface OrderSettings extends ValidationSettings {
   orderLifetimeHours: number;
+  /** How long a validated authorization stays valid, and reusable by new orders of the account. */
+  validAuthorizationHours: number;
   /** How long a challenge POST waits for validation before answering "processing". */
   answerWithinMs: number;
   maxIdentifiers: number;
@@ -53,8 +55,17 @@ export class AcmeOrders {
     const identifiers = this.identifiers(payload);
     const now = this.deps.clock.now();
     const expiresAt = new Date(now.getTime() + this.deps.settings.orderLifetimeHours * 3_600_000);
-    const authorizations: AcmeAuthorization[] = identifiers.map((identifier) => {
-      const wildcard = identifier.value.startsWith("*.");
+    const authorizationIds: string[] = [];
+    const created: AcmeAuthorization[] = [];
+    for (const requested of identifiers) {
+      const wildcard = requested.value.startsWith("*.");
+      const identifier: Identifier = wildcard ? { type: "dns", value: requested.value.slice(2) } : requested;
+      // A valid authorization of this account that outlives the order is reused (RFC 8555 §7.1.4).
+      const reused = await this.deps.store.reusableAuthorization(account.id, identifier, wildcard, expiresAt);
+      if (reused) {
+        authorizationIds.push(reused);
+        continue;
+      }
       const id = newId();
       // Wildcards can only be proven through DNS; IP addresses only over HTTP (RFC 8738).
       const types: AcmeChallenge["type"][] = wildcard
@@ -62,10 +73,10 @@ export class AcmeOrders {
         : identifier.type === "ip"
           ? ["http-01"]
           : ["http-01", "dns-01", "tls-alpn-01"];
-      return {
+      created.push({
         id,
         accountId: account.id,
-        identifier: wildcard ? { type: "dns", value: identifier.value.slice(2) } : identifier,
+        identifier,
         wildcard,
         status: "pending",
         expiresAt,
@@ -78,21 +89,22 @@ export class AcmeOrders {
           validatedAt: null,
           error: null,
         })),
-      };
-    });
+      });
+      authorizationIds.push(id);
+    }
     const order: AcmeOrder = {
       id: newId(),
       accountId: account.id,
-      status: "pending",
+      status: created.length === 0 ? "ready" : "pending",
       identifiers,
-      authorizationIds: authorizations.map((a) => a.id),
+      authorizationIds,
       profile: this.deps.settings.profile,
       expiresAt,
       createdAt: now,
       certificateSerial: null,
       error: null,
     };
-    await this.deps.store.createOrder(order, authorizations);
+    await this.deps.store.createOrder(order, created);
     return order;
   }
 
@@ -161,7 +173,8 @@ export class AcmeOrders {
       else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, this.deps.settings);
       else await validateTlsAlpn01(authz.identifier, keyAuthorization, this.deps.settings);
       await this.deps.store.setChallenge(challenge.id, ["processing"], "valid", null, now());
-      await this.deps.store.setAuthorization(authz.id, "valid");
+      const validUntil = new Date(now().getTime() + this.deps.settings.validAuthorizationHours * 3_600_000);
+      await this.deps.store.setAuthorization(authz.id, "valid", validUntil);
       for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id)) {
         const order = (await this.deps.store.order(orderId))!;
         const all = await Promise.all(order.authorizationIds.map((id) => this.deps.store.authorization(id)));

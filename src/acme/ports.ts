@@ -85,7 +85,7 @@ export interface AcmeOrderStore {
     error: unknown | null,
     at: Date,
   ): Promise<boolean>;
-  setAuthorization(id: string, status: AuthzStatus): Promise<void>;
+  setAuthorization(id: string, status: AuthzStatus, expiresAt?: Date): Promise<void>;
   /** Moves an order from one state to another; false when it was not in `from` (the database decides). */
   setOrder(
     id: string,
@@ -93,6 +93,13 @@ export interface AcmeOrderStore {
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean>;
   ordersOfAuthorization(authorizationId: string): Promise<string[]>;
+  /** A valid authorization of the account for this identifier that is still good at `until`. */
+  reusableAuthorization(
+    accountId: string,
+    identifier: Identifier,
+    wildcard: boolean,
+    until: Date,
+  ): Promise<string | undefined>;
   /** Ids of the account's orders that are not yet finished (RFC 8555 §7.1.2.1), newest first. */
   ordersOfAccount(accountId: string, limit: number): Promise<string[]>;
   /** Whether one of the account's orders produced the certificate with this serial. */

@@ -161,6 +161,8 @@ export const ConfigSchema = z
           .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "dnsResolver is host:port")
           .optional(),
         orderLifetimeHours: z.number().int().min(1).max(720).default(168),
+        /** Validated authorizations stay valid (and are reused by new orders) this long. */
+        validAuthorizationHours: z.number().int().min(1).max(2160).default(720),
         validationTimeoutMs: z.number().int().min(500).max(60_000).default(5000),
         profile: z.string().default("server"),
       })
@@ -172,6 +174,7 @@ export const ConfigSchema = z
         http01Port: 80,
         tlsAlpn01Port: 443,
         orderLifetimeHours: 168,
+        validAuthorizationHours: 720,
         validationTimeoutMs: 5000,
         profile: "server",
       }),

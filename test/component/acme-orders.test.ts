@@ -292,4 +292,27 @@ describe("ACME orders with acme-client", () => {
     expect((await fetch(`${dir.renewalInfo}/AAAA.AAAA`)).status).toBe(404);
     expect((await fetch(`${dir.renewalInfo}/not-a-cert-id`)).status).toBe(400);
   });
+
+  it("reuses the account's valid authorization: a second order for the same name is ready at once", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const first = await c.createOrder({ identifiers: [{ type: "dns", value: "reuse.example.com" }] });
+    const [authz] = await c.getAuthorizations(first);
+    const challenge = authz!.challenges.find((ch) => ch.type === "http-01")!;
+    tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+    expect((await c.completeChallenge(challenge)).status).toBe("valid");
+
+    const second = await c.createOrder({ identifiers: [{ type: "dns", value: "reuse.example.com" }] });
+    expect(second.status).toBe("ready");
+    expect(second.authorizations).toEqual(first.authorizations);
+    const [, csr] = await acme.crypto.createCsr({ commonName: "reuse.example.com" });
+    expect((await c.finalizeOrder(second, csr)).status).toBe("valid");
+
+    // Another account gets its own authorization.
+    const other = await client();
+    await other.createAccount({ termsOfServiceAgreed: true });
+    const theirs = await other.createOrder({ identifiers: [{ type: "dns", value: "reuse.example.com" }] });
+    expect(theirs.status).toBe("pending");
+    expect(theirs.authorizations).not.toEqual(first.authorizations);
+  });
 });

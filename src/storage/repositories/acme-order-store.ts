@@ -136,8 +136,12 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async setAuthorization(id: string, status: AuthzStatus): Promise<void> {
-    await this.db.updateTable("acme_authorizations").set({ status }).where("id", "=", id).execute();
+  async setAuthorization(id: string, status: AuthzStatus, expiresAt?: Date): Promise<void> {
+    await this.db
+      .updateTable("acme_authorizations")
+      .set({ status, ...(expiresAt ? { expires_at: expiresAt.toISOString() } : {}) })
+      .where("id", "=", id)
+      .execute();
   }
 
   async setOrder(
@@ -156,6 +160,27 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       .where("status", "in", from)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
+  }
+
+  async reusableAuthorization(
+    accountId: string,
+    identifier: { type: string; value: string },
+    wildcard: boolean,
+    until: Date,
+  ) {
+    const row = await this.db
+      .selectFrom("acme_authorizations")
+      .select("id")
+      .where("account_id", "=", accountId)
+      .where("identifier_type", "=", identifier.type)
+      .where("identifier_value", "=", identifier.value)
+      .where("wildcard", "=", wildcard ? 1 : 0)
+      .where("status", "=", "valid")
+      .where("expires_at", ">", until.toISOString())
+      .orderBy("expires_at", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    return row?.id;
   }
 
   async ordersOfAccount(accountId: string, limit: number): Promise<string[]> {

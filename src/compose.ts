@@ -152,6 +152,8 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       timeoutMs: config.acme.validationTimeoutMs,
       orderLifetimeHours: config.acme.orderLifetimeHours,
       validAuthorizationHours: config.acme.validAuthorizationHours,
+      checkCaa: config.acme.checkCaa,
+      caaIdentities: config.acme.caaIdentities,
       answerWithinMs: 1000,
       maxIdentifiers: 100,
       profile: config.acme.profile,

@@ -11,10 +11,21 @@ import { certificatePem } from "../pki/pem.js";
 import { reasonName, type RevocationService } from "../revocation/index.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderStore, Identifier } from "./ports.js";
 import { AcmeError, acmeTypeOf } from "./problems.js";
-import { type ValidationSettings, validateDns01, validateHttp01, validateTlsAlpn01 } from "./validation.js";
+import { Resolver } from "node:dns/promises";
+import { checkCaa } from "./caa.js";
+import {
+  resolverFor,
+  type ValidationSettings,
+  validateDns01,
+  validateHttp01,
+  validateTlsAlpn01,
+} from "./validation.js";
 
 export interface OrderSettings extends ValidationSettings {
   orderLifetimeHours: number;
+  /** RFC 8659 CAA checks (off only for private zones that cannot carry CAA records). */
+  checkCaa: boolean;
+  caaIdentities: readonly string[];
   /** How long a validated authorization stays valid, and reusable by new orders of the account. */
   validAuthorizationHours: number;
   /** How long a challenge POST waits for validation before answering "processing". */
@@ -172,6 +183,11 @@ export class AcmeOrders {
         await validateHttp01(authz.identifier, challenge.token, keyAuthorization, this.deps.settings);
       else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, this.deps.settings);
       else await validateTlsAlpn01(authz.identifier, keyAuthorization, this.deps.settings);
+      if (this.deps.settings.checkCaa && authz.identifier.type === "dns") {
+        const resolver =
+          resolverFor(this.deps.settings) ?? new Resolver({ timeout: this.deps.settings.timeoutMs, tries: 2 });
+        await checkCaa(resolver, authz.identifier.value, authz.wildcard, this.deps.settings.caaIdentities);
+      }
       await this.deps.store.setChallenge(challenge.id, ["processing"], "valid", null, now());
       const validUntil = new Date(now().getTime() + this.deps.settings.validAuthorizationHours * 3_600_000);
       await this.deps.store.setAuthorization(authz.id, "valid", validUntil);

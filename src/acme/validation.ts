@@ -22,7 +22,7 @@ export interface ValidationSettings {
 const MAX_REDIRECTS = 10;
 const MAX_BODY = 4096;
 
-function resolverFor(settings: ValidationSettings): Resolver | undefined {
+export function resolverFor(settings: ValidationSettings): Resolver | undefined {
   if (!settings.dnsResolver) return undefined;
   const resolver = new Resolver({ timeout: settings.timeoutMs, tries: 2 });
   resolver.setServers([settings.dnsResolver]);

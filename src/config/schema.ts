@@ -149,7 +149,10 @@ export const ConfigSchema = z
         nonceLifetimeSeconds: z.number().int().min(10).max(86_400).default(3600),
         termsOfService: z.url().optional(),
         website: z.url().optional(),
-        caaIdentities: z.array(z.string()).default([]),
+        /** Domains that CAA `issue` records must name for us to issue (RFC 8659). */
+        caaIdentities: z.array(z.string().toLowerCase()).default([]),
+        /** Check CAA at validation; turn off only for private zones. */
+        checkCaa: z.boolean().default(true),
         externalAccountRequired: z.boolean().default(false),
         /** http-01 connects here (80 in production; KEYWARD_ACME_HTTP01_PORT for tests and private networks). */
         http01Port: z.number().int().min(1).max(65_535).default(80),
@@ -170,6 +173,7 @@ export const ConfigSchema = z
       .default({
         nonceLifetimeSeconds: 3600,
         caaIdentities: [],
+        checkCaa: true,
         externalAccountRequired: false,
         http01Port: 80,
         tlsAlpn01Port: 443,

@@ -21,7 +21,9 @@ beforeAll(async () => {
     res.writeHead(body ? 200 : 404).end(body ?? "");
   });
   await new Promise<void>((r) => http01.listen(port, "127.0.0.1", r));
-  kw = await startKeyward({ overrides: { acme: { http01Port: port, dnsResolver: dns.dns } } });
+  kw = await startKeyward({
+    overrides: { acme: { http01Port: port, dnsResolver: dns.dns, caaIdentities: ["keyward.test"] } },
+  });
   writeFile(kw.dir, "root.pem", await (await fetch(`${kw.url}/ca/root.pem`)).text());
 });
 
@@ -314,5 +316,29 @@ describe("ACME orders with acme-client", () => {
     const theirs = await other.createOrder({ identifiers: [{ type: "dns", value: "reuse.example.com" }] });
     expect(theirs.status).toBe("pending");
     expect(theirs.authorizations).not.toEqual(first.authorizations);
+  });
+
+  it("checks CAA (RFC 8659): records naming us or none allow issuance, records naming another CA refuse it", async () => {
+    await dns.addCaa("caa-ok.example.com", [{ tag: "issue", value: "keyward.test" }]);
+    await dns.addCaa("caa-other.example.com", [{ tag: "issue", value: "other-ca.example; account=1" }]);
+    await dns.addCaa("caa-parent.example.net", [{ tag: "issue", value: "other-ca.example" }]);
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const validate = async (name: string) => {
+      const order = await c.createOrder({ identifiers: [{ type: "dns", value: name }] });
+      const [authz] = await c.getAuthorizations(order);
+      const challenge = authz!.challenges.find((ch) => ch.type === "http-01")!;
+      tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+      return (await c.completeChallenge(challenge)) as { status: string; error?: { type: string; detail: string } };
+    };
+    expect((await validate("caa-ok.example.com")).status).toBe("valid");
+    const refused = await validate("caa-other.example.com");
+    expect(refused.status).toBe("invalid");
+    expect(refused.error).toMatchObject({ type: "urn:ietf:params:acme:error:caa" });
+    expect(refused.error!.detail).toContain(
+      "CAA records at caa-other.example.com do not allow this CA (keyward.test) to issue",
+    );
+    // The relevant record set is found on a parent when the name has none.
+    expect((await validate("www.caa-parent.example.net")).error?.type).toBe("urn:ietf:params:acme:error:caa");
   });
 });

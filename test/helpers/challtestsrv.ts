@@ -11,6 +11,8 @@ export interface ChallTestSrv {
   management: string;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
+  /** CAA records for a name, e.g. [{ tag: "issue", value: "ca.example" }]. */
+  addCaa(host: string, policies: Array<{ tag: string; value: string }>): Promise<void>;
   stop(): void;
 }
 
@@ -58,6 +60,7 @@ export async function startChallTestSrv(): Promise<ChallTestSrv> {
     management,
     setTxt: (host, value) => post("/set-txt", { host: host.endsWith(".") ? host : `${host}.`, value }),
     clearTxt: (host) => post("/clear-txt", { host: host.endsWith(".") ? host : `${host}.` }),
+    addCaa: (host, policies) => post("/add-caa", { host: host.endsWith(".") ? host : `${host}.`, policies }),
     stop: () => child.kill(),
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { TokenService } from "./access/index.js";
-import { AcmeOrders, AcmeService } from "./acme/index.js";
+import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
@@ -16,6 +16,7 @@ import {
   SqlAcmeStore,
   SqlCaStore,
   SqlCertificateStore,
+  SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
 } from "./storage/index.js";
@@ -137,10 +138,16 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       sign: (uri, data) => hsm.hmacSha256(uri, data),
     },
   });
+  const rateLimits = new RateLimits({
+    store: new SqlRateLimitStore(database.db),
+    clock,
+    settings: config.acme.rateLimits,
+  });
   const acmeOrders = new AcmeOrders({
     store: new SqlAcmeOrderStore(database.db),
     issuance,
     revocation,
+    rateLimits,
     forbiddenNames: config.policy.forbiddenNames,
     clock,
     baseUrl: config.baseUrl,
@@ -180,7 +187,10 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       responder.start();
       // Used and expired nonces must not pile up.
       nonceSweep = setInterval(
-        () => void acme.cleanupNonces().catch((error) => logger?.error({ err: error }, "nonce cleanup failed")),
+        () =>
+          void Promise.all([acme.cleanupNonces(), rateLimits.cleanup()]).catch((error) =>
+            logger?.error({ err: error }, "ACME cleanup failed"),
+          ),
         60_000,
       );
       nonceSweep.unref();

@@ -13,6 +13,7 @@ import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrde
 import { AcmeError, acmeTypeOf } from "./problems.js";
 import { Resolver } from "node:dns/promises";
 import { checkCaa } from "./caa.js";
+import type { RateLimits } from "./rate-limits.js";
 import {
   resolverFor,
   type ValidationSettings,
@@ -54,6 +55,7 @@ export class AcmeOrders {
       settings: OrderSettings;
       forbiddenNames: readonly string[];
       revocation: RevocationService;
+      rateLimits: RateLimits;
       logger?: Logger;
     },
   ) {}
@@ -64,6 +66,10 @@ export class AcmeOrders {
 
   async newOrder(account: AcmeAccount, payload: unknown): Promise<AcmeOrder> {
     const identifiers = this.identifiers(payload);
+    await this.deps.rateLimits.chargeNewOrder(
+      account.id,
+      identifiers.filter((i) => i.type === "dns").map((i) => i.value),
+    );
     const now = this.deps.clock.now();
     const expiresAt = new Date(now.getTime() + this.deps.settings.orderLifetimeHours * 3_600_000);
     const authorizationIds: string[] = [];

@@ -168,6 +168,13 @@ export const ConfigSchema = z
         validAuthorizationHours: z.number().int().min(1).max(2160).default(720),
         validationTimeoutMs: z.number().int().min(500).max(60_000).default(5000),
         profile: z.string().default("server"),
+        rateLimits: z
+          .object({
+            ordersPerAccountPerHour: z.number().int().min(1).default(300),
+            ordersPerDomainPerHour: z.number().int().min(1).default(1000),
+          })
+          .strict()
+          .default({ ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 }),
       })
       .strict()
       .default({
@@ -181,6 +188,7 @@ export const ConfigSchema = z
         validAuthorizationHours: 720,
         validationTimeoutMs: 5000,
         profile: "server",
+        rateLimits: { ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 },
       }),
     profiles: z.record(id, ProfileSchema),
     log: z

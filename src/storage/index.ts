@@ -5,3 +5,4 @@ export { SqlTokenStore } from "./repositories/token-store.js";
 export { SqlRevocationStore } from "./repositories/revocation-store.js";
 export { SqlAcmeStore } from "./repositories/acme-store.js";
 export { SqlAcmeOrderStore } from "./repositories/acme-order-store.js";
+export { SqlRateLimitStore } from "./repositories/rate-limit-store.js";

@@ -186,6 +186,17 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    "0006_rate_limits": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("rate_limit_counters")
+          .addColumn("key", "text", (c) => c.notNull())
+          .addColumn("window_start", "text", (c) => c.notNull())
+          .addColumn("count", "integer", (c) => c.notNull())
+          .addPrimaryKeyConstraint("rate_limit_counters_pk", ["key", "window_start"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -149,6 +149,12 @@ export interface AcmeEabKeysTable {
   used_at: string | null;
 }
 
+export interface RateLimitCountersTable {
+  key: string;
+  window_start: string;
+  count: number;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -164,6 +170,7 @@ export interface Database {
   acme_authorizations: AcmeAuthorizationsTable;
   acme_challenges: AcmeChallengesTable;
   acme_eab_keys: AcmeEabKeysTable;
+  rate_limit_counters: RateLimitCountersTable;
 }
 
 export type { Generated };

@@ -162,7 +162,11 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     if (error instanceof KeywardError) {
       ({ type, status } = acmeTypeOf(error));
       detail = status < 500 ? error.message : "the server failed to process the request";
-      if (status < 500) extensions = error.extensions;
+      if (status < 500) {
+        const { retryAfter, ...rest } = error.extensions;
+        extensions = rest;
+        if (typeof retryAfter === "number") res.setHeader("Retry-After", String(retryAfter));
+      }
     } else if (body?.type === "entity.too.large") {
       [type, status, detail] = ["malformed", 413, `the request body exceeds ${body.limit} bytes`];
     } else if (body?.type === "entity.parse.failed") {

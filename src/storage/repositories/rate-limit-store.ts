@@ -1,0 +1,23 @@
+import { type Kysely, sql } from "kysely";
+import type { Database } from "../schema.js";
+
+/** Fixed-window counters; the increment is one statement, so instances sharing a database agree. */
+export class SqlRateLimitStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async increment(key: string, windowStart: Date): Promise<number> {
+    const row = await this.db
+      .insertInto("rate_limit_counters")
+      .values({ key, window_start: windowStart.toISOString(), count: 1 })
+      .onConflict((oc) =>
+        oc.columns(["key", "window_start"]).doUpdateSet({ count: sql`rate_limit_counters.count + 1` }),
+      )
+      .returning("count")
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  async deleteBefore(windowStart: Date): Promise<void> {
+    await this.db.deleteFrom("rate_limit_counters").where("window_start", "<", windowStart.toISOString()).execute();
+  }
+}

@@ -128,11 +128,15 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
+  // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
+  const acmeProfiles = () =>
+    Object.fromEntries(issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
   const acme = new AcmeService({
     store: new SqlAcmeStore(database.db),
     clock,
     baseUrl: config.baseUrl,
     settings: config.acme,
+    profiles: acmeProfiles,
     hmac: {
       importKey: (value, label) => hsm.importHmacKey(value, label),
       sign: (uri, data) => hsm.hmacSha256(uri, data),
@@ -148,6 +152,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     issuance,
     revocation,
     rateLimits,
+    profiles: acmeProfiles,
     forbiddenNames: config.policy.forbiddenNames,
     clock,
     baseUrl: config.baseUrl,

@@ -56,6 +56,8 @@ export class AcmeOrders {
       forbiddenNames: readonly string[];
       revocation: RevocationService;
       rateLimits: RateLimits;
+      /** Certificate profiles ACME clients may choose: name → description. */
+      profiles: () => Record<string, string>;
       logger?: Logger;
     },
   ) {}
@@ -66,6 +68,7 @@ export class AcmeOrders {
 
   async newOrder(account: AcmeAccount, payload: unknown): Promise<AcmeOrder> {
     const identifiers = this.identifiers(payload);
+    const profile = this.profileOf(payload);
     await this.deps.rateLimits.chargeNewOrder(
       account.id,
       identifiers.filter((i) => i.type === "dns").map((i) => i.value),
@@ -115,7 +118,7 @@ export class AcmeOrders {
       status: created.length === 0 ? "ready" : "pending",
       identifiers,
       authorizationIds,
-      profile: this.deps.settings.profile,
+      profile,
       expiresAt,
       createdAt: now,
       certificateSerial: null,
@@ -360,6 +363,7 @@ export class AcmeOrders {
       identifiers: order.identifiers,
       authorizations: order.authorizationIds.map((id) => this.url(`authz/${id}`)),
       finalize: this.url(`order/${order.id}/finalize`),
+      profile: order.profile,
       ...(order.certificateSerial ? { certificate: this.url(`cert/${order.id}`) } : {}),
       ...(order.error ? { error: order.error } : {}),
     };
@@ -384,6 +388,20 @@ export class AcmeOrders {
       ...(c.validatedAt ? { validated: c.validatedAt.toISOString() } : {}),
       ...(c.error ? { error: c.error } : {}),
     };
+  }
+
+  /** draft-ietf-acme-profiles: the client may pick one of the profiles in the directory's meta. */
+  private profileOf(payload: unknown): string {
+    const requested = (payload as { profile?: unknown } | undefined)?.profile;
+    if (requested === undefined) return this.deps.settings.profile;
+    const offered = this.deps.profiles();
+    if (typeof requested !== "string" || !Object.hasOwn(offered, requested)) {
+      throw new AcmeError(
+        "invalidProfile",
+        `profile ${JSON.stringify(requested)} is not offered; profiles are ${Object.keys(offered).join(", ")}`,
+      );
+    }
+    return requested;
   }
 
   private identifiers(payload: unknown): Identifier[] {

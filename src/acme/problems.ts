@@ -9,6 +9,7 @@ export const ACME_PROBLEMS = {
   connection: 400,
   dns: 400,
   incorrectResponse: 400,
+  invalidProfile: 400,
   tls: 400,
   badPublicKey: 400,
   badNonce: 400,

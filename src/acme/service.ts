@@ -33,6 +33,8 @@ export class AcmeService {
       clock: Clock;
       baseUrl: string;
       settings: AcmeSettings;
+      /** draft-ietf-acme-profiles: name → description, announced in the directory's meta. */
+      profiles?: () => Record<string, string>;
       /** HMAC keys live in the token (external account binding). */
       hmac: {
         importKey(value: Buffer, label: string): Promise<string>;
@@ -62,6 +64,7 @@ export class AcmeService {
         ...(s.termsOfService ? { termsOfService: s.termsOfService } : {}),
         ...(s.website ? { website: s.website } : {}),
         caaIdentities: s.caaIdentities,
+        ...(this.deps.profiles ? { profiles: this.deps.profiles() } : {}),
         externalAccountRequired: s.externalAccountRequired,
       },
     };

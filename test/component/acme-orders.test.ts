@@ -341,4 +341,46 @@ describe("ACME orders with acme-client", () => {
     // The relevant record set is found on a parent when the name has none.
     expect((await validate("www.caa-parent.example.net")).error?.type).toBe("urn:ietf:params:acme:error:caa");
   });
+
+  it("offers certificate profiles in the directory and issues under the one an order names", async () => {
+    const dir = (await (await fetch(`${kw.url}/acme/directory`)).json()) as {
+      meta: { profiles: Record<string, string> };
+    };
+    expect(Object.keys(dir.meta.profiles).sort()).toEqual(["client", "recipient", "server"]);
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const api = (
+      c as unknown as {
+        api: {
+          apiResourceRequest(
+            r: string,
+            p: unknown,
+            codes: number[],
+          ): Promise<{ data: { profile: string }; headers: Record<string, string> }>;
+        };
+      }
+    ).api;
+    const created = await api.apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "client-profile.example.com" }], profile: "client" },
+      [201],
+    );
+    expect(created.data.profile).toBe("client");
+    const order = await c.getOrder({ url: created.headers.location } as never);
+    const [authz] = await c.getAuthorizations(order);
+    const challenge = authz!.challenges.find((ch) => ch.type === "http-01")!;
+    tokens.set(challenge.token, await c.getChallengeKeyAuthorization(challenge));
+    await c.completeChallenge(challenge);
+    const [, csr] = await acme.crypto.createCsr({ commonName: "client-profile.example.com" });
+    const pem = await c.getCertificate(await c.finalizeOrder(order, csr));
+    expect(openssl(["x509", "-noout", "-ext", "extendedKeyUsage"], pem)).toContain("TLS Web Client Authentication");
+
+    await expect(
+      api.apiResourceRequest(
+        "newOrder",
+        { identifiers: [{ type: "dns", value: "x.example.com" }], profile: "ocsp-responder" },
+        [201],
+      ),
+    ).rejects.toThrow(/profile "ocsp-responder" is not offered; profiles are server, client, recipient/);
+  });
 });

@@ -12,6 +12,7 @@ import https from "node:https";
 import { Pkcs11Hsm } from "../src/hsm/index.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
+import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -375,27 +376,8 @@ async function certRate(workers: number, issueOne: (worker: number, n: number) =
 
 async function acmeRates(): Promise<void> {
   const work = createTestToken("bench-acme");
-  const challtest = spawn(
-    "pebble-challtestsrv",
-    [
-      "-http01",
-      "",
-      "-https01",
-      "",
-      "-tlsalpn01",
-      "",
-      "-defaultIPv6",
-      "",
-      "-dns01",
-      `127.0.0.1:${await freePort().then((p) => (dnsPort = p))}`,
-      "-management",
-      `127.0.0.1:${await freePort().then((p) => (mgmtPort = p))}`,
-    ],
-    { stdio: "ignore" },
-  );
-  await new Promise((r) => setTimeout(r, 500));
-  const dns = `127.0.0.1:${dnsPort}`;
-  const management = `http://127.0.0.1:${mgmtPort}`;
+  const challtest = await startChallTestSrv();
+  const { dns, management } = challtest;
   const hook = join(work.dir, "hook.sh");
   writeFileSync(
     hook,
@@ -483,7 +465,7 @@ async function acmeRates(): Promise<void> {
       }
     }
   } finally {
-    challtest.kill();
+    challtest.stop();
     work.cleanup();
   }
   for (const client of ["lego", "acme-client"]) {
@@ -493,8 +475,6 @@ async function acmeRates(): Promise<void> {
     });
   }
 }
-let dnsPort = 0;
-let mgmtPort = 0;
 
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, opensslCsr, openssl, testEnv, writeFile } from "../helpers/keyward.js";
+import { freePort, opensslCsr, openssl, opensslOutput, testEnv, writeFile } from "../helpers/keyward.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 const run = promisify(execFile);
@@ -310,13 +310,8 @@ describe("keyward revocation commands", () => {
     const rootCrlPem = join(token.dir, "root.crl.pem");
     openssl(["crl", "-inform", "DER", "-in", rootCrl, "-out", rootCrlPem]);
     expect(openssl(["crl", "-in", rootCrlPem, "-CAfile", root, "-noout", "-text"])).toMatch(/Only CA Certificates/);
-    const verify = (cert: string) => {
-      try {
-        return openssl(["verify", "-crl_check", "-CRLfile", rootCrlPem, "-CAfile", root, cert]);
-      } catch (error) {
-        return String((error as { stdout?: string }).stdout) + String((error as { stderr?: string }).stderr);
-      }
-    };
+    const verify = (cert: string) =>
+      opensslOutput(["verify", "-crl_check", "-CRLfile", rootCrlPem, "-CAfile", root, cert]);
     expect(verify(secondFile)).toContain("certificate revoked");
     expect(verify(intermediate)).toContain(": OK");
     // The revoked default issuer is skipped: issuance falls back to the remaining intermediate.

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import { writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
@@ -117,6 +117,12 @@ export function opensslCsr(
 
 export function openssl(args: string[], input?: string | Buffer): string {
   return execFileSync("openssl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], input });
+}
+
+/** openssl's stdout and stderr together, whatever its exit status (verify and ocsp report on both). */
+export function opensslOutput(args: string[]): string {
+  const result = spawnSync("openssl", args, { encoding: "utf8" });
+  return result.stdout + result.stderr;
 }
 
 /**

@@ -1,7 +1,7 @@
-import { execFileSync } from "node:child_process";
 import acme from "acme-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { listTokenObjects } from "../helpers/softhsm.js";
 
 /** A Keyward that requires external account binding (RFC 8555 §7.3.4). */
 let kw: TestKeyward;
@@ -55,23 +55,7 @@ describe("external account binding", () => {
 
     const rows = await kw.services.database.db.selectFrom("acme_eab_keys").selectAll().execute();
     expect(JSON.stringify(rows)).not.toContain(eab.hmacKey);
-    const objects = execFileSync(
-      "pkcs11-tool",
-      [
-        "--module",
-        kw.token.modulePath,
-        "--token-label",
-        kw.token.tokenLabel,
-        "--login",
-        "--pin",
-        kw.token.pin,
-        "--list-objects",
-        "--type",
-        "secrkey",
-      ],
-      { env: { ...process.env, SOFTHSM2_CONF: kw.token.conf }, encoding: "utf8" },
-    );
-    const block = objects.split(/\n(?=Secret Key Object)/).find((b) => b.includes(`eab-${eab.kid}`));
+    const block = listTokenObjects(kw.token, "secrkey").find((b) => b.includes(`eab-${eab.kid}`));
     // Imported (the admin saw it once), so not "always sensitive"; but sensitive and not extractable.
     expect(block).toMatch(/Access:\s+sensitive\s*$/m);
     expect(block).not.toMatch(/Usage:.*(encrypt|decrypt|wrap)/);

@@ -57,6 +57,18 @@ const challengeRemoveFn = async (_authz: unknown, challenge: { type: string; tok
   tokens.delete(challenge.token);
 };
 
+/** acme-client's whole flow, answering challenges through our http-01 server or the DNS server. */
+function auto(c: acme.Client, csr: Buffer, challenge: "http-01" | "dns-01") {
+  return c.auto({
+    csr,
+    termsOfServiceAgreed: true,
+    challengePriority: [challenge],
+    skipChallengeVerification: true,
+    challengeCreateFn,
+    challengeRemoveFn,
+  });
+}
+
 function verifyChain(pem: string, name: string): string {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
   const leaf = writeFile(kw.dir, `${name}.pem`, blocks[0]!);
@@ -71,14 +83,7 @@ describe("ACME orders with acme-client", () => {
       commonName: "www.example.com",
       altNames: ["www.example.com", "api.example.com"],
     });
-    const pem = await c.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ["http-01"],
-      skipChallengeVerification: true,
-      challengeCreateFn,
-      challengeRemoveFn,
-    });
+    const pem = await auto(c, csr, "http-01");
     expect(verifyChain(pem, "auto-http")).toContain(": OK");
     const sans = openssl(["x509", "-noout", "-ext", "subjectAltName"], pem);
     expect(sans).toContain("DNS:www.example.com");
@@ -105,14 +110,7 @@ describe("ACME orders with acme-client", () => {
   it("issues a wildcard via dns-01 only", async () => {
     const c = await client();
     const [, csr] = await acme.crypto.createCsr({ commonName: "*.wild.example.com", altNames: ["*.wild.example.com"] });
-    const pem = await c.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ["dns-01"],
-      skipChallengeVerification: true,
-      challengeCreateFn,
-      challengeRemoveFn,
-    });
+    const pem = await auto(c, csr, "dns-01");
     expect(verifyChain(pem, "wild")).toContain(": OK");
     expect(openssl(["x509", "-noout", "-ext", "subjectAltName"], pem)).toContain("DNS:*.wild.example.com");
   });
@@ -177,14 +175,7 @@ describe("ACME orders with acme-client", () => {
       commonName: "revoke.example.com",
       altNames: ["revoke.example.com", "revoke2.example.com"],
     });
-    const pem = await c.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ["http-01"],
-      skipChallengeVerification: true,
-      challengeCreateFn,
-      challengeRemoveFn,
-    });
+    const pem = await auto(c, csr, "http-01");
     const serial = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length).toLowerCase();
 
     await expect(c.revokeCertificate(pem, { reason: 6 })).rejects.toThrow(/reason 6 is not allowed/);
@@ -196,14 +187,7 @@ describe("ACME orders with acme-client", () => {
     // Another account may not revoke it; the certificate's own key may (jwk in the header).
     const stranger = await client();
     await stranger.createAccount({ termsOfServiceAgreed: true });
-    const pem2 = await c.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ["http-01"],
-      skipChallengeVerification: true,
-      challengeCreateFn,
-      challengeRemoveFn,
-    });
+    const pem2 = await auto(c, csr, "http-01");
     await expect(stranger.revokeCertificate(pem2)).rejects.toThrow(/this account did not order that certificate/);
     // The certificate's own key signs, with "jwk" in the header (as certbot does with --key-path).
     const key = createPrivateKey(certKey);
@@ -259,14 +243,7 @@ describe("ACME orders with acme-client", () => {
   it("answers ARI renewalInfo (RFC 9773) with a window inside the lifetime, and a current one once revoked", async () => {
     const c = await client();
     const [, csr] = await acme.crypto.createCsr({ commonName: "ari.example.com" });
-    const pem = await c.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ["http-01"],
-      skipChallengeVerification: true,
-      challengeCreateFn,
-      challengeRemoveFn,
-    });
+    const pem = await auto(c, csr, "http-01");
     const dir = (await (await fetch(`${kw.url}/acme/directory`)).json()) as { renewalInfo: string };
     // certID = base64url(AKI keyIdentifier) "." base64url(serial DER octets), computed with openssl's view of the certificate.
     const text = openssl(["x509", "-noout", "-text"], pem);

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, opensslCsr, openssl, opensslOutput, testEnv, writeFile } from "../helpers/keyward.js";
-import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
@@ -91,27 +91,7 @@ describe("keyward init", () => {
     const human = await keyward(token, ["init"]);
     expect(human.stdout).toContain("CA already initialised");
 
-    const objects = (
-      await run(
-        "pkcs11-tool",
-        [
-          "--module",
-          token.modulePath,
-          "--token-label",
-          "keyward",
-          "--login",
-          "--pin",
-          token.pin,
-          "--list-objects",
-          "--type",
-          "privkey",
-        ],
-        {
-          env: { ...process.env, SOFTHSM2_CONF: token.conf },
-        },
-      )
-    ).stdout;
-    const keys = objects.split(/\n(?=Private Key Object)/).filter((b) => b.startsWith("Private Key Object"));
+    const keys = listTokenObjects(token, "privkey");
     expect(keys.map((k) => /label:\s+(\S+)/.exec(k)?.[1]).sort()).toEqual(["intermediate-ca", "root-ca"]);
     for (const key of keys) expect(key).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
   });

@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HsmError, HsmKeyNotFoundError, HsmPinIncorrectError, HsmTokenNotFoundError } from "../../src/errors/index.js";
 import { Pkcs11Hsm } from "../../src/hsm/index.js";
 import type { KeyType, SigningAlgorithm } from "../../src/pki/key-types.js";
-import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
 let hsm: Pkcs11Hsm;
@@ -65,23 +64,7 @@ describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
 
   it("pkcs11-tool, a tool we did not write, sees the key as sensitive and never extractable", async () => {
     await hsm.generateKeyPair("p384", "contract-tool");
-    const out = execFileSync(
-      "pkcs11-tool",
-      [
-        "--module",
-        token.modulePath,
-        "--token-label",
-        token.tokenLabel,
-        "--login",
-        "--pin",
-        token.pin,
-        "--list-objects",
-        "--type",
-        "privkey",
-      ],
-      { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: "utf8" },
-    );
-    const block = out.split(/\n(?=Private Key Object)/).find((b) => b.includes("label:      contract-tool"));
+    const block = listTokenObjects(token, "privkey").find((b) => b.includes("label:      contract-tool"));
     expect(block).toBeDefined();
     expect(block).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
   });

@@ -47,3 +47,27 @@ export function createTestToken(label = "keyward-test"): TestToken {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * The token's objects of one type as pkcs11-tool (OpenSC, a tool we did not write) lists them:
+ * one text block per object, with its label, usage and access flags.
+ */
+export function listTokenObjects(token: TestToken, type: "privkey" | "secrkey"): string[] {
+  const out = execFileSync(
+    "pkcs11-tool",
+    [
+      "--module",
+      token.modulePath,
+      "--token-label",
+      token.tokenLabel,
+      "--login",
+      "--pin",
+      token.pin,
+      "--list-objects",
+      "--type",
+      type,
+    ],
+    { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: "utf8" },
+  );
+  return out.split(/\n(?=(?:Private|Secret) Key Object)/).filter((b) => /^(Private|Secret) Key Object/.test(b));
+}

@@ -190,10 +190,10 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
       crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
       responder.start();
-      // Used and expired nonces must not pile up.
+      // Used nonces, old counters and long-expired orders and authorizations must not pile up.
       nonceSweep = setInterval(
         () =>
-          void Promise.all([acme.cleanupNonces(), rateLimits.cleanup()]).catch((error) =>
+          void Promise.all([acme.cleanupNonces(), rateLimits.cleanup(), acmeOrders.cleanup()]).catch((error) =>
             logger?.error({ err: error }, "ACME cleanup failed"),
           ),
         60_000,

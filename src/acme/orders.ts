@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
-import { KeywardError } from "../errors/index.js";
+import { BadRequestError, KeywardError } from "../errors/index.js";
 import { parseCsr, type IssuanceService } from "../issuance/index.js";
 import { canonicalDnsName, canonicalIp, matchesPattern } from "../issuance/names.js";
 import { certificatePem } from "../pki/pem.js";
@@ -69,6 +69,7 @@ export class AcmeOrders {
   async newOrder(account: AcmeAccount, payload: unknown): Promise<AcmeOrder> {
     const identifiers = this.identifiers(payload);
     const profile = this.profileOf(payload);
+    const replaces = await this.replacedCertId(account, payload);
     await this.deps.rateLimits.chargeNewOrder(
       account.id,
       identifiers.filter((i) => i.type === "dns").map((i) => i.value),
@@ -123,6 +124,7 @@ export class AcmeOrders {
       createdAt: now,
       certificateSerial: null,
       error: null,
+      replaces,
     };
     await this.deps.store.createOrder(order, created);
     return order;
@@ -245,6 +247,12 @@ export class AcmeOrders {
         `the CSR names (${[...requested].join(", ")}) are not the order's identifiers (${[...wanted].join(", ")})`,
       );
     }
+    if (order.replaces && (await this.deps.store.isReplaced(order.replaces, order.id))) {
+      throw new AcmeError(
+        "alreadyReplaced",
+        `the certificate with certID ${order.replaces} was already replaced by another order`,
+      );
+    }
     if (!(await this.deps.store.setOrder(order.id, ["ready"], { status: "processing" }))) {
       throw new AcmeError("orderNotReady", "the order is being finalized by another request");
     }
@@ -318,20 +326,21 @@ export class AcmeOrders {
 
   /**
    * RFC 9773 ARI: when to renew a certificate. The window sits at 2/3 to 3/4 of its lifetime; a
-   * revoked certificate should be replaced now, so its window has already begun.
+   * revoked certificate should be replaced now, so its window has already begun; a window an
+   * administrator forced (key compromise, CA rollover) wins over both.
    */
-  async renewalInfo(certId: string): Promise<{ suggestedWindow: { start: string; end: string } }> {
-    const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(certId);
-    if (!match) throw new AcmeError("malformed", "the certID must be base64url(keyIdentifier).base64url(serial)");
-    const keyId = Buffer.from(match[1]!, "base64url").toString("hex");
-    const serial = Buffer.from(match[2]!, "base64url")
-      .toString("hex")
-      .replace(/^(00)+/, "");
-    const record = serial ? await this.deps.issuance.get(serial).catch(() => undefined) : undefined;
-    const issuerKeyId = record && (await this.deps.issuance.issuerKeyIdentifier(record.caId));
-    if (!record?.certificate || issuerKeyId !== keyId)
-      throw new AcmeError("malformed", "no certificate has that certID", undefined, 404);
+  async renewalInfo(
+    certId: string,
+  ): Promise<{ suggestedWindow: { start: string; end: string }; explanationURL?: string }> {
+    const record = await this.certificateByCertId(certId);
     const now = this.deps.clock.now().getTime();
+    const forced = await this.deps.store.renewalWindow(record.serial);
+    if (forced) {
+      return {
+        suggestedWindow: { start: forced.start.toISOString(), end: forced.end.toISOString() },
+        ...(forced.explanationUrl ? { explanationURL: forced.explanationUrl } : {}),
+      };
+    }
     if (record.status === "revoked") {
       return {
         suggestedWindow: { start: new Date(now - 60_000).toISOString(), end: new Date(now + 3_600_000).toISOString() },
@@ -345,6 +354,82 @@ export class AcmeOrders {
         end: new Date(from + (lifetime * 3) / 4).toISOString(),
       },
     };
+  }
+
+  /**
+   * Asks clients to renew now: the certificates' ARI window becomes [start, end] (default: the
+   * next hour), for the listed serials or for every unexpired certificate of a CA.
+   */
+  async forceRenewal(
+    target: { serials: string[] } | { caId: string },
+    options: { start?: Date; end?: Date; explanationUrl?: string; by: string },
+  ): Promise<{ certificates: number; window: { start: Date; end: Date } }> {
+    const now = this.deps.clock.now();
+    const start = options.start ?? now;
+    const end = options.end ?? new Date(start.getTime() + 3_600_000);
+    if (end <= start) throw new BadRequestError("the renewal window must end after it starts");
+    // Unknown serials or CAs are refused (404) rather than silently forcing nothing.
+    if ("serials" in target) {
+      for (const serial of target.serials) await this.deps.issuance.get(serial);
+    } else {
+      await this.deps.issuance.issuerKeyIdentifier(target.caId);
+    }
+    const certificates = await this.deps.store.forceRenewalWindow(
+      target,
+      { start, end, explanationUrl: options.explanationUrl ?? null },
+      now,
+      options.by,
+    );
+    return { certificates, window: { start, end } };
+  }
+
+  /** Removes orders and authorizations that expired more than `retentionHours` ago. */
+  cleanup(retentionHours = 7 * 24): Promise<number> {
+    return this.deps.store.deleteExpired(new Date(this.deps.clock.now().getTime() - retentionHours * 3_600_000));
+  }
+
+  /**
+   * RFC 9773 §5: `replaces` names a certificate of this account that no finalized order replaced.
+   * Returns its certID in canonical form, so two spellings of one certificate compare equal.
+   */
+  private async replacedCertId(account: AcmeAccount, payload: unknown): Promise<string | null> {
+    const replaces = (payload as { replaces?: unknown } | undefined)?.replaces;
+    if (replaces === undefined) return null;
+    if (typeof replaces !== "string") throw new AcmeError("malformed", "replaces must be an ARI certID string");
+    const record = await this.certificateByCertId(replaces).catch((error: AcmeError) => {
+      throw new AcmeError("malformed", `replaces: ${error.message}`);
+    });
+    if (!(await this.deps.store.accountOwnsCertificate(account.id, record.serial))) {
+      throw new AcmeError("unauthorized", "replaces names a certificate this account did not order");
+    }
+    const certId = await this.canonicalCertId(record);
+    if (await this.deps.store.isReplaced(certId)) {
+      throw new AcmeError("alreadyReplaced", `certificate ${record.serial} was already replaced by another order`);
+    }
+    return certId;
+  }
+
+  private async canonicalCertId(record: { serial: string; caId: string }): Promise<string> {
+    const keyId = Buffer.from((await this.deps.issuance.issuerKeyIdentifier(record.caId)) ?? "", "hex");
+    // The serial's DER INTEGER content: a leading zero octet when the high bit is set.
+    const serial = Buffer.from(record.serial.length % 2 ? `0${record.serial}` : record.serial, "hex");
+    const content = serial[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serial]) : serial;
+    return `${keyId.toString("base64url")}.${content.toString("base64url")}`;
+  }
+
+  /** RFC 9773 §4.1: certID = base64url(authority key identifier) "." base64url(serial DER value). */
+  private async certificateByCertId(certId: string) {
+    const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(certId);
+    if (!match) throw new AcmeError("malformed", "the certID must be base64url(keyIdentifier).base64url(serial)");
+    const keyId = Buffer.from(match[1]!, "base64url").toString("hex");
+    const serial = Buffer.from(match[2]!, "base64url")
+      .toString("hex")
+      .replace(/^(00)+/, "");
+    const record = serial ? await this.deps.issuance.get(serial).catch(() => undefined) : undefined;
+    const issuerKeyId = record && (await this.deps.issuance.issuerKeyIdentifier(record.caId));
+    if (!record?.certificate || issuerKeyId !== keyId)
+      throw new AcmeError("malformed", "no certificate has that certID", undefined, 404);
+    return record;
   }
 
   /** The issued certificate with its chain, leaf first (application/pem-certificate-chain). */
@@ -364,6 +449,7 @@ export class AcmeOrders {
       authorizations: order.authorizationIds.map((id) => this.url(`authz/${id}`)),
       finalize: this.url(`order/${order.id}/finalize`),
       profile: order.profile,
+      ...(order.replaces ? { replaces: order.replaces } : {}),
       ...(order.certificateSerial ? { certificate: this.url(`cert/${order.id}`) } : {}),
       ...(order.error ? { error: order.error } : {}),
     };
@@ -412,28 +498,50 @@ export class AcmeOrders {
       throw new AcmeError("rejectedIdentifier", `at most ${this.deps.settings.maxIdentifiers} identifiers per order`);
     }
     const seen = new Map<string, Identifier>();
+    const rejected: AcmeError[] = [];
+    const rejectedIdentifiers: Identifier[] = [];
     for (const item of list) {
       const { type, value } = (item ?? {}) as { type?: unknown; value?: unknown };
       if (typeof value !== "string") throw new AcmeError("malformed", "each identifier needs a string value");
-      let identifier: Identifier;
       try {
-        if (type === "dns") identifier = { type, value: canonicalDnsName(value, true) };
-        else if (type === "ip") identifier = { type, value: canonicalIp(value) };
-        else
-          throw new AcmeError(
-            "unsupportedIdentifier",
-            `identifier type ${JSON.stringify(type)} is not supported (dns, ip)`,
-          );
+        const identifier = this.identifier(type, value);
+        seen.set(`${identifier.type}:${identifier.value}`, identifier);
       } catch (error) {
-        if (error instanceof AcmeError) throw error;
-        throw new AcmeError("rejectedIdentifier", (error as Error).message);
+        rejected.push(error as AcmeError);
+        rejectedIdentifiers.push({ type: type as Identifier["type"], value });
       }
-      if (identifier.type === "dns" && this.deps.forbiddenNames.some((p) => matchesPattern(identifier, p))) {
-        throw new AcmeError("rejectedIdentifier", `DNS name "${identifier.value}" is forbidden by policy`);
-      }
-      seen.set(`${identifier.type}:${identifier.value}`, identifier);
+    }
+    if (rejected.length === 1) throw rejected[0]!;
+    if (rejected.length > 1) {
+      const type = rejected.every((e) => e.acmeType === rejected[0]!.acmeType) ? rejected[0]!.acmeType : "malformed";
+      throw AcmeError.withSubproblems(
+        type,
+        `${rejected.length} identifiers were refused; see subproblems`,
+        rejected,
+        rejectedIdentifiers,
+      );
     }
     return [...seen.values()];
+  }
+
+  private identifier(type: unknown, value: string): Identifier {
+    let identifier: Identifier;
+    try {
+      if (type === "dns") identifier = { type, value: canonicalDnsName(value, true) };
+      else if (type === "ip") identifier = { type, value: canonicalIp(value) };
+      else
+        throw new AcmeError(
+          "unsupportedIdentifier",
+          `identifier type ${JSON.stringify(type)} is not supported (dns, ip)`,
+        );
+    } catch (error) {
+      if (error instanceof AcmeError) throw error;
+      throw new AcmeError("rejectedIdentifier", (error as Error).message);
+    }
+    if (identifier.type === "dns" && this.deps.forbiddenNames.some((p) => matchesPattern(identifier, p))) {
+      throw new AcmeError("rejectedIdentifier", `DNS name "${identifier.value}" is forbidden by policy`);
+    }
+    return identifier;
   }
 }
 

@@ -49,6 +49,14 @@ export interface AcmeOrder {
   createdAt: Date;
   certificateSerial: string | null;
   error: unknown | null;
+  /** ARI certID (canonical form) of the certificate this order replaces (RFC 9773 §5). */
+  replaces: string | null;
+}
+
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
+  explanationUrl: string | null;
 }
 
 export interface AcmeChallenge {
@@ -104,4 +112,19 @@ export interface AcmeOrderStore {
   ordersOfAccount(accountId: string, limit: number): Promise<string[]>;
   /** Whether one of the account's orders produced the certificate with this serial. */
   accountOwnsCertificate(accountId: string, serial: string): Promise<boolean>;
+  /** Whether an order other than `exceptOrderId` that replaces this certID was finalized. */
+  isReplaced(certId: string, exceptOrderId?: string): Promise<boolean>;
+  /**
+   * Forces the renewal window of the given certificates, or of every unexpired valid certificate
+   * of a CA; returns how many certificates it now applies to.
+   */
+  forceRenewalWindow(
+    target: { serials: string[] } | { caId: string },
+    window: RenewalWindow,
+    at: Date,
+    by: string,
+  ): Promise<number>;
+  renewalWindow(serial: string): Promise<RenewalWindow | undefined>;
+  /** Deletes orders, authorizations and challenges that expired before `before`; returns the rows removed. */
+  deleteExpired(before: Date): Promise<number>;
 }

@@ -1,8 +1,10 @@
 import { KeywardError } from "../errors/index.js";
+import type { Identifier } from "./ports.js";
 
 /** RFC 8555 §6.7 error types Keyward uses, with their HTTP status. */
 export const ACME_PROBLEMS = {
   accountDoesNotExist: 400,
+  alreadyReplaced: 409,
   alreadyRevoked: 400,
   badCSR: 400,
   caa: 403,
@@ -29,6 +31,17 @@ export type AcmeProblemType = keyof typeof ACME_PROBLEMS;
 
 /** An error that leaves the ACME edge as `urn:ietf:params:acme:error:<type>`. */
 export class AcmeError extends KeywardError {
+  static withSubproblems(type: AcmeProblemType, message: string, subproblems: AcmeError[], identifiers: Identifier[]) {
+    // RFC 8555 §6.7.1: one problem per identifier, each naming the identifier it is about.
+    return new AcmeError(type, message, {
+      subproblems: subproblems.map((p, i) => ({
+        type: `urn:ietf:params:acme:error:${p.acmeType}`,
+        detail: p.message,
+        identifier: identifiers[i],
+      })),
+    });
+  }
+
   readonly acmeType: AcmeProblemType;
   readonly httpStatus: number;
 

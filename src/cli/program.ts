@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { type Services, compose } from "../compose.js";
 import { type Config, listenAddress, loadConfig } from "../config/index.js";
 import { BadRequestError } from "../errors/index.js";
+import { normalizeSerial } from "../pki/serial.js";
 import { createApp, VERSION } from "../http/app.js";
 import { listen } from "../http/server.js";
 import { caView, certificateView, revocationView } from "../http/views.js";
@@ -406,6 +407,31 @@ export function buildProgram(): Command {
         const created = await s.acme.createExternalAccountKey(opts.name);
         out.progress(`External account key for "${opts.name}"; the HMAC key is shown only once:`);
         out.result(created, () => `kid:      ${created.kid}\nhmac key: ${created.hmacKey}`);
+      });
+    });
+
+  acmeCommand
+    .command("renew-early")
+    .description("ask ACME clients to renew now (RFC 9773 ARI), e.g. after a key compromise or before a CA rollover")
+    .option("--serial <serial...>", "certificates to renew")
+    .option("--ca <id>", "every unexpired certificate of this CA")
+    .option("--hours <n>", "length of the renewal window from now", "1")
+    .option("--explanation-url <url>", "page that tells subscribers why")
+    .action(async (opts: { serial?: string[]; ca?: string; hours: string; explanationUrl?: string }) => {
+      await withServices(program, async (s, out) => {
+        if (!opts.serial === !opts.ca) throw new BadRequestError("give either --serial or --ca");
+        const hours = Number(opts.hours);
+        if (!(hours > 0 && hours <= 24 * 90)) throw new BadRequestError("--hours must be between 0 and 2160");
+        const start = s.clock.now();
+        const result = await s.acmeOrders.forceRenewal(
+          opts.ca ? { caId: opts.ca } : { serials: opts.serial!.map(normalizeSerial) },
+          { start, end: new Date(start.getTime() + hours * 3_600_000), explanationUrl: opts.explanationUrl, by: "cli" },
+        );
+        out.result(
+          { certificates: result.certificates, window: { start: result.window.start, end: result.window.end } },
+          () =>
+            `${result.certificates} certificate(s) now ask ACME clients to renew between ${result.window.start.toISOString()} and ${result.window.end.toISOString()}`,
+        );
       });
     });
 

@@ -117,6 +117,16 @@ export interface AcmeOrdersTable {
   created_at: string;
   certificate_serial: string | null;
   error: string | null;
+  replaces: string | null;
+}
+
+export interface AcmeRenewalWindowsTable {
+  serial: string;
+  window_start: string;
+  window_end: string;
+  explanation_url: string | null;
+  set_at: string;
+  set_by: string;
 }
 
 export interface AcmeAuthorizationsTable {
@@ -171,6 +181,7 @@ export interface Database {
   acme_challenges: AcmeChallengesTable;
   acme_eab_keys: AcmeEabKeysTable;
   rate_limit_counters: RateLimitCountersTable;
+  acme_renewal_windows: AcmeRenewalWindowsTable;
 }
 
 export type { Generated };

@@ -76,6 +76,26 @@ function verifyChain(pem: string, name: string): string {
   return openssl(["verify", "-CAfile", `${kw.dir}/root.pem`, "-untrusted", chain, leaf]);
 }
 
+/** RFC 9773 certID: base64url(AKI keyIdentifier) "." base64url(serial DER octets), from openssl's view. */
+function certIdOf(pem: string): string {
+  const text = openssl(["x509", "-noout", "-text"], pem);
+  const aki = /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(text)![1]!.replaceAll(":", "");
+  const serialHex = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length);
+  const serialDer = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
+  const der = serialDer[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serialDer]) : serialDer;
+  return `${Buffer.from(aki, "hex").toString("base64url")}.${der.toString("base64url")}`;
+}
+
+interface RawApi {
+  apiResourceRequest(
+    resource: string,
+    payload: unknown,
+    codes: number[],
+  ): Promise<{ status: number; data: Record<string, unknown>; headers: Record<string, string> }>;
+}
+/** acme-client's signed-request API, for fields its high-level calls do not send (profile, replaces). */
+const rawApi = (c: acme.Client) => (c as unknown as { api: RawApi }).api;
+
 describe("ACME orders with acme-client", () => {
   it("issues for DNS names via http-01; the chain verifies with openssl", async () => {
     const c = await client();
@@ -245,13 +265,8 @@ describe("ACME orders with acme-client", () => {
     const [, csr] = await acme.crypto.createCsr({ commonName: "ari.example.com" });
     const pem = await auto(c, csr, "http-01");
     const dir = (await (await fetch(`${kw.url}/acme/directory`)).json()) as { renewalInfo: string };
-    // certID = base64url(AKI keyIdentifier) "." base64url(serial DER octets), computed with openssl's view of the certificate.
+    const certId = certIdOf(pem);
     const text = openssl(["x509", "-noout", "-text"], pem);
-    const aki = /Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)/.exec(text)![1]!.replaceAll(":", "");
-    const serialHex = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length);
-    const serialDer = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, "hex");
-    const der = serialDer[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), serialDer]) : serialDer;
-    const certId = `${Buffer.from(aki, "hex").toString("base64url")}.${der.toString("base64url")}`;
 
     const res = await fetch(`${dir.renewalInfo}/${certId}`);
     expect(res.status).toBe(200);
@@ -359,5 +374,95 @@ describe("ACME orders with acme-client", () => {
         [201],
       ),
     ).rejects.toThrow(/profile "ocsp-responder" is not offered; profiles are server, client, recipient/);
+  });
+
+  it("lets an administrator force the ARI window (e.g. after a key compromise), and honours replaces once", async () => {
+    const c = await client();
+    const [, csr] = await acme.crypto.createCsr({ commonName: "replace-me.example.com" });
+    const pem = await auto(c, csr, "http-01");
+    const certId = certIdOf(pem);
+    const serial = openssl(["x509", "-noout", "-serial"], pem).trim().slice("serial=".length).toLowerCase();
+
+    const forced = await kw.api("/api/v1/acme/renewal-windows", {
+      method: "POST",
+      body: { serials: [serial], explanationUrl: "https://example.com/incident-42" },
+    });
+    expect(forced.status).toBe(200);
+    expect(((await forced.json()) as { certificates: number }).certificates).toBe(1);
+    const info = (await (await fetch(`${kw.url}/acme/renewal-info/${certId}`)).json()) as {
+      suggestedWindow: { start: string; end: string };
+      explanationURL: string;
+    };
+    expect(Date.parse(info.suggestedWindow.start)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(info.suggestedWindow.end) - Date.parse(info.suggestedWindow.start)).toBe(3_600_000);
+    expect(info.explanationURL).toBe("https://example.com/incident-42");
+    const both = await kw.api("/api/v1/acme/renewal-windows", {
+      method: "POST",
+      body: { serials: [serial], caId: "x" },
+    });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { detail: string }).detail).toMatch(/either serials or caId/);
+    const unknown = await kw.api("/api/v1/acme/renewal-windows", { method: "POST", body: { serials: ["0badc0de"] } });
+    expect(unknown.status).toBe(404);
+
+    // Another account may not claim to replace it.
+    const stranger = await client();
+    await stranger.createAccount({ termsOfServiceAgreed: true });
+    const refused = await rawApi(stranger).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "replace-me.example.com" }], replaces: certId },
+      [403],
+    );
+    expect(refused.data.type).toBe("urn:ietf:params:acme:error:unauthorized");
+
+    // The owner's replacing order echoes replaces and completes; a second replacement is refused.
+    const created = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "replace-me.example.com" }], replaces: certId },
+      [201],
+    );
+    expect(created.data.replaces).toBe(certId);
+    expect(created.data.status).toBe("ready"); // the authorization from the first order is reused
+    const order = await c.getOrder({ url: created.headers.location } as never);
+    const [, csr2] = await acme.crypto.createCsr({ commonName: "replace-me.example.com" });
+    expect((await c.finalizeOrder(order, csr2)).status).toBe("valid");
+    const again = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "replace-me.example.com" }], replaces: certId },
+      [409],
+    );
+    expect(again.data.type).toBe("urn:ietf:params:acme:error:alreadyReplaced");
+    const malformed = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "replace-me.example.com" }], replaces: "AAAA.AAAA" },
+      [400],
+    );
+    expect(malformed.data.detail).toMatch(/replaces: no certificate has that certID/);
+  });
+
+  it("names each refused identifier in its own subproblem (RFC 8555 §6.7.1)", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const refused = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      {
+        identifiers: [
+          { type: "dns", value: "fine.example.com" },
+          { type: "dns", value: "printer.local" },
+          { type: "dns", value: "bad..example.com" },
+        ],
+      },
+      [400],
+    );
+    expect(refused.data.type).toBe("urn:ietf:params:acme:error:rejectedIdentifier");
+    expect(refused.data.detail).toBe("2 identifiers were refused; see subproblems");
+    const subproblems = refused.data.subproblems as Array<{ type: string; detail: string; identifier: unknown }>;
+    expect(subproblems).toHaveLength(2);
+    expect(subproblems[0]).toMatchObject({
+      type: "urn:ietf:params:acme:error:rejectedIdentifier",
+      identifier: { type: "dns", value: "printer.local" },
+    });
+    expect(subproblems[0]!.detail).toMatch(/forbidden by policy/);
+    expect(subproblems[1]!.identifier).toEqual({ type: "dns", value: "bad..example.com" });
   });
 });

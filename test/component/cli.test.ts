@@ -207,6 +207,14 @@ describe("keyward cert", () => {
     };
     expect(list.items.map((i) => i.serial)).toEqual([body.serial]);
 
+    const early = await keyward(token, ["acme", "renew-early", "--serial", body.serial, "--hours", "2", "--json"]);
+    const forced = JSON.parse(early.stdout) as { certificates: number; window: { start: string; end: string } };
+    expect(forced.certificates).toBe(1);
+    expect(Date.parse(forced.window.end) - Date.parse(forced.window.start)).toBe(2 * 3_600_000);
+    const neither = await keyward(token, ["acme", "renew-early"]);
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toContain("give either --serial or --ca");
+
     const missing = await keyward(token, ["cert", "issue", "--csr", join(token.dir, "absent.csr")]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("cannot read the CSR file");

@@ -13,6 +13,7 @@ import {
   type OpenDatabase,
   openDatabase,
   SqlCaStore,
+  SqlAcmeOrderStore,
   SqlAcmeStore,
   SqlCertificateStore,
   SqlRevocationStore,
@@ -262,5 +263,98 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     expect(new Set(results.map((r) => r.account.id)).size).toBe(1);
     const updated = await acme.updateAccount(results[0]!.account.id, { status: "deactivated" });
     expect(updated.status).toBe("deactivated");
+  });
+
+  it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
+    const acme = new SqlAcmeStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db);
+    const { account } = await acme.createAccount({
+      id: "acct-cleanup",
+      thumbprint: "tp-cleanup",
+      jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+      status: "valid",
+      contact: [],
+      createdAt: now,
+    });
+    const order = (id: string, expiresAt: Date, authzId: string) => {
+      const authz = {
+        id: authzId,
+        accountId: account.id,
+        identifier: { type: "dns" as const, value: `${id}.example.com` },
+        wildcard: false,
+        status: "pending" as const,
+        expiresAt,
+        challenges: [
+          {
+            id: `${authzId}-c`,
+            authorizationId: authzId,
+            type: "http-01" as const,
+            token: "t",
+            status: "pending" as const,
+            validatedAt: null,
+            error: null,
+          },
+        ],
+      };
+      return orders.createOrder(
+        {
+          id,
+          accountId: account.id,
+          status: "pending",
+          identifiers: [authz.identifier],
+          authorizationIds: [authzId],
+          profile: "server",
+          expiresAt,
+          createdAt: now,
+          certificateSerial: null,
+          error: null,
+          replaces: `cert-id-of-${id}`,
+        },
+        [authz],
+      );
+    };
+    const old = new Date(now.getTime() - 10 * 86_400_000);
+    await order("o-old", old, "z-old");
+    await order("o-done", old, "z-done");
+    await order("o-new", new Date(now.getTime() + 86_400_000), "z-new");
+    expect(await orders.setOrder("o-done", ["pending"], { status: "valid", certificateSerial: "ab" })).toBe(true);
+
+    expect(await orders.isReplaced("cert-id-of-o-done")).toBe(true);
+    expect(await orders.isReplaced("cert-id-of-o-done", "o-done")).toBe(false);
+    expect(await orders.isReplaced("cert-id-of-o-new")).toBe(false);
+
+    // Two expired orders' authorizations and challenges go, and the unfinished expired order.
+    expect(await orders.deleteExpired(new Date(now.getTime() - 86_400_000))).toBe(5);
+    expect(await orders.order("o-old")).toBeUndefined();
+    expect(await orders.order("o-done")).toBeDefined();
+    expect(await orders.order("o-new")).toBeDefined();
+    expect(await orders.authorization("z-old")).toBeUndefined();
+    expect((await orders.authorization("z-new"))?.challenges).toHaveLength(1);
+  });
+
+  it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {
+    const orders = new SqlAcmeOrderStore(opened.db);
+    const window = {
+      start: now,
+      end: new Date(now.getTime() + 3_600_000),
+      explanationUrl: "https://example.com/incident",
+    };
+    for (const serial of ["a1", "a2", "a3"]) {
+      await certs.recordIntent(intent(serial, { caId: "root" }));
+      await certs.markIssued(serial, randomBytes(50));
+    }
+    await new SqlRevocationStore(opened.db).revoke({
+      serial: "a3",
+      reason: 1,
+      revokedAt: now,
+      invalidityDate: null,
+      allowFromHold: false,
+    });
+    expect(await orders.forceRenewalWindow({ caId: "root" }, window, now, "tester")).toBe(2);
+    expect(await orders.renewalWindow("a1")).toEqual(window);
+    expect(await orders.renewalWindow("a3")).toBeUndefined();
+    const later = { ...window, end: new Date(now.getTime() + 7_200_000), explanationUrl: null };
+    expect(await orders.forceRenewalWindow({ serials: ["a1"] }, later, now, "tester")).toBe(1);
+    expect(await orders.renewalWindow("a1")).toEqual(later);
   });
 });

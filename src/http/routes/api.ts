@@ -90,6 +90,18 @@ const RevocationQuery = z
 
 const EabBody = z.object({ name: z.string().min(1).max(100).default("acme-account") }).strict();
 
+const serialHex = z.string().regex(/^[0-9a-f]{1,40}$/, "a lowercase hex serial");
+const RenewalWindowBody = z
+  .object({
+    serials: z.array(serialHex).min(1).max(10_000).optional(),
+    caId: z.string().min(1).max(100).optional(),
+    start: isoDate.optional(),
+    end: isoDate.optional(),
+    explanationUrl: z.url().optional(),
+  })
+  .strict()
+  .refine((b) => (b.serials === undefined) !== (b.caId === undefined), "give either serials or caId");
+
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
 export function apiRoutes(services: Services): ApiRoute[] {
   const { ca, issuance, revocation, clock, config } = services;
@@ -218,6 +230,25 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(EabBody, req.body ?? {}, "request body");
         res.status(201).json(await services.acme.createExternalAccountKey(body.name));
+      },
+    },
+    {
+      method: "post",
+      path: "/acme/renewal-windows",
+      permission: "acme:manage",
+      summary: "Ask ACME clients to renew now (RFC 9773): force the ARI window of some certificates or of a CA's",
+      async handler(req, res) {
+        const { serials, caId, start, end, explanationUrl } = parseInput(RenewalWindowBody, req.body, "request body");
+        const result = await services.acmeOrders.forceRenewal(caId ? { caId } : { serials: serials! }, {
+          start,
+          end,
+          explanationUrl,
+          by: principalOf(res).name,
+        });
+        res.json({
+          certificates: result.certificates,
+          window: { start: result.window.start.toISOString(), end: result.window.end.toISOString() },
+        });
       },
     },
     {

@@ -7,6 +7,7 @@ import type {
   AuthzStatus,
   ChallengeStatus,
   OrderStatus,
+  RenewalWindow,
 } from "../../acme/ports.js";
 import type { AcmeChallengesTable, AcmeOrdersTable, Database } from "../schema.js";
 
@@ -24,6 +25,7 @@ function toOrder(row: Selectable<AcmeOrdersTable>): AcmeOrder {
     createdAt: new Date(row.created_at),
     certificateSerial: row.certificate_serial,
     error: row.error ? JSON.parse(row.error) : null,
+    replaces: row.replaces,
   };
 }
 
@@ -85,6 +87,7 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
           created_at: order.createdAt.toISOString(),
           certificate_serial: null,
           error: null,
+          replaces: order.replaces,
         })
         .execute();
     });
@@ -214,5 +217,86 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       .where("status", "=", "pending")
       .execute();
     return rows.map((r) => r.id);
+  }
+
+  async isReplaced(certId: string, exceptOrderId?: string): Promise<boolean> {
+    let query = this.db
+      .selectFrom("acme_orders")
+      .select("id")
+      .where("replaces", "=", certId)
+      .where("status", "=", "valid");
+    if (exceptOrderId) query = query.where("id", "<>", exceptOrderId);
+    return (await query.executeTakeFirst()) !== undefined;
+  }
+
+  async forceRenewalWindow(
+    target: { serials: string[] } | { caId: string },
+    window: RenewalWindow,
+    at: Date,
+    by: string,
+  ): Promise<number> {
+    const values = {
+      window_start: window.start.toISOString(),
+      window_end: window.end.toISOString(),
+      explanation_url: window.explanationUrl,
+      set_at: at.toISOString(),
+      set_by: by,
+    };
+    return this.db.transaction().execute(async (tx) => {
+      let serials: string[];
+      if ("caId" in target) {
+        const rows = await tx
+          .selectFrom("certificates")
+          .select("serial")
+          .where("ca_id", "=", target.caId)
+          .where("status", "=", "valid")
+          .where("not_after", ">", at.toISOString())
+          .execute();
+        serials = rows.map((r) => r.serial);
+      } else {
+        serials = target.serials;
+      }
+      for (const serial of serials) {
+        await tx
+          .insertInto("acme_renewal_windows")
+          .values({ serial, ...values })
+          .onConflict((oc) => oc.column("serial").doUpdateSet(values))
+          .execute();
+      }
+      return serials.length;
+    });
+  }
+
+  async renewalWindow(serial: string): Promise<RenewalWindow | undefined> {
+    const row = await this.db
+      .selectFrom("acme_renewal_windows")
+      .selectAll()
+      .where("serial", "=", serial)
+      .executeTakeFirst();
+    return (
+      row && { start: new Date(row.window_start), end: new Date(row.window_end), explanationUrl: row.explanation_url }
+    );
+  }
+
+  async deleteExpired(before: Date): Promise<number> {
+    const cutoff = before.toISOString();
+    return this.db.transaction().execute(async (tx) => {
+      // A valid order is how an account proves it ordered a certificate (revocation by kid): kept.
+      const orders = await tx
+        .deleteFrom("acme_orders")
+        .where("expires_at", "<", cutoff)
+        .where("status", "<>", "valid")
+        .executeTakeFirst();
+      const expired = tx.selectFrom("acme_authorizations").select("id").where("expires_at", "<", cutoff);
+      const challenges = await tx
+        .deleteFrom("acme_challenges")
+        .where("authorization_id", "in", expired)
+        .executeTakeFirst();
+      const authorizations = await tx
+        .deleteFrom("acme_authorizations")
+        .where("expires_at", "<", cutoff)
+        .executeTakeFirst();
+      return Number(orders.numDeletedRows) + Number(challenges.numDeletedRows) + Number(authorizations.numDeletedRows);
+    });
   }
 }

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { TokenService } from "./access/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
+import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
@@ -14,6 +15,7 @@ import {
   openDatabase,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlAuditStore,
   SqlCaStore,
   SqlCertificateStore,
   SqlRateLimitStore,
@@ -37,6 +39,7 @@ export interface Services {
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
+  audit: AuditLog;
   /** Background work of a serving instance: CRL regeneration and OCSP refresh. */
   startSchedulers(): void;
   close(): Promise<void>;
@@ -128,6 +131,25 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
+  const audit = new AuditLog({
+    store: new SqlAuditStore(database.db),
+    keys: hsm,
+    clock,
+    settings: config.audit,
+    logger,
+    issueAuditCertificate: async (spki) =>
+      issuance.issueForKey({
+        caId: (await ca.defaultIssuer()).id,
+        profile: "audit-signer",
+        spki,
+        commonName: "Keyward Audit Log Signer",
+        extensions: [],
+      }),
+    certificateChain: async (serial) => {
+      const record = await issuance.get(serial);
+      return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
+    },
+  });
   // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
   const acmeProfiles = () =>
     Object.fromEntries(issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
@@ -186,7 +208,9 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     ocsp: responder,
     crl,
     tokens,
+    audit,
     startSchedulers() {
+      audit.start();
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
       crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
       responder.start();
@@ -202,6 +226,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     },
     async close() {
       if (nonceSweep) clearInterval(nonceSweep);
+      audit.stop();
       crl.stop();
       responder.stop();
       await hsm.close();

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { addDays, type Clock } from "../clock/index.js";
-import { BadRequestError, UnauthorizedError } from "../errors/index.js";
+import type { Actor, AuditEvent } from "../audit/index.js";
+import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors/index.js";
 import { isRole, ROLES, type Role } from "./roles.js";
 
 export interface ApiTokenRecord {
@@ -14,9 +15,12 @@ export interface ApiTokenRecord {
 }
 
 export interface TokenStore {
-  insert(record: ApiTokenRecord, tokenHash: string): Promise<void>;
+  insert(record: ApiTokenRecord, tokenHash: string, audit: AuditEvent): Promise<void>;
   findByHash(tokenHash: string): Promise<ApiTokenRecord | undefined>;
   touch(id: string, at: Date): Promise<void>;
+  list(): Promise<ApiTokenRecord[]>;
+  /** False when the token does not exist or was already revoked. */
+  revoke(id: string, at: Date, audit: AuditEvent): Promise<boolean>;
 }
 
 export interface Principal {
@@ -36,7 +40,10 @@ function hashToken(token: string): string {
 export class TokenService {
   constructor(private readonly deps: { store: TokenStore; clock: Clock }) {}
 
-  async create(options: { role: string; name?: string; expiresInDays?: number }): Promise<{
+  async create(
+    options: { role: string; name?: string; expiresInDays?: number },
+    actor: Actor,
+  ): Promise<{
     token: string;
     record: ApiTokenRecord;
   }> {
@@ -54,8 +61,33 @@ export class TokenService {
       lastUsedAt: null,
       revokedAt: null,
     };
-    await this.deps.store.insert(record, hashToken(token));
+    await this.deps.store.insert(record, hashToken(token), {
+      action: "token.create",
+      actor,
+      target: { type: "api-token", id: record.id },
+      outcome: "success",
+      details: { name: record.name, role: record.role, expiresAt: record.expiresAt?.toISOString() ?? null },
+      at: now,
+    });
     return { token, record };
+  }
+
+  list(): Promise<ApiTokenRecord[]> {
+    return this.deps.store.list();
+  }
+
+  async revoke(id: string, actor: Actor): Promise<void> {
+    const now = this.deps.clock.now();
+    const event: AuditEvent = {
+      action: "token.revoke",
+      actor,
+      target: { type: "api-token", id },
+      outcome: "success",
+      at: now,
+    };
+    if (!(await this.deps.store.revoke(id, now, event))) {
+      throw new NotFoundError(`no active API token with id ${id}`);
+    }
   }
 
   /** Resolves a bearer token to its principal; every failure reads the same to the caller. */

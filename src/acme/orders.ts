@@ -1,3 +1,5 @@
+import type { Actor } from "../audit/index.js";
+import { acmeActor } from "./service.js";
 import { createPublicKey, randomBytes } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { isIP } from "node:net";
@@ -260,7 +262,7 @@ export class AcmeOrders {
       const issued = await this.deps.issuance.issue({
         csr: der,
         profile: order.profile,
-        requestedBy: `acme:${account.id}`,
+        actor: acmeActor(account.id),
       });
       await this.deps.store.setOrder(order.id, ["processing"], { status: "valid", certificateSerial: issued.serial });
     } catch (error) {
@@ -320,7 +322,9 @@ export class AcmeOrders {
     await this.deps.revocation.revoke({
       serial,
       reason: reasonName(code)!,
-      by: auth.account ? `acme:${auth.account.id}` : "acme:certificate-key",
+      actor: auth.account
+        ? acmeActor(auth.account.id)
+        : { id: "acme:certificate-key", name: "acme:certificate-key", kind: "acme" },
     });
   }
 
@@ -362,7 +366,7 @@ export class AcmeOrders {
    */
   async forceRenewal(
     target: { serials: string[] } | { caId: string },
-    options: { start?: Date; end?: Date; explanationUrl?: string; by: string },
+    options: { start?: Date; end?: Date; explanationUrl?: string; actor: Actor },
   ): Promise<{ certificates: number; window: { start: Date; end: Date } }> {
     const now = this.deps.clock.now();
     const start = options.start ?? now;
@@ -378,7 +382,17 @@ export class AcmeOrders {
       target,
       { start, end, explanationUrl: options.explanationUrl ?? null },
       now,
-      options.by,
+      {
+        action: "acme.renewal-window.force",
+        actor: options.actor,
+        target:
+          "caId" in target
+            ? { type: "ca", id: target.caId }
+            : { type: "certificates", id: target.serials.join(",").slice(0, 200) },
+        outcome: "success",
+        details: { start: start.toISOString(), end: end.toISOString() },
+        at: now,
+      },
     );
     return { certificates, window: { start, end } };
   }

@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../audit/index.js";
 import type { JWK } from "jose";
 
 export interface AcmeAccount {
@@ -17,16 +18,20 @@ export interface AcmeStore {
   deleteExpiredNonces(now: Date): Promise<number>;
 
   /** Inserts the account, or returns the one that already has this key (the database decides). */
-  createAccount(account: AcmeAccount): Promise<{ account: AcmeAccount; created: boolean }>;
+  createAccount(account: AcmeAccount, audit: AuditEvent): Promise<{ account: AcmeAccount; created: boolean }>;
   accountByThumbprint(thumbprint: string): Promise<AcmeAccount | undefined>;
   accountById(id: string): Promise<AcmeAccount | undefined>;
-  updateAccount(id: string, changes: { contact?: string[]; status?: AcmeAccount["status"] }): Promise<AcmeAccount>;
-  saveEabKey(key: { kid: string; name: string; keyUri: string; createdAt: Date }): Promise<void>;
+  updateAccount(
+    id: string,
+    changes: { contact?: string[]; status?: AcmeAccount["status"] },
+    audit: AuditEvent,
+  ): Promise<AcmeAccount>;
+  saveEabKey(key: { kid: string; name: string; keyUri: string; createdAt: Date }, audit: AuditEvent): Promise<void>;
   eabKey(kid: string): Promise<{ kid: string; keyUri: string; accountId: string | null } | undefined>;
   /** Binds an unused EAB key to an account; false when it was already used (the database decides). */
-  claimEabKey(kid: string, accountId: string, at: Date): Promise<boolean>;
+  claimEabKey(kid: string, accountId: string, at: Date, audit: AuditEvent): Promise<boolean>;
   /** Replaces the account key; false when another account already has the new key (unique thumbprint). */
-  changeAccountKey(id: string, jwk: JWK, thumbprint: string): Promise<boolean>;
+  changeAccountKey(id: string, jwk: JWK, thumbprint: string, audit: AuditEvent): Promise<boolean>;
 }
 
 export type OrderStatus = "pending" | "ready" | "processing" | "valid" | "invalid";
@@ -122,7 +127,7 @@ export interface AcmeOrderStore {
     target: { serials: string[] } | { caId: string },
     window: RenewalWindow,
     at: Date,
-    by: string,
+    audit: AuditEvent,
   ): Promise<number>;
   renewalWindow(serial: string): Promise<RenewalWindow | undefined>;
   /** Deletes orders, authorizations and challenges that expired before `before`; returns the rows removed. */

@@ -1,3 +1,4 @@
+import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { calculateJwkThumbprint, type JWK } from "jose";
 import type { Clock } from "../clock/index.js";
@@ -132,26 +133,34 @@ export class AcmeService {
     const contact = contacts(payload.contact);
     if (payload.externalAccountBinding !== undefined)
       await this.bindExternalAccount(payload.externalAccountBinding, thumbprint, id);
-    return this.deps.store.createAccount({
-      id,
-      thumbprint,
-      jwk: publicJwk(request.jwk),
-      status: "valid",
-      contact,
-      createdAt: this.deps.clock.now(),
-    });
+    const now = this.deps.clock.now();
+    return this.deps.store.createAccount(
+      { id, thumbprint, jwk: publicJwk(request.jwk), status: "valid", contact, createdAt: now },
+      this.accountEvent("acme.account.create", id, now, { thumbprint }),
+    );
   }
 
   /**
    * Admin side of RFC 8555 §7.3.4: a key id and HMAC key for one account. The HMAC key is shown
    * once and then lives only in the token.
    */
-  async createExternalAccountKey(name: string): Promise<{ kid: string; hmacKey: string }> {
+  async createExternalAccountKey(name: string, actor: Actor): Promise<{ kid: string; hmacKey: string }> {
     const kid = `kw-${randomBytes(12).toString("base64url")}`;
     const secret = randomBytes(32);
     try {
       const keyUri = await this.deps.hmac.importKey(secret, `eab-${kid}`);
-      await this.deps.store.saveEabKey({ kid, name, keyUri, createdAt: this.deps.clock.now() });
+      const now = this.deps.clock.now();
+      await this.deps.store.saveEabKey(
+        { kid, name, keyUri, createdAt: now },
+        {
+          action: "acme.eab.create",
+          actor,
+          target: { type: "eab-key", id: kid },
+          outcome: "success",
+          details: { name, keyUri },
+          at: now,
+        },
+      );
       return { kid, hmacKey: secret.toString("base64url") };
     } finally {
       secret.fill(0);
@@ -188,7 +197,15 @@ export class AcmeService {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new AcmeError("unauthorized", "externalAccountBinding signature does not verify");
     }
-    if (!(await this.deps.store.claimEabKey(key.kid, accountId, this.deps.clock.now()))) {
+    const now = this.deps.clock.now();
+    if (
+      !(await this.deps.store.claimEabKey(
+        key.kid,
+        accountId,
+        now,
+        this.accountEvent("acme.eab.bind", accountId, now, { kid: key.kid }),
+      ))
+    ) {
       throw new AcmeError("unauthorized", "this external account key is already bound to an account");
     }
   }
@@ -205,7 +222,9 @@ export class AcmeService {
         throw new AcmeError("malformed", 'the only status a client may set is "deactivated"');
       changes.status = "deactivated";
     }
-    return Object.keys(changes).length ? this.deps.store.updateAccount(id, changes) : request.account;
+    if (!Object.keys(changes).length) return request.account;
+    const action = changes.status ? "acme.account.deactivate" : "acme.account.update";
+    return this.deps.store.updateAccount(id, changes, this.accountEvent(action, id, this.deps.clock.now(), {}));
   }
 
   /**
@@ -238,10 +257,25 @@ export class AcmeService {
         409,
       );
     }
-    if (!(await this.deps.store.changeAccountKey(account.id, publicJwk(inner.protected.jwk), thumbprint))) {
+    const event = this.accountEvent("acme.account.key-change", account.id, this.deps.clock.now(), {
+      oldThumbprint: account.thumbprint,
+      thumbprint,
+    });
+    if (!(await this.deps.store.changeAccountKey(account.id, publicJwk(inner.protected.jwk), thumbprint, event))) {
       throw new AcmeError("malformed", "the new key already belongs to an account", undefined, 409);
     }
     return (await this.deps.store.accountById(account.id))!;
+  }
+
+  private accountEvent(action: string, accountId: string, at: Date, details: Record<string, string>): AuditEvent {
+    return {
+      action,
+      actor: acmeActor(accountId),
+      target: { type: "acme-account", id: accountId },
+      outcome: "success",
+      details,
+      at,
+    };
   }
 
   accountView(account: AcmeAccount) {
@@ -273,4 +307,9 @@ function contacts(value: unknown): string[] {
 function publicJwk(jwk: JWK): JWK {
   const { kty, crv, x, y, n, e } = jwk;
   return Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined)) as JWK;
+}
+
+/** An ACME account acting through the protocol. */
+export function acmeActor(accountId: string): Actor {
+  return { id: `acme:${accountId}`, name: `acme:${accountId}`, kind: "acme" };
 }

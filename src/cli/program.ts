@@ -4,6 +4,7 @@ import { type Services, compose } from "../compose.js";
 import { type Config, listenAddress, loadConfig } from "../config/index.js";
 import { BadRequestError } from "../errors/index.js";
 import { normalizeSerial } from "../pki/serial.js";
+import { cliActor } from "./actor.js";
 import { createApp, VERSION } from "../http/app.js";
 import { listen } from "../http/server.js";
 import { caView, certificateView, revocationView } from "../http/views.js";
@@ -78,7 +79,7 @@ export function buildProgram(): Command {
           `Generating ${1 + settings.intermediates.length} CA keys in token "${s.config.hsm.token}" (root ${settings.root.keyType}; ` +
             `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
         );
-        const created = await s.ca.initialize(settings);
+        const created = await s.ca.initialize(settings, cliActor());
         // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
         for (const ca of created) await s.crl.generate(ca.id);
         out.result({ initialized: true, cas: created.map(caView) }, () =>
@@ -144,11 +145,14 @@ export function buildProgram(): Command {
     .option("--expires-days <days>", "days until the token expires", (v) => positiveInt(v, "--expires-days"))
     .action(async (opts: { role: string; name?: string; expiresDays?: number }) => {
       await withServices(program, async (s, out) => {
-        const { token: secret, record } = await s.tokens.create({
-          role: opts.role,
-          name: opts.name,
-          expiresInDays: opts.expiresDays,
-        });
+        const { token: secret, record } = await s.tokens.create(
+          {
+            role: opts.role,
+            name: opts.name,
+            expiresInDays: opts.expiresDays,
+          },
+          cliActor(),
+        );
         out.progress(`Token "${record.name}" for role ${record.role} (id ${record.id}); it is shown only once:`);
         out.result(
           {
@@ -181,7 +185,7 @@ export function buildProgram(): Command {
           csr,
           profile: opts.profile,
           validityDays: opts.validityDays,
-          requestedBy: "cli",
+          actor: cliActor(),
         });
         const certificate = certificatePem(new Uint8Array(issued.certificate.rawData));
         const chain = issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
@@ -282,7 +286,7 @@ export function buildProgram(): Command {
           const serial = opts.serial ?? serialArg;
           if (!serial) throw new BadRequestError("give a serial: keyward cert revoke <serial> --reason <reason>");
           const invalidityDate = opts.invalidityDate ? parseDate(opts.invalidityDate, "--invalidity-date") : undefined;
-          const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, by: "cli" });
+          const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, actor: cliActor() });
           // The CLI exits at once: sign the CRL now instead of after the server's debounce.
           const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
           out.result(
@@ -299,7 +303,7 @@ export function buildProgram(): Command {
     .argument("<serial>", "serial number (hex)")
     .action(async (serial: string) => {
       await withServices(program, async (s, out) => {
-        const result = await s.revocation.release(serial);
+        const result = await s.revocation.release(serial, cliActor());
         const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
         out.result(
           { ...revocationView(result), crlNumber: crl.number },
@@ -380,7 +384,7 @@ export function buildProgram(): Command {
             publicKey: opts.publicKey ? readInputFile(opts.publicKey, "public key") : undefined,
             certificate: opts.certificate ? readInputFile(opts.certificate, "certificate") : undefined,
           },
-          { revokeAll: opts.revokeAll ?? false, by: "cli" },
+          { revokeAll: opts.revokeAll ?? false, actor: cliActor() },
         );
         for (const caId of new Set(
           await Promise.all(result.revoked.map(async (serial) => (await s.issuance.get(serial)).caId)),
@@ -404,7 +408,7 @@ export function buildProgram(): Command {
     .option("--name <name>", "who the binding is for", "acme-account")
     .action(async (opts: { name: string }) => {
       await withServices(program, async (s, out) => {
-        const created = await s.acme.createExternalAccountKey(opts.name);
+        const created = await s.acme.createExternalAccountKey(opts.name, cliActor());
         out.progress(`External account key for "${opts.name}"; the HMAC key is shown only once:`);
         out.result(created, () => `kid:      ${created.kid}\nhmac key: ${created.hmacKey}`);
       });
@@ -425,7 +429,12 @@ export function buildProgram(): Command {
         const start = s.clock.now();
         const result = await s.acmeOrders.forceRenewal(
           opts.ca ? { caId: opts.ca } : { serials: opts.serial!.map(normalizeSerial) },
-          { start, end: new Date(start.getTime() + hours * 3_600_000), explanationUrl: opts.explanationUrl, by: "cli" },
+          {
+            start,
+            end: new Date(start.getTime() + hours * 3_600_000),
+            explanationUrl: opts.explanationUrl,
+            actor: cliActor(),
+          },
         );
         out.result(
           { certificates: result.certificates, window: { start: result.window.start, end: result.window.end } },
@@ -457,7 +466,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS).default("cACompromise"))
     .action(async (opts: { id: string; reason: keyof typeof REASONS }) => {
       await withServices(program, async (s, out) => {
-        const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason]);
+        const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason], cliActor());
         const crl = await s.crl.generate(record.parentId!);
         out.result(
           { ...caView(record), crlNumber: crl.number },
@@ -485,6 +494,7 @@ export function buildProgram(): Command {
             validityDays: opts.validityDays,
           },
           { makeDefault: opts.default ?? false, nameConstraints: s.config.ca.nameConstraints },
+          cliActor(),
         );
         out.result(
           caView(record),

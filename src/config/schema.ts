@@ -191,6 +191,13 @@ export const ConfigSchema = z
         rateLimits: { ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 },
       }),
     profiles: z.record(id, ProfileSchema),
+    audit: z
+      .object({
+        checkpointEvents: z.number().int().min(1).max(1_000_000).default(1000),
+        checkpointSeconds: z.number().int().min(5).max(86_400).default(300),
+      })
+      .strict()
+      .default({ checkpointEvents: 1000, checkpointSeconds: 300 }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -1,3 +1,4 @@
+import type { Actor } from "../audit/index.js";
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
@@ -58,6 +59,18 @@ export function authorize(tokens: TokenService, permission: Permission): Request
 
 export function principalOf(res: Response): Principal {
   return res.locals.principal as Principal;
+}
+
+/** The authenticated caller as the audit log records it. */
+export function actorOf(req: Request, res: Response): Actor {
+  const principal = principalOf(res);
+  return {
+    id: principal.id,
+    name: principal.name,
+    kind: principal.kind,
+    requestId: res.locals.requestId as string,
+    ...(req.ip ? { address: req.ip } : {}),
+  };
 }
 
 /** JSON bodies only: anything else is refused before it is read. */

@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../audit/index.js";
 import type { KeyType } from "../pki/key-types.js";
 
 export type CertificateStatus = "pending" | "valid" | "revoked" | "failed";
@@ -45,12 +46,15 @@ export interface CertificateFilter {
 export class DuplicateSerialError extends Error {}
 
 export interface CertificateStore {
-  /** Stores the intent durably; throws DuplicateSerialError when the serial exists. */
-  recordIntent(intent: CertificateIntent): Promise<void>;
+  /**
+   * Stores the intent durably with its audit event, before the CA key is used (so a signature is
+   * never made unaudited); throws DuplicateSerialError when the serial exists.
+   */
+  recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void>;
   /** Stores the signed certificate of a pending intent; status becomes valid. */
   markIssued(serial: string, certificate: Buffer): Promise<void>;
   /** Marks a pending intent whose signing failed, so it is never mistaken for an issued one. */
-  markFailed(serial: string): Promise<void>;
+  markFailed(serial: string, audit: AuditEvent): Promise<void>;
   get(serial: string): Promise<CertificateRecord | undefined>;
   list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]>;
 }

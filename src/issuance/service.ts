@@ -1,7 +1,8 @@
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { type Config, EXTENDED_KEY_USAGES, type KeyUsageName, type Profile } from "../config/schema.js";
-import { BadRequestError, NotFoundError, PolicyError } from "../errors/index.js";
+import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
+import { BadRequestError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
@@ -24,7 +25,7 @@ export interface IssueRequest {
   profile: string;
   /** Shorter (or, up to the profile's cap, longer) than the profile's default validity. */
   validityDays?: number;
-  requestedBy?: string;
+  actor: Actor;
   /** Internal callers (e.g. the OCSP responder) may use internal profiles. */
   allowInternal?: boolean;
 }
@@ -102,7 +103,7 @@ export class IssuanceService {
       spki: csr.spki,
       spkiSha256: csr.spkiSha256,
       validityDays: this.validityDays(request, profile),
-      requestedBy: request.requestedBy ?? null,
+      actor: request.actor,
       extraExtensions: [],
       presignOcsp: true,
     });
@@ -137,7 +138,7 @@ export class IssuanceService {
       spki: request.spki,
       spkiSha256: key.spkiSha256,
       validityDays: profile.validityDays,
-      requestedBy: "keyward",
+      actor: SYSTEM_ACTOR,
       extraExtensions: request.extensions,
       // Keyward's own certificates (OCSP responders, id-pkix-ocsp-nocheck) need no pre-signed answer;
       // pre-signing one would also wait on the responder being created here.
@@ -153,7 +154,7 @@ export class IssuanceService {
     spki: Buffer;
     spkiSha256: string;
     validityDays: number;
-    requestedBy: string | null;
+    actor: Actor;
     extraExtensions: x509.Extension[];
     presignOcsp: boolean;
   }): Promise<IssuedCertificate> {
@@ -188,20 +189,37 @@ export class IssuanceService {
           issuer.id,
           { serial, subject, spki: input.spki, notBefore, notAfter, extensions },
           async (tbs) => {
-            await this.deps.store.recordIntent({
-              serial,
-              caId: issuer.id,
-              profile: input.profileName,
-              subject: decision.commonName ? `CN=${decision.commonName}` : "",
-              names: decision.names.map(formatName),
-              spkiSha256: input.spkiSha256,
-              keyType: decision.keyType,
-              notBefore,
-              notAfter,
-              createdAt: now,
-              requestedBy: input.requestedBy,
-              tbs: Buffer.from(tbs),
-            });
+            const audit: AuditEvent = {
+              action: "certificate.issue",
+              actor: input.actor,
+              target: { type: "certificate", id: serial },
+              outcome: "success",
+              details: {
+                ca: issuer.id,
+                profile: input.profileName,
+                names: decision.names.map(formatName),
+                keyType: decision.keyType,
+                spkiSha256: input.spkiSha256,
+              },
+              at: now,
+            };
+            await this.deps.store.recordIntent(
+              {
+                serial,
+                caId: issuer.id,
+                profile: input.profileName,
+                subject: decision.commonName ? `CN=${decision.commonName}` : "",
+                names: decision.names.map(formatName),
+                spkiSha256: input.spkiSha256,
+                keyType: decision.keyType,
+                notBefore,
+                notAfter,
+                createdAt: now,
+                requestedBy: input.actor.name,
+                tbs: Buffer.from(tbs),
+              },
+              audit,
+            );
             recorded = true;
           },
         );
@@ -214,7 +232,17 @@ export class IssuanceService {
       } catch (error) {
         // 2^-128 per attempt, but the database is the judge of uniqueness, not this code.
         if (error instanceof DuplicateSerialError && attempt < 3) continue;
-        if (recorded) await this.deps.store.markFailed(serial).catch(() => undefined);
+        if (recorded) {
+          const audit: AuditEvent = {
+            action: "certificate.issue",
+            actor: input.actor,
+            target: { type: "certificate", id: serial },
+            outcome: "failure",
+            details: { error: error instanceof KeywardError ? error.code : "internal" },
+            at: this.deps.clock.now(),
+          };
+          await this.deps.store.markFailed(serial, audit).catch(() => undefined);
+        }
         throw error;
       }
     }

@@ -1,3 +1,4 @@
+import { SYSTEM_ACTOR } from "../audit/index.js";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { wholeSeconds } from "../clock/index.js";
@@ -156,7 +157,14 @@ export class CrlPublisher {
     const tbs = sequence(...parts);
     const der = await this.deps.ca.signTbs(caId, tbs);
     const crl: StoredCrl = { caId, number, thisUpdate, nextUpdate, der };
-    await this.deps.store.saveCrl(crl);
+    await this.deps.store.saveCrl(crl, {
+      action: "crl.sign",
+      actor: SYSTEM_ACTOR,
+      target: { type: "ca", id: caId },
+      outcome: "success",
+      details: { number, entries: entries.length, nextUpdate: nextUpdate.toISOString() },
+      at: thisUpdate,
+    });
     this.latest.set(caId, crl);
     this.deps.logger?.info({ caId, number, entries: entries.length }, "CRL signed");
     return crl;

@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../audit/index.js";
 export interface RevocationRecord {
   serial: string;
   caId: string;
@@ -53,17 +54,20 @@ export interface RevocationStore {
    * Marks a valid (or on-hold) certificate revoked and, for keyCompromise, blocks its key.
    * Returns false when the certificate is not in a revocable state (the caller explains why).
    */
-  revoke(input: {
-    serial: string;
-    revokedAt: Date;
-    reason: number;
-    invalidityDate: Date | null;
-    allowFromHold: boolean;
-    blockKey?: { spkiSha256: string; reason: string; by: string | null };
-  }): Promise<boolean>;
+  revoke(
+    input: {
+      serial: string;
+      revokedAt: Date;
+      reason: number;
+      invalidityDate: Date | null;
+      allowFromHold: boolean;
+      blockKey?: { spkiSha256: string; reason: string; by: string | null };
+    },
+    audit: AuditEvent,
+  ): Promise<boolean>;
   /** Returns a certificateHold certificate to valid. False when it is not on hold. */
-  release(serial: string): Promise<boolean>;
-  blockKey(key: { spkiSha256: string; reason: string; by: string | null; at: Date }): Promise<void>;
+  release(serial: string, audit: AuditEvent): Promise<boolean>;
+  blockKey(key: { spkiSha256: string; reason: string; by: string | null; at: Date }, audit: AuditEvent): Promise<void>;
   isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined>;
   /** Serials of unexpired valid certificates with this key. */
   unexpiredWithKey(spkiSha256: string, now: Date): Promise<string[]>;
@@ -73,7 +77,7 @@ export interface RevocationStore {
 
   /** Allocates the next CRL number for a CA; strictly increasing, never reused. */
   nextCrlNumber(caId: string): Promise<number>;
-  saveCrl(crl: StoredCrl): Promise<void>;
+  saveCrl(crl: StoredCrl, audit: AuditEvent): Promise<void>;
   latestCrl(caId: string): Promise<StoredCrl | undefined>;
 
   saveOcspResponse(response: StoredOcspResponse): Promise<void>;

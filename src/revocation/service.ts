@@ -1,3 +1,4 @@
+import type { Actor, AuditEvent } from "../audit/index.js";
 import { createHash } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
@@ -15,7 +16,7 @@ export interface RevokeRequest {
   serial: string;
   reason: string;
   invalidityDate?: Date;
-  by: string | null;
+  actor: Actor;
 }
 
 export interface RevocationResult {
@@ -67,17 +68,32 @@ export class RevocationService {
         `certificate ${serial} is already revoked (${reasonName(record.revocationReason)} at ${record.revokedAt?.toISOString()})`,
       );
     }
-    const revoked = await this.deps.store.revoke({
-      serial,
-      revokedAt: now,
-      reason: code,
-      invalidityDate: request.invalidityDate ?? null,
-      allowFromHold: true,
-      blockKey:
-        code === REASONS.keyCompromise
-          ? { spkiSha256: record.spkiSha256, reason: "keyCompromise", by: request.by }
-          : undefined,
-    });
+    const revoked = await this.deps.store.revoke(
+      {
+        serial,
+        revokedAt: now,
+        reason: code,
+        invalidityDate: request.invalidityDate ?? null,
+        allowFromHold: true,
+        blockKey:
+          code === REASONS.keyCompromise
+            ? { spkiSha256: record.spkiSha256, reason: "keyCompromise", by: request.actor.name }
+            : undefined,
+      },
+      {
+        action: "certificate.revoke",
+        actor: request.actor,
+        target: { type: "certificate", id: serial },
+        outcome: "success",
+        details: {
+          reason: reasonName(code),
+          ca: record.caId,
+          ...(request.invalidityDate ? { invalidityDate: request.invalidityDate.toISOString() } : {}),
+          ...(code === REASONS.keyCompromise ? { blockedKey: record.spkiSha256 } : {}),
+        },
+        at: now,
+      },
+    );
     if (!revoked) throw new ConflictError(`certificate ${serial} was revoked by another request just now`);
     await this.afterChange(serial, record.caId);
     return {
@@ -90,11 +106,18 @@ export class RevocationService {
   }
 
   /** Ends a certificateHold: the certificate is good again and leaves the next CRL. */
-  async release(serialText: string): Promise<RevocationResult> {
+  async release(serialText: string, actor: Actor): Promise<RevocationResult> {
     const serial = normalizeSerial(serialText);
     const record = await this.deps.certificates.get(serial);
     if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
-    if (!(await this.deps.store.release(serial))) {
+    const audit: AuditEvent = {
+      action: "certificate.release",
+      actor,
+      target: { type: "certificate", id: serial },
+      outcome: "success",
+      at: this.deps.clock.now(),
+    };
+    if (!(await this.deps.store.release(serial, audit))) {
       throw new ConflictError(`certificate ${serial} is not on hold (only certificateHold can be released)`);
     }
     await this.afterChange(serial, record.caId);
@@ -102,15 +125,25 @@ export class RevocationService {
   }
 
   /** Blocks a key by SPKI hash, public key or certificate; optionally revokes every unexpired certificate with it. */
-  async blockKey(reference: KeyReference, options: { revokeAll: boolean; by: string | null }) {
+  async blockKey(reference: KeyReference, options: { revokeAll: boolean; actor: Actor }) {
     const spkiSha256 = spkiHashOf(reference);
     const now = this.deps.clock.now();
-    await this.deps.store.blockKey({ spkiSha256, reason: "keyCompromise", by: options.by, at: now });
+    await this.deps.store.blockKey(
+      { spkiSha256, reason: "keyCompromise", by: options.actor.name, at: now },
+      {
+        action: "key.block",
+        actor: options.actor,
+        target: { type: "public-key", id: spkiSha256 },
+        outcome: "success",
+        details: { reason: "keyCompromise", revokeAll: options.revokeAll },
+        at: now,
+      },
+    );
     const revoked: string[] = [];
     if (options.revokeAll) {
       for (const serial of await this.deps.store.unexpiredWithKey(spkiSha256, now)) {
         try {
-          await this.revoke({ serial, reason: "keyCompromise", by: options.by });
+          await this.revoke({ serial, reason: "keyCompromise", actor: options.actor });
           revoked.push(serial);
         } catch (error) {
           // Revoked by someone else in the meantime: it is revoked either way.

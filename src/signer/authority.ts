@@ -1,3 +1,4 @@
+import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
@@ -46,7 +47,7 @@ export class CertificateAuthority {
   constructor(private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string }) {}
 
   /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
-  async initialize(settings: HierarchySettings): Promise<CaRecord[]> {
+  async initialize(settings: HierarchySettings, actor: Actor): Promise<CaRecord[]> {
     const existing = await this.deps.store.list();
     if (existing.length > 0) {
       throw new ConflictError(
@@ -70,7 +71,10 @@ export class CertificateAuthority {
         );
         records.push(ca.record);
       }
-      await this.deps.store.insert(records);
+      await this.deps.store.insert(
+        records,
+        records.map((r) => this.caEvent("ca.create", r, actor)),
+      );
       this.loaded = undefined;
       return records;
     } catch (error) {
@@ -82,15 +86,17 @@ export class CertificateAuthority {
   /** Issues a new intermediate from a parent CA (a second issuer, or a rollover). */
   async createIntermediate(
     settings: CaSettings,
-    options: { parentId?: string; makeDefault?: boolean; nameConstraints?: NameConstraintsSettings } = {},
+    options: { parentId?: string; makeDefault?: boolean; nameConstraints?: NameConstraintsSettings },
+    actor: Actor,
   ): Promise<CaRecord> {
     if (await this.deps.store.get(settings.id)) throw new ConflictError(`a CA with id "${settings.id}" already exists`);
     const parent = await this.load(options.parentId ?? (await this.root()).id);
     const created: string[] = [];
     try {
       const ca = await this.createIntermediateUnder(parent, settings, options.nameConstraints, false, created);
-      await this.deps.store.insert([ca.record]);
-      if (options.makeDefault) await this.deps.store.setDefault(ca.record.id);
+      await this.deps.store.insert([ca.record], [this.caEvent("ca.create", ca.record, actor)]);
+      if (options.makeDefault)
+        await this.deps.store.setDefault(ca.record.id, this.caEvent("ca.set-default", ca.record, actor));
       this.loaded = undefined;
       return (await this.deps.store.get(ca.record.id))!;
     } catch (error) {
@@ -125,15 +131,27 @@ export class CertificateAuthority {
    * Revokes an intermediate: it issues nothing more and appears on its parent's CRL, which the
    * caller then signs (the root's CRL needs the root key: `keyward crl root`).
    */
-  async revokeIntermediate(id: string, reason: number): Promise<CaRecord> {
+  async revokeIntermediate(id: string, reason: number, actor: Actor): Promise<CaRecord> {
     const ca = await this.load(id);
     if (ca.record.kind === "root")
       throw new ConflictError("the root cannot be revoked; retire it by distributing a new trust anchor");
-    if (!(await this.deps.store.revoke(id, this.deps.clock.now(), reason))) {
+    const event = { ...this.caEvent("ca.revoke", ca.record, actor), details: { reason } };
+    if (!(await this.deps.store.revoke(id, this.deps.clock.now(), reason, event))) {
       throw new ConflictError(`CA "${id}" is already revoked`);
     }
     this.loaded = undefined;
     return this.get(id);
+  }
+
+  private caEvent(action: string, record: CaRecord, actor: Actor): AuditEvent {
+    return {
+      action,
+      actor,
+      target: { type: "ca", id: record.id },
+      outcome: "success",
+      details: { kind: record.kind, keyType: record.keyType, keyUri: record.keyUri, subject: record.subject },
+      at: this.deps.clock.now(),
+    };
   }
 
   /** The CA's certificate followed by its parents up to and including the root. */

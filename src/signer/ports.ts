@@ -1,3 +1,4 @@
+import type { AuditEvent } from "../audit/index.js";
 import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
 
 /** What the CA needs from a key store (the HSM adapter implements it). */
@@ -31,10 +32,10 @@ export interface CaRecord {
 export interface CaStore {
   list(): Promise<CaRecord[]>;
   get(id: string): Promise<CaRecord | undefined>;
-  /** Inserts CAs in one transaction; fails on an existing id. */
-  insert(records: CaRecord[]): Promise<void>;
+  /** Inserts CAs with their audit events in one transaction; fails on an existing id. */
+  insert(records: CaRecord[], audit: AuditEvent[]): Promise<void>;
   /** Makes `id` the only default intermediate. */
-  setDefault(id: string): Promise<void>;
+  setDefault(id: string, audit: AuditEvent): Promise<void>;
   /** Marks a CA revoked (and no longer default); false when it already was. */
-  revoke(id: string, at: Date, reason: number): Promise<boolean>;
+  revoke(id: string, at: Date, reason: number, audit: AuditEvent): Promise<boolean>;
 }

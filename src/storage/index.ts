@@ -6,3 +6,4 @@ export { SqlRevocationStore } from "./repositories/revocation-store.js";
 export { SqlAcmeStore } from "./repositories/acme-store.js";
 export { SqlAcmeOrderStore } from "./repositories/acme-order-store.js";
 export { SqlRateLimitStore } from "./repositories/rate-limit-store.js";
+export { appendAudit, SqlAuditStore, withAudit } from "./repositories/audit-store.js";

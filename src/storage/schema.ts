@@ -165,6 +165,45 @@ export interface RateLimitCountersTable {
   count: number;
 }
 
+export interface AuditEventsTable {
+  seq: number;
+  at: string;
+  action: string;
+  actor_id: string;
+  actor_name: string;
+  actor_kind: string;
+  request_id: string | null;
+  address: string | null;
+  target_type: string | null;
+  target_id: string | null;
+  outcome: string;
+  /** Canonical JSON of the event's details. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface AuditCheckpointsTable {
+  seq: number;
+  hash: string;
+  at: string;
+  signature: Buffer;
+  signer_serial: string;
+}
+
+export interface AuditKeysTable {
+  id: number;
+  key_uri: string;
+  certificate_serial: string;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -182,6 +221,10 @@ export interface Database {
   acme_eab_keys: AcmeEabKeysTable;
   rate_limit_counters: RateLimitCountersTable;
   acme_renewal_windows: AcmeRenewalWindowsTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_keys: AuditKeysTable;
 }
 
 export type { Generated };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { opensslCsr, openssl, startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { opensslCsr, openssl, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 let kw: TestKeyward;
 
@@ -187,7 +187,7 @@ describe("bad requests are refused precisely", () => {
   });
 
   it("a token whose role lacks the permission gets 403", async () => {
-    const { token } = await kw.services.tokens.create({ role: "auditor" });
+    const { token } = await kw.services.tokens.create({ role: "auditor" }, testActor);
     const { csr } = opensslCsr(kw.dir, "auditor");
     await expectProblem(
       post({ csr, profile: "server" }, { token }),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PERMISSIONS, ROLES } from "../../src/access/index.js";
 import { apiRoutes } from "../../src/http/routes/api.js";
-import { startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 let kw: TestKeyward;
 
@@ -32,7 +32,7 @@ describe("the admin route table", () => {
   it("refuses each role exactly where the permission table says", async () => {
     const routes = apiRoutes(kw.services);
     for (const role of ROLES) {
-      const { token } = await kw.services.tokens.create({ role });
+      const { token } = await kw.services.tokens.create({ role }, testActor);
       for (const route of routes) {
         const allowed = (PERMISSIONS[route.permission] as readonly string[]).includes(role);
         const path = route.path.replace(/:[a-z]+/gi, "00ff");

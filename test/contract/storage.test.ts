@@ -6,6 +6,7 @@ import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
+import { type AuditEvent, verifyAuditChain } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
 import { DuplicateSerialError, type CertificateRecord } from "../../src/issuance/index.js";
 import type { CaRecord } from "../../src/signer/index.js";
@@ -15,6 +16,7 @@ import {
   SqlCaStore,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlAuditStore,
   SqlCertificateStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -39,6 +41,14 @@ const engines = [
 ] as const;
 
 const at = (iso: string) => new Date(iso);
+
+/** Every state change carries its audit event; these tests only need one that is well-formed. */
+const ev = (action: string): AuditEvent => ({
+  action,
+  actor: { id: "tester", name: "tester", kind: "system" },
+  outcome: "success",
+  at: at("2026-12-01T00:00:00.000Z"),
+});
 
 function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefault = false): CaRecord {
   return {
@@ -90,7 +100,7 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     cas = new SqlCaStore(opened.db);
     certs = new SqlCertificateStore(opened.db);
     tokens = new SqlTokenStore(opened.db);
-    await cas.insert([ca("root", "root", null), ca("int", "intermediate", "root", true)]);
+    await cas.insert([ca("root", "root", null), ca("int", "intermediate", "root", true)], [ev("ca.create")]);
   });
 
   afterAll(async () => {
@@ -110,20 +120,24 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       ["int", true],
     ]);
     expect((await cas.get("int"))?.certificate).toEqual(before[1]!.certificate);
-    await cas.insert([ca("int2", "intermediate", "root")]);
-    await cas.setDefault("int2");
+    await cas.insert([ca("int2", "intermediate", "root")], [ev("ca.create")]);
+    await cas.setDefault("int2", ev("ca.set-default"));
     expect((await cas.list()).filter((c) => c.isDefault).map((c) => c.id)).toEqual(["int2"]);
-    await cas.setDefault("int");
-    await expect(cas.insert([ca("int", "intermediate", "root")])).rejects.toThrow(/cannot store CA records/);
+    await cas.setDefault("int", ev("ca.set-default"));
+    await expect(cas.insert([ca("int", "intermediate", "root")], [ev("ca.create")])).rejects.toThrow(
+      /cannot store CA records/,
+    );
   });
 
   it("refuses a CA insert as a whole when one record fails", async () => {
-    await expect(cas.insert([ca("atomic-1", "intermediate", "root"), ca("root", "root", null)])).rejects.toThrow();
+    await expect(
+      cas.insert([ca("atomic-1", "intermediate", "root"), ca("root", "root", null)], [ev("ca.create")]),
+    ).rejects.toThrow();
     expect(await cas.get("atomic-1")).toBeUndefined();
   });
 
   it("records an intent, then the signed certificate", async () => {
-    await certs.recordIntent(intent("0a01"));
+    await certs.recordIntent(intent("0a01"), ev("certificate.issue"));
     expect((await certs.get("0a01"))?.status).toBe("pending");
     await certs.markIssued("0a01", Buffer.from("der"));
     const record = await certs.get("0a01");
@@ -133,14 +147,16 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
   });
 
   it("marks failed intents so they never read as issued", async () => {
-    await certs.recordIntent(intent("0a02"));
-    await certs.markFailed("0a02");
+    await certs.recordIntent(intent("0a02"), ev("certificate.issue"));
+    await certs.markFailed("0a02", ev("certificate.issue"));
     expect((await certs.get("0a02"))?.status).toBe("failed");
     await expect(certs.markIssued("0a02", Buffer.from("x"))).rejects.toThrow();
   });
 
   it("lets the database enforce unique serials: 40 concurrent inserts of one serial, one wins", async () => {
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => certs.recordIntent(intent("0b01"))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => certs.recordIntent(intent("0b01"), ev("certificate.issue"))),
+    );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const rejected = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(rejected).toHaveLength(39);
@@ -148,9 +164,15 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
   });
 
   it("filters lists by status, name (LIKE-safe), key, expiry window and pages by serial", async () => {
-    await certs.recordIntent(intent("0c01", { names: ["dns:100%_off.example.com"], subject: "" }));
+    await certs.recordIntent(
+      intent("0c01", { names: ["dns:100%_off.example.com"], subject: "" }),
+      ev("certificate.issue"),
+    );
     await certs.markIssued("0c01", Buffer.from("x"));
-    await certs.recordIntent(intent("0c02", { notAfter: at("2026-11-15T00:00:00.000Z"), spkiSha256: "cd".repeat(32) }));
+    await certs.recordIntent(
+      intent("0c02", { notAfter: at("2026-11-15T00:00:00.000Z"), spkiSha256: "cd".repeat(32) }),
+      ev("certificate.issue"),
+    );
     await certs.markIssued("0c02", Buffer.from("x"));
     await opened.db
       .updateTable("certificates")
@@ -183,12 +205,12 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       lastUsedAt: null,
       revokedAt: null,
     };
-    await tokens.insert(record, "h".repeat(64));
+    await tokens.insert(record, "h".repeat(64), ev("token.create"));
     expect(await tokens.findByHash("h".repeat(64))).toMatchObject({ id: "t1", role: "admin" });
     expect(await tokens.findByHash("x".repeat(64))).toBeUndefined();
     await tokens.touch("t1", now);
     expect((await tokens.findByHash("h".repeat(64)))?.lastUsedAt).toEqual(now);
-    await expect(tokens.insert({ ...record, id: "t2" }, "h".repeat(64))).rejects.toThrow();
+    await expect(tokens.insert({ ...record, id: "t2" }, "h".repeat(64), ev("token.create"))).rejects.toThrow();
     const columns = await sql<{
       n: number;
     }>`select count(*) as n from api_tokens where token_hash = ${"h".repeat(64)}`.execute(opened.db);
@@ -197,21 +219,31 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
 
   it("revokes atomically: 40 concurrent revocations of one certificate, one wins, and the key is blocked once", async () => {
     const revocations = new SqlRevocationStore(opened.db);
-    await certs.recordIntent(intent("0d01", { spkiSha256: "ef".repeat(32) }));
+    await certs.recordIntent(intent("0d01", { spkiSha256: "ef".repeat(32) }), ev("certificate.issue"));
     await certs.markIssued("0d01", Buffer.from("x"));
     const results = await Promise.all(
       Array.from({ length: 40 }, () =>
-        revocations.revoke({
-          serial: "0d01",
-          revokedAt: now,
-          reason: 1,
-          invalidityDate: null,
-          allowFromHold: true,
-          blockKey: { spkiSha256: "ef".repeat(32), reason: "keyCompromise", by: "t" },
-        }),
+        revocations.revoke(
+          {
+            serial: "0d01",
+            revokedAt: now,
+            reason: 1,
+            invalidityDate: null,
+            allowFromHold: true,
+            blockKey: { spkiSha256: "ef".repeat(32), reason: "keyCompromise", by: "t" },
+          },
+          { ...ev("certificate.revoke"), target: { type: "certificate", id: "0d01" } },
+        ),
       ),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
+    // Only the winning revocation left an event: the losers' transactions wrote nothing.
+    const events = await new SqlAuditStore(opened.db).search({
+      action: "certificate.revoke",
+      targetId: "0d01",
+      limit: 100,
+    });
+    expect(events).toHaveLength(1);
     expect(await revocations.isKeyBlocked("ef".repeat(32))).toMatchObject({ reason: "keyCompromise", blockedBy: "t" });
     expect(await revocations.isKeyBlocked("00".repeat(32))).toBeUndefined();
   });
@@ -230,8 +262,8 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
     for await (const page of revocations.revokedEntries("int", 1)) pages.push(page.map((r) => r.serial));
     expect(pages).toEqual([["0a01"], ["0d01"]]);
     const cases = new SqlCaStore(opened.db);
-    expect(await cases.revoke("int2", now, 2)).toBe(true);
-    expect(await cases.revoke("int2", now, 2)).toBe(false);
+    expect(await cases.revoke("int2", now, 2, ev("ca.revoke"))).toBe(true);
+    expect(await cases.revoke("int2", now, 2, ev("ca.revoke"))).toBe(false);
     const rootEntries: string[] = [];
     for await (const page of revocations.revokedEntries("root", 100))
       rootEntries.push(...page.map((r) => `${r.caId}:${r.reason}`));
@@ -258,24 +290,33 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       contact: [],
       createdAt: now,
     });
-    const results = await Promise.all(["a1", "a2", "a3"].map((id) => acme.createAccount(account(id))));
+    const results = await Promise.all(
+      ["a1", "a2", "a3"].map((id) => acme.createAccount(account(id), ev("acme.account.create"))),
+    );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.account.id)).size).toBe(1);
-    const updated = await acme.updateAccount(results[0]!.account.id, { status: "deactivated" });
+    const updated = await acme.updateAccount(
+      results[0]!.account.id,
+      { status: "deactivated" },
+      ev("acme.account.deactivate"),
+    );
     expect(updated.status).toBe("deactivated");
   });
 
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
     const acme = new SqlAcmeStore(opened.db);
     const orders = new SqlAcmeOrderStore(opened.db);
-    const { account } = await acme.createAccount({
-      id: "acct-cleanup",
-      thumbprint: "tp-cleanup",
-      jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
-      status: "valid",
-      contact: [],
-      createdAt: now,
-    });
+    const { account } = await acme.createAccount(
+      {
+        id: "acct-cleanup",
+        thumbprint: "tp-cleanup",
+        jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+        status: "valid",
+        contact: [],
+        createdAt: now,
+      },
+      ev("acme.account.create"),
+    );
     const order = (id: string, expiresAt: Date, authzId: string) => {
       const authz = {
         id: authzId,
@@ -340,21 +381,40 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       explanationUrl: "https://example.com/incident",
     };
     for (const serial of ["a1", "a2", "a3"]) {
-      await certs.recordIntent(intent(serial, { caId: "root" }));
+      await certs.recordIntent(intent(serial, { caId: "root" }), ev("certificate.issue"));
       await certs.markIssued(serial, randomBytes(50));
     }
-    await new SqlRevocationStore(opened.db).revoke({
-      serial: "a3",
-      reason: 1,
-      revokedAt: now,
-      invalidityDate: null,
-      allowFromHold: false,
-    });
-    expect(await orders.forceRenewalWindow({ caId: "root" }, window, now, "tester")).toBe(2);
+    await new SqlRevocationStore(opened.db).revoke(
+      {
+        serial: "a3",
+        reason: 1,
+        revokedAt: now,
+        invalidityDate: null,
+        allowFromHold: false,
+      },
+      ev("certificate.revoke"),
+    );
+    expect(await orders.forceRenewalWindow({ caId: "root" }, window, now, ev("acme.renewal-window.force"))).toBe(2);
     expect(await orders.renewalWindow("a1")).toEqual(window);
     expect(await orders.renewalWindow("a3")).toBeUndefined();
     const later = { ...window, end: new Date(now.getTime() + 7_200_000), explanationUrl: null };
-    expect(await orders.forceRenewalWindow({ serials: ["a1"] }, later, now, "tester")).toBe(1);
+    expect(await orders.forceRenewalWindow({ serials: ["a1"] }, later, now, ev("acme.renewal-window.force"))).toBe(1);
     expect(await orders.renewalWindow("a1")).toEqual(later);
+  });
+
+  it("keeps one unbroken audit chain under concurrent appends, and verifies it", async () => {
+    const audit = new SqlAuditStore(opened.db);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => audit.append({ ...ev("test.concurrent"), details: { i } })));
+    const head = await audit.head();
+    const events = await audit.page(0, 100_000);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: head.seq }, (_, i) => i + 1));
+    expect(events.filter((e) => e.action === "test.concurrent")).toHaveLength(30);
+    const result = await verifyAuditChain({
+      page: (after) => audit.page(after, 7),
+      head,
+      checkpoints: [],
+      checkSignature: async () => true,
+    });
+    expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
   });
 });

@@ -1,3 +1,4 @@
+import type { Actor } from "../../src/audit/index.js";
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import { writeFileSync } from "node:fs";
@@ -28,6 +29,9 @@ export interface TestKeyward {
   ): Promise<Response>;
   close(): Promise<void>;
 }
+
+/** The actor tests act as when they call services directly. */
+export const testActor: Actor = { id: "test", name: "test", kind: "system" };
 
 /** Environment for a Keyward whose data dir and token are the test token's temp dir. */
 export function testEnv(token: TestToken, extra: Record<string, string> = {}): Record<string, string> {
@@ -60,9 +64,9 @@ export async function startKeyward(
   const settings = structuredClone(config.ca);
   if (options.rootKey) settings.root.keyType = options.rootKey as never;
   if (options.intermediateKey) settings.intermediates[0]!.keyType = options.intermediateKey as never;
-  await services.ca.initialize(settings);
+  await services.ca.initialize(settings, testActor);
   const server = await listen(createApp(services, pino({ level: "silent" })), "127.0.0.1", port);
-  const { token: adminToken } = await services.tokens.create({ role: "admin", name: "test-admin" });
+  const { token: adminToken } = await services.tokens.create({ role: "admin", name: "test-admin" }, testActor);
   return {
     url: server.url,
     adminToken,

@@ -4,7 +4,7 @@ import type { Permission } from "../../access/index.js";
 import type { Services } from "../../compose.js";
 import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
-import { authorize, principalOf, requireJson } from "../middleware.js";
+import { actorOf, authorize, requireJson } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
 import { certificateView, caView, revocationView } from "../views.js";
@@ -113,7 +113,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Issue a certificate from a PKCS#10 CSR under a profile",
       async handler(req, res) {
         const body = parseInput(IssueBody, req.body, "request body");
-        const issued = await issuance.issue({ ...body, requestedBy: principalOf(res).name });
+        const issued = await issuance.issue({ ...body, actor: actorOf(req, res) });
         res.status(201).json({
           serial: issued.serial,
           certificate: certificatePem(new Uint8Array(issued.certificate.rawData)),
@@ -168,7 +168,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
         const result = await revocation.revoke({
           serial: String(req.params.serial),
           ...body,
-          by: principalOf(res).name,
+          actor: actorOf(req, res),
         });
         res.json(revocationView(result));
       },
@@ -179,7 +179,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       permission: "certificates:revoke",
       summary: "Release a certificate from certificateHold",
       async handler(req, res) {
-        res.json(revocationView(await revocation.release(String(req.params.serial))));
+        res.json(revocationView(await revocation.release(String(req.params.serial), actorOf(req, res))));
       },
     },
     {
@@ -219,7 +219,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(BlockKeyBody, req.body, "request body");
         const { revokeAll, ...reference } = body;
-        res.json(await revocation.blockKey(reference, { revokeAll, by: principalOf(res).name }));
+        res.json(await revocation.blockKey(reference, { revokeAll, actor: actorOf(req, res) }));
       },
     },
     {
@@ -229,7 +229,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Create an ACME external account binding key id and HMAC key (the key is shown once)",
       async handler(req, res) {
         const body = parseInput(EabBody, req.body ?? {}, "request body");
-        res.status(201).json(await services.acme.createExternalAccountKey(body.name));
+        res.status(201).json(await services.acme.createExternalAccountKey(body.name, actorOf(req, res)));
       },
     },
     {
@@ -243,7 +243,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
           start,
           end,
           explanationUrl,
-          by: principalOf(res).name,
+          actor: actorOf(req, res),
         });
         res.json({
           certificates: result.certificates,
@@ -267,10 +267,14 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Create a new intermediate under the root (second issuer or rollover)",
       async handler(req, res) {
         const body = parseInput(IntermediateBody, req.body, "request body");
-        const record = await ca.createIntermediate(body, {
-          makeDefault: body.makeDefault,
-          nameConstraints: config.ca.nameConstraints,
-        });
+        const record = await ca.createIntermediate(
+          body,
+          {
+            makeDefault: body.makeDefault,
+            nameConstraints: config.ca.nameConstraints,
+          },
+          actorOf(req, res),
+        );
         res.status(201).json(caView(record));
       },
     },

@@ -1,3 +1,5 @@
+import type { AuditEvent } from "../../audit/index.js";
+import { appendAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import type {
   AcmeAuthorization,
@@ -233,14 +235,14 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     target: { serials: string[] } | { caId: string },
     window: RenewalWindow,
     at: Date,
-    by: string,
+    audit: AuditEvent,
   ): Promise<number> {
     const values = {
       window_start: window.start.toISOString(),
       window_end: window.end.toISOString(),
       explanation_url: window.explanationUrl,
       set_at: at.toISOString(),
-      set_by: by,
+      set_by: audit.actor.name,
     };
     return this.db.transaction().execute(async (tx) => {
       let serials: string[];
@@ -256,6 +258,7 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       } else {
         serials = target.serials;
       }
+      await appendAudit(tx, { ...audit, details: { ...audit.details, certificates: serials.length } });
       for (const serial of serials) {
         await tx
           .insertInto("acme_renewal_windows")

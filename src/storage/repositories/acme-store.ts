@@ -1,3 +1,5 @@
+import type { AuditEvent } from "../../audit/index.js";
+import { withAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import type { AcmeAccount, AcmeStore } from "../../acme/ports.js";
 import type { AcmeAccountsTable, Database } from "../schema.js";
@@ -39,19 +41,21 @@ export class SqlAcmeStore implements AcmeStore {
     return Number(result.numDeletedRows);
   }
 
-  async createAccount(account: AcmeAccount): Promise<{ account: AcmeAccount; created: boolean }> {
+  async createAccount(account: AcmeAccount, audit: AuditEvent): Promise<{ account: AcmeAccount; created: boolean }> {
     try {
-      await this.db
-        .insertInto("acme_accounts")
-        .values({
-          id: account.id,
-          thumbprint: account.thumbprint,
-          jwk: JSON.stringify(account.jwk),
-          status: account.status,
-          contact: JSON.stringify(account.contact),
-          created_at: account.createdAt.toISOString(),
-        })
-        .execute();
+      await withAudit(this.db, audit, (tx) =>
+        tx
+          .insertInto("acme_accounts")
+          .values({
+            id: account.id,
+            thumbprint: account.thumbprint,
+            jwk: JSON.stringify(account.jwk),
+            status: account.status,
+            contact: JSON.stringify(account.contact),
+            created_at: account.createdAt.toISOString(),
+          })
+          .execute(),
+      );
       return { account, created: true };
     } catch (error) {
       // Two newAccount requests with one key: the second finds the first's account.
@@ -76,18 +80,23 @@ export class SqlAcmeStore implements AcmeStore {
     return row && toAccount(row);
   }
 
-  async saveEabKey(key: { kid: string; name: string; keyUri: string; createdAt: Date }): Promise<void> {
-    await this.db
-      .insertInto("acme_eab_keys")
-      .values({
-        kid: key.kid,
-        name: key.name,
-        key_uri: key.keyUri,
-        created_at: key.createdAt.toISOString(),
-        account_id: null,
-        used_at: null,
-      })
-      .execute();
+  async saveEabKey(
+    key: { kid: string; name: string; keyUri: string; createdAt: Date },
+    audit: AuditEvent,
+  ): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .insertInto("acme_eab_keys")
+        .values({
+          kid: key.kid,
+          name: key.name,
+          key_uri: key.keyUri,
+          created_at: key.createdAt.toISOString(),
+          account_id: null,
+          used_at: null,
+        })
+        .execute(),
+    );
   }
 
   async eabKey(kid: string) {
@@ -95,23 +104,31 @@ export class SqlAcmeStore implements AcmeStore {
     return row && { kid: row.kid, keyUri: row.key_uri, accountId: row.account_id };
   }
 
-  async claimEabKey(kid: string, accountId: string, at: Date): Promise<boolean> {
-    const result = await this.db
-      .updateTable("acme_eab_keys")
-      .set({ account_id: accountId, used_at: at.toISOString() })
-      .where("kid", "=", kid)
-      .where("account_id", "is", null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  async claimEabKey(kid: string, accountId: string, at: Date, audit: AuditEvent): Promise<boolean> {
+    return withAudit(
+      this.db,
+      (claimed: boolean) => (claimed ? audit : undefined),
+      async (tx) => {
+        const result = await tx
+          .updateTable("acme_eab_keys")
+          .set({ account_id: accountId, used_at: at.toISOString() })
+          .where("kid", "=", kid)
+          .where("account_id", "is", null)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) === 1;
+      },
+    );
   }
 
-  async changeAccountKey(id: string, jwk: object, thumbprint: string): Promise<boolean> {
+  async changeAccountKey(id: string, jwk: object, thumbprint: string, audit: AuditEvent): Promise<boolean> {
     try {
-      await this.db
-        .updateTable("acme_accounts")
-        .set({ jwk: JSON.stringify(jwk), thumbprint })
-        .where("id", "=", id)
-        .execute();
+      await withAudit(this.db, audit, (tx) =>
+        tx
+          .updateTable("acme_accounts")
+          .set({ jwk: JSON.stringify(jwk), thumbprint })
+          .where("id", "=", id)
+          .execute(),
+      );
       return true;
     } catch (error) {
       if (isUniqueViolation(error)) return false;
@@ -122,15 +139,18 @@ export class SqlAcmeStore implements AcmeStore {
   async updateAccount(
     id: string,
     changes: { contact?: string[]; status?: AcmeAccount["status"] },
+    audit: AuditEvent,
   ): Promise<AcmeAccount> {
-    await this.db
-      .updateTable("acme_accounts")
-      .set({
-        ...(changes.contact ? { contact: JSON.stringify(changes.contact) } : {}),
-        ...(changes.status ? { status: changes.status } : {}),
-      })
-      .where("id", "=", id)
-      .execute();
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .updateTable("acme_accounts")
+        .set({
+          ...(changes.contact ? { contact: JSON.stringify(changes.contact) } : {}),
+          ...(changes.status ? { status: changes.status } : {}),
+        })
+        .where("id", "=", id)
+        .execute(),
+    );
     return (await this.accountById(id))!;
   }
 }

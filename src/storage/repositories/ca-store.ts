@@ -1,3 +1,5 @@
+import type { AuditEvent } from "../../audit/index.js";
+import { appendAudit, withAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
@@ -43,7 +45,7 @@ export class SqlCaStore implements CaStore {
     return row && toRecord(row);
   }
 
-  async insert(records: CaRecord[]): Promise<void> {
+  async insert(records: CaRecord[], audit: AuditEvent[]): Promise<void> {
     try {
       await this.db.transaction().execute(async (tx) => {
         for (const r of records) {
@@ -67,24 +69,31 @@ export class SqlCaStore implements CaStore {
             })
             .execute();
         }
+        for (const event of audit) await appendAudit(tx, event);
       });
     } catch (error) {
       throw new StorageError(`cannot store CA records: ${(error as Error).message}`, error);
     }
   }
 
-  async revoke(id: string, at: Date, reason: number): Promise<boolean> {
-    const result = await this.db
-      .updateTable("cas")
-      .set({ revoked_at: at.toISOString(), revocation_reason: reason, is_default: 0 })
-      .where("id", "=", id)
-      .where("revoked_at", "is", null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  async revoke(id: string, at: Date, reason: number, audit: AuditEvent): Promise<boolean> {
+    return withAudit(
+      this.db,
+      (revoked: boolean) => (revoked ? audit : undefined),
+      async (tx) => {
+        const result = await tx
+          .updateTable("cas")
+          .set({ revoked_at: at.toISOString(), revocation_reason: reason, is_default: 0 })
+          .where("id", "=", id)
+          .where("revoked_at", "is", null)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) === 1;
+      },
+    );
   }
 
-  async setDefault(id: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+  async setDefault(id: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, async (tx) => {
       await tx.updateTable("cas").set({ is_default: 0 }).where("is_default", "=", 1).execute();
       await tx.updateTable("cas").set({ is_default: 1 }).where("id", "=", id).execute();
     });

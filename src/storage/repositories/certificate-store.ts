@@ -1,3 +1,5 @@
+import type { AuditEvent } from "../../audit/index.js";
+import { withAudit } from "./audit-store.js";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type {
   CertificateFilter,
@@ -34,30 +36,32 @@ function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
 export class SqlCertificateStore implements CertificateStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async recordIntent(intent: CertificateIntent): Promise<void> {
+  async recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void> {
     try {
-      await this.db
-        .insertInto("certificates")
-        .values({
-          serial: intent.serial,
-          ca_id: intent.caId,
-          profile: intent.profile,
-          status: "pending",
-          subject: intent.subject,
-          names: JSON.stringify(intent.names),
-          spki_sha256: intent.spkiSha256,
-          key_type: intent.keyType,
-          tbs: intent.tbs,
-          certificate: null,
-          not_before: intent.notBefore.toISOString(),
-          not_after: intent.notAfter.toISOString(),
-          created_at: intent.createdAt.toISOString(),
-          requested_by: intent.requestedBy,
-          revoked_at: null,
-          revocation_reason: null,
-          invalidity_date: null,
-        })
-        .execute();
+      await withAudit(this.db, audit, (tx) =>
+        tx
+          .insertInto("certificates")
+          .values({
+            serial: intent.serial,
+            ca_id: intent.caId,
+            profile: intent.profile,
+            status: "pending",
+            subject: intent.subject,
+            names: JSON.stringify(intent.names),
+            spki_sha256: intent.spkiSha256,
+            key_type: intent.keyType,
+            tbs: intent.tbs,
+            certificate: null,
+            not_before: intent.notBefore.toISOString(),
+            not_after: intent.notAfter.toISOString(),
+            created_at: intent.createdAt.toISOString(),
+            requested_by: intent.requestedBy,
+            revoked_at: null,
+            revocation_reason: null,
+            invalidity_date: null,
+          })
+          .execute(),
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
       throw new StorageError(`cannot record the certificate intent: ${(error as Error).message}`, error);
@@ -74,13 +78,15 @@ export class SqlCertificateStore implements CertificateStore {
     if (Number(result.numUpdatedRows) !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
   }
 
-  async markFailed(serial: string): Promise<void> {
-    await this.db
-      .updateTable("certificates")
-      .set({ status: "failed" })
-      .where("serial", "=", serial)
-      .where("status", "=", "pending")
-      .execute();
+  async markFailed(serial: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .updateTable("certificates")
+        .set({ status: "failed" })
+        .where("serial", "=", serial)
+        .where("status", "=", "pending")
+        .execute(),
+    );
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {

@@ -10,6 +10,8 @@ import type {
 } from "../../revocation/ports.js";
 import { children, readElement } from "../../pki/der.js";
 import type { Database } from "../schema.js";
+import type { AuditEvent } from "../../audit/index.js";
+import { appendAudit, withAudit } from "./audit-store.js";
 
 const CERTIFICATE_HOLD = 6;
 
@@ -44,7 +46,7 @@ function certificateSerial(der: Buffer): string {
 export class SqlRevocationStore implements RevocationStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async revoke(input: Parameters<RevocationStore["revoke"]>[0]): Promise<boolean> {
+  async revoke(input: Parameters<RevocationStore["revoke"]>[0], audit: AuditEvent): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const result = await tx
         .updateTable("certificates")
@@ -77,27 +79,44 @@ export class SqlRevocationStore implements RevocationStore {
           .onConflict((oc) => oc.column("spki_sha256").doNothing())
           .execute();
       }
+      await appendAudit(tx, audit);
       return true;
     });
   }
 
-  async release(serial: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable("certificates")
-      .set({ status: "valid", revoked_at: null, revocation_reason: null, invalidity_date: null })
-      .where("serial", "=", serial)
-      .where("status", "=", "revoked")
-      .where("revocation_reason", "=", CERTIFICATE_HOLD)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  async release(serial: string, audit: AuditEvent): Promise<boolean> {
+    return withAudit(
+      this.db,
+      (released: boolean) => (released ? audit : undefined),
+      async (tx) => {
+        const result = await tx
+          .updateTable("certificates")
+          .set({ status: "valid", revoked_at: null, revocation_reason: null, invalidity_date: null })
+          .where("serial", "=", serial)
+          .where("status", "=", "revoked")
+          .where("revocation_reason", "=", CERTIFICATE_HOLD)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) === 1;
+      },
+    );
   }
 
-  async blockKey(key: { spkiSha256: string; reason: string; by: string | null; at: Date }): Promise<void> {
-    await this.db
-      .insertInto("blocked_keys")
-      .values({ spki_sha256: key.spkiSha256, reason: key.reason, blocked_at: key.at.toISOString(), blocked_by: key.by })
-      .onConflict((oc) => oc.column("spki_sha256").doNothing())
-      .execute();
+  async blockKey(
+    key: { spkiSha256: string; reason: string; by: string | null; at: Date },
+    audit: AuditEvent,
+  ): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .insertInto("blocked_keys")
+        .values({
+          spki_sha256: key.spkiSha256,
+          reason: key.reason,
+          blocked_at: key.at.toISOString(),
+          blocked_by: key.by,
+        })
+        .onConflict((oc) => oc.column("spki_sha256").doNothing())
+        .execute(),
+    );
   }
 
   async isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined> {
@@ -193,8 +212,8 @@ export class SqlRevocationStore implements RevocationStore {
     return Number(row.last_number);
   }
 
-  async saveCrl(crl: StoredCrl): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+  async saveCrl(crl: StoredCrl, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, async (tx) => {
       await tx
         .insertInto("crls")
         .values({

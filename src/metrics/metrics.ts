@@ -1,0 +1,151 @@
+import { performance } from "node:perf_hooks";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+export type IssueSource = "api" | "acme" | "cli";
+export type OcspMethod = "GET" | "POST";
+export type OcspResult = "hit" | "miss" | "unknown" | "malformed";
+export type DenyReason = "unauthenticated" | "forbidden" | "mfa" | "scope";
+/** The usual HSM operations; `string & {}` keeps autocompletion while letting new ones through. */
+export type HsmOperation = "sign" | "generate" | "encrypt" | "decrypt" | "wrap" | "unwrap" | "mac" | (string & {});
+
+export interface MetricsOptions {
+  /** Process and Node runtime metrics (CPU, memory, event-loop lag, GC); off by default so tests stay quiet. */
+  defaultMetrics?: boolean;
+}
+
+/** PKCS#11 calls on a local token take ~0.1 ms, over a network HSM tens of ms; anything near 1 s is an incident. */
+const HSM_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The server's Prometheus metrics. Each instance owns its registry instead of using prom-client's
+ * global one, which would reject a second registration of the same name and so forbid more than one
+ * server (or test) per process.
+ *
+ * Label values must come from bounded sets (route patterns, not paths; CKR names, not messages):
+ * every distinct combination is a time series kept for the life of the process.
+ */
+export class Metrics {
+  readonly registry: Registry;
+
+  readonly certificatesIssued: Counter<"profile" | "source">;
+  readonly certificatesRevoked: Counter<"reason">;
+  readonly ocspRequests: Counter<"method" | "result">;
+  readonly crlRequests: Counter<"ca">;
+  readonly hsmOperationSeconds: Histogram<"operation" | "mechanism">;
+  readonly hsmErrors: Counter<"operation" | "code">;
+  readonly keyOperations: Counter<"key" | "operation">;
+  readonly deniedRequests: Counter<"permission" | "reason">;
+  readonly acmeOrders: Counter<"status">;
+  readonly httpRequestSeconds: Histogram<"route" | "method" | "status">;
+  readonly anomalies: Counter<"principal" | "operation">;
+
+  constructor(options: MetricsOptions = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    // `registers` must always be given: prom-client falls back to the global registry otherwise.
+    const registers = [registry];
+
+    this.certificatesIssued = new Counter({
+      name: "keyward_certificates_issued_total",
+      help: "Certificates issued, by profile and by the channel that requested them (api, acme, cli).",
+      labelNames: ["profile", "source"] as const,
+      registers,
+    });
+    this.certificatesRevoked = new Counter({
+      name: "keyward_certificates_revoked_total",
+      help: "Certificates revoked, by CRL reason.",
+      labelNames: ["reason"] as const,
+      registers,
+    });
+    this.ocspRequests = new Counter({
+      name: "keyward_ocsp_requests_total",
+      help: "OCSP requests, by HTTP method and outcome (hit: known serial, miss: not issued here, unknown: unknown issuer, malformed).",
+      labelNames: ["method", "result"] as const,
+      registers,
+    });
+    this.crlRequests = new Counter({
+      name: "keyward_crl_requests_total",
+      help: "CRL downloads, by issuing CA.",
+      labelNames: ["ca"] as const,
+      registers,
+    });
+    this.hsmOperationSeconds = new Histogram({
+      name: "keyward_hsm_operation_duration_seconds",
+      help: "Latency of HSM operations, failed ones included, by operation and PKCS#11 mechanism.",
+      labelNames: ["operation", "mechanism"] as const,
+      buckets: HSM_BUCKETS,
+      registers,
+    });
+    this.hsmErrors = new Counter({
+      name: "keyward_hsm_errors_total",
+      help: "Failed HSM operations, by operation and CKR code.",
+      labelNames: ["operation", "code"] as const,
+      registers,
+    });
+    this.keyOperations = new Counter({
+      name: "keyward_key_operations_total",
+      help: "Operations performed with managed keys, by key and operation.",
+      labelNames: ["key", "operation"] as const,
+      registers,
+    });
+    this.deniedRequests = new Counter({
+      name: "keyward_denied_requests_total",
+      help: "Requests refused by access control, by required permission and reason.",
+      labelNames: ["permission", "reason"] as const,
+      registers,
+    });
+    this.acmeOrders = new Counter({
+      name: "keyward_acme_order_transitions_total",
+      help: "ACME order state transitions, by the status entered.",
+      labelNames: ["status"] as const,
+      registers,
+    });
+    this.httpRequestSeconds = new Histogram({
+      name: "keyward_http_request_duration_seconds",
+      help: "HTTP request latency, by route pattern, method and status code.",
+      labelNames: ["route", "method", "status"] as const,
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.anomalies = new Counter({
+      name: "keyward_anomalies_total",
+      help: "Bursts of sensitive operations above the configured rate, by principal and operation.",
+      labelNames: ["principal", "operation"] as const,
+      registers,
+    });
+
+    if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  }
+
+  /** The exposition for the `/metrics` route. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /**
+   * Runs one HSM call, recording its latency whatever the outcome (a slow failure, such as a
+   * timeout, is exactly what the histogram should show) and counting failures by CKR code.
+   */
+  async timeHsm<T>(operation: HsmOperation, mechanism: string, fn: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await fn();
+    } catch (error) {
+      this.hsmErrors.inc({ operation, code: errorCode(error) });
+      throw error;
+    } finally {
+      this.hsmOperationSeconds.observe({ operation, mechanism }, (performance.now() - start) / 1000);
+    }
+  }
+}
+
+/** `ckr` is what HsmError carries; a string `code` covers Node system errors (ECONNRESET from a network HSM). */
+function errorCode(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    const { ckr, code } = error as { ckr?: unknown; code?: unknown };
+    if (typeof ckr === "string" && ckr !== "") return ckr;
+    if (typeof code === "string" && code !== "") return code;
+  }
+  return "error";
+}

@@ -1,0 +1,168 @@
+import type { Kysely, Selectable } from "kysely";
+import {
+  type AuditCheckpoint,
+  type AuditEvent,
+  type AuditFilter,
+  type AuditStore,
+  canonicalJson,
+  chainHash,
+  type StoredAuditEvent,
+} from "../../audit/index.js";
+import type { AuditEventsTable, Database } from "../schema.js";
+
+/**
+ * Appends an event to the chain inside the caller's transaction, so a change and its event commit
+ * or fail together. Bumping the head first takes the write lock (a row lock on PostgreSQL, the
+ * database lock on SQLite), so concurrent appenders queue instead of forking the chain.
+ */
+export async function appendAudit(tx: Kysely<Database>, event: AuditEvent): Promise<StoredAuditEvent> {
+  const head = await tx
+    .updateTable("audit_head")
+    .set((eb) => ({ seq: eb("seq", "+", 1) }))
+    .where("id", "=", 1)
+    .returning(["seq", "hash"])
+    .executeTakeFirstOrThrow();
+  const seq = Number(head.seq);
+  const hash = chainHash(head.hash, seq, event);
+  await tx
+    .insertInto("audit_events")
+    .values({
+      seq,
+      at: event.at.toISOString(),
+      action: event.action,
+      actor_id: event.actor.id,
+      actor_name: event.actor.name,
+      actor_kind: event.actor.kind,
+      request_id: event.actor.requestId ?? null,
+      address: event.actor.address ?? null,
+      target_type: event.target?.type ?? null,
+      target_id: event.target?.id ?? null,
+      outcome: event.outcome,
+      details: canonicalJson(event.details ?? {}),
+      prev_hash: head.hash,
+      hash,
+    })
+    .execute();
+  await tx.updateTable("audit_head").set({ hash }).where("id", "=", 1).execute();
+  return { ...event, seq, prevHash: head.hash, hash };
+}
+
+/** Runs `work` and appends its event in one transaction; `event` may depend on the work's result. */
+export function withAudit<T>(
+  db: Kysely<Database>,
+  event: AuditEvent | ((result: T) => AuditEvent | undefined),
+  work: (tx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return db.transaction().execute(async (tx) => {
+    const result = await work(tx);
+    const e = typeof event === "function" ? event(result) : event;
+    if (e) await appendAudit(tx, e);
+    return result;
+  });
+}
+
+function toEvent(row: Selectable<AuditEventsTable>): StoredAuditEvent {
+  return {
+    seq: Number(row.seq),
+    at: new Date(row.at),
+    action: row.action,
+    actor: {
+      id: row.actor_id,
+      name: row.actor_name,
+      kind: row.actor_kind as StoredAuditEvent["actor"]["kind"],
+      ...(row.request_id ? { requestId: row.request_id } : {}),
+      ...(row.address ? { address: row.address } : {}),
+    },
+    ...(row.target_type && row.target_id ? { target: { type: row.target_type, id: row.target_id } } : {}),
+    outcome: row.outcome as StoredAuditEvent["outcome"],
+    details: JSON.parse(row.details),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+export class SqlAuditStore implements AuditStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  append(event: AuditEvent): Promise<StoredAuditEvent> {
+    return this.db.transaction().execute((tx) => appendAudit(tx, event));
+  }
+
+  async page(afterSeq: number, limit: number): Promise<StoredAuditEvent[]> {
+    const rows = await this.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("seq", ">", afterSeq)
+      .orderBy("seq")
+      .limit(limit)
+      .execute();
+    return rows.map(toEvent);
+  }
+
+  async search(filter: AuditFilter): Promise<StoredAuditEvent[]> {
+    let query = this.db.selectFrom("audit_events").selectAll();
+    if (filter.action) query = query.where("action", "=", filter.action);
+    if (filter.actor) query = query.where("actor_name", "=", filter.actor);
+    if (filter.targetId) query = query.where("target_id", "=", filter.targetId);
+    if (filter.outcome) query = query.where("outcome", "=", filter.outcome);
+    if (filter.since) query = query.where("at", ">=", filter.since.toISOString());
+    if (filter.until) query = query.where("at", "<", filter.until.toISOString());
+    if (filter.afterSeq !== undefined) query = query.where("seq", ">", filter.afterSeq);
+    const rows = await query.orderBy("seq").limit(filter.limit).execute();
+    return rows.map(toEvent);
+  }
+
+  async head(): Promise<{ seq: number; hash: string }> {
+    const row = await this.db
+      .selectFrom("audit_head")
+      .select(["seq", "hash"])
+      .where("id", "=", 1)
+      .executeTakeFirstOrThrow();
+    return { seq: Number(row.seq), hash: row.hash };
+  }
+
+  async saveCheckpoint(c: AuditCheckpoint): Promise<void> {
+    await this.db
+      .insertInto("audit_checkpoints")
+      .values({
+        seq: c.seq,
+        hash: c.hash,
+        at: c.at.toISOString(),
+        signature: c.signature,
+        signer_serial: c.signerSerial,
+      })
+      .onConflict((oc) => oc.column("seq").doNothing())
+      .execute();
+  }
+
+  async checkpoints(): Promise<AuditCheckpoint[]> {
+    const rows = await this.db.selectFrom("audit_checkpoints").selectAll().orderBy("seq").execute();
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      hash: r.hash,
+      at: new Date(r.at),
+      signature: Buffer.from(r.signature),
+      signerSerial: r.signer_serial,
+    }));
+  }
+
+  async auditKey() {
+    const row = await this.db.selectFrom("audit_keys").selectAll().orderBy("id", "desc").executeTakeFirst();
+    return row && { keyUri: row.key_uri, certificateSerial: row.certificate_serial };
+  }
+
+  /** Stores the audit key unless another instance stored one first; returns the one that counts. */
+  async saveAuditKey(key: { keyUri: string; certificateSerial: string; createdAt: Date }) {
+    await this.db
+      .insertInto("audit_keys")
+      .values({
+        id: 1,
+        key_uri: key.keyUri,
+        certificate_serial: key.certificateSerial,
+        created_at: key.createdAt.toISOString(),
+      })
+      .onConflict((oc) => oc.column("id").doNothing())
+      .execute();
+    return (await this.auditKey())!;
+  }
+}

@@ -15,7 +15,9 @@ const MAX_COUNT = 100;
 
 function generateRecoveryCode(): string {
   // 8 bytes give 13 base32 characters; the first 12 carry 60 uniformly random bits.
-  const chars = base32Encode(randomBytes(8)).slice(0, GROUPS * GROUP_LENGTH).toLowerCase();
+  const chars = base32Encode(randomBytes(8))
+    .slice(0, GROUPS * GROUP_LENGTH)
+    .toLowerCase();
   const groups: string[] = [];
   for (let i = 0; i < GROUPS; i++) {
     groups.push(chars.slice(i * GROUP_LENGTH, (i + 1) * GROUP_LENGTH));

@@ -15,6 +15,7 @@ export const PERMISSIONS = {
   "keys:block": ["admin", "ca-operator"],
   "acme:manage": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
+  "audit:read": ["admin", "auditor"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

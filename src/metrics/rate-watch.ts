@@ -84,7 +84,7 @@ export class RateWatch {
     const now = this.options.clock.now().getTime();
     if (now - this.lastSweep >= this.shortestWindowMs) this.sweep(now);
 
-    // NUL cannot appear in configured operation names, so the key cannot collide across pairs.
+    // Operation names are configuration keys, which never contain NUL, so two pairs cannot share a key.
     const key = `${operation}\u0000${principal}`;
     let entry = this.entries.get(key);
     if (entry === undefined) {

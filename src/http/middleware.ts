@@ -1,4 +1,5 @@
-import type { Actor } from "../audit/index.js";
+import type { Actor, AuditLog } from "../audit/index.js";
+import type { Metrics } from "../metrics/index.js";
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
@@ -37,14 +38,21 @@ export function accessLog(logger: Logger): RequestHandler {
   };
 }
 
-/** Bearer token → principal, then the route's permission. Every /api/v1 route goes through this. */
-export function authorize(tokens: TokenService, permission: Permission): RequestHandler {
+/**
+ * Bearer token → principal, then the route's permission. Every /api/v1 route goes through this,
+ * and every refusal is an audit event (fail closed: if it cannot be recorded, the answer is 500).
+ */
+export function authorize(
+  deps: { tokens: TokenService; audit: AuditLog; metrics?: Metrics },
+  permission: Permission,
+): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
+    let principal: Principal | undefined;
     try {
       const header = req.get("authorization") ?? "";
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header");
-      const principal = await tokens.authenticate(match[1]!);
+      principal = await deps.tokens.authenticate(match[1]!);
       if (!roleAllows(principal.role, permission)) {
         throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
       }
@@ -52,6 +60,27 @@ export function authorize(tokens: TokenService, permission: Permission): Request
       next();
     } catch (error) {
       if (error instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", 'Bearer realm="keyward"');
+      if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
+        const reason = error instanceof UnauthorizedError ? "unauthenticated" : "forbidden";
+        deps.metrics?.deniedRequests.inc({ permission, reason });
+        try {
+          await deps.audit.record({
+            action: "request.denied",
+            actor: {
+              ...(principal
+                ? { id: principal.id, name: principal.name, kind: principal.kind }
+                : { id: "anonymous", name: "anonymous", kind: "anonymous" as const }),
+              requestId: res.locals.requestId as string,
+              ...(req.ip ? { address: req.ip } : {}),
+            },
+            target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
+            outcome: "denied",
+            details: { permission, reason: error.message },
+          });
+        } catch (auditError) {
+          return next(auditError);
+        }
+      }
       next(error);
     }
   };

@@ -1,3 +1,4 @@
+import type { StoredAuditEvent } from "../audit/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import { certificatePem } from "../pki/pem.js";
 import { type RevocationResult, reasonName } from "../revocation/index.js";
@@ -49,5 +50,18 @@ export function caView(ca: CaRecord) {
     revokedAt: ca.revokedAt?.toISOString() ?? null,
     revocationReason: reasonName(ca.revocationReason),
     certificate: certificatePem(ca.certificate),
+  };
+}
+
+export function auditView(e: StoredAuditEvent) {
+  return {
+    seq: e.seq,
+    at: e.at.toISOString(),
+    action: e.action,
+    actor: e.actor,
+    target: e.target ?? null,
+    outcome: e.outcome,
+    details: e.details ?? {},
+    hash: e.hash,
   };
 }

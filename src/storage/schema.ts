@@ -204,6 +204,62 @@ export interface AuditKeysTable {
   created_at: string;
 }
 
+export interface UsersTable {
+  id: string;
+  name: string;
+  role: string;
+  password_hash: string;
+  totp_key_uri: string;
+  totp_last_step: number | null;
+  failed_attempts: number;
+  locked_until: string | null;
+  /** JSON: allowed profiles, name patterns, key ids/tags. */
+  scopes: string;
+  created_at: string;
+  disabled_at: string | null;
+}
+
+export interface RecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  used_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+export interface ApprovalsTable {
+  id: string;
+  operation: string;
+  /** JSON of the operation's parameters, exactly as it will run. */
+  params: string;
+  summary: string;
+  requested_by_id: string;
+  requested_by_name: string;
+  required_approvals: number;
+  approver_role: string;
+  status: string;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+  /** JSON of the outcome once executed (or the error). */
+  result: string | null;
+}
+
+export interface ApprovalVotesTable {
+  approval_id: string;
+  user_id: string;
+  user_name: string;
+  decision: string;
+  at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -225,6 +281,11 @@ export interface Database {
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_keys: AuditKeysTable;
+  users: UsersTable;
+  recovery_codes: RecoveryCodesTable;
+  sessions: SessionsTable;
+  approvals: ApprovalsTable;
+  approval_votes: ApprovalVotesTable;
 }
 
 export type { Generated };

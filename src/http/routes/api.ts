@@ -7,7 +7,7 @@ import { certificatePem } from "../../pki/pem.js";
 import { actorOf, authorize, requireJson } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
-import { certificateView, caView, revocationView } from "../views.js";
+import { auditView, certificateView, caView, revocationView } from "../views.js";
 
 export interface ApiRoute {
   method: "get" | "post";
@@ -89,6 +89,19 @@ const RevocationQuery = z
   .strict();
 
 const EabBody = z.object({ name: z.string().min(1).max(100).default("acme-account") }).strict();
+
+const AuditQuery = z
+  .object({
+    action: z.string().min(1).max(100).optional(),
+    actor: z.string().min(1).max(200).optional(),
+    target: z.string().min(1).max(200).optional(),
+    outcome: z.enum(["success", "denied", "failure"]).optional(),
+    since: isoDate.optional(),
+    until: isoDate.optional(),
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
 
 const serialHex = z.string().regex(/^[0-9a-f]{1,40}$/, "a lowercase hex serial");
 const RenewalWindowBody = z
@@ -280,6 +293,35 @@ export function apiRoutes(services: Services): ApiRoute[] {
     },
     {
       method: "get",
+      path: "/audit",
+      permission: "audit:read",
+      summary: "Audit events in order, filtered by action, actor, target, outcome and time; page with after=<seq>",
+      async handler(req, res) {
+        const q = parseInput(AuditQuery, req.query, "query");
+        const items = await services.audit.search({
+          action: q.action,
+          actor: q.actor,
+          targetId: q.target,
+          outcome: q.outcome,
+          since: q.since,
+          until: q.until,
+          afterSeq: q.after,
+          limit: q.limit,
+        });
+        res.json({ items: items.map(auditView) });
+      },
+    },
+    {
+      method: "get",
+      path: "/audit/verify",
+      permission: "audit:read",
+      summary: "Verify the audit chain and its signed checkpoints; names the first altered or missing event",
+      async handler(_req, res) {
+        res.json(await services.audit.verify());
+      },
+    },
+    {
+      method: "get",
       path: "/profiles",
       permission: "certificates:read",
       summary: "List the certificate profiles requesters may use",
@@ -339,7 +381,7 @@ export function apiRouter(services: Services, routes: ApiRoute[]): Router {
   const router = Router();
   const body = [requireJson(), express.json({ limit: services.config.policy.maxBodyBytes, type: "application/json" })];
   for (const route of routes) {
-    router[route.method](route.path, authorize(services.tokens, route.permission), ...body, route.handler);
+    router[route.method](route.path, authorize(services, route.permission), ...body, route.handler);
   }
   return router;
 }

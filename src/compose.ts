@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
-import { TokenService } from "./access/index.js";
+import { ApprovalService, TokenService, UserService } from "./access/index.js";
+import type { Actor } from "./audit/index.js";
+import { sensitiveOperations } from "./operations.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
@@ -8,6 +10,7 @@ import type { Config } from "./config/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
 import * as x509 from "@peculiar/x509";
+import { sql } from "kysely";
 import { CrlPublisher, OcspResponder, RevocationService } from "./revocation/index.js";
 import { CertificateAuthority } from "./signer/index.js";
 import {
@@ -15,13 +18,16 @@ import {
   openDatabase,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlApprovalStore,
   SqlAuditStore,
   SqlCaStore,
   SqlCertificateStore,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
+  SqlUserStore,
 } from "./storage/index.js";
+import { Metrics, RateWatch } from "./metrics/index.js";
 
 /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients do not check the responder's own status. */
 const OCSP_NOCHECK = new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00]));
@@ -39,7 +45,16 @@ export interface Services {
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
+  users: UserService;
+  approvals: ApprovalService;
+  /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
+  runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
   audit: AuditLog;
+  metrics: Metrics;
+  /** Per-principal burst detection on key use (certificate signing, decrypts). */
+  bursts: RateWatch;
+  /** Whether this instance can serve: database reachable, token usable. */
+  readiness(): Promise<{ ready: boolean; database: string; hsm: string }>;
   /** Background work of a serving instance: CRL regeneration and OCSP refresh. */
   startSchedulers(): void;
   close(): Promise<void>;
@@ -131,6 +146,39 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
+  const users = new UserService({
+    store: new SqlUserStore(database.db),
+    seeds: hsm,
+    clock,
+    sessionMinutes: config.access.sessionMinutes,
+  });
+  const operations = sensitiveOperations({ ca, crl, users, config });
+  const approvals = new ApprovalService({
+    store: new SqlApprovalStore(database.db),
+    clock,
+    policy: config.access.quorum,
+    lifetimeHours: config.access.approvalHours,
+    executors: operations,
+  });
+  const metrics = new Metrics({ defaultMetrics: true });
+  hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
+  const bursts = new RateWatch({
+    clock,
+    limits: config.monitoring.bursts,
+    onBurst: (burst) => {
+      metrics.anomalies.inc({ principal: burst.principal, operation: burst.operation });
+      logger?.warn({ ...burst }, "burst of key operations above the configured rate");
+      void audit
+        .record({
+          action: "anomaly.burst",
+          actor: { id: burst.principal, name: burst.principal, kind: "system" },
+          target: { type: "operation", id: burst.operation },
+          outcome: "success",
+          details: { count: burst.count, limit: burst.limit, perSeconds: burst.perSeconds },
+        })
+        .catch((error) => logger?.error({ err: error }, "cannot audit a burst warning"));
+    },
+  });
   const audit = new AuditLog({
     store: new SqlAuditStore(database.db),
     keys: hsm,
@@ -208,7 +256,29 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     ocsp: responder,
     crl,
     tokens,
+    users,
+    approvals,
+    runOperation(operation, params, actor) {
+      const run = operations.get(operation);
+      if (!run) throw new Error(`no operation ${operation}`);
+      return run(params, actor);
+    },
     audit,
+    metrics,
+    bursts,
+    async readiness() {
+      const [db, token] = await Promise.all([
+        sql`SELECT 1`.execute(database.db).then(
+          () => "ok",
+          (error: Error) => `unreachable: ${error.message}`,
+        ),
+        hsm.ping().then(
+          () => "ok",
+          (error: Error) => `unavailable: ${error.message}`,
+        ),
+      ]);
+      return { ready: db === "ok" && token === "ok", database: db, hsm: token };
+    },
     startSchedulers() {
       audit.start();
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.

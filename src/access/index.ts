@@ -1,2 +1,20 @@
 export { isRole, PERMISSIONS, type Permission, ROLES, type Role, roleAllows } from "./roles.js";
 export { type ApiTokenRecord, type Principal, TokenService, type TokenStore } from "./tokens.js";
+export {
+  type LoginContext,
+  type SessionRecord,
+  type TotpSeeds,
+  type UserRecord,
+  type UserScopes,
+  UserService,
+  type UserStore,
+} from "./users.js";
+export { otpauthUri, totpQrForTerminal } from "./totp.js";
+export {
+  type Approval,
+  ApprovalService,
+  type ApprovalStatus,
+  type ApprovalStore,
+  type Executor,
+  type QuorumPolicy,
+} from "./quorum.js";

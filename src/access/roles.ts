@@ -16,6 +16,11 @@ export const PERMISSIONS = {
   "acme:manage": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
+  "users:manage": ["admin"],
+  "approvals:read": ["admin", "ca-operator", "key-officer", "auditor"],
+  "approvals:decide": ["admin", "ca-operator", "key-officer"],
+  /** Anything about the caller's own identity and session. */
+  self: ["admin", "ca-operator", "key-officer", "auditor", "requester"],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

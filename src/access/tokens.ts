@@ -27,7 +27,7 @@ export interface Principal {
   id: string;
   name: string;
   role: Role;
-  kind: "token";
+  kind: "token" | "user";
 }
 
 const PREFIX = "kw_";

@@ -110,12 +110,43 @@ export function totpStep(time: Date, periodSeconds = DEFAULT_PERIOD_SECONDS): nu
 
 /** RFC 4226 HOTP with dynamic truncation; TOTP is this with the counter derived from time. */
 function hotp(secret: Uint8Array, counter: number, algorithm: TotpAlgorithm, digits: number): string {
+  return truncate(createHmac(algorithm, secret).update(counterMessage(counter)).digest(), digits);
+}
+
+function counterMessage(counter: number): Buffer {
   const message = Buffer.alloc(8);
   message.writeBigUInt64BE(BigInt(counter));
-  const mac = createHmac(algorithm, secret).update(message).digest();
+  return message;
+}
+
+/** RFC 4226 §5.3 dynamic truncation of an HMAC to a decimal code. */
+function truncate(mac: Buffer, digits: number): string {
   const offset = mac[mac.length - 1]! & 0x0f;
   const binary = mac.readUInt32BE(offset) & 0x7fffffff;
   return String(binary % 10 ** digits).padStart(digits, "0");
+}
+
+/**
+ * verifyTotp for a seed that never leaves the HSM: `mac` computes HMAC-SHA-1 of the 8-byte
+ * counter inside the token. Same window, replay and constant-time rules as verifyTotp.
+ */
+export async function verifyTotpWithMac(
+  mac: (counter: Buffer) => Promise<Buffer>,
+  code: string,
+  now: Date,
+  opts: { window?: number; lastUsedStep?: number } = {},
+): Promise<TotpVerification> {
+  const window = opts.window ?? 1;
+  if (!/^[0-9]{6}$/.test(code)) return { ok: false };
+  const current = totpStep(now);
+  const given = Buffer.from(code, "ascii");
+  let matched: number | undefined;
+  for (let step = current - window; step <= current + window; step++) {
+    const expected = Buffer.from(truncate(await mac(counterMessage(step)), 6), "ascii");
+    const fresh = opts.lastUsedStep === undefined || step > opts.lastUsedStep;
+    if (timingSafeEqual(expected, given) && fresh && matched === undefined) matched = step;
+  }
+  return matched === undefined ? { ok: false } : { ok: true, step: matched };
 }
 
 export function totpCode(secret: Uint8Array, time: Date, opts?: TotpOptions): string {

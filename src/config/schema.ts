@@ -191,6 +191,49 @@ export const ConfigSchema = z
         rateLimits: { ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 },
       }),
     profiles: z.record(id, ProfileSchema),
+    access: z
+      .object({
+        /** Lifetime of a person's session token after login. */
+        sessionMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 60)
+          .default(15),
+        /** Operations that need M approvals from distinct people holding `role` before they run. */
+        quorum: z
+          .partialRecord(
+            z.enum(["ca.create", "ca.revoke", "user.role"]),
+            z
+              .object({
+                approvals: z.number().int().min(1).max(10),
+                role: z.enum(["admin", "ca-operator", "key-officer", "auditor"]),
+              })
+              .strict(),
+          )
+          .default({}),
+        /** A pending approval request expires after this long. */
+        approvalHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 30)
+          .default(24),
+      })
+      .strict()
+      .default({ sessionMinutes: 15, quorum: {}, approvalHours: 24 }),
+    monitoring: z
+      .object({
+        /** More than `count` uses of an operation by one principal within `perSeconds` raises an anomaly. */
+        bursts: z
+          .record(
+            z.string(),
+            z.object({ count: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .default({ bursts: {} }),
     audit: z
       .object({
         checkpointEvents: z.number().int().min(1).max(1_000_000).default(1000),

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "conflict"
   | "payloadTooLarge"
   | "unsupportedMediaType"
+  | "tooManyRequests"
   | "config"
   | "hsm"
   | "storage"
@@ -28,6 +29,7 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   payloadTooLarge: 413,
   unsupportedMediaType: 415,
+  tooManyRequests: 429,
   config: 500,
   hsm: 503,
   storage: 503,
@@ -75,6 +77,13 @@ export class PolicyError extends KeywardError {
 export class UnauthorizedError extends KeywardError {
   constructor(message: string) {
     super("unauthorized", message);
+  }
+}
+
+/** Slow down: `retryAfter` (seconds) becomes the Retry-After header. */
+export class TooManyRequestsError extends KeywardError {
+  constructor(message: string, retryAfter: number) {
+    super("tooManyRequests", message, { extensions: { retryAfter } });
   }
 }
 

@@ -278,12 +278,30 @@ export class Pkcs11Hsm {
     return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type: "secret-key" });
   }
 
+  /** Readiness: the token is present and the session is logged in (C_GetSessionInfo on a pooled session). */
+  async ping(): Promise<void> {
+    await this.withSession("check the token", (session) => {
+      const info = this.p11.C_GetSessionInfo(session);
+      // CKS_RO_USER_FUNCTIONS (1) or CKS_RW_USER_FUNCTIONS (3): pkcs11js exports no names for these.
+      if (info.state !== 1 && info.state !== 3) throw new HsmError("the token session is not logged in");
+    });
+  }
+
   /** HMAC-SHA-256 with a secret key in the token. */
-  async hmacSha256(uri: string, data: Uint8Array): Promise<Buffer> {
+  hmacSha256(uri: string, data: Uint8Array): Promise<Buffer> {
+    return this.hmac(uri, pkcs11js.CKM_SHA256_HMAC, 32, data);
+  }
+
+  /** HMAC-SHA-1 with a secret key in the token: TOTP (RFC 6238) as authenticator apps compute it. */
+  hmacSha1(uri: string, data: Uint8Array): Promise<Buffer> {
+    return this.hmac(uri, pkcs11js.CKM_SHA_1_HMAC, 20, data);
+  }
+
+  private hmac(uri: string, mechanism: number, length: number, data: Uint8Array): Promise<Buffer> {
     const input = Buffer.from(data);
     return this.withSecretKey(uri, "HMAC", (session, key) => {
-      this.p11.C_SignInit(session, { mechanism: pkcs11js.CKM_SHA256_HMAC }, key);
-      return this.p11.C_SignAsync(session, input, Buffer.alloc(32));
+      this.p11.C_SignInit(session, { mechanism }, key);
+      return this.p11.C_SignAsync(session, input, Buffer.alloc(length));
     });
   }
 
@@ -354,13 +372,22 @@ export class Pkcs11Hsm {
     releaseModule(this.options.modulePath);
   }
 
+  /** Times every token operation (latency and errors by operation), e.g. for Prometheus. */
+  instrument(observe: <T>(operation: string, run: () => Promise<T>) => Promise<T>): void {
+    this.observe = observe;
+  }
+  private observe: (<T>(operation: string, run: () => Promise<T>) => Promise<T>) | undefined;
+
   private async withSession<T>(operation: string, work: (session: Handle) => Promise<T> | T): Promise<T> {
     if (this.closed) throw new HsmError(`HSM ${operation} failed: the HSM connection is closed`);
-    try {
-      return await this.pool.withSession(work);
-    } catch (error) {
-      throw toHsmError(error, operation);
-    }
+    const run = async () => {
+      try {
+        return await this.pool.withSession(work);
+      } catch (error) {
+        throw toHsmError(error, operation);
+      }
+    };
+    return this.observe ? this.observe(operation, run) : run();
   }
 
   /**

@@ -2,7 +2,9 @@ import express, { type Express } from "express";
 import type { Logger } from "pino";
 import type { Services } from "../compose.js";
 import { NotFoundError } from "../errors/index.js";
-import { accessLog, requestId } from "./middleware.js";
+import { accessLog, requestId, requireJson } from "./middleware.js";
+import { LoginBody } from "./routes/access-api.js";
+import { parseInput } from "./validate.js";
 import { problemHandler } from "./problem.js";
 import { acmeRoutes } from "./routes/acme.js";
 import { apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
@@ -22,6 +24,15 @@ export function createApp(services: Services, logger: Logger): Express {
   app.get("/health", (_req, res) => {
     res.json({ status: "ok", version: VERSION });
   });
+  // Ready means able to serve: the database answers and the token signs. Load balancers use this.
+  app.get("/ready", async (_req, res) => {
+    const checks = await services.readiness();
+    res.status(checks.ready ? 200 : 503).json(checks);
+  });
+  app.get("/metrics", async (_req, res) => {
+    const { contentType, body } = await services.metrics.render();
+    res.type(contentType).send(body);
+  });
   app.use(caRoutes(services));
   app.use(revocationRoutes(services));
   app.use("/acme", acmeRoutes(services, logger));
@@ -31,6 +42,23 @@ export function createApp(services: Services, logger: Logger): Express {
   const openApi = openApiDocument(routes, VERSION);
   app.get("/api/v1/openapi.json", (_req, res) => {
     res.json(openApi);
+  });
+  // The one public API route: people trade password + TOTP for a short-lived session token.
+  app.post("/api/v1/auth/login", requireJson(), express.json({ limit: 4096 }), async (req, res, next) => {
+    try {
+      const body = parseInput(LoginBody, req.body, "request body");
+      const session = await services.users.login(body, {
+        requestId: res.locals.requestId as string,
+        ...(req.ip ? { address: req.ip } : {}),
+      });
+      res.json({
+        token: session.token,
+        expiresAt: session.expiresAt.toISOString(),
+        user: { id: session.user.id, name: session.user.name, role: session.user.role },
+      });
+    } catch (error) {
+      next(error);
+    }
   });
   app.use("/api/v1", apiRouter(services, routes));
 

@@ -3,7 +3,7 @@ import type { Metrics } from "../metrics/index.js";
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
-import { type Permission, type Principal, roleAllows, type TokenService } from "../access/index.js";
+import { type Permission, type Principal, roleAllows, type TokenService, type UserService } from "../access/index.js";
 import { ForbiddenError, KeywardError, UnauthorizedError } from "../errors/index.js";
 
 /** Request id for logs and problem `instance`; a well-formed incoming X-Request-Id is kept. */
@@ -43,7 +43,7 @@ export function accessLog(logger: Logger): RequestHandler {
  * and every refusal is an audit event (fail closed: if it cannot be recorded, the answer is 500).
  */
 export function authorize(
-  deps: { tokens: TokenService; audit: AuditLog; metrics?: Metrics },
+  deps: { tokens: TokenService; users: UserService; audit: AuditLog; metrics?: Metrics },
   permission: Permission,
 ): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -52,7 +52,7 @@ export function authorize(
       const header = req.get("authorization") ?? "";
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header");
-      principal = await deps.tokens.authenticate(match[1]!);
+      principal = await authenticate(deps, match[1]!);
       if (!roleAllows(principal.role, permission)) {
         throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
       }
@@ -84,6 +84,48 @@ export function authorize(
       next(error);
     }
   };
+}
+
+/**
+ * Sensitive operations need a person who proves presence now: a session (not an API token) and a
+ * fresh TOTP code in X-Keyward-OTP, used once. Refusals are audited like any denied request.
+ */
+export function requireStepUp(
+  deps: { users: UserService; audit: AuditLog; metrics?: Metrics },
+  permission: Permission,
+): RequestHandler {
+  return async (req, res, next) => {
+    const principal = principalOf(res);
+    try {
+      if (principal.kind !== "user") {
+        throw new ForbiddenError(
+          "this operation needs a person: log in with password and TOTP (API tokens cannot perform sensitive operations)",
+        );
+      }
+      await deps.users.stepUp(principal.id, req.get("x-keyward-otp"));
+      next();
+    } catch (error) {
+      if (!(error instanceof UnauthorizedError || error instanceof ForbiddenError)) return next(error);
+      deps.metrics?.deniedRequests.inc({ permission, reason: "mfa" });
+      try {
+        await deps.audit.record({
+          action: "request.denied",
+          actor: actorOf(req, res),
+          target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
+          outcome: "denied",
+          details: { permission, reason: error.message },
+        });
+      } catch (auditError) {
+        return next(auditError);
+      }
+      next(error);
+    }
+  };
+}
+
+/** API tokens (`kw_…`) for services, session tokens (`kws_…`) for people after login. */
+function authenticate(deps: { tokens: TokenService; users: UserService }, bearer: string): Promise<Principal> {
+  return deps.users.isSessionToken(bearer) ? deps.users.authenticate(bearer) : deps.tokens.authenticate(bearer);
 }
 
 export function principalOf(res: Response): Principal {

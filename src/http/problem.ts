@@ -13,6 +13,7 @@ const TITLES: Record<number, string> = {
   409: "Conflict",
   413: "Payload Too Large",
   415: "Unsupported Media Type",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
@@ -89,6 +90,7 @@ export function problemHandler(logger: Logger) {
       logger.error({ err: error, requestId: res.locals.requestId, path: req.path }, "request failed");
     else logger.debug({ requestId: res.locals.requestId, status: p.status, detail: p.detail }, "request refused");
     if (res.headersSent) return;
+    if (typeof p.retryAfter === "number") res.setHeader("Retry-After", String(p.retryAfter));
     sendProblem(res, p);
   };
 }

@@ -47,6 +47,8 @@ export interface OcspAnswer {
   thisUpdate?: Date;
   nextUpdate?: Date;
   etag?: string;
+  /** For metrics: answered from the pre-signed cache, signed now, refused, or unreadable. */
+  outcome: "hit" | "miss" | "unknown" | "malformed";
 }
 
 interface Responder {
@@ -92,13 +94,13 @@ export class OcspResponder {
     try {
       request = parseOcspRequest(requestDer);
     } catch (error) {
-      if (error instanceof DerError) return { der: errorResponse(OCSP_STATUS.malformedRequest) };
+      if (error instanceof DerError) return { der: errorResponse(OCSP_STATUS.malformedRequest), outcome: "malformed" };
       throw error;
     }
     const matches = await Promise.all(request.certIds.map((id) => this.matchIssuer(id)));
     const first = matches[0];
     if (!first || matches.some((m) => m === undefined || m.ca.id !== first.ca.id)) {
-      return { der: errorResponse(OCSP_STATUS.unauthorized) };
+      return { der: errorResponse(OCSP_STATUS.unauthorized), outcome: "unknown" };
     }
     const nonce = this.deps.settings.nonce === "echo" ? request.nonce : undefined;
     if (request.certIds.length === 1 && !nonce) {
@@ -108,7 +110,7 @@ export class OcspResponder {
     }
     // Several CertIDs, a nonce to echo, or nothing cached: sign this answer now.
     const signed = await this.sign(first.ca.id, request.certIds, nonce);
-    return { der: signed.der };
+    return { der: signed.der, outcome: "miss" };
   }
 
   /** Signs and stores the answer for one certificate (at issuance and after revocation). */
@@ -191,7 +193,13 @@ export class OcspResponder {
       entry = this.cache.get(key);
       if (!entry) return undefined;
     }
-    return { der: entry.der, thisUpdate: entry.thisUpdate, nextUpdate: entry.nextUpdate, etag: entry.etag };
+    return {
+      der: entry.der,
+      thisUpdate: entry.thisUpdate,
+      nextUpdate: entry.nextUpdate,
+      etag: entry.etag,
+      outcome: "hit",
+    };
   }
 
   private remember(response: StoredOcspResponse): StoredOcspResponse & { etag: string } {

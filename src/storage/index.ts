@@ -7,3 +7,5 @@ export { SqlAcmeStore } from "./repositories/acme-store.js";
 export { SqlAcmeOrderStore } from "./repositories/acme-order-store.js";
 export { SqlRateLimitStore } from "./repositories/rate-limit-store.js";
 export { appendAudit, SqlAuditStore, withAudit } from "./repositories/audit-store.js";
+export { SqlUserStore } from "./repositories/user-store.js";
+export { SqlApprovalStore } from "./repositories/quorum-store.js";

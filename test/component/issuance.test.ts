@@ -1,12 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+import { createPerson, SteppingClock } from "../helpers/people.js";
+
+const clock = new SteppingClock();
 
 let kw: TestKeyward;
 let rootPem: string;
 let chainPem: string;
 
 beforeAll(async () => {
-  kw = await startKeyward();
+  kw = await startKeyward({ clock });
   rootPem = await (await fetch(`${kw.url}/ca/root.pem`)).text();
   chainPem = await (await fetch(`${kw.url}/ca/chain.pem`)).text();
   writeFile(kw.dir, "root.pem", rootPem);
@@ -209,8 +212,13 @@ describe("CA hierarchy", () => {
     ]);
     expect(list.items[0]!.keyUri).toMatch(/^pkcs11:token=keyward;object=root-ca;id=/);
 
+    // Creating a CA is sensitive: a person with a fresh TOTP code, not an API token.
+    const admin = await createPerson(kw, clock, "ca-admin", "admin");
+    const session = await admin.login();
     const res = await kw.api("/api/v1/cas", {
+      token: session,
       body: { id: "clients-2027", commonName: "Keyward Clients CA", keyType: "p384" },
+      headers: { "x-keyward-otp": admin.otp() },
     });
     expect(res.status).toBe(201);
     const created = (await res.json()) as { id: string; default: boolean; certificate: string };
@@ -218,7 +226,11 @@ describe("CA hierarchy", () => {
     writeFile(kw.dir, "clients-ca.pem", created.certificate);
     expect(openssl(["verify", "-CAfile", `${kw.dir}/root.pem`, `${kw.dir}/clients-ca.pem`])).toContain(": OK");
 
-    const again = await kw.api("/api/v1/cas", { body: { id: "clients-2027", commonName: "x" } });
+    const again = await kw.api("/api/v1/cas", {
+      token: session,
+      body: { id: "clients-2027", commonName: "x" },
+      headers: { "x-keyward-otp": admin.otp() },
+    });
     expect(again.status).toBe(409);
   });
 });

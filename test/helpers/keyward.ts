@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import type { Clock } from "../../src/clock/index.js";
 import { compose, type Services } from "../../src/compose.js";
 import { type Config, deepMerge, loadConfig } from "../../src/config/index.js";
@@ -51,7 +51,14 @@ export function testEnv(token: TestToken, extra: Record<string, string> = {}): R
  * initialised, the HTTP server on an ephemeral port, and an admin token.
  */
 export async function startKeyward(
-  options: { overrides?: Record<string, unknown>; rootKey?: string; intermediateKey?: string; clock?: Clock } = {},
+  options: {
+    overrides?: Record<string, unknown>;
+    rootKey?: string;
+    intermediateKey?: string;
+    clock?: Clock;
+    /** Where the server logs (default: nowhere), e.g. to check that no secret is ever logged. */
+    logger?: Logger;
+  } = {},
 ): Promise<TestKeyward> {
   const token = createTestToken("keyward");
   // Certificates carry URLs built from baseUrl, so the port is chosen before anything is issued.
@@ -60,12 +67,13 @@ export async function startKeyward(
     env: testEnv(token),
     overrides: deepMerge({ listen: `127.0.0.1:${port}` }, options.overrides ?? {}),
   });
-  const services = await compose(config, { clock: options.clock });
+  const logger = options.logger ?? pino({ level: "silent" });
+  const services = await compose(config, { clock: options.clock, logger });
   const settings = structuredClone(config.ca);
   if (options.rootKey) settings.root.keyType = options.rootKey as never;
   if (options.intermediateKey) settings.intermediates[0]!.keyType = options.intermediateKey as never;
   await services.ca.initialize(settings, testActor);
-  const server = await listen(createApp(services, pino({ level: "silent" })), "127.0.0.1", port);
+  const server = await listen(createApp(services, logger), "127.0.0.1", port);
   const { token: adminToken } = await services.tokens.create({ role: "admin", name: "test-admin" }, testActor);
   return {
     url: server.url,

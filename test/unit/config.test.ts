@@ -68,7 +68,13 @@ describe("loadConfig defaults", () => {
     const config = loadConfig({ env: { KEYWARD_DATA_DIR: dataDir } });
     expect(config.ca.root).toMatchObject({ id: "root", keyType: "p384", pathLength: 1 });
     expect(config.ca.intermediates.map((i) => i.id)).toEqual(["intermediate"]);
-    expect(Object.keys(config.profiles).sort()).toEqual(["audit-signer", "client", "ocsp-responder", "recipient", "server"]);
+    expect(Object.keys(config.profiles).sort()).toEqual([
+      "audit-signer",
+      "client",
+      "ocsp-responder",
+      "recipient",
+      "server",
+    ]);
     const server = config.profiles.server!;
     expect(server.validityDays).toBe(90);
     expect(server.extKeyUsage).toEqual(["serverAuth"]);
@@ -97,7 +103,14 @@ describe("loadConfig overlay file", () => {
   it("adds a profile from <dataDir>/keyward.yaml and keeps the built-in ones", () => {
     writeOverlay(PROFILE_YAML);
     const config = loadConfig({ env: { KEYWARD_DATA_DIR: dataDir } });
-    expect(Object.keys(config.profiles).sort()).toEqual(["audit-signer", "client", "iot", "ocsp-responder", "recipient", "server"]);
+    expect(Object.keys(config.profiles).sort()).toEqual([
+      "audit-signer",
+      "client",
+      "iot",
+      "ocsp-responder",
+      "recipient",
+      "server",
+    ]);
     expect(config.profiles.iot).toMatchObject({
       description: "Devices",
       validityDays: 30,

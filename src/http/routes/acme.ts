@@ -83,6 +83,7 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
   router.post("/new-order", ...jose, async (req, res) => {
     const { auth, account } = await authenticated(req);
     const order = await acmeOrders.newOrder(account, auth.jws.payload);
+    services.metrics.acmeOrders.inc({ status: order.status });
     res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
     res.status(201).json(acmeOrders.orderView(order));
   });
@@ -94,7 +95,10 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
 
   router.post("/order/:id/finalize", ...jose, async (req, res) => {
     const { auth, account } = await authenticated(req);
+    services.bursts.record(`acme:${account.id}`, "certificate.issue");
     const order = await acmeOrders.finalize(account, String(req.params.id), auth.jws.payload);
+    services.metrics.acmeOrders.inc({ status: order.status });
+    if (order.status === "valid") services.metrics.certificatesIssued.inc({ profile: order.profile, source: "acme" });
     res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
     if (order.status === "processing") res.setHeader("Retry-After", "1");
     res.json(acmeOrders.orderView(order));

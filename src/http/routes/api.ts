@@ -4,7 +4,8 @@ import type { Permission } from "../../access/index.js";
 import type { Services } from "../../compose.js";
 import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
-import { actorOf, authorize, requireJson } from "../middleware.js";
+import { actorOf, authorize, requireJson, requireStepUp } from "../middleware.js";
+import { accessRoutes, runOrRequestApproval } from "./access-api.js";
 import { parseInput } from "../validate.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
 import { auditView, certificateView, caView, revocationView } from "../views.js";
@@ -13,6 +14,8 @@ export interface ApiRoute {
   method: "get" | "post";
   path: string;
   permission: Permission;
+  /** Sensitive: only a person, with a fresh TOTP code in X-Keyward-OTP (DESIGN.md §6). */
+  stepUp?: boolean;
   summary: string;
   handler: (req: Request, res: Response) => Promise<void>;
 }
@@ -55,6 +58,21 @@ const IntermediateBody = z
     organization: z.string().max(64).optional(),
     validityDays: z.number().int().positive().max(7305).default(1826),
     makeDefault: z.boolean().default(false),
+  })
+  .strict();
+
+const CaRevokeBody = z
+  .object({
+    reason: z
+      .enum([
+        "unspecified",
+        "keyCompromise",
+        "cACompromise",
+        "affiliationChanged",
+        "superseded",
+        "cessationOfOperation",
+      ])
+      .default("cessationOfOperation"),
   })
   .strict();
 
@@ -126,7 +144,10 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Issue a certificate from a PKCS#10 CSR under a profile",
       async handler(req, res) {
         const body = parseInput(IssueBody, req.body, "request body");
-        const issued = await issuance.issue({ ...body, actor: actorOf(req, res) });
+        const actor = actorOf(req, res);
+        services.bursts.record(actor.name, "certificate.issue");
+        const issued = await issuance.issue({ ...body, actor });
+        services.metrics.certificatesIssued.inc({ profile: issued.profile, source: "api" });
         res.status(201).json({
           serial: issued.serial,
           certificate: certificatePem(new Uint8Array(issued.certificate.rawData)),
@@ -183,6 +204,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
           ...body,
           actor: actorOf(req, res),
         });
+        services.metrics.certificatesRevoked.inc({ reason: result.reason ?? "unspecified" });
         res.json(revocationView(result));
       },
     },
@@ -277,18 +299,37 @@ export function apiRoutes(services: Services): ApiRoute[] {
       method: "post",
       path: "/cas",
       permission: "ca:manage",
+      stepUp: true,
       summary: "Create a new intermediate under the root (second issuer or rollover)",
       async handler(req, res) {
         const body = parseInput(IntermediateBody, req.body, "request body");
-        const record = await ca.createIntermediate(
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "ca.create",
           body,
-          {
-            makeDefault: body.makeDefault,
-            nameConstraints: config.ca.nameConstraints,
-          },
-          actorOf(req, res),
+          `create intermediate CA "${body.id}" (${body.keyType})${body.makeDefault ? " as the default issuer" : ""}`,
         );
-        res.status(201).json(caView(record));
+      },
+    },
+    {
+      method: "post",
+      path: "/cas/:id/revoke",
+      permission: "ca:manage",
+      stepUp: true,
+      summary: "Revoke an intermediate CA (sensitive: step-up, and quorum when configured)",
+      async handler(req, res) {
+        const { reason } = parseInput(CaRevokeBody, req.body ?? {}, "request body");
+        const target = await ca.get(String(req.params.id));
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "ca.revoke",
+          { id: target.id, reason },
+          `revoke ${target.kind} CA "${target.id}" (${reason})`,
+        );
       },
     },
     {
@@ -340,6 +381,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
         res.json({ items });
       },
     },
+    ...accessRoutes(services),
   ];
 }
 
@@ -362,6 +404,7 @@ export function openApiDocument(routes: ApiRoute[], version: string) {
       summary: route.summary,
       security: [{ bearer: [] }],
       "x-keyward-permission": route.permission,
+      ...(route.stepUp ? { "x-keyward-step-up": true } : {}),
       ...(parameters.length ? { parameters } : {}),
       responses: {
         default: { description: "success, or an RFC 7807 problem document (application/problem+json)" },
@@ -381,7 +424,8 @@ export function apiRouter(services: Services, routes: ApiRoute[]): Router {
   const router = Router();
   const body = [requireJson(), express.json({ limit: services.config.policy.maxBodyBytes, type: "application/json" })];
   for (const route of routes) {
-    router[route.method](route.path, authorize(services, route.permission), ...body, route.handler);
+    const stepUp = route.stepUp ? [requireStepUp(services, route.permission)] : [];
+    router[route.method](route.path, authorize(services, route.permission), ...stepUp, ...body, route.handler);
   }
   return router;
 }

@@ -1,3 +1,4 @@
+import type { Metrics } from "../../metrics/index.js";
 import express, { type Request, type Response, Router } from "express";
 import type { Services } from "../../compose.js";
 import { KeywardError, NotFoundError } from "../../errors/index.js";
@@ -10,7 +11,8 @@ function httpDate(date: Date): string {
 }
 
 /** RFC 5019 §6: caching headers from the answer's validity; 304 when the client has this answer. */
-function sendOcsp(req: Request, res: Response, answer: OcspAnswer, now: Date): void {
+function sendOcsp(req: Request, res: Response, answer: OcspAnswer, now: Date, metrics: Metrics): void {
+  metrics.ocspRequests.inc({ method: req.method === "POST" ? "POST" : "GET", result: answer.outcome });
   res.setHeader("Content-Type", OCSP_RESPONSE);
   if (answer.thisUpdate && answer.nextUpdate && answer.etag) {
     const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - now.getTime()) / 1000));
@@ -55,6 +57,7 @@ export function revocationRoutes(services: Services): Router {
       res.status(304).end();
       return;
     }
+    services.metrics.crlRequests.inc({ ca: record.id });
     res.type("application/pkix-crl").send(current.der);
   });
 
@@ -75,7 +78,7 @@ export function revocationRoutes(services: Services): Router {
     express.raw({ type: "application/ocsp-request", limit: config.revocation.ocspMaxRequestBytes }),
     async (req, res) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      sendOcsp(req, res, await ocsp.respond(body), clock.now());
+      sendOcsp(req, res, await ocsp.respond(body), clock.now(), services.metrics);
     },
   );
 
@@ -94,7 +97,7 @@ export function revocationRoutes(services: Services): Router {
     } catch {
       // Bad percent-encoding: answered below as a malformed request.
     }
-    sendOcsp(req, res, await ocsp.respond(der), clock.now());
+    sendOcsp(req, res, await ocsp.respond(der), clock.now(), services.metrics);
   });
 
   return router;

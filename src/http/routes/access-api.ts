@@ -1,0 +1,214 @@
+import type { Request, Response } from "express";
+import { z } from "zod";
+import { ROLES, type UserRecord } from "../../access/index.js";
+import type { Services } from "../../compose.js";
+import { BadRequestError } from "../../errors/index.js";
+import { actorOf, principalOf } from "../middleware.js";
+import { parseInput } from "../validate.js";
+import type { ApiRoute } from "./api.js";
+
+const Scopes = z
+  .object({
+    profiles: z.array(z.string().min(1).max(64)).max(100).optional(),
+    names: z.array(z.string().min(1).max(255)).max(1000).optional(),
+    keys: z.array(z.string().min(1).max(128)).max(1000).optional(),
+  })
+  .strict();
+
+const UserBody = z
+  .object({
+    name: z.string().min(2).max(64),
+    role: z.enum(ROLES),
+    password: z.string().min(1).max(1024),
+    scopes: Scopes.optional(),
+  })
+  .strict();
+
+const RoleBody = z.object({ role: z.enum(ROLES) }).strict();
+const ApprovalQuery = z
+  .object({
+    status: z.enum(["pending", "executed", "rejected", "expired", "failed"]).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+export const LoginBody = z
+  .object({
+    name: z.string().min(1).max(64),
+    password: z.string().min(1).max(1024),
+    otp: z.string().max(16).optional(),
+    recoveryCode: z.string().max(64).optional(),
+  })
+  .strict();
+
+export function userView(u: UserRecord) {
+  return {
+    id: u.id,
+    name: u.name,
+    role: u.role,
+    scopes: u.scopes,
+    createdAt: u.createdAt.toISOString(),
+    lockedUntil: u.lockedUntil?.toISOString() ?? null,
+    disabled: u.disabledAt !== null,
+  };
+}
+
+/**
+ * Runs a sensitive operation, or — when the quorum policy asks for approvals — files it as an
+ * approval request (202) that runs once M distinct people with the required role approve it.
+ */
+export async function runOrRequestApproval(
+  services: Services,
+  req: Request,
+  res: Response,
+  operation: string,
+  params: Record<string, unknown>,
+  summary: string,
+): Promise<void> {
+  const actor = actorOf(req, res);
+  if (services.approvals.needsApproval(operation)) {
+    const approval = await services.approvals.request(operation, params, summary, actor);
+    res.status(202).setHeader("Location", `/api/v1/approvals/${approval.id}`).json(approvalView(approval));
+    return;
+  }
+  res.status(201).json(await services.runOperation(operation, params, actor));
+}
+
+type Approval = Awaited<ReturnType<Services["approvals"]["get"]>>;
+export function approvalView(a: Approval) {
+  return {
+    id: a.id,
+    operation: a.operation,
+    summary: a.summary,
+    params: a.params,
+    requestedBy: a.requestedBy,
+    requiredApprovals: a.requiredApprovals,
+    approverRole: a.approverRole,
+    status: a.status,
+    createdAt: a.createdAt.toISOString(),
+    expiresAt: a.expiresAt.toISOString(),
+    decidedAt: a.decidedAt?.toISOString() ?? null,
+    votes: a.votes.map((v) => ({ user: v.userName, decision: v.decision, at: v.at.toISOString() })),
+    result: a.result,
+  };
+}
+
+/** People, sessions and approvals. Login itself is the one public API route (app.ts). */
+export function accessRoutes(services: Services): ApiRoute[] {
+  const { users, approvals } = services;
+  return [
+    {
+      method: "get",
+      path: "/me",
+      permission: "self",
+      summary: "Who the bearer token belongs to, with its role",
+      async handler(_req, res) {
+        const p = principalOf(res);
+        res.json({ id: p.id, name: p.name, role: p.role, kind: p.kind });
+      },
+    },
+    {
+      method: "post",
+      path: "/auth/logout",
+      permission: "self",
+      summary: "End the caller's session (people's session tokens)",
+      async handler(req, res) {
+        const p = principalOf(res) as { kind: string; sessionId?: string };
+        if (p.kind !== "user" || !p.sessionId) throw new BadRequestError("only a person's session can be logged out");
+        await users.logout(p.sessionId, actorOf(req, res));
+        res.status(204).end();
+      },
+    },
+    {
+      method: "get",
+      path: "/users",
+      permission: "users:manage",
+      summary: "List people and their roles",
+      async handler(_req, res) {
+        res.json({ items: (await users.list()).map(userView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/users",
+      permission: "users:manage",
+      stepUp: true,
+      summary: "Create a person: returns the TOTP enrolment URI and recovery codes, once",
+      async handler(req, res) {
+        const body = parseInput(UserBody, req.body, "request body");
+        const created = await users.create(body, actorOf(req, res));
+        res.status(201).json({
+          ...userView(created.user),
+          otpauthUri: created.otpauthUri,
+          recoveryCodes: created.recoveryCodes,
+        });
+      },
+    },
+    {
+      method: "post",
+      path: "/users/:id/role",
+      permission: "users:manage",
+      stepUp: true,
+      summary: "Change a person's role (sensitive: step-up, and quorum when configured)",
+      async handler(req, res) {
+        const { role } = parseInput(RoleBody, req.body, "request body");
+        const user = await users.get(String(req.params.id));
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "user.role",
+          { userId: user.id, role },
+          `change the role of ${user.name} from ${user.role} to ${role}`,
+        );
+      },
+    },
+    {
+      method: "get",
+      path: "/approvals",
+      permission: "approvals:read",
+      summary: "Approval requests for sensitive operations (newest first), with their votes",
+      async handler(req, res) {
+        const q = parseInput(ApprovalQuery, req.query, "query");
+        res.json({ items: (await approvals.list(q)).map(approvalView) });
+      },
+    },
+    {
+      method: "get",
+      path: "/approvals/:id",
+      permission: "approvals:read",
+      summary: "One approval request",
+      async handler(req, res) {
+        res.json(approvalView(await approvals.get(String(req.params.id))));
+      },
+    },
+    {
+      method: "post",
+      path: "/approvals/:id/approve",
+      permission: "approvals:decide",
+      stepUp: true,
+      summary: "Approve a request; the operation runs when the last required approval arrives",
+      async handler(req, res) {
+        const approval = await approvals.approve(String(req.params.id), {
+          actor: actorOf(req, res),
+          role: principalOf(res).role,
+        });
+        res.json(approvalView(approval));
+      },
+    },
+    {
+      method: "post",
+      path: "/approvals/:id/reject",
+      permission: "approvals:decide",
+      stepUp: true,
+      summary: "Reject a request (or withdraw your own); it will not run",
+      async handler(req, res) {
+        const approval = await approvals.reject(String(req.params.id), {
+          actor: actorOf(req, res),
+          role: principalOf(res).role,
+        });
+        res.json(approvalView(approval));
+      },
+    },
+  ];
+}

@@ -1,0 +1,53 @@
+import type { UserService } from "./access/index.js";
+import type { Actor } from "./audit/index.js";
+import type { CaSettings, Config } from "./config/index.js";
+import { caView } from "./http/views.js";
+import { REASONS, type CrlPublisher } from "./revocation/index.js";
+import type { CertificateAuthority } from "./signer/index.js";
+
+/** An operation that may need step-up and quorum; params are JSON, stored as-is with an approval. */
+export type Operation = (params: Record<string, unknown>, actor: Actor) => Promise<unknown>;
+
+/**
+ * The sensitive operations, by name: the same code runs whether the request was executed at once
+ * or after M approvals, and the result it returns is what the approval records (JSON, no secrets).
+ */
+export function sensitiveOperations(deps: {
+  ca: CertificateAuthority;
+  crl: CrlPublisher;
+  users: UserService;
+  config: Config;
+}): Map<string, Operation> {
+  return new Map<string, Operation>([
+    [
+      "ca.create",
+      async (p, actor) => {
+        const { makeDefault, ...settings } = p as CaSettings & { makeDefault: boolean };
+        const record = await deps.ca.createIntermediate(
+          settings,
+          { makeDefault, nameConstraints: deps.config.ca.nameConstraints },
+          actor,
+        );
+        return caView(record);
+      },
+    ],
+    [
+      "ca.revoke",
+      async (p, actor) => {
+        const { id, reason } = p as { id: string; reason: keyof typeof REASONS };
+        const record = await deps.ca.revokeIntermediate(id, REASONS[reason], actor);
+        // The parent's CRL names the revoked CA; the root's needs `keyward crl root` when offline.
+        const crl = await deps.crl.generate(record.parentId!).catch(() => undefined);
+        return { ...caView(record), crlNumber: crl?.number ?? null };
+      },
+    ],
+    [
+      "user.role",
+      async (p, actor) => {
+        const { userId, role } = p as { userId: string; role: string };
+        const user = await deps.users.setRole(userId, role, actor);
+        return { id: user.id, name: user.name, role: user.role };
+      },
+    ],
+  ]);
+}

@@ -1,3 +1,4 @@
+import type { UserScopes } from "./users.js";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { addDays, type Clock } from "../clock/index.js";
 import type { Actor, AuditEvent } from "../audit/index.js";
@@ -12,6 +13,7 @@ export interface ApiTokenRecord {
   expiresAt: Date | null;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  scopes: UserScopes;
 }
 
 export interface TokenStore {
@@ -27,6 +29,8 @@ export interface Principal {
   id: string;
   name: string;
   role: Role;
+  /** Limits beyond the role (allowed profiles, name patterns, keys); empty lists: no limit. */
+  scopes: UserScopes;
   kind: "token" | "user";
 }
 
@@ -41,7 +45,7 @@ export class TokenService {
   constructor(private readonly deps: { store: TokenStore; clock: Clock }) {}
 
   async create(
-    options: { role: string; name?: string; expiresInDays?: number },
+    options: { role: string; name?: string; expiresInDays?: number; scopes?: UserScopes },
     actor: Actor,
   ): Promise<{
     token: string;
@@ -60,6 +64,7 @@ export class TokenService {
       expiresAt: options.expiresInDays ? addDays(now, options.expiresInDays) : null,
       lastUsedAt: null,
       revokedAt: null,
+      scopes: options.scopes ?? {},
     };
     await this.deps.store.insert(record, hashToken(token), {
       action: "token.create",
@@ -101,6 +106,6 @@ export class TokenService {
     if (!record.lastUsedAt || now.getTime() - record.lastUsedAt.getTime() > 60_000) {
       await this.deps.store.touch(record.id, now);
     }
-    return { id: record.id, name: record.name, role: record.role, kind: "token" };
+    return { id: record.id, name: record.name, role: record.role, kind: "token", scopes: record.scopes };
   }
 }

@@ -234,7 +234,7 @@ export class UserService {
     const user =
       session && !session.revokedAt && session.expiresAt > now && (await this.deps.store.byId(session.userId));
     if (!session || !user || user.disabledAt) throw new UnauthorizedError("the session is unknown, expired or ended");
-    return { id: user.id, name: user.name, role: user.role, kind: "user", sessionId: session.id };
+    return { id: user.id, name: user.name, role: user.role, kind: "user", scopes: user.scopes, sessionId: session.id };
   }
 
   async logout(sessionId: string, actor: Actor): Promise<void> {

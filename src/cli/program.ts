@@ -146,29 +146,37 @@ export function buildProgram(): Command {
     .requiredOption("--role <role>", "admin, ca-operator, key-officer, auditor or requester")
     .option("--name <name>", "a name to recognise the token by")
     .option("--expires-days <days>", "days until the token expires", (v) => positiveInt(v, "--expires-days"))
-    .action(async (opts: { role: string; name?: string; expiresDays?: number }) => {
-      await withServices(program, async (s, out) => {
-        const { token: secret, record } = await s.tokens.create(
-          {
-            role: opts.role,
-            name: opts.name,
-            expiresInDays: opts.expiresDays,
-          },
-          cliActor(),
-        );
-        out.progress(`Token "${record.name}" for role ${record.role} (id ${record.id}); it is shown only once:`);
-        out.result(
-          {
-            id: record.id,
-            name: record.name,
-            role: record.role,
-            token: secret,
-            expiresAt: record.expiresAt?.toISOString() ?? null,
-          },
-          () => secret,
-        );
-      });
-    });
+    .option("--profiles <names>", "scope: the only profiles it may issue under (comma-separated)", list)
+    .option("--names <patterns>", "scope: the only names it may certify, e.g. *.team.example.com,@example.com", list)
+    .action(
+      async (opts: { role: string; name?: string; expiresDays?: number; profiles?: string[]; names?: string[] }) => {
+        await withServices(program, async (s, out) => {
+          const { token: secret, record } = await s.tokens.create(
+            {
+              role: opts.role,
+              name: opts.name,
+              expiresInDays: opts.expiresDays,
+              scopes: {
+                ...(opts.profiles ? { profiles: opts.profiles } : {}),
+                ...(opts.names ? { names: opts.names } : {}),
+              },
+            },
+            cliActor(),
+          );
+          out.progress(`Token "${record.name}" for role ${record.role} (id ${record.id}); it is shown only once:`);
+          out.result(
+            {
+              id: record.id,
+              name: record.name,
+              role: record.role,
+              token: secret,
+              expiresAt: record.expiresAt?.toISOString() ?? null,
+            },
+            () => secret,
+          );
+        });
+      },
+    );
 
   token
     .command("list")
@@ -714,4 +722,11 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   rl.close();
   process.stderr.write("\n");
   return answer;
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter(Boolean);
 }

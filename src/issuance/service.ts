@@ -2,14 +2,14 @@ import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { type Config, EXTENDED_KEY_USAGES, type KeyUsageName, type Profile } from "../config/schema.js";
 import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
-import { BadRequestError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
+import { BadRequestError, ForbiddenError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial, signingCrypto } from "../signer/index.js";
 import { parseCsr } from "./csr.js";
-import { formatName, type NameConstraints } from "./names.js";
+import { formatName, matchesPattern, type NameConstraints } from "./names.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
 import {
   type BlockedKeyCheck,
@@ -26,6 +26,8 @@ export interface IssueRequest {
   /** Shorter (or, up to the profile's cap, longer) than the profile's default validity. */
   validityDays?: number;
   actor: Actor;
+  /** The caller's scopes: profiles it may use and name patterns it may certify (empty: any). */
+  scope?: { profiles?: string[]; names?: string[] };
   /** Internal callers (e.g. the OCSP responder) may use internal profiles. */
   allowInternal?: boolean;
 }
@@ -84,11 +86,24 @@ export class IssuanceService {
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
     const profile = this.profile(request.profile, request.allowInternal ?? false);
+    const allowedProfiles = request.scope?.profiles ?? [];
+    if (allowedProfiles.length && !allowedProfiles.includes(request.profile)) {
+      throw new ForbiddenError(
+        `your scope allows the profiles ${allowedProfiles.join(", ")}, not "${request.profile}"`,
+      );
+    }
     const csr = await parseCsr(request.csr);
     const issuer = profile.issuer ? await this.deps.ca.get(profile.issuer) : await this.deps.ca.defaultIssuer();
     // Intermediates carry the configured constraints (the root does not).
     const constraints = issuer.kind === "intermediate" ? this.deps.nameConstraints : undefined;
     const decision = applyPolicy(csr, request.profile, profile, this.deps.forbiddenNames, constraints);
+    const patterns = request.scope?.names ?? [];
+    const outside = patterns.length ? decision.names.filter((n) => !patterns.some((p) => matchesPattern(n, p))) : [];
+    if (outside.length) {
+      throw new ForbiddenError(
+        `your scope does not cover ${outside.map(formatName).join(", ")}; it allows ${patterns.join(", ")}`,
+      );
+    }
     const blocked = await this.deps.blockedKeys?.isKeyBlocked(csr.spkiSha256);
     if (blocked) {
       throw new PolicyError(

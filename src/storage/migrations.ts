@@ -327,6 +327,14 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    "0010_token_scopes": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("api_tokens")
+          .addColumn("scopes", "text", (c) => c.notNull().defaultTo("{}"))
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

@@ -88,6 +88,8 @@ export interface ApiTokensTable {
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** JSON: allowed profiles, name patterns, key ids/tags. */
+  scopes: string;
 }
 
 export interface AcmeNoncesTable {

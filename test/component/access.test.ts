@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { totpCode } from "../../src/access/totp.js";
-import { startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 import { createPerson, type Person, SteppingClock } from "../helpers/people.js";
 
 let kw: TestKeyward;
@@ -215,5 +215,29 @@ describe("quorum approvals (2 of 3 admins)", () => {
     const later = (await (await kw.api(`/api/v1/approvals/${stale.id}`)).json()) as { status: string };
     expect(later.status).toBe("expired");
     expect((await kw.services.ca.get("intermediate")).revokedAt).toBeNull();
+  });
+});
+
+describe("scopes", () => {
+  it("keeps a requester's token to its profiles and name patterns", async () => {
+    const { token } = await kw.services.tokens.create(
+      { role: "requester", name: "team-ci", scopes: { profiles: ["server"], names: ["*.team.example.com"] } },
+      testActor,
+    );
+    const issue = (name: string, profile = "server") =>
+      kw.api("/api/v1/certificates", {
+        token,
+        body: { csr: opensslCsr(kw.dir, name, { subj: `/CN=${name}`, san: `DNS:${name}` }).csr, profile },
+      });
+    const inside = await issue("api.team.example.com");
+    expect(inside.status).toBe(201);
+    const outside = await issue("api.other.example.com");
+    expect(outside.status).toBe(403);
+    expect(await detail(outside)).toBe(
+      "your scope does not cover dns:api.other.example.com; it allows *.team.example.com",
+    );
+    const profile = await issue("web.team.example.com", "client");
+    expect(profile.status).toBe(403);
+    expect(await detail(profile)).toBe('your scope allows the profiles server, not "client"');
   });
 });

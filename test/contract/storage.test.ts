@@ -200,13 +200,18 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       id: "t1",
       name: "ci",
       role: "admin",
+      scopes: { profiles: ["server"] },
       createdAt: now,
       expiresAt: null,
       lastUsedAt: null,
       revokedAt: null,
     };
     await tokens.insert(record, "h".repeat(64), ev("token.create"));
-    expect(await tokens.findByHash("h".repeat(64))).toMatchObject({ id: "t1", role: "admin" });
+    expect(await tokens.findByHash("h".repeat(64))).toMatchObject({
+      id: "t1",
+      role: "admin",
+      scopes: { profiles: ["server"] },
+    });
     expect(await tokens.findByHash("x".repeat(64))).toBeUndefined();
     await tokens.touch("t1", now);
     expect((await tokens.findByHash("h".repeat(64)))?.lastUsedAt).toEqual(now);

@@ -4,7 +4,7 @@ import type { Permission } from "../../access/index.js";
 import type { Services } from "../../compose.js";
 import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
-import { actorOf, authorize, requireJson, requireStepUp } from "../middleware.js";
+import { actorOf, authorize, principalOf, requireJson, requireStepUp } from "../middleware.js";
 import { accessRoutes, runOrRequestApproval } from "./access-api.js";
 import { parseInput } from "../validate.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
@@ -146,7 +146,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
         const body = parseInput(IssueBody, req.body, "request body");
         const actor = actorOf(req, res);
         services.bursts.record(actor.name, "certificate.issue");
-        const issued = await issuance.issue({ ...body, actor });
+        const issued = await issuance.issue({ ...body, actor, scope: principalOf(res).scopes });
         services.metrics.certificatesIssued.inc({ profile: issued.profile, source: "api" });
         res.status(201).json({
           serial: issued.serial,

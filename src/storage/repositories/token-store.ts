@@ -16,6 +16,7 @@ function toRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     expiresAt: date(row.expires_at),
     lastUsedAt: date(row.last_used_at),
     revokedAt: date(row.revoked_at),
+    scopes: JSON.parse(row.scopes),
   };
 }
 
@@ -35,6 +36,7 @@ export class SqlTokenStore implements TokenStore {
           expires_at: record.expiresAt?.toISOString() ?? null,
           last_used_at: null,
           revoked_at: null,
+          scopes: JSON.stringify(record.scopes),
         })
         .execute(),
     );

@@ -76,10 +76,15 @@ export class AuditLog {
     return checkpoint;
   }
 
-  /** The audit key, created in the token with its certificate on first use. */
+  /**
+   * The audit key, created in the token with its certificate on first use and replaced by a new
+   * one in its certificate's last 30 days; old checkpoints keep naming the signer they used.
+   */
   private async key() {
     const existing = await this.deps.store.auditKey();
-    if (existing) return existing;
+    const chain = existing && (await this.deps.certificateChain(existing.certificateSerial));
+    const renewBy = this.deps.clock.now().getTime() + 30 * 86_400_000;
+    if (existing && chain && chain[0]!.notAfter.getTime() > renewBy) return existing;
     const { uri, spki } = await this.deps.keys.generateKeyPair("p256", "keyward-audit");
     const issued = await this.deps.issueAuditCertificate(spki);
     return this.deps.store.saveAuditKey({

@@ -24,11 +24,13 @@ function newToken(): TestToken {
   return token;
 }
 
-async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}) {
+async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}, input?: string) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+    const pending = run(process.execPath, [BIN, ...args], {
       env: { ...process.env, ...testEnv(token, env) },
     });
+    pending.child.stdin?.end(input ?? "");
+    const { stdout, stderr } = await pending;
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -309,5 +311,71 @@ describe("keyward revocation commands", () => {
     expect(openssl(["x509", "-noout", "-issuer"], fallback.certificate)).toContain("CN = Keyward Intermediate CA\n");
     const revokedRoot = await keyward(token, ["ca", "revoke", "--id", "root"]);
     expect(revokedRoot.stderr).toContain("the root cannot be revoked");
+  });
+
+  it("creates people with a TOTP QR code, lists tokens, and verifies and exports the audit log", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const created = await keyward(
+      token,
+      ["user", "create", "--name", "olivia", "--role", "auditor", "--password-stdin"],
+      {},
+      "a long enough passphrase\n",
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^otpauth:\/\/totp\/Keyward:olivia\?secret=[A-Z2-7]+/);
+    expect(created.stdout.match(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/gm)).toHaveLength(10);
+    // The QR code for the authenticator app goes to the terminal (stderr), in block characters.
+    expect(created.stderr.split("\n").length).toBeGreaterThan(15);
+    const short = await keyward(
+      token,
+      ["user", "create", "--name", "pat", "--role", "admin", "--password-stdin"],
+      {},
+      "short\n",
+    );
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain("password is too short");
+
+    const users = JSON.parse((await keyward(token, ["user", "list", "--json"])).stdout) as {
+      items: Array<{ name: string; role: string }>;
+    };
+    expect(users.items).toEqual([expect.objectContaining({ name: "olivia", role: "auditor" })]);
+
+    const secret = (await keyward(token, ["token", "create", "--role", "requester", "--profiles", "server", "--json"]))
+      .stdout;
+    const { id } = JSON.parse(secret) as { id: string };
+    const listed = JSON.parse((await keyward(token, ["token", "list", "--json"])).stdout) as {
+      items: Array<{ id: string; scopes: unknown; role: string }>;
+    };
+    expect(listed.items).toEqual([
+      expect.objectContaining({ id, role: "requester", scopes: { profiles: ["server"] } }),
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(JSON.parse(secret).token);
+    expect((await keyward(token, ["token", "revoke", id])).stdout).toContain(`Token ${id} revoked.`);
+
+    const verified = await keyward(token, ["audit", "verify"]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/^OK: \d+ events, 0 signed checkpoints, chain intact\.$/m);
+    expect((await keyward(token, ["audit", "checkpoint"])).stdout).toMatch(/Checkpoint signed at event \d+\./);
+    const out = join(token.dir, "audit.jsonl");
+    const exported = JSON.parse((await keyward(token, ["audit", "export", "--out", out, "--json"])).stdout) as {
+      lines: number;
+    };
+    const lines = readFileSync(out, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; action?: string });
+    expect(lines).toHaveLength(exported.lines);
+    expect(lines.filter((l) => l.type === "checkpoint")).toHaveLength(1);
+    expect(lines.map((l) => l.action)).toEqual(
+      expect.arrayContaining(["ca.create", "user.create", "token.create", "token.revoke"]),
+    );
+
+    const actions = JSON.parse(
+      (await keyward(token, ["audit", "list", "--action", "user.create", "--json"])).stdout,
+    ) as {
+      items: Array<{ actor: { kind: string } }>;
+    };
+    expect(actions.items.map((e) => e.actor.kind)).toEqual(["cli"]);
   });
 });

@@ -151,12 +151,13 @@ export class SqlAuditStore implements AuditStore {
     return row && { keyUri: row.key_uri, certificateSerial: row.certificate_serial };
   }
 
-  /** Stores the audit key unless another instance stored one first; returns the one that counts. */
+  /** Stores a new audit key unless another instance stored one first; returns the one that counts. */
   async saveAuditKey(key: { keyUri: string; certificateSerial: string; createdAt: Date }) {
+    const last = await this.db.selectFrom("audit_keys").select("id").orderBy("id", "desc").executeTakeFirst();
     await this.db
       .insertInto("audit_keys")
       .values({
-        id: 1,
+        id: (last ? Number(last.id) : 0) + 1,
         key_uri: key.keyUri,
         certificate_serial: key.certificateSerial,
         created_at: key.createdAt.toISOString(),

@@ -14,11 +14,14 @@ export interface ApiTokenRecord {
   lastUsedAt: Date | null;
   revokedAt: Date | null;
   scopes: UserScopes;
+  /** Serial of a client certificate (issued by us) that authenticates as this token over mTLS. */
+  clientCertSerial: string | null;
 }
 
 export interface TokenStore {
   insert(record: ApiTokenRecord, tokenHash: string, audit: AuditEvent): Promise<void>;
   findByHash(tokenHash: string): Promise<ApiTokenRecord | undefined>;
+  findByClientCertificate(serial: string): Promise<ApiTokenRecord | undefined>;
   touch(id: string, at: Date): Promise<void>;
   list(): Promise<ApiTokenRecord[]>;
   /** False when the token does not exist or was already revoked. */
@@ -45,7 +48,7 @@ export class TokenService {
   constructor(private readonly deps: { store: TokenStore; clock: Clock }) {}
 
   async create(
-    options: { role: string; name?: string; expiresInDays?: number; scopes?: UserScopes },
+    options: { role: string; name?: string; expiresInDays?: number; scopes?: UserScopes; clientCertSerial?: string },
     actor: Actor,
   ): Promise<{
     token: string;
@@ -65,6 +68,7 @@ export class TokenService {
       lastUsedAt: null,
       revokedAt: null,
       scopes: options.scopes ?? {},
+      clientCertSerial: options.clientCertSerial ?? null,
     };
     await this.deps.store.insert(record, hashToken(token), {
       action: "token.create",
@@ -98,9 +102,22 @@ export class TokenService {
   /** Resolves a bearer token to its principal; every failure reads the same to the caller. */
   async authenticate(token: string): Promise<Principal> {
     const record = token.startsWith(PREFIX) ? await this.deps.store.findByHash(hashToken(token)) : undefined;
+    return this.principalOf(record, "the bearer token is unknown, expired or revoked");
+  }
+
+  /**
+   * mTLS: a client certificate that chained to our CA (checked by the TLS layer) and is still valid
+   * in our records (checked by the caller) stands for the token bound to its serial.
+   */
+  async authenticateCertificate(serial: string): Promise<Principal> {
+    const record = await this.deps.store.findByClientCertificate(serial);
+    return this.principalOf(record, `client certificate ${serial} is not bound to an active API token`);
+  }
+
+  private async principalOf(record: ApiTokenRecord | undefined, refusal: string): Promise<Principal> {
     const now = this.deps.clock.now();
     if (!record || record.revokedAt || (record.expiresAt && record.expiresAt <= now)) {
-      throw new UnauthorizedError("the bearer token is unknown, expired or revoked");
+      throw new UnauthorizedError(refusal);
     }
     // Last-used time is advisory: minute resolution keeps it from costing a write per request.
     if (!record.lastUsedAt || now.getTime() - record.lastUsedAt.getTime() > 60_000) {

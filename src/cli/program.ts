@@ -9,7 +9,7 @@ import { cliActor } from "./actor.js";
 import { totpQrForTerminal } from "../access/index.js";
 import { approvalView, userView } from "../http/routes/access-api.js";
 import { createApp, VERSION } from "../http/app.js";
-import { listen } from "../http/server.js";
+import { listen, type TlsOptions } from "../http/server.js";
 import { auditView, caView, certificateView, revocationView } from "../http/views.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
@@ -118,7 +118,7 @@ export function buildProgram(): Command {
         await services.ca.root();
         services.startSchedulers();
         const { host, port } = listenAddress(config.listen);
-        const server = await listen(createApp(services, logger), host, port);
+        const server = await listen(createApp(services, logger), host, port, await tlsOptions(services));
         logger.info({ url: server.url, dataDir: config.dataDir }, "listening");
         out.result({ url: server.url }, () => `Keyward listening on ${server.url}`);
         const opened = services;
@@ -147,15 +147,24 @@ export function buildProgram(): Command {
     .option("--name <name>", "a name to recognise the token by")
     .option("--expires-days <days>", "days until the token expires", (v) => positiveInt(v, "--expires-days"))
     .option("--profiles <names>", "scope: the only profiles it may issue under (comma-separated)", list)
+    .option("--client-cert <serial>", "also authenticate as this token with this client certificate (mTLS)")
     .option("--names <patterns>", "scope: the only names it may certify, e.g. *.team.example.com,@example.com", list)
     .action(
-      async (opts: { role: string; name?: string; expiresDays?: number; profiles?: string[]; names?: string[] }) => {
+      async (opts: {
+        role: string;
+        name?: string;
+        expiresDays?: number;
+        profiles?: string[];
+        names?: string[];
+        clientCert?: string;
+      }) => {
         await withServices(program, async (s, out) => {
           const { token: secret, record } = await s.tokens.create(
             {
               role: opts.role,
               name: opts.name,
               expiresInDays: opts.expiresDays,
+              ...(opts.clientCert ? { clientCertSerial: (await s.issuance.get(opts.clientCert)).serial } : {}),
               scopes: {
                 ...(opts.profiles ? { profiles: opts.profiles } : {}),
                 ...(opts.names ? { names: opts.names } : {}),
@@ -729,4 +738,16 @@ function list(value: string): string[] {
     .split(",")
     .map((v) => v.trim())
     .filter(Boolean);
+}
+
+/** HTTPS when `tls` is configured; client certificates are accepted when they chain to our CAs. */
+async function tlsOptions(services: Services): Promise<TlsOptions | undefined> {
+  const tls = services.config.tls;
+  if (!tls) return undefined;
+  const cas = await services.ca.list();
+  return {
+    cert: readInputFile(tls.certFile, "TLS certificate"),
+    key: readInputFile(tls.keyFile, "TLS key"),
+    ca: cas.map((c) => certificatePem(c.certificate)),
+  };
 }

@@ -191,6 +191,11 @@ export const ConfigSchema = z
         rateLimits: { ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 },
       }),
     profiles: z.record(id, ProfileSchema),
+    /** HTTPS with optional client certificates (mTLS) issued by this CA; off: plain HTTP behind a proxy. */
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
     access: z
       .object({
         /** Lifetime of a person's session token after login. */

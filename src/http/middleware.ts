@@ -1,3 +1,6 @@
+import type { TLSSocket } from "node:tls";
+import type { Clock } from "../clock/index.js";
+import type { IssuanceService } from "../issuance/index.js";
 import type { Actor, AuditLog } from "../audit/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { randomUUID } from "node:crypto";
@@ -43,16 +46,19 @@ export function accessLog(logger: Logger): RequestHandler {
  * and every refusal is an audit event (fail closed: if it cannot be recorded, the answer is 500).
  */
 export function authorize(
-  deps: { tokens: TokenService; users: UserService; audit: AuditLog; metrics?: Metrics },
+  deps: Authenticators & { audit: AuditLog; metrics?: Metrics },
   permission: Permission,
 ): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     let principal: Principal | undefined;
     try {
-      const header = req.get("authorization") ?? "";
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header");
-      principal = await authenticate(deps, match[1]!);
+      const header = req.get("authorization");
+      const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+      const serial = header ? undefined : clientCertificateSerial(req);
+      if (serial) principal = await authenticateCertificate(deps, serial);
+      else if (match) principal = await authenticate(deps, match[1]!);
+      else
+        throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header or a client certificate");
       if (!roleAllows(principal.role, permission)) {
         throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
       }
@@ -121,6 +127,30 @@ export function requireStepUp(
       next(error);
     }
   };
+}
+
+interface Authenticators {
+  tokens: TokenService;
+  users: UserService;
+  issuance: IssuanceService;
+  clock: Clock;
+}
+
+/** The serial of a client certificate the TLS layer verified against our CAs, if any. */
+function clientCertificateSerial(req: Request): string | undefined {
+  const socket = req.socket as TLSSocket;
+  if (!socket.encrypted || !socket.authorized) return undefined;
+  const serial = socket.getPeerCertificate()?.serialNumber;
+  return serial ? serial.toLowerCase().replace(/^(00)+/, "") : undefined;
+}
+
+/** The chain was checked by TLS; whether we still consider the certificate good is checked here. */
+async function authenticateCertificate(deps: Authenticators, serial: string): Promise<Principal> {
+  const record = await deps.issuance.get(serial).catch(() => undefined);
+  if (!record || record.status !== "valid" || record.notAfter <= deps.clock.now()) {
+    throw new UnauthorizedError(`client certificate ${serial} is not valid here (unknown, revoked or expired)`);
+  }
+  return deps.tokens.authenticateCertificate(serial);
 }
 
 /** API tokens (`kw_…`) for services, session tokens (`kws_…`) for people after login. */

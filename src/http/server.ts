@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
 
@@ -9,8 +10,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function listen(app: Express, host: string, port: number): Promise<RunningServer> {
-  const server: Server = createServer(app);
+/** TLS material for HTTPS; `ca` are the CAs whose client certificates are accepted (mTLS). */
+export interface TlsOptions {
+  cert: string;
+  key: string;
+  ca: string[];
+}
+
+export async function listen(app: Express, host: string, port: number, tls?: TlsOptions): Promise<RunningServer> {
+  // Client certificates are asked for but optional: bearer tokens still work over the same port,
+  // and a certificate that does not chain to `ca` simply leaves the request unauthenticated.
+  const server: Server = tls
+    ? createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: false }, app)
+    : createServer(app);
   // Longer than common load balancer idle timeouts, so they close first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -25,7 +37,7 @@ export async function listen(app: Express, host: string, port: number): Promise<
   const address = server.address() as AddressInfo;
   const hostPart = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
-    url: `http://${hostPart}:${address.port}`,
+    url: `${tls ? "https" : "http"}://${hostPart}:${address.port}`,
     port: address.port,
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -335,6 +335,18 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    "0011_token_client_certificates": {
+      async up(db: Kysely<unknown>) {
+        // A service may authenticate with a client certificate we issued instead of the token secret.
+        await db.schema.alterTable("api_tokens").addColumn("client_cert_serial", "text").execute();
+        await db.schema
+          .createIndex("api_tokens_client_cert")
+          .unique()
+          .on("api_tokens")
+          .column("client_cert_serial")
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => list };
 }

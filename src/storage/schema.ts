@@ -90,6 +90,7 @@ export interface ApiTokensTable {
   revoked_at: string | null;
   /** JSON: allowed profiles, name patterns, key ids/tags. */
   scopes: string;
+  client_cert_serial: string | null;
 }
 
 export interface AcmeNoncesTable {

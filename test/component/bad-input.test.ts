@@ -175,7 +175,7 @@ describe("bad requests are refused precisely", () => {
     const anon = await expectProblem(
       post({ csr, profile: "server" }, { token: null }),
       401,
-      "this route needs an Authorization: Bearer <token> header",
+      "this route needs an Authorization: Bearer <token> header or a client certificate",
     );
     expect(anon.instance).toMatch(/^urn:keyward:request:/);
     await expectProblem(

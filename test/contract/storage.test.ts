@@ -201,6 +201,7 @@ describe.each(engines)("storage contract on %s", (_engine, url) => {
       name: "ci",
       role: "admin",
       scopes: { profiles: ["server"] },
+      clientCertSerial: null,
       createdAt: now,
       expiresAt: null,
       lastUsedAt: null,

@@ -17,6 +17,7 @@ function toRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     lastUsedAt: date(row.last_used_at),
     revokedAt: date(row.revoked_at),
     scopes: JSON.parse(row.scopes),
+    clientCertSerial: row.client_cert_serial,
   };
 }
 
@@ -37,9 +38,19 @@ export class SqlTokenStore implements TokenStore {
           last_used_at: null,
           revoked_at: null,
           scopes: JSON.stringify(record.scopes),
+          client_cert_serial: record.clientCertSerial,
         })
         .execute(),
     );
+  }
+
+  async findByClientCertificate(serial: string): Promise<ApiTokenRecord | undefined> {
+    const row = await this.db
+      .selectFrom("api_tokens")
+      .selectAll()
+      .where("client_cert_serial", "=", serial)
+      .executeTakeFirst();
+    return row && toRecord(row);
   }
 
   async list(): Promise<ApiTokenRecord[]> {

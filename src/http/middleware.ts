@@ -147,7 +147,7 @@ function clientCertificateSerial(req: Request): string | undefined {
 /** The chain was checked by TLS; whether we still consider the certificate good is checked here. */
 async function authenticateCertificate(deps: Authenticators, serial: string): Promise<Principal> {
   const record = await deps.issuance.get(serial).catch(() => undefined);
-  if (!record || record.status !== "valid" || record.notAfter <= deps.clock.now()) {
+  if (record?.status !== "valid" || record.notAfter <= deps.clock.now()) {
     throw new UnauthorizedError(`client certificate ${serial} is not valid here (unknown, revoked or expired)`);
   }
   return deps.tokens.authenticateCertificate(serial);

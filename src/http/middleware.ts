@@ -41,14 +41,50 @@ export function accessLog(logger: Logger): RequestHandler {
   };
 }
 
+type DenialDeps = { audit: AuditLog; metrics?: Metrics };
+
 /**
- * Bearer token → principal, then the route's permission. Every /api/v1 route goes through this,
- * and every refusal is an audit event (fail closed: if it cannot be recorded, the answer is 500).
+ * Counts and audits a refused request, then passes the refusal on. Fail closed: when the event
+ * cannot be written the caller gets a server error, never a silent refusal.
  */
-export function authorize(
-  deps: Authenticators & { audit: AuditLog; metrics?: Metrics },
-  permission: Permission,
-): RequestHandler {
+async function deny(
+  deps: DenialDeps,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  refusal: {
+    permission: Permission;
+    reason: "unauthenticated" | "forbidden" | "mfa";
+    error: Error;
+    principal?: Principal;
+  },
+): Promise<void> {
+  deps.metrics?.deniedRequests.inc({ permission: refusal.permission, reason: refusal.reason });
+  const who = refusal.principal
+    ? { id: refusal.principal.id, name: refusal.principal.name, kind: refusal.principal.kind }
+    : { id: "anonymous", name: "anonymous", kind: "anonymous" as const };
+  try {
+    await deps.audit.record({
+      action: "request.denied",
+      actor: { ...who, requestId: res.locals.requestId as string, ...(req.ip ? { address: req.ip } : {}) },
+      target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
+      outcome: "denied",
+      details: { permission: refusal.permission, reason: refusal.error.message },
+    });
+  } catch (auditError) {
+    return next(auditError);
+  }
+  next(refusal.error);
+}
+
+const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError =>
+  error instanceof UnauthorizedError || error instanceof ForbiddenError;
+
+/**
+ * Bearer token (or client certificate) → principal, then the route's permission. Every /api/v1
+ * route goes through this, and every refusal is an audit event.
+ */
+export function authorize(deps: Authenticators & DenialDeps, permission: Permission): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     let principal: Principal | undefined;
     try {
@@ -65,41 +101,19 @@ export function authorize(
       res.locals.principal = principal;
       next();
     } catch (error) {
+      if (!isRefusal(error)) return next(error);
       if (error instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", 'Bearer realm="keyward"');
-      if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
-        const reason = error instanceof UnauthorizedError ? "unauthenticated" : "forbidden";
-        deps.metrics?.deniedRequests.inc({ permission, reason });
-        try {
-          await deps.audit.record({
-            action: "request.denied",
-            actor: {
-              ...(principal
-                ? { id: principal.id, name: principal.name, kind: principal.kind }
-                : { id: "anonymous", name: "anonymous", kind: "anonymous" as const }),
-              requestId: res.locals.requestId as string,
-              ...(req.ip ? { address: req.ip } : {}),
-            },
-            target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
-            outcome: "denied",
-            details: { permission, reason: error.message },
-          });
-        } catch (auditError) {
-          return next(auditError);
-        }
-      }
-      next(error);
+      const reason = error instanceof UnauthorizedError ? "unauthenticated" : "forbidden";
+      await deny(deps, req, res, next, { permission, reason, error, principal });
     }
   };
 }
 
 /**
  * Sensitive operations need a person who proves presence now: a session (not an API token) and a
- * fresh TOTP code in X-Keyward-OTP, used once. Refusals are audited like any denied request.
+ * fresh TOTP code in X-Keyward-OTP, used once.
  */
-export function requireStepUp(
-  deps: { users: UserService; audit: AuditLog; metrics?: Metrics },
-  permission: Permission,
-): RequestHandler {
+export function requireStepUp(deps: { users: UserService } & DenialDeps, permission: Permission): RequestHandler {
   return async (req, res, next) => {
     const principal = principalOf(res);
     try {
@@ -111,20 +125,8 @@ export function requireStepUp(
       await deps.users.stepUp(principal.id, req.get("x-keyward-otp"));
       next();
     } catch (error) {
-      if (!(error instanceof UnauthorizedError || error instanceof ForbiddenError)) return next(error);
-      deps.metrics?.deniedRequests.inc({ permission, reason: "mfa" });
-      try {
-        await deps.audit.record({
-          action: "request.denied",
-          actor: actorOf(req, res),
-          target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
-          outcome: "denied",
-          details: { permission, reason: error.message },
-        });
-      } catch (auditError) {
-        return next(auditError);
-      }
-      next(error);
+      if (!isRefusal(error)) return next(error);
+      await deny(deps, req, res, next, { permission, reason: "mfa", error, principal });
     }
   };
 }

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   base32Decode,
@@ -8,6 +9,7 @@ import {
   totpQrForTerminal,
   totpStep,
   verifyTotp,
+  verifyTotpWithMac,
 } from "../../src/access/totp.js";
 import { BadRequestError } from "../../src/errors/index.js";
 
@@ -191,5 +193,29 @@ describe("totpQrForTerminal", () => {
     expect(qr.trim().length).toBeGreaterThan(0);
     const lines = qr.split("\n").filter((line) => line.length > 0);
     expect(lines.length).toBeGreaterThan(10);
+  });
+});
+
+describe("verifyTotpWithMac (seed kept in the HSM)", () => {
+  const secret = Buffer.from("12345678901234567890", "ascii");
+  const mac = async (counter: Buffer) => createHmac("sha1", secret).update(counter).digest();
+  const now = new Date(1_111_111_109_000);
+
+  it("accepts the code the seed gives now and one step either side, and reports the step", async () => {
+    const step = Math.floor(now.getTime() / 30_000);
+    for (const offset of [-1, 0, 1]) {
+      const code = totpCode(secret, new Date(now.getTime() + offset * 30_000));
+      expect(await verifyTotpWithMac(mac, code, now)).toEqual({ ok: true, step: step + offset });
+    }
+    expect((await verifyTotpWithMac(mac, totpCode(secret, new Date(now.getTime() + 60_000)), now)).ok).toBe(false);
+  });
+
+  it("refuses a used step, a wrong code and anything but six digits", async () => {
+    const code = totpCode(secret, now);
+    const step = Math.floor(now.getTime() / 30_000);
+    expect((await verifyTotpWithMac(mac, code, now, { lastUsedStep: step })).ok).toBe(false);
+    expect((await verifyTotpWithMac(mac, code === "000000" ? "000001" : "000000", now)).ok).toBe(false);
+    expect((await verifyTotpWithMac(mac, `${code}0`, now)).ok).toBe(false);
+    expect((await verifyTotpWithMac(mac, "12345a", now)).ok).toBe(false);
   });
 });

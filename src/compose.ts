@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
-import type { Actor } from "./audit/index.js";
+import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
+import { KeyService } from "./keys/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
@@ -22,6 +23,7 @@ import {
   SqlAuditStore,
   SqlCaStore,
   SqlCertificateStore,
+  SqlKeyStore,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -46,6 +48,7 @@ export interface Services {
   crl: CrlPublisher;
   tokens: TokenService;
   users: UserService;
+  keys: KeyService;
   approvals: ApprovalService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
@@ -152,7 +155,18 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     sessionMinutes: config.access.sessionMinutes,
   });
-  const operations = sensitiveOperations({ ca, crl, users, config });
+  const keys = new KeyService({
+    store: new SqlKeyStore(database.db),
+    token: hsm,
+    clock,
+    audit: { record: (event) => audit.record(event) },
+    onUse: ({ keyId, operation, actor }) => {
+      metrics.keyOperations.inc({ key: keyId, operation });
+      bursts.record(actor.name, `key.${operation}`);
+    },
+    destroyWaitDays: config.kms.destroyWaitDays,
+  });
+  const operations = sensitiveOperations({ ca, crl, users, keys, config });
   const approvals = new ApprovalService({
     store: new SqlApprovalStore(database.db),
     clock,
@@ -243,6 +257,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const responder = ocsp;
   let nonceSweep: NodeJS.Timeout | undefined;
+  let keySchedule: NodeJS.Timeout | undefined;
   return {
     config,
     clock,
@@ -257,6 +272,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     crl,
     tokens,
     users,
+    keys,
     approvals,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);
@@ -281,6 +297,13 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     },
     startSchedulers() {
       audit.start();
+      // Scheduled destruction, cryptoperiod ends and rotation periods, checked every minute.
+      keySchedule = setInterval(
+        () =>
+          void keys.runSchedule(SYSTEM_ACTOR).catch((error) => logger?.error({ err: error }, "key schedule failed")),
+        60_000,
+      );
+      keySchedule.unref();
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
       crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
       responder.start();
@@ -297,6 +320,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     async close() {
       if (nonceSweep) clearInterval(nonceSweep);
       audit.stop();
+      if (keySchedule) clearInterval(keySchedule);
       crl.stop();
       responder.stop();
       await hsm.close();

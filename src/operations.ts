@@ -1,3 +1,4 @@
+import type { KeyService } from "./keys/index.js";
 import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
 import type { CaSettings, Config } from "./config/index.js";
@@ -16,6 +17,7 @@ export function sensitiveOperations(deps: {
   ca: CertificateAuthority;
   crl: CrlPublisher;
   users: UserService;
+  keys: KeyService;
   config: Config;
 }): Map<string, Operation> {
   return new Map<string, Operation>([
@@ -39,6 +41,23 @@ export function sensitiveOperations(deps: {
         // The parent's CRL names the revoked CA; the root's needs `keyward crl root` when offline.
         const crl = await deps.crl.generate(record.parentId!).catch(() => undefined);
         return { ...caView(record), crlNumber: crl?.number ?? null };
+      },
+    ],
+    [
+      "key.destroy",
+      async (p, actor) => {
+        const { keyId, version } = p as { keyId: string; version: number };
+        const key = await deps.keys.scheduleDestroy(keyId, version, actor);
+        const v = key.versions.find((x) => x.version === version)!;
+        return { key: key.name, version, destroyAfter: v.destroyAfter?.toISOString() ?? null };
+      },
+    ],
+    [
+      "key.compromise",
+      async (p, actor) => {
+        const { keyId, version, reason } = p as { keyId: string; version?: number; reason: string };
+        const key = await deps.keys.changeState(keyId, { to: "compromised", version, reason }, actor);
+        return { key: key.name, versions: key.versions.map((v) => ({ version: v.version, state: v.state })) };
       },
     ],
     [

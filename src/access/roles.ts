@@ -17,6 +17,9 @@ export const PERMISSIONS = {
   "tokens:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
   "users:manage": ["admin"],
+  "keys:read": ["admin", "key-officer", "auditor"],
+  "keys:manage": ["admin", "key-officer"],
+  "keys:use": ["admin", "key-officer", "requester"],
   "approvals:read": ["admin", "ca-operator", "key-officer", "auditor"],
   "approvals:decide": ["admin", "ca-operator", "key-officer"],
   /** Anything about the caller's own identity and session. */

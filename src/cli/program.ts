@@ -6,6 +6,8 @@ import { type Config, listenAddress, loadConfig } from "../config/index.js";
 import { BadRequestError } from "../errors/index.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { cliActor } from "./actor.js";
+import { KEY_ALGORITHMS, type ManagedKey } from "../keys/index.js";
+import { keyView } from "../http/routes/keys-api.js";
 import { totpQrForTerminal } from "../access/index.js";
 import { approvalView, userView } from "../http/routes/access-api.js";
 import { createApp, VERSION } from "../http/app.js";
@@ -550,7 +552,158 @@ export function buildProgram(): Command {
       });
     });
 
-  const key = program.command("key").description("keys");
+  const key = program
+    .command("key")
+    .description("symmetric keys in the HSM (KMS), and blocking compromised public keys");
+  const showKey = (k: ManagedKey) =>
+    table([
+      ["VERSION", "STATE", "CREATED", "DESTROY AFTER"],
+      ...k.versions.map((v) => [
+        String(v.version),
+        v.state,
+        v.createdAt.toISOString(),
+        v.destroyAfter?.toISOString() ?? "",
+      ]),
+    ]);
+  key
+    .command("create")
+    .description("create a symmetric key generated in the HSM")
+    .requiredOption("--name <name>", "key name")
+    .addOption(new Option("--algorithm <alg>").choices(KEY_ALGORITHMS).default("AES-256"))
+    .option("--distributable", "may be wrapped to recipient certificates (extractable in the token)")
+    .option("--rotation-days <n>", "rotate automatically after this many days", (v) =>
+      positiveInt(v, "--rotation-days"),
+    )
+    .option("--cryptoperiod-days <n>", "deactivate each version after this many days", (v) =>
+      positiveInt(v, "--cryptoperiod-days"),
+    )
+    .option("--tags <tags>", "comma-separated tags (scopes can name tag:<t>)", list)
+    .action(
+      async (opts: {
+        name: string;
+        algorithm: (typeof KEY_ALGORITHMS)[number];
+        distributable?: boolean;
+        rotationDays?: number;
+        cryptoperiodDays?: number;
+        tags?: string[];
+      }) => {
+        await withServices(program, async (s, out) => {
+          const created = await s.keys.create({ ...opts, distributable: opts.distributable ?? false }, cliActor());
+          out.result(
+            keyView(created),
+            () => `Key ${created.name} (${created.id}), ${created.algorithm}:\n${showKey(created)}`,
+          );
+        });
+      },
+    );
+  key
+    .command("list")
+    .description("list symmetric keys")
+    .action(async () => {
+      await withServices(program, async (s, out) => {
+        const items = await s.keys.list();
+        out.result({ items: items.map(keyView) }, () =>
+          table([
+            ["ID", "NAME", "ALGORITHM", "PRIMARY", "VERSIONS"],
+            ...items.map((k) => [
+              k.id,
+              k.name,
+              k.algorithm,
+              String(s.keys.primary(k)?.version ?? "none"),
+              k.versions.map((v) => `${v.version}:${v.state}`).join(" "),
+            ]),
+          ]),
+        );
+      });
+    });
+  key
+    .command("show")
+    .argument("<id>", "key id")
+    .description("one key with its versions")
+    .action(async (id: string) => {
+      await withServices(program, async (s, out) => {
+        const k = await s.keys.get(id);
+        out.result(keyView(k), () => `${k.name} (${k.algorithm}, ${k.purpose})\n${showKey(k)}`);
+      });
+    });
+  key
+    .command("rotate")
+    .argument("<id>", "key id")
+    .description("add a new primary version")
+    .action(async (id: string) => {
+      await withServices(program, async (s, out) => {
+        const k = await s.keys.rotate(id, cliActor());
+        out.result(keyView(k), () => showKey(k));
+      });
+    });
+  for (const [command, to, about] of [
+    ["suspend", "suspended", "stop all use until resumed"],
+    ["resume", "active", "end a suspension"],
+    ["deactivate", "deactivated", "decrypt only from now on"],
+    ["compromise", "compromised", "mark compromised: no more use"],
+  ] as const) {
+    key
+      .command(command)
+      .argument("<id>", "key id")
+      .option("--version <n>", "only this version", (v) => positiveInt(v, "--version"))
+      .option("--reason <text>", "why (recorded in the audit log)")
+      .description(about)
+      .action(async (id: string, opts: { version?: number; reason?: string }) => {
+        await withServices(program, async (s, out) => {
+          const k = await s.keys.changeState(id, { to, version: opts.version, reason: opts.reason }, cliActor());
+          out.result(keyView(k), () => showKey(k));
+        });
+      });
+  }
+  key
+    .command("destroy")
+    .argument("<id>", "key id")
+    .requiredOption("--version <n>", "version to destroy", (v) => positiveInt(v, "--version"))
+    .description("schedule C_DestroyObject after the waiting period (kms.destroyWaitDays); cancel with cancel-destroy")
+    .action(async (id: string, opts: { version: number }) => {
+      await withServices(program, async (s, out) => {
+        const k = await s.keys.scheduleDestroy(id, opts.version, cliActor());
+        out.result(keyView(k), () => showKey(k));
+      });
+    });
+  key
+    .command("cancel-destroy")
+    .argument("<id>", "key id")
+    .requiredOption("--version <n>", "version", (v) => positiveInt(v, "--version"))
+    .description("cancel a scheduled destruction")
+    .action(async (id: string, opts: { version: number }) => {
+      await withServices(program, async (s, out) => {
+        const k = await s.keys.cancelDestroy(id, opts.version, cliActor());
+        out.result(keyView(k), () => showKey(k));
+      });
+    });
+  key
+    .command("encrypt")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "plaintext file ('-' for stdin)")
+    .description("print a compact JWE of the file, made in the HSM")
+    .action(async (id: string, opts: { in: string }) => {
+      await withServices(program, async (s, out) => {
+        const data = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const sealed = await s.keys.encrypt(id, data, cliActor());
+        out.result(sealed, () => sealed.ciphertext);
+      });
+    });
+  key
+    .command("decrypt")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "file with the compact JWE ('-' for stdin)")
+    .option("--out <file>", "write the plaintext here (default stdout)")
+    .description("decrypt a JWE made by key encrypt")
+    .action(async (id: string, opts: { in: string; out?: string }) => {
+      await withServices(program, async (s, out) => {
+        const jwe = readInputFile(opts.in, "ciphertext").trim();
+        const { plaintext, version } = await s.keys.decrypt(id, jwe, cliActor());
+        if (opts.out) writeFileSync(opts.out, plaintext, { mode: 0o600 });
+        if (out.json) out.result({ plaintext: plaintext.toString("base64"), version }, () => "");
+        else if (!opts.out) process.stdout.write(plaintext);
+      });
+    });
   key
     .command("block")
     .description("block a compromised key from future issuance (by SPKI SHA-256, public key or certificate file)")

@@ -208,7 +208,7 @@ export const ConfigSchema = z
         /** Operations that need M approvals from distinct people holding `role` before they run. */
         quorum: z
           .partialRecord(
-            z.enum(["ca.create", "ca.revoke", "user.role"]),
+            z.enum(["ca.create", "ca.revoke", "user.role", "key.destroy", "key.compromise"]),
             z
               .object({
                 approvals: z.number().int().min(1).max(10),
@@ -227,6 +227,13 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ sessionMinutes: 15, quorum: {}, approvalHours: 24 }),
+    kms: z
+      .object({
+        /** Waiting period between scheduling a key version's destruction and C_DestroyObject. */
+        destroyWaitDays: z.number().min(0).max(365).default(7),
+      })
+      .strict()
+      .default({ destroyWaitDays: 7 }),
     monitoring: z
       .object({
         /** More than `count` uses of an operation by one principal within `perSeconds` raises an anomaly. */

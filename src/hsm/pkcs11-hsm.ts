@@ -278,6 +278,79 @@ export class Pkcs11Hsm {
     return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type: "secret-key" });
   }
 
+  /**
+   * Generates a symmetric key in the token: always sensitive; extractable only for keys that may be
+   * distributed (wrapped to a recipient), so a non-distributable key can never leave in any form.
+   */
+  async generateSecretKey(
+    algorithm: "AES-128" | "AES-256" | "HMAC-SHA256",
+    label: string,
+    options: { extractable: boolean },
+  ): Promise<string> {
+    const id = randomBytes(16);
+    const aes = algorithm !== "HMAC-SHA256";
+    const template: pkcs11js.Template = [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: aes ? pkcs11js.CKK_AES : pkcs11js.CKK_GENERIC_SECRET },
+      { type: pkcs11js.CKA_VALUE_LEN, value: algorithm === "AES-128" ? 16 : 32 },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: options.extractable },
+      { type: pkcs11js.CKA_ENCRYPT, value: aes },
+      { type: pkcs11js.CKA_DECRYPT, value: aes },
+      { type: pkcs11js.CKA_SIGN, value: !aes },
+      { type: pkcs11js.CKA_VERIFY, value: !aes },
+      { type: pkcs11js.CKA_WRAP, value: false },
+      { type: pkcs11js.CKA_UNWRAP, value: false },
+      { type: pkcs11js.CKA_DERIVE, value: false },
+      { type: pkcs11js.CKA_LABEL, value: label },
+      { type: pkcs11js.CKA_ID, value: id },
+    ];
+    const mechanism = aes ? pkcs11js.CKM_AES_KEY_GEN : pkcs11js.CKM_GENERIC_SECRET_KEY_GEN;
+    await this.withSession("generate secret key", (session) =>
+      this.p11.C_GenerateKeyAsync(session, { mechanism }, template),
+    );
+    return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type: "secret-key" });
+  }
+
+  /** AES-GCM in the token; returns ciphertext with the 16-byte tag appended (JWE splits them). */
+  aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
+    return this.withSecretKey(uri, "AES-GCM encrypt", (session, key) => {
+      this.p11.C_EncryptInit(session, gcm(iv, aad), key);
+      return this.p11.C_EncryptAsync(session, plaintext, Buffer.alloc(plaintext.length + 16));
+    });
+  }
+
+  /** AES-GCM decryption in the token; a wrong tag or key is an HSM error (CKR_ENCRYPTED_DATA_INVALID). */
+  aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer> {
+    return this.withSecretKey(uri, "AES-GCM decrypt", (session, key) => {
+      this.p11.C_DecryptInit(session, gcm(iv, aad), key);
+      return this.p11.C_DecryptAsync(session, ciphertextAndTag, Buffer.alloc(ciphertextAndTag.length));
+    });
+  }
+
+  /** Removes a secret key from the token for good (C_DestroyObject). */
+  async destroySecretKey(uri: string): Promise<void> {
+    await this.withSession("destroy secret key", (session) => {
+      for (const handle of this.findObjects(session, uri, pkcs11js.CKO_SECRET_KEY))
+        this.p11.C_DestroyObject(session, handle);
+    });
+  }
+
+  /** The security attributes of a secret key (sensitive, extractable…), for checks and audits. */
+  async secretKeyAttributes(uri: string): Promise<{ sensitive: boolean; extractable: boolean; token: boolean }> {
+    return this.withSecretKey(uri, "read key attributes", (session, key) => {
+      const attrs = this.p11.C_GetAttributeValue(session, key, [
+        { type: pkcs11js.CKA_SENSITIVE },
+        { type: pkcs11js.CKA_EXTRACTABLE },
+        { type: pkcs11js.CKA_TOKEN },
+      ]);
+      const flag = (i: number) => (attrs[i]!.value as Buffer)[0] === 1;
+      return { sensitive: flag(0), extractable: flag(1), token: flag(2) };
+    });
+  }
+
   /** Readiness: the token is present and the session is logged in (C_GetSessionInfo on a pooled session). */
   async ping(): Promise<void> {
     await this.withSession("check the token", (session) => {
@@ -486,4 +559,11 @@ function b64u(value: Buffer): string {
 
 function spkiFromJwk(jwk: Record<string, string>): Buffer {
   return createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+}
+
+function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
+  return {
+    mechanism: pkcs11js.CKM_AES_GCM,
+    parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: iv.length * 8, tagBits: 128 } as pkcs11js.AesGCM,
+  };
 }

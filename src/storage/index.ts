@@ -9,3 +9,4 @@ export { SqlRateLimitStore } from "./repositories/rate-limit-store.js";
 export { appendAudit, SqlAuditStore, withAudit } from "./repositories/audit-store.js";
 export { SqlUserStore } from "./repositories/user-store.js";
 export { SqlApprovalStore } from "./repositories/quorum-store.js";
+export { SqlKeyStore } from "./repositories/key-store.js";

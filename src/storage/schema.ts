@@ -263,6 +263,30 @@ export interface ApprovalVotesTable {
   at: string;
 }
 
+export interface KeysTable {
+  id: string;
+  name: string;
+  algorithm: string;
+  purpose: string;
+  distributable: number;
+  rotation_days: number | null;
+  cryptoperiod_days: number | null;
+  /** JSON array. */
+  tags: string;
+  created_at: string;
+}
+
+export interface KeyVersionsTable {
+  key_id: string;
+  version: number;
+  key_uri: string;
+  state: string;
+  created_at: string;
+  deactivate_at: string | null;
+  destroy_after: string | null;
+  destroyed_at: string | null;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -289,6 +313,8 @@ export interface Database {
   sessions: SessionsTable;
   approvals: ApprovalsTable;
   approval_votes: ApprovalVotesTable;
+  keys: KeysTable;
+  key_versions: KeyVersionsTable;
 }
 
 export type { Generated };

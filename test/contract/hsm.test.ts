@@ -96,6 +96,47 @@ describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
     expect(error.message).toContain("object=nope");
   });
 
+  it("generates AES keys in the token, extractable only when asked, and runs AES-GCM there", async () => {
+    const kept = await hsm.generateSecretKey("AES-256", "contract-aes-kept", { extractable: false });
+    const shared = await hsm.generateSecretKey("AES-128", "contract-aes-shared", { extractable: true });
+    expect(await hsm.secretKeyAttributes(kept)).toEqual({ sensitive: true, extractable: false, token: true });
+    expect(await hsm.secretKeyAttributes(shared)).toEqual({ sensitive: true, extractable: true, token: true });
+    const listing = listTokenObjects(token, "secrkey").find((o) => o.includes("contract-aes-kept"));
+    expect(listing).toMatch(/Access:\s+sensitive,.*never extractable/);
+    const sharedListing = listTokenObjects(token, "secrkey").find((o) => o.includes("contract-aes-shared"));
+    expect(sharedListing).toMatch(/Access:\s+sensitive/);
+    expect(sharedListing).not.toMatch(/never extractable/);
+
+    const iv = Buffer.alloc(12, 7);
+    const aad = Buffer.from("context");
+    const plaintext = Buffer.from("1 KiB of secrets ".repeat(60));
+    const sealed = await hsm.aesGcmEncrypt(kept, iv, aad, plaintext);
+    expect(sealed.length).toBe(plaintext.length + 16);
+    expect(sealed.subarray(0, 16).equals(plaintext.subarray(0, 16))).toBe(false);
+    expect(await hsm.aesGcmDecrypt(kept, iv, aad, sealed)).toEqual(plaintext);
+    // Any change to the ciphertext, the AAD or the key is refused by the tag check.
+    const flipped = Buffer.from(sealed);
+    flipped[0]! ^= 1;
+    await expect(hsm.aesGcmDecrypt(kept, iv, aad, flipped)).rejects.toBeInstanceOf(HsmError);
+    await expect(hsm.aesGcmDecrypt(kept, iv, Buffer.from("other"), sealed)).rejects.toBeInstanceOf(HsmError);
+    await expect(hsm.aesGcmDecrypt(shared, iv, aad, sealed)).rejects.toBeInstanceOf(HsmError);
+
+    await hsm.destroySecretKey(kept);
+    await expect(hsm.aesGcmEncrypt(kept, iv, aad, plaintext)).rejects.toBeInstanceOf(HsmKeyNotFoundError);
+    expect(listTokenObjects(token, "secrkey").some((o) => o.includes("contract-aes-kept"))).toBe(false);
+  });
+
+  it("generates HMAC-SHA-256 keys that MAC in the token and cannot encrypt", async () => {
+    const key = await hsm.generateSecretKey("HMAC-SHA256", "contract-hmac", { extractable: false });
+    const a = await hsm.hmacSha256(key, Buffer.from("message"));
+    expect(a).toHaveLength(32);
+    expect(await hsm.hmacSha256(key, Buffer.from("message"))).toEqual(a);
+    expect(await hsm.hmacSha256(key, Buffer.from("messagf"))).not.toEqual(a);
+    await expect(hsm.aesGcmEncrypt(key, Buffer.alloc(12), Buffer.alloc(0), Buffer.from("x"))).rejects.toBeInstanceOf(
+      HsmError,
+    );
+  });
+
   it("destroys a key pair so it can no longer sign", async () => {
     const { uri } = await hsm.generateKeyPair("p256", "contract-destroy");
     await hsm.destroyKeyPair(uri);

@@ -1,0 +1,277 @@
+import type { Response } from "express";
+import { z } from "zod";
+import type { Services } from "../../compose.js";
+import { ForbiddenError } from "../../errors/index.js";
+import { KEY_ALGORITHMS, KEY_PURPOSES, type ManagedKey } from "../../keys/index.js";
+import { actorOf, principalOf } from "../middleware.js";
+import { parseInput } from "../validate.js";
+import { runOrRequestApproval } from "./access-api.js";
+import type { ApiRoute } from "./api.js";
+
+const base64 = z
+  .string()
+  .max(1_400_000)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64");
+const context = z.record(z.string().max(128), z.string().max(1024)).optional();
+
+const CreateKeyBody = z
+  .object({
+    name: z.string().min(1).max(64),
+    algorithm: z.enum(KEY_ALGORITHMS).default("AES-256"),
+    purpose: z.enum(KEY_PURPOSES).optional(),
+    distributable: z.boolean().default(false),
+    rotationDays: z.number().int().min(1).max(3650).optional(),
+    cryptoperiodDays: z.number().int().min(1).max(3650).optional(),
+    tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+  })
+  .strict();
+const StateBody = z
+  .object({
+    state: z.enum(["active", "suspended", "deactivated"]),
+    version: z.number().int().min(1).optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .strict();
+const CompromiseBody = z
+  .object({ version: z.number().int().min(1).optional(), reason: z.string().min(1).max(500) })
+  .strict();
+const EncryptBody = z.object({ plaintext: base64, context }).strict();
+const DecryptBody = z
+  .object({
+    ciphertext: z.string().min(1).max(2_000_000),
+    context,
+    override: z
+      .object({ reason: z.string().min(1).max(500) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+const DataKeyBody = z.object({ bytes: z.union([z.literal(16), z.literal(32)]).default(32), context }).strict();
+const MacBody = z.object({ data: base64 }).strict();
+const VerifyBody = z
+  .object({ data: base64, mac: z.string().min(1).max(200), version: z.number().int().min(1) })
+  .strict();
+const VersionParam = z.coerce.number().int().min(1);
+
+export function keyView(k: ManagedKey) {
+  return {
+    id: k.id,
+    name: k.name,
+    algorithm: k.algorithm,
+    purpose: k.purpose,
+    distributable: k.distributable,
+    rotationDays: k.rotationDays,
+    cryptoperiodDays: k.cryptoperiodDays,
+    tags: k.tags,
+    createdAt: k.createdAt.toISOString(),
+    versions: k.versions.map((v) => ({
+      version: v.version,
+      state: v.state,
+      keyUri: v.keyUri,
+      createdAt: v.createdAt.toISOString(),
+      deactivateAt: v.deactivateAt?.toISOString() ?? null,
+      destroyAfter: v.destroyAfter?.toISOString() ?? null,
+      destroyedAt: v.destroyedAt?.toISOString() ?? null,
+    })),
+  };
+}
+
+/** The symmetric keys (KMS) of DESIGN.md §5. Using a key also needs it in the caller's key scope. */
+export function keyRoutes(services: Services): ApiRoute[] {
+  const { keys } = services;
+  const usable = async (res: Response, id: string): Promise<ManagedKey> => {
+    const key = await keys.get(id);
+    const allowed = principalOf(res).scopes.keys ?? [];
+    if (
+      allowed.length &&
+      !allowed.some((s) => s === key.id || s === key.name || key.tags.includes(s.replace(/^tag:/, "")))
+    ) {
+      throw new ForbiddenError(`your scope does not include key ${key.name}`);
+    }
+    return key;
+  };
+  return [
+    {
+      method: "get",
+      path: "/keys",
+      permission: "keys:read",
+      summary: "List symmetric keys with their versions and states",
+      async handler(_req, res) {
+        res.json({ items: (await keys.list()).map(keyView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys",
+      permission: "keys:manage",
+      summary: "Create a symmetric key (AES-128, AES-256, HMAC-SHA256) generated in the HSM",
+      async handler(req, res) {
+        const body = parseInput(CreateKeyBody, req.body, "request body");
+        res.status(201).json(keyView(await keys.create(body, actorOf(req, res))));
+      },
+    },
+    {
+      method: "get",
+      path: "/keys/:id",
+      permission: "keys:read",
+      summary: "One key with its versions",
+      async handler(req, res) {
+        res.json(keyView(await keys.get(String(req.params.id))));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/rotate",
+      permission: "keys:manage",
+      summary: "Add a new version, which becomes primary; older versions still decrypt",
+      async handler(req, res) {
+        res.json(keyView(await keys.rotate(String(req.params.id), actorOf(req, res))));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/state",
+      permission: "keys:manage",
+      summary: "Suspend, resume (active) or deactivate a version or the whole key (NIST SP 800-57 transitions)",
+      async handler(req, res) {
+        const body = parseInput(StateBody, req.body, "request body");
+        res.json(
+          keyView(
+            await keys.changeState(
+              String(req.params.id),
+              { to: body.state, version: body.version, reason: body.reason },
+              actorOf(req, res),
+            ),
+          ),
+        );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/compromise",
+      permission: "keys:manage",
+      stepUp: true,
+      summary: "Mark a version or the whole key compromised (sensitive: step-up, and quorum when configured)",
+      async handler(req, res) {
+        const body = parseInput(CompromiseBody, req.body, "request body");
+        const key = await keys.get(String(req.params.id));
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "key.compromise",
+          { keyId: key.id, ...body },
+          `mark key ${key.name}${body.version ? ` version ${body.version}` : ""} compromised: ${body.reason}`,
+        );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/versions/:version/destroy",
+      permission: "keys:manage",
+      stepUp: true,
+      summary: "Schedule the destruction of a version after the waiting period (sensitive: step-up, quorum)",
+      async handler(req, res) {
+        const key = await keys.get(String(req.params.id));
+        const version = parseInput(VersionParam, req.params.version, "version");
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "key.destroy",
+          { keyId: key.id, version },
+          `destroy version ${version} of key ${key.name}`,
+        );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/versions/:version/cancel-destroy",
+      permission: "keys:manage",
+      summary: "Cancel a scheduled destruction during its waiting period",
+      async handler(req, res) {
+        const version = parseInput(VersionParam, req.params.version, "version");
+        res.json(keyView(await keys.cancelDestroy(String(req.params.id), version, actorOf(req, res))));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/encrypt",
+      permission: "keys:use",
+      summary: "Encrypt with the primary version: a compact JWE (alg dir, A256GCM/A128GCM) made in the HSM",
+      async handler(req, res) {
+        const body = parseInput(EncryptBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        res.json(await keys.encrypt(key.id, Buffer.from(body.plaintext, "base64"), actorOf(req, res), body.context));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/decrypt",
+      permission: "keys:use",
+      summary:
+        "Decrypt a JWE made by encrypt (active or deactivated versions; override for suspended or compromised: admins)",
+      async handler(req, res) {
+        const body = parseInput(DecryptBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        if (body.override && principalOf(res).role !== "admin")
+          throw new ForbiddenError("only an admin may override a key's state to decrypt");
+        const { plaintext, version } = await keys.decrypt(key.id, body.ciphertext, actorOf(req, res), body);
+        res.json({ plaintext: plaintext.toString("base64"), version });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/rewrap",
+      permission: "keys:use",
+      summary: "Re-encrypt a JWE under the primary version without the plaintext leaving the server",
+      async handler(req, res) {
+        const body = parseInput(DecryptBody.omit({ override: true }), req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        res.json(await keys.rewrap(key.id, body.ciphertext, actorOf(req, res), body.context));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/generate-data-key",
+      permission: "keys:use",
+      summary: "Envelope encryption: a fresh data key in plaintext and sealed under this key",
+      async handler(req, res) {
+        const body = parseInput(DataKeyBody, req.body ?? {}, "request body");
+        const key = await usable(res, String(req.params.id));
+        const made = await keys.generateDataKey(key.id, body.bytes, actorOf(req, res), body.context);
+        res.json({ plaintext: made.plaintext.toString("base64"), ciphertext: made.ciphertext, version: made.version });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/mac",
+      permission: "keys:use",
+      summary: "HMAC-SHA-256 in the HSM with the primary version",
+      async handler(req, res) {
+        const body = parseInput(MacBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        res.json(await keys.mac(key.id, Buffer.from(body.data, "base64"), actorOf(req, res)));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/verify",
+      permission: "keys:use",
+      summary: "Check an HMAC made by mac (any version that may still process data)",
+      async handler(req, res) {
+        const body = parseInput(VerifyBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        res.json({
+          valid: await keys.verifyMac(
+            key.id,
+            Buffer.from(body.data, "base64"),
+            body.mac,
+            body.version,
+            actorOf(req, res),
+          ),
+        });
+      },
+    },
+  ];
+}

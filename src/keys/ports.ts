@@ -1,0 +1,64 @@
+import type { AuditEvent } from "../audit/index.js";
+import type { KeyState } from "./lifecycle.js";
+
+export const KEY_ALGORITHMS = ["AES-128", "AES-256", "HMAC-SHA256"] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+export const KEY_PURPOSES = ["encrypt", "mac", "wrap"] as const;
+export type KeyPurpose = (typeof KEY_PURPOSES)[number];
+
+export interface KeyVersion {
+  keyId: string;
+  version: number;
+  /** pkcs11: URI of the secret in the token; the key material itself is never stored here. */
+  keyUri: string;
+  state: KeyState;
+  createdAt: Date;
+  /** End of the version's cryptoperiod: the scheduler deactivates it then. */
+  deactivateAt: Date | null;
+  /** Set while a destruction is scheduled; cancellable until then. */
+  destroyAfter: Date | null;
+  destroyedAt: Date | null;
+}
+
+export interface ManagedKey {
+  id: string;
+  name: string;
+  algorithm: KeyAlgorithm;
+  purpose: KeyPurpose;
+  /** Only distributable keys are extractable (wrappable) in the token. */
+  distributable: boolean;
+  rotationDays: number | null;
+  cryptoperiodDays: number | null;
+  tags: string[];
+  createdAt: Date;
+  versions: KeyVersion[];
+}
+
+export interface KeyStore {
+  /** ConflictError when the name is taken. */
+  create(key: ManagedKey, audit: AuditEvent): Promise<void>;
+  get(id: string): Promise<ManagedKey | undefined>;
+  list(): Promise<ManagedKey[]>;
+  addVersion(version: KeyVersion, audit: AuditEvent): Promise<void>;
+  /** Conditional on the current state; false when it was no longer `from`. */
+  updateVersion(
+    keyId: string,
+    version: number,
+    from: KeyState,
+    changes: Partial<Pick<KeyVersion, "state" | "destroyAfter" | "destroyedAt">>,
+    audit: AuditEvent,
+  ): Promise<boolean>;
+  /** Versions whose scheduled destruction is due. */
+  dueForDestruction(now: Date): Promise<KeyVersion[]>;
+  /** Active versions past their cryptoperiod. */
+  pastCryptoperiod(now: Date): Promise<KeyVersion[]>;
+}
+
+/** The token operations the KMS needs; keys are used by URI only. */
+export interface SymmetricKeyOps {
+  generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
+  aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
+  hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
+  destroySecretKey(uri: string): Promise<void>;
+}

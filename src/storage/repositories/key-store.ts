@@ -1,0 +1,148 @@
+import type { Kysely, Selectable } from "kysely";
+import type { AuditEvent } from "../../audit/index.js";
+import { ConflictError } from "../../errors/index.js";
+import type { KeyAlgorithm, KeyPurpose, KeyState, KeyStore, KeyVersion, ManagedKey } from "../../keys/index.js";
+import type { Database, KeysTable, KeyVersionsTable } from "../schema.js";
+import { appendAudit, withAudit } from "./audit-store.js";
+import { isUniqueViolation } from "./unique.js";
+
+const date = (v: string | null) => (v ? new Date(v) : null);
+
+function toVersion(row: Selectable<KeyVersionsTable>): KeyVersion {
+  return {
+    keyId: row.key_id,
+    version: Number(row.version),
+    keyUri: row.key_uri,
+    state: row.state as KeyState,
+    createdAt: new Date(row.created_at),
+    deactivateAt: date(row.deactivate_at),
+    destroyAfter: date(row.destroy_after),
+    destroyedAt: date(row.destroyed_at),
+  };
+}
+
+function versionRow(v: KeyVersion) {
+  return {
+    key_id: v.keyId,
+    version: v.version,
+    key_uri: v.keyUri,
+    state: v.state,
+    created_at: v.createdAt.toISOString(),
+    deactivate_at: v.deactivateAt?.toISOString() ?? null,
+    destroy_after: v.destroyAfter?.toISOString() ?? null,
+    destroyed_at: v.destroyedAt?.toISOString() ?? null,
+  };
+}
+
+export class SqlKeyStore implements KeyStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(key: ManagedKey, audit: AuditEvent): Promise<void> {
+    try {
+      await withAudit(this.db, audit, async (tx) => {
+        await tx
+          .insertInto("keys")
+          .values({
+            id: key.id,
+            name: key.name,
+            algorithm: key.algorithm,
+            purpose: key.purpose,
+            distributable: key.distributable ? 1 : 0,
+            rotation_days: key.rotationDays,
+            cryptoperiod_days: key.cryptoperiodDays,
+            tags: JSON.stringify(key.tags),
+            created_at: key.createdAt.toISOString(),
+          })
+          .execute();
+        for (const v of key.versions) await tx.insertInto("key_versions").values(versionRow(v)).execute();
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`a key named "${key.name}" already exists`);
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<ManagedKey | undefined> {
+    const row = await this.db.selectFrom("keys").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && (await this.withVersions([row]))[0];
+  }
+
+  async list(): Promise<ManagedKey[]> {
+    return this.withVersions(await this.db.selectFrom("keys").selectAll().orderBy("name").execute());
+  }
+
+  async addVersion(version: KeyVersion, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) => tx.insertInto("key_versions").values(versionRow(version)).execute());
+  }
+
+  async updateVersion(
+    keyId: string,
+    version: number,
+    from: KeyState,
+    changes: Partial<Pick<KeyVersion, "state" | "destroyAfter" | "destroyedAt">>,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const result = await tx
+        .updateTable("key_versions")
+        .set({
+          ...(changes.state ? { state: changes.state } : {}),
+          ...(changes.destroyAfter !== undefined ? { destroy_after: changes.destroyAfter?.toISOString() ?? null } : {}),
+          ...(changes.destroyedAt !== undefined ? { destroyed_at: changes.destroyedAt?.toISOString() ?? null } : {}),
+        })
+        .where("key_id", "=", keyId)
+        .where("version", "=", version)
+        .where("state", "=", from)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await appendAudit(tx, audit);
+      return true;
+    });
+  }
+
+  async dueForDestruction(now: Date): Promise<KeyVersion[]> {
+    const rows = await this.db
+      .selectFrom("key_versions")
+      .selectAll()
+      .where("destroy_after", "<=", now.toISOString())
+      .where("state", "<>", "destroyed")
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  async pastCryptoperiod(now: Date): Promise<KeyVersion[]> {
+    const rows = await this.db
+      .selectFrom("key_versions")
+      .selectAll()
+      .where("deactivate_at", "<=", now.toISOString())
+      .where("state", "=", "active")
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  private async withVersions(rows: Selectable<KeysTable>[]): Promise<ManagedKey[]> {
+    if (rows.length === 0) return [];
+    const versions = await this.db
+      .selectFrom("key_versions")
+      .selectAll()
+      .where(
+        "key_id",
+        "in",
+        rows.map((r) => r.id),
+      )
+      .orderBy("version")
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      algorithm: r.algorithm as KeyAlgorithm,
+      purpose: r.purpose as KeyPurpose,
+      distributable: Number(r.distributable) === 1,
+      rotationDays: r.rotation_days === null ? null : Number(r.rotation_days),
+      cryptoperiodDays: r.cryptoperiod_days === null ? null : Number(r.cryptoperiod_days),
+      tags: JSON.parse(r.tags),
+      createdAt: new Date(r.created_at),
+      versions: versions.filter((v) => v.key_id === r.id).map(toVersion),
+    }));
+  }
+}

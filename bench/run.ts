@@ -2,12 +2,13 @@
 // the same run on the same machine (shared machines are noisy; compare ratios, not absolutes).
 import "reflect-metadata";
 import { execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
 import acme from "acme-client";
+import { createServer } from "node:http";
 import https from "node:https";
 import { Pkcs11Hsm } from "../src/hsm/index.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
@@ -270,13 +271,14 @@ interface AcmeTarget {
   stop(): Promise<void>;
 }
 
-async function keywardAcme(dns: string): Promise<AcmeTarget> {
+async function keywardAcme(dns: string, http01Port: number): Promise<AcmeTarget> {
   const token = createTestToken("keyward");
   const port = await freePort();
   const env = testEnv(token, {
     KEYWARD_LISTEN: `127.0.0.1:${port}`,
     KEYWARD_LOG_LEVEL: "warn",
     KEYWARD_ACME_DNS_RESOLVER: dns,
+    KEYWARD_ACME_HTTP01_PORT: String(http01Port),
   });
   await run(["init"], env);
   const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
@@ -376,17 +378,27 @@ async function certRate(workers: number, issueOne: (worker: number, n: number) =
 
 async function acmeRates(): Promise<void> {
   const work = createTestToken("bench-acme");
+  // DNS from pebble-challtestsrv (every name → 127.0.0.1); its management API is not used: under
+  // concurrent set-txt/clear-txt it stopped answering here, so the bench proves names over http-01.
   const challtest = await startChallTestSrv();
-  const { dns, management } = challtest;
-  const hook = join(work.dir, "hook.sh");
-  writeFileSync(
-    hook,
-    `#!/bin/sh\ncase "$1" in present) curl -s -X POST -d "{\\"host\\":\\"$2\\",\\"value\\":\\"$3\\"}" ${management}/set-txt ;; cleanup) curl -s -X POST -d "{\\"host\\":\\"$2\\"}" ${management}/clear-txt ;; esac\n`,
-    { mode: 0o755 },
-  );
+  const { dns } = challtest;
+  // One http-01 responder for every client: lego writes into the webroot, acme-client too.
+  const webroot = join(work.dir, "webroot");
+  const tokens = join(webroot, ".well-known", "acme-challenge");
+  mkdirSync(tokens, { recursive: true });
+  const http01Port = await freePort();
+  const http01 = createServer((req, res) => {
+    const token = (req.url ?? "").split("/").pop() ?? "";
+    try {
+      res.writeHead(200).end(readFileSync(join(tokens, token.replace(/[^A-Za-z0-9_-]/g, ""))));
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((ok) => http01.listen(http01Port, "127.0.0.1", ok));
   const results = new Map<string, number>();
   try {
-    for (const makeTarget of [() => keywardAcme(dns), () => pebbleAcme(dns, work.dir)]) {
+    for (const makeTarget of [() => keywardAcme(dns, http01Port), () => pebbleAcme(dns, work.dir)]) {
       const target = await makeTarget();
       try {
         const lego = (w: number, n: number) =>
@@ -403,21 +415,13 @@ async function acmeRates(): Promise<void> {
                 join(work.dir, `${target.name}-lego-${w}`),
                 "-d",
                 `l${w}-${n}.${target.name.toLowerCase()}.example.com`,
-                "--dns",
-                "exec",
-                "--dns.resolvers",
-                dns,
-                "--dns.disable-cp",
+                "--http",
+                "--http.webroot",
+                webroot,
                 "run",
               ],
               {
-                env: {
-                  ...process.env,
-                  EXEC_PATH: hook,
-                  EXEC_PROPAGATION_TIMEOUT: "10",
-                  EXEC_POLLING_INTERVAL: "1",
-                  ...(target.caFile ? { LEGO_CA_CERTIFICATES: target.caFile } : {}),
-                },
+                env: { ...process.env, ...(target.caFile ? { LEGO_CA_CERTIFICATES: target.caFile } : {}) },
                 stdio: "ignore",
               },
             );
@@ -435,7 +439,7 @@ async function acmeRates(): Promise<void> {
               directoryUrl: target.directory,
               accountKey: await acme.crypto.createPrivateEcdsaKey(),
               backoffMin: 100,
-              backoffMax: 1000,
+              backoffMax: 500,
             });
             await client.createAccount({ termsOfServiceAgreed: true });
             return client;
@@ -447,14 +451,10 @@ async function acmeRates(): Promise<void> {
           await clients[w]!.auto({
             csr,
             termsOfServiceAgreed: true,
-            challengePriority: ["dns-01"],
+            challengePriority: ["http-01"],
             skipChallengeVerification: true,
-            challengeCreateFn: async (_a, _c, keyAuthorization) => {
-              // For dns-01, acme-client hands over the TXT value itself (the digest).
-              await fetch(`${management}/set-txt`, {
-                method: "POST",
-                body: JSON.stringify({ host: `_acme-challenge.${name}.`, value: keyAuthorization }),
-              });
+            challengeCreateFn: async (_a, challenge, keyAuthorization) => {
+              writeFileSync(join(tokens, challenge.token), keyAuthorization);
             },
             challengeRemoveFn: async () => undefined,
           });
@@ -465,21 +465,106 @@ async function acmeRates(): Promise<void> {
       }
     }
   } finally {
+    http01.close();
     challtest.stop();
     work.cleanup();
   }
   for (const client of ["lego", "acme-client"]) {
-    record(`ACME ${client} x8, Keyward`, results.get(`${client} Keyward`)!, "cert/s", {
+    record(`ACME ${client} x8 (http-01), Keyward`, results.get(`${client} Keyward`)!, "cert/s", {
       name: `${client} x8 on Pebble`,
       value: results.get(`${client} Pebble`)!,
     });
   }
 }
 
+/** 1 KiB AES-256-GCM: in the token, through the KMS API (JWE + audit event), and Node's own. */
+async function kmsRates(): Promise<void> {
+  const payload = randomBytes(1024);
+  const loop = async (inFlight: number, op: () => Promise<unknown> | unknown) => {
+    const end = Date.now() + SECONDS * 1000;
+    let count = 0;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (Date.now() < end) {
+          await op();
+          count++;
+        }
+      }),
+    );
+    return count / SECONDS;
+  };
+  const nodeKey = randomBytes(32);
+  const node = await loop(1, () => {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", nodeKey, iv);
+    Buffer.concat([cipher.update(payload), cipher.final(), cipher.getAuthTag()]);
+  });
+  record("Node AES-256-GCM encrypt 1 KiB (reference)", node, "op/s");
+
+  const token = createTestToken("bench-kms");
+  const hsm = await Pkcs11Hsm.open({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+    sessions: 4,
+  });
+  try {
+    const uri = await hsm.generateSecretKey("AES-256", "bench-aes", { extractable: false });
+    const aad = Buffer.from("header");
+    const sealed = await hsm.aesGcmEncrypt(uri, randomBytes(12).fill(1), aad, payload);
+    const reference = { name: "Node AES-GCM", value: node };
+    record(
+      "SoftHSM2 AES-256-GCM encrypt 1 KiB, 4 sessions",
+      await loop(8, () => hsm.aesGcmEncrypt(uri, randomBytes(12), aad, payload)),
+      "op/s",
+      reference,
+    );
+    record(
+      "SoftHSM2 AES-256-GCM decrypt 1 KiB, 4 sessions",
+      await loop(8, () => hsm.aesGcmDecrypt(uri, Buffer.alloc(12, 1), aad, sealed)),
+      "op/s",
+      reference,
+    );
+  } finally {
+    await hsm.close();
+    token.cleanup();
+  }
+
+  const server = await startServer();
+  try {
+    const headers = { authorization: `Bearer ${server.admin}`, "content-type": "application/json" };
+    const created = (await (
+      await fetch(`${server.url}/api/v1/keys`, { method: "POST", headers, body: JSON.stringify({ name: "bench" }) })
+    ).json()) as { id: string };
+    const body = JSON.stringify({ plaintext: payload.toString("base64") });
+    const { ciphertext } = (await (
+      await fetch(`${server.url}/api/v1/keys/${created.id}/encrypt`, { method: "POST", headers, body })
+    ).json()) as { ciphertext: string };
+    for (const [op, requestBody] of [
+      ["encrypt", body],
+      ["decrypt", JSON.stringify({ ciphertext })],
+    ] as const) {
+      const { rps } = await rate({
+        url: `${server.url}/api/v1/keys/${created.id}/${op}`,
+        method: "POST",
+        headers,
+        body: requestBody,
+        connections: 8,
+      });
+      record(`KMS POST /api/v1/keys/{id}/${op}, 1 KiB, 8 connections (JWE + audit event)`, rps, "op/s", {
+        name: "Node AES-GCM",
+        value: node,
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,acme,ocsp,crl runs a subset.
-  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl").split(","));
+  // BENCH_ONLY=hsm,issuance,acme,ocsp,crl,kms runs a subset.
+  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl,kms").split(","));
   let pooled = 0;
   if (only.has("hsm") || only.has("issuance")) {
     record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", await hsmSignRate(1, 1), "sign/s");
@@ -497,6 +582,7 @@ async function main() {
   if (only.has("acme")) await acmeRates();
   if (only.has("ocsp")) await ocspRates();
   if (only.has("crl")) await crlFigures([10_000, 100_000]);
+  if (only.has("kms")) await kmsRates();
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
   writeFileSync(

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
-import { KeyService } from "./keys/index.js";
+import { KeyDistribution, KeyService } from "./keys/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
@@ -24,6 +24,7 @@ import {
   SqlCaStore,
   SqlCertificateStore,
   SqlKeyStore,
+  SqlDistributionStore,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -49,6 +50,7 @@ export interface Services {
   tokens: TokenService;
   users: UserService;
   keys: KeyService;
+  distribution: KeyDistribution;
   approvals: ApprovalService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
@@ -147,7 +149,15 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     logger,
     settings: { validityHours: settings.crlValidityHours, debounceMs: settings.crlDebounceMs, pageSize: 5000 },
   });
-  const revocation = new RevocationService({ store: revocationStore, certificates, ocsp, crl, clock, logger });
+  const revocation = new RevocationService({
+    store: revocationStore,
+    certificates,
+    ocsp,
+    crl,
+    clock,
+    logger,
+    onRevoked: () => distribution.processRevokedRecipients(SYSTEM_ACTOR),
+  });
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
   const users = new UserService({
     store: new SqlUserStore(database.db),
@@ -165,6 +175,29 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
     destroyWaitDays: config.kms.destroyWaitDays,
+  });
+  const distribution = new KeyDistribution({
+    keys,
+    store: new SqlDistributionStore(database.db),
+    token: hsm,
+    clock,
+    allowJwe: config.kms.allowJweDistribution,
+    trust: {
+      authorities: async () =>
+        (await ca.list()).map((record) => ({
+          certificate: new x509.X509Certificate(new Uint8Array(record.certificate)),
+          anchor: record.kind === "root",
+          revoked: record.revokedAt !== null,
+        })),
+      certificateStatus: async (serial) => {
+        const record = await certificates.get(serial);
+        return record && { revoked: record.status === "revoked", der: record.certificate };
+      },
+    },
+    onUse: ({ keyId, operation, actor }) => {
+      metrics.keyOperations.inc({ key: keyId, operation });
+      bursts.record(actor.name, `key.${operation}`);
+    },
   });
   const operations = sensitiveOperations({ ca, crl, users, keys, config });
   const approvals = new ApprovalService({
@@ -273,6 +306,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     tokens,
     users,
     keys,
+    distribution,
     approvals,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);
@@ -300,7 +334,9 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // Scheduled destruction, cryptoperiod ends and rotation periods, checked every minute.
       keySchedule = setInterval(
         () =>
-          void keys.runSchedule(SYSTEM_ACTOR).catch((error) => logger?.error({ err: error }, "key schedule failed")),
+          void Promise.all([keys.runSchedule(SYSTEM_ACTOR), distribution.processRevokedRecipients(SYSTEM_ACTOR)]).catch(
+            (error) => logger?.error({ err: error }, "key schedule failed"),
+          ),
         60_000,
       );
       keySchedule.unref();

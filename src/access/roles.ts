@@ -20,6 +20,7 @@ export const PERMISSIONS = {
   "keys:read": ["admin", "key-officer", "auditor"],
   "keys:manage": ["admin", "key-officer"],
   "keys:use": ["admin", "key-officer", "requester"],
+  "keys:distribute": ["admin", "key-officer"],
   "approvals:read": ["admin", "ca-operator", "key-officer", "auditor"],
   "approvals:decide": ["admin", "ca-operator", "key-officer"],
   /** Anything about the caller's own identity and session. */

@@ -231,9 +231,20 @@ export const ConfigSchema = z
       .object({
         /** Waiting period between scheduling a key version's destruction and C_DestroyObject. */
         destroyWaitDays: z.number().min(0).max(365).default(7),
+        /**
+         * JWE distribution puts the key in process memory for the call (the token cannot AES-GCM
+         * wrap); false limits distribution to CMS, sealed entirely in the token.
+         */
+        allowJweDistribution: z.boolean().default(true),
+        /** Lifetime of the signed key revocation list (GET /kms/revoked). */
+        revokedListHours: z
+          .number()
+          .min(1)
+          .max(24 * 7)
+          .default(24),
       })
       .strict()
-      .default({ destroyWaitDays: 7 }),
+      .default({ destroyWaitDays: 7, allowJweDistribution: true, revokedListHours: 24 }),
     monitoring: z
       .object({
         /** More than `count` uses of an operation by one principal within `perSeconds` raises an anomaly. */

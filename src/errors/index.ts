@@ -7,6 +7,7 @@ export type ErrorCode =
   | "badRequest"
   | "badCSR"
   | "policyViolation"
+  | "badRecipient"
   | "unauthorized"
   | "forbidden"
   | "notFound"
@@ -23,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   badRequest: 400,
   badCSR: 400,
   policyViolation: 400,
+  badRecipient: 422,
   unauthorized: 401,
   forbidden: 403,
   notFound: 404,
@@ -71,6 +73,24 @@ export class BadCsrError extends KeywardError {
 export class PolicyError extends KeywardError {
   constructor(message: string) {
     super("policyViolation", message);
+  }
+}
+
+/** Why a recipient certificate may not receive a key. */
+export type RecipientProblem =
+  | "malformed"
+  | "untrusted"
+  | "expired"
+  | "notYetValid"
+  | "revoked"
+  | "keyUsage"
+  | "unsupportedKey"
+  | "revocationUnknown";
+
+/** A key distribution refused because of its recipient certificate; `reason` says which check failed. */
+export class RecipientRefusedError extends KeywardError {
+  constructor(reason: RecipientProblem, message: string) {
+    super("badRecipient", message, { extensions: { reason } });
   }
 }
 

@@ -3,6 +3,7 @@ import pkcs11js from "pkcs11js";
 import { HsmError, HsmKeyNotFoundError, HsmModuleError, HsmTokenNotFoundError } from "../errors/index.js";
 import { type KeyType, keyFamily, rsaBits, type SigningAlgorithm } from "../pki/key-types.js";
 import { isCkr, toHsmError } from "./errors.js";
+import { type CmsSealedKey, exportToHost, type RecipientPublicKey, sealForCms } from "./key-wrapping.js";
 import { SessionPool } from "./session-pool.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
 
@@ -328,6 +329,18 @@ export class Pkcs11Hsm {
       this.p11.C_DecryptInit(session, gcm(iv, aad), key);
       return this.p11.C_DecryptAsync(session, ciphertextAndTag, Buffer.alloc(ciphertextAndTag.length));
     });
+  }
+
+  /** Seals a (distributable) secret key for a CMS recipient inside the token: see sealForCms. */
+  sealKeyForCms(uri: string, recipient: RecipientPublicKey, sharedInfo: Buffer): Promise<CmsSealedKey> {
+    return this.withSecretKey(uri, "seal key for recipient", (session, key) =>
+      sealForCms(this.p11, session, key, recipient, sharedInfo),
+    );
+  }
+
+  /** A distributable key's value in host memory, for JWE (see exportToHost); the caller zeroes it. */
+  exportSecretKey(uri: string): Promise<Buffer> {
+    return this.withSecretKey(uri, "export key for JWE", (session, key) => exportToHost(this.p11, session, key));
   }
 
   /** Removes a secret key from the token for good (C_DestroyObject). */

@@ -4,9 +4,16 @@ export {
   KEY_PURPOSES,
   type KeyAlgorithm,
   type KeyPurpose,
+  type Distribution,
+  type DistributionStore,
   type KeyStore,
+  type KeyWrappingOps,
+  RECIPIENT_POLICIES,
+  type RecipientPolicy,
   type KeyVersion,
   type ManagedKey,
   type SymmetricKeyOps,
 } from "./ports.js";
 export { type CreateKeyRequest, type EncryptionContext, KeyService } from "./service.js";
+export { type DistributeRequest, KeyDistribution } from "./distribution.js";
+export { checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";

@@ -1,10 +1,15 @@
 import type { AuditEvent } from "../audit/index.js";
+import type { CmsSealedKey, RecipientPublicKey } from "../hsm/index.js";
 import type { KeyState } from "./lifecycle.js";
 
 export const KEY_ALGORITHMS = ["AES-128", "AES-256", "HMAC-SHA256"] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 export const KEY_PURPOSES = ["encrypt", "mac", "wrap"] as const;
 export type KeyPurpose = (typeof KEY_PURPOSES)[number];
+
+/** What a recipient certificate's revocation does to the keys it received. */
+export const RECIPIENT_POLICIES = ["flag", "rotate", "compromise"] as const;
+export type RecipientPolicy = (typeof RECIPIENT_POLICIES)[number];
 
 export interface KeyVersion {
   keyId: string;
@@ -30,6 +35,8 @@ export interface ManagedKey {
   rotationDays: number | null;
   cryptoperiodDays: number | null;
   tags: string[];
+  /** flag: mark the distributions exposed; rotate: also rotate and deactivate the version; compromise: mark it compromised. */
+  onRecipientRevoked: RecipientPolicy;
   createdAt: Date;
   versions: KeyVersion[];
 }
@@ -48,6 +55,7 @@ export interface KeyStore {
     changes: Partial<Pick<KeyVersion, "state" | "destroyAfter" | "destroyedAt">>,
     audit: AuditEvent,
   ): Promise<boolean>;
+  setPolicy(keyId: string, onRecipientRevoked: RecipientPolicy, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Active versions past their cryptoperiod. */
@@ -61,4 +69,37 @@ export interface SymmetricKeyOps {
   aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
   hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
   destroySecretKey(uri: string): Promise<void>;
+}
+
+/** One key version wrapped to one recipient certificate: the exposure record. */
+export interface Distribution {
+  id: string;
+  keyId: string;
+  version: number;
+  format: "cms" | "jwe";
+  recipientSerial: string;
+  recipientSubject: string;
+  recipientSpkiSha256: string;
+  recipientNotAfter: Date;
+  createdAt: Date;
+  /** The principal who asked for it. */
+  createdBy: string;
+  /** Set when the recipient certificate was revoked (or the holder otherwise lost control). */
+  exposedAt: Date | null;
+  exposureReason: string | null;
+}
+
+export interface DistributionStore {
+  record(distribution: Distribution, audit: AuditEvent): Promise<void>;
+  list(keyId: string): Promise<Distribution[]>;
+  /** Unflagged distributions whose recipient certificate is now revoked (not merely on hold). */
+  toRevokedRecipients(): Promise<Distribution[]>;
+  /** False when it was already flagged (another instance got there first). */
+  markExposed(id: string, at: Date, reason: string, audit: AuditEvent): Promise<boolean>;
+}
+
+/** Token operations for distribution; the key is named by URI and sealed inside where the token can. */
+export interface KeyWrappingOps {
+  sealKeyForCms(uri: string, recipient: RecipientPublicKey, sharedInfo: Buffer): Promise<CmsSealedKey>;
+  exportSecretKey(uri: string): Promise<Buffer>;
 }

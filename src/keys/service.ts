@@ -4,7 +4,15 @@ import { canonicalJson } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, HsmError, NotFoundError } from "../errors/index.js";
 import { checkTransition, type KeyState, USES } from "./lifecycle.js";
-import type { KeyAlgorithm, KeyPurpose, KeyStore, KeyVersion, ManagedKey, SymmetricKeyOps } from "./ports.js";
+import type {
+  KeyAlgorithm,
+  KeyPurpose,
+  KeyStore,
+  KeyVersion,
+  ManagedKey,
+  RecipientPolicy,
+  SymmetricKeyOps,
+} from "./ports.js";
 
 const DAY = 86_400_000;
 const b64u = (b: Buffer) => b.toString("base64url");
@@ -17,6 +25,7 @@ export interface CreateKeyRequest {
   rotationDays?: number;
   cryptoperiodDays?: number;
   tags?: string[];
+  onRecipientRevoked?: RecipientPolicy;
 }
 
 /** Encryption context: named values bound to a ciphertext and required again to decrypt it. */
@@ -61,6 +70,7 @@ export class KeyService {
       rotationDays: request.rotationDays ?? null,
       cryptoperiodDays: request.cryptoperiodDays ?? null,
       tags: request.tags ?? [],
+      onRecipientRevoked: request.onRecipientRevoked ?? "flag",
       createdAt: now,
       versions: [],
     };
@@ -91,6 +101,20 @@ export class KeyService {
     const key = await this.deps.store.get(id);
     if (!key) throw new NotFoundError(`no key with id ${id}`);
     return key;
+  }
+
+  /** Chooses what revoking a recipient certificate does to this key (see RecipientPolicy). */
+  async setPolicy(id: string, onRecipientRevoked: RecipientPolicy, actor: Actor): Promise<ManagedKey> {
+    const key = await this.get(id);
+    await this.deps.store.setPolicy(
+      key.id,
+      onRecipientRevoked,
+      this.event("key.policy", key, actor, this.deps.clock.now(), {
+        onRecipientRevoked,
+        previous: key.onRecipientRevoked,
+      }),
+    );
+    return this.get(id);
   }
 
   /** The newest active version: the one that protects new data. */

@@ -47,6 +47,8 @@ export class RevocationService {
       crl: CrlPublisher;
       clock: Clock;
       logger?: Logger;
+      /** Runs after each revocation is stored (e.g. the KMS flags keys the certificate received). */
+      onRevoked?: (serial: string) => Promise<unknown>;
     },
   ) {}
 
@@ -96,6 +98,12 @@ export class RevocationService {
     );
     if (!revoked) throw new ConflictError(`certificate ${serial} was revoked by another request just now`);
     await this.afterChange(serial, record.caId);
+    if (code !== REASONS.certificateHold) {
+      await this.deps.onRevoked?.(serial).catch((error) =>
+        // The revocation stands; the scheduler's sweep applies what failed here.
+        this.deps.logger?.error({ err: error, serial }, "applying a revocation to distributed keys failed"),
+      );
+    }
     return {
       serial,
       status: "revoked",

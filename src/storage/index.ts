@@ -10,3 +10,4 @@ export { appendAudit, SqlAuditStore, withAudit } from "./repositories/audit-stor
 export { SqlUserStore } from "./repositories/user-store.js";
 export { SqlApprovalStore } from "./repositories/quorum-store.js";
 export { SqlKeyStore } from "./repositories/key-store.js";
+export { SqlDistributionStore } from "./repositories/distribution-store.js";

@@ -274,6 +274,7 @@ export interface KeysTable {
   /** JSON array. */
   tags: string;
   created_at: string;
+  on_recipient_revoked: Generated<string>;
 }
 
 export interface KeyVersionsTable {
@@ -285,6 +286,28 @@ export interface KeyVersionsTable {
   deactivate_at: string | null;
   destroy_after: string | null;
   destroyed_at: string | null;
+}
+
+export interface KeyDistributionsTable {
+  id: string;
+  key_id: string;
+  version: number;
+  format: string;
+  recipient_serial: string;
+  recipient_subject: string;
+  recipient_spki_sha256: string;
+  recipient_not_after: string;
+  created_at: string;
+  created_by: string;
+  exposed_at: string | null;
+  exposure_reason: string | null;
+}
+
+export interface ServiceSigningKeysTable {
+  purpose: string;
+  key_uri: string;
+  certificate_serial: string;
+  created_at: string;
 }
 
 export interface Database {
@@ -315,6 +338,8 @@ export interface Database {
   approval_votes: ApprovalVotesTable;
   keys: KeysTable;
   key_versions: KeyVersionsTable;
+  key_distributions: KeyDistributionsTable;
+  service_signing_keys: ServiceSigningKeysTable;
 }
 
 export type { Generated };

@@ -2,7 +2,13 @@ import type { Response } from "express";
 import { z } from "zod";
 import type { Services } from "../../compose.js";
 import { ForbiddenError } from "../../errors/index.js";
-import { KEY_ALGORITHMS, KEY_PURPOSES, type ManagedKey } from "../../keys/index.js";
+import {
+  type Distribution,
+  KEY_ALGORITHMS,
+  KEY_PURPOSES,
+  type ManagedKey,
+  RECIPIENT_POLICIES,
+} from "../../keys/index.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import { runOrRequestApproval } from "./access-api.js";
@@ -23,6 +29,15 @@ const CreateKeyBody = z
     rotationDays: z.number().int().min(1).max(3650).optional(),
     cryptoperiodDays: z.number().int().min(1).max(3650).optional(),
     tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+    onRecipientRevoked: z.enum(RECIPIENT_POLICIES).optional(),
+  })
+  .strict();
+const PolicyBody = z.object({ onRecipientRevoked: z.enum(RECIPIENT_POLICIES) }).strict();
+const DistributeBody = z
+  .object({
+    certificate: z.string().min(1).max(20_000),
+    format: z.enum(["cms", "jwe"]),
+    version: z.number().int().min(1).optional(),
   })
   .strict();
 const StateBody = z
@@ -63,6 +78,7 @@ export function keyView(k: ManagedKey) {
     rotationDays: k.rotationDays,
     cryptoperiodDays: k.cryptoperiodDays,
     tags: k.tags,
+    onRecipientRevoked: k.onRecipientRevoked,
     createdAt: k.createdAt.toISOString(),
     versions: k.versions.map((v) => ({
       version: v.version,
@@ -77,8 +93,28 @@ export function keyView(k: ManagedKey) {
 }
 
 /** The symmetric keys (KMS) of DESIGN.md §5. Using a key also needs it in the caller's key scope. */
+function distributionView(d: Distribution) {
+  return {
+    id: d.id,
+    keyId: d.keyId,
+    version: d.version,
+    format: d.format,
+    recipient: {
+      serial: d.recipientSerial,
+      subject: d.recipientSubject,
+      spkiSha256: d.recipientSpkiSha256,
+      notAfter: d.recipientNotAfter.toISOString(),
+    },
+    createdAt: d.createdAt.toISOString(),
+    createdBy: d.createdBy,
+    exposed: d.exposedAt !== null,
+    exposedAt: d.exposedAt?.toISOString() ?? null,
+    exposureReason: d.exposureReason,
+  };
+}
+
 export function keyRoutes(services: Services): ApiRoute[] {
-  const { keys } = services;
+  const { keys, distribution } = services;
   const usable = async (res: Response, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
@@ -271,6 +307,37 @@ export function keyRoutes(services: Services): ApiRoute[] {
             actorOf(req, res),
           ),
         });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/policy",
+      permission: "keys:manage",
+      summary: "Set what revoking a recipient certificate does to the key: flag, rotate or compromise",
+      async handler(req, res) {
+        const body = parseInput(PolicyBody, req.body, "request body");
+        res.json(keyView(await keys.setPolicy(String(req.params.id), body.onRecipientRevoked, actorOf(req, res))));
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/distributions",
+      permission: "keys:distribute",
+      summary: "Wrap a distributable key version to a checked recipient certificate, as CMS or JWE",
+      async handler(req, res) {
+        const body = parseInput(DistributeBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const result = await distribution.distribute(key.id, body, actorOf(req, res));
+        res.status(201).location(`/api/v1/keys/${key.id}/distributions/${result.id}`).json(result);
+      },
+    },
+    {
+      method: "get",
+      path: "/keys/:id/distributions",
+      permission: "keys:read",
+      summary: "Every distribution of the key: version, recipient, time, principal and exposure",
+      async handler(req, res) {
+        res.json({ items: (await distribution.list(String(req.params.id))).map(distributionView) });
       },
     },
   ];

@@ -1,7 +1,15 @@
 import type { Kysely, Selectable } from "kysely";
 import type { AuditEvent } from "../../audit/index.js";
 import { ConflictError } from "../../errors/index.js";
-import type { KeyAlgorithm, KeyPurpose, KeyState, KeyStore, KeyVersion, ManagedKey } from "../../keys/index.js";
+import type {
+  KeyAlgorithm,
+  KeyPurpose,
+  KeyState,
+  KeyStore,
+  KeyVersion,
+  ManagedKey,
+  RecipientPolicy,
+} from "../../keys/index.js";
 import type { Database, KeysTable, KeyVersionsTable } from "../schema.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 import { isUniqueViolation } from "./unique.js";
@@ -51,6 +59,7 @@ export class SqlKeyStore implements KeyStore {
             rotation_days: key.rotationDays,
             cryptoperiod_days: key.cryptoperiodDays,
             tags: JSON.stringify(key.tags),
+            on_recipient_revoked: key.onRecipientRevoked,
             created_at: key.createdAt.toISOString(),
           })
           .execute();
@@ -100,6 +109,12 @@ export class SqlKeyStore implements KeyStore {
     });
   }
 
+  async setPolicy(keyId: string, onRecipientRevoked: RecipientPolicy, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx.updateTable("keys").set({ on_recipient_revoked: onRecipientRevoked }).where("id", "=", keyId).execute(),
+    );
+  }
+
   async dueForDestruction(now: Date): Promise<KeyVersion[]> {
     const rows = await this.db
       .selectFrom("key_versions")
@@ -141,6 +156,7 @@ export class SqlKeyStore implements KeyStore {
       rotationDays: r.rotation_days === null ? null : Number(r.rotation_days),
       cryptoperiodDays: r.cryptoperiod_days === null ? null : Number(r.cryptoperiod_days),
       tags: JSON.parse(r.tags),
+      onRecipientRevoked: r.on_recipient_revoked as RecipientPolicy,
       createdAt: new Date(r.created_at),
       versions: versions.filter((v) => v.key_id === r.id).map(toVersion),
     }));

@@ -3,7 +3,8 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
-import { KeyDistribution, KeyService } from "./keys/index.js";
+import { KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
+import { ServiceSigningKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
@@ -25,6 +26,7 @@ import {
   SqlCertificateStore,
   SqlKeyStore,
   SqlDistributionStore,
+  SqlServiceKeyStore,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -51,6 +53,7 @@ export interface Services {
   users: UserService;
   keys: KeyService;
   distribution: KeyDistribution;
+  revokedKeys: RevokedKeyList;
   approvals: ApprovalService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
@@ -199,6 +202,32 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
   });
+  const certificateChain = async (serial: string) => {
+    const record = await issuance.get(serial);
+    return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
+  };
+  const revokedKeys = new RevokedKeyList({
+    keys,
+    signer: new ServiceSigningKey({
+      purpose: "revoked-keys",
+      store: new SqlServiceKeyStore(database.db),
+      clock,
+      generateKeyPair: (keyType, label) => hsm.generateKeyPair(keyType, label),
+      issue: async (spki) =>
+        issuance.issueForKey({
+          caId: (await ca.defaultIssuer()).id,
+          profile: "kms-signer",
+          spki,
+          commonName: "Keyward Key Revocation List Signer",
+          extensions: [],
+        }),
+      chain: certificateChain,
+    }),
+    sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    clock,
+    validityHours: config.kms.revokedListHours,
+    issuer: config.baseUrl,
+  });
   const operations = sensitiveOperations({ ca, crl, users, keys, config });
   const approvals = new ApprovalService({
     store: new SqlApprovalStore(database.db),
@@ -240,10 +269,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         commonName: "Keyward Audit Log Signer",
         extensions: [],
       }),
-    certificateChain: async (serial) => {
-      const record = await issuance.get(serial);
-      return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
-    },
+    certificateChain,
   });
   // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
   const acmeProfiles = () =>
@@ -307,6 +333,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     users,
     keys,
     distribution,
+    revokedKeys,
     approvals,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);

@@ -33,6 +33,11 @@ export function createApp(services: Services, logger: Logger): Express {
     const { contentType, body } = await services.metrics.render();
     res.type(contentType).send(body);
   });
+  // The signed key revocation list: public, like a CRL, for holders of distributed keys.
+  app.get("/kms/revoked", async (_req, res) => {
+    const { jws } = await services.revokedKeys.current();
+    res.type("application/jose").setHeader("Cache-Control", "public, max-age=60").send(jws);
+  });
   app.use(caRoutes(services));
   app.use(revocationRoutes(services));
   app.use("/acme", acmeRoutes(services, logger));

@@ -17,3 +17,4 @@ export {
 export { type CreateKeyRequest, type EncryptionContext, KeyService } from "./service.js";
 export { type DistributeRequest, KeyDistribution } from "./distribution.js";
 export { checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
+export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";

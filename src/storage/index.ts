@@ -11,3 +11,4 @@ export { SqlUserStore } from "./repositories/user-store.js";
 export { SqlApprovalStore } from "./repositories/quorum-store.js";
 export { SqlKeyStore } from "./repositories/key-store.js";
 export { SqlDistributionStore } from "./repositories/distribution-store.js";
+export { SqlServiceKeyStore } from "./repositories/service-key-store.js";

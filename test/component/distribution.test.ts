@@ -3,7 +3,8 @@ import { createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compactDecrypt } from "jose";
+import { compactDecrypt, compactVerify, decodeProtectedHeader, importX509 } from "jose";
+import { certificatePem } from "../../src/pki/pem.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock/index.js";
 import { opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
@@ -244,6 +245,41 @@ describe("key distribution by wrapping to certificates", () => {
     });
     expect((await view(keys.rotate!.id)).versions).toEqual(["1:deactivated", "2:active"]);
     expect((await view(keys.compromise!.id)).versions).toEqual(["1:compromised", "2:active"]);
+
+    // The signed key revocation list names the compromised version; jose verifies it against the
+    // certificate it carries, and openssl chains that certificate to our root.
+    const krl = await kw.api("/kms/revoked", { token: null });
+    expect(krl.status).toBe(200);
+    expect(krl.headers.get("content-type")).toContain("application/jose");
+    const jws = await krl.text();
+    const { x5c } = decodeProtectedHeader(jws) as { x5c: string[] };
+    const signerPem = writeFile(dir, "krl-signer.pem", certificatePem(Buffer.from(x5c[0]!, "base64")));
+    const untrusted = writeFile(
+      dir,
+      "krl-chain.pem",
+      x5c
+        .slice(1)
+        .map((c) => certificatePem(Buffer.from(c, "base64")))
+        .join(""),
+    );
+    const rootPem = writeFile(dir, "root.pem", await (await kw.api("/ca/root.pem", { token: null })).text());
+    expect(
+      execFileSync("openssl", ["verify", "-CAfile", rootPem, "-untrusted", untrusted, signerPem], { encoding: "utf8" }),
+    ).toContain(": OK");
+    const signer = await importX509(readFileSync(signerPem, "utf8"), "ES256");
+    const { payload } = await compactVerify(jws, signer);
+    const list = JSON.parse(Buffer.from(payload).toString()) as {
+      issuedAt: string;
+      nextUpdate: string;
+      keys: Array<{ kid: string; state: string }>;
+    };
+    expect(list.keys).toContainEqual(
+      expect.objectContaining({ kid: `${keys.compromise!.id}/1`, state: "compromised" }),
+    );
+    expect(list.keys.some((k) => k.kid.startsWith(keys.flag!.id))).toBe(false);
+    expect(new Date(list.nextUpdate).getTime() - new Date(list.issuedAt).getTime()).toBe(24 * 3_600_000);
+    const tampered = `${jws.split(".")[0]}.${Buffer.from(JSON.stringify({ ...list, keys: [] })).toString("base64url")}.${jws.split(".")[2]}`;
+    await expect(compactVerify(tampered, signer)).rejects.toThrow();
 
     const events = await kw.services.audit.search({ action: "key.exposed", limit: 10 });
     expect(events).toHaveLength(3);

@@ -6,7 +6,7 @@ import { type Config, listenAddress, loadConfig } from "../config/index.js";
 import { BadRequestError } from "../errors/index.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { cliActor } from "./actor.js";
-import { KEY_ALGORITHMS, type ManagedKey } from "../keys/index.js";
+import { KEY_ALGORITHMS, type ManagedKey, RECIPIENT_POLICIES, type RecipientPolicy } from "../keys/index.js";
 import { keyView } from "../http/routes/keys-api.js";
 import { totpQrForTerminal } from "../access/index.js";
 import { approvalView, userView } from "../http/routes/access-api.js";
@@ -578,6 +578,11 @@ export function buildProgram(): Command {
       positiveInt(v, "--cryptoperiod-days"),
     )
     .option("--tags <tags>", "comma-separated tags (scopes can name tag:<t>)", list)
+    .addOption(
+      new Option("--on-recipient-revoked <policy>", "when a recipient certificate is revoked")
+        .choices(RECIPIENT_POLICIES)
+        .default("flag"),
+    )
     .action(
       async (opts: {
         name: string;
@@ -586,6 +591,7 @@ export function buildProgram(): Command {
         rotationDays?: number;
         cryptoperiodDays?: number;
         tags?: string[];
+        onRecipientRevoked: RecipientPolicy;
       }) => {
         await withServices(program, async (s, out) => {
           const created = await s.keys.create({ ...opts, distributable: opts.distributable ?? false }, cliActor());
@@ -702,6 +708,78 @@ export function buildProgram(): Command {
         if (opts.out) writeFileSync(opts.out, plaintext, { mode: 0o600 });
         if (out.json) out.result({ plaintext: plaintext.toString("base64"), version }, () => "");
         else if (!opts.out) process.stdout.write(plaintext);
+      });
+    });
+  key
+    .command("policy")
+    .argument("<id>", "key id")
+    .addOption(
+      new Option("--on-recipient-revoked <policy>", "flag, rotate or compromise")
+        .choices(RECIPIENT_POLICIES)
+        .makeOptionMandatory(),
+    )
+    .description("set what revoking a recipient certificate does to the key")
+    .action(async (id: string, opts: { onRecipientRevoked: RecipientPolicy }) => {
+      await withServices(program, async (s, out) => {
+        const k = await s.keys.setPolicy(id, opts.onRecipientRevoked, cliActor());
+        out.result(keyView(k), () => `${k.name}: on recipient revoked, ${k.onRecipientRevoked}`);
+      });
+    });
+  key
+    .command("distribute")
+    .argument("<id>", "key id")
+    .requiredOption("--certificate <file>", "the recipient's certificate (PEM)")
+    .addOption(new Option("--format <format>").choices(["cms", "jwe"]).default("cms"))
+    .option("--version <n>", "version to send (default: the primary)", (v) => positiveInt(v, "--version"))
+    .option("--out <file>", "write the CMS (DER) or JWE here instead of printing it")
+    .description(
+      "wrap a distributable key to a checked recipient certificate (openssl cms -decrypt / any JOSE library opens it)",
+    )
+    .action(
+      async (id: string, opts: { certificate: string; format: "cms" | "jwe"; version?: number; out?: string }) => {
+        await withServices(program, async (s, out) => {
+          const result = await s.distribution.distribute(
+            id,
+            { certificate: readInputFile(opts.certificate, "certificate"), format: opts.format, version: opts.version },
+            cliActor(),
+          );
+          if (opts.out) {
+            const bytes = result.format === "cms" ? Buffer.from(result.data, "base64") : Buffer.from(result.data);
+            writeFileSync(opts.out, bytes);
+          }
+          out.result(result, () =>
+            opts.out
+              ? `Version ${result.version} of key ${id} sealed for ${result.recipient.subject} (${result.recipient.serial}) as ${result.format.toUpperCase()} in ${opts.out}`
+              : result.format === "cms"
+                ? `-----BEGIN CMS-----\n${result.data.replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CMS-----`
+                : result.data,
+          );
+        });
+      },
+    );
+  key
+    .command("distributions")
+    .argument("<id>", "key id")
+    .description("every distribution of the key and whether its recipient was revoked (exposed)")
+    .action(async (id: string) => {
+      await withServices(program, async (s, out) => {
+        const items = await s.distribution.list(id);
+        out.result({ items }, () =>
+          items.length === 0
+            ? "No distributions."
+            : table([
+                ["VERSION", "FORMAT", "RECIPIENT", "SERIAL", "AT", "BY", "EXPOSED"],
+                ...items.map((d) => [
+                  String(d.version),
+                  d.format,
+                  d.recipientSubject,
+                  d.recipientSerial,
+                  d.createdAt.toISOString(),
+                  d.createdBy,
+                  d.exposedAt ? d.exposedAt.toISOString() : "no",
+                ]),
+              ]),
+        );
       });
     });
   key

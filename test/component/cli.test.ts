@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -377,5 +377,55 @@ describe("keyward revocation commands", () => {
       items: Array<{ actor: { kind: string } }>;
     };
     expect(actions.items.map((e) => e.actor.kind)).toEqual(["cli"]);
+  });
+
+  it("creates a distributable key and sends it to a recipient certificate that openssl cms opens", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const { csrFile, keyFile } = opensslCsr(token.dir, "holder", {
+      key: ["-newkey", "rsa:2048"],
+    });
+    const certFile = join(token.dir, "holder.pem");
+    await keyward(token, ["cert", "issue", "--csr", csrFile, "--profile", "recipient", "--out", certFile]);
+    const created = JSON.parse(
+      (
+        await keyward(token, [
+          "key",
+          "create",
+          "--name",
+          "fleet",
+          "--distributable",
+          "--on-recipient-revoked",
+          "rotate",
+          "--json",
+        ])
+      ).stdout,
+    ) as { id: string; onRecipientRevoked: string };
+    expect(created.onRecipientRevoked).toBe("rotate");
+
+    const out = join(token.dir, "fleet.cms");
+    const sent = await keyward(token, ["key", "distribute", created.id, "--certificate", certFile, "--out", out]);
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/^Version 1 of key .* sealed for CN=holder\.example\.com \([0-9a-f]+\) as CMS in /);
+    const opened = execFileSync("openssl", [
+      "cms",
+      "-decrypt",
+      "-inform",
+      "DER",
+      "-in",
+      out,
+      "-inkey",
+      keyFile,
+      "-recip",
+      certFile,
+    ]);
+    expect(opened).toHaveLength(32);
+
+    const listed = await keyward(token, ["key", "distributions", created.id]);
+    expect(listed.stdout).toMatch(/1\s+cms\s+CN=holder\.example\.com\s+[0-9a-f]+\s+\S+\s+cli:\S+\s+no/);
+
+    const stranger = await keyward(token, ["key", "distribute", created.id, "--certificate", csrFile]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toContain('certificate must be exactly one PEM "CERTIFICATE"');
   });
 });

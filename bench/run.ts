@@ -556,6 +556,37 @@ async function kmsRates(): Promise<void> {
         value: node,
       });
     }
+    // Distribution: recipient checks (chain, status), sealing in the token, the exposure record.
+    const shared = (await (
+      await fetch(`${server.url}/api/v1/keys`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ name: "bench-shared", distributable: true }),
+      })
+    ).json()) as { id: string };
+    for (const [label, key] of [
+      ["RSA-2048", ["-newkey", "rsa:2048"]],
+      ["P-256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]],
+    ] as const) {
+      const { csr } = opensslCsr(server.dir, `recipient-${label}`, { key: [...key] });
+      const issued = (await (
+        await fetch(`${server.url}/api/v1/certificates`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ csr, profile: "recipient" }),
+        })
+      ).json()) as { certificate: string };
+      for (const format of ["cms", "jwe"]) {
+        const { rps } = await rate({
+          url: `${server.url}/api/v1/keys/${shared.id}/distributions`,
+          method: "POST",
+          headers,
+          body: JSON.stringify({ certificate: issued.certificate, format }),
+          connections: 8,
+        });
+        record(`KMS distribution to a ${label} recipient as ${format.toUpperCase()}, 8 connections`, rps, "op/s");
+      }
+    }
   } finally {
     await server.stop();
   }

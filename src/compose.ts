@@ -4,7 +4,7 @@ import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
 import { KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
-import { ServiceSigningKey } from "./signer/index.js";
+import { ServiceKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
@@ -168,6 +168,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     sessionMinutes: config.access.sessionMinutes,
   });
+  const serviceKeys = new SqlServiceKeyStore(database.db);
+  const certificateChain = async (serial: string) => {
+    const record = await issuance.get(serial);
+    return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
+  };
   const keys = new KeyService({
     store: new SqlKeyStore(database.db),
     token: hsm,
@@ -178,6 +183,22 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
     destroyWaitDays: config.kms.destroyWaitDays,
+    importKey: new ServiceKey({
+      purpose: "key-import",
+      store: serviceKeys,
+      clock,
+      // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
+      generateKeyPair: (label) => hsm.generateKeyPair("rsa3072", label, "unwrap"),
+      issue: async (spki) =>
+        issuance.issueForKey({
+          caId: (await ca.defaultIssuer()).id,
+          profile: "kms-import",
+          spki,
+          commonName: "Keyward Key Import",
+          extensions: [],
+        }),
+      chain: (serial) => certificateChain(serial),
+    }),
   });
   const distribution = new KeyDistribution({
     keys,
@@ -202,17 +223,13 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
   });
-  const certificateChain = async (serial: string) => {
-    const record = await issuance.get(serial);
-    return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
-  };
   const revokedKeys = new RevokedKeyList({
     keys,
-    signer: new ServiceSigningKey({
+    signer: new ServiceKey({
       purpose: "revoked-keys",
-      store: new SqlServiceKeyStore(database.db),
+      store: serviceKeys,
       clock,
-      generateKeyPair: (keyType, label) => hsm.generateKeyPair(keyType, label),
+      generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
       issue: async (spki) =>
         issuance.issueForKey({
           caId: (await ca.defaultIssuer()).id,

@@ -758,6 +758,43 @@ export function buildProgram(): Command {
       },
     );
   key
+    .command("import-certificate")
+    .option("--out <file>", "write the PEM chain here")
+    .description("print Keyward's key-import certificate chain: seal keys to it for key import")
+    .action(async (opts: { out?: string }) => {
+      await withServices(program, async (s, out) => {
+        const chain = await s.keys.importCertificate();
+        const pem = chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
+        if (opts.out) writeFileSync(opts.out, pem);
+        out.result({ certificate: pem, subject: chain[0]!.subject, notAfter: chain[0]!.notAfter.toISOString() }, () =>
+          opts.out ? `Import certificate chain written to ${opts.out}` : pem.trimEnd(),
+        );
+      });
+    });
+  key
+    .command("import")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the sealed key: CMS (DER or PEM) or compact JWE ('-' for stdin)")
+    .addOption(new Option("--format <format>").choices(["cms", "jwe"]).default("cms"))
+    .description("import (BYOK) a key version sealed to the import certificate; it becomes the primary version")
+    .action(async (id: string, opts: { in: string; format: "cms" | "jwe" }) => {
+      await withServices(program, async (s, out) => {
+        const raw = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const text = raw.toString("latin1");
+        const data =
+          opts.format === "jwe"
+            ? text.trim()
+            : text.includes("-----BEGIN")
+              ? text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "")
+              : raw.toString("base64");
+        const k = await s.keys.importVersion(id, opts.format, data, cliActor());
+        out.result(
+          keyView(k),
+          () => `Imported version ${Math.max(...k.versions.map((v) => v.version))} of ${k.name}:\n${showKey(k)}`,
+        );
+      });
+    });
+  key
     .command("distributions")
     .argument("<id>", "key id")
     .description("every distribution of the key and whether its recipient was revoked (exposed)")

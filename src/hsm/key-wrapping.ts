@@ -216,3 +216,57 @@ function bareEcPoint(point: Buffer, size: number): Buffer {
   if (point[0] === 0x04 && point[1] === 0x81 && point[2] === size) return point.subarray(3);
   throw new HsmError(`HSM returned an EC point of unexpected length ${point.length}`);
 }
+
+/** A key sent to our import key: its content-encryption key under RSA-OAEP, the key under that. */
+export interface SealedImport {
+  /** RSAES-OAEP (SHA-1, as SoftHSM 2.6 can unwrap) of the AES content-encryption key. */
+  encryptedKey: Buffer;
+  content:
+    | { mode: "cbc"; iv: Buffer; ciphertext: Buffer }
+    | { mode: "gcm"; iv: Buffer; aad: Buffer; ciphertextAndTag: Buffer };
+}
+
+/**
+ * Opens an imported key into a new token object: the CEK is unwrapped by the import key inside the
+ * token; SoftHSM cannot unwrap with AES-CBC or AES-GCM, so the content is decrypted in the token and
+ * the key passes through host memory once (it came from outside in the clear anyway) before it is
+ * created as a sensitive object and zeroed. Returns the size of the key it found.
+ */
+export function openImport(
+  p11: pkcs11js.PKCS11,
+  session: Handle,
+  importKey: Handle,
+  sealed: SealedImport,
+  template: pkcs11js.Template,
+  length: number,
+): number {
+  const cek = p11.C_UnwrapKey(session, OAEP_SHA1, importKey, sealed.encryptedKey, [
+    ...sessionSecret(pkcs11js.CKK_AES, undefined),
+    attr(pkcs11js.CKA_EXTRACTABLE, false),
+    attr(pkcs11js.CKA_DECRYPT, true),
+  ]);
+  let value: Buffer | undefined;
+  try {
+    const { content } = sealed;
+    if (content.mode === "cbc") {
+      p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: content.iv }, cek);
+      value = p11.C_Decrypt(session, content.ciphertext, Buffer.alloc(content.ciphertext.length));
+    } else {
+      const parameter = {
+        type: pkcs11js.CK_PARAMS_AES_GCM,
+        iv: content.iv,
+        aad: content.aad,
+        ivBits: content.iv.length * 8,
+        tagBits: 128,
+      } as pkcs11js.AesGCM;
+      p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_GCM, parameter }, cek);
+      value = p11.C_Decrypt(session, content.ciphertextAndTag, Buffer.alloc(content.ciphertextAndTag.length));
+    }
+    // A key of the wrong size is not created; the caller reports the size it got.
+    if (value.length === length) p11.C_CreateObject(session, [...template, attr(pkcs11js.CKA_VALUE, value)]);
+    return value.length;
+  } finally {
+    value?.fill(0);
+    p11.C_DestroyObject(session, cek);
+  }
+}

@@ -1,9 +1,22 @@
 import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError, HsmKeyNotFoundError, HsmModuleError, HsmTokenNotFoundError } from "../errors/index.js";
+import {
+  BadRequestError,
+  HsmError,
+  HsmKeyNotFoundError,
+  HsmModuleError,
+  HsmTokenNotFoundError,
+} from "../errors/index.js";
 import { type KeyType, keyFamily, rsaBits, type SigningAlgorithm } from "../pki/key-types.js";
 import { isCkr, toHsmError } from "./errors.js";
-import { type CmsSealedKey, exportToHost, type RecipientPublicKey, sealForCms } from "./key-wrapping.js";
+import {
+  type CmsSealedKey,
+  exportToHost,
+  openImport,
+  type RecipientPublicKey,
+  type SealedImport,
+  sealForCms,
+} from "./key-wrapping.js";
 import { SessionPool } from "./session-pool.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
 
@@ -140,7 +153,8 @@ export class Pkcs11Hsm {
   }
 
   /** Generates a key pair inside the token: private half sensitive, never extractable. */
-  async generateKeyPair(keyType: KeyType, label: string): Promise<GeneratedKeyPair> {
+  async generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "unwrap" = "sign"): Promise<GeneratedKeyPair> {
+    const sign = usage === "sign";
     const id = randomBytes(16);
     const common = [
       { type: pkcs11js.CKA_TOKEN, value: true },
@@ -151,7 +165,9 @@ export class Pkcs11Hsm {
       ...common,
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
       { type: pkcs11js.CKA_PRIVATE, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: true },
+      { type: pkcs11js.CKA_VERIFY, value: sign },
+      { type: pkcs11js.CKA_WRAP, value: !sign },
+      { type: pkcs11js.CKA_ENCRYPT, value: !sign },
     ];
     const privateTemplate: pkcs11js.Template = [
       ...common,
@@ -159,7 +175,10 @@ export class Pkcs11Hsm {
       { type: pkcs11js.CKA_PRIVATE, value: true },
       { type: pkcs11js.CKA_SENSITIVE, value: true },
       { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_SIGN, value: true },
+      { type: pkcs11js.CKA_SIGN, value: sign },
+      // An import key only unwraps keys sent to it; it never signs and never decrypts data.
+      { type: pkcs11js.CKA_UNWRAP, value: !sign },
+      { type: pkcs11js.CKA_DECRYPT, value: false },
     ];
     let mechanism: number;
     switch (keyFamily(keyType)) {
@@ -284,35 +303,41 @@ export class Pkcs11Hsm {
    * distributed (wrapped to a recipient), so a non-distributable key can never leave in any form.
    */
   async generateSecretKey(
-    algorithm: "AES-128" | "AES-256" | "HMAC-SHA256",
+    algorithm: SecretKeyAlgorithm,
     label: string,
     options: { extractable: boolean },
   ): Promise<string> {
     const id = randomBytes(16);
-    const aes = algorithm !== "HMAC-SHA256";
-    const template: pkcs11js.Template = [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-      { type: pkcs11js.CKA_KEY_TYPE, value: aes ? pkcs11js.CKK_AES : pkcs11js.CKK_GENERIC_SECRET },
+    const template = [
+      ...secretKeyTemplate(algorithm, label, id, options.extractable),
       { type: pkcs11js.CKA_VALUE_LEN, value: algorithm === "AES-128" ? 16 : 32 },
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: options.extractable },
-      { type: pkcs11js.CKA_ENCRYPT, value: aes },
-      { type: pkcs11js.CKA_DECRYPT, value: aes },
-      { type: pkcs11js.CKA_SIGN, value: !aes },
-      { type: pkcs11js.CKA_VERIFY, value: !aes },
-      { type: pkcs11js.CKA_WRAP, value: false },
-      { type: pkcs11js.CKA_UNWRAP, value: false },
-      { type: pkcs11js.CKA_DERIVE, value: false },
-      { type: pkcs11js.CKA_LABEL, value: label },
-      { type: pkcs11js.CKA_ID, value: id },
     ];
-    const mechanism = aes ? pkcs11js.CKM_AES_KEY_GEN : pkcs11js.CKM_GENERIC_SECRET_KEY_GEN;
+    const mechanism = algorithm === "HMAC-SHA256" ? pkcs11js.CKM_GENERIC_SECRET_KEY_GEN : pkcs11js.CKM_AES_KEY_GEN;
     await this.withSession("generate secret key", (session) =>
       this.p11.C_GenerateKeyAsync(session, { mechanism }, template),
     );
     return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type: "secret-key" });
+  }
+
+  /**
+   * Imports a key sent to an import key pair in the token (BYOK): see openImport. The new secret
+   * gets the same attributes as a generated one.
+   */
+  async importSecretKey(
+    importKeyUri: string,
+    sealed: SealedImport,
+    target: { algorithm: SecretKeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string> {
+    const id = randomBytes(16);
+    const length = target.algorithm === "AES-128" ? 16 : 32;
+    const template = secretKeyTemplate(target.algorithm, target.label, id, target.extractable);
+    const found = await this.withKey(importKeyUri, "import secret key", (session, importKey) =>
+      openImport(this.p11, session, importKey, sealed, template, length),
+    );
+    if (found !== length) {
+      throw new BadRequestError(`the imported key is ${found} bytes; a ${target.algorithm} key is ${length}`);
+    }
+    return formatPkcs11Uri({ token: this.options.tokenLabel, object: target.label, id, type: "secret-key" });
   }
 
   /** AES-GCM in the token; returns ciphertext with the 16-byte tag appended (JWE splits them). */
@@ -572,6 +597,30 @@ function b64u(value: Buffer): string {
 
 function spkiFromJwk(jwk: Record<string, string>): Buffer {
   return createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+}
+
+type SecretKeyAlgorithm = "AES-128" | "AES-256" | "HMAC-SHA256";
+
+/** KMS secrets: always sensitive; extractable only when distributable; AES encrypts, HMAC signs. */
+function secretKeyTemplate(algorithm: SecretKeyAlgorithm, label: string, id: Buffer, extractable: boolean) {
+  const aes = algorithm !== "HMAC-SHA256";
+  return [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_KEY_TYPE, value: aes ? pkcs11js.CKK_AES : pkcs11js.CKK_GENERIC_SECRET },
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_PRIVATE, value: true },
+    { type: pkcs11js.CKA_SENSITIVE, value: true },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: extractable },
+    { type: pkcs11js.CKA_ENCRYPT, value: aes },
+    { type: pkcs11js.CKA_DECRYPT, value: aes },
+    { type: pkcs11js.CKA_SIGN, value: !aes },
+    { type: pkcs11js.CKA_VERIFY, value: !aes },
+    { type: pkcs11js.CKA_WRAP, value: false },
+    { type: pkcs11js.CKA_UNWRAP, value: false },
+    { type: pkcs11js.CKA_DERIVE, value: false },
+    { type: pkcs11js.CKA_LABEL, value: label },
+    { type: pkcs11js.CKA_ID, value: id },
+  ] satisfies pkcs11js.Template;
 }
 
 function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {

@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../audit/index.js";
-import type { CmsSealedKey, RecipientPublicKey } from "../hsm/index.js";
+import type { CmsSealedKey, RecipientPublicKey, SealedImport } from "../hsm/index.js";
 import type { KeyState } from "./lifecycle.js";
 
 export const KEY_ALGORITHMS = ["AES-128", "AES-256", "HMAC-SHA256"] as const;
@@ -69,6 +69,12 @@ export interface SymmetricKeyOps {
   aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
   hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
   destroySecretKey(uri: string): Promise<void>;
+  /** BYOK: opens a key sealed to the import key into a new token object; returns its URI. */
+  importSecretKey(
+    importKeyUri: string,
+    sealed: SealedImport,
+    target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string>;
 }
 
 /** One key version wrapped to one recipient certificate: the exposure record. */

@@ -1,8 +1,10 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import type * as x509 from "@peculiar/x509";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { canonicalJson } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, HsmError, NotFoundError } from "../errors/index.js";
+import { parseImport } from "./import.js";
 import { checkTransition, type KeyState, USES } from "./lifecycle.js";
 import type {
   KeyAlgorithm,
@@ -15,6 +17,16 @@ import type {
 } from "./ports.js";
 
 const DAY = 86_400_000;
+// What the token says when a sealed key is not for our import key or was altered (SoftHSM reports a
+// failed GCM tag as CKR_GENERAL_ERROR).
+const UNOPENABLE = new Set([
+  "CKR_ENCRYPTED_DATA_INVALID",
+  "CKR_ENCRYPTED_DATA_LEN_RANGE",
+  "CKR_WRAPPED_KEY_INVALID",
+  "CKR_WRAPPED_KEY_LEN_RANGE",
+  "CKR_DATA_LEN_RANGE",
+  "CKR_GENERAL_ERROR",
+]);
 const b64u = (b: Buffer) => b.toString("base64url");
 
 export interface CreateKeyRequest {
@@ -47,8 +59,52 @@ export class KeyService {
       /** Metrics and burst detection hook for each use. */
       onUse?: (use: { keyId: string; operation: string; actor: Actor }) => void;
       destroyWaitDays: number;
+      /** The key pair (RSA, in the token) that keys for import are sealed to, with its certificate chain. */
+      importKey?: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
     },
   ) {}
+
+  /** The import certificate and its chain (leaf first): what BYOK senders seal keys to. */
+  async importCertificate(): Promise<x509.X509Certificate[]> {
+    if (!this.deps.importKey) throw new ConflictError("key import is not configured on this server");
+    return (await this.deps.importKey.current()).chain;
+  }
+
+  /**
+   * BYOK: adds a version whose value the caller sealed to the import certificate (CMS or JWE,
+   * see parseImport). It becomes the primary version, with the key's usual token attributes.
+   */
+  async importVersion(id: string, format: "cms" | "jwe", data: string, actor: Actor): Promise<ManagedKey> {
+    const key = await this.get(id);
+    if (!this.deps.importKey) throw new ConflictError("key import is not configured on this server");
+    const { keyUri: importKeyUri, chain } = await this.deps.importKey.current();
+    const sealed = parseImport(format, data, Buffer.from(chain[0]!.rawData));
+    const next = Math.max(...key.versions.map((v) => v.version)) + 1;
+    const now = this.deps.clock.now();
+    let keyUri: string;
+    try {
+      keyUri = await this.deps.token.importSecretKey(importKeyUri, sealed, {
+        algorithm: key.algorithm,
+        label: `kms-${key.name}-v${next}-${randomBytes(3).toString("hex")}`,
+        extractable: key.distributable,
+      });
+    } catch (error) {
+      if (error instanceof HsmError && UNOPENABLE.has(error.ckr ?? "")) {
+        throw new BadRequestError(
+          "the key could not be opened with Keyward's import key: it was sealed to another certificate, or altered",
+        );
+      }
+      throw error;
+    }
+    const version = versionRecord(key, next, keyUri, now);
+    await this.deps.store
+      .addVersion(version, this.event("key.import", key, actor, now, { version: next, format, keyUri }))
+      .catch(async (error) => {
+        await this.deps.token.destroySecretKey(keyUri).catch(() => undefined);
+        throw error;
+      });
+    return this.get(id);
+  }
 
   async create(request: CreateKeyRequest, actor: Actor): Promise<ManagedKey> {
     if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(request.name)) {
@@ -404,20 +460,9 @@ export class KeyService {
     const keyUri = await this.deps.token.generateSecretKey(
       key.algorithm,
       `kms-${key.name}-v${version}-${randomBytes(3).toString("hex")}`,
-      {
-        extractable: key.distributable,
-      },
+      { extractable: key.distributable },
     );
-    return {
-      keyId: key.id,
-      version,
-      keyUri,
-      state: "active",
-      createdAt: now,
-      deactivateAt: key.cryptoperiodDays ? new Date(now.getTime() + key.cryptoperiodDays * DAY) : null,
-      destroyAfter: null,
-      destroyedAt: null,
-    };
+    return versionRecord(key, version, keyUri, now);
   }
 
   private async used(key: ManagedKey, operation: string, actor: Actor, details: Record<string, string | number>) {
@@ -452,4 +497,17 @@ export class KeyService {
 /** The context enters the protected header only as a digest: it authenticates without being disclosed. */
 function contextDigest(context: EncryptionContext): string {
   return createHash("sha256").update(canonicalJson(context)).digest("base64url");
+}
+
+function versionRecord(key: ManagedKey, version: number, keyUri: string, now: Date): KeyVersion {
+  return {
+    keyId: key.id,
+    version,
+    keyUri,
+    state: "active",
+    createdAt: now,
+    deactivateAt: key.cryptoperiodDays ? new Date(now.getTime() + key.cryptoperiodDays * DAY) : null,
+    destroyAfter: null,
+    destroyedAt: null,
+  };
 }

@@ -2,4 +2,4 @@ export { type CertificateToSign, CertificateAuthority, type HierarchySettings, r
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 export { ecdsaRawToDer, signatureAlgorithmIdentifier, signStructure } from "./structure.js";
-export { type ServiceKeyRecord, type ServiceKeyStore, ServiceSigningKey } from "./service-key.js";
+export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";

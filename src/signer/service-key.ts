@@ -17,11 +17,11 @@ export interface ServiceKeyStore {
 const RENEW_BEFORE_MS = 30 * 86_400_000;
 
 /**
- * A P-256 key in the token with which Keyward signs its own statements (such as the key
- * revocation list), whose certificate from our CA chains to the root. Created on first use and
+ * A key pair in the token that Keyward itself uses (signing the key revocation list, receiving
+ * imported keys), whose certificate from our CA chains to the root. Created on first use and
  * replaced in its certificate's last 30 days.
  */
-export class ServiceSigningKey {
+export class ServiceKey {
   private pending: Promise<{ keyUri: string; chain: x509.X509Certificate[] }> | undefined;
 
   constructor(
@@ -29,7 +29,7 @@ export class ServiceSigningKey {
       purpose: string;
       store: ServiceKeyStore;
       clock: Clock;
-      generateKeyPair(keyType: "p256", label: string): Promise<{ uri: string; spki: Buffer }>;
+      generateKeyPair(label: string): Promise<{ uri: string; spki: Buffer }>;
       /** Issues the key's certificate; returns its serial. */
       issue(spki: Buffer): Promise<{ serial: string }>;
       /** The certificate by serial and the chain above it, root last. */
@@ -53,7 +53,7 @@ export class ServiceSigningKey {
         return { keyUri: existing.keyUri, chain };
       }
     }
-    const { uri, spki } = await this.deps.generateKeyPair("p256", `keyward-${this.deps.purpose}`);
+    const { uri, spki } = await this.deps.generateKeyPair(`keyward-${this.deps.purpose}`);
     const { serial } = await this.deps.issue(spki);
     const now = this.deps.clock.now();
     await this.deps.store.put(

@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { createPrivateKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compactDecrypt, compactVerify, decodeProtectedHeader, importX509 } from "jose";
+import { CompactEncrypt, compactDecrypt, compactVerify, decodeProtectedHeader, importX509 } from "jose";
 import { certificatePem } from "../../src/pki/pem.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock/index.js";
@@ -289,5 +289,112 @@ describe("key distribution by wrapping to certificates", () => {
       rotated: 0,
       compromised: 0,
     });
+  });
+
+  it("imports keys (BYOK) sealed to the import certificate with openssl cms or jose, and refuses what is not", async () => {
+    const res = await kw.api("/api/v1/keys/import-certificate");
+    expect(res.status).toBe(200);
+    const chainPem = await res.text();
+    const importPem = writeFile(
+      dir,
+      "import.pem",
+      `${chainPem.split("-----END CERTIFICATE-----")[0]}-----END CERTIFICATE-----\n`,
+    );
+    const rootPem = writeFile(dir, "root-import.pem", await (await kw.api("/ca/root.pem", { token: null })).text());
+    const chainFile = writeFile(dir, "import-chain.pem", chainPem);
+    expect(
+      execFileSync("openssl", ["verify", "-CAfile", rootPem, "-untrusted", chainFile, importPem], { encoding: "utf8" }),
+    ).toContain(": OK");
+    expect(
+      execFileSync("openssl", ["x509", "-in", importPem, "-noout", "-ext", "keyUsage"], { encoding: "utf8" }),
+    ).toContain("Key Encipherment");
+
+    const key = await createKey({ name: "byok", distributable: true });
+    const importAndCheck = async (format: "cms" | "jwe", data: string, value: Buffer) => {
+      const imported = await kw.api(`/api/v1/keys/${key.id}/import`, { body: { format, data } });
+      expect(imported.status).toBe(201);
+      const view = (await imported.json()) as { versions: Array<{ version: number; keyUri: string }> };
+      const newest = view.versions.at(-1)!;
+      expect(await kw.services.hsm.secretKeyAttributes(newest.keyUri)).toMatchObject({ sensitive: true, token: true });
+      // The KMS now encrypts under the imported value: jose decrypts with the bytes we imported.
+      const sealed = await kw.api(`/api/v1/keys/${key.id}/encrypt`, {
+        body: { plaintext: Buffer.from("mine").toString("base64") },
+      });
+      const { ciphertext, version } = (await sealed.json()) as { ciphertext: string; version: number };
+      expect(version).toBe(newest.version);
+      const { plaintext } = await compactDecrypt(ciphertext, new Uint8Array(value));
+      expect(Buffer.from(plaintext).toString()).toBe("mine");
+    };
+
+    const viaCms = randomBytes(32);
+    const keyFile = writeFile(dir, "byok.bin", viaCms);
+    const cmsFile = join(dir, "byok.cms");
+    execFileSync("openssl", [
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes256",
+      "-in",
+      keyFile,
+      "-outform",
+      "DER",
+      "-out",
+      cmsFile,
+      "-recip",
+      importPem,
+      "-keyopt",
+      "rsa_padding_mode:oaep",
+    ]);
+    await importAndCheck("cms", readFileSync(cmsFile).toString("base64"), viaCms);
+
+    const viaJwe = randomBytes(32);
+    const importKey = createPublicKey(readFileSync(importPem));
+    const jwe = await new CompactEncrypt(viaJwe)
+      .setProtectedHeader({ alg: "RSA-OAEP", enc: "A256GCM" })
+      .encrypt(importKey);
+    await importAndCheck("jwe", jwe, viaJwe);
+
+    // Sealed to someone else, the wrong size, the wrong algorithm, or tampered: refused, nothing added.
+    const other = await recipient("not-import", "rsa");
+    const elsewhere = join(dir, "elsewhere.cms");
+    execFileSync("openssl", [
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes256",
+      "-in",
+      keyFile,
+      "-outform",
+      "DER",
+      "-out",
+      elsewhere,
+      "-recip",
+      other.certFile,
+      "-keyopt",
+      "rsa_padding_mode:oaep",
+    ]);
+    let p = await problem(
+      await kw.api(`/api/v1/keys/${key.id}/import`, {
+        body: { format: "cms", data: readFileSync(elsewhere).toString("base64") },
+      }),
+      400,
+    );
+    expect(p.detail).toContain("no key-transport recipient for Keyward's import certificate");
+    const short = await new CompactEncrypt(randomBytes(16))
+      .setProtectedHeader({ alg: "RSA-OAEP", enc: "A256GCM" })
+      .encrypt(importKey);
+    p = await problem(await kw.api(`/api/v1/keys/${key.id}/import`, { body: { format: "jwe", data: short } }), 400);
+    expect(p.detail).toBe("the imported key is 16 bytes; a AES-256 key is 32");
+    const sha256 = await new CompactEncrypt(viaJwe)
+      .setProtectedHeader({ alg: "RSA-OAEP-256", enc: "A256GCM" })
+      .encrypt(importKey);
+    p = await problem(await kw.api(`/api/v1/keys/${key.id}/import`, { body: { format: "jwe", data: sha256 } }), 400);
+    expect(p.detail).toContain('alg "RSA-OAEP-256"');
+    const parts = jwe.split(".");
+    const tampered = [parts[0], parts[1], parts[2], `${parts[3]!.slice(0, -2)}AA`, parts[4]].join(".");
+    p = await problem(await kw.api(`/api/v1/keys/${key.id}/import`, { body: { format: "jwe", data: tampered } }), 400);
+    expect(p.detail).toContain("could not be opened with Keyward's import key");
+    const after = (await (await kw.api(`/api/v1/keys/${key.id}`)).json()) as { versions: unknown[] };
+    expect(after.versions).toHaveLength(3);
   });
 });

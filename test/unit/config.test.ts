@@ -71,6 +71,8 @@ describe("loadConfig defaults", () => {
     expect(Object.keys(config.profiles).sort()).toEqual([
       "audit-signer",
       "client",
+      "kms-import",
+      "kms-signer",
       "ocsp-responder",
       "recipient",
       "server",
@@ -85,6 +87,8 @@ describe("loadConfig defaults", () => {
     expect(config.profiles.recipient!.keyUsage).toEqual({ rsa: ["keyEncipherment"], ec: ["keyAgreement"] });
     expect(config.profiles["ocsp-responder"]!.internal).toBe(true);
     expect(config.profiles["audit-signer"]!.internal).toBe(true);
+    expect(config.profiles["kms-import"]!.keyUsage).toEqual(["keyEncipherment"]);
+    expect(config.profiles["kms-signer"]!.internal).toBe(true);
   });
 
   it("ignores an unrelated process environment when given an env object", () => {
@@ -107,6 +111,8 @@ describe("loadConfig overlay file", () => {
       "audit-signer",
       "client",
       "iot",
+      "kms-import",
+      "kms-signer",
       "ocsp-responder",
       "recipient",
       "server",

@@ -9,6 +9,7 @@ import {
   type ManagedKey,
   RECIPIENT_POLICIES,
 } from "../../keys/index.js";
+import { certificatePem } from "../../pki/pem.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import { runOrRequestApproval } from "./access-api.js";
@@ -32,6 +33,7 @@ const CreateKeyBody = z
     onRecipientRevoked: z.enum(RECIPIENT_POLICIES).optional(),
   })
   .strict();
+const ImportBody = z.object({ format: z.enum(["cms", "jwe"]), data: z.string().min(1).max(100_000) }).strict();
 const PolicyBody = z.object({ onRecipientRevoked: z.enum(RECIPIENT_POLICIES) }).strict();
 const DistributeBody = z
   .object({
@@ -144,6 +146,16 @@ export function keyRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(CreateKeyBody, req.body, "request body");
         res.status(201).json(keyView(await keys.create(body, actorOf(req, res))));
+      },
+    },
+    {
+      method: "get",
+      path: "/keys/import-certificate",
+      permission: "keys:read",
+      summary: "Keyward's key-import certificate and its chain (PEM): seal keys to it for POST /keys/{id}/import",
+      async handler(_req, res) {
+        const chain = await keys.importCertificate();
+        res.type("application/x-pem-file").send(chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join(""));
       },
     },
     {
@@ -338,6 +350,18 @@ export function keyRoutes(services: Services): ApiRoute[] {
       summary: "Every distribution of the key: version, recipient, time, principal and exposure",
       async handler(req, res) {
         res.json({ items: (await distribution.list(String(req.params.id))).map(distributionView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/import",
+      permission: "keys:manage",
+      summary: "Import (BYOK) a key version sealed to the import certificate as CMS (base64 DER) or JWE",
+      async handler(req, res) {
+        const body = parseInput(ImportBody, req.body, "request body");
+        res
+          .status(201)
+          .json(keyView(await keys.importVersion(String(req.params.id), body.format, body.data, actorOf(req, res))));
       },
     },
   ];

@@ -583,6 +583,10 @@ export function buildProgram(): Command {
         .choices(RECIPIENT_POLICIES)
         .default("flag"),
     )
+    .option("--activate-at <time>", "start in pre-activation until this ISO time", (v) => parseDate(v, "--activate-at"))
+    .option("--deactivate-at <time>", "deactivate the first version at this ISO time", (v) =>
+      parseDate(v, "--deactivate-at"),
+    )
     .action(
       async (opts: {
         name: string;
@@ -592,6 +596,8 @@ export function buildProgram(): Command {
         cryptoperiodDays?: number;
         tags?: string[];
         onRecipientRevoked: RecipientPolicy;
+        activateAt?: Date;
+        deactivateAt?: Date;
       }) => {
         await withServices(program, async (s, out) => {
           const created = await s.keys.create({ ...opts, distributable: opts.distributable ?? false }, cliActor());

@@ -18,6 +18,8 @@ export interface KeyVersion {
   keyUri: string;
   state: KeyState;
   createdAt: Date;
+  /** Set on versions created in pre-activation: the scheduler activates them then. */
+  activateAt: Date | null;
   /** End of the version's cryptoperiod: the scheduler deactivates it then. */
   deactivateAt: Date | null;
   /** Set while a destruction is scheduled; cancellable until then. */
@@ -58,6 +60,8 @@ export interface KeyStore {
   setPolicy(keyId: string, onRecipientRevoked: RecipientPolicy, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
+  /** Pre-activation versions whose activation date has come. */
+  dueForActivation(now: Date): Promise<KeyVersion[]>;
   /** Active versions past their cryptoperiod. */
   pastCryptoperiod(now: Date): Promise<KeyVersion[]>;
 }

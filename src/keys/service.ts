@@ -38,6 +38,10 @@ export interface CreateKeyRequest {
   cryptoperiodDays?: number;
   tags?: string[];
   onRecipientRevoked?: RecipientPolicy;
+  /** The first version starts in pre-activation and is activated by the scheduler at this time. */
+  activateAt?: Date;
+  /** The first version is deactivated at this time (instead of after the cryptoperiod). */
+  deactivateAt?: Date;
 }
 
 /** Encryption context: named values bound to a ciphertext and required again to decrypt it. */
@@ -117,6 +121,10 @@ export class KeyService {
       );
     }
     const now = this.deps.clock.now();
+    const start = request.activateAt && request.activateAt > now ? request.activateAt : now;
+    if (request.deactivateAt && request.deactivateAt <= start) {
+      throw new BadRequestError("deactivateAt must be after the activation date (or now)");
+    }
     const key: ManagedKey = {
       id: randomUUID(),
       name: request.name,
@@ -130,7 +138,8 @@ export class KeyService {
       createdAt: now,
       versions: [],
     };
-    const version = await this.newVersion(key, 1, now);
+    const version = await this.newVersion(key, 1, now, { activateAt: start > now ? start : undefined });
+    if (request.deactivateAt) version.deactivateAt = request.deactivateAt;
     await this.deps.store
       .create(
         { ...key, versions: [version] },
@@ -270,8 +279,17 @@ export class KeyService {
    * The scheduler's work: destroy what is due (C_DestroyObject, then the record), deactivate
    * versions past their cryptoperiod, and rotate keys whose rotation period has passed.
    */
-  async runSchedule(actor: Actor): Promise<{ destroyed: number; deactivated: number; rotated: number }> {
+  async runSchedule(
+    actor: Actor,
+  ): Promise<{ activated: number; destroyed: number; deactivated: number; rotated: number }> {
     const now = this.deps.clock.now();
+    let activated = 0;
+    for (const v of await this.deps.store.dueForActivation(now)) {
+      const key = (await this.deps.store.get(v.keyId))!;
+      const event = this.event("key.active", key, actor, now, { version: v.version, reason: "activation date" });
+      if (await this.deps.store.updateVersion(v.keyId, v.version, "pre-activation", { state: "active" }, event))
+        activated++;
+    }
     let destroyed = 0;
     for (const v of await this.deps.store.dueForDestruction(now)) {
       const key = (await this.deps.store.get(v.keyId))!;
@@ -306,7 +324,7 @@ export class KeyService {
         rotated++;
       }
     }
-    return { destroyed, deactivated, rotated };
+    return { activated, destroyed, deactivated, rotated };
   }
 
   /** Compact JWE (RFC 7516) with `alg: dir`: any JOSE library decrypts it with the raw key. */
@@ -456,13 +474,18 @@ export class KeyService {
     return v;
   }
 
-  private async newVersion(key: ManagedKey, version: number, now: Date): Promise<KeyVersion> {
+  private async newVersion(
+    key: ManagedKey,
+    version: number,
+    now: Date,
+    options: { activateAt?: Date } = {},
+  ): Promise<KeyVersion> {
     const keyUri = await this.deps.token.generateSecretKey(
       key.algorithm,
       `kms-${key.name}-v${version}-${randomBytes(3).toString("hex")}`,
       { extractable: key.distributable },
     );
-    return versionRecord(key, version, keyUri, now);
+    return versionRecord(key, version, keyUri, now, options.activateAt);
   }
 
   private async used(key: ManagedKey, operation: string, actor: Actor, details: Record<string, string | number>) {
@@ -499,14 +522,16 @@ function contextDigest(context: EncryptionContext): string {
   return createHash("sha256").update(canonicalJson(context)).digest("base64url");
 }
 
-function versionRecord(key: ManagedKey, version: number, keyUri: string, now: Date): KeyVersion {
+function versionRecord(key: ManagedKey, version: number, keyUri: string, now: Date, activateAt?: Date): KeyVersion {
+  const start = activateAt ?? now;
   return {
     keyId: key.id,
     version,
     keyUri,
-    state: "active",
+    state: activateAt ? "pre-activation" : "active",
     createdAt: now,
-    deactivateAt: key.cryptoperiodDays ? new Date(now.getTime() + key.cryptoperiodDays * DAY) : null,
+    activateAt: activateAt ?? null,
+    deactivateAt: key.cryptoperiodDays ? new Date(start.getTime() + key.cryptoperiodDays * DAY) : null,
     destroyAfter: null,
     destroyedAt: null,
   };

@@ -398,6 +398,8 @@ export function migrations(dialect: Dialect): MigrationProvider {
           .addColumn("exposed_at", "text")
           .addColumn("exposure_reason", "text")
           .execute();
+        // Activation date of a version created in pre-activation (NIST SP 800-57 §7).
+        await db.schema.alterTable("key_versions").addColumn("activate_at", "text").execute();
         await db.schema.createIndex("key_distributions_key").on("key_distributions").column("key_id").execute();
         await db.schema
           .createIndex("key_distributions_recipient")

@@ -283,6 +283,7 @@ export interface KeyVersionsTable {
   key_uri: string;
   state: string;
   created_at: string;
+  activate_at: string | null;
   deactivate_at: string | null;
   destroy_after: string | null;
   destroyed_at: string | null;

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 import { createPerson, type Person, SteppingClock } from "../helpers/people.js";
 import { listTokenObjects } from "../helpers/softhsm.js";
+import { ConflictError } from "../../src/errors/index.js";
+import { KEY_STATES, type KeyState, TRANSITIONS } from "../../src/keys/index.js";
 
 let kw: TestKeyward;
 const clock = new SteppingClock();
@@ -22,6 +24,7 @@ interface KeyView {
   versions: Array<{
     version: number;
     state: string;
+    activateAt: string | null;
     keyUri: string;
     destroyAfter: string | null;
     destroyedAt: string | null;
@@ -137,6 +140,65 @@ describe("symmetric keys in the HSM (KMS)", () => {
     );
     const overrides = await kw.services.audit.search({ action: "key.decrypt", targetId: key.id, limit: 10 });
     expect(overrides.some((e) => e.details?.override === "incident 7 forensics")).toBe(true);
+  });
+
+  it("allows exactly the transitions in the table, from every state", async () => {
+    const keys = kw.services.keys;
+    const into = async (from: KeyState, n: number) => {
+      const future = new Date(clock.now().getTime() + 3_600_000);
+      const key = await keys.create(
+        {
+          name: `walk-${from}-${n}`,
+          algorithm: "AES-128",
+          ...(from === "pre-activation" ? { activateAt: future } : {}),
+        },
+        testActor,
+      );
+      if (from === "suspended" || from === "deactivated" || from === "compromised") {
+        await keys.changeState(key.id, { to: from }, testActor);
+      } else if (from === "destroyed") {
+        await keys.changeState(key.id, { to: "deactivated" }, testActor);
+        await keys.scheduleDestroy(key.id, 1, testActor, 0);
+        await keys.runSchedule(testActor);
+      }
+      expect((await keys.get(key.id)).versions[0]!.state).toBe(from);
+      return key.id;
+    };
+    let n = 0;
+    for (const from of KEY_STATES) {
+      for (const to of ["active", "suspended", "deactivated", "compromised", "destroyed"] as const) {
+        const id = await into(from, n++);
+        const attempt =
+          to === "destroyed"
+            ? keys.scheduleDestroy(id, 1, testActor, 0).then(() => keys.runSchedule(testActor))
+            : keys.changeState(id, { to, version: 1 }, testActor);
+        if (TRANSITIONS[from].includes(to)) {
+          await attempt;
+          expect([from, to, (await keys.get(id)).versions[0]!.state]).toEqual([from, to, to]);
+        } else {
+          await expect(attempt, `${from} -> ${to}`).rejects.toThrow(ConflictError);
+          expect((await keys.get(id)).versions[0]!.state).toBe(from);
+        }
+      }
+    }
+  });
+
+  it("starts a key in pre-activation until its activation date; the scheduler activates it", async () => {
+    const activateAt = new Date(clock.now().getTime() + 20_000).toISOString();
+    const key = await createKey({ name: "later", activateAt });
+    expect(key.versions[0]).toMatchObject({ state: "pre-activation", activateAt });
+    const early = await enc(key.id, "too soon");
+    expect(early.status).toBe(409);
+    expect(await detail(early)).toBe("key later has no active version to encrypt with");
+    expect((await kw.services.keys.runSchedule(testActor)).activated).toBe(0);
+    clock.nextStep();
+    expect((await kw.services.keys.runSchedule(testActor)).activated).toBe(1);
+    expect((await enc(key.id, "now")).status).toBe(200);
+    const bad = await kw.api("/api/v1/keys", {
+      body: { name: "backwards", activateAt, deactivateAt: new Date(Date.parse(activateAt) - 1000).toISOString() },
+    });
+    expect(bad.status).toBe(400);
+    expect(await detail(bad)).toBe("deactivateAt must be after the activation date (or now)");
   });
 
   it("destroys a version only after a step-up and the waiting period; cancellable; then gone from the token", async () => {

@@ -31,6 +31,8 @@ const CreateKeyBody = z
     cryptoperiodDays: z.number().int().min(1).max(3650).optional(),
     tags: z.array(z.string().min(1).max(64)).max(50).optional(),
     onRecipientRevoked: z.enum(RECIPIENT_POLICIES).optional(),
+    activateAt: z.iso.datetime({ offset: true }).optional(),
+    deactivateAt: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
 const ImportBody = z.object({ format: z.enum(["cms", "jwe"]), data: z.string().min(1).max(100_000) }).strict();
@@ -87,6 +89,7 @@ export function keyView(k: ManagedKey) {
       state: v.state,
       keyUri: v.keyUri,
       createdAt: v.createdAt.toISOString(),
+      activateAt: v.activateAt?.toISOString() ?? null,
       deactivateAt: v.deactivateAt?.toISOString() ?? null,
       destroyAfter: v.destroyAfter?.toISOString() ?? null,
       destroyedAt: v.destroyedAt?.toISOString() ?? null,
@@ -144,8 +147,13 @@ export function keyRoutes(services: Services): ApiRoute[] {
       permission: "keys:manage",
       summary: "Create a symmetric key (AES-128, AES-256, HMAC-SHA256) generated in the HSM",
       async handler(req, res) {
-        const body = parseInput(CreateKeyBody, req.body, "request body");
-        res.status(201).json(keyView(await keys.create(body, actorOf(req, res))));
+        const { activateAt, deactivateAt, ...body } = parseInput(CreateKeyBody, req.body, "request body");
+        const request = {
+          ...body,
+          ...(activateAt ? { activateAt: new Date(activateAt) } : {}),
+          ...(deactivateAt ? { deactivateAt: new Date(deactivateAt) } : {}),
+        };
+        res.status(201).json(keyView(await keys.create(request, actorOf(req, res))));
       },
     },
     {

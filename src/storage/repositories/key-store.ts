@@ -23,6 +23,7 @@ function toVersion(row: Selectable<KeyVersionsTable>): KeyVersion {
     keyUri: row.key_uri,
     state: row.state as KeyState,
     createdAt: new Date(row.created_at),
+    activateAt: date(row.activate_at),
     deactivateAt: date(row.deactivate_at),
     destroyAfter: date(row.destroy_after),
     destroyedAt: date(row.destroyed_at),
@@ -36,6 +37,7 @@ function versionRow(v: KeyVersion) {
     key_uri: v.keyUri,
     state: v.state,
     created_at: v.createdAt.toISOString(),
+    activate_at: v.activateAt?.toISOString() ?? null,
     deactivate_at: v.deactivateAt?.toISOString() ?? null,
     destroy_after: v.destroyAfter?.toISOString() ?? null,
     destroyed_at: v.destroyedAt?.toISOString() ?? null,
@@ -121,6 +123,16 @@ export class SqlKeyStore implements KeyStore {
       .selectAll()
       .where("destroy_after", "<=", now.toISOString())
       .where("state", "<>", "destroyed")
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  async dueForActivation(now: Date): Promise<KeyVersion[]> {
+    const rows = await this.db
+      .selectFrom("key_versions")
+      .selectAll()
+      .where("activate_at", "<=", now.toISOString())
+      .where("state", "=", "pre-activation")
       .execute();
     return rows.map(toVersion);
   }

@@ -1,14 +1,16 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
-import { KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
+import { CrlStatus, KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
+import { pemBlocks } from "./pki/pem.js";
 import { ServiceKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
+import { ConfigError } from "./errors/index.js";
 import { Pkcs11Hsm, readPin } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
 import * as x509 from "@peculiar/x509";
@@ -80,6 +82,8 @@ function selectSoftHsmConf(config: Config): void {
 /** The composition root: config → storage → HSM → services. `close()` runs in reverse order. */
 export async function compose(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
+  // Config files are checked before anything is opened.
+  const externalAnchors = loadTrustAnchors(config.kms.trustAnchors);
   const database = await openDatabase(config.database.url);
   let hsm: Pkcs11Hsm;
   try {
@@ -200,6 +204,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       chain: (serial) => certificateChain(serial),
     }),
   });
+  const externalCrls = new CrlStatus(externalAnchors, logger);
   const distribution = new KeyDistribution({
     keys,
     store: new SqlDistributionStore(database.db),
@@ -207,12 +212,15 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     allowJwe: config.kms.allowJweDistribution,
     trust: {
-      authorities: async () =>
-        (await ca.list()).map((record) => ({
+      authorities: async () => [
+        ...(await ca.list()).map((record) => ({
           certificate: new x509.X509Certificate(new Uint8Array(record.certificate)),
           anchor: record.kind === "root",
           revoked: record.revokedAt !== null,
         })),
+        ...externalAnchors.map((a) => ({ certificate: a.certificate, anchor: true, revoked: false, external: true })),
+      ],
+      externalStatus: (issuer, serial, now) => externalCrls.isRevoked(issuer, serial, now),
       certificateStatus: async (serial) => {
         const record = await certificates.get(serial);
         return record && { revoked: record.status === "revoked", der: record.certificate };
@@ -407,4 +415,21 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       await database.close();
     },
   };
+}
+
+/** External CAs whose certificates may receive keys (kms.trustAnchors), read once at start. */
+function loadTrustAnchors(anchors: Config["kms"]["trustAnchors"]) {
+  return anchors.map((anchor) => {
+    let certificate: x509.X509Certificate;
+    try {
+      const der = pemBlocks(readFileSync(anchor.certFile, "utf8"), "CERTIFICATE")[0];
+      if (!der) throw new Error("no PEM certificate in it");
+      certificate = new x509.X509Certificate(new Uint8Array(der));
+    } catch (error) {
+      throw new ConfigError(`kms.trustAnchors: cannot use ${anchor.certFile}: ${(error as Error).message}`);
+    }
+    const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
+    if (!constraints?.ca) throw new ConfigError(`kms.trustAnchors: ${anchor.certFile} is not a CA certificate`);
+    return { ...anchor, certificate };
+  });
 }

@@ -242,9 +242,26 @@ export const ConfigSchema = z
           .min(1)
           .max(24 * 7)
           .default(24),
+        /**
+         * CAs besides our own whose certificates may receive keys: each is trusted to issue
+         * recipients directly; their revocation status comes from the CRL at crlUrl (without one,
+         * their recipients are refused: status unknown).
+         */
+        trustAnchors: z
+          .array(
+            z
+              .object({
+                certFile: z.string().min(1),
+                crlUrl: z.url({ protocol: /^https?$/ }).optional(),
+                /** How long a fetched CRL is used before it is fetched again (never past its nextUpdate). */
+                crlRefreshSeconds: z.number().int().min(0).max(86_400).default(300),
+              })
+              .strict(),
+          )
+          .default([]),
       })
       .strict()
-      .default({ destroyWaitDays: 7, allowJweDistribution: true, revokedListHours: 24 }),
+      .default({ destroyWaitDays: 7, allowJweDistribution: true, revokedListHours: 24, trustAnchors: [] }),
     monitoring: z
       .object({
         /** More than `count` uses of an operation by one principal within `perSeconds` raises an anomaly. */

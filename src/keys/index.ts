@@ -18,3 +18,4 @@ export { type CreateKeyRequest, type EncryptionContext, KeyService } from "./ser
 export { type DistributeRequest, KeyDistribution } from "./distribution.js";
 export { checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";
+export { CrlStatus } from "./crl-status.js";

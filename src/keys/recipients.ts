@@ -10,6 +10,8 @@ export interface TrustedAuthority {
   anchor: boolean;
   /** A CA its parent revoked: nothing below it is trusted any more. */
   revoked: boolean;
+  /** A configured CA that is not ours: its recipients' status comes from externalStatus. */
+  external?: boolean;
 }
 
 /** Where recipient checks get their trust and status data (our CAs and our certificate records). */
@@ -17,6 +19,8 @@ export interface RecipientTrust {
   authorities(): Promise<TrustedAuthority[]>;
   /** Status of a certificate one of our CAs issued, by serial; undefined when we have no record. */
   certificateStatus(serial: string): Promise<{ revoked: boolean; der: Buffer | null } | undefined>;
+  /** Whether an external CA's certificate is revoked (its CRL); undefined when that is unknown. */
+  externalStatus(issuer: x509.X509Certificate, serial: string, now: Date): Promise<boolean | undefined>;
 }
 
 export interface CheckedRecipient {
@@ -73,15 +77,27 @@ export async function checkRecipient(pem: string, trust: RecipientTrust, now: Da
       `${who} does not allow ${neededName} (needed to receive a key with an ${publicKey.type === "rsa" ? "RSA" : "EC"} key); issue it with the "recipient" profile`,
     );
   }
-  await checkChain(certificate, await trust.authorities(), now, who);
-  const status = await trust.certificateStatus(serial);
-  if (!status || (status.der && !status.der.equals(der))) {
-    throw new RecipientRefusedError(
-      "revocationUnknown",
-      `${who} chains to our CA but we have no record of issuing it, so its revocation status is unknown`,
-    );
+  const issuer = await checkChain(certificate, await trust.authorities(), now, who);
+  if (issuer.external) {
+    const revoked = await trust.externalStatus(issuer.certificate, serial, now);
+    if (revoked === undefined) {
+      throw new RecipientRefusedError(
+        "revocationUnknown",
+        `the revocation status of ${who} is unknown: no current CRL from "${issuer.certificate.subject}" (configure or check kms.trustAnchors crlUrl)`,
+      );
+    }
+    if (revoked)
+      throw new RecipientRefusedError("revoked", `${who} is revoked (CRL of "${issuer.certificate.subject}")`);
+  } else {
+    const status = await trust.certificateStatus(serial);
+    if (!status || (status.der && !status.der.equals(der))) {
+      throw new RecipientRefusedError(
+        "revocationUnknown",
+        `${who} chains to our CA but we have no record of issuing it, so its revocation status is unknown`,
+      );
+    }
+    if (status.revoked) throw new RecipientRefusedError("revoked", `${who} is revoked`);
   }
-  if (status.revoked) throw new RecipientRefusedError("revoked", `${who} is revoked`);
   return {
     der,
     serial,
@@ -102,13 +118,17 @@ function checkValidity(certificate: x509.X509Certificate, now: Date, who: string
   }
 }
 
-/** Builds the path upwards by issuer name and signature; every CA on it must be valid and unrevoked. */
+/**
+ * Builds the path upwards by issuer name and signature; every CA on it must be valid and unrevoked.
+ * Returns the leaf's direct issuer.
+ */
 async function checkChain(
   leaf: x509.X509Certificate,
   authorities: TrustedAuthority[],
   now: Date,
   who: string,
-): Promise<void> {
+): Promise<TrustedAuthority> {
+  let direct: TrustedAuthority | undefined;
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
     let issuer: TrustedAuthority | undefined;
@@ -137,7 +157,8 @@ async function checkChain(
         `${who} chains through "${issuer.certificate.subject}", which is not valid now`,
       );
     }
-    if (issuer.anchor) return;
+    direct ??= issuer;
+    if (issuer.anchor) return direct;
     current = issuer.certificate;
   }
   throw new RecipientRefusedError(

@@ -62,7 +62,10 @@ export class SqlDistributionStore implements DistributionStore {
   async toRevokedRecipients(): Promise<Distribution[]> {
     const rows = await this.db
       .selectFrom("key_distributions as d")
-      .innerJoin("certificates as c", "c.serial", "d.recipient_serial")
+      // Serial and key together: a certificate of an external CA never matches one of ours.
+      .innerJoin("certificates as c", (join) =>
+        join.onRef("c.serial", "=", "d.recipient_serial").onRef("c.spki_sha256", "=", "d.recipient_spki_sha256"),
+      )
       .selectAll("d")
       .where("d.exposed_at", "is", null)
       .where("c.status", "=", "revoked")

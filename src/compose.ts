@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
-import { CrlStatus, KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
+import { caCertificate, CrlStatus, KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
 import { pemBlocks } from "./pki/pem.js";
 import { ServiceKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
@@ -214,7 +214,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     trust: {
       authorities: async () => [
         ...(await ca.list()).map((record) => ({
-          certificate: new x509.X509Certificate(new Uint8Array(record.certificate)),
+          certificate: caCertificate(record.certificate),
           anchor: record.kind === "root",
           revoked: record.revokedAt !== null,
         })),

@@ -16,6 +16,6 @@ export {
 } from "./ports.js";
 export { type CreateKeyRequest, type EncryptionContext, KeyService } from "./service.js";
 export { type DistributeRequest, KeyDistribution } from "./distribution.js";
-export { checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
+export { caCertificate, checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";
 export { CrlStatus } from "./crl-status.js";

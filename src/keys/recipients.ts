@@ -35,6 +35,35 @@ export interface CheckedRecipient {
 
 const MAX_CHAIN = 6;
 
+// Parsing and signature checks dominate a distribution's cost; CA certificates and verified
+// (certificate, issuer) pairs do not change, so they are remembered (bounded).
+const parsed = new Map<string, x509.X509Certificate>();
+const verified = new Set<string>();
+const digest = (der: ArrayBuffer | Buffer) => createHash("sha256").update(new Uint8Array(der)).digest("base64");
+
+/** A CA certificate parsed once per process. */
+export function caCertificate(der: Buffer): x509.X509Certificate {
+  const id = digest(der);
+  let certificate = parsed.get(id);
+  if (!certificate) {
+    if (parsed.size > 1000) parsed.clear();
+    certificate = new x509.X509Certificate(new Uint8Array(der));
+    parsed.set(id, certificate);
+  }
+  return certificate;
+}
+
+async function signedBy(child: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
+  const pair = digest(child.rawData) + digest(issuer.rawData);
+  if (verified.has(pair)) return true;
+  const ok = await child.verify({ publicKey: issuer, signatureOnly: true }).catch(() => false);
+  if (ok) {
+    if (verified.size > 10_000) verified.clear();
+    verified.add(pair);
+  }
+  return ok;
+}
+
 /**
  * The checks before a key is wrapped to a certificate (DESIGN.md §5): one certificate in PEM, a
  * supported key of sound size, valid now, keyUsage keyEncipherment (RSA) or keyAgreement (EC),
@@ -134,7 +163,7 @@ async function checkChain(
     let issuer: TrustedAuthority | undefined;
     for (const candidate of authorities) {
       if (candidate.certificate.subject !== current.issuer) continue;
-      if (await current.verify({ publicKey: candidate.certificate, signatureOnly: true }).catch(() => false)) {
+      if (await signedBy(current, candidate.certificate)) {
         issuer = candidate;
         break;
       }

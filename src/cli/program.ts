@@ -16,6 +16,7 @@ import { auditView, caView, certificateView, revocationView } from "../http/view
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
+import { declarePermissions } from "./permissions.js";
 import { createLogger } from "../log.js";
 import { createOutput, type Output, reportError, table } from "./output.js";
 
@@ -960,6 +961,7 @@ export function buildProgram(): Command {
       });
     });
 
+  declarePermissions(program);
   return program;
 }
 

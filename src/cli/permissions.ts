@@ -1,0 +1,81 @@
+import type { Command } from "commander";
+import type { Permission } from "../access/index.js";
+
+/**
+ * The permission each CLI command exercises, from the one table in src/access/roles.ts. The CLI
+ * runs as the local operator who holds the HSM PIN, so nothing is checked against a role here: the
+ * declaration documents (in --help) what the command amounts to, and `setup` marks commands that
+ * only the machine's operator can run (they create or open the token itself). Every command is
+ * audited as cli:<os user>. A test fails when a command is missing from this table.
+ */
+export const CLI_PERMISSIONS: Record<string, Permission | "setup"> = {
+  init: "setup",
+  serve: "setup",
+  "token create": "tokens:manage",
+  "token list": "tokens:manage",
+  "token revoke": "tokens:manage",
+  "user create": "users:manage",
+  "user list": "users:manage",
+  approvals: "approvals:read",
+  "audit verify": "audit:read",
+  "audit checkpoint": "audit:read",
+  "audit export": "audit:read",
+  "audit list": "audit:read",
+  "cert issue": "certificates:issue",
+  "cert show": "certificates:read",
+  "cert list": "certificates:read",
+  "cert revoke": "certificates:revoke",
+  "cert release": "certificates:revoke",
+  crl: "ca:manage",
+  revocations: "revocations:read",
+  "key create": "keys:manage",
+  "key list": "keys:read",
+  "key show": "keys:read",
+  "key rotate": "keys:manage",
+  "key suspend": "keys:manage",
+  "key resume": "keys:manage",
+  "key deactivate": "keys:manage",
+  "key compromise": "keys:manage",
+  "key destroy": "keys:manage",
+  "key cancel-destroy": "keys:manage",
+  "key encrypt": "keys:use",
+  "key decrypt": "keys:use",
+  "key policy": "keys:manage",
+  "key distribute": "keys:distribute",
+  "key import-certificate": "keys:read",
+  "key import": "keys:manage",
+  "key distributions": "keys:read",
+  "key block": "keys:block",
+  "acme eab create": "acme:manage",
+  "acme renew-early": "acme:manage",
+  "ca list": "ca:read",
+  "ca revoke": "ca:manage",
+  "ca create-intermediate": "ca:manage",
+};
+
+/** The command's full name without the program's, e.g. "key distribute". */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+/** Every command that runs something (has no subcommands). */
+export function leafCommands(program: Command): Command[] {
+  return program.commands.flatMap((c) => (c.commands.length ? leafCommands(c) : [c]));
+}
+
+/** Adds "Permission: …" to each command's help; throws when a command has no declared permission. */
+export function declarePermissions(program: Command): void {
+  for (const command of leafCommands(program)) {
+    const path = commandPath(command);
+    const permission = CLI_PERMISSIONS[path];
+    if (!permission) throw new Error(`CLI command "${path}" declares no permission in src/cli/permissions.ts`);
+    command.addHelpText(
+      "after",
+      permission === "setup"
+        ? "\nPermission: setup (the machine's operator, with the HSM PIN)"
+        : `\nPermission: ${permission} (the CLI acts as the local operator holding the HSM PIN; audited as cli:<user>)`,
+    );
+  }
+}

@@ -1,6 +1,21 @@
 import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+} from "node:crypto";
+import {
   bitString,
   children,
+  DerError,
+  decodeOid,
   explicit,
   octetString,
   oid,
@@ -83,4 +98,123 @@ export function envelopedData(envelope: CmsEnvelope): Buffer {
   );
   const enveloped = sequence(smallInteger(version), set(recipientInfo), encryptedContentInfo);
   return sequence(oid(OID.envelopedData), explicit(0, enveloped));
+}
+
+const KW_IV = Buffer.from("a6a6a6a6a6a6a6a6", "hex");
+
+/**
+ * EnvelopedData to a certificate, sealed in software: for secrets that live in host memory anyway
+ * (escrow shares, which Shamir's scheme splits in the process). Keys from the token use the
+ * HSM path (sealForCms) instead.
+ */
+export function sealToCertificate(certificateDer: Buffer, content: Buffer): Buffer {
+  const recipientKey = createPublicKey({ key: spkiOf(certificateDer), format: "der", type: "spki" });
+  const cek = randomBytes(32);
+  const iv = randomBytes(16);
+  const cipher = createCipheriv("aes-256-cbc", cek, iv);
+  const encryptedContent = Buffer.concat([cipher.update(content), cipher.final()]);
+  try {
+    if (recipientKey.asymmetricKeyType === "rsa") {
+      const encryptedKey = publicEncrypt(
+        { key: recipientKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" },
+        cek,
+      );
+      return envelopedData({ recipient: cmsRecipientOf(certificateDer), iv, encryptedContent, encryptedKey });
+    }
+    const curve = (recipientKey.export({ format: "jwk" }) as { crv: string }).crv;
+    const ephemeral = generateKeyPairSync("ec", { namedCurve: curve });
+    const kek = kariKek(diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipientKey }));
+    const wrap = createCipheriv("id-aes256-wrap", kek, KW_IV);
+    const encryptedKey = Buffer.concat([wrap.update(cek), wrap.final()]);
+    kek.fill(0);
+    const jwk = ephemeral.publicKey.export({ format: "jwk" }) as { x: string; y: string };
+    const ephemeralPoint = Buffer.concat([
+      Buffer.of(4),
+      Buffer.from(jwk.x, "base64url"),
+      Buffer.from(jwk.y, "base64url"),
+    ]);
+    return envelopedData({
+      recipient: cmsRecipientOf(certificateDer),
+      iv,
+      encryptedContent,
+      encryptedKey,
+      ephemeralPoint,
+    });
+  } finally {
+    cek.fill(0);
+  }
+}
+
+/**
+ * Opens EnvelopedData made by sealToCertificate or sealForCms (or by openssl cms with the same
+ * algorithms) with the recipient's private key: what an escrow agent does offline.
+ */
+export function openEnvelope(cmsDer: Buffer, privateKey: KeyObject, certificateDer: Buffer): Buffer {
+  const contentInfo = children(readElement(cmsDer).content);
+  if (decodeOid(contentInfo[0]!.content) !== OID.envelopedData) throw new DerError("not a CMS EnvelopedData");
+  const enveloped = children(readElement(contentInfo[1]!.content).content);
+  const recipientInfos = children(enveloped.find((e) => e.tag === 0x31)!.content);
+  const [, algorithm, encrypted] = children(enveloped.find((e) => e.tag === 0x30)!.content);
+  const ours = cmsRecipientOf(certificateDer);
+  const rid = sequence(ours.issuer, ours.serialNumber);
+  let cek: Buffer | undefined;
+  for (const info of recipientInfos) {
+    const fields = children(info.content);
+    if (info.tag === 0x30 && fields[1]!.raw.equals(rid)) {
+      cek = privateDecrypt(
+        { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" },
+        fields[3]!.content,
+      );
+    } else if (info.tag === 0xa1) {
+      const recipient = children(fields[3]!.content)
+        .map((k) => children(k.content))
+        .find((k) => k[0]!.raw.equals(rid));
+      if (!recipient) continue;
+      const originator = children(readElement(fields[1]!.content).content);
+      // originatorKey [1] { algorithm, publicKey BIT STRING }: skip the BIT STRING's unused-bits byte.
+      const point = originator[1]!.content.subarray(1);
+      const size = (point.length - 1) / 2;
+      const curve = size === 32 ? "P-256" : size === 48 ? "P-384" : undefined;
+      if (!curve) throw new DerError("unsupported originator key");
+      const ephemeral = createPublicKey({
+        key: {
+          kty: "EC",
+          crv: curve,
+          x: point.subarray(1, 1 + size).toString("base64url"),
+          y: point.subarray(1 + size).toString("base64url"),
+        },
+        format: "jwk",
+      });
+      const kek = kariKek(diffieHellman({ privateKey, publicKey: ephemeral }));
+      const unwrap = createDecipheriv("id-aes256-wrap", kek, KW_IV);
+      cek = Buffer.concat([unwrap.update(recipient[1]!.content), unwrap.final()]);
+      kek.fill(0);
+    }
+    if (cek) break;
+  }
+  if (!cek) throw new DerError("the CMS is not addressed to this certificate");
+  const params = children(algorithm!.content);
+  const decipher = createDecipheriv(`aes-${cek.length * 8}-cbc`, cek, params[1]!.content);
+  const ciphertext =
+    encrypted!.tag === 0x80 ? encrypted!.content : Buffer.concat(children(encrypted!.content).map((c) => c.content));
+  try {
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } finally {
+    cek.fill(0);
+  }
+}
+
+/** X9.63 KDF (SHA-256, one block) over Z and the ECC-CMS-SharedInfo of kariSharedInfo(). */
+function kariKek(z: Buffer): Buffer {
+  try {
+    return createHash("sha256").update(z).update(kariSharedInfo()).digest();
+  } finally {
+    z.fill(0);
+  }
+}
+
+function spkiOf(certificateDer: Buffer): Buffer {
+  const tbs = children(children(readElement(certificateDer).content)[0]!.content);
+  const offset = tbs[0]!.tag === 0xa0 ? 1 : 0;
+  return tbs[offset + 5]!.raw;
 }

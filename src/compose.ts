@@ -3,7 +3,15 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
-import { caCertificate, CrlStatus, KeyDistribution, KeyService, RevokedKeyList } from "./keys/index.js";
+import { EscrowService } from "./escrow/index.js";
+import {
+  caCertificate,
+  CrlStatus,
+  KeyDistribution,
+  type RecipientTrust,
+  KeyService,
+  RevokedKeyList,
+} from "./keys/index.js";
 import { pemBlocks } from "./pki/pem.js";
 import { ServiceKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
@@ -29,6 +37,7 @@ import {
   SqlKeyStore,
   SqlDistributionStore,
   SqlServiceKeyStore,
+  SqlEscrowStore,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -55,6 +64,7 @@ export interface Services {
   users: UserService;
   keys: KeyService;
   distribution: KeyDistribution;
+  escrow: EscrowService;
   revokedKeys: RevokedKeyList;
   approvals: ApprovalService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
@@ -203,33 +213,44 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         }),
       chain: (serial) => certificateChain(serial),
     }),
+    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
   });
   const externalCrls = new CrlStatus(externalAnchors, logger);
+  // Who may receive keys (distribution) and shares (escrow): our CAs and configured external ones.
+  const recipientTrust: RecipientTrust = {
+    authorities: async () => [
+      ...(await ca.list()).map((record) => ({
+        certificate: caCertificate(record.certificate),
+        anchor: record.kind === "root",
+        revoked: record.revokedAt !== null,
+      })),
+      ...externalAnchors.map((a) => ({ certificate: a.certificate, anchor: true, revoked: false, external: true })),
+    ],
+    externalStatus: (issuer, serial, now) => externalCrls.isRevoked(issuer, serial, now),
+    certificateStatus: async (serial) => {
+      const record = await certificates.get(serial);
+      return record && { revoked: record.status === "revoked", der: record.certificate };
+    },
+  };
   const distribution = new KeyDistribution({
     keys,
     store: new SqlDistributionStore(database.db),
     token: hsm,
     clock,
     allowJwe: config.kms.allowJweDistribution,
-    trust: {
-      authorities: async () => [
-        ...(await ca.list()).map((record) => ({
-          certificate: caCertificate(record.certificate),
-          anchor: record.kind === "root",
-          revoked: record.revokedAt !== null,
-        })),
-        ...externalAnchors.map((a) => ({ certificate: a.certificate, anchor: true, revoked: false, external: true })),
-      ],
-      externalStatus: (issuer, serial, now) => externalCrls.isRevoked(issuer, serial, now),
-      certificateStatus: async (serial) => {
-        const record = await certificates.get(serial);
-        return record && { revoked: record.status === "revoked", der: record.certificate };
-      },
-    },
+    trust: recipientTrust,
     onUse: ({ keyId, operation, actor }) => {
       metrics.keyOperations.inc({ key: keyId, operation });
       bursts.record(actor.name, `key.${operation}`);
     },
+  });
+  const escrow = new EscrowService({
+    store: new SqlEscrowStore(database.db),
+    keys,
+    token: hsm,
+    trust: recipientTrust,
+    clock,
+    audit: { record: (event) => audit.record(event) },
   });
   const revokedKeys = new RevokedKeyList({
     keys,
@@ -253,7 +274,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     validityHours: config.kms.revokedListHours,
     issuer: config.baseUrl,
   });
-  const operations = sensitiveOperations({ ca, crl, users, keys, config });
+  const operations = sensitiveOperations({ ca, crl, users, keys, escrow, config });
   const approvals = new ApprovalService({
     store: new SqlApprovalStore(database.db),
     clock,
@@ -358,6 +379,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     users,
     keys,
     distribution,
+    escrow,
     revokedKeys,
     approvals,
     runOperation(operation, params, actor) {
@@ -386,9 +408,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // Scheduled destruction, cryptoperiod ends and rotation periods, checked every minute.
       keySchedule = setInterval(
         () =>
-          void Promise.all([keys.runSchedule(SYSTEM_ACTOR), distribution.processRevokedRecipients(SYSTEM_ACTOR)]).catch(
-            (error) => logger?.error({ err: error }, "key schedule failed"),
-          ),
+          void Promise.all([
+            keys.runSchedule(SYSTEM_ACTOR),
+            distribution.processRevokedRecipients(SYSTEM_ACTOR),
+            escrow.escrowPending(SYSTEM_ACTOR),
+          ]).catch((error) => logger?.error({ err: error }, "key schedule failed")),
         60_000,
       );
       keySchedule.unref();

@@ -1,3 +1,4 @@
+import type { EscrowService } from "./escrow/index.js";
 import type { KeyService } from "./keys/index.js";
 import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
@@ -18,6 +19,7 @@ export function sensitiveOperations(deps: {
   crl: CrlPublisher;
   users: UserService;
   keys: KeyService;
+  escrow: EscrowService;
   config: Config;
 }): Map<string, Operation> {
   return new Map<string, Operation>([
@@ -41,6 +43,14 @@ export function sensitiveOperations(deps: {
         // The parent's CRL names the revoked CA; the root's needs `keyward crl root` when offline.
         const crl = await deps.crl.generate(record.parentId!).catch(() => undefined);
         return { ...caView(record), crlNumber: crl?.number ?? null };
+      },
+    ],
+    [
+      "escrow.recover",
+      async (p, actor) => {
+        const { keyId, version } = p as { keyId: string; version: number };
+        const recovery = await deps.escrow.openRecovery(keyId, version, actor);
+        return { recovery: recovery.id, keyId, version, status: recovery.status };
       },
     ],
     [

@@ -270,3 +270,37 @@ export function openImport(
     p11.C_DestroyObject(session, cek);
   }
 }
+
+/** AES key wrap (RFC 3394) of a secret key under a one-time AES-256 key given by value (escrow). */
+export function wrapUnder(p11: pkcs11js.PKCS11, session: Handle, key: Handle, wrappingKey: Buffer): Buffer {
+  const kek = p11.C_CreateObject(session, [
+    ...sessionSecret(pkcs11js.CKK_AES, undefined),
+    attr(pkcs11js.CKA_WRAP, true),
+    attr(pkcs11js.CKA_VALUE, wrappingKey),
+  ]);
+  try {
+    return p11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, kek, key, Buffer.alloc(64));
+  } finally {
+    p11.C_DestroyObject(session, kek);
+  }
+}
+
+/** Unwraps what wrapUnder made into a new token object with `template`; the key never reaches the host. */
+export function unwrapUnder(
+  p11: pkcs11js.PKCS11,
+  session: Handle,
+  wrapped: Buffer,
+  wrappingKey: Buffer,
+  template: pkcs11js.Template,
+): void {
+  const kek = p11.C_CreateObject(session, [
+    ...sessionSecret(pkcs11js.CKK_AES, undefined),
+    attr(pkcs11js.CKA_UNWRAP, true),
+    attr(pkcs11js.CKA_VALUE, wrappingKey),
+  ]);
+  try {
+    p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, kek, wrapped, template);
+  } finally {
+    p11.C_DestroyObject(session, kek);
+  }
+}

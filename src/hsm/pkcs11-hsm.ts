@@ -16,6 +16,8 @@ import {
   type RecipientPublicKey,
   type SealedImport,
   sealForCms,
+  unwrapUnder,
+  wrapUnder,
 } from "./key-wrapping.js";
 import { SessionPool } from "./session-pool.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
@@ -337,6 +339,27 @@ export class Pkcs11Hsm {
     if (found !== length) {
       throw new BadRequestError(`the imported key is ${found} bytes; a ${target.algorithm} key is ${length}`);
     }
+    return formatPkcs11Uri({ token: this.options.tokenLabel, object: target.label, id, type: "secret-key" });
+  }
+
+  /** Escrow: the key wrapped (AES-KW) under a one-time escrow secret; see EscrowService. */
+  wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer> {
+    return this.withSecretKey(uri, "wrap key for escrow", (session, key) =>
+      wrapUnder(this.p11, session, key, wrappingKey),
+    );
+  }
+
+  /** Escrow recovery: unwraps a key escrowed by wrapSecretKeyUnder as a new token object. */
+  async unwrapSecretKeyUnder(
+    wrapped: Buffer,
+    wrappingKey: Buffer,
+    target: { algorithm: SecretKeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string> {
+    const id = randomBytes(16);
+    const template = secretKeyTemplate(target.algorithm, target.label, id, target.extractable);
+    await this.withSession("unwrap escrowed key", (session) =>
+      unwrapUnder(this.p11, session, wrapped, wrappingKey, template),
+    );
     return formatPkcs11Uri({ token: this.options.tokenLabel, object: target.label, id, type: "secret-key" });
   }
 

@@ -58,6 +58,7 @@ export interface KeyStore {
     audit: AuditEvent,
   ): Promise<boolean>;
   setPolicy(keyId: string, onRecipientRevoked: RecipientPolicy, audit: AuditEvent): Promise<void>;
+  replaceVersionUri(keyId: string, version: number, keyUri: string, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Pre-activation versions whose activation date has come. */

@@ -65,8 +65,31 @@ export class KeyService {
       destroyWaitDays: number;
       /** The key pair (RSA, in the token) that keys for import are sealed to, with its certificate chain. */
       importKey?: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
+      /** After a version is added (create, rotate, import): e.g. escrow it. Failures reach the caller. */
+      onNewVersion?: (keyId: string, actor: Actor) => Promise<unknown>;
     },
   ) {}
+
+  /**
+   * Points a version at a new token object holding the same key (escrow recovery, restore into a
+   * new token); the old object, if it still exists, is destroyed.
+   */
+  async replaceVersionObject(id: string, version: number, keyUri: string, actor: Actor, reason: string): Promise<void> {
+    const key = await this.get(id);
+    const v = this.version(key, version);
+    await this.deps.store.replaceVersionUri(
+      key.id,
+      version,
+      keyUri,
+      this.event("key.recovered", key, actor, this.deps.clock.now(), {
+        version,
+        keyUri,
+        previousUri: v.keyUri,
+        reason,
+      }),
+    );
+    if (v.keyUri !== keyUri) await this.deps.token.destroySecretKey(v.keyUri).catch(() => undefined);
+  }
 
   /** The import certificate and its chain (leaf first): what BYOK senders seal keys to. */
   async importCertificate(): Promise<x509.X509Certificate[]> {
@@ -107,6 +130,7 @@ export class KeyService {
         await this.deps.token.destroySecretKey(keyUri).catch(() => undefined);
         throw error;
       });
+    await this.deps.onNewVersion?.(key.id, actor);
     return this.get(id);
   }
 
@@ -155,6 +179,7 @@ export class KeyService {
         await this.deps.token.destroySecretKey(version.keyUri).catch(() => undefined);
         throw error;
       });
+    await this.deps.onNewVersion?.(key.id, actor);
     return (await this.deps.store.get(key.id))!;
   }
 
@@ -198,6 +223,7 @@ export class KeyService {
         await this.deps.token.destroySecretKey(version.keyUri).catch(() => undefined);
         throw error;
       });
+    await this.deps.onNewVersion?.(key.id, actor);
     return this.get(id);
   }
 

@@ -12,3 +12,4 @@ export { SqlApprovalStore } from "./repositories/quorum-store.js";
 export { SqlKeyStore } from "./repositories/key-store.js";
 export { SqlDistributionStore } from "./repositories/distribution-store.js";
 export { SqlServiceKeyStore } from "./repositories/service-key-store.js";
+export { SqlEscrowStore } from "./repositories/escrow-store.js";

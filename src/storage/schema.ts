@@ -311,6 +311,60 @@ export interface ServiceSigningKeysTable {
   created_at: string;
 }
 
+export interface EscrowAgentsTable {
+  id: string;
+  name: string;
+  user_name: string | null;
+  certificate: Buffer;
+  serial: string;
+  created_at: string;
+}
+
+export interface EscrowPoliciesTable {
+  id: string;
+  key_id: string | null;
+  tag: string | null;
+  /** JSON array. */
+  agent_ids: string;
+  threshold: number;
+  created_at: string;
+}
+
+export interface KeyEscrowsTable {
+  key_id: string;
+  version: number;
+  threshold: number;
+  wrapped: Buffer;
+  created_at: string;
+}
+
+export interface EscrowSharesTable {
+  key_id: string;
+  version: number;
+  agent_id: string;
+  cms: Buffer;
+  share_hash: string;
+}
+
+export interface EscrowRecoveriesTable {
+  id: string;
+  key_id: string;
+  version: number;
+  status: string;
+  sealing_key_uri: string | null;
+  requested_by: string;
+  created_at: string;
+  completed_at: string | null;
+}
+
+export interface EscrowRecoverySharesTable {
+  recovery_id: string;
+  agent_id: string;
+  sealed: Buffer;
+  submitted_by: string;
+  submitted_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -341,6 +395,12 @@ export interface Database {
   key_versions: KeyVersionsTable;
   key_distributions: KeyDistributionsTable;
   service_signing_keys: ServiceSigningKeysTable;
+  escrow_agents: EscrowAgentsTable;
+  escrow_policies: EscrowPoliciesTable;
+  key_escrows: KeyEscrowsTable;
+  escrow_shares: EscrowSharesTable;
+  escrow_recoveries: EscrowRecoveriesTable;
+  escrow_recovery_shares: EscrowRecoverySharesTable;
 }
 
 export type { Generated };

@@ -127,6 +127,17 @@ export class SqlKeyStore implements KeyStore {
     return rows.map(toVersion);
   }
 
+  async replaceVersionUri(keyId: string, version: number, keyUri: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .updateTable("key_versions")
+        .set({ key_uri: keyUri })
+        .where("key_id", "=", keyId)
+        .where("version", "=", version)
+        .execute(),
+    );
+  }
+
   async dueForActivation(now: Date): Promise<KeyVersion[]> {
     const rows = await this.db
       .selectFrom("key_versions")

@@ -5,10 +5,11 @@ import type { Permission } from "../access/index.js";
  * The permission each CLI command exercises, from the one table in src/access/roles.ts. The CLI
  * runs as the local operator who holds the HSM PIN, so nothing is checked against a role here: the
  * declaration documents (in --help) what the command amounts to, and `setup` marks commands that
- * only the machine's operator can run (they create or open the token itself). Every command is
+ * only the machine's operator can run (they create or open the token itself), and `offline` those
+ * that touch neither (an escrow agent opening its share). Every command is
  * audited as cli:<os user>. A test fails when a command is missing from this table.
  */
-export const CLI_PERMISSIONS: Record<string, Permission | "setup"> = {
+export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> = {
   init: "setup",
   serve: "setup",
   "token create": "tokens:manage",
@@ -51,6 +52,15 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup"> = {
   "ca list": "ca:read",
   "ca revoke": "ca:manage",
   "ca create-intermediate": "ca:manage",
+  "escrow agent add": "keys:manage",
+  "escrow agents": "keys:read",
+  "escrow policy": "keys:manage",
+  "escrow policies": "keys:read",
+  "escrow recover": "keys:manage",
+  "escrow recoveries": "keys:read",
+  "escrow share export": "keys:read",
+  "escrow share decrypt": "offline",
+  "escrow share submit": "self",
 };
 
 /** The command's full name without the program's, e.g. "key distribute". */
@@ -75,7 +85,9 @@ export function declarePermissions(program: Command): void {
       "after",
       permission === "setup"
         ? "\nPermission: setup (the machine's operator, with the HSM PIN)"
-        : `\nPermission: ${permission} (the CLI acts as the local operator holding the HSM PIN; audited as cli:<user>)`,
+        : permission === "offline"
+          ? "\nPermission: none (runs offline with your own private key; touches no server or token)"
+          : `\nPermission: ${permission} (the CLI acts as the local operator holding the HSM PIN; audited as cli:<user>)`,
     );
   }
 }

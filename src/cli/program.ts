@@ -16,6 +16,7 @@ import { auditView, caView, certificateView, revocationView } from "../http/view
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
+import { addEscrowCommands } from "./escrow-commands.js";
 import { declarePermissions } from "./permissions.js";
 import { createLogger } from "../log.js";
 import { createOutput, type Output, reportError, table } from "./output.js";
@@ -54,9 +55,11 @@ const date = (d: Date) => d.toISOString().slice(0, 10);
 export function buildProgram(): Command {
   const program = new Command("keyward")
     .description("Keyward: a certificate authority and key manager with keys in a PKCS#11 HSM")
-    .version(VERSION)
+    // Not commander's .version(): a root --version takes `--version` from every subcommand
+    // (key destroy --version N); `keyward --version` is answered in main.ts.
     .option("--json", "machine-readable output")
     .option("--data-dir <dir>", "data directory (default $KEYWARD_DATA_DIR or ./data)")
+    .addHelpText("after", "\nkeyward --version prints the version.")
     .showHelpAfterError();
 
   program
@@ -961,6 +964,7 @@ export function buildProgram(): Command {
       });
     });
 
+  addEscrowCommands(program, { withServices, positiveInt, list, readInputFile });
   declarePermissions(program);
   return program;
 }

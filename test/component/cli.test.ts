@@ -428,4 +428,151 @@ describe("keyward revocation commands", () => {
     expect(stranger.code).toBe(1);
     expect(stranger.stderr).toContain('certificate must be exactly one PEM "CERTIFICATE"');
   });
+
+  it("escrows a key to two agents and recovers it after its token object is deleted with pkcs11-tool", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const agents: Array<{ name: string; keyFile: string; certFile: string }> = [];
+    for (const [name, key] of [
+      ["ann", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]],
+      ["ben", ["-newkey", "rsa:2048"]],
+    ] as const) {
+      const { csrFile, keyFile } = opensslCsr(token.dir, name, { key: [...key] });
+      const certFile = join(token.dir, `${name}.pem`);
+      await keyward(token, ["cert", "issue", "--csr", csrFile, "--profile", "recipient", "--out", certFile]);
+      expect((await keyward(token, ["escrow", "agent", "add", "--name", name, "--certificate", certFile])).code).toBe(
+        0,
+      );
+      agents.push({ name, keyFile, certFile });
+    }
+    const { id } = JSON.parse(
+      (await keyward(token, ["key", "create", "--name", "treasury", "--distributable", "--json"])).stdout,
+    ) as { id: string };
+    const policy = await keyward(token, ["escrow", "policy", "--key", id, "--agents", "ann,ben", "--threshold", "2"]);
+    expect(policy.stdout).toContain("Escrow 2 of 2 set; 1 version(s) escrowed now.");
+    const secretFile = writeFile(token.dir, "secret.txt", "kept for years");
+    const jwe = writeFile(
+      token.dir,
+      "secret.jwe",
+      (await keyward(token, ["key", "encrypt", id, "--in", secretFile])).stdout,
+    );
+
+    const shares: string[] = [];
+    for (const [i, a] of agents.entries()) {
+      const sealed = join(token.dir, `${a.name}.share.cms`);
+      expect(
+        (
+          await keyward(token, [
+            "escrow",
+            "share",
+            "export",
+            "--key",
+            id,
+            "--version",
+            "1",
+            "--agent",
+            a.name,
+            "--out",
+            sealed,
+          ])
+        ).code,
+      ).toBe(0);
+      if (i === 0) {
+        const opened = await keyward(token, [
+          "escrow",
+          "share",
+          "decrypt",
+          "--in",
+          sealed,
+          "--key",
+          a.keyFile,
+          "--certificate",
+          a.certFile,
+        ]);
+        expect(opened.stderr).toBe("");
+        shares.push(writeFile(token.dir, `${a.name}.share`, opened.stdout));
+      } else {
+        const raw = execFileSync("openssl", [
+          "cms",
+          "-decrypt",
+          "-inform",
+          "DER",
+          "-in",
+          sealed,
+          "-inkey",
+          a.keyFile,
+          "-recip",
+          a.certFile,
+        ]);
+        shares.push(writeFile(token.dir, `${a.name}.share`, raw.toString("base64")));
+      }
+    }
+
+    const label = listTokenObjects(token, "secrkey")
+      .join("\n")
+      .match(/kms-treasury-v1-[0-9a-f]+/)![0];
+    execFileSync(
+      "pkcs11-tool",
+      [
+        "--module",
+        token.modulePath,
+        "--token-label",
+        token.tokenLabel,
+        "--login",
+        "--pin",
+        token.pin,
+        "--delete-object",
+        "--type",
+        "secrkey",
+        "--label",
+        label,
+      ],
+      { env: { ...process.env, SOFTHSM2_CONF: token.conf }, stdio: "pipe" },
+    );
+    expect((await keyward(token, ["key", "decrypt", id, "--in", jwe])).code).not.toBe(0);
+
+    const opened = JSON.parse(
+      (await keyward(token, ["escrow", "recover", "--key", id, "--version", "1", "--json"])).stdout,
+    ) as { id: string; threshold: number };
+    expect(opened.threshold).toBe(2);
+    const first = await keyward(token, [
+      "escrow",
+      "share",
+      "submit",
+      "--recovery",
+      opened.id,
+      "--agent",
+      "ann",
+      "--in",
+      shares[0]!,
+    ]);
+    expect(first.stdout.trim()).toBe("Share accepted: 1 of 2.");
+    const wrong = await keyward(token, [
+      "escrow",
+      "share",
+      "submit",
+      "--recovery",
+      opened.id,
+      "--agent",
+      "ben",
+      "--in",
+      shares[0]!,
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("this is not agent ben's share");
+    const second = await keyward(token, [
+      "escrow",
+      "share",
+      "submit",
+      "--recovery",
+      opened.id,
+      "--agent",
+      "ben",
+      "--in",
+      shares[1]!,
+    ]);
+    expect(second.stdout).toContain("is recovered into the token");
+    expect((await keyward(token, ["key", "decrypt", id, "--in", jwe])).stdout).toBe("kept for years");
+    expect((await keyward(token, ["escrow", "recoveries"])).stdout).toMatch(/completed\s+0\s+cli:/);
+  });
 });

@@ -11,7 +11,7 @@ describe("CLI permission declarations", () => {
     expect(paths.filter((p) => !(p in CLI_PERMISSIONS))).toEqual([]);
     expect(Object.keys(CLI_PERMISSIONS).filter((p) => !paths.includes(p))).toEqual([]);
     for (const permission of Object.values(CLI_PERMISSIONS)) {
-      expect(permission === "setup" || permission in PERMISSIONS, permission).toBe(true);
+      expect(permission === "setup" || permission === "offline" || permission in PERMISSIONS, permission).toBe(true);
     }
   });
 

@@ -1,0 +1,185 @@
+import { z } from "zod";
+import type { Services } from "../../compose.js";
+import type { EscrowAgent, Recovery } from "../../escrow/index.js";
+import { caCertificate } from "../../keys/index.js";
+import { actorOf } from "../middleware.js";
+import { parseInput } from "../validate.js";
+import { runOrRequestApproval } from "./access-api.js";
+import type { ApiRoute } from "./api.js";
+
+const AgentBody = z
+  .object({
+    name: z.string().min(1).max(64),
+    certificate: z.string().min(1).max(20_000),
+    userName: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+const PolicyBody = z
+  .object({
+    keyId: z.string().min(1).max(64).optional(),
+    tag: z.string().min(1).max(64).optional(),
+    agents: z.array(z.string().min(1).max(64)).min(2).max(16),
+    threshold: z.number().int().min(2).max(16),
+  })
+  .strict();
+const ShareBody = z
+  .object({
+    agent: z.string().min(1).max(64),
+    share: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64"),
+  })
+  .strict();
+const VersionParam = z.coerce.number().int().min(1);
+
+function agentView(a: EscrowAgent) {
+  const certificate = caCertificate(a.certificate);
+  return {
+    id: a.id,
+    name: a.name,
+    userName: a.userName,
+    serial: a.serial,
+    subject: certificate.subject,
+    notAfter: certificate.notAfter.toISOString(),
+    createdAt: a.createdAt.toISOString(),
+  };
+}
+
+function recoveryView(r: Recovery) {
+  return {
+    id: r.id,
+    keyId: r.keyId,
+    version: r.version,
+    status: r.status,
+    requestedBy: r.requestedBy,
+    createdAt: r.createdAt.toISOString(),
+    completedAt: r.completedAt?.toISOString() ?? null,
+    submitted: r.submitted.map((s) => ({
+      agentId: s.agentId,
+      submittedBy: s.submittedBy,
+      at: s.submittedAt.toISOString(),
+    })),
+  };
+}
+
+/** Key escrow (M-of-N) and recovery; see docs/keys.md. */
+export function escrowRoutes(services: Services): ApiRoute[] {
+  const { escrow, keys } = services;
+  return [
+    {
+      method: "get",
+      path: "/escrow/agents",
+      permission: "keys:read",
+      summary: "Escrow agents and their certificates",
+      async handler(_req, res) {
+        res.json({ items: (await escrow.agents()).map(agentView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/escrow/agents",
+      permission: "keys:manage",
+      summary: "Add an escrow agent by its certificate (checked like a distribution recipient)",
+      async handler(req, res) {
+        const body = parseInput(AgentBody, req.body, "request body");
+        res.status(201).json(agentView(await escrow.addAgent(body, actorOf(req, res))));
+      },
+    },
+    {
+      method: "get",
+      path: "/escrow/policies",
+      permission: "keys:read",
+      summary: "Escrow policies (per key or per tag)",
+      async handler(_req, res) {
+        res.json({ items: await escrow.policies() });
+      },
+    },
+    {
+      method: "post",
+      path: "/escrow/policies",
+      permission: "keys:manage",
+      summary: "Require M-of-N escrow for a key or a tag; escrows the versions that now need it",
+      async handler(req, res) {
+        const body = parseInput(PolicyBody, req.body, "request body");
+        res.status(201).json(await escrow.setPolicy(body, actorOf(req, res)));
+      },
+    },
+    {
+      method: "get",
+      path: "/keys/:id/versions/:version/escrow",
+      permission: "keys:read",
+      summary: "A version's escrow: threshold and each agent's share as CMS sealed to the agent",
+      async handler(req, res) {
+        const key = await keys.get(String(req.params.id));
+        const version = parseInput(VersionParam, req.params.version, "version");
+        const found = await escrow.escrowOf(key.id, version);
+        const agents = await escrow.agents();
+        res.json({
+          keyId: key.id,
+          version,
+          threshold: found.threshold,
+          createdAt: found.createdAt.toISOString(),
+          shares: found.shares.map((s) => ({
+            agent: agents.find((a) => a.id === s.agentId)?.name ?? s.agentId,
+            cms: s.cms.toString("base64"),
+          })),
+        });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/versions/:version/recoveries",
+      permission: "keys:manage",
+      stepUp: true,
+      summary: "Open an escrow recovery of a version (sensitive: step-up, quorum)",
+      async handler(req, res) {
+        const key = await keys.get(String(req.params.id));
+        const version = parseInput(VersionParam, req.params.version, "version");
+        await runOrRequestApproval(
+          services,
+          req,
+          res,
+          "escrow.recover",
+          { keyId: key.id, version },
+          `recover version ${version} of key ${key.name} from escrow`,
+        );
+      },
+    },
+    {
+      method: "get",
+      path: "/escrow/recoveries",
+      permission: "keys:read",
+      summary: "Escrow recoveries and the shares submitted so far",
+      async handler(_req, res) {
+        res.json({ items: (await escrow.recoveries()).map(recoveryView) });
+      },
+    },
+    {
+      method: "post",
+      path: "/escrow/recoveries/:id/shares",
+      permission: "self",
+      summary: "Submit an agent's decrypted share (only the person linked to that agent)",
+      async handler(req, res) {
+        const body = parseInput(ShareBody, req.body, "request body");
+        const result = await escrow.submitShare(
+          String(req.params.id),
+          body.agent,
+          Buffer.from(body.share, "base64"),
+          actorOf(req, res),
+        );
+        res.json({ ...result, recovery: recoveryView(result.recovery) });
+      },
+    },
+    {
+      method: "post",
+      path: "/escrow/recoveries/:id/cancel",
+      permission: "keys:manage",
+      summary: "Cancel an open recovery; its submitted shares are deleted",
+      async handler(req, res) {
+        res.json(recoveryView(await escrow.cancel(String(req.params.id), actorOf(req, res))));
+      },
+    },
+  ];
+}

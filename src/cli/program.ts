@@ -10,7 +10,7 @@ import { KEY_ALGORITHMS, type ManagedKey, RECIPIENT_POLICIES, type RecipientPoli
 import { keyView } from "../http/routes/keys-api.js";
 import { totpQrForTerminal } from "../access/index.js";
 import { approvalView, userView } from "../http/routes/access-api.js";
-import { createApp, VERSION } from "../http/app.js";
+import { createApp } from "../http/app.js";
 import { listen, type TlsOptions } from "../http/server.js";
 import { auditView, caView, certificateView, revocationView } from "../http/views.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";

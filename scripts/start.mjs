@@ -50,6 +50,12 @@ if (usesOwnToken && !existsSync(conf)) {
   execFileSync("mv", [join(dataDir, "softhsm2.conf.tmp"), conf]);
 }
 
+// KEYWARD_SETUP_ONLY=1: a fresh token and nothing else, e.g. to restore a backup into it.
+if (process.env.KEYWARD_SETUP_ONLY) {
+  log(`set up ${dataDir}; no CA created (restore with: npx keyward backup restore ARCHIVE --share NAME=FILE …)`);
+  process.exit(0);
+}
+
 keyward(["init"]);
 
 const server = spawn(process.execPath, [join(root, "bin", "keyward.js"), "serve", ...process.argv.slice(2)], {

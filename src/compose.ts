@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
 import { sensitiveOperations } from "./operations.js";
+import { BackupService } from "./backup/index.js";
 import { EscrowService } from "./escrow/index.js";
 import {
   caCertificate,
@@ -65,6 +66,7 @@ export interface Services {
   keys: KeyService;
   distribution: KeyDistribution;
   escrow: EscrowService;
+  backup: BackupService;
   revokedKeys: RevokedKeyList;
   approvals: ApprovalService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
@@ -252,6 +254,33 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     audit: { record: (event) => audit.record(event) },
   });
+  const backup = new BackupService({
+    database,
+    keys,
+    token: hsm,
+    trust: recipientTrust,
+    clock,
+    cas: () => ca.list(),
+    custodians: () => escrow.agents(),
+    signer: new ServiceKey({
+      purpose: "backup-signer",
+      store: serviceKeys,
+      clock,
+      generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
+      issue: async (spki) =>
+        issuance.issueForKey({
+          caId: (await ca.defaultIssuer()).id,
+          profile: "kms-signer",
+          spki,
+          commonName: "Keyward Backup Signer",
+          extensions: [],
+        }),
+      chain: (serial) => certificateChain(serial),
+    }),
+    sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    config,
+    audit: { record: (event) => audit.record(event) },
+  });
   const revokedKeys = new RevokedKeyList({
     keys,
     signer: new ServiceKey({
@@ -380,6 +409,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     keys,
     distribution,
     escrow,
+    backup,
     revokedKeys,
     approvals,
     runOperation(operation, params, actor) {

@@ -21,6 +21,7 @@ export const PERMISSIONS = {
   "keys:manage": ["admin", "key-officer"],
   "keys:use": ["admin", "key-officer", "requester"],
   "keys:distribute": ["admin", "key-officer"],
+  "backup:manage": ["admin"],
   "approvals:read": ["admin", "ca-operator", "key-officer", "auditor"],
   "approvals:decide": ["admin", "ca-operator", "key-officer"],
   /** Anything about the caller's own identity and session. */

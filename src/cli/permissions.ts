@@ -61,6 +61,10 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "escrow share export": "keys:read",
   "escrow share decrypt": "offline",
   "escrow share submit": "self",
+  "backup create": "backup:manage",
+  "backup verify": "backup:manage",
+  "backup restore": "setup",
+  "backup share export": "offline",
 };
 
 /** The command's full name without the program's, e.g. "key distribute". */

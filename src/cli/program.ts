@@ -16,6 +16,7 @@ import { auditView, caView, certificateView, revocationView } from "../http/view
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
+import { addBackupCommands } from "./backup-commands.js";
 import { addEscrowCommands } from "./escrow-commands.js";
 import { declarePermissions } from "./permissions.js";
 import { createLogger } from "../log.js";
@@ -965,6 +966,7 @@ export function buildProgram(): Command {
     });
 
   addEscrowCommands(program, { withServices, positiveInt, list, readInputFile });
+  addBackupCommands(program, { withServices, positiveInt, list, readInputFile });
   declarePermissions(program);
   return program;
 }

@@ -1,0 +1,264 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import type * as x509 from "@peculiar/x509";
+import { combine, split } from "shamir-secret-sharing";
+import type { Actor, AuditEvent } from "../audit/index.js";
+import type { Clock } from "../clock/index.js";
+import { BadRequestError, ConflictError } from "../errors/index.js";
+import type { EscrowAgent } from "../escrow/index.js";
+import { checkRecipient, type KeyAlgorithm, type KeyService, type RecipientTrust } from "../keys/index.js";
+import { sealToCertificate } from "../pki/cms.js";
+import { certificatePem } from "../pki/pem.js";
+import type { CaRecord } from "../signer/index.js";
+import type { OpenDatabase } from "../storage/database.js";
+import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
+import {
+  ARCHIVE_FORMAT,
+  type Archive,
+  type ArchiveHeader,
+  type ArchivePayload,
+  checkArchive,
+  custodianShareHash,
+  parseArchive,
+  payloadAad,
+  signedBytes,
+} from "./archive.js";
+
+export interface BackupTokenOps {
+  wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer>;
+  unwrapSecretKeyUnder(
+    wrapped: Buffer,
+    wrappingKey: Buffer,
+    target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string>;
+}
+
+const dataKeyOf = (kek: Buffer) => Buffer.from(hkdfSync("sha256", kek, Buffer.alloc(0), "keyward-backup payload", 32));
+
+/**
+ * Backup and restore (issue 7): one archive with a consistent database snapshot, every
+ * distributable key version wrapped in the token under a backup KEK, the CA certificates and the
+ * config; the KEK split M-of-N to custodians (escrow agents) with Shamir's scheme, each share sealed
+ * to the custodian's certificate. Keys the token never lets out (CA keys, non-distributable keys)
+ * are listed for HSM-native backup instead. The archive is signed; `check` needs no custodian.
+ */
+export class BackupService {
+  constructor(
+    private readonly deps: {
+      database: OpenDatabase;
+      keys: KeyService;
+      token: BackupTokenOps;
+      trust: RecipientTrust;
+      clock: Clock;
+      cas: () => Promise<CaRecord[]>;
+      custodians: () => Promise<EscrowAgent[]>;
+      signer: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
+      sign(keyUri: string, data: Buffer): Promise<Buffer>;
+      config: unknown;
+      audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
+    },
+  ) {}
+
+  async create(
+    request: { custodians: string[]; threshold: number },
+    actor: Actor,
+  ): Promise<{ archive: Buffer; header: ArchiveHeader }> {
+    const all = await this.deps.custodians();
+    const custodians = [...new Set(request.custodians)].map((ref) => {
+      const found = all.find((a) => a.name === ref || a.id === ref);
+      if (!found) throw new BadRequestError(`no escrow agent "${ref}" to act as a backup custodian`);
+      return found;
+    });
+    if (custodians.length < 2) throw new BadRequestError("a backup needs at least 2 custodians");
+    if (request.threshold < 2 || request.threshold > custodians.length) {
+      throw new BadRequestError(`the threshold must be between 2 and the number of custodians (${custodians.length})`);
+    }
+    const now = this.deps.clock.now();
+    for (const c of custodians) await checkRecipient(certificatePem(c.certificate), this.deps.trust, now);
+    const cas = await this.deps.cas();
+    const root = cas.find((c) => c.kind === "root");
+    if (!root) throw new ConflictError("there is no CA to back up: run keyward init first");
+
+    const kek = randomBytes(32);
+    let shares: Uint8Array[] = [];
+    try {
+      const wrappedKeys: ArchivePayload["wrappedKeys"] = [];
+      const needsHsmBackup: ArchiveHeader["needsHsmBackup"] = cas.map((c) => ({
+        kind: "ca" as const,
+        id: c.id,
+        name: c.subject,
+        keyUri: c.keyUri,
+      }));
+      for (const key of await this.deps.keys.list()) {
+        for (const v of key.versions) {
+          if (v.state === "destroyed") continue;
+          if (key.distributable) {
+            const wrapped = await this.deps.token.wrapSecretKeyUnder(v.keyUri, kek);
+            wrappedKeys.push({ keyId: key.id, version: v.version, wrapped: wrapped.toString("base64") });
+          } else {
+            needsHsmBackup.push({ kind: "key", id: key.id, name: key.name, version: v.version, keyUri: v.keyUri });
+          }
+        }
+      }
+      const snapshot = await takeSnapshot(this.deps.database);
+      shares = await split(new Uint8Array(kek), custodians.length, request.threshold);
+      const id = randomUUID();
+      const base = {
+        format: ARCHIVE_FORMAT,
+        id,
+        createdAt: now.toISOString(),
+        createdBy: actor.name,
+        deployment: { rootSpkiSha256: root.spkiSha256, rootCertificate: root.certificate.toString("base64") },
+        custodians: {
+          threshold: request.threshold,
+          shares: custodians.map((c, i) => ({
+            name: c.name,
+            certificate: c.certificate.toString("base64"),
+            cms: sealToCertificate(c.certificate, Buffer.from(shares[i]!)).toString("base64"),
+            shareHash: custodianShareHash(id, c.name, shares[i]!),
+          })),
+        },
+        needsHsmBackup,
+        caCertificates: cas.map((c) => c.certificate.toString("base64")),
+      } satisfies Omit<ArchiveHeader, "payload">;
+      const payload: ArchivePayload = { snapshot, wrappedKeys, config: this.deps.config };
+      const iv = randomBytes(12);
+      const dataKey = dataKeyOf(kek);
+      const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
+      const ciphertext = Buffer.concat([cipher.update(JSON.stringify(payload)), cipher.final(), cipher.getAuthTag()]);
+      dataKey.fill(0);
+      const header: ArchiveHeader = {
+        ...base,
+        payload: {
+          iv: iv.toString("base64"),
+          ciphertext: ciphertext.toString("base64"),
+          sha256: createHash("sha256").update(ciphertext).digest("hex"),
+        },
+      };
+      const { keyUri, chain } = await this.deps.signer.current();
+      const signature = await this.deps.sign(keyUri, signedBytes(header));
+      const archive: Archive = {
+        ...header,
+        signature: {
+          x5c: chain.slice(0, -1).map((c) => Buffer.from(c.rawData).toString("base64")),
+          value: signature.toString("base64"),
+        },
+      };
+      await this.deps.audit.record({
+        action: "backup.create",
+        actor,
+        target: { type: "backup", id },
+        outcome: "success",
+        details: {
+          custodians: custodians.map((c) => c.name),
+          threshold: request.threshold,
+          wrappedKeys: wrappedKeys.length,
+          needsHsmBackup: needsHsmBackup.length,
+        },
+      });
+      return { archive: gzipSync(JSON.stringify(archive)), header };
+    } finally {
+      kek.fill(0);
+      for (const s of shares) s.fill(0);
+    }
+  }
+
+  /** Integrity and contents without the custodians; `ok` false lists what is wrong. */
+  async check(bytes: Buffer) {
+    const archive = parseArchive(bytes);
+    const report = await checkArchive(archive);
+    const local = (await this.deps.cas().catch(() => [])).find((c) => c.kind === "root");
+    if (local && local.spkiSha256 !== archive.deployment.rootSpkiSha256) {
+      report.problems.push(
+        `the archive is from another deployment (root key ${archive.deployment.rootSpkiSha256.slice(0, 16)}…, this one ${local.spkiSha256.slice(0, 16)}…)`,
+      );
+      report.ok = false;
+    }
+    return report;
+  }
+
+  /**
+   * Restores onto an empty database and token with the custodians' decrypted shares. Everything is
+   * checked (signature, shares, payload tag, schema) before anything is written.
+   */
+  async restore(bytes: Buffer, shares: Array<{ custodian: string; share: Buffer }>, actor: Actor) {
+    const archive = parseArchive(bytes);
+    const report = await checkArchive(archive);
+    if (!report.ok) throw new BadRequestError(`the archive is damaged: ${report.problems.join("; ")}`);
+    if ((await this.deps.cas()).length > 0) {
+      throw new ConflictError("restore needs a fresh data directory and token: this one already has a CA");
+    }
+    const accepted: Uint8Array[] = [];
+    for (const { custodian, share } of shares) {
+      const expected = archive.custodians.shares.find((s) => s.name === custodian);
+      if (!expected)
+        throw new BadRequestError(
+          `"${custodian}" is not a custodian of this archive (custodians: ${report.custodians.join(", ")})`,
+        );
+      if (custodianShareHash(archive.id, custodian, share) !== expected.shareHash) {
+        throw new BadRequestError(
+          `the share given for ${custodian} is not ${custodian}'s share of this archive: it is wrong, altered or from another backup`,
+        );
+      }
+      accepted.push(new Uint8Array(share));
+    }
+    if (accepted.length < archive.custodians.threshold) {
+      throw new BadRequestError(
+        `${accepted.length} share(s) given; this archive needs ${archive.custodians.threshold}`,
+      );
+    }
+    const kek = Buffer.from(await combine(accepted));
+    try {
+      const { signature: _signature, payload: sealed, ...base } = archive;
+      const dataKey = dataKeyOf(kek);
+      const ciphertext = Buffer.from(sealed.ciphertext, "base64");
+      const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64")).setAAD(
+        payloadAad(base),
+      );
+      decipher.setAuthTag(ciphertext.subarray(-16));
+      let payload: ArchivePayload;
+      try {
+        payload = JSON.parse(
+          Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]).toString("utf8"),
+        );
+      } catch {
+        throw new BadRequestError("the payload does not decrypt with these shares");
+      } finally {
+        dataKey.fill(0);
+      }
+      const counts = await restoreSnapshot(this.deps.database, payload.snapshot);
+      let keys = 0;
+      for (const w of payload.wrappedKeys) {
+        const key = await this.deps.keys.get(w.keyId);
+        const uri = await this.deps.token.unwrapSecretKeyUnder(Buffer.from(w.wrapped, "base64"), kek, {
+          algorithm: key.algorithm,
+          label: `kms-${key.name}-v${w.version}-${randomBytes(3).toString("hex")}`,
+          extractable: key.distributable,
+        });
+        await this.deps.keys.replaceVersionObject(key.id, w.version, uri, actor, `restore of backup ${archive.id}`);
+        keys++;
+      }
+      await this.deps.audit.record({
+        action: "backup.restore",
+        actor,
+        target: { type: "backup", id: archive.id },
+        outcome: "success",
+        details: {
+          createdAt: archive.createdAt,
+          custodians: shares.map((s) => s.custodian),
+          keys,
+          needsHsmBackup: archive.needsHsmBackup.length,
+        },
+      });
+      return {
+        id: archive.id,
+        createdAt: archive.createdAt,
+        rows: counts,
+        keys,
+        needsHsmBackup: archive.needsHsmBackup,
+      };
+    } finally {
+      kek.fill(0);
+    }
+  }
+}

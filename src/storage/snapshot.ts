@@ -1,0 +1,120 @@
+import { type Kysely, sql } from "kysely";
+import { StorageError } from "../errors/index.js";
+import type { OpenDatabase } from "./database.js";
+import type { Database } from "./schema.js";
+
+/**
+ * Tables in an order where every reference points backwards, so a restore inserts them as listed.
+ * Left out: what is only valid with the token or the moment it was made — used nonces, rate-limit
+ * counters, sessions, and the rows that name service keys in the old token (audit signer, OCSP
+ * responders, revocation-list and import keys: new ones are made on first use).
+ */
+export const SNAPSHOT_TABLES = [
+  "cas",
+  "certificates",
+  "api_tokens",
+  "blocked_keys",
+  "crl_numbers",
+  "crls",
+  "ocsp_responses",
+  "acme_accounts",
+  "acme_orders",
+  "acme_authorizations",
+  "acme_challenges",
+  "acme_eab_keys",
+  "acme_renewal_windows",
+  "audit_events",
+  "audit_head",
+  "audit_checkpoints",
+  "users",
+  "recovery_codes",
+  "approvals",
+  "approval_votes",
+  "keys",
+  "key_versions",
+  "key_distributions",
+  "escrow_agents",
+  "escrow_policies",
+  "key_escrows",
+  "escrow_shares",
+  "escrow_recoveries",
+  "escrow_recovery_shares",
+] as const satisfies ReadonlyArray<keyof Database>;
+
+export type SnapshotTable = (typeof SNAPSHOT_TABLES)[number];
+/** Rows as JSON: blobs as {"$b64": "…"}. */
+export type Snapshot = { migration: string; tables: Record<SnapshotTable, Record<string, unknown>[]> };
+
+const toJson = (row: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [
+      k,
+      Buffer.isBuffer(v) || v instanceof Uint8Array ? { $b64: Buffer.from(v).toString("base64") } : v,
+    ]),
+  );
+const fromJson = (row: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [
+      k,
+      v !== null && typeof v === "object" && "$b64" in v
+        ? Buffer.from(String((v as { $b64: string }).$b64), "base64")
+        : v,
+    ]),
+  );
+
+/** The latest migration the database has run: a snapshot restores only into the same schema. */
+async function latestMigration(db: Kysely<Database>): Promise<string> {
+  const result = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name DESC LIMIT 1`.execute(db);
+  return result.rows[0]?.name ?? "";
+}
+
+/**
+ * A consistent logical copy of the database, read in one transaction (REPEATABLE READ on
+ * PostgreSQL; SQLite's transaction is a snapshot), the same for both engines.
+ */
+export async function takeSnapshot(database: OpenDatabase): Promise<Snapshot> {
+  const read = async (tx: Kysely<Database>) => {
+    const tables = {} as Snapshot["tables"];
+    for (const table of SNAPSHOT_TABLES) {
+      const rows = await tx.selectFrom(table).selectAll().execute();
+      tables[table] = rows.map((r) => toJson(r as Record<string, unknown>));
+    }
+    return { migration: await latestMigration(tx), tables };
+  };
+  const transaction = database.db.transaction();
+  return database.dialect === "postgres"
+    ? transaction.setIsolationLevel("repeatable read").execute(read)
+    : transaction.execute(read);
+}
+
+/** Loads a snapshot into an empty database of the same schema, all or nothing. */
+export async function restoreSnapshot(
+  database: OpenDatabase,
+  snapshot: Snapshot,
+): Promise<Record<SnapshotTable, number>> {
+  const migration = await latestMigration(database.db);
+  if (snapshot.migration !== migration) {
+    throw new StorageError(
+      `the backup's schema (${snapshot.migration}) differs from this Keyward's (${migration}); restore with the version that made it`,
+    );
+  }
+  return database.db.transaction().execute(async (tx) => {
+    const counts = {} as Record<SnapshotTable, number>;
+    for (const table of SNAPSHOT_TABLES) {
+      // The genesis head (sequence 0) that the migration seeds gives way to the backup's head.
+      if (table === "audit_head") await tx.deleteFrom("audit_head").where("seq", "=", 0).execute();
+      const existing = await tx.selectFrom(table).select(sql<number>`count(*)`.as("n")).executeTakeFirst();
+      if (Number(existing?.n ?? 0) > 0)
+        throw new StorageError(`restore needs an empty database, but ${table} has rows`);
+      const rows = (snapshot.tables[table] ?? []).map(fromJson);
+      for (let i = 0; i < rows.length; i += 200) {
+        await tx
+          .insertInto(table)
+          .values(rows.slice(i, i + 200) as never)
+          .execute();
+      }
+      counts[table] = rows.length;
+    }
+    return counts;
+  });
+}

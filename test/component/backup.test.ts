@@ -1,0 +1,233 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, opensslCsr, opensslOutput, testEnv } from "../helpers/keyward.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+/**
+ * The disaster drill, end to end with the CLI: a Keyward with certificates, revocations, keys and
+ * custodians is backed up; its data dir and token are deleted; a fresh token is restored with two
+ * of three custodians' shares, and the restored server still answers OCSP and decrypts old data.
+ */
+const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
+const run = promisify(execFile);
+if (!existsSync(resolve(import.meta.dirname, "../../dist/cli/main.js"))) {
+  throw new Error("the backup drill runs the built CLI: run `npm run build` first (npm test does)");
+}
+
+const work = mkdtempSync(join(tmpdir(), "keyward-drill-"));
+const tokens: TestToken[] = [];
+afterAll(() => {
+  for (const t of tokens) t.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function newToken(): TestToken {
+  const token = createTestToken("keyward");
+  tokens.push(token);
+  return token;
+}
+
+async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...testEnv(token, env) },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function serve(token: TestToken, port: number): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, "serve", "--json"], {
+    env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((ok, fail) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const match = /"url":\s*"([^"]+)"/.exec(out);
+      if (match) ok(match[1]!);
+    });
+    child.once("exit", (code) => fail(new Error(`serve exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+describe("backup and restore", () => {
+  it("survives losing the data dir and the token: restored with 2 of 3 custodians", async () => {
+    const before = newToken();
+    await keyward(before, ["init"]);
+    const issue = async (name: string) => {
+      const { csrFile } = opensslCsr(work, name);
+      const out = join(work, `${name}.pem`);
+      const issued = await keyward(before, [
+        "cert",
+        "issue",
+        "--csr",
+        csrFile,
+        "--profile",
+        "server",
+        "--out",
+        out,
+        "--json",
+      ]);
+      return { serial: (JSON.parse(issued.stdout) as { serial: string }).serial, file: out };
+    };
+    const good = await issue("good");
+    const bad = await issue("bad");
+    expect((await keyward(before, ["cert", "revoke", bad.serial, "--reason", "keyCompromise"])).code).toBe(0);
+
+    const custodians: Record<string, { keyFile: string; certFile: string }> = {};
+    for (const name of ["cara", "dan", "eve"]) {
+      const { csrFile, keyFile } = opensslCsr(work, name, {
+        key: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+      });
+      const certFile = join(work, `${name}-cert.pem`);
+      await keyward(before, ["cert", "issue", "--csr", csrFile, "--profile", "recipient", "--out", certFile]);
+      expect((await keyward(before, ["escrow", "agent", "add", "--name", name, "--certificate", certFile])).code).toBe(
+        0,
+      );
+      custodians[name] = { keyFile, certFile };
+    }
+    const key = JSON.parse(
+      (await keyward(before, ["key", "create", "--name", "records", "--distributable", "--json"])).stdout,
+    ) as {
+      id: string;
+    };
+    await keyward(before, ["key", "create", "--name", "token-bound"]);
+    const plain = join(work, "plain.txt");
+    writeFileSync(plain, "written before the fire");
+    const jwe = join(work, "records.jwe");
+    writeFileSync(jwe, (await keyward(before, ["key", "encrypt", key.id, "--in", plain])).stdout);
+
+    const archive = join(work, "keyward.backup");
+    const created = await keyward(before, [
+      "backup",
+      "create",
+      "--out",
+      archive,
+      "--custodians",
+      "cara,dan,eve",
+      "--threshold",
+      "2",
+      "--json",
+    ]);
+    expect(created.code).toBe(0);
+    const made = JSON.parse(created.stdout) as { needsHsmBackup: Array<{ kind: string; name: string }> };
+    expect(made.needsHsmBackup.map((k) => `${k.kind}:${k.name}`)).toEqual(
+      expect.arrayContaining(["key:token-bound", "ca:O=Keyward, CN=Keyward Root CA"]),
+    );
+    const verified = await keyward(before, ["backup", "verify", archive]);
+    expect(verified.stdout).toMatch(/^OK: backup of .*, 2 of 3 custodians \(cara, dan, eve\)/);
+
+    // Another deployment's Keyward recognises the archive is not its own.
+    const stranger = newToken();
+    await keyward(stranger, ["init"]);
+    const foreign = await keyward(stranger, ["backup", "verify", archive]);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stdout).toContain("the archive is from another deployment");
+
+    // The fire: data dir and token are gone.
+    before.cleanup();
+    const after = newToken();
+
+    // Custodians open their shares offline: cara with keyward, eve with openssl.
+    const shareFile = async (name: string, withOpenssl: boolean) => {
+      const sealed = join(work, `${name}.sealed`);
+      expect(
+        (await keyward(after, ["backup", "share", "export", archive, "--custodian", name, "--out", sealed])).code,
+      ).toBe(0);
+      const out = join(work, `${name}.share`);
+      if (withOpenssl) {
+        const raw = execFileSync("openssl", [
+          "cms",
+          "-decrypt",
+          "-inform",
+          "DER",
+          "-in",
+          sealed,
+          "-inkey",
+          custodians[name]!.keyFile,
+          "-recip",
+          custodians[name]!.certFile,
+        ]);
+        writeFileSync(out, raw.toString("base64"));
+      } else {
+        const opened = await keyward(after, [
+          "escrow",
+          "share",
+          "decrypt",
+          "--in",
+          sealed,
+          "--key",
+          custodians[name]!.keyFile,
+          "--certificate",
+          custodians[name]!.certFile,
+          "--out",
+          out,
+        ]);
+        expect(opened.code).toBe(0);
+      }
+      return out;
+    };
+    const cara = await shareFile("cara", false);
+    const eve = await shareFile("eve", true);
+
+    // Bad input changes nothing: a share under the wrong name, one share only, a damaged archive.
+    const wrong = await keyward(after, [
+      "backup",
+      "restore",
+      archive,
+      "--share",
+      `dan=${eve}`,
+      "--share",
+      `cara=${cara}`,
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("the share given for dan is not dan's share of this archive");
+    const one = await keyward(after, ["backup", "restore", archive, "--share", `cara=${cara}`]);
+    expect(one.stderr).toContain("1 share(s) given; this archive needs 2");
+    const damaged = join(work, "damaged.backup");
+    const bytes = readFileSync(archive);
+    writeFileSync(damaged, bytes.subarray(0, bytes.length - 100));
+    const broken = await keyward(after, ["backup", "verify", damaged]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain("not a Keyward backup archive");
+    expect(JSON.parse((await keyward(after, ["ca", "list", "--json"])).stdout)).toEqual({ items: [] });
+
+    const restored = await keyward(after, [
+      "backup",
+      "restore",
+      archive,
+      "--share",
+      `cara=${cara}`,
+      "--share",
+      `eve=${eve}`,
+    ]);
+    expect(`${restored.code} ${restored.stderr}`).toBe("0 ");
+    expect(restored.stdout).toMatch(/Restored backup .*: \d+ rows, 1 key versions unwrapped into the token\./);
+
+    expect((await keyward(after, ["audit", "verify"])).stdout).toMatch(/^OK: \d+ events/m);
+    expect((await keyward(after, ["key", "decrypt", key.id, "--in", jwe])).stdout).toBe("written before the fire");
+
+    const port = await freePort();
+    const server = await serve(after, port);
+    try {
+      const issuer = join(work, "issuer.pem");
+      writeFileSync(issuer, await (await fetch(`${server.url}/ca/intermediate.pem`)).text());
+      const status = (cert: string) =>
+        opensslOutput(["ocsp", "-issuer", issuer, "-cert", cert, "-url", `${server.url}/ocsp`, "-noverify"]);
+      expect(status(bad.file)).toContain(": revoked");
+      expect(status(good.file)).toContain(": good");
+    } finally {
+      server.child.kill("SIGTERM");
+    }
+  });
+});

@@ -10,6 +10,8 @@ import type { Database } from "./schema.js";
 export interface OpenDatabase {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL schema chosen by the URL, if any. */
+  schema?: string;
   close(): Promise<void>;
 }
 
@@ -21,7 +23,12 @@ export interface OpenDatabase {
 export async function openDatabase(url: string): Promise<OpenDatabase> {
   const opened = url.startsWith("sqlite:") ? openSqlite(url.slice("sqlite:".length)) : await openPostgres(url);
   try {
-    const migrator = new Migrator({ db: opened.db, provider: migrations(opened.dialect) });
+    // With several schemas in one database, Kysely must look for its own tables in ours only.
+    const migrator = new Migrator({
+      db: opened.db,
+      provider: migrations(opened.dialect),
+      ...(opened.schema ? { migrationTableSchema: opened.schema } : {}),
+    });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error;
   } catch (error) {
@@ -91,5 +98,5 @@ async function openPostgres(url: string): Promise<OpenDatabase> {
     await db.destroy();
     throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);
   }
-  return { db, dialect: "postgres", close: () => db.destroy() };
+  return { db, dialect: "postgres", ...(schema ? { schema } : {}), close: () => db.destroy() };
 }

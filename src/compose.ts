@@ -39,6 +39,8 @@ import {
   SqlDistributionStore,
   SqlServiceKeyStore,
   SqlEscrowStore,
+  createNotifier,
+  SchedulerSlots,
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
@@ -133,7 +135,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     blockedKeys: revocationStore,
     onIssued: (serial) => ocsp!.presign(serial),
   });
+  const notifier = createNotifier(database, config.database.url, logger);
+  // Periodic jobs run once per slot across every instance sharing this database.
+  const slots = new SchedulerSlots(database.db, clock);
   ocsp = new OcspResponder({
+    publishChange: (serial) => notifier.publish("keyward_ocsp", serial),
     store: revocationStore,
     certificates,
     ca,
@@ -438,17 +444,30 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // Scheduled destruction, cryptoperiod ends and rotation periods, checked every minute.
       keySchedule = setInterval(
         () =>
-          void Promise.all([
-            keys.runSchedule(SYSTEM_ACTOR),
-            distribution.processRevokedRecipients(SYSTEM_ACTOR),
-            escrow.escrowPending(SYSTEM_ACTOR),
-          ]).catch((error) => logger?.error({ err: error }, "key schedule failed")),
+          void slots
+            .claim("kms-schedule", 60_000)
+            .then((won) =>
+              won
+                ? Promise.all([
+                    keys.runSchedule(SYSTEM_ACTOR),
+                    distribution.processRevokedRecipients(SYSTEM_ACTOR),
+                    escrow.escrowPending(SYSTEM_ACTOR),
+                  ])
+                : undefined,
+            )
+            .catch((error) => logger?.error({ err: error }, "key schedule failed")),
         60_000,
       );
       keySchedule.unref();
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
-      crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id));
-      responder.start();
+      const claim = (job: string, periodMs: number) => slots.claim(job, periodMs);
+      crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id), 60_000, claim);
+      responder.start(60_000, claim);
+      // Other instances' revocations: at once by notice (PostgreSQL), within a second by the sweep.
+      responder.watchStorage(1000);
+      void notifier
+        .subscribe("keyward_ocsp", (serial) => responder.dropFromMemory(serial))
+        .catch((error) => logger?.warn({ err: error }, "cannot listen for OCSP changes; the sweep remains"));
       // Used nonces, old counters and long-expired orders and authorizations must not pile up.
       nonceSweep = setInterval(
         () =>
@@ -465,6 +484,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       if (keySchedule) clearInterval(keySchedule);
       crl.stop();
       responder.stop();
+      await notifier.close();
       await hsm.close();
       await database.close();
     },

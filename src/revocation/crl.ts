@@ -98,9 +98,15 @@ export class CrlPublisher {
   }
 
   /** Regenerates each CA's CRL once half its validity has passed (and at once when there is none). */
-  start(caIds: () => Promise<string[]>, intervalMs = 60_000): void {
+  start(
+    caIds: () => Promise<string[]>,
+    intervalMs = 60_000,
+    /** Across a fleet, only the instance that claims a CA's slot checks it (see SchedulerSlots). */
+    claim: (job: string, periodMs: number) => Promise<boolean> = async () => true,
+  ): void {
     const tick = async () => {
       for (const caId of await caIds()) {
+        if (!(await claim(`crl:${caId}`, intervalMs))) continue;
         const crl = await this.current(caId);
         const now = this.deps.clock.now();
         const half = crl ? crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 0;

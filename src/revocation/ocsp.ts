@@ -85,6 +85,8 @@ export class OcspResponder {
       clock: Clock;
       settings: OcspSettings;
       logger?: Logger;
+      /** Tells the other instances that this certificate's answers changed (they drop their copies). */
+      publishChange?: (serial: string) => Promise<void>;
     },
   ) {}
 
@@ -140,7 +142,37 @@ export class OcspResponder {
       if (this.cache.has(`${h}:${serial}`) || (await this.deps.store.ocspResponse(serial, h))) hashes.push(h);
     }
     await this.presign(serial, hashes.length ? hashes : ["sha1"]);
+    await this.deps
+      .publishChange?.(serial)
+      .catch((error) =>
+        this.deps.logger?.warn({ err: error, serial }, "cannot notify other instances of an OCSP change"),
+      );
   }
+
+  /** Another instance changed this certificate's answers: the next request reads them from storage. */
+  dropFromMemory(serial: string): void {
+    for (const h of ["sha1", "sha256"]) this.cache.delete(`${h}:${serial}`);
+  }
+
+  /**
+   * The backstop for missed notices (and the only channel on SQLite, e.g. a CLI revocation while a
+   * server runs): every interval, drop cached answers that storage says were re-signed since.
+   */
+  watchStorage(intervalMs = 1000): void {
+    let since = this.deps.clock.now();
+    const sweep = async () => {
+      // Overlap a little: answers are stamped in whole seconds by whichever instance signed them.
+      const from = new Date(since.getTime() - 2000);
+      since = this.deps.clock.now();
+      for (const serial of await this.deps.store.ocspSignedSince(from)) this.dropFromMemory(serial);
+    };
+    this.watcher = setInterval(
+      () => void sweep().catch((error) => this.deps.logger?.warn({ err: error }, "OCSP change sweep failed")),
+      intervalMs,
+    );
+    this.watcher.unref();
+  }
+  private watcher: NodeJS.Timeout | undefined;
 
   /** Re-signs answers older than half their validity, in batches, until none are due. */
   async refreshStale(batch = 200): Promise<number> {
@@ -154,15 +186,18 @@ export class OcspResponder {
     }
   }
 
-  start(intervalMs = 60_000): void {
+  start(intervalMs = 60_000, claim: (job: string, periodMs: number) => Promise<boolean> = async () => true): void {
     const run = () =>
-      void this.refreshStale().catch((error) => this.deps.logger?.error({ err: error }, "OCSP refresh failed"));
+      void claim("ocsp-refresh", intervalMs)
+        .then((won) => (won ? this.refreshStale() : 0))
+        .catch((error) => this.deps.logger?.error({ err: error }, "OCSP refresh failed"));
     this.refresher = setInterval(run, intervalMs);
     this.refresher.unref();
   }
 
   stop(): void {
     if (this.refresher) clearInterval(this.refresher);
+    if (this.watcher) clearInterval(this.watcher);
   }
 
   /** Drops every answer for the certificate, in memory and storage, so the next request re-signs. */

@@ -85,6 +85,8 @@ export interface RevocationStore {
   ocspResponse(serial: string, hash: string): Promise<StoredOcspResponse | undefined>;
   /** Responses whose thisUpdate is before `olderThan` (due for re-signing), oldest first. */
   staleOcspResponses(olderThan: Date, limit: number): Promise<Array<{ serial: string; hash: string }>>;
+  /** Serials whose stored answer was (re-)signed at or after `since`: for other instances' caches. */
+  ocspSignedSince(since: Date): Promise<string[]>;
 
   currentResponder(caId: string): Promise<OcspResponderRecord | undefined>;
   saveResponder(record: OcspResponderRecord): Promise<void>;

@@ -93,7 +93,15 @@ async function openPostgres(url: string): Promise<OpenDatabase> {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    if (schema) await sql.raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).execute(db);
+    if (schema) {
+      // Instances starting together race to create the schema; losing that race is fine.
+      await sql
+        .raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)
+        .execute(db)
+        .catch((error: { code?: string }) => {
+          if (error.code !== "23505" && error.code !== "42P06") throw error;
+        });
+    }
   } catch (error) {
     await db.destroy();
     throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);

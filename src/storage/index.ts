@@ -13,3 +13,5 @@ export { SqlKeyStore } from "./repositories/key-store.js";
 export { SqlDistributionStore } from "./repositories/distribution-store.js";
 export { SqlServiceKeyStore } from "./repositories/service-key-store.js";
 export { SqlEscrowStore } from "./repositories/escrow-store.js";
+export { createNotifier, type Notifier } from "./notifications.js";
+export { SchedulerSlots } from "./repositories/scheduler-slots.js";

@@ -365,6 +365,13 @@ export interface EscrowRecoverySharesTable {
   submitted_at: string;
 }
 
+export interface SchedulerSlotsTable {
+  name: string;
+  slot: string;
+  claimed_by: string;
+  claimed_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   certificates: CertificatesTable;
@@ -401,6 +408,7 @@ export interface Database {
   escrow_shares: EscrowSharesTable;
   escrow_recoveries: EscrowRecoveriesTable;
   escrow_recovery_shares: EscrowRecoverySharesTable;
+  scheduler_slots: SchedulerSlotsTable;
 }
 
 export type { Generated };

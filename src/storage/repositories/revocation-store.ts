@@ -293,6 +293,17 @@ export class SqlRevocationStore implements RevocationStore {
     );
   }
 
+  async ocspSignedSince(since: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("ocsp_responses")
+      .select("serial")
+      .distinct()
+      .where("this_update", ">=", since.toISOString())
+      .limit(10_000)
+      .execute();
+    return rows.map((r) => r.serial);
+  }
+
   async staleOcspResponses(olderThan: Date, limit: number): Promise<Array<{ serial: string; hash: string }>> {
     return this.db
       .selectFrom("ocsp_responses")

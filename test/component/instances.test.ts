@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compose, type Services } from "../../src/compose.js";
+import { createApp } from "../../src/http/app.js";
+import { listen } from "../../src/http/server.js";
+import { openDatabase, SchedulerSlots } from "../../src/storage/index.js";
+import { freePort, opensslAsync, opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+
+/**
+ * Two Keyward instances in one process on one PostgreSQL schema and one token: what one does, the
+ * other sees (DESIGN.md §7, issue 8).
+ */
+const PG_URL = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const schema = `kw_inst_${randomBytes(4).toString("hex")}`;
+const url = (name: string) => `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${name}`;
+
+let a: TestKeyward;
+let b: { services: Services; url: string; close(): Promise<void> };
+
+beforeAll(async () => {
+  a = await startKeyward({ overrides: { database: { url: url(schema) } } });
+  const services = await compose(a.config, { logger: pino({ level: "silent" }) });
+  const port = await freePort();
+  const server = await listen(createApp(services, pino({ level: "silent" })), "127.0.0.1", port);
+  services.startSchedulers();
+  b = {
+    services,
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await services.close();
+    },
+  };
+});
+
+afterAll(async () => {
+  await b?.close();
+  await a?.close();
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  for (const name of [schema, `${schema}_m`]) await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+  await client.end();
+});
+
+describe("several instances on one PostgreSQL", () => {
+  it("migrates once when instances start together", async () => {
+    const opened = await Promise.all([1, 2, 3].map(() => openDatabase(url(`${schema}_m`))));
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM "${schema}_m".kysely_migration`);
+    await client.end();
+    expect(rows[0].n).toBeGreaterThan(10);
+    for (const o of opened) await o.close();
+  });
+
+  it("shows a revocation made on one instance in the other's OCSP answers", async () => {
+    const { csr, csrFile } = opensslCsr(a.dir, "shared");
+    void csrFile;
+    const issued = await a.api("/api/v1/certificates", { body: { csr, profile: "server" } });
+    const { serial, certificate, chain } = (await issued.json()) as {
+      serial: string;
+      certificate: string;
+      chain: string;
+    };
+    const certFile = writeFile(a.dir, "shared.pem", certificate);
+    const issuerFile = writeFile(
+      a.dir,
+      "shared-issuer.pem",
+      chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n",
+    );
+    const ask = () =>
+      opensslAsync(["ocsp", "-issuer", issuerFile, "-cert", certFile, "-url", `${b.url}/ocsp`, "-noverify"]);
+    expect(await ask()).toContain(": good");
+
+    expect((await a.api(`/api/v1/certificates/${serial}/revoke`, { body: { reason: "keyCompromise" } })).status).toBe(
+      200,
+    );
+    const started = Date.now();
+    let answer = await ask();
+    while (!answer.includes(": revoked") && Date.now() - started < 3000) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await ask();
+    }
+    expect(answer).toContain(": revoked");
+  });
+
+  it("gives each periodic job's slot to exactly one instance", async () => {
+    const contenders = [
+      new SchedulerSlots(a.services.database.db, a.services.clock),
+      new SchedulerSlots(b.services.database.db, b.services.clock),
+    ];
+    const job = `test-${randomBytes(3).toString("hex")}`;
+    const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => contenders[i % 2]!.claim(job, 3_600_000)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("uses keys the other instance created in the shared token", async () => {
+    const created = await a.api("/api/v1/keys", { body: { name: "fleet-shared" } });
+    const { id } = (await created.json()) as { id: string };
+    const sealed = await a.api(`/api/v1/keys/${id}/encrypt`, {
+      body: { plaintext: Buffer.from("hi").toString("base64") },
+    });
+    const { ciphertext } = (await sealed.json()) as { ciphertext: string };
+    const { plaintext } = await b.services.keys.decrypt(id, ciphertext, { id: "t", name: "t", kind: "system" });
+    expect(plaintext.toString()).toBe("hi");
+  });
+});

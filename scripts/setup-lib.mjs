@@ -1,7 +1,8 @@
 // Shared by `npm start` and `npm test`: what a fresh Debian machine needs before Keyward runs.
 // Plain JavaScript, so it works before dependencies are installed or anything is built.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
@@ -32,6 +33,8 @@ export function ensureDebianPackages(packages) {
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
   execFileSync("apt-get", ["install", "-y", "-qq", ...names], { stdio: "inherit", env });
+  // Debian's nginx starts a default site on port 80; tests run their own nginx.
+  if (names.includes("nginx")) spawnSync("service", ["nginx", "stop"], { stdio: "ignore" });
 }
 
 export const SOFTHSM_PACKAGE = { name: "softhsm2", present: () => existsSync(SOFTHSM_MODULE) && have("softhsm2-util") };
@@ -60,4 +63,31 @@ export function ensureBuild(root) {
   if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
   log("building (tsc)…");
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
+}
+
+/**
+ * A SoftHSM2 token of Keyward's own inside `dataDir` (tokens/, softhsm2.conf, a generated PIN in
+ * hsm.pin and SO PIN in hsm-so.pin), unless one is already there.
+ */
+export function ensureSoftHsmToken(dataDir, label) {
+  const conf = join(dataDir, "softhsm2.conf");
+  if (existsSync(conf)) return;
+  log(`first run: creating a SoftHSM2 token in ${dataDir}`);
+  mkdirSync(join(dataDir, "tokens"), { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const pin = randomBytes(16).toString("hex");
+  const soPin = randomBytes(16).toString("hex");
+  writeFileSync(join(dataDir, "hsm.pin"), `${pin}\n`, { mode: 0o600 });
+  // The SO PIN re-initialises the token or resets the user PIN; keep it offline in production.
+  writeFileSync(join(dataDir, "hsm-so.pin"), `${soPin}\n`, { mode: 0o600 });
+  writeFileSync(
+    join(dataDir, "softhsm2.conf.tmp"),
+    `directories.tokendir = ${join(dataDir, "tokens")}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
+  execFileSync("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", soPin], {
+    env: { ...process.env, SOFTHSM2_CONF: join(dataDir, "softhsm2.conf.tmp") },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  // Written last: its presence means the token is complete.
+  renameSync(join(dataDir, "softhsm2.conf.tmp"), conf);
 }

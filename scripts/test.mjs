@@ -17,6 +17,8 @@ ensureDebianPackages([
   { name: "lego", present: () => existsSync("/usr/bin/lego") },
   { name: "certbot", present: () => existsSync("/usr/bin/certbot") },
   { name: "curl", present: () => existsSync("/usr/bin/curl") },
+  // The load balancer of the fleet test (scripts/fleet.mjs).
+  { name: "nginx", present: () => existsSync("/usr/sbin/nginx") },
 ]);
 ensureDependencies(root);
 ensureBuild(root);

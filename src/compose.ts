@@ -471,9 +471,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       // Used nonces, old counters and long-expired orders and authorizations must not pile up.
       nonceSweep = setInterval(
         () =>
-          void Promise.all([acme.cleanupNonces(), rateLimits.cleanup(), acmeOrders.cleanup()]).catch((error) =>
-            logger?.error({ err: error }, "ACME cleanup failed"),
-          ),
+          void Promise.all([
+            acme.cleanupNonces(),
+            rateLimits.cleanup(),
+            acmeOrders.cleanup(),
+            slots.claim("issuance-sweep", 60_000).then((won) => (won ? issuance.abandonStale(SYSTEM_ACTOR) : 0)),
+          ]).catch((error) => logger?.error({ err: error }, "ACME cleanup failed")),
         60_000,
       );
       nonceSweep.unref();

@@ -55,6 +55,8 @@ export interface CertificateStore {
   markIssued(serial: string, certificate: Buffer): Promise<void>;
   /** Marks a pending intent whose signing failed, so it is never mistaken for an issued one. */
   markFailed(serial: string, audit: AuditEvent): Promise<void>;
+  /** Serials of intents still pending since before `createdBefore` (their process died mid-issue). */
+  stalePending(createdBefore: Date): Promise<string[]>;
   get(serial: string): Promise<CertificateRecord | undefined>;
   list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]>;
 }

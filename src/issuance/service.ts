@@ -263,6 +263,26 @@ export class IssuanceService {
     }
   }
 
+  /**
+   * Intents still pending after `minutes` belong to a process that died between recording and
+   * storing the signature (e.g. SIGKILL): nobody received that certificate, so it is marked failed.
+   */
+  async abandonStale(actor: Actor, minutes = 10): Promise<number> {
+    const now = this.deps.clock.now();
+    const stale = await this.deps.store.stalePending(new Date(now.getTime() - minutes * 60_000));
+    for (const serial of stale) {
+      await this.deps.store.markFailed(serial, {
+        action: "certificate.abandoned",
+        actor,
+        target: { type: "certificate", id: serial },
+        outcome: "failure",
+        details: { reason: `still pending after ${minutes} minutes: its issuing process stopped` },
+        at: now,
+      });
+    }
+    return stale.length;
+  }
+
   async get(serial: string): Promise<CertificateRecord> {
     const record = await this.deps.store.get(normalizeSerial(serial));
     if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);

@@ -5,8 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compose, type Services } from "../../src/compose.js";
 import { createApp } from "../../src/http/app.js";
 import { listen } from "../../src/http/server.js";
-import { openDatabase, SchedulerSlots } from "../../src/storage/index.js";
-import { freePort, opensslAsync, opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+import { openDatabase, SchedulerSlots, SqlCertificateStore } from "../../src/storage/index.js";
+import {
+  freePort,
+  opensslAsync,
+  opensslCsr,
+  startKeyward,
+  type TestKeyward,
+  testActor,
+  writeFile,
+} from "../helpers/keyward.js";
 
 /**
  * Two Keyward instances in one process on one PostgreSQL schema and one token: what one does, the
@@ -104,5 +112,39 @@ describe("several instances on one PostgreSQL", () => {
     const { ciphertext } = (await sealed.json()) as { ciphertext: string };
     const { plaintext } = await b.services.keys.decrypt(id, ciphertext, { id: "t", name: "t", kind: "system" });
     expect(plaintext.toString()).toBe("hi");
+  });
+
+  it("marks an intent whose issuing process died as abandoned, once", async () => {
+    const store = new SqlCertificateStore(a.services.database.db);
+    const serial = randomBytes(16).toString("hex").replace(/^0/, "1");
+    const longAgo = new Date(Date.now() - 3_600_000);
+    await store.recordIntent(
+      {
+        serial,
+        caId: "intermediate",
+        profile: "server",
+        subject: "CN=died.example.com",
+        names: ["dns:died.example.com"],
+        spkiSha256: "cd".repeat(32),
+        keyType: "p256",
+        notBefore: longAgo,
+        notAfter: new Date(Date.now() + 86_400_000),
+        createdAt: longAgo,
+        requestedBy: "test",
+        tbs: randomBytes(64),
+      },
+      {
+        action: "certificate.issue",
+        actor: testActor,
+        target: { type: "certificate", id: serial },
+        outcome: "success",
+        at: longAgo,
+      },
+    );
+    expect(await a.services.issuance.abandonStale(testActor)).toBe(1);
+    expect((await store.get(serial))?.status).toBe("failed");
+    expect(await a.services.issuance.abandonStale(testActor)).toBe(0);
+    const events = await a.services.audit.search({ action: "certificate.abandoned", targetId: serial, limit: 5 });
+    expect(events.map((e) => e.outcome)).toEqual(["failure"]);
   });
 });

@@ -89,6 +89,17 @@ export class SqlCertificateStore implements CertificateStore {
     );
   }
 
+  async stalePending(createdBefore: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("certificates")
+      .select("serial")
+      .where("status", "=", "pending")
+      .where("created_at", "<", createdBefore.toISOString())
+      .limit(1000)
+      .execute();
+    return rows.map((r) => r.serial);
+  }
+
   async get(serial: string): Promise<CertificateRecord | undefined> {
     const row = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial).executeTakeFirst();
     return row && toRecord(row);

@@ -39,9 +39,19 @@ export async function listen(app: Express, host: string, port: number, tls?: Tls
   return {
     url: `${tls ? "https" : "http"}://${hostPart}:${address.port}`,
     port: address.port,
+    // Graceful: stop accepting, let in-flight requests finish, close each keep-alive connection as
+    // soon as it is idle (or the client would hold the process for keepAliveTimeout), and cut what
+    // is left after requestTimeout.
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), server.requestTimeout);
+        server.close((error) => {
+          clearInterval(sweep);
+          clearTimeout(deadline);
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeIdleConnections();
       }),
   };

@@ -177,6 +177,29 @@ describe("keyward serve, restarted on the same data dir", () => {
   });
 });
 
+describe("keyward serve shutdown", () => {
+  it("finishes in-flight requests on SIGTERM, then exits 0", async () => {
+    const token = newToken();
+    await keyward(token, ["init"]);
+    const admin = (await keyward(token, ["token", "create", "--role", "admin"])).stdout.trim();
+    const { csr } = opensslCsr(token.dir, "drain");
+    const server = await serve(token, await freePort());
+    const requests = Array.from({ length: 12 }, () =>
+      fetch(`${server.url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+      }).then((r) => r.status),
+    );
+    // Let the requests reach the server, then ask it to stop while they are being served.
+    await new Promise((r) => setTimeout(r, 30));
+    const exited = server.stop();
+    expect(await Promise.all(requests)).toEqual(Array(12).fill(201));
+    expect(await exited).toBe(0);
+    await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+  });
+});
+
 describe("keyward cert", () => {
   it("issues, shows and lists from the command line", async () => {
     const token = newToken();

@@ -3,7 +3,9 @@
 import "reflect-metadata";
 import { execFileSync, spawn } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import pg from "pg";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
@@ -97,7 +99,7 @@ async function issuanceRate(connections: number[]): Promise<Map<number, number>>
 }
 
 /** `keyward serve` in its own process on a fresh token and data dir, with an admin token. */
-async function startServer(): Promise<{
+async function startServer(extraEnv: Record<string, string> = {}): Promise<{
   url: string;
   admin: string;
   dir: string;
@@ -106,7 +108,7 @@ async function startServer(): Promise<{
 }> {
   const token = createTestToken("keyward");
   const port = await freePort();
-  const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn" });
+  const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn", ...extraEnv });
   await run(["init"], env);
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
   const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
@@ -592,10 +594,105 @@ async function kmsRates(): Promise<void> {
   }
 }
 
+/** Issuance (16 connections) and cached OCSP GET (64) against one deployment. */
+async function deploymentRates(url: string, admin: string, dir: string): Promise<{ issuance: number; ocsp: number }> {
+  const { csr } = opensslCsr(dir, "fleet-bench");
+  const headers = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
+  const body = JSON.stringify({ csr, profile: "server" });
+  const issuance = await rate({ url: `${url}/api/v1/certificates`, method: "POST", headers, body, connections: 16 });
+  const issued = (await (await fetch(`${url}/api/v1/certificates`, { method: "POST", headers, body })).json()) as {
+    certificate: string;
+    chain: string;
+  };
+  writeFileSync(join(dir, "fleet-leaf.pem"), issued.certificate);
+  writeFileSync(join(dir, "fleet-chain.pem"), issued.chain);
+  execFileSync("openssl", [
+    "ocsp",
+    "-issuer",
+    join(dir, "fleet-chain.pem"),
+    "-cert",
+    join(dir, "fleet-leaf.pem"),
+    "-no_nonce",
+    "-reqout",
+    join(dir, "fleet-req.der"),
+  ]);
+  const getPath = `/ocsp/${encodeURIComponent(readFileSync(join(dir, "fleet-req.der")).toString("base64"))}`;
+  const ocsp = await rate({ url: `${url}${getPath}`, connections: 64 });
+  return { issuance: issuance.rps, ocsp: ocsp.rps };
+}
+
+/** 1 instance on SQLite, 1 on PostgreSQL, 3 behind nginx on PostgreSQL (scripts/fleet.mjs). */
+async function fleetRates(): Promise<void> {
+  const pgBase = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+  const pgUrl = (schema: string) => `${pgBase}${pgBase.includes("?") ? "&" : "?"}schema=${schema}`;
+  const schemas: string[] = [];
+  const figures: Array<[string, { issuance: number; ocsp: number }]> = [];
+  const sqlite = await startServer();
+  try {
+    figures.push(["1 instance, SQLite", await deploymentRates(sqlite.url, sqlite.admin, sqlite.dir)]);
+  } finally {
+    await sqlite.stop();
+  }
+  schemas.push(`kw_bench_${randomBytes(4).toString("hex")}`);
+  const single = await startServer({ KEYWARD_DATABASE_URL: pgUrl(schemas[0]!) });
+  try {
+    figures.push(["1 instance, PostgreSQL", await deploymentRates(single.url, single.admin, single.dir)]);
+  } finally {
+    await single.stop();
+  }
+  schemas.push(`kw_bench_${randomBytes(4).toString("hex")}`);
+  const dir = mkdtempSync(join(tmpdir(), "keyward-bench-fleet-"));
+  const fleetDir = join(dir, "fleet");
+  const env: NodeJS.ProcessEnv & { KEYWARD_DATABASE_URL: string } = {
+    ...process.env,
+    KEYWARD_LOG_LEVEL: "warn",
+    KEYWARD_DATA_DIR: fleetDir,
+    KEYWARD_DATABASE_URL: pgUrl(schemas[1]!),
+  };
+  delete env.SOFTHSM2_CONF;
+  const script = join(ROOT, "scripts", "fleet.mjs");
+  const port = await freePort();
+  const state = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [script, "start", "--dir", fleetDir, "--port", String(port), "--database", env.KEYWARD_DATABASE_URL],
+      { env, encoding: "utf8" },
+    )
+      .trim()
+      .split("\n")
+      .at(-1)!,
+  ) as { url: string };
+  try {
+    const admin = execFileSync(
+      process.execPath,
+      [join(ROOT, "bin", "keyward.js"), "token", "create", "--role", "admin"],
+      { env, encoding: "utf8" },
+    ).trim();
+    figures.push(["3 instances behind nginx, PostgreSQL", await deploymentRates(state.url, admin, dir)]);
+  } finally {
+    execFileSync(process.execPath, [script, "stop", "--dir", fleetDir], { env, stdio: "ignore" });
+  }
+  const [reference] = figures;
+  for (const [name, f] of figures) {
+    record(`issuance, 16 conn, ${name}`, f.issuance, "cert/s", {
+      name: "1 instance, SQLite",
+      value: reference![1].issuance,
+    });
+    record(`OCSP GET cached, 64 conn, ${name}`, f.ocsp, "req/s", {
+      name: "1 instance, SQLite",
+      value: reference![1].ocsp,
+    });
+  }
+  const client = new pg.Client({ connectionString: pgBase });
+  await client.connect();
+  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+}
+
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
   // BENCH_ONLY=hsm,issuance,acme,ocsp,crl,kms runs a subset.
-  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl,kms").split(","));
+  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl,kms,fleet").split(","));
   let pooled = 0;
   if (only.has("hsm") || only.has("issuance")) {
     record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", await hsmSignRate(1, 1), "sign/s");
@@ -614,6 +711,7 @@ async function main() {
   if (only.has("ocsp")) await ocspRates();
   if (only.has("crl")) await crlFigures([10_000, 100_000]);
   if (only.has("kms")) await kmsRates();
+  if (only.has("fleet")) await fleetRates();
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
   writeFileSync(

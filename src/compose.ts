@@ -78,7 +78,9 @@ export interface Services {
   /** Per-principal burst detection on key use (certificate signing, decrypts). */
   bursts: RateWatch;
   /** Whether this instance can serve: database reachable, token usable. */
-  readiness(): Promise<{ ready: boolean; database: string; hsm: string }>;
+  readiness(): Promise<{ ready: boolean; database: string; hsm: string; draining?: true }>;
+  /** Shutdown has begun: readiness fails from now on so load balancers stop sending traffic. */
+  beginDrain(): void;
   /** Background work of a serving instance: CRL regeneration and OCSP refresh. */
   startSchedulers(): void;
   close(): Promise<void>;
@@ -398,6 +400,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const responder = ocsp;
   let nonceSweep: NodeJS.Timeout | undefined;
   let keySchedule: NodeJS.Timeout | undefined;
+  let draining = false;
   return {
     config,
     clock,
@@ -437,7 +440,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
           (error: Error) => `unavailable: ${error.message}`,
         ),
       ]);
+      if (draining) return { ready: false, database: db, hsm: token, draining: true };
       return { ready: db === "ok" && token === "ok", database: db, hsm: token };
+    },
+    beginDrain() {
+      draining = true;
     },
     startSchedulers() {
       audit.start();

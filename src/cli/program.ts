@@ -133,7 +133,10 @@ export function buildProgram(): Command {
         const stop = async (signal: string) => {
           if (stopping) return;
           stopping = true;
-          logger.info({ signal }, "shutting down");
+          logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, "shutting down");
+          // Not ready any more, but still serving: load balancers take us out before the port closes.
+          opened.beginDrain();
+          await new Promise((r) => setTimeout(r, config.shutdownGraceSeconds * 1000));
           await server.close().catch(() => undefined);
           await opened.close();
           process.exit(0);

@@ -91,6 +91,11 @@ export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1),
     listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "listen is host:port"),
+    /**
+     * On SIGTERM, /ready answers 503 and the server keeps serving this long, so load balancers move
+     * traffic away before the port closes; then in-flight requests finish.
+     */
+    shutdownGraceSeconds: z.number().min(0).max(300).default(2),
     baseUrl: z.url().optional(),
     database: z
       .object({ url: z.string().min(1).optional() })

@@ -1,6 +1,6 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Express } from "express";
 
 export interface RunningServer {
@@ -27,6 +27,25 @@ export async function listen(app: Express, host: string, port: number, tls?: Tls
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  let closing = false;
+  const connections = new Map<Socket, { active: number; served: boolean; since: number }>();
+  // For HTTPS, requests arrive on the TLS socket, not on the TCP one under it.
+  server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
+    connections.set(socket, { active: 0, served: false, since: Date.now() });
+    socket.once("close", () => connections.delete(socket));
+  });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const state = connections.get(req.socket);
+    if (state) state.active++;
+    if (closing) res.setHeader("connection", "close");
+    res.once("close", () => {
+      if (state) {
+        state.active--;
+        state.served = true;
+        state.since = Date.now();
+      }
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -39,12 +58,23 @@ export async function listen(app: Express, host: string, port: number, tls?: Tls
   return {
     url: `${tls ? "https" : "http"}://${hostPart}:${address.port}`,
     port: address.port,
-    // Graceful: stop accepting, let in-flight requests finish, close each keep-alive connection as
-    // soon as it is idle (or the client would hold the process for keepAliveTimeout), and cut what
-    // is left after requestTimeout.
+    // Graceful: stop accepting, let in-flight requests finish and answer them with
+    // `Connection: close`, close keep-alive connections once they have been idle a moment (an idle
+    // client would otherwise hold the process for keepAliveTimeout), and cut what is left after
+    // requestTimeout. Node's own closeIdleConnections() is not used: it also drops connections
+    // whose request has arrived but is not parsed yet.
     close: () =>
       new Promise<void>((resolve, reject) => {
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        closing = true;
+        const sweep = setInterval(() => {
+          const now = Date.now();
+          for (const [socket, state] of connections) {
+            // Idle after a response: gone soon. Connected but nothing parsed yet: its request may
+            // still be in the socket's buffer, so it gets longer.
+            const grace = state.served ? 300 : 2000;
+            if (state.active === 0 && now - state.since > grace) socket.destroy();
+          }
+        }, 100);
         const deadline = setTimeout(() => server.closeAllConnections(), server.requestTimeout);
         server.close((error) => {
           clearInterval(sweep);
@@ -52,7 +82,6 @@ export async function listen(app: Express, host: string, port: number, tls?: Tls
           if (error) reject(error);
           else resolve();
         });
-        server.closeIdleConnections();
       }),
   };
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
@@ -178,23 +179,44 @@ describe("keyward serve, restarted on the same data dir", () => {
 });
 
 describe("keyward serve shutdown", () => {
-  it("finishes in-flight requests on SIGTERM, then exits 0", async () => {
+  it("on SIGTERM turns unready, keeps serving for the grace period, finishes in-flight requests, exits 0", async () => {
     const token = newToken();
     await keyward(token, ["init"]);
     const admin = (await keyward(token, ["token", "create", "--role", "admin"])).stdout.trim();
     const { csr } = opensslCsr(token.dir, "drain");
     const server = await serve(token, await freePort());
-    const requests = Array.from({ length: 12 }, () =>
-      fetch(`${server.url}/api/v1/certificates`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-        body: JSON.stringify({ csr, profile: "server" }),
-      }).then((r) => r.status),
+    // Twenty requests, each on its own connection, fully sent before SIGTERM: they are in flight.
+    const body = JSON.stringify({ csr, profile: "server" });
+    const sent: Array<Promise<void>> = [];
+    const requests = Array.from(
+      { length: 20 },
+      () =>
+        new Promise<number>((resolveStatus, reject) => {
+          const req = httpRequest(`${server.url}/api/v1/certificates`, {
+            method: "POST",
+            agent: false,
+            headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+          });
+          sent.push(new Promise((ok) => req.once("finish", () => ok())));
+          req.once("response", (res) => {
+            res.resume();
+            res.once("end", () => resolveStatus(res.statusCode ?? 0));
+          });
+          req.once("error", reject);
+          req.end(body);
+        }),
     );
-    // Let the requests reach the server, then ask it to stop while they are being served.
-    await new Promise((r) => setTimeout(r, 30));
+    await Promise.all(sent);
+    // Sent is not yet accepted: give the server a moment to accept every connection (a connection
+    // still in the listen backlog when the port closes is refused, as for any server).
+    await new Promise((r) => setTimeout(r, 300));
     const exited = server.stop();
-    expect(await Promise.all(requests)).toEqual(Array(12).fill(201));
+    // During the grace period the instance tells load balancers it is going, but still serves.
+    await new Promise((r) => setTimeout(r, 300));
+    const ready = await fetch(`${server.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { draining?: boolean }).draining).toBe(true);
+    expect(await Promise.all(requests)).toEqual(Array(20).fill(201));
     expect(await exited).toBe(0);
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   });

@@ -1,4 +1,5 @@
-import express, { type Express } from "express";
+import type { RequestListener } from "node:http";
+import express from "express";
 import type { Logger } from "pino";
 import type { Services } from "../compose.js";
 import { NotFoundError } from "../errors/index.js";
@@ -9,12 +10,12 @@ import { problemHandler } from "./problem.js";
 import { acmeRoutes } from "./routes/acme.js";
 import { apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
 import { caRoutes } from "./routes/ca.js";
-import { revocationRoutes } from "./routes/revocation.js";
+import { ocspHandler, revocationRoutes } from "./routes/revocation.js";
 
 export const VERSION = "0.1.0";
 
 /** The HTTP edge: thin routes over services; every error leaves as a problem document. */
-export function createApp(services: Services, logger: Logger): Express {
+export function createApp(services: Services, logger: Logger): RequestListener {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -69,5 +70,9 @@ export function createApp(services: Services, logger: Logger): Express {
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));
-  return app;
+  // OCSP is the hot path: answered before express (no router, no middleware per request).
+  const ocsp = ocspHandler(services, logger);
+  return (req, res) => {
+    if (!ocsp(req, res)) app(req, res);
+  };
 }

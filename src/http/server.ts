@@ -1,7 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import type { Express } from "express";
 
 export interface RunningServer {
   url: string;
@@ -17,7 +16,12 @@ export interface TlsOptions {
   ca: string[];
 }
 
-export async function listen(app: Express, host: string, port: number, tls?: TlsOptions): Promise<RunningServer> {
+export async function listen(
+  app: RequestListener,
+  host: string,
+  port: number,
+  tls?: TlsOptions,
+): Promise<RunningServer> {
   // Client certificates are asked for but optional: bearer tokens still work over the same port,
   // and a certificate that does not chain to `ca` simply leaves the request unauthenticated.
   const server: Server = tls

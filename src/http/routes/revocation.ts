@@ -1,7 +1,9 @@
-import type { Metrics } from "../../metrics/index.js";
-import express, { type Request, type Response, Router } from "express";
+import { type IncomingMessage, STATUS_CODES, type ServerResponse } from "node:http";
+import { Router } from "express";
+import type { Logger } from "pino";
 import type { Services } from "../../compose.js";
-import { KeywardError, NotFoundError } from "../../errors/index.js";
+import { NotFoundError } from "../../errors/index.js";
+import { PROBLEM_CONTENT_TYPE, problemType } from "../problem.js";
 import type { OcspAnswer } from "../../revocation/index.js";
 
 const OCSP_RESPONSE = "application/ocsp-response";
@@ -10,24 +12,102 @@ function httpDate(date: Date): string {
   return date.toUTCString();
 }
 
-/** RFC 5019 §6: caching headers from the answer's validity; 304 when the client has this answer. */
-function sendOcsp(req: Request, res: Response, answer: OcspAnswer, now: Date, metrics: Metrics): void {
-  metrics.ocspRequests.inc({ method: req.method === "POST" ? "POST" : "GET", result: answer.outcome });
-  res.setHeader("Content-Type", OCSP_RESPONSE);
-  if (answer.thisUpdate && answer.nextUpdate && answer.etag) {
-    const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - now.getTime()) / 1000));
-    res.setHeader("Cache-Control", `public, max-age=${maxAge}, no-transform, must-revalidate`);
-    res.setHeader("Last-Modified", httpDate(answer.thisUpdate));
-    res.setHeader("Expires", httpDate(answer.nextUpdate));
-    res.setHeader("ETag", answer.etag);
-    if (req.get("if-none-match") === answer.etag) {
-      res.status(304).end();
-      return;
+/**
+ * The OCSP responder on the raw HTTP hot path (no express): GET {url}/ocsp/{url-encoded base64}
+ * (RFC 6960 Appendix A.1, the RFC 5019 profile) and POST {url}/ocsp. Answers come from the
+ * pre-signed cache; RFC 5019 §6 caching headers; 304 when the client already has this answer.
+ * Returns false for requests that are not OCSP, which then go to the express app.
+ */
+export function ocspHandler(
+  services: Services,
+  logger?: Logger,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { ocsp, clock, config, metrics } = services;
+  const maxBytes = config.revocation.ocspMaxRequestBytes;
+  const reply = (req: IncomingMessage, res: ServerResponse, answer: OcspAnswer) => {
+    metrics.ocspRequests.inc({ method: req.method === "POST" ? "POST" : "GET", result: answer.outcome });
+    const headers: Record<string, string | number> = { "Content-Type": OCSP_RESPONSE };
+    if (answer.thisUpdate && answer.nextUpdate && answer.etag) {
+      const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - clock.now().getTime()) / 1000));
+      headers["Cache-Control"] = `public, max-age=${maxAge}, no-transform, must-revalidate`;
+      headers["Last-Modified"] = answer.thisUpdate.toUTCString();
+      headers.Expires = answer.nextUpdate.toUTCString();
+      headers.ETag = answer.etag;
+      if (req.headers["if-none-match"] === answer.etag) {
+        res.writeHead(304, headers).end();
+        return;
+      }
+    } else {
+      headers["Cache-Control"] = "no-store";
     }
-  } else {
-    res.setHeader("Cache-Control", "no-store");
-  }
-  res.status(200).send(answer.der);
+    headers["Content-Length"] = answer.der.length;
+    res.writeHead(200, headers);
+    res.end(req.method === "HEAD" ? undefined : answer.der);
+  };
+  const fail = (res: ServerResponse, error: unknown) => {
+    logger?.error({ err: error }, "OCSP request failed");
+    if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
+    res.end();
+  };
+  const problem = (res: ServerResponse, status: number, code: string, detail: string) => {
+    const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail });
+    res
+      .writeHead(status, { "Content-Type": PROBLEM_CONTENT_TYPE, "Content-Length": Buffer.byteLength(body) })
+      .end(body);
+  };
+  return (req, res) => {
+    const url = req.url ?? "";
+    if (url.startsWith("/ocsp/") && (req.method === "GET" || req.method === "HEAD")) {
+      // The base64 may contain "/", so everything after /ocsp/ is the request; a bad
+      // percent-encoding or alphabet is a malformedRequest answer, not an HTTP error.
+      const raw = url.slice("/ocsp/".length).split("?")[0] ?? "";
+      let der = Buffer.alloc(0);
+      try {
+        const text = decodeURIComponent(raw);
+        if (text.length <= maxBytes * 2 && /^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) {
+          der = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+        }
+      } catch {
+        // answered as malformed below
+      }
+      ocsp.respond(der).then(
+        (answer) => reply(req, res, answer),
+        (error) => fail(res, error),
+      );
+      return true;
+    }
+    if ((url === "/ocsp" || url.startsWith("/ocsp?")) && req.method === "POST") {
+      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/ocsp-request") {
+        req.resume();
+        problem(
+          res,
+          415,
+          "unsupportedMediaType",
+          `OCSP requests must be application/ocsp-request, got ${req.headers["content-type"] ?? "none"}`,
+        );
+        return true;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= maxBytes) chunks.push(chunk);
+      });
+      req.on("end", () => {
+        if (size > maxBytes) {
+          problem(res, 413, "payloadTooLarge", `the request body exceeds the limit of ${maxBytes} bytes`);
+          return;
+        }
+        ocsp.respond(Buffer.concat(chunks)).then(
+          (answer) => reply(req, res, answer),
+          (error) => fail(res, error),
+        );
+      });
+      return true;
+    }
+    return false;
+  };
 }
 
 /** Public revocation endpoints: CRLs and the OCSP responder (RFC 6960 / RFC 5019). */
@@ -59,45 +139,6 @@ export function revocationRoutes(services: Services): Router {
     }
     services.metrics.crlRequests.inc({ ca: record.id });
     res.type("application/pkix-crl").send(current.der);
-  });
-
-  router.post(
-    "/ocsp",
-    (req, _res, next) => {
-      if (!req.is("application/ocsp-request")) {
-        next(
-          new KeywardError(
-            "unsupportedMediaType",
-            `OCSP requests must be application/ocsp-request, got ${req.get("content-type") ?? "none"}`,
-          ),
-        );
-        return;
-      }
-      next();
-    },
-    express.raw({ type: "application/ocsp-request", limit: config.revocation.ocspMaxRequestBytes }),
-    async (req, res) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      sendOcsp(req, res, await ocsp.respond(body), clock.now(), services.metrics);
-    },
-  );
-
-  // RFC 6960 Appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER OCSPRequest}.
-  // The base64 may contain "/", so everything after /ocsp/ is the request. Mounted with use()
-  // rather than a route parameter so a bad percent-encoding is ours to answer (malformedRequest).
-  router.use("/ocsp/", async (req, res, next) => {
-    if (req.method !== "GET" && req.method !== "HEAD") return next();
-    const raw = req.originalUrl.slice(req.originalUrl.indexOf("/ocsp/") + "/ocsp/".length).split("?")[0] ?? "";
-    let der = Buffer.alloc(0);
-    try {
-      const text = decodeURIComponent(raw);
-      if (text.length <= config.revocation.ocspMaxRequestBytes * 2 && /^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) {
-        der = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-      }
-    } catch {
-      // Bad percent-encoding: answered below as a malformed request.
-    }
-    sendOcsp(req, res, await ocsp.respond(der), clock.now(), services.metrics);
   });
 
   return router;

@@ -113,7 +113,7 @@ export function ocspHandler(
 /** Public revocation endpoints: CRLs and the OCSP responder (RFC 6960 / RFC 5019). */
 export function revocationRoutes(services: Services): Router {
   const router = Router();
-  const { ocsp, crl, ca, clock, config } = services;
+  const { crl, ca, clock } = services;
 
   router.get("/crl/:file", async (req, res) => {
     const match = /^([a-z0-9][a-z0-9-]{0,62})\.crl$/.exec(req.params.file);

@@ -197,6 +197,29 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     const record = await issuance.get(serial);
     return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
   };
+  // Keyward's own key pairs in the token (signing its statements, receiving imported keys), each with
+  // a certificate from the default issuer, renewed before it expires.
+  const serviceKey = (key: {
+    purpose: string;
+    generateKeyPair: (label: string) => Promise<{ uri: string; spki: Buffer }>;
+    profile: string;
+    commonName: string;
+  }) =>
+    new ServiceKey({
+      purpose: key.purpose,
+      store: serviceKeys,
+      clock,
+      generateKeyPair: key.generateKeyPair,
+      issue: async (spki) =>
+        issuance.issueForKey({
+          caId: (await ca.defaultIssuer()).id,
+          profile: key.profile,
+          spki,
+          commonName: key.commonName,
+          extensions: [],
+        }),
+      chain: (serial) => certificateChain(serial),
+    });
   const keys = new KeyService({
     store: new SqlKeyStore(database.db),
     token: hsm,
@@ -207,21 +230,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
     destroyWaitDays: config.kms.destroyWaitDays,
-    importKey: new ServiceKey({
+    importKey: serviceKey({
       purpose: "key-import",
-      store: serviceKeys,
-      clock,
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
       generateKeyPair: (label) => hsm.generateKeyPair("rsa3072", label, "unwrap"),
-      issue: async (spki) =>
-        issuance.issueForKey({
-          caId: (await ca.defaultIssuer()).id,
-          profile: "kms-import",
-          spki,
-          commonName: "Keyward Key Import",
-          extensions: [],
-        }),
-      chain: (serial) => certificateChain(serial),
+      profile: "kms-import",
+      commonName: "Keyward Key Import",
     }),
     onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
   });
@@ -270,20 +284,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     cas: () => ca.list(),
     custodians: () => escrow.agents(),
-    signer: new ServiceKey({
+    signer: serviceKey({
       purpose: "backup-signer",
-      store: serviceKeys,
-      clock,
       generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
-      issue: async (spki) =>
-        issuance.issueForKey({
-          caId: (await ca.defaultIssuer()).id,
-          profile: "kms-signer",
-          spki,
-          commonName: "Keyward Backup Signer",
-          extensions: [],
-        }),
-      chain: (serial) => certificateChain(serial),
+      profile: "kms-signer",
+      commonName: "Keyward Backup Signer",
     }),
     sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     config,
@@ -291,20 +296,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const revokedKeys = new RevokedKeyList({
     keys,
-    signer: new ServiceKey({
+    signer: serviceKey({
       purpose: "revoked-keys",
-      store: serviceKeys,
-      clock,
       generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
-      issue: async (spki) =>
-        issuance.issueForKey({
-          caId: (await ca.defaultIssuer()).id,
-          profile: "kms-signer",
-          spki,
-          commonName: "Keyward Key Revocation List Signer",
-          extensions: [],
-        }),
-      chain: certificateChain,
+      profile: "kms-signer",
+      commonName: "Keyward Key Revocation List Signer",
     }),
     sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     clock,

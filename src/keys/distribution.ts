@@ -1,13 +1,13 @@
 import { createHash, createPublicKey, randomUUID } from "node:crypto";
 import { CompactEncrypt } from "jose";
-import type { Actor, AuditEvent } from "../audit/index.js";
+import type { Actor } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, ForbiddenError } from "../errors/index.js";
 import { cmsRecipientOf, envelopedData, kariSharedInfo } from "../pki/cms.js";
 import { USES } from "./lifecycle.js";
 import type { Distribution, DistributionStore, KeyVersion, KeyWrappingOps, ManagedKey } from "./ports.js";
 import { type CheckedRecipient, checkRecipient, type RecipientTrust } from "./recipients.js";
-import type { KeyService } from "./service.js";
+import { type KeyService, keyEvent } from "./service.js";
 
 export interface DistributeRequest {
   /** The recipient certificate, PEM. */
@@ -84,7 +84,7 @@ export class KeyDistribution {
     };
     await this.deps.store.record(
       distribution,
-      this.event("key.distribute", key, actor, now, {
+      keyEvent("key.distribute", key, actor, now, {
         version: version.version,
         format: request.format,
         distribution: distribution.id,
@@ -125,7 +125,7 @@ export class KeyDistribution {
         d.id,
         now,
         reason,
-        this.event("key.exposed", key, actor, now, {
+        keyEvent("key.exposed", key, actor, now, {
           version: d.version,
           distribution: d.id,
           recipientSerial: d.recipientSerial,
@@ -195,22 +195,5 @@ export class KeyDistribution {
     } finally {
       value.fill(0);
     }
-  }
-
-  private event(
-    action: string,
-    key: ManagedKey,
-    actor: Actor,
-    at: Date,
-    details: Record<string, string | number>,
-  ): AuditEvent {
-    return {
-      action,
-      actor,
-      target: { type: "key", id: key.id },
-      outcome: "success",
-      details: { name: key.name, ...details },
-      at,
-    };
   }
 }

@@ -81,7 +81,7 @@ export class KeyService {
       key.id,
       version,
       keyUri,
-      this.event("key.recovered", key, actor, this.deps.clock.now(), {
+      keyEvent("key.recovered", key, actor, this.deps.clock.now(), {
         version,
         keyUri,
         previousUri: v.keyUri,
@@ -125,7 +125,7 @@ export class KeyService {
     }
     const version = versionRecord(key, next, keyUri, now);
     await this.deps.store
-      .addVersion(version, this.event("key.import", key, actor, now, { version: next, format, keyUri }))
+      .addVersion(version, keyEvent("key.import", key, actor, now, { version: next, format, keyUri }))
       .catch(async (error) => {
         await this.deps.token.destroySecretKey(keyUri).catch(() => undefined);
         throw error;
@@ -167,7 +167,7 @@ export class KeyService {
     await this.deps.store
       .create(
         { ...key, versions: [version] },
-        this.event("key.create", key, actor, now, {
+        keyEvent("key.create", key, actor, now, {
           algorithm: key.algorithm,
           purpose,
           distributable: key.distributable,
@@ -199,7 +199,7 @@ export class KeyService {
     await this.deps.store.setPolicy(
       key.id,
       onRecipientRevoked,
-      this.event("key.policy", key, actor, this.deps.clock.now(), {
+      keyEvent("key.policy", key, actor, this.deps.clock.now(), {
         onRecipientRevoked,
         previous: key.onRecipientRevoked,
       }),
@@ -218,7 +218,7 @@ export class KeyService {
     const next = Math.max(...key.versions.map((v) => v.version)) + 1;
     const version = await this.newVersion(key, next, now);
     await this.deps.store
-      .addVersion(version, this.event("key.rotate", key, actor, now, { version: next, keyUri: version.keyUri }))
+      .addVersion(version, keyEvent("key.rotate", key, actor, now, { version: next, keyUri: version.keyUri }))
       .catch(async (error) => {
         await this.deps.token.destroySecretKey(version.keyUri).catch(() => undefined);
         throw error;
@@ -251,7 +251,7 @@ export class KeyService {
         v.version,
         v.state,
         { state: change.to },
-        this.event(`key.${change.to}`, key, actor, now, {
+        keyEvent(`key.${change.to}`, key, actor, now, {
           version: v.version,
           from: v.state,
           ...(change.reason ? { reason: change.reason } : {}),
@@ -281,7 +281,7 @@ export class KeyService {
       version,
       v.state,
       { destroyAfter },
-      this.event("key.destroy.schedule", key, actor, now, { version, destroyAfter: destroyAfter.toISOString() }),
+      keyEvent("key.destroy.schedule", key, actor, now, { version, destroyAfter: destroyAfter.toISOString() }),
     );
     return this.get(id);
   }
@@ -296,7 +296,7 @@ export class KeyService {
       version,
       v.state,
       { destroyAfter: null },
-      this.event("key.destroy.cancel", key, actor, this.deps.clock.now(), { version }),
+      keyEvent("key.destroy.cancel", key, actor, this.deps.clock.now(), { version }),
     );
     return this.get(id);
   }
@@ -312,7 +312,7 @@ export class KeyService {
     let activated = 0;
     for (const v of await this.deps.store.dueForActivation(now)) {
       const key = (await this.deps.store.get(v.keyId))!;
-      const event = this.event("key.active", key, actor, now, { version: v.version, reason: "activation date" });
+      const event = keyEvent("key.active", key, actor, now, { version: v.version, reason: "activation date" });
       if (await this.deps.store.updateVersion(v.keyId, v.version, "pre-activation", { state: "active" }, event))
         activated++;
     }
@@ -320,7 +320,7 @@ export class KeyService {
     for (const v of await this.deps.store.dueForDestruction(now)) {
       const key = (await this.deps.store.get(v.keyId))!;
       await this.deps.token.destroySecretKey(v.keyUri);
-      const event = this.event("key.destroy", key, actor, now, { version: v.version, keyUri: v.keyUri });
+      const event = keyEvent("key.destroy", key, actor, now, { version: v.version, keyUri: v.keyUri });
       if (
         await this.deps.store.updateVersion(
           v.keyId,
@@ -335,7 +335,7 @@ export class KeyService {
     let deactivated = 0;
     for (const v of await this.deps.store.pastCryptoperiod(now)) {
       const key = (await this.deps.store.get(v.keyId))!;
-      const event = this.event("key.deactivated", key, actor, now, {
+      const event = keyEvent("key.deactivated", key, actor, now, {
         version: v.version,
         reason: "cryptoperiod ended",
       });
@@ -524,23 +524,24 @@ export class KeyService {
       details: { name: key.name, ...details },
     });
   }
+}
 
-  private event(
-    action: string,
-    key: ManagedKey,
-    actor: Actor,
-    at: Date,
-    details: Record<string, string | number | boolean>,
-  ): AuditEvent {
-    return {
-      action,
-      actor,
-      target: { type: "key", id: key.id },
-      outcome: "success",
-      details: { name: key.name, ...details },
-      at,
-    };
-  }
+/** A successful change to a key, as its audit event (the key's name always among the details). */
+export function keyEvent(
+  action: string,
+  key: ManagedKey,
+  actor: Actor,
+  at: Date,
+  details: Record<string, string | number | boolean>,
+): AuditEvent {
+  return {
+    action,
+    actor,
+    target: { type: "key", id: key.id },
+    outcome: "success",
+    details: { name: key.name, ...details },
+    at,
+  };
 }
 
 /** The context enters the protected header only as a digest: it authenticates without being disclosed. */

@@ -1,10 +1,9 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, opensslCsr, opensslOutput, testEnv } from "../helpers/keyward.js";
+import { keyward, serve } from "../helpers/cli.js";
+import { freePort, opensslCmsDecrypt, opensslCsr, opensslOutput } from "../helpers/keyward.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -12,12 +11,6 @@ import { createTestToken, type TestToken } from "../helpers/softhsm.js";
  * custodians is backed up; its data dir and token are deleted; a fresh token is restored with two
  * of three custodians' shares, and the restored server still answers OCSP and decrypts old data.
  */
-const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
-const run = promisify(execFile);
-if (!existsSync(resolve(import.meta.dirname, "../../dist/cli/main.js"))) {
-  throw new Error("the backup drill runs the built CLI: run `npm run build` first (npm test does)");
-}
-
 const work = mkdtempSync(join(tmpdir(), "keyward-drill-"));
 const tokens: TestToken[] = [];
 afterAll(() => {
@@ -29,35 +22,6 @@ function newToken(): TestToken {
   const token = createTestToken("keyward");
   tokens.push(token);
   return token;
-}
-
-async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...testEnv(token, env) },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function serve(token: TestToken, port: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--json"], {
-    env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const url = await new Promise<string>((ok, fail) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const match = /"url":\s*"([^"]+)"/.exec(out);
-      if (match) ok(match[1]!);
-    });
-    child.once("exit", (code) => fail(new Error(`serve exited with ${code}`)));
-  });
-  return { child, url };
 }
 
 describe("backup and restore", () => {
@@ -146,18 +110,7 @@ describe("backup and restore", () => {
       ).toBe(0);
       const out = join(work, `${name}.share`);
       if (withOpenssl) {
-        const raw = execFileSync("openssl", [
-          "cms",
-          "-decrypt",
-          "-inform",
-          "DER",
-          "-in",
-          sealed,
-          "-inkey",
-          custodians[name]!.keyFile,
-          "-recip",
-          custodians[name]!.certFile,
-        ]);
+        const raw = opensslCmsDecrypt(sealed, custodians[name]!.keyFile, custodians[name]!.certFile);
         writeFileSync(out, raw.toString("base64"));
       } else {
         const opened = await keyward(after, [
@@ -227,7 +180,7 @@ describe("backup and restore", () => {
       expect(status(bad.file)).toContain(": revoked");
       expect(status(good.file)).toContain(": good");
     } finally {
-      server.child.kill("SIGTERM");
+      await server.stop();
     }
   });
 });

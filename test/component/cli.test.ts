@@ -1,19 +1,13 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, opensslCsr, openssl, opensslOutput, testEnv, writeFile } from "../helpers/keyward.js";
+import { keyward, serve } from "../helpers/cli.js";
+import { freePort, openssl, opensslCmsDecrypt, opensslCsr, opensslOutput, writeFile } from "../helpers/keyward.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
 const tokens: TestToken[] = [];
-
-if (!existsSync(resolve(import.meta.dirname, "../../dist/cli/main.js"))) {
-  throw new Error("the CLI tests run the built CLI: run `npm run build` first (npm test does)");
-}
 
 afterAll(() => {
   for (const t of tokens) t.cleanup();
@@ -23,51 +17,6 @@ function newToken(): TestToken {
   const token = createTestToken("keyward");
   tokens.push(token);
   return token;
-}
-
-async function keyward(token: TestToken, args: string[], env: Record<string, string> = {}, input?: string) {
-  try {
-    const pending = run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...testEnv(token, env) },
-    });
-    pending.child.stdin?.end(input ?? "");
-    const { stdout, stderr } = await pending;
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** `keyward serve` as its own process; resolves once it prints its URL. */
-async function serve(
-  token: TestToken,
-  port: number,
-): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--json"], {
-    env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const match = /"url":\s*"([^"]+)"/.exec(out);
-      if (match) resolveUrl(match[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return {
-    child,
-    url,
-    stop: () =>
-      new Promise((resolveCode) => {
-        child.once("exit", (code) => resolveCode(code));
-        child.kill("SIGTERM");
-      }),
-  };
 }
 
 describe("keyward init", () => {
@@ -452,18 +401,7 @@ describe("keyward revocation commands", () => {
     const sent = await keyward(token, ["key", "distribute", created.id, "--certificate", certFile, "--out", out]);
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/^Version 1 of key .* sealed for CN=holder\.example\.com \([0-9a-f]+\) as CMS in /);
-    const opened = execFileSync("openssl", [
-      "cms",
-      "-decrypt",
-      "-inform",
-      "DER",
-      "-in",
-      out,
-      "-inkey",
-      keyFile,
-      "-recip",
-      certFile,
-    ]);
+    const opened = opensslCmsDecrypt(out, keyFile, certFile);
     expect(opened).toHaveLength(32);
 
     const listed = await keyward(token, ["key", "distributions", created.id]);
@@ -537,18 +475,7 @@ describe("keyward revocation commands", () => {
         expect(opened.stderr).toBe("");
         shares.push(writeFile(token.dir, `${a.name}.share`, opened.stdout));
       } else {
-        const raw = execFileSync("openssl", [
-          "cms",
-          "-decrypt",
-          "-inform",
-          "DER",
-          "-in",
-          sealed,
-          "-inkey",
-          a.keyFile,
-          "-recip",
-          a.certFile,
-        ]);
+        const raw = opensslCmsDecrypt(sealed, a.keyFile, a.certFile);
         shares.push(writeFile(token.dir, `${a.name}.share`, raw.toString("base64")));
       }
     }

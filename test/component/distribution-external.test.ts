@@ -1,23 +1,20 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, opensslCsr, startKeyward, type TestKeyward, testEnv, writeFile } from "../helpers/keyward.js";
+import { keyward, serve } from "../helpers/cli.js";
+import {
+  freePort,
+  opensslCmsDecrypt,
+  opensslCsr,
+  startKeyward,
+  type TestKeyward,
+  writeFile,
+} from "../helpers/keyward.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
  * A recipient from a CA that is not ours: another Keyward deployment, run as its own process (its
  * own token and database), configured here in kms.trustAnchors with the URL of its CRL.
  */
-const BIN = resolve(import.meta.dirname, "../../bin/keyward.js");
-const run = promisify(execFile);
-
-if (!existsSync(resolve(import.meta.dirname, "../../dist/cli/main.js"))) {
-  throw new Error("this test runs the built CLI: run `npm run build` first (npm test does)");
-}
-
-let other: { token: TestToken; child: ChildProcess; url: string; admin: string };
+let other: { token: TestToken; url: string; admin: string; stop(): Promise<unknown> };
 let kw: TestKeyward;
 
 async function otherApi(path: string, body?: unknown): Promise<Response> {
@@ -30,21 +27,10 @@ async function otherApi(path: string, body?: unknown): Promise<Response> {
 
 beforeAll(async () => {
   const token = createTestToken("keyward");
-  const port = await freePort();
-  const env = { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) };
-  await run(process.execPath, [BIN, "init"], { env });
-  const admin = (await run(process.execPath, [BIN, "token", "create", "--role", "admin"], { env })).stdout.trim();
-  const child = spawn(process.execPath, [BIN, "serve", "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  const url = await new Promise<string>((ok, fail) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const match = /"url":\s*"([^"]+)"/.exec(out);
-      if (match) ok(match[1]!);
-    });
-    child.once("exit", (code) => fail(new Error(`the other Keyward exited with ${code}`)));
-  });
-  other = { token, child, url, admin };
+  await keyward(token, ["init"]);
+  const admin = (await keyward(token, ["token", "create", "--role", "admin"])).stdout.trim();
+  const { url, stop } = await serve(token, await freePort());
+  other = { token, url, admin, stop };
   const anchor = await (await fetch(`${url}/ca/intermediate.pem`)).text();
   kw = await startKeyward({
     overrides: {
@@ -64,10 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await kw?.close();
   if (other) {
-    await new Promise((exited) => {
-      other.child.once("exit", exited);
-      other.child.kill("SIGTERM");
-    });
+    await other.stop();
     other.token.cleanup();
   }
 });
@@ -89,18 +72,7 @@ describe("recipients from a configured external CA", () => {
     expect(sent.status).toBe(201);
     const { data } = (await sent.json()) as { data: string };
     const cms = writeFile(other.token.dir, "partner.cms", Buffer.from(data, "base64"));
-    const opened = execFileSync("openssl", [
-      "cms",
-      "-decrypt",
-      "-inform",
-      "DER",
-      "-in",
-      cms,
-      "-inkey",
-      keyFile,
-      "-recip",
-      certFile,
-    ]);
+    const opened = opensslCmsDecrypt(cms, keyFile, certFile);
     expect(opened).toHaveLength(32);
 
     expect((await otherApi(`/api/v1/certificates/${serial}/revoke`, { reason: "keyCompromise" })).status).toBe(200);

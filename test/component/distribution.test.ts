@@ -7,7 +7,14 @@ import { CompactEncrypt, compactDecrypt, compactVerify, decodeProtectedHeader, i
 import { certificatePem } from "../../src/pki/pem.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock/index.js";
-import { opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+import {
+  opensslCmsDecrypt,
+  opensslCmsEncrypt,
+  opensslCsr,
+  startKeyward,
+  type TestKeyward,
+  writeFile,
+} from "../helpers/keyward.js";
 
 /** Real time, shifted on demand: certificates expire without waiting a year. */
 class ShiftClock implements Clock {
@@ -74,18 +81,7 @@ async function distributed(keyId: string, body: Record<string, unknown>) {
 /** The key bytes as `openssl cms -decrypt` recovers them with the recipient's own key. */
 function opensslOpen(data: string, r: Recipient): Buffer {
   const file = writeFile(dir, `cms-${Math.random().toString(36).slice(2)}.der`, Buffer.from(data, "base64"));
-  return execFileSync("openssl", [
-    "cms",
-    "-decrypt",
-    "-inform",
-    "DER",
-    "-in",
-    file,
-    "-inkey",
-    r.keyFile,
-    "-recip",
-    r.certFile,
-  ]);
+  return opensslCmsDecrypt(file, r.keyFile, r.certFile);
 }
 
 async function problem(res: Response, status: number) {
@@ -329,22 +325,7 @@ describe("key distribution by wrapping to certificates", () => {
     const viaCms = randomBytes(32);
     const keyFile = writeFile(dir, "byok.bin", viaCms);
     const cmsFile = join(dir, "byok.cms");
-    execFileSync("openssl", [
-      "cms",
-      "-encrypt",
-      "-binary",
-      "-aes256",
-      "-in",
-      keyFile,
-      "-outform",
-      "DER",
-      "-out",
-      cmsFile,
-      "-recip",
-      importPem,
-      "-keyopt",
-      "rsa_padding_mode:oaep",
-    ]);
+    opensslCmsEncrypt(keyFile, cmsFile, importPem);
     await importAndCheck("cms", readFileSync(cmsFile).toString("base64"), viaCms);
 
     const viaJwe = randomBytes(32);
@@ -357,22 +338,7 @@ describe("key distribution by wrapping to certificates", () => {
     // Sealed to someone else, the wrong size, the wrong algorithm, or tampered: refused, nothing added.
     const other = await recipient("not-import", "rsa");
     const elsewhere = join(dir, "elsewhere.cms");
-    execFileSync("openssl", [
-      "cms",
-      "-encrypt",
-      "-binary",
-      "-aes256",
-      "-in",
-      keyFile,
-      "-outform",
-      "DER",
-      "-out",
-      elsewhere,
-      "-recip",
-      other.certFile,
-      "-keyopt",
-      "rsa_padding_mode:oaep",
-    ]);
+    opensslCmsEncrypt(keyFile, elsewhere, other.certFile);
     let p = await problem(
       await kw.api(`/api/v1/keys/${key.id}/import`, {
         body: { format: "cms", data: readFileSync(elsewhere).toString("base64") },

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Actor } from "../../src/audit/index.js";
 import { openEnvelope } from "../../src/pki/cms.js";
 import { pemBlocks } from "../../src/pki/pem.js";
-import { opensslCsr, startKeyward, type TestKeyward, testActor, writeFile } from "../helpers/keyward.js";
+import {
+  opensslCmsDecrypt,
+  opensslCsr,
+  startKeyward,
+  testActor,
+  type TestKeyward,
+  writeFile,
+} from "../helpers/keyward.js";
 import { listTokenObjects } from "../helpers/softhsm.js";
 
 let kw: TestKeyward;
@@ -46,18 +52,7 @@ afterAll(async () => {
 function decryptShare(agent: Agent, cms: Buffer, withOpenssl: boolean): Buffer {
   if (withOpenssl) {
     const file = writeFile(dir, `${agent.name}-share.cms`, cms);
-    return execFileSync("openssl", [
-      "cms",
-      "-decrypt",
-      "-inform",
-      "DER",
-      "-in",
-      file,
-      "-inkey",
-      agent.keyFile,
-      "-recip",
-      agent.certFile,
-    ]);
+    return opensslCmsDecrypt(file, agent.keyFile, agent.certFile);
   }
   const der = pemBlocks(readFileSync(agent.certFile, "utf8"), "CERTIFICATE")[0]!;
   return openEnvelope(cms, createPrivateKey(readFileSync(agent.keyFile)), der);

@@ -151,3 +151,39 @@ export function writeFile(dir: string, name: string, content: string | Uint8Arra
   writeFileSync(path, content);
   return path;
 }
+
+/** What a recipient does with `openssl cms`: open EnvelopedData (DER) with its own key. */
+export function opensslCmsDecrypt(cmsFile: string, keyFile: string, certFile: string): Buffer {
+  return execFileSync("openssl", [
+    "cms",
+    "-decrypt",
+    "-inform",
+    "DER",
+    "-in",
+    cmsFile,
+    "-inkey",
+    keyFile,
+    "-recip",
+    certFile,
+  ]);
+}
+
+/** EnvelopedData made by `openssl cms` (AES-256-CBC, RSA-OAEP for RSA recipients), DER. */
+export function opensslCmsEncrypt(inFile: string, outFile: string, recipientCert: string): void {
+  execFileSync("openssl", [
+    "cms",
+    "-encrypt",
+    "-binary",
+    "-aes256",
+    "-in",
+    inFile,
+    "-outform",
+    "DER",
+    "-out",
+    outFile,
+    "-recip",
+    recipientCert,
+    "-keyopt",
+    "rsa_padding_mode:oaep",
+  ]);
+}

@@ -3,6 +3,7 @@ import { createPrivateKey, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { opensslCmsDecrypt, opensslCmsEncrypt } from "../helpers/keyward.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { pemBlocks } from "../../src/pki/pem.js";
 import { openEnvelope, sealToCertificate } from "../../src/pki/cms.js";
@@ -48,18 +49,7 @@ describe("CMS EnvelopedData sealed in software (escrow shares)", () => {
       const sealed = sealToCertificate(r.der, content);
       const file = join(dir, `${name}.cms`);
       writeFileSync(file, sealed);
-      const opened = execFileSync("openssl", [
-        "cms",
-        "-decrypt",
-        "-inform",
-        "DER",
-        "-in",
-        file,
-        "-inkey",
-        r.keyFile,
-        "-recip",
-        r.certFile,
-      ]);
+      const opened = opensslCmsDecrypt(file, r.keyFile, r.certFile);
       expect(opened.equals(content)).toBe(true);
       expect(openEnvelope(sealed, createPrivateKey(readFileSync(r.keyFile)), r.der).equals(content)).toBe(true);
       const other = name === "rsa" ? recipients.p256 : recipients.rsa;
@@ -74,22 +64,7 @@ describe("CMS EnvelopedData sealed in software (escrow shares)", () => {
     const input = join(dir, "in.bin");
     const output = join(dir, "openssl.cms");
     writeFileSync(input, content);
-    execFileSync("openssl", [
-      "cms",
-      "-encrypt",
-      "-binary",
-      "-aes256",
-      "-in",
-      input,
-      "-outform",
-      "DER",
-      "-out",
-      output,
-      "-recip",
-      recipients.rsa.certFile,
-      "-keyopt",
-      "rsa_padding_mode:oaep",
-    ]);
+    opensslCmsEncrypt(input, output, recipients.rsa.certFile);
     const opened = openEnvelope(
       readFileSync(output),
       createPrivateKey(readFileSync(recipients.rsa.keyFile)),

@@ -111,7 +111,9 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<{
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn", ...extraEnv });
   await run(["init"], env);
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
-  const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
+  // BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops (open in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const server = spawn(process.execPath, [...profile, join(ROOT, "bin", "keyward.js"), "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -283,7 +285,9 @@ async function keywardAcme(dns: string, http01Port: number): Promise<AcmeTarget>
     KEYWARD_ACME_HTTP01_PORT: String(http01Port),
   });
   await run(["init"], env);
-  const server = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
+  // BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops (open in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const server = spawn(process.execPath, [...profile, join(ROOT, "bin", "keyward.js"), "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -135,7 +135,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     forbiddenNames: config.policy.forbiddenNames,
     nameConstraints: config.ca.nameConstraints,
     blockedKeys: revocationStore,
-    onIssued: (serial) => ocsp!.presign(serial),
+    // The responder is created below (it issues its own certificate through this service).
+    ocsp: {
+      answerForNew: (serial, caId) => ocsp!.answerForNew(serial, caId),
+      remember: (answer) => ocsp!.remember(answer),
+    },
   });
   const notifier = createNotifier(database, config.database.url, logger);
   // Periodic jobs run once per slot across every instance sharing this database.
@@ -163,8 +167,8 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       });
       return {
         serial: issued.serial,
-        certificate: Buffer.from(issued.certificate.rawData),
-        notAfter: issued.certificate.notAfter,
+        certificate: issued.certificate,
+        notAfter: issued.notAfter,
       };
     },
   });

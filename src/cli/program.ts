@@ -379,16 +379,15 @@ export function buildProgram(): Command {
           validityDays: opts.validityDays,
           actor: cliActor(),
         });
-        const certificate = certificatePem(new Uint8Array(issued.certificate.rawData));
+        const certificate = certificatePem(issued.certificate);
         const chain = issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
         if (opts.out) writeFileSync(opts.out, certificate);
         if (opts.chainOut) writeFileSync(opts.chainOut, chain);
         out.progress(
-          `Issued serial ${issued.serial} (profile ${issued.profile}, issuer ${issued.caId}, until ${issued.certificate.notAfter.toISOString()})`,
+          `Issued serial ${issued.serial} (profile ${issued.profile}, issuer ${issued.caId}, until ${issued.notAfter.toISOString()})`,
         );
-        out.result(
-          { serial: issued.serial, certificate, chain, notAfter: issued.certificate.notAfter.toISOString() },
-          () => (opts.out ? `${opts.out}` : certificate),
+        out.result({ serial: issued.serial, certificate, chain, notAfter: issued.notAfter.toISOString() }, () =>
+          opts.out ? `${opts.out}` : certificate,
         );
       });
     });

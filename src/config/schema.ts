@@ -1,17 +1,9 @@
 import { z } from "zod";
+import { KEY_USAGE_BITS } from "../pki/certificate-der.js";
 import { KEY_TYPES } from "../pki/key-types.js";
 
-export const KEY_USAGES = [
-  "digitalSignature",
-  "nonRepudiation",
-  "keyEncipherment",
-  "dataEncipherment",
-  "keyAgreement",
-  "keyCertSign",
-  "cRLSign",
-  "encipherOnly",
-  "decipherOnly",
-] as const;
+/** RFC 5280 key usages, in named-bit order (the DER encoder relies on it). */
+export const KEY_USAGES = KEY_USAGE_BITS;
 export type KeyUsageName = (typeof KEY_USAGES)[number];
 
 export const EXTENDED_KEY_USAGES = {

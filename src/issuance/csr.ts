@@ -1,10 +1,10 @@
-import { webcrypto } from "node:crypto";
 import type { KeyObject } from "node:crypto";
-import * as x509 from "@peculiar/x509";
 import { BadCsrError } from "../errors/index.js";
 import type { KeyType } from "../pki/key-types.js";
+import { DerError } from "../pki/der.js";
 import { pemBlocks } from "../pki/pem.js";
-import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
+import { type DecodedCsr, decodeCsr, verifyCsrSignature } from "../pki/pkcs10.js";
+import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
 
 export interface RequestedName {
   type: string;
@@ -23,22 +23,18 @@ export interface ParsedCsr {
   commonName: string | undefined;
 }
 
-const SAN_OID = "2.5.29.17";
-const SAN_TYPE: Record<string, string> = { dns: "dns", ip: "ip", email: "email", url: "uri" };
-
 /** Decodes a PEM or DER PKCS#10 request and checks its self-signature. */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
-  const der = typeof input === "string" ? pemToDer(input) : input;
-  let csr: x509.Pkcs10CertificateRequest;
+  const der = Buffer.from(typeof input === "string" ? pemToDer(input) : input);
+  let csr: DecodedCsr;
   try {
-    csr = new x509.Pkcs10CertificateRequest(toArrayBuffer(der));
-  } catch {
-    throw new BadCsrError("the CSR is not a DER-encoded PKCS#10 CertificationRequest");
+    csr = decodeCsr(der);
+  } catch (error) {
+    throw new BadCsrError(`the CSR is not a DER-encoded PKCS#10 CertificationRequest: ${detail(error)}`);
   }
-  const spki = Buffer.from(csr.publicKey.rawData);
   let publicKey: KeyObject;
   try {
-    publicKey = spkiFromDer(spki);
+    publicKey = spkiFromDer(csr.spki);
   } catch {
     throw new BadCsrError("the CSR's public key cannot be decoded");
   }
@@ -46,33 +42,26 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   if (keyType) {
     let verified = false;
     try {
-      verified = await csr.verify(webcrypto as unknown as Crypto);
+      verified = verifyCsrSignature(csr, publicKey);
     } catch (error) {
-      throw new BadCsrError(`the CSR signature cannot be checked: ${(error as Error).message}`);
+      throw new BadCsrError(`the CSR signature cannot be checked: ${detail(error)}`);
     }
     if (!verified) throw new BadCsrError("the CSR signature does not verify with the CSR's public key");
   }
-
-  let sans: RequestedName[] = [];
-  const sanExtension = csr.getExtension(SAN_OID);
-  if (sanExtension) {
-    try {
-      const names = new x509.SubjectAlternativeNameExtension(sanExtension.rawData).names.toJSON();
-      sans = names.map((n) => ({ type: SAN_TYPE[n.type] ?? n.type, value: n.value }));
-    } catch {
-      throw new BadCsrError("the CSR's subjectAltName extension cannot be decoded");
-    }
-  }
-  const commonName = csr.subjectName.getField("CN")[0];
   return {
-    spki,
-    spkiSha256: spkiSha256Hex(spki),
+    spki: csr.spki,
+    spkiSha256: spkiSha256Hex(csr.spki),
     publicKey,
     keyType,
     keyDescription: describeKey(publicKey),
-    sans,
-    commonName,
+    sans: csr.subjectAltNames ?? [],
+    commonName: csr.commonName,
   };
+}
+
+/** DER and crypto errors say what is wrong in words fit for the client; anything else stays inside. */
+function detail(error: unknown): string {
+  return error instanceof DerError ? error.message : "it cannot be decoded";
 }
 
 function pemToDer(text: string): Uint8Array {

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 import type { SanType } from "../config/schema.js";
 import { PolicyError } from "../errors/index.js";
+import { ipBytes } from "../pki/general-names.js";
 
 export interface SubjectName {
   type: SanType;
@@ -115,20 +116,6 @@ function ipInCidr(ip: string, cidr: string): boolean {
     if ((a[i >> 3]! & mask) !== (b[i >> 3]! & mask)) return false;
   }
   return true;
-}
-
-function ipBytes(text: string): number[] | undefined {
-  const version = isIP(text);
-  if (version === 4) return text.split(".").map(Number);
-  if (version !== 6) return undefined;
-  // The URL parser writes IPv6 in hex groups only (no dotted IPv4 tail), which is what we split.
-  const ip = canonicalIp(text);
-  const [head = "", tail = ""] = ip.split("::");
-  const parse = (part: string) =>
-    part ? part.split(":").flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]) : [];
-  const h = parse(head);
-  const t = parse(tail);
-  return [...h, ...new Array(16 - h.length - t.length).fill(0), ...t];
 }
 
 export function formatName(name: SubjectName): string {

@@ -1,3 +1,4 @@
+import type { StoredOcspResponse } from "../revocation/ports.js";
 import type { AuditEvent } from "../audit/index.js";
 import type { KeyType } from "../pki/key-types.js";
 
@@ -51,8 +52,11 @@ export interface CertificateStore {
    * never made unaudited); throws DuplicateSerialError when the serial exists.
    */
   recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void>;
-  /** Stores the signed certificate of a pending intent; status becomes valid. */
-  markIssued(serial: string, certificate: Buffer): Promise<void>;
+  /**
+   * Stores the signed certificate of a pending intent (status becomes valid) and, in the same
+   * transaction, its pre-signed OCSP answer.
+   */
+  markIssued(serial: string, certificate: Buffer, ocspAnswer?: StoredOcspResponse): Promise<void>;
   /** Marks a pending intent whose signing failed, so it is never mistaken for an issued one. */
   markFailed(serial: string, audit: AuditEvent): Promise<void>;
   /** Serials of intents still pending since before `createdBefore` (their process died mid-issue). */

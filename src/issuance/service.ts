@@ -1,15 +1,17 @@
-import * as x509 from "@peculiar/x509";
+import type * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
-import { type Config, EXTENDED_KEY_USAGES, type KeyUsageName, type Profile } from "../config/schema.js";
+import { type Config, EXTENDED_KEY_USAGES, type Profile } from "../config/schema.js";
 import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
 import { BadRequestError, ForbiddenError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
 import { normalizeSerial } from "../pki/serial.js";
-import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
+import { commonNameSubject, leafExtensions } from "../pki/certificate-der.js";
+import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
-import { randomSerial, signingCrypto } from "../signer/index.js";
+import { randomSerial } from "../signer/index.js";
 import { parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
+import type { OcspResponder } from "../revocation/ocsp.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
 import {
   type BlockedKeyCheck,
@@ -34,7 +36,9 @@ export interface IssueRequest {
 
 export interface IssuedCertificate {
   serial: string;
-  certificate: x509.X509Certificate;
+  /** DER. */
+  certificate: Buffer;
+  notAfter: Date;
   /** Issuing chain, leaf issuer first, without the root. */
   chain: x509.X509Certificate[];
   caId: string;
@@ -44,25 +48,11 @@ export interface IssuedCertificate {
 /** Leaves are backdated a little so clients with a slow clock accept them at once. */
 const LEAF_BACKDATE_MS = 60_000;
 
-const KEY_USAGE_FLAGS: Record<KeyUsageName, x509.KeyUsageFlags> = {
-  digitalSignature: x509.KeyUsageFlags.digitalSignature,
-  nonRepudiation: x509.KeyUsageFlags.nonRepudiation,
-  keyEncipherment: x509.KeyUsageFlags.keyEncipherment,
-  dataEncipherment: x509.KeyUsageFlags.dataEncipherment,
-  keyAgreement: x509.KeyUsageFlags.keyAgreement,
-  keyCertSign: x509.KeyUsageFlags.keyCertSign,
-  cRLSign: x509.KeyUsageFlags.cRLSign,
-  encipherOnly: x509.KeyUsageFlags.encipherOnly,
-  decipherOnly: x509.KeyUsageFlags.decipherOnly,
-};
-
 /**
  * The registration authority: applies profiles and policy to a CSR, records the intent, and only
  * then asks the CA to sign (DESIGN.md §3).
  */
 export class IssuanceService {
-  private readonly crypto = signingCrypto();
-
   constructor(
     private readonly deps: {
       ca: CertificateAuthority;
@@ -73,8 +63,8 @@ export class IssuanceService {
       /** The name constraints placed in intermediates (config `ca.nameConstraints`). */
       nameConstraints?: NameConstraints;
       blockedKeys?: BlockedKeyCheck;
-      /** Runs after a certificate is stored (pre-signing its OCSP answer). */
-      onIssued?: (serial: string) => Promise<void>;
+      /** Pre-signs each new certificate's OCSP answer, stored with it (RFC 5019 responders). */
+      ocsp?: Pick<OcspResponder, "answerForNew" | "remember">;
     },
   ) {}
 
@@ -179,22 +169,16 @@ export class IssuanceService {
     const notAfter = wholeSeconds(addDays(now, input.validityDays));
     checkIssuerValidity(issuer, now, notAfter);
 
-    const extensions: x509.Extension[] = [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        decision.keyUsage.reduce((flags, u) => flags | KEY_USAGE_FLAGS[u], 0),
-        true,
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(toArrayBuffer(input.spki), false, this.crypto),
+    const extensions = [
+      leafExtensions.basicConstraints(),
+      leafExtensions.keyUsage(decision.keyUsage),
+      leafExtensions.subjectKeyIdentifier(input.spki),
     ];
-    if (decision.extKeyUsage.length) extensions.push(new x509.ExtendedKeyUsageExtension(decision.extKeyUsage, false));
-    if (decision.names.length) {
-      const sans = decision.names.map((n) => ({ type: n.type === "uri" ? "url" : n.type, value: n.value }));
-      // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
-      extensions.push(new x509.SubjectAlternativeNameExtension(sans as x509.JsonGeneralNames, !decision.commonName));
-    }
-    extensions.push(...input.extraExtensions);
-    const subject: x509.JsonName = decision.commonName ? [{ CN: [decision.commonName] }] : [];
+    if (decision.extKeyUsage.length) extensions.push(leafExtensions.extendedKeyUsage(decision.extKeyUsage));
+    // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
+    if (decision.names.length) extensions.push(leafExtensions.subjectAltName(decision.names, !decision.commonName));
+    extensions.push(...input.extraExtensions.map((e) => Buffer.from(e.rawData)));
+    const subject = commonNameSubject(decision.commonName);
 
     for (let attempt = 0; ; attempt++) {
       const serial = randomSerial();
@@ -238,12 +222,21 @@ export class IssuanceService {
             recorded = true;
           },
         );
-        await this.deps.store.markIssued(serial, Buffer.from(certificate.rawData));
-        // Pre-signs the OCSP answer; a failure there leaves the certificate issued (the
-        // responder signs on first request instead).
-        if (input.presignOcsp) await this.deps.onIssued?.(serial).catch(() => undefined);
+        // The OCSP answer is pre-signed now and committed with the certificate; if signing it
+        // fails the certificate is still issued (the responder signs on first request instead).
+        const ocsp = input.presignOcsp ? this.deps.ocsp : undefined;
+        const answer = await ocsp?.answerForNew(serial, issuer.id).catch(() => undefined);
+        await this.deps.store.markIssued(serial, certificate, answer);
+        if (answer) ocsp?.remember(answer);
         const chain = await this.deps.ca.chain(issuer.id);
-        return { serial, certificate, chain: chain.slice(0, -1), caId: issuer.id, profile: input.profileName };
+        return {
+          serial,
+          certificate,
+          notAfter,
+          chain: chain.slice(0, -1),
+          caId: issuer.id,
+          profile: input.profileName,
+        };
       } catch (error) {
         // 2^-128 per attempt, but the database is the judge of uniqueness, not this code.
         if (error instanceof DuplicateSerialError && attempt < 3) continue;

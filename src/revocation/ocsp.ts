@@ -73,6 +73,7 @@ export class OcspResponder {
   private issuers: Map<string, IssuerMatch> | undefined;
   private readonly responders = new Map<string, Responder>();
   private readonly renewing = new Map<string, Promise<Responder>>();
+  private readonly issuerHashCache = new Map<string, IssuerHashes>();
   private refresher: NodeJS.Timeout | undefined;
 
   constructor(
@@ -111,18 +112,20 @@ export class OcspResponder {
       if (cached) return cached;
     }
     // Several CertIDs, a nonce to echo, or nothing cached: sign this answer now.
-    const signed = await this.sign(first.ca.id, request.certIds, nonce);
+    const answers = await Promise.all(
+      request.certIds.map(async (certId) => ({ certId, status: await this.status(certId.serial, first.ca.id) })),
+    );
+    const signed = await this.sign(first.ca.id, answers, nonce);
     return { der: signed.der, outcome: "miss" };
   }
 
-  /** Signs and stores the answer for one certificate (at issuance and after revocation). */
+  /** Signs and stores the answer for one certificate (after revocation, or when one is missing). */
   async presign(serial: string, hashes: readonly string[] = ["sha1"]): Promise<void> {
     const record = await this.deps.certificates.get(serial);
     if (!record) return;
-    const issuer = await this.deps.ca.issuerInfo(record.caId);
     for (const h of hashes) {
-      const certId = certIdFor(h as "sha1" | "sha256", issuer.subject, issuer.spki, serial);
-      const signed = await this.sign(record.caId, [certId], undefined);
+      const certId = certIdFor(h as "sha1" | "sha256", await this.issuerHashes(record.caId), serial);
+      const signed = await this.sign(record.caId, [{ certId, status: statusOf(record) }], undefined);
       const response = {
         serial,
         hash: h,
@@ -133,6 +136,16 @@ export class OcspResponder {
       await this.deps.store.saveOcspResponse(response);
       this.remember(response);
     }
+  }
+
+  /**
+   * The "good" answer for a certificate being issued now, for the issuing transaction to store
+   * with the certificate (one commit, no lookups); `remember` it once that has committed.
+   */
+  async answerForNew(serial: string, caId: string): Promise<StoredOcspResponse> {
+    const certId = certIdFor("sha1", await this.issuerHashes(caId), serial);
+    const signed = await this.sign(caId, [{ certId, status: { status: "good" } }], undefined);
+    return { serial, hash: "sha1", thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, der: signed.der };
   }
 
   /** Re-signs every stored answer for the certificate (after a revocation or release). */
@@ -237,7 +250,7 @@ export class OcspResponder {
     };
   }
 
-  private remember(response: StoredOcspResponse): StoredOcspResponse & { etag: string } {
+  remember(response: StoredOcspResponse): StoredOcspResponse & { etag: string } {
     const entry = { ...response, etag: `"${createHash("sha1").update(response.der).digest("hex")}"` };
     const key = `${response.hash}:${response.serial}`;
     this.cache.delete(key);
@@ -246,16 +259,22 @@ export class OcspResponder {
     return entry;
   }
 
-  private async sign(caId: string, certIds: CertId[], nonce: Buffer | undefined) {
+  private async sign(
+    caId: string,
+    answers: ReadonlyArray<{ certId: CertId; status: SingleStatus }>,
+    nonce: Buffer | undefined,
+  ) {
     const responder = await this.responder(caId);
     const now = wholeSeconds(this.deps.clock.now());
     const validUntil = new Date(now.getTime() + this.deps.settings.validityHours * 3_600_000);
     // A response never outlives the certificate that signs it.
     const nextUpdate = validUntil > responder.record.notAfter ? responder.record.notAfter : validUntil;
-    const singles: SingleResponse[] = [];
-    for (const certId of certIds) {
-      singles.push({ certId: certId.raw, status: await this.status(certId.serial, caId), thisUpdate: now, nextUpdate });
-    }
+    const singles: SingleResponse[] = answers.map((a) => ({
+      certId: a.certId.raw,
+      status: a.status,
+      thisUpdate: now,
+      nextUpdate,
+    }));
     const tbs = responseData(responder.keyHash, now, singles, nonce);
     const basic = await signStructure(this.deps.keys, responder.record.keyUri, responder.keyType, tbs);
     return { der: successfulResponse(basic, responder.record.certificate), thisUpdate: now, nextUpdate };
@@ -263,11 +282,22 @@ export class OcspResponder {
 
   private async status(serial: string, caId: string): Promise<SingleStatus> {
     const record = await this.deps.certificates.get(serial);
-    if (!record || record.caId !== caId) return { status: "unknown" };
-    if (record.status === "revoked")
-      return { status: "revoked", revokedAt: record.revokedAt!, reason: record.revocationReason };
-    if (record.status === "valid") return { status: "good" };
-    return { status: "unknown" };
+    return record && record.caId === caId ? statusOf(record) : { status: "unknown" };
+  }
+
+  /** The issuer's Name and key hashes for CertIDs, computed once per CA. */
+  private async issuerHashes(caId: string): Promise<IssuerHashes> {
+    let hashes = this.issuerHashCache.get(caId);
+    if (!hashes) {
+      const { subject, spki } = certificateSubjectAndSpki((await this.deps.ca.get(caId)).certificate);
+      const bits = subjectPublicKeyBits(spki);
+      hashes = {
+        sha1: { name: hash("sha1", subject), key: hash("sha1", bits) },
+        sha256: { name: hash("sha256", subject), key: hash("sha256", bits) },
+      };
+      this.issuerHashCache.set(caId, hashes);
+    }
+    return hashes;
   }
 
   /** The CA's delegated responder, issued on first use and renewed when half its validity is gone. */
@@ -339,14 +369,21 @@ export class OcspResponder {
   }
 }
 
+type IssuerHashes = Record<"sha1" | "sha256", { name: Buffer; key: Buffer }>;
+
+function statusOf(record: CertificateRecord): SingleStatus {
+  if (record.status === "revoked")
+    return { status: "revoked", revokedAt: record.revokedAt!, reason: record.revocationReason };
+  return record.status === "valid" ? { status: "good" } : { status: "unknown" };
+}
+
 /** The CertID a client builds for one of our certificates. */
-export function certIdFor(h: "sha1" | "sha256", issuerSubject: Buffer, issuerSpki: Buffer, serial: string): CertId {
+function certIdFor(h: "sha1" | "sha256", issuer: IssuerHashes, serial: string): CertId {
   const algOid = h === "sha1" ? "1.3.14.3.2.26" : "2.16.840.1.101.3.4.2.1";
-  const nameHash = hash(h, issuerSubject);
-  const keyHash = hash(h, subjectPublicKeyBits(issuerSpki));
+  const { name, key } = issuer[h];
   // Built with the same encoder the responses use, so the echo is byte-identical to a client's.
-  const raw = certIdDer(algOid, nameHash, keyHash, serial);
-  return { hash: h, issuerNameHash: nameHash, issuerKeyHash: keyHash, serial, raw };
+  const raw = certIdDer(algOid, name, key, serial);
+  return { hash: h, issuerNameHash: name, issuerKeyHash: key, serial, raw };
 }
 
 function certIdDer(algOid: string, nameHash: Buffer, keyHash: Buffer, serial: string): Buffer {

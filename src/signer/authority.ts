@@ -5,10 +5,11 @@ import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import type { CaSettings, NameConstraintsSettings } from "../config/schema.js";
 import { ConflictError, NotFoundError } from "../errors/index.js";
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
+import { tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
-import { signStructure } from "./structure.js";
+import { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 
 export interface HierarchySettings {
@@ -19,18 +20,21 @@ export interface HierarchySettings {
 
 export interface CertificateToSign {
   serial: string;
-  subject: x509.JsonName;
+  /** DER Name. */
+  subject: Buffer;
   spki: Buffer;
   notBefore: Date;
   notAfter: Date;
-  /** Subject-side extensions; the CA adds AKI, AIA and the CRL distribution point. */
-  extensions: x509.Extension[];
+  /** Subject-side extensions (DER); the CA adds AKI, AIA and the CRL distribution point. */
+  extensions: Buffer[];
 }
 
 interface LoadedCa {
   record: CaRecord;
   certificate: x509.X509Certificate;
   key: TokenPrivateKey;
+  /** What every certificate it signs repeats, encoded once: its Name, algorithm and extensions. */
+  issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[] };
 }
 
 /** CAs are backdated this much so a client whose clock runs a little slow accepts them at once. */
@@ -169,27 +173,25 @@ export class CertificateAuthority {
    * Signs a certificate with the CA's key. `beforeSign` receives the exact TBSCertificate bytes and
    * must have stored them durably before it returns: only then does the HSM sign.
    */
-  async sign(
-    caId: string,
-    request: CertificateToSign,
-    beforeSign: (tbs: Uint8Array) => Promise<void>,
-  ): Promise<x509.X509Certificate> {
+  async sign(caId: string, request: CertificateToSign, beforeSign: (tbs: Buffer) => Promise<void>): Promise<Buffer> {
     const ca = await this.load(caId);
-    const extensions = [...request.extensions, ...this.issuerExtensions(ca)];
-    return x509.X509CertificateGenerator.create(
-      {
-        serialNumber: request.serial,
-        subject: request.subject,
-        issuer: ca.certificate.subjectName,
-        notBefore: request.notBefore,
-        notAfter: request.notAfter,
-        publicKey: toArrayBuffer(request.spki),
-        signingKey: ca.key.withBeforeSign(beforeSign) as unknown as CryptoKey,
-        signingAlgorithm: signingAlgorithmFor(ca.record.keyType),
-        extensions,
-      },
-      this.crypto,
-    );
+    ca.issuing ??= {
+      name: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
+      signatureAlgorithm: signatureAlgorithmIdentifier(ca.record.keyType),
+      extensions: this.issuerExtensions(ca).map((e) => Buffer.from(e.rawData)),
+    };
+    const tbs = tbsCertificate({
+      serial: request.serial,
+      signatureAlgorithm: ca.issuing.signatureAlgorithm,
+      issuer: ca.issuing.name,
+      notBefore: request.notBefore,
+      notAfter: request.notAfter,
+      subject: request.subject,
+      spki: request.spki,
+      extensions: [...request.extensions, ...ca.issuing.extensions],
+    });
+    await beforeSign(tbs);
+    return signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
   }
 
   /** What CRLs and OCSP need to name a CA: its subject Name and SPKI (DER) and key identifier. */

@@ -289,7 +289,7 @@ describe("applyPolicy: names", () => {
   it("refuses subjectAltName types Keyward does not support", async () => {
     const parsed = await csr({ subj: "/CN=a.example.com", san: "DNS:a.example.com,RID:1.2.3.4" });
     expect(refusal(() => applyPolicy(parsed, "server", server, FORBIDDEN))).toMatch(
-      /subjectAltName type "id" is not supported/,
+      /subjectAltName type "registeredID" is not supported/,
     );
   });
 

@@ -152,9 +152,9 @@ export function apiRoutes(services: Services): ApiRoute[] {
         services.metrics.certificatesIssued.inc({ profile: issued.profile, source: "api" });
         res.status(201).json({
           serial: issued.serial,
-          certificate: certificatePem(new Uint8Array(issued.certificate.rawData)),
+          certificate: certificatePem(issued.certificate),
           chain: issued.chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join(""),
-          notAfter: issued.certificate.notAfter.toISOString(),
+          notAfter: issued.notAfter.toISOString(),
         });
       },
     },

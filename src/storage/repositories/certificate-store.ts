@@ -1,5 +1,7 @@
 import type { AuditEvent } from "../../audit/index.js";
+import type { StoredOcspResponse } from "../../revocation/ports.js";
 import { withAudit } from "./audit-store.js";
+import { saveOcspResponse } from "./revocation-store.js";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type {
   CertificateFilter,
@@ -68,14 +70,17 @@ export class SqlCertificateStore implements CertificateStore {
     }
   }
 
-  async markIssued(serial: string, certificate: Buffer): Promise<void> {
-    const result = await this.db
-      .updateTable("certificates")
-      .set({ status: "valid", certificate })
-      .where("serial", "=", serial)
-      .where("status", "=", "pending")
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+  async markIssued(serial: string, certificate: Buffer, ocspAnswer?: StoredOcspResponse): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const result = await tx
+        .updateTable("certificates")
+        .set({ status: "valid", certificate })
+        .where("serial", "=", serial)
+        .where("status", "=", "pending")
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+      if (ocspAnswer) await saveOcspResponse(tx, ocspAnswer);
+    });
   }
 
   async markFailed(serial: string, audit: AuditEvent): Promise<void> {

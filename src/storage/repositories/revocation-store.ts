@@ -253,22 +253,7 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async saveOcspResponse(r: StoredOcspResponse): Promise<void> {
-    const values = {
-      serial: r.serial,
-      hash: r.hash,
-      this_update: r.thisUpdate.toISOString(),
-      next_update: r.nextUpdate.toISOString(),
-      der: r.der,
-    };
-    await this.db
-      .insertInto("ocsp_responses")
-      .values(values)
-      .onConflict((oc) =>
-        oc
-          .columns(["serial", "hash"])
-          .doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
-      )
-      .execute();
+    await saveOcspResponse(this.db, r);
   }
 
   async deleteOcspResponses(serial: string): Promise<void> {
@@ -345,4 +330,24 @@ export class SqlRevocationStore implements RevocationStore {
       })
       .execute();
   }
+}
+
+/** Inserts or replaces one pre-signed answer (also inside the issuing transaction). */
+export async function saveOcspResponse(db: Kysely<Database>, r: StoredOcspResponse): Promise<void> {
+  const values = {
+    serial: r.serial,
+    hash: r.hash,
+    this_update: r.thisUpdate.toISOString(),
+    next_update: r.nextUpdate.toISOString(),
+    der: r.der,
+  };
+  await db
+    .insertInto("ocsp_responses")
+    .values(values)
+    .onConflict((oc) =>
+      oc
+        .columns(["serial", "hash"])
+        .doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
+    )
+    .execute();
 }

@@ -1,0 +1,141 @@
+// Keyward writes leaf certificates' DER itself (issuance hot path). Every field is held here to the
+// bytes @peculiar/x509 (an independent implementation) produces for the same certificate.
+import { webcrypto } from "node:crypto";
+import * as x509 from "@peculiar/x509";
+import { describe, expect, it } from "vitest";
+import { EXTENDED_KEY_USAGES, type KeyUsageName } from "../../src/config/schema.js";
+import { commonNameSubject, leafExtensions, tbsCertificate } from "../../src/pki/certificate-der.js";
+import { children, readElement } from "../../src/pki/der.js";
+import { signatureAlgorithmIdentifier } from "../../src/signer/structure.js";
+
+const crypto = webcrypto as unknown as Crypto;
+const FLAGS: Record<KeyUsageName, number> = {
+  digitalSignature: x509.KeyUsageFlags.digitalSignature,
+  nonRepudiation: x509.KeyUsageFlags.nonRepudiation,
+  keyEncipherment: x509.KeyUsageFlags.keyEncipherment,
+  dataEncipherment: x509.KeyUsageFlags.dataEncipherment,
+  keyAgreement: x509.KeyUsageFlags.keyAgreement,
+  keyCertSign: x509.KeyUsageFlags.keyCertSign,
+  cRLSign: x509.KeyUsageFlags.cRLSign,
+  encipherOnly: x509.KeyUsageFlags.encipherOnly,
+  decipherOnly: x509.KeyUsageFlags.decipherOnly,
+};
+
+interface Case {
+  name: string;
+  commonName?: string;
+  names: Array<{ type: "dns" | "ip" | "email" | "uri"; value: string }>;
+  keyUsage: KeyUsageName[];
+  eku: string[];
+  notAfter: Date;
+}
+
+const CASES: Case[] = [
+  {
+    name: "a server certificate with DNS and IP names",
+    commonName: "www.example.com",
+    names: [
+      { type: "dns", value: "www.example.com" },
+      { type: "dns", value: "*.example.org" },
+      { type: "ip", value: "192.0.2.1" },
+      { type: "ip", value: "2001:db8::17" },
+    ],
+    keyUsage: ["digitalSignature", "keyEncipherment"],
+    eku: [EXTENDED_KEY_USAGES.serverAuth, EXTENDED_KEY_USAGES.clientAuth],
+    notAfter: new Date("2027-03-01T00:00:00Z"),
+  },
+  {
+    name: "an empty subject (critical SAN) with email and URI names, valid past 2049",
+    names: [
+      { type: "email", value: "ops@example.com" },
+      { type: "uri", value: "spiffe://example.org/ns/prod/sa/web" },
+    ],
+    keyUsage: ["digitalSignature"],
+    eku: [EXTENDED_KEY_USAGES.clientAuth],
+    notAfter: new Date("2051-01-02T03:04:05Z"),
+  },
+  {
+    name: "a UTF-8 CN, no names, every key usage bit up to decipherOnly",
+    commonName: "Zürich Ops ✓",
+    names: [],
+    keyUsage: ["nonRepudiation", "keyAgreement", "cRLSign", "decipherOnly"],
+    eku: [],
+    notAfter: new Date("2030-12-31T23:59:59Z"),
+  },
+];
+
+describe("leaf certificate DER", () => {
+  for (const c of CASES) {
+    it(`matches @peculiar/x509 for ${c.name}`, async () => {
+      const issuerKeys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+        "sign",
+        "verify",
+      ]);
+      const leafKeys = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-384" }, true, [
+        "sign",
+        "verify",
+      ]);
+      const spki = Buffer.from(await crypto.subtle.exportKey("spki", leafKeys.publicKey));
+      const issuerName = new x509.Name("CN=Keyward Test Intermediate, O=Example");
+      const issuerExtensions = [
+        new x509.AuthorityKeyIdentifierExtension("0102030405060708090a0b0c0d0e0f1011121314"),
+        new x509.AuthorityInfoAccessExtension({
+          ocsp: ["http://ca.example/ocsp"],
+          caIssuers: ["http://ca.example/ca/i.crt"],
+        }),
+      ];
+      const notBefore = new Date("2026-11-29T10:00:00Z");
+      const serial = "8f0102030405060708090a0b0c0d0e0f";
+
+      const reference: x509.Extension[] = [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(
+          c.keyUsage.reduce((f, u) => f | FLAGS[u], 0),
+          true,
+        ),
+        await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey, false, crypto),
+      ];
+      if (c.eku.length) reference.push(new x509.ExtendedKeyUsageExtension(c.eku, false));
+      if (c.names.length) {
+        const sans = c.names.map((n) => ({ type: n.type === "uri" ? "url" : n.type, value: n.value }));
+        reference.push(new x509.SubjectAlternativeNameExtension(sans as x509.JsonGeneralNames, !c.commonName));
+      }
+      const certificate = await x509.X509CertificateGenerator.create(
+        {
+          serialNumber: serial,
+          subject: c.commonName ? [{ CN: [c.commonName] }] : [],
+          issuer: issuerName,
+          notBefore,
+          notAfter: c.notAfter,
+          publicKey: leafKeys.publicKey,
+          signingKey: issuerKeys.privateKey,
+          signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+          extensions: [...reference, ...issuerExtensions],
+        },
+        crypto,
+      );
+      const expectedTbs = children(readElement(Buffer.from(certificate.rawData)).content)[0]!.raw;
+
+      const ours = [
+        leafExtensions.basicConstraints(),
+        leafExtensions.keyUsage(c.keyUsage),
+        leafExtensions.subjectKeyIdentifier(spki),
+      ];
+      if (c.eku.length) ours.push(leafExtensions.extendedKeyUsage(c.eku));
+      if (c.names.length) ours.push(leafExtensions.subjectAltName(c.names, !c.commonName));
+      // Extension by extension first, so a mismatch names its culprit.
+      expect(ours.map((e) => e.toString("hex"))).toEqual(reference.map((e) => Buffer.from(e.rawData).toString("hex")));
+      const tbs = tbsCertificate({
+        serial,
+        signatureAlgorithm: signatureAlgorithmIdentifier("p256"),
+        issuer: Buffer.from(issuerName.toArrayBuffer()),
+        notBefore,
+        notAfter: c.notAfter,
+        subject: commonNameSubject(c.commonName),
+        spki,
+        extensions: [...ours, ...issuerExtensions.map((e) => Buffer.from(e.rawData))],
+      });
+      expect(tbs.toString("hex")).toBe(expectedTbs.toString("hex"));
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { children, DerError, tlv, sequence } from "./der.js";
+import { children, DerError, expectTag, sequence, tlv } from "./der.js";
 
 /** A GeneralName (RFC 5280 §4.2.1.6) as Keyward handles it: the kinds it issues have text values. */
 export interface GeneralName {
@@ -32,8 +32,8 @@ const CONTEXT_TYPES: GeneralName["type"][] = [
 /** Decodes the GeneralNames SEQUENCE (the value of a subjectAltName extension). */
 export function decodeGeneralNames(der: Buffer): GeneralName[] {
   const [outer, ...rest] = children(der);
-  if (!outer || outer.tag !== 0x30 || rest.length) throw new DerError("expected a GeneralNames SEQUENCE");
-  const names = children(outer.content).map((element): GeneralName => {
+  if (rest.length) throw new DerError("trailing bytes after GeneralNames");
+  const names = children(expectTag(outer, 0x30, "a GeneralNames SEQUENCE").content).map((element): GeneralName => {
     const type = CONTEXT_TYPES[element.tag & 0x1f];
     if ((element.tag & 0xc0) !== 0x80 || !type) throw new DerError("a GeneralName with an unknown tag");
     switch (type) {

@@ -1,10 +1,10 @@
 // `npm run bench`: figures, not tests. Each figure is printed next to its reference measured in
 // the same run on the same machine (shared machines are noisy; compare ratios, not absolutes).
 import "reflect-metadata";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import pg from "pg";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
@@ -64,6 +64,11 @@ async function hsmSignRate(sessions: number, inFlight: number): Promise<number> 
   }
 }
 
+/** BENCH_PROFILE=DIR: Keyward's processes write V8 CPU profiles there when they stop (Chrome DevTools opens them). */
+function profiling(): string[] {
+  return process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+}
+
 async function run(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolveOut, reject) => {
     const child = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), ...args], {
@@ -111,9 +116,7 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<{
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn", ...extraEnv });
   await run(["init"], env);
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
-  // BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops (open in Chrome DevTools).
-  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const server = spawn(process.execPath, [...profile, join(ROOT, "bin", "keyward.js"), "serve"], {
+  const server = spawn(process.execPath, [...profiling(), join(ROOT, "bin", "keyward.js"), "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -219,7 +222,16 @@ async function crlFigures(counts: number[]): Promise<void> {
     const out = await new Promise<string>((resolveOut, reject) => {
       const child = spawn(
         "/usr/bin/time",
-        ["-f", "%M", process.execPath, join(ROOT, "bin", "keyward.js"), "crl", "intermediate", "--json"],
+        [
+          "-f",
+          "%M",
+          process.execPath,
+          ...profiling(),
+          join(ROOT, "bin", "keyward.js"),
+          "crl",
+          "intermediate",
+          "--json",
+        ],
         {
           env: { ...process.env, ...env },
           stdio: ["ignore", "pipe", "pipe"],
@@ -240,31 +252,119 @@ async function crlFigures(counts: number[]): Promise<void> {
     const baseline = await timeCrl();
     record("keyward crl (0 entries): process time", baseline.seconds, "s");
     record("keyward crl (0 entries): peak RSS", baseline.rssMb, "MiB");
-    const db = new Database(join(token.dir, "keyward.db"));
+    const dbFile = join(token.dir, "keyward.db");
+    const db = new Database(dbFile);
+    const peer = opensslCa(token.dir);
     let inserted = 0;
     for (const count of counts) {
       const insert = db.prepare(
         "insert into certificates (serial, ca_id, profile, status, subject, names, spki_sha256, key_type, tbs, certificate, not_before, not_after, created_at, revoked_at, revocation_reason) values (?, 'intermediate', 'server', 'revoked', '', '[]', ?, 'p256', x'00', x'00', ?, ?, ?, ?, 1)",
       );
       const now = new Date().toISOString();
+      const serials: string[] = [];
       db.transaction(() => {
-        for (; inserted < count; inserted++) insert.run(randomBytes(16).toString("hex"), "00", now, now, now, now);
+        for (; inserted < count; inserted++) {
+          const serial = randomBytes(16).toString("hex");
+          serials.push(serial);
+          insert.run(serial, "00", now, now, now, now);
+        }
       })();
+      peer.revoke(serials, new Date(now));
+      const reference = peer.gencrl();
       const figures = await timeCrl();
       record(`keyward crl (${count} entries): process time`, figures.seconds, "s", {
-        name: "0-entry run",
-        value: baseline.seconds,
+        name: "openssl ca -gencrl",
+        value: reference.seconds,
       });
       record(`keyward crl (${count} entries): peak RSS`, figures.rssMb, "MiB", {
-        name: "0-entry run",
-        value: baseline.rssMb,
+        name: "openssl ca -gencrl",
+        value: reference.rssMb,
       });
-      record(`keyward crl (${count} entries): DER size`, figures.bytes / 1024, "KiB");
+      record(`keyward crl (${count} entries): DER size`, figures.bytes / 1024, "KiB", {
+        name: "openssl ca -gencrl",
+        value: reference.bytes / 1024,
+      });
+      db.pragma("wal_checkpoint(TRUNCATE)");
+      record(`storage with ${count} certificates: database file`, statSync(dbFile).size / 2 ** 20, "MiB");
     }
     db.close();
   } finally {
     token.cleanup();
   }
+}
+
+/**
+ * The peer for CRLs: `openssl ca -gencrl` over an index with the same revoked serials, signing
+ * with a software P-256 key (the intermediate's key type).
+ */
+function opensslCa(dir: string) {
+  const home = join(dir, "openssl-ca");
+  mkdirSync(home, { recursive: true });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      "/CN=openssl peer CA",
+      "-keyout",
+      join(home, "ca.key"),
+      "-out",
+      join(home, "ca.pem"),
+      "-days",
+      "30",
+    ],
+    { stdio: "ignore" },
+  );
+  writeFileSync(join(home, "index.txt"), "");
+  writeFileSync(join(home, "crlnumber"), "01\n");
+  writeFileSync(
+    join(home, "openssl.cnf"),
+    [
+      "[ca]",
+      "default_ca = peer",
+      "[peer]",
+      `dir = ${home}`,
+      "database = $dir/index.txt",
+      "crlnumber = $dir/crlnumber",
+      "certificate = $dir/ca.pem",
+      "private_key = $dir/ca.key",
+      "default_md = sha256",
+      "default_crl_days = 7",
+      "crl_extensions = crl_ext",
+      "[crl_ext]",
+      "authorityKeyIdentifier = keyid:always",
+      "",
+    ].join("\n"),
+  );
+  const asn1Time = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z";
+  return {
+    revoke(serials: string[], at: Date) {
+      const expiry = asn1Time(new Date(at.getTime() + 90 * 86_400_000));
+      const lines = serials.map(
+        (s) => `R\t${expiry}\t${asn1Time(at)},keyCompromise\t${s.toUpperCase()}\tunknown\t/CN=x\n`,
+      );
+      appendFileSync(join(home, "index.txt"), lines.join(""));
+    },
+    gencrl(): { seconds: number; rssMb: number; bytes: number } {
+      const out = join(home, "crl.der");
+      const start = process.hrtime.bigint();
+      const time = spawnSync(
+        "/usr/bin/time",
+        ["-f", "%M", "openssl", "ca", "-gencrl", "-config", join(home, "openssl.cnf"), "-out", join(home, "crl.pem")],
+        { encoding: "utf8" },
+      );
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (time.status !== 0) throw new Error(`openssl ca -gencrl failed: ${time.stderr}`);
+      execFileSync("openssl", ["crl", "-in", join(home, "crl.pem"), "-outform", "DER", "-out", out]);
+      return { seconds, rssMb: Number(time.stderr.trim().split("\n").pop()) / 1024, bytes: statSync(out).size };
+    },
+  };
 }
 
 /** An ACME server under test: its directory URL, and what a client needs to trust it. */
@@ -285,9 +385,7 @@ async function keywardAcme(dns: string, http01Port: number): Promise<AcmeTarget>
     KEYWARD_ACME_HTTP01_PORT: String(http01Port),
   });
   await run(["init"], env);
-  // BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops (open in Chrome DevTools).
-  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const server = spawn(process.execPath, [...profile, join(ROOT, "bin", "keyward.js"), "serve"], {
+  const server = spawn(process.execPath, [...profiling(), join(ROOT, "bin", "keyward.js"), "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -713,7 +811,8 @@ async function main() {
   }
   if (only.has("acme")) await acmeRates();
   if (only.has("ocsp")) await ocspRates();
-  if (only.has("crl")) await crlFigures([10_000, 100_000]);
+  if (only.has("crl"))
+    await crlFigures((process.env.BENCH_CRL_COUNTS ?? "10000,100000,1000000").split(",").map(Number));
   if (only.has("kms")) await kmsRates();
   if (only.has("fleet")) await fleetRates();
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });

@@ -247,12 +247,13 @@ export class Pkcs11Hsm {
    * (SoftHSM has no CKM_ECDSA_SHA384), returning raw r||s as WebCrypto does.
    */
   async sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer> {
-    let input: Buffer = Buffer.from(data);
+    let input: Buffer;
     let mechanism: number;
     switch (algorithm.name) {
       case "ECDSA":
         mechanism = pkcs11js.CKM_ECDSA;
-        input = createHash(algorithm.hash.replace("-", "").toLowerCase()).update(input).digest();
+        // Hashed here, so large inputs (CRLs) are neither copied nor sent through the module.
+        input = createHash(algorithm.hash.replace("-", "").toLowerCase()).update(data).digest();
         break;
       case "RSASSA-PKCS1-v1_5":
         mechanism = {
@@ -260,9 +261,11 @@ export class Pkcs11Hsm {
           "SHA-384": pkcs11js.CKM_SHA384_RSA_PKCS,
           "SHA-512": pkcs11js.CKM_SHA512_RSA_PKCS,
         }[algorithm.hash];
+        input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         break;
       case "Ed25519":
         mechanism = CKM_EDDSA;
+        input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         break;
     }
     return this.withKey(uri, "sign", (session, key) => {

@@ -12,8 +12,10 @@ function lengthBytes(length: number): Buffer {
 }
 
 export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
-  const body = content.length === 1 ? Buffer.from(content[0]!) : Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(body.length), body]);
+  let length = 0;
+  for (const part of content) length += part.length;
+  // One copy of the content, however large (a CRL's entries are tens of megabytes).
+  return Buffer.concat([Buffer.from([tag]), lengthBytes(length), ...content]);
 }
 
 /** Header (tag + length) for content of the given size: lets callers stream large bodies. */
@@ -65,20 +67,28 @@ export function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(bytes));
 }
 
-const pad = (n: number, width = 2) => String(n).padStart(width, "0");
-
-export function generalizedTime(date: Date): Buffer {
-  const d = date;
-  const text = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
-  return tlv(0x18, Buffer.from(text, "ascii"));
+/** RFC 5280 §4.1.2.5: UTCTime (tag 0x17) through 2049, GeneralizedTime (0x18) from 2050. */
+export function x509TimeText(date: Date): { tag: 0x17 | 0x18; text: string } {
+  const year = date.getUTCFullYear();
+  if (year >= 2050 || year < 1950) return { tag: 0x18, text: generalizedTimeText(date) };
+  return { tag: 0x17, text: generalizedTimeText(date).slice(2) };
 }
 
-/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0"));
+
+/** YYYYMMDDHHMMSSZ (whole seconds, as RFC 5280 requires). */
+function generalizedTimeText(d: Date): string {
+  const year = d.getUTCFullYear();
+  return `${TWO_DIGITS[Math.floor(year / 100)]}${TWO_DIGITS[year % 100]}${TWO_DIGITS[d.getUTCMonth() + 1]}${TWO_DIGITS[d.getUTCDate()]}${TWO_DIGITS[d.getUTCHours()]}${TWO_DIGITS[d.getUTCMinutes()]}${TWO_DIGITS[d.getUTCSeconds()]}Z`;
+}
+
+export function generalizedTime(date: Date): Buffer {
+  return tlv(0x18, Buffer.from(generalizedTimeText(date), "ascii"));
+}
+
 export function x509Time(date: Date): Buffer {
-  const year = date.getUTCFullYear();
-  if (year >= 2050 || year < 1950) return generalizedTime(date);
-  const text = `${pad(year % 100)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
-  return tlv(0x17, Buffer.from(text, "ascii"));
+  const { tag, text } = x509TimeText(date);
+  return tlv(tag, Buffer.from(text, "ascii"));
 }
 
 /** One decoded element: tag, where its content lies, and where the whole element ends. */

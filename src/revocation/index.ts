@@ -1,4 +1,4 @@
-export { type CrlSettings, CrlPublisher, crlEntry } from "./crl.js";
+export { CrlEntries, type CrlSettings, CrlPublisher } from "./crl.js";
 export { type CertificateLookup, type OcspAnswer, OcspResponder, type OcspSettings } from "./ocsp.js";
 export type { BlockedKey, RevocationRecord, RevocationStore, StoredCrl } from "./ports.js";
 export { REASONS, REVOCATION_REASONS, reasonCode, reasonName } from "./reasons.js";

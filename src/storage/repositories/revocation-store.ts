@@ -175,7 +175,8 @@ export class SqlRevocationStore implements RevocationStore {
         .selectFrom("certificates")
         .select(["serial", "ca_id", "revoked_at", "revocation_reason", "invalidity_date"])
         .where("ca_id", "=", caId)
-        .where("status", "=", "revoked")
+        // A literal, not a parameter: only then can the planners use the partial index (0016).
+        .where("status", "=", sql.lit("revoked"))
         .where("serial", ">", after)
         .orderBy("serial")
         .limit(pageSize)

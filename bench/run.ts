@@ -158,58 +158,161 @@ async function rate(options: autocannon.Options): Promise<{ rps: number; p99: nu
 
 async function ocspRates(): Promise<void> {
   const server = await startServer();
+  const dir = server.dir;
   try {
-    const { csr } = opensslCsr(server.dir, "ocsp-bench");
-    const res = await fetch(`${server.url}/api/v1/certificates`, {
+    const issue = async (name: string) => {
+      const { csr } = opensslCsr(dir, name);
+      const res = await fetch(`${server.url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+      });
+      const issued = (await res.json()) as { serial: string; certificate: string; chain: string };
+      writeFileSync(join(dir, `${name}.pem`), issued.certificate);
+      writeFileSync(join(dir, "chain.pem"), issued.chain);
+      execFileSync("openssl", [
+        "ocsp",
+        "-issuer",
+        join(dir, "chain.pem"),
+        "-cert",
+        join(dir, `${name}.pem`),
+        "-no_nonce",
+        "-reqout",
+        join(dir, `${name}.req`),
+      ]);
+      const request = readFileSync(join(dir, `${name}.req`));
+      return { serial: issued.serial, request, getPath: `/ocsp/${encodeURIComponent(request.toString("base64"))}` };
+    };
+    const good = await issue("good");
+    const revoked = await issue("revoked");
+    await fetch(`${server.url}/api/v1/certificates/${revoked.serial}/revoke`, {
       method: "POST",
       headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
-      body: JSON.stringify({ csr, profile: "server" }),
+      body: JSON.stringify({ reason: "keyCompromise" }),
     });
-    const issued = (await res.json()) as { certificate: string; chain: string };
-    writeFileSync(join(server.dir, "leaf.pem"), issued.certificate);
-    writeFileSync(join(server.dir, "chain.pem"), issued.chain);
-    execFileSync("openssl", [
-      "ocsp",
-      "-issuer",
-      join(server.dir, "chain.pem"),
-      "-cert",
-      join(server.dir, "leaf.pem"),
-      "-no_nonce",
-      "-reqout",
-      join(server.dir, "req.der"),
-    ]);
-    const request = readFileSync(join(server.dir, "req.der"));
-    const getPath = `/ocsp/${encodeURIComponent(request.toString("base64"))}`;
-    const answer = Buffer.from(await (await fetch(`${server.url}${getPath}`)).arrayBuffer());
+    const answer = Buffer.from(await (await fetch(`${server.url}${good.getPath}`)).arrayBuffer());
     const fixed = await startFixedBodyServer(answer);
+    const post = (request: Buffer, connections: number) => ({
+      method: "POST" as const,
+      headers: { "content-type": "application/ocsp-request" },
+      body: request,
+      connections,
+    });
     try {
       for (const connections of [1, 16, 64]) {
-        const post = {
-          method: "POST" as const,
-          headers: { "content-type": "application/ocsp-request" },
-          body: request,
-          connections,
-        };
-        const refGet = await rate({ url: `${fixed.url}${getPath}`, connections });
-        const get = await rate({ url: `${server.url}${getPath}`, connections });
-        record(`OCSP GET (cached), ${connections} conn`, get.rps, "req/s", {
-          name: "fixed-body Node http",
-          value: refGet.rps,
-        });
-        record(`  p99 latency`, get.p99, "ms");
-        const refPost = await rate({ url: `${fixed.url}/ocsp`, ...post });
-        const postRate = await rate({ url: `${server.url}/ocsp`, ...post });
-        record(`OCSP POST (cached), ${connections} conn`, postRate.rps, "req/s", {
-          name: "fixed-body Node http",
-          value: refPost.rps,
-        });
+        const refGet = await rate({ url: `${fixed.url}${good.getPath}`, connections });
+        const refPost = await rate({ url: `${fixed.url}/ocsp`, ...post(good.request, connections) });
+        const fixedGet = { name: "fixed-body Node http", value: refGet.rps };
+        const fixedPost = { name: "fixed-body Node http", value: refPost.rps };
+        for (const [status, cert] of [
+          ["good", good],
+          ["revoked", revoked],
+        ] as const) {
+          const get = await rate({ url: `${server.url}${cert.getPath}`, connections });
+          record(`OCSP GET (cached, ${status}), ${connections} conn`, get.rps, "req/s", fixedGet);
+          record(`  p99 latency`, get.p99, "ms");
+          const postRate = await rate({ url: `${server.url}/ocsp`, ...post(cert.request, connections) });
+          record(`OCSP POST (cached, ${status}), ${connections} conn`, postRate.rps, "req/s", fixedPost);
+        }
       }
+      // The peers at 16 connections, POST (cfssl 1.2 answers GET with 400).
+      const ours = wrkPostRate(`${server.url}/ocsp`, good.request, dir);
+      const openssl = opensslResponderRate(dir, good.serial, good.request);
+      record("OCSP POST, 16 conn, wrk: Keyward", ours, "req/s", { name: "openssl ocsp -multi 2", value: openssl });
+      const cfssl = cfsslResponderRate(dir, answer, good.request);
+      record("OCSP POST, 16 conn, wrk: Keyward", ours, "req/s", { name: "cfssl ocspserve", value: cfssl });
     } finally {
       fixed.stop();
     }
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * wrk POSTing `body` at 16 connections, optionally inside a network namespace with only loopback
+ * together with the responder `serverCommand` starts (`openssl ocsp -port` listens on every
+ * interface). wrk, not autocannon: autocannon reads nothing from openssl's HTTP/1.0 answers.
+ */
+function wrkPostRate(url: string, body: Buffer, dir: string, serverCommand?: string): number {
+  const bodyFile = join(dir, "wrk-body.der");
+  const script = join(dir, "wrk-post.lua");
+  writeFileSync(bodyFile, body);
+  writeFileSync(
+    script,
+    [
+      // wrk's default resolve() connects and closes without a request, which makes openssl 3.0 spin forever.
+      "wrk.resolve = function(host, service) wrk.addrs = wrk.lookup(host, service) end",
+      'wrk.method = "POST"',
+      'wrk.headers["Content-Type"] = "application/ocsp-request"',
+      `local f = io.open("${bodyFile}", "rb"); wrk.body = f:read("*a"); f:close()`,
+      "",
+    ].join("\n"),
+  );
+  const wrk = (seconds: number) => `wrk -t 2 -c 16 -d ${seconds}s -s ${script} ${url}`;
+  const lines = serverCommand
+    ? [
+        "ip link set lo up",
+        // openssl -multi makes itself a process group leader (and exits if it cannot): kill that group.
+        `${serverCommand} >/dev/null 2>&1 & SERVER=$!`,
+        "sleep 1",
+        // No warm-up run (native responders need none): wrk closing its connections at the end of
+        // one leaves some connected without a request, and openssl then spins and never answers.
+        wrk(SECONDS),
+        "kill -9 -- -$SERVER 2>/dev/null || kill -9 $SERVER",
+      ]
+    : [`${wrk(1)} >/dev/null`, wrk(SECONDS)];
+  const out = execFileSync(
+    serverCommand ? "unshare" : "bash",
+    [...(serverCommand ? ["-n", "bash"] : []), "-c", lines.join("\n")],
+    {
+      encoding: "utf8",
+    },
+  );
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (bad) throw new Error(`wrk ${url}: ${bad[1]} non-2xx answers`);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  if (!(rps > 0)) throw new Error(`wrk ${url}: no answers\n${out}`);
+  return rps;
+}
+
+/** `openssl ocsp` as a responder over an index holding the certificate, signing every answer. */
+function opensslResponderRate(dir: string, serial: string, request: Buffer): number {
+  const home = join(dir, "openssl-ocsp");
+  mkdirSync(home, { recursive: true });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      "/CN=openssl responder",
+      "-keyout",
+      join(home, "r.key"),
+      "-out",
+      join(home, "r.pem"),
+      "-days",
+      "30",
+    ],
+    { stdio: "ignore" },
+  );
+  writeFileSync(join(home, "index.txt"), `V\t301231000000Z\t\t${serial.toUpperCase()}\tunknown\t/CN=good\n`);
+  const port = 18_000 + Math.floor(Math.random() * 1000);
+  const command = `openssl ocsp -index ${home}/index.txt -port ${port} -rsigner ${home}/r.pem -rkey ${home}/r.key -CA ${dir}/chain.pem -multi 2 -nmin 60 -ignore_err`;
+  return wrkPostRate(`http://127.0.0.1:${port}/`, request, dir, command);
+}
+
+/** cfssl `ocspserve` serving our pre-signed answer from a responses file. */
+function cfsslResponderRate(dir: string, answer: Buffer, request: Buffer): number {
+  writeFileSync(join(dir, "cfssl-responses.txt"), `${answer.toString("base64")}\n`);
+  const port = 19_000 + Math.floor(Math.random() * 1000);
+  const command = `cfssl ocspserve -address 127.0.0.1 -port ${port} -responses ${dir}/cfssl-responses.txt -loglevel 5`;
+  return wrkPostRate(`http://127.0.0.1:${port}/`, request, dir, command);
 }
 
 /** CRL generation over N revoked entries written straight into storage; time and peak RSS of the CLI. */
@@ -734,6 +837,13 @@ async function fleetRates(): Promise<void> {
     figures.push(["1 instance, SQLite", await deploymentRates(sqlite.url, sqlite.admin, sqlite.dir)]);
   } finally {
     await sqlite.stop();
+  }
+  // The scaling step on one machine: serve --workers 2 (one core each for JavaScript).
+  const workers = await startServer({ KEYWARD_WORKERS: "2" });
+  try {
+    figures.push(["1 instance, SQLite, 2 workers", await deploymentRates(workers.url, workers.admin, workers.dir)]);
+  } finally {
+    await workers.stop();
   }
   schemas.push(`kw_bench_${randomBytes(4).toString("hex")}`);
   const single = await startServer({ KEYWARD_DATABASE_URL: pgUrl(schemas[0]!) });

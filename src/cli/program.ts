@@ -12,6 +12,8 @@ import { totpQrForTerminal } from "../access/index.js";
 import { approvalView, userView } from "../http/routes/access-api.js";
 import { createApp } from "../http/app.js";
 import { listen, type TlsOptions } from "../http/server.js";
+import { isWorker, reportListening, superviseWorkers } from "../http/workers.js";
+import { openDatabase } from "../storage/index.js";
 import { auditView, caView, certificateView, revocationView } from "../http/views.js";
 import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js";
 import { KEY_TYPES } from "../pki/key-types.js";
@@ -115,19 +117,33 @@ export function buildProgram(): Command {
     .command("serve")
     .description("serve the CA over HTTP (KEYWARD_LISTEN, default 127.0.0.1:8080)")
     .option("--listen <host:port>", "address to listen on")
-    .action(async (opts: { listen?: string }) => {
+    .option("--workers <n>", "processes sharing the port, one core each (KEYWARD_WORKERS, default 1)", (v) =>
+      positiveInt(v, "--workers"),
+    )
+    .action(async (opts: { listen?: string; workers?: number }) => {
       const out = createOutput(program.opts<GlobalOptions>().json ?? false);
       let services: Services | undefined;
       try {
-        const config = configFrom(program, opts.listen ? { listen: opts.listen } : {});
+        const config = configFrom(program, {
+          ...(opts.listen ? { listen: opts.listen } : {}),
+          ...(opts.workers ? { workers: opts.workers } : {}),
+        });
         const logger = createLogger(config.log.level);
+        if (config.workers > 1 && !isWorker()) {
+          // Migrations once, before the workers race to run them.
+          await (await openDatabase(config.database.url)).close();
+          const url = await superviseWorkers(config.workers, logger, (code) => process.exit(code));
+          out.result({ url, workers: config.workers }, () => `Keyward listening on ${url} (${config.workers} workers)`);
+          return;
+        }
         services = await compose(config, { logger });
         await services.ca.root();
         services.startSchedulers();
         const { host, port } = listenAddress(config.listen);
         const server = await listen(createApp(services, logger), host, port, await tlsOptions(services));
         logger.info({ url: server.url, dataDir: config.dataDir }, "listening");
-        out.result({ url: server.url }, () => `Keyward listening on ${server.url}`);
+        if (isWorker()) reportListening(server.url);
+        else out.result({ url: server.url }, () => `Keyward listening on ${server.url}`);
         const opened = services;
         let stopping = false;
         const stop = async (signal: string) => {

@@ -67,6 +67,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const fromEnv: Json = { dataDir };
   if (env.KEYWARD_LISTEN) fromEnv.listen = env.KEYWARD_LISTEN;
+  if (env.KEYWARD_WORKERS) fromEnv.workers = Number(env.KEYWARD_WORKERS);
   if (env.KEYWARD_BASE_URL) fromEnv.baseUrl = env.KEYWARD_BASE_URL;
   if (env.KEYWARD_DATABASE_URL) fromEnv.database = { url: env.KEYWARD_DATABASE_URL };
   const hsm: Json = {};

@@ -88,6 +88,8 @@ export const ConfigSchema = z
      * traffic away before the port closes; then in-flight requests finish.
      */
     shutdownGraceSeconds: z.number().min(0).max(300).default(2),
+    /** `serve` processes sharing the port (one core each for JavaScript); 1 = no supervisor. */
+    workers: z.number().int().min(1).max(64).default(1),
     baseUrl: z.url().optional(),
     database: z
       .object({ url: z.string().min(1).optional() })

@@ -30,8 +30,9 @@ export async function keyward(token: TestToken, args: string[], env: Record<stri
 export async function serve(
   token: TestToken,
   port: number,
+  args: string[] = [],
 ): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--json"], {
+  const child = spawn(process.execPath, [BIN, "serve", "--json", ...args], {
     env: { ...process.env, ...testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}` }) },
     stdio: ["ignore", "pipe", "pipe"],
   });

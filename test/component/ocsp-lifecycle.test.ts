@@ -3,6 +3,7 @@ import { join } from "node:path";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock/index.js";
+import { SqlRevocationStore } from "../../src/storage/index.js";
 import { opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
 
 /** A clock the test moves forward, shared by every service of this Keyward. */
@@ -58,6 +59,61 @@ const ask = async (req: Buffer) =>
   );
 
 describe("OCSP answers and responder certificates over time", () => {
+  it("stores the answer with the certificate, equal to one signed afresh but for the time and signature", async () => {
+    const { csr } = opensslCsr(kw.dir, "presigned");
+    const issued = (await (await kw.api("/api/v1/certificates", { body: { csr, profile: "server" } })).json()) as {
+      serial: string;
+      certificate: string;
+    };
+    // Committed with the certificate: there before anyone asked.
+    const store = new SqlRevocationStore(kw.services.database.db);
+    const stored = await store.ocspResponse(issued.serial, "sha1");
+    expect(stored).toBeDefined();
+    offsetMs = 5_000;
+    await kw.services.ocsp.presign(issued.serial);
+    const fresh = await store.ocspResponse(issued.serial, "sha1");
+    offsetMs = 0;
+    const body = (der: Buffer) => {
+      const response = pkijs.OCSPResponse.fromBER(new Uint8Array(der));
+      const basic = pkijs.BasicOCSPResponse.fromBER(
+        new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView),
+      );
+      const single = basic.tbsResponseData.responses[0]!;
+      return {
+        certId: Buffer.from(single.certID.toSchema().toBER()).toString("hex"),
+        status: Buffer.from(single.certStatus.toBER()).toString("hex"),
+        responder: Buffer.from(basic.tbsResponseData.responderID.toBER()).toString("hex"),
+        validity: single.nextUpdate!.getTime() - single.thisUpdate.getTime(),
+        thisUpdate: single.thisUpdate.getTime(),
+      };
+    };
+    const a = body(stored!.der);
+    const b = body(fresh!.der);
+    expect(b.thisUpdate - a.thisUpdate).toBeGreaterThanOrEqual(4_000);
+    expect({ ...a, thisUpdate: 0 }).toEqual({ ...b, thisUpdate: 0 });
+    // Both verify against the issuer chain and say good for this certificate (openssl).
+    const cert = writeFile(kw.dir, "presigned.pem", issued.certificate);
+    for (const [name, der] of [
+      ["stored", stored!.der],
+      ["fresh", fresh!.der],
+    ] as const) {
+      const respin = writeFile(kw.dir, `presigned-${name}.der`, der);
+      const out = openssl([
+        "ocsp",
+        "-respin",
+        respin,
+        "-issuer",
+        join(kw.dir, "chain.pem"),
+        "-cert",
+        cert,
+        "-CAfile",
+        join(kw.dir, "chain.pem"),
+        "-partial_chain",
+      ]);
+      expect(out).toMatch(/: good/);
+    }
+  });
+
   it("pre-signs at issuance, answers from cache, and re-signs answers past half their validity", async () => {
     const req = await issueAndRequest("aging");
     const first = await ask(req);

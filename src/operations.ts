@@ -4,7 +4,13 @@ import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
 import type { CaSettings, Config } from "./config/index.js";
 import { caView } from "./http/views.js";
-import { type CompromiseOutcome, type CompromisedKeys, type CrlPublisher, REASONS, reasonName } from "./revocation/index.js";
+import {
+  type CompromiseOutcome,
+  type CompromisedKeys,
+  type CrlPublisher,
+  REASONS,
+  reasonName,
+} from "./revocation/index.js";
 import type { CertificateAuthority } from "./signer/index.js";
 
 /** An operation that may need step-up and quorum; params are JSON, stored as-is with an approval. */

@@ -8,7 +8,14 @@ const DAY_MS = 86_400_000;
 
 export interface Warning {
   level: "critical" | "warning";
-  code: "ca-expiring" | "ca-expired" | "crl-stale" | "crl-missing" | "audit-chain-broken" | "ocsp-responder-expiring" | "ocsp-unanswered";
+  code:
+    | "ca-expiring"
+    | "ca-expired"
+    | "crl-stale"
+    | "crl-missing"
+    | "audit-chain-broken"
+    | "ocsp-responder-expiring"
+    | "ocsp-unanswered";
   message: string;
 }
 
@@ -100,7 +107,12 @@ export class OverviewService {
     return {
       at: now,
       cas,
-      ocsp: { certificates: coverage.certificates, answered: coverage.answered, dueForRefresh: coverage.due, unanswered },
+      ocsp: {
+        certificates: coverage.certificates,
+        answered: coverage.answered,
+        dueForRefresh: coverage.due,
+        unanswered,
+      },
       approvals: await this.deps.pendingApprovals(),
       audit,
       warnings,

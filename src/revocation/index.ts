@@ -3,5 +3,11 @@ export { type CertificateLookup, certIdFor, type OcspAnswer, OcspResponder, type
 export type { BlockedKey, RevocationRecord, RevocationStore, StoredCrl } from "./ports.js";
 export type { OcspAnswerSummary } from "./ocsp-der.js";
 export { REASONS, REVOCATION_REASONS, reasonCode, reasonName } from "./reasons.js";
-export { type KeyReference, type RevocationResult, RevocationService, type RevokeRequest, spkiSha256Of } from "./service.js";
+export {
+  type KeyReference,
+  type RevocationResult,
+  RevocationService,
+  type RevokeRequest,
+  spkiSha256Of,
+} from "./service.js";
 export { type CompromiseOutcome, CompromisedKeys, type KeyExposure } from "./compromised-keys.js";

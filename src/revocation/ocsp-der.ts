@@ -202,12 +202,20 @@ export function describeOcspResponse(der: Buffer): OcspAnswerSummary {
   const responseStatus = expectTag(statusElement, 0x0a, "responseStatus ENUMERATED").content[0] ?? 0;
   const empty = { status: null, producedAt: null, thisUpdate: null, nextUpdate: null, revokedAt: null, reason: null };
   if (!bytes) return { responseStatus, ...empty };
-  const [, octets] = children(expectTag(children(expectTag(bytes, 0xa0, "responseBytes").content)[0], 0x30, "ResponseBytes").content);
-  const basic = expectTag(readElement(expectTag(octets, 0x04, "response OCTET STRING").content), 0x30, "BasicOCSPResponse");
+  const [, octets] = children(
+    expectTag(children(expectTag(bytes, 0xa0, "responseBytes").content)[0], 0x30, "ResponseBytes").content,
+  );
+  const basic = expectTag(
+    readElement(expectTag(octets, 0x04, "response OCTET STRING").content),
+    0x30,
+    "BasicOCSPResponse",
+  );
   const tbs = children(expectTag(children(basic.content)[0], 0x30, "ResponseData").content);
   let i = tbs[0]?.tag === 0xa0 ? 2 : 1;
   const producedAt = readGeneralizedTime(tbs[i++]!);
-  const single = children(expectTag(children(expectTag(tbs[i], 0x30, "responses").content)[0], 0x30, "SingleResponse").content);
+  const single = children(
+    expectTag(children(expectTag(tbs[i], 0x30, "responses").content)[0], 0x30, "SingleResponse").content,
+  );
   const [, statusField, thisUpdate, next] = single;
   let status: OcspAnswerSummary["status"] = "unknown";
   let revokedAt: Date | null = null;

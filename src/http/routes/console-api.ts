@@ -42,7 +42,8 @@ export function consoleRoutes(services: Services): ApiRoute[] {
       method: "get",
       path: "/overview",
       permission: "overview:read",
-      summary: "The hierarchy with days left, CRL freshness and OCSP responders; OCSP coverage; pending approvals; audit chain state; warnings",
+      summary:
+        "The hierarchy with days left, CRL freshness and OCSP responders; OCSP coverage; pending approvals; audit chain state; warnings",
       async handler(_req, res) {
         const o = await overview.overview();
         res.json({
@@ -129,7 +130,8 @@ export function consoleRoutes(services: Services): ApiRoute[] {
       method: "post",
       path: "/public-keys/lookup",
       permission: "certificates:read",
-      summary: "Every certificate with a public key (named by certificate, PEM public key or SPKI SHA-256), and whether it is blocked",
+      summary:
+        "Every certificate with a public key (named by certificate, PEM public key or SPKI SHA-256), and whether it is blocked",
       async handler(req, res) {
         const reference = parseInput(KeyReferenceBody, req.body, "request body");
         const found = await compromisedKeys.find(reference);

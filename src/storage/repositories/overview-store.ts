@@ -34,10 +34,7 @@ export class SqlOverviewStore implements OverviewStore {
     const row = await this.db
       .selectFrom("certificates as c")
       .leftJoin("ocsp_responses as o", (join) =>
-        join
-          .onRef("o.serial", "=", "c.serial")
-          .on("o.hash", "=", "sha1")
-          .on("o.next_update", ">", now.toISOString()),
+        join.onRef("o.serial", "=", "c.serial").on("o.hash", "=", "sha1").on("o.next_update", ">", now.toISOString()),
       )
       .select([
         (eb) => eb.fn.countAll().as("certificates"),

@@ -10,7 +10,7 @@ export interface OverviewStore {
   issuedPerDay(since: Date): Promise<DailyCount[]>;
   revokedPerDay(since: Date): Promise<DailyCount[]>;
   /**
-   * Unexpired issued certificates (valid or revoked) and how many have a stored OCSP answer
+   * Unexpired issued certificates (valid or revoked; not OCSP responders') and how many have a stored OCSP answer
    * that is still valid, and how many of those were signed before `refreshBefore` (due again).
    */
   ocspCoverage(now: Date, refreshBefore: Date): Promise<{ certificates: number; answered: number; due: number }>;

@@ -170,6 +170,9 @@ describe("the admin console", () => {
     const answers = page.getByRole("region", { name: "OCSP answers after revocation" });
     expect(await answers.getByText("revoked", { exact: true }).count()).toBe(2);
     expect(await answers.getByText("keyCompromise", { exact: true }).count()).toBe(2);
+    // The lookup above refreshed: the key is blocked, none of its certificates is valid any more.
+    await page.getByText(/2 certificates with this key, 0 valid/).waitFor();
+    expect(await page.getByText("blocked", { exact: true }).count()).toBe(1);
     await browser.screenshot("admin-compromised-done-1280");
 
     // openssl, not our code, says both are revoked for keyCompromise and the other is still good.
@@ -241,6 +244,7 @@ describe("the admin console", () => {
     ];
     for (const [label, heading] of pages) {
       await openPage(label, heading);
+      if (label === "Overview") await page.getByRole("img", { name: "Certificates revoked: 2 in 30 days" }).waitFor();
       await page.waitForLoadState("networkidle");
       expect(await fitsWidth(), `${label} fits ${PHONE.width}px`).toBe(true);
       await browser.screenshot(`admin-${label.toLowerCase().replace(/ /g, "-")}-phone`);

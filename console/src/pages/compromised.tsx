@@ -45,11 +45,13 @@ export function CompromisedKeyPage() {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  async function find() {
+  async function find(keepOutcome = false) {
     setBusy(true);
     setError(undefined);
-    setOutcome(undefined);
-    setPending(undefined);
+    if (!keepOutcome) {
+      setOutcome(undefined);
+      setPending(undefined);
+    }
     try {
       setFound((await call<Lookup>("/public-keys/lookup", { body: reference(text) })).data);
     } catch (e) {
@@ -72,6 +74,8 @@ export function CompromisedKeyPage() {
       setConfirming(false);
       if (res.status === 202) setPending(res.data as Pending);
       else setOutcome(res.data as Outcome);
+      // The list above now shows the key blocked and its certificates revoked.
+      await find(true);
     } catch (e) {
       setConfirmError(e);
     } finally {

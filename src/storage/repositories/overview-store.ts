@@ -43,6 +43,8 @@ export class SqlOverviewStore implements OverviewStore {
       ])
       .where("c.status", "in", ["valid", "revoked"])
       .where("c.not_after", ">", now.toISOString())
+      // Responder certificates carry id-pkix-ocsp-nocheck: nobody asks OCSP about them.
+      .where("c.profile", "!=", "ocsp-responder")
       .executeTakeFirstOrThrow();
     return { certificates: Number(row.certificates), answered: Number(row.answered), due: Number(row.due ?? 0) };
   }

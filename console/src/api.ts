@@ -100,7 +100,8 @@ export async function call<T>(path: string, options: CallOptions = {}): Promise<
     credentials: "omit",
     cache: "no-store",
   });
-  if (res.status === 401 && current) {
+  // With a step-up code, 401 means the code was refused; the session itself still stands.
+  if (res.status === 401 && current && !options.otp) {
     set(null, "Your session ended. Log in again.");
   }
   if (!res.ok) throw await problemOf(res);

@@ -14,7 +14,7 @@ export interface Warning {
     | "crl-stale"
     | "crl-missing"
     | "audit-chain-broken"
-    | "ocsp-responder-expiring"
+    | "ocsp-responder-expired"
     | "ocsp-unanswered";
   message: string;
 }
@@ -158,7 +158,7 @@ export class OverviewService {
     if (h.responder && h.responder.notAfter <= now) {
       warnings.push({
         level: "critical",
-        code: "ocsp-responder-expiring",
+        code: "ocsp-responder-expired",
         message: `the OCSP responder certificate of "${ca.id}" has expired`,
       });
     }

@@ -35,6 +35,8 @@ export async function launchBrowser(folder: string): Promise<TestBrowser> {
     viewport: DESKTOP,
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  // Every step here takes well under a second; a failure should not wait 30 s per later step.
+  page.setDefaultTimeout(10_000);
   const errors: string[] = [];
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(`console: ${message.text()} (${message.location().url})`);

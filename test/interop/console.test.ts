@@ -16,7 +16,7 @@ let auditor: Person;
 let rootFile: string;
 let chainFile: string;
 /** Two certificates on one key (the compromised one) and one on another key. */
-const leaves: Record<"a" | "b" | "other", { serial: string; pem: string; file: string }> = {} as never;
+const leaves: Record<"a" | "b" | "other" | "retired", { serial: string; pem: string; file: string }> = {} as never;
 
 async function issue(name: string, csr: string) {
   const res = await kw.api("/api/v1/certificates", { body: { csr, profile: "server" } });
@@ -67,6 +67,15 @@ async function fitsWidth(): Promise<boolean> {
   return browser.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 }
 
+/** Form fields that a screen reader could not name (no <label>, no aria-label). */
+function unlabelledFields(): Promise<string[]> {
+  return browser.page.$$eval("input, select, textarea", (fields) =>
+    fields
+      .filter((f) => !(f as HTMLInputElement).labels?.length && !f.getAttribute("aria-label"))
+      .map((f) => f.outerHTML),
+  );
+}
+
 beforeAll(async () => {
   kw = await startKeyward({ clock });
   admin = await createPerson(kw, clock, "olivia", "admin");
@@ -92,6 +101,7 @@ beforeAll(async () => {
   );
   leaves.b = await issue("shop-b", bCsr);
   leaves.other = await issue("unrelated", opensslCsr(kw.dir, "unrelated").csr);
+  leaves.retired = await issue("retired", opensslCsr(kw.dir, "retired").csr);
   const key = await kw.api("/api/v1/keys", { body: { name: "payments", algorithm: "AES-256", rotationDays: 90 } });
   expect(key.status).toBe(201);
   browser = await launchBrowser("console");
@@ -153,6 +163,20 @@ describe("the admin console", () => {
     await page.getByRole("link", { name: leaves.b.serial.slice(0, 16) }).waitFor();
     await browser.screenshot("admin-certificates-1280");
 
+    // Revoke one certificate from its page, with a reason; OCSP (through openssl) agrees.
+    await page.goto(`${kw.url}/console/#/certificates/${leaves.retired.serial}`);
+    await page.getByLabel("Revocation reason").selectOption("superseded");
+    await page.getByRole("button", { name: "Revoke…" }).click();
+    await page
+      .getByRole("dialog", { name: "Revoke this certificate?" })
+      .getByRole("button", { name: "Revoke" })
+      .click();
+    await page.getByText("Revoked with reason superseded.", { exact: true }).waitFor();
+    await page.locator("dl.facts").getByText("revoked", { exact: true }).first().waitFor();
+    const retired = await ocsp(leaves.retired.file);
+    expect(retired).toMatch(/: revoked/);
+    expect(retired).toContain("Reason: superseded");
+
     // Compromised key: paste the certificate, see both certificates on its key, block and revoke all.
     const started = Date.now();
     await openPage("Compromised key", "Compromised key");
@@ -210,7 +234,7 @@ describe("the admin console", () => {
     expect(((await refused.json()) as { detail: string }).detail).toContain("is blocked");
   });
 
-  it("rotates a key and shows the audit log with its chain verified", async () => {
+  it("rotates a key, schedules an old version's destruction with step-up, and filters the audit log", async () => {
     const { page } = browser;
     await openPage("Keys", "Keys");
     await page.getByRole("heading", { name: /payments/ }).waitFor();
@@ -219,7 +243,24 @@ describe("the admin console", () => {
     await page.getByText("Rotate payments: done.").waitFor();
     const key = (await (await kw.api("/api/v1/keys")).json()) as { items: Array<{ versions: unknown[] }> };
     expect(key.items[0]!.versions).toHaveLength(2);
-    await page.getByRole("region", { name: "Versions of payments" }).getByText("2", { exact: true }).waitFor();
+    const versions = page.getByRole("region", { name: "Versions of payments" });
+    await versions.getByText("2", { exact: true }).waitFor();
+    // Retire version 1: deactivate it, then schedule its destruction (step-up code in the dialog).
+    await page.getByRole("button", { name: "Deactivate v1" }).click();
+    await page
+      .getByRole("dialog", { name: "Deactivate version 1 of payments?" })
+      .getByRole("button", { name: "Deactivate" })
+      .click();
+    await page.getByRole("button", { name: "Schedule destruction of v1" }).click();
+    const destroy = page.getByRole("dialog", { name: "Schedule destruction of version 1 of payments?" });
+    await destroy.getByLabel("Authenticator code (step-up)").fill(admin.otp());
+    await destroy.getByRole("button", { name: "Schedule destruction" }).click();
+    await versions.getByText(/scheduled after/).waitFor();
+    const after = (await (await kw.api("/api/v1/keys")).json()) as {
+      items: Array<{ versions: Array<{ version: number; state: string; destroyAfter: string | null }> }>;
+    };
+    expect(after.items[0]!.versions[0]).toMatchObject({ version: 1, state: "deactivated" });
+    expect(after.items[0]!.versions[0]!.destroyAfter).not.toBeNull();
     await browser.screenshot("admin-keys-1280");
 
     await openPage("Audit", "Audit log");
@@ -244,9 +285,10 @@ describe("the admin console", () => {
     ];
     for (const [label, heading] of pages) {
       await openPage(label, heading);
-      if (label === "Overview") await page.getByRole("img", { name: "Certificates revoked: 2 in 30 days" }).waitFor();
+      if (label === "Overview") await page.getByRole("img", { name: "Certificates revoked: 3 in 30 days" }).waitFor();
       await page.waitForLoadState("networkidle");
       expect(await fitsWidth(), `${label} fits ${PHONE.width}px`).toBe(true);
+      expect(await unlabelledFields(), `fields without a label on ${label}`).toEqual([]);
       await browser.screenshot(`admin-${label.toLowerCase().replace(/ /g, "-")}-phone`);
     }
     await page.goto(`${kw.url}/console/#/certificates/${leaves.a.serial}`);
@@ -315,8 +357,17 @@ describe("the admin console", () => {
     ).toBe("valid");
 
     // The console: every page, no control that changes anything.
+    // Log in with the keyboard alone: the form is reachable and submits with Enter.
     const { page } = browser;
-    await logIn(auditor);
+    await page.goto(`${kw.url}/console/`);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(auditor.name);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(auditor.password);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(auditor.otp());
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
     const nav = page.getByRole("navigation", { name: "Main" });
     for (const label of ["Overview", "Certificates", "Compromised key", "Keys", "Audit"]) {
       expect(await nav.getByRole("link", { name: label }).isVisible(), label).toBe(true);

@@ -12,6 +12,7 @@ const clock = new SteppingClock();
 let kw: TestKeyward;
 let browser: TestBrowser;
 let admin: Person;
+let approver: Person;
 let auditor: Person;
 let rootFile: string;
 let chainFile: string;
@@ -77,8 +78,13 @@ function unlabelledFields(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  kw = await startKeyward({ clock });
+  // Destroying a key version needs a second admin's approval, so the console's quorum path runs.
+  kw = await startKeyward({
+    clock,
+    overrides: { access: { quorum: { "key.destroy": { approvals: 1, role: "admin" } } } },
+  });
   admin = await createPerson(kw, clock, "olivia", "admin");
+  approver = await createPerson(kw, clock, "bruno", "admin");
   auditor = await createPerson(kw, clock, "audrey", "auditor");
   rootFile = writeFile(kw.dir, "root.pem", await (await fetch(`${kw.url}/ca/root.pem`)).text());
   chainFile = writeFile(kw.dir, "chain.pem", await (await fetch(`${kw.url}/ca/chain.pem`)).text());
@@ -234,7 +240,7 @@ describe("the admin console", () => {
     expect(((await refused.json()) as { detail: string }).detail).toContain("is blocked");
   });
 
-  it("rotates a key, schedules an old version's destruction with step-up, and filters the audit log", async () => {
+  it("rotates a key, files an old version's destruction for approval, a second admin approves it, and filters the audit log", async () => {
     const { page } = browser;
     await openPage("Keys", "Keys");
     await page.getByRole("heading", { name: /payments/ }).waitFor();
@@ -255,12 +261,35 @@ describe("the admin console", () => {
     const destroy = page.getByRole("dialog", { name: "Schedule destruction of version 1 of payments?" });
     await destroy.getByLabel("Authenticator code (step-up)").fill(admin.otp());
     await destroy.getByRole("button", { name: "Schedule destruction" }).click();
-    await versions.getByText(/scheduled after/).waitFor();
+    await page.getByText(/Filed for approval: destroy version 1 of key payments/).waitFor();
+    await browser.screenshot("admin-keys-destroy-filed-1280");
+    const pending = (await (await kw.api("/api/v1/keys")).json()) as {
+      items: Array<{ versions: Array<{ version: number; state: string; destroyAfter: string | null }> }>;
+    };
+    expect(pending.items[0]!.versions[0]).toMatchObject({ version: 1, state: "deactivated", destroyAfter: null });
+
+    // Olivia cannot approve her own request; Bruno, another admin, approves it on the overview.
+    await openPage("Overview", "Overview");
+    await page.getByText(/destroy version 1 of key payments/).waitFor();
+    expect(await page.getByRole("button", { name: "Approve…" }).count()).toBe(0);
+    await logOut();
+    await logIn(approver);
+    await page.getByRole("button", { name: "Approve…" }).click();
+    const approve = page.getByRole("dialog", { name: "Approve this request?" });
+    await approve.getByLabel("Authenticator code (step-up)").fill(approver.otp());
+    await approve.getByRole("button", { name: "Approve" }).click();
+    await page.getByText(/destroy version 1 of key payments: executed\./).waitFor();
+    await browser.screenshot("admin-overview-approved-1280");
     const after = (await (await kw.api("/api/v1/keys")).json()) as {
       items: Array<{ versions: Array<{ version: number; state: string; destroyAfter: string | null }> }>;
     };
     expect(after.items[0]!.versions[0]).toMatchObject({ version: 1, state: "deactivated" });
     expect(after.items[0]!.versions[0]!.destroyAfter).not.toBeNull();
+    await openPage("Keys", "Keys");
+    await page
+      .getByRole("region", { name: "Versions of payments" })
+      .getByText(/scheduled after/)
+      .waitFor();
     await browser.screenshot("admin-keys-1280");
 
     await openPage("Audit", "Audit log");

@@ -1,6 +1,7 @@
-import { get, session } from "../api.js";
+import { useState } from "preact/hooks";
+import { call, get, session } from "../api.js";
 import { dateTime, day } from "../format.js";
-import { Badge, ErrorBox, Loading, TableWrap, useLoad } from "../ui.js";
+import { Badge, ConfirmDialog, ErrorBox, Loading, TableWrap, useLoad } from "../ui.js";
 
 interface CaInfo {
   id: string;
@@ -27,6 +28,8 @@ interface Overview {
     operation: string;
     summary: string;
     requestedBy: string;
+    requestedById: string;
+    approverRole: string;
     requiredApprovals: number;
     votes: number;
     expiresAt: string;
@@ -75,10 +78,42 @@ function DailyChart({ title, data, series }: { title: string; data: Activity["da
   );
 }
 
+type Decision = { approval: Overview["approvals"][number]; decision: "approve" | "reject" };
+
 export function OverviewPage() {
   const overview = useLoad(() => get<Overview>("/overview"), []);
   const activity = useLoad(() => get<Activity>("/stats?days=30"), []);
+  const [deciding, setDeciding] = useState<Decision | undefined>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [message, setMessage] = useState<string | undefined>();
   const o = overview.data;
+  const me = session.get()?.user;
+  // Dual control: never one's own request, and only the role the request names.
+  const mayDecide = (a: Overview["approvals"][number]) =>
+    session.can("approvals:decide") && a.requestedById !== me?.id && a.approverRole === me?.role;
+
+  async function decide(otp: string) {
+    if (!deciding) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const { data } = await call<{ status: string }>(
+        `/approvals/${encodeURIComponent(deciding.approval.id)}/${deciding.decision}`,
+        {
+          body: {},
+          otp,
+        },
+      );
+      setMessage(`${deciding.approval.summary}: ${data.status}.`);
+      setDeciding(undefined);
+      overview.reload();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
   return (
     <section aria-labelledby="overview-title">
       <h1 id="overview-title">Overview</h1>
@@ -203,14 +238,52 @@ export function OverviewPage() {
                     <li key={a.id}>
                       {a.summary}{" "}
                       <span class="muted small">
-                        ({a.votes}/{a.requiredApprovals}, by {a.requestedBy}, expires {dateTime(a.expiresAt)})
+                        ({a.votes}/{a.requiredApprovals} {a.approverRole} approvals, by {a.requestedBy}, expires{" "}
+                        {dateTime(a.expiresAt)})
                       </span>
+                      {mayDecide(a) ? (
+                        <div class="actions">
+                          <button
+                            type="button"
+                            class="primary"
+                            onClick={() => setDeciding({ approval: a, decision: "approve" })}
+                          >
+                            Approve…
+                          </button>
+                          <button type="button" onClick={() => setDeciding({ approval: a, decision: "reject" })}>
+                            Reject…
+                          </button>
+                        </div>
+                      ) : null}
                     </li>
                   ))}
                 </ul>
               )}
             </section>
           </div>
+          {message ? (
+            <p class="alert ok" role="status">
+              {message}
+            </p>
+          ) : null}
+          <ConfirmDialog
+            open={deciding !== undefined}
+            title={deciding?.decision === "approve" ? "Approve this request?" : "Reject this request?"}
+            confirmLabel={deciding?.decision === "approve" ? "Approve" : "Reject"}
+            danger={deciding?.decision === "approve"}
+            otp
+            busy={busy}
+            error={error}
+            onCancel={() => setDeciding(undefined)}
+            onConfirm={(otp) => void decide(otp)}
+          >
+            <p>
+              {deciding?.approval.summary}, requested by {deciding?.approval.requestedBy}.
+              {deciding?.decision === "approve"
+                ? " With the last approval needed, it runs at once."
+                : " It will not run."}
+            </p>
+          </ConfirmDialog>
           <p class="muted small">As of {dateTime(o.at)}</p>
         </>
       )}

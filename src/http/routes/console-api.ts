@@ -73,6 +73,8 @@ export function consoleRoutes(services: Services): ApiRoute[] {
             operation: a.operation,
             summary: a.summary,
             requestedBy: a.requestedBy.name,
+            requestedById: a.requestedBy.id,
+            approverRole: a.approverRole,
             requiredApprovals: a.requiredApprovals,
             votes: a.votes.length,
             expiresAt: a.expiresAt.toISOString(),

@@ -61,7 +61,7 @@ export function ensureBuild(root) {
   const outputs = [join(root, "dist", "cli", "main.js"), join(root, "dist", "console", "index.html")];
   const sources = Math.max(
     newestMtime(join(root, "src")),
-    newestMtime(join(root, "console")),
+    existsSync(join(root, "console")) ? newestMtime(join(root, "console")) : 0,
     statSync(join(root, "tsconfig.json")).mtimeMs,
   );
   if (outputs.every((built) => existsSync(built) && statSync(built).mtimeMs >= sources)) return;

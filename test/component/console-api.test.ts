@@ -175,6 +175,22 @@ describe("the overview", () => {
     expect(today.revoked).toBe(2);
     expect(today.issued).toBeGreaterThanOrEqual(2);
     expect(week.days.slice(0, 6).every((d) => d.issued === 0 && d.revoked === 0)).toBe(true);
+    const details = (await (await kw.api(`/api/v1/certificates/${serials[0]}/details`)).json()) as {
+      decoded: string;
+      chain: { subject: string }[];
+      ocsp: { status: string; reason: string };
+      history: { action: string; actor: string }[];
+    };
+    expect(details.decoded).toContain("DNS: twin-a.example.com");
+    expect(details.chain.map((c) => c.subject)).toEqual([
+      expect.stringContaining("Intermediate"),
+      expect.stringContaining("Root"),
+    ]);
+    expect(details.ocsp).toMatchObject({ status: "revoked", reason: "keyCompromise" });
+    expect(details.history.map((e) => `${e.action}:${e.actor}`)).toEqual([
+      "certificate.issue:test-admin",
+      "certificate.revoke:ada",
+    ]);
     const bad = await kw.api("/api/v1/stats?days=0");
     expect(bad.status).toBe(400);
   });

@@ -1,10 +1,9 @@
-import * as x509 from "@peculiar/x509";
 import { z } from "zod";
 import type { Services } from "../../compose.js";
 import { reasonName } from "../../revocation/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import { parseInput } from "../validate.js";
-import { auditView, caView, certificateView } from "../views.js";
+import { auditView, caView, certificateText, certificateView } from "../views.js";
 import { runOrRequestApproval } from "./access-api.js";
 import type { ApiRoute } from "./api.js";
 
@@ -101,10 +100,9 @@ export function consoleRoutes(services: Services): ApiRoute[] {
       summary: "One certificate decoded, with its chain, what OCSP answers for it now and its history",
       async handler(req, res) {
         const record = await issuance.get(String(req.params.serial));
-        const chain = await issuance.chainOf(record.caId);
-        const decoded = record.certificate
-          ? new x509.X509Certificate(new Uint8Array(record.certificate)).toString("text")
-          : null;
+        // Up to and including the root: the operator sees the whole path.
+        const chain = await services.ca.chain(record.caId);
+        const decoded = record.certificate ? certificateText(record.certificate) : null;
         const history = await services.audit.search({ targetId: record.serial, limit: 200 });
         res.json({
           ...certificateView(record, clock.now(), true),

@@ -43,6 +43,12 @@ export function App() {
     });
   }, []);
 
+  // After navigating, keyboard and screen-reader users start at the new page's content.
+  const path = route.join("/");
+  useEffect(() => {
+    if (path) document.getElementById("main")?.focus({ preventScroll: true });
+  }, [path]);
+
   if (!current) return <LoginPage notice={notice} />;
 
   const allowed = PAGES.filter((p) => session.can(p.permission));

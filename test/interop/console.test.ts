@@ -123,7 +123,8 @@ afterAll(async () => {
   await kw?.close();
 });
 
-describe("the admin console", () => {
+// A browser on two busy cores can be slow; each step still has its own 10 s limit.
+describe("the admin console", { timeout: 120_000 }, () => {
   it("is served with a strict CSP, and only what the build produced", async () => {
     const res = await fetch(`${kw.url}/console/certificates/anything`);
     expect(res.status).toBe(200);

@@ -113,6 +113,8 @@ export function KeysPage() {
           const path = `/keys/${encodeURIComponent(key.id)}`;
           const live = key.versions.filter((v) => v.state !== "destroyed");
           const suspended = live.some((v) => v.state === "suspended");
+          // The newest active version encrypts; older active ones may be retired.
+          const primary = Math.max(0, ...key.versions.filter((v) => v.state === "active").map((v) => v.version));
           const exposed = distributions.filter((d) => d.exposed).length;
           return (
             <article key={key.id} class="card key" aria-labelledby={`key-${key.id}`}>
@@ -188,7 +190,7 @@ export function KeysPage() {
                       <th scope="col">State</th>
                       <th scope="col">Created</th>
                       <th scope="col">HSM object</th>
-                      <th scope="col">Destruction</th>
+                      <th scope="col">Lifecycle</th>
                     </tr>
                   </thead>
                   <tbody>
@@ -206,7 +208,7 @@ export function KeysPage() {
                             : v.destroyAfter
                               ? `scheduled after ${dateTime(v.destroyAfter)}`
                               : ""}
-                          {canManage && v.state === "active" && live.length > 1 ? (
+                          {canManage && v.state === "active" && v.version !== primary ? (
                             <button
                               type="button"
                               onClick={() =>

@@ -432,6 +432,23 @@ describe("the admin console", { timeout: 120_000 }, () => {
     await logOut();
   });
 
+  it("shows an altered audit event as a broken chain, on the overview and the audit page", async () => {
+    const { page } = browser;
+    await kw.services.database.db
+      .updateTable("audit_events")
+      .set({ actor_name: "mallory" })
+      .where("seq", "=", 3)
+      .execute();
+    await logIn(admin);
+    await page.getByText("the audit chain does not verify: an event was altered or removed").waitFor();
+    await page.getByText("First problem: event 3 altered.").waitFor();
+    await browser.screenshot("admin-overview-audit-broken-1280");
+    await openPage("Audit", "Audit log");
+    await page.getByText(/do not verify: event 3 altered/).waitFor();
+    await browser.screenshot("admin-audit-broken-1280");
+    await logOut();
+  });
+
   it("ends the session when it expires: back to the login page, nothing shown", async () => {
     const { page } = browser;
     await logIn(admin);

@@ -17,7 +17,7 @@ interface Verification {
   ok: boolean;
   events: number;
   checkpoints?: number;
-  problem?: { seq?: number; reason?: string; message?: string };
+  problem?: { seq: number; kind: string; detail: string };
 }
 
 const FIELDS = ["action", "actor", "target", "outcome", "since", "until"] as const;
@@ -53,7 +53,7 @@ export function AuditPage() {
           <Badge value={v.ok ? "verified" : "broken"} /> Chain of {v.events} events
           {v.ok
             ? " verifies, with its signed checkpoints."
-            : `: ${v.problem?.message ?? v.problem?.reason ?? "does not verify"}`}
+            : ` do not verify: event ${v.problem?.seq} ${v.problem?.kind} (${v.problem?.detail}).`}
         </p>
       ) : (
         <Loading what="the chain verification" />

@@ -34,7 +34,7 @@ interface Overview {
     votes: number;
     expiresAt: string;
   }>;
-  audit: { ok: boolean; events: number };
+  audit: { ok: boolean; events: number; problem?: { seq: number; kind: string; detail: string } };
   warnings: Array<{ level: string; code: string; message: string }>;
 }
 
@@ -226,6 +226,11 @@ export function OverviewPage() {
               <p>
                 <Badge value={o.audit.ok ? "verified" : "broken"} /> {o.audit.events} events
               </p>
+              {o.audit.problem ? (
+                <p>
+                  First problem: event {o.audit.problem.seq} {o.audit.problem.kind}.
+                </p>
+              ) : null}
               {session.can("audit:read") ? <a href="#/audit">Open the audit log</a> : null}
             </section>
             <section aria-labelledby="approvals-title" class="card">

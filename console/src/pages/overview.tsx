@@ -224,7 +224,7 @@ export function OverviewPage() {
             <section aria-labelledby="audit-title" class="card">
               <h2 id="audit-title">Audit chain</h2>
               <p>
-                <Badge value={o.audit.ok ? "verified" : "broken"} /> {o.audit.events} events
+                <Badge value={o.audit.ok ? "verified" : "broken"} /> {o.audit.ok ? `${o.audit.events} events` : null}
               </p>
               {o.audit.problem ? (
                 <p>

@@ -56,12 +56,16 @@ export function ensureDependencies(root) {
   execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
 }
 
-/** Builds dist/ when it is missing or older than any source file. */
+/** Builds dist/ (server and console) when either is missing or older than any of its sources. */
 export function ensureBuild(root) {
-  const built = join(root, "dist", "cli", "main.js");
-  const sources = Math.max(newestMtime(join(root, "src")), statSync(join(root, "tsconfig.json")).mtimeMs);
-  if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
-  log("building (tsc)…");
+  const outputs = [join(root, "dist", "cli", "main.js"), join(root, "dist", "console", "index.html")];
+  const sources = Math.max(
+    newestMtime(join(root, "src")),
+    existsSync(join(root, "console")) ? newestMtime(join(root, "console")) : 0,
+    statSync(join(root, "tsconfig.json")).mtimeMs,
+  );
+  if (outputs.every((built) => existsSync(built) && statSync(built).mtimeMs >= sources)) return;
+  log("building (tsc, vite)…");
   execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
 }
 

@@ -19,6 +19,8 @@ ensureDebianPackages([
   { name: "curl", present: () => existsSync("/usr/bin/curl") },
   // The load balancer of the fleet test (scripts/fleet.mjs).
   { name: "nginx", present: () => existsSync("/usr/sbin/nginx") },
+  // The browser the console tests drive (playwright-core, no downloaded browser).
+  { name: "chromium", present: () => existsSync("/usr/bin/chromium") },
 ]);
 ensureDependencies(root);
 ensureBuild(root);

@@ -24,7 +24,8 @@ import { Pkcs11Hsm, readPin } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
 import * as x509 from "@peculiar/x509";
 import { sql } from "kysely";
-import { CrlPublisher, OcspResponder, RevocationService } from "./revocation/index.js";
+import { CompromisedKeys, CrlPublisher, OcspResponder, RevocationService } from "./revocation/index.js";
+import { OverviewService } from "./overview/index.js";
 import { CertificateAuthority } from "./signer/index.js";
 import {
   type OpenDatabase,
@@ -42,6 +43,7 @@ import {
   createNotifier,
   SchedulerSlots,
   SqlRateLimitStore,
+  SqlOverviewStore,
   SqlRevocationStore,
   SqlTokenStore,
   SqlUserStore,
@@ -71,6 +73,10 @@ export interface Services {
   backup: BackupService;
   revokedKeys: RevokedKeyList;
   approvals: ApprovalService;
+  /** The compromised-key flow: find a key's certificates; block it and revoke them all. */
+  compromisedKeys: CompromisedKeys;
+  /** The console's overview: hierarchy health, OCSP coverage, approvals, audit state, warnings. */
+  overview: OverviewService;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
   audit: AuditLog;
@@ -311,7 +317,13 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     validityHours: config.kms.revokedListHours,
     issuer: config.baseUrl,
   });
-  const operations = sensitiveOperations({ ca, crl, users, keys, escrow, config });
+  const compromisedKeys = new CompromisedKeys({
+    revocation,
+    certificatesWithKey: (spkiSha256, limit) => issuance.list({ spkiSha256, limit }),
+    crl,
+    ocsp,
+  });
+  const operations = sensitiveOperations({ ca, crl, users, keys, escrow, compromisedKeys, config });
   const approvals = new ApprovalService({
     store: new SqlApprovalStore(database.db),
     clock,
@@ -353,6 +365,16 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         extensions: [],
       }),
     certificateChain,
+  });
+  const overview = new OverviewService({
+    store: new SqlOverviewStore(database.db),
+    clock,
+    cas: () => ca.list(),
+    currentCrl: (caId) => crl.current(caId),
+    responder: (caId) => revocationStore.currentResponder(caId),
+    pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
+    verifyAudit: () => audit.verify(),
+    settings: { caWarningDays: 90, ocspValidityHours: settings.ocspValidityHours },
   });
   // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
   const acmeProfiles = () =>
@@ -421,6 +443,8 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     backup,
     revokedKeys,
     approvals,
+    compromisedKeys,
+    overview,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);
       if (!run) throw new Error(`no operation ${operation}`);

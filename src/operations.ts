@@ -4,7 +4,13 @@ import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
 import type { CaSettings, Config } from "./config/index.js";
 import { caView } from "./http/views.js";
-import { REASONS, type CrlPublisher } from "./revocation/index.js";
+import {
+  type CompromiseOutcome,
+  type CompromisedKeys,
+  type CrlPublisher,
+  REASONS,
+  reasonName,
+} from "./revocation/index.js";
 import type { CertificateAuthority } from "./signer/index.js";
 
 /** An operation that may need step-up and quorum; params are JSON, stored as-is with an approval. */
@@ -20,6 +26,7 @@ export function sensitiveOperations(deps: {
   users: UserService;
   keys: KeyService;
   escrow: EscrowService;
+  compromisedKeys: CompromisedKeys;
   config: Config;
 }): Map<string, Operation> {
   return new Map<string, Operation>([
@@ -71,6 +78,13 @@ export function sensitiveOperations(deps: {
       },
     ],
     [
+      "key.block",
+      async (p, actor) => {
+        const outcome = await deps.compromisedKeys.blockAndRevokeAll({ spkiSha256: String(p.spkiSha256) }, actor);
+        return compromiseView(outcome);
+      },
+    ],
+    [
       "user.role",
       async (p, actor) => {
         const { userId, role } = p as { userId: string; role: string };
@@ -79,4 +93,29 @@ export function sensitiveOperations(deps: {
       },
     ],
   ]);
+}
+
+/** JSON of the compromised-key flow's result (what the approval records and the console shows). */
+export function compromiseView(o: CompromiseOutcome) {
+  return {
+    spkiSha256: o.spkiSha256,
+    revoked: o.revoked,
+    crls: o.crls.map((c) => ({
+      issuer: c.issuer,
+      number: c.number,
+      thisUpdate: c.thisUpdate.toISOString(),
+      nextUpdate: c.nextUpdate.toISOString(),
+    })),
+    certificates: o.certificates.map((c) => ({
+      serial: c.serial,
+      issuer: c.issuer,
+      ocsp: c.ocsp && {
+        status: c.ocsp.status,
+        thisUpdate: c.ocsp.thisUpdate?.toISOString() ?? null,
+        nextUpdate: c.ocsp.nextUpdate?.toISOString() ?? null,
+        revokedAt: c.ocsp.revokedAt?.toISOString() ?? null,
+        reason: reasonName(c.ocsp.reason),
+      },
+    })),
+  };
 }

@@ -8,6 +8,8 @@ export type Role = (typeof ROLES)[number];
 export const PERMISSIONS = {
   "ca:read": ["admin", "ca-operator", "key-officer", "auditor", "requester"],
   "ca:manage": ["admin", "ca-operator"],
+  /** The console's overview and activity charts: read-only health of the whole service. */
+  "overview:read": ["admin", "ca-operator", "key-officer", "auditor"],
   "certificates:read": ["admin", "ca-operator", "auditor", "requester"],
   "certificates:issue": ["admin", "ca-operator", "requester"],
   "certificates:revoke": ["admin", "ca-operator"],

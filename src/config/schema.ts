@@ -207,7 +207,15 @@ export const ConfigSchema = z
         /** Operations that need M approvals from distinct people holding `role` before they run. */
         quorum: z
           .partialRecord(
-            z.enum(["ca.create", "ca.revoke", "user.role", "key.destroy", "key.compromise", "escrow.recover"]),
+            z.enum([
+              "ca.create",
+              "ca.revoke",
+              "user.role",
+              "key.destroy",
+              "key.compromise",
+              "key.block",
+              "escrow.recover",
+            ]),
             z
               .object({
                 approvals: z.number().int().min(1).max(10),

@@ -3,6 +3,7 @@ import express from "express";
 import type { Logger } from "pino";
 import type { Services } from "../compose.js";
 import { NotFoundError } from "../errors/index.js";
+import { consoleRouter } from "./console.js";
 import { accessLog, requestId, requireJson } from "./middleware.js";
 import { LoginBody } from "./routes/access-api.js";
 import { parseInput } from "./validate.js";
@@ -39,6 +40,7 @@ export function createApp(services: Services, logger: Logger): RequestListener {
     const { jws } = await services.revokedKeys.current();
     res.type("application/jose").setHeader("Cache-Control", "public, max-age=60").send(jws);
   });
+  app.use(consoleRouter());
   app.use(caRoutes(services));
   app.use(revocationRoutes(services));
   app.use("/acme", acmeRoutes(services, logger));

@@ -1,3 +1,4 @@
+import * as x509 from "@peculiar/x509";
 import type { StoredAuditEvent } from "../audit/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import { certificatePem } from "../pki/pem.js";
@@ -64,4 +65,9 @@ export function auditView(e: StoredAuditEvent) {
     details: e.details ?? {},
     hash: e.hash,
   };
+}
+
+/** A certificate decoded for people, in the layout of `openssl x509 -text`. */
+export function certificateText(der: Buffer): string {
+  return new x509.X509Certificate(new Uint8Array(der)).toString("text");
 }

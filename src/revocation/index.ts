@@ -1,5 +1,13 @@
 export { CrlEntries, type CrlSettings, CrlPublisher } from "./crl.js";
 export { type CertificateLookup, type OcspAnswer, OcspResponder, type OcspSettings } from "./ocsp.js";
 export type { BlockedKey, RevocationRecord, RevocationStore, StoredCrl } from "./ports.js";
+export type { OcspAnswerSummary } from "./ocsp-der.js";
 export { REASONS, REVOCATION_REASONS, reasonCode, reasonName } from "./reasons.js";
-export { type KeyReference, type RevocationResult, RevocationService, type RevokeRequest } from "./service.js";
+export {
+  type KeyReference,
+  type RevocationResult,
+  RevocationService,
+  type RevokeRequest,
+  spkiSha256Of,
+} from "./service.js";
+export { type CompromiseOutcome, CompromisedKeys, type KeyExposure } from "./compromised-keys.js";

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   children,
+  type DerElement,
   DerError,
   decodeOid,
   enumerated,
@@ -172,4 +173,67 @@ export function certificateSubjectAndSpki(certificate: Buffer): { subject: Buffe
 
 export function hash(algorithm: "sha1" | "sha256", data: Uint8Array): Buffer {
   return createHash(algorithm).update(data).digest();
+}
+
+/** What one OCSP answer says about one certificate, read back from the DER a client receives. */
+export interface OcspAnswerSummary {
+  responseStatus: number;
+  status: "good" | "revoked" | "unknown" | null;
+  producedAt: Date | null;
+  thisUpdate: Date | null;
+  nextUpdate: Date | null;
+  revokedAt: Date | null;
+  reason: number | null;
+}
+
+function readGeneralizedTime(element: DerElement): Date {
+  const text = expectTag(element, 0x18, "GeneralizedTime").content.toString("latin1");
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!m) throw new DerError(`unsupported GeneralizedTime ${text}`);
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+}
+
+/**
+ * Decodes the first SingleResponse of an OCSPResponse (the shape this responder signs). The
+ * signature is not checked here: this reports what we answer, clients verify it themselves.
+ */
+export function describeOcspResponse(der: Buffer): OcspAnswerSummary {
+  const [statusElement, bytes] = children(expectTag(readElement(der), 0x30, "OCSPResponse").content);
+  const responseStatus = expectTag(statusElement, 0x0a, "responseStatus ENUMERATED").content[0] ?? 0;
+  const empty = { status: null, producedAt: null, thisUpdate: null, nextUpdate: null, revokedAt: null, reason: null };
+  if (!bytes) return { responseStatus, ...empty };
+  const [, octets] = children(
+    expectTag(children(expectTag(bytes, 0xa0, "responseBytes").content)[0], 0x30, "ResponseBytes").content,
+  );
+  const basic = expectTag(
+    readElement(expectTag(octets, 0x04, "response OCTET STRING").content),
+    0x30,
+    "BasicOCSPResponse",
+  );
+  const tbs = children(expectTag(children(basic.content)[0], 0x30, "ResponseData").content);
+  let i = tbs[0]?.tag === 0xa0 ? 2 : 1;
+  const producedAt = readGeneralizedTime(tbs[i++]!);
+  const single = children(
+    expectTag(children(expectTag(tbs[i], 0x30, "responses").content)[0], 0x30, "SingleResponse").content,
+  );
+  const [, statusField, thisUpdate, next] = single;
+  let status: OcspAnswerSummary["status"] = "unknown";
+  let revokedAt: Date | null = null;
+  let reason: number | null = null;
+  if (statusField?.tag === 0x80) status = "good";
+  else if (statusField?.tag === 0xa1) {
+    status = "revoked";
+    const [time, reasonField] = children(statusField.content);
+    revokedAt = readGeneralizedTime(time!);
+    if (reasonField) reason = expectTag(readElement(reasonField.content), 0x0a, "CRLReason").content[0] ?? null;
+  }
+  return {
+    responseStatus,
+    status,
+    producedAt,
+    thisUpdate: readGeneralizedTime(thisUpdate!),
+    nextUpdate: next?.tag === 0xa0 ? readGeneralizedTime(readElement(next.content)) : null,
+    revokedAt,
+    reason,
+  };
 }

@@ -9,6 +9,8 @@ import { signStructure } from "../signer/index.js";
 import {
   type CertId,
   certificateSubjectAndSpki,
+  describeOcspResponse,
+  type OcspAnswerSummary,
   errorResponse,
   hash,
   OCSP_STATUS,
@@ -211,6 +213,18 @@ export class OcspResponder {
   stop(): void {
     if (this.refresher) clearInterval(this.refresher);
     if (this.watcher) clearInterval(this.watcher);
+  }
+
+  /**
+   * What a client asking about this certificate is told right now: a real request (SHA-1 CertID,
+   * no nonce, like `openssl ocsp`) through the same path as /ocsp, its answer decoded.
+   */
+  async answerFor(serial: string): Promise<OcspAnswerSummary | undefined> {
+    const record = await this.deps.certificates.get(serial);
+    if (!record) return undefined;
+    const certId = certIdFor("sha1", await this.issuerHashes(record.caId), serial);
+    const answer = await this.respond(derSequence(derSequence(derSequence(derSequence(certId.raw)))));
+    return describeOcspResponse(answer.der);
   }
 
   /** Drops every answer for the certificate, in memory and storage, so the next request re-signs. */

@@ -134,7 +134,7 @@ export class RevocationService {
 
   /** Blocks a key by SPKI hash, public key or certificate; optionally revokes every unexpired certificate with it. */
   async blockKey(reference: KeyReference, options: { revokeAll: boolean; actor: Actor }) {
-    const spkiSha256 = spkiHashOf(reference);
+    const spkiSha256 = spkiSha256Of(reference);
     const now = this.deps.clock.now();
     await this.deps.store.blockKey(
       { spkiSha256, reason: "keyCompromise", by: options.actor.name, at: now },
@@ -182,7 +182,8 @@ export class RevocationService {
   }
 }
 
-function spkiHashOf(reference: KeyReference): string {
+/** The SPKI SHA-256 (lowercase hex) a key reference names; BadRequestError when it names none. */
+export function spkiSha256Of(reference: KeyReference): string {
   const given = [reference.spkiSha256, reference.publicKey, reference.certificate].filter((v) => v !== undefined);
   if (given.length !== 1)
     throw new BadRequestError("name the key by exactly one of spkiSha256, publicKey or certificate");

@@ -15,3 +15,4 @@ export { SqlServiceKeyStore } from "./repositories/service-key-store.js";
 export { SqlEscrowStore } from "./repositories/escrow-store.js";
 export { createNotifier, type Notifier } from "./notifications.js";
 export { SchedulerSlots } from "./repositories/scheduler-slots.js";
+export { SqlOverviewStore } from "./repositories/overview-store.js";

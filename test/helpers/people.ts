@@ -15,6 +15,10 @@ export class SteppingClock implements Clock {
   nextStep(): void {
     this.offsetMs += 30_000;
   }
+  /** Jumps ahead (e.g. past a CRL's nextUpdate); later codes stay fresh. */
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
 }
 
 export interface Person {

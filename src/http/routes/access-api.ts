@@ -1,6 +1,6 @@
 import type { Request, Response } from "express";
 import { z } from "zod";
-import { ROLES, type UserRecord } from "../../access/index.js";
+import { type Permission, PERMISSIONS, ROLES, roleAllows, type UserRecord } from "../../access/index.js";
 import type { Services } from "../../compose.js";
 import { BadRequestError } from "../../errors/index.js";
 import { actorOf, principalOf } from "../middleware.js";
@@ -101,10 +101,11 @@ export function accessRoutes(services: Services): ApiRoute[] {
       method: "get",
       path: "/me",
       permission: "self",
-      summary: "Who the bearer token belongs to, with its role",
+      summary: "Who the bearer token belongs to, with its role and the permissions the role grants",
       async handler(_req, res) {
         const p = principalOf(res);
-        res.json({ id: p.id, name: p.name, role: p.role, kind: p.kind });
+        const permissions = (Object.keys(PERMISSIONS) as Permission[]).filter((x) => roleAllows(p.role, x));
+        res.json({ id: p.id, name: p.name, role: p.role, kind: p.kind, permissions });
       },
     },
     {

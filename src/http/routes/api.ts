@@ -6,6 +6,7 @@ import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
 import { actorOf, authorize, principalOf, requireJson, requireStepUp } from "../middleware.js";
 import { accessRoutes, runOrRequestApproval } from "./access-api.js";
+import { consoleRoutes } from "./console-api.js";
 import { escrowRoutes } from "./escrow-api.js";
 import { keyRoutes } from "./keys-api.js";
 import { parseInput } from "../validate.js";
@@ -386,6 +387,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
     ...accessRoutes(services),
     ...keyRoutes(services),
     ...escrowRoutes(services),
+    ...consoleRoutes(services),
   ];
 }
 

@@ -1,0 +1,64 @@
+import { useState } from "preact/hooks";
+import { login } from "../api.js";
+import { ErrorBox } from "../ui.js";
+
+export function LoginPage({ notice }: { notice?: string }) {
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [otp, setOtp] = useState("");
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
+  return (
+    <main class="login" id="main">
+      <h1>Keyward console</h1>
+      {notice ? (
+        <p class="alert info" role="status">
+          {notice}
+        </p>
+      ) : null}
+      <form
+        aria-label="Log in"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy(true);
+          setError(undefined);
+          try {
+            await login(name, password, otp);
+          } catch (err) {
+            setError(err);
+            setOtp("");
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <label for="login-name">Name</label>
+        <input id="login-name" autoComplete="username" required value={name} onInput={value(setName)} />
+        <label for="login-password">Password</label>
+        <input
+          id="login-password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onInput={value(setPassword)}
+        />
+        <label for="login-otp">Authenticator code</label>
+        <input
+          id="login-otp"
+          inputMode="numeric"
+          autoComplete="one-time-code"
+          pattern="[0-9]{6,8}"
+          required
+          value={otp}
+          onInput={value(setOtp)}
+        />
+        <ErrorBox error={error} />
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? "Logging in…" : "Log in"}
+        </button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,167 @@
+import type { Approval } from "../access/index.js";
+import type { Clock } from "../clock/index.js";
+import type { StoredCrl } from "../revocation/index.js";
+import type { CaRecord } from "../signer/index.js";
+import type { DailyCount, OverviewStore } from "./ports.js";
+
+const DAY_MS = 86_400_000;
+
+export interface Warning {
+  level: "critical" | "warning";
+  code:
+    | "ca-expiring"
+    | "ca-expired"
+    | "crl-stale"
+    | "crl-missing"
+    | "audit-chain-broken"
+    | "ocsp-responder-expired"
+    | "ocsp-unanswered";
+  message: string;
+}
+
+export interface ResponderInfo {
+  serial: string;
+  keyUri: string;
+  notAfter: Date;
+}
+
+export interface CaHealth {
+  ca: CaRecord;
+  daysLeft: number;
+  crl: (Pick<StoredCrl, "number" | "thisUpdate" | "nextUpdate"> & { fresh: boolean }) | null;
+  responder: (ResponderInfo & { daysLeft: number }) | null;
+}
+
+export interface Overview {
+  at: Date;
+  cas: CaHealth[];
+  ocsp: { certificates: number; answered: number; dueForRefresh: number; unanswered: number };
+  approvals: Approval[];
+  audit: { ok: boolean; events: number; problem?: unknown };
+  warnings: Warning[];
+}
+
+export interface OverviewSettings {
+  /** A CA with fewer days left than this is a warning (critical under a third of it). */
+  caWarningDays: number;
+  /** OCSP answers are re-signed once this much of their validity has passed. */
+  ocspValidityHours: number;
+}
+
+/**
+ * What an operator needs to see first: the hierarchy and its health (days left, CRL freshness,
+ * OCSP coverage), pending approvals, the audit chain's state, and what needs attention now.
+ */
+export class OverviewService {
+  constructor(
+    private readonly deps: {
+      store: OverviewStore;
+      clock: Clock;
+      cas: () => Promise<CaRecord[]>;
+      currentCrl: (caId: string) => Promise<StoredCrl | undefined>;
+      responder: (caId: string) => Promise<ResponderInfo | undefined>;
+      pendingApprovals: () => Promise<Approval[]>;
+      verifyAudit: () => Promise<{ ok: boolean; events: number; problem?: unknown }>;
+      settings: OverviewSettings;
+    },
+  ) {}
+
+  async overview(): Promise<Overview> {
+    const now = this.deps.clock.now();
+    const daysUntil = (d: Date) => Math.floor((d.getTime() - now.getTime()) / DAY_MS);
+    const warnings: Warning[] = [];
+    const cas: CaHealth[] = [];
+    for (const ca of await this.deps.cas()) {
+      const crl = await this.deps.currentCrl(ca.id);
+      const responder = ca.kind === "intermediate" ? await this.deps.responder(ca.id) : undefined;
+      const health: CaHealth = {
+        ca,
+        daysLeft: daysUntil(ca.notAfter),
+        crl: crl
+          ? { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, fresh: crl.nextUpdate > now }
+          : null,
+        responder: responder ? { ...responder, daysLeft: daysUntil(responder.notAfter) } : null,
+      };
+      cas.push(health);
+      if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
+    }
+    const refreshBefore = new Date(now.getTime() - (this.deps.settings.ocspValidityHours * 3_600_000) / 2);
+    const coverage = await this.deps.store.ocspCoverage(now, refreshBefore);
+    const unanswered = coverage.certificates - coverage.answered;
+    if (unanswered > 0) {
+      // Not an outage (the responder signs on demand) but every such request costs an HSM signature.
+      warnings.push({
+        level: "warning",
+        code: "ocsp-unanswered",
+        message: `${unanswered} unexpired certificate(s) have no pre-signed OCSP answer`,
+      });
+    }
+    const audit = await this.deps.verifyAudit();
+    if (!audit.ok) {
+      warnings.push({
+        level: "critical",
+        code: "audit-chain-broken",
+        message: "the audit chain does not verify: an event was altered or removed",
+      });
+    }
+    return {
+      at: now,
+      cas,
+      ocsp: {
+        certificates: coverage.certificates,
+        answered: coverage.answered,
+        dueForRefresh: coverage.due,
+        unanswered,
+      },
+      approvals: await this.deps.pendingApprovals(),
+      audit,
+      warnings,
+    };
+  }
+
+  /** Issued and revoked certificates per UTC day for the last `days` days, today included, zeros filled in. */
+  async dailyActivity(days: number): Promise<Array<{ day: string; issued: number; revoked: number }>> {
+    const today = new Date(Math.floor(this.deps.clock.now().getTime() / DAY_MS) * DAY_MS);
+    const since = new Date(today.getTime() - (days - 1) * DAY_MS);
+    const byDay = (counts: DailyCount[]) => new Map(counts.map((c) => [c.day, c.count]));
+    const issued = byDay(await this.deps.store.issuedPerDay(since));
+    const revoked = byDay(await this.deps.store.revokedPerDay(since));
+    return Array.from({ length: days }, (_, i) => {
+      const day = new Date(since.getTime() + i * DAY_MS).toISOString().slice(0, 10);
+      return { day, issued: issued.get(day) ?? 0, revoked: revoked.get(day) ?? 0 };
+    });
+  }
+
+  private caWarnings(h: CaHealth, now: Date): Warning[] {
+    const warnings: Warning[] = [];
+    const { ca } = h;
+    const limit = this.deps.settings.caWarningDays;
+    if (h.daysLeft < 0) {
+      warnings.push({ level: "critical", code: "ca-expired", message: `${ca.kind} CA "${ca.id}" has expired` });
+    } else if (h.daysLeft < limit) {
+      warnings.push({
+        level: h.daysLeft < limit / 3 ? "critical" : "warning",
+        code: "ca-expiring",
+        message: `${ca.kind} CA "${ca.id}" expires in ${h.daysLeft} day(s) (${ca.notAfter.toISOString().slice(0, 10)})`,
+      });
+    }
+    // The root's CRL is signed offline (`keyward crl root`); only a published one can go stale.
+    if (h.crl && !h.crl.fresh) {
+      warnings.push({
+        level: "critical",
+        code: "crl-stale",
+        message: `the CRL of "${ca.id}" (number ${h.crl.number}) passed its nextUpdate at ${h.crl.nextUpdate.toISOString()}`,
+      });
+    } else if (!h.crl && ca.kind === "intermediate") {
+      warnings.push({ level: "warning", code: "crl-missing", message: `no CRL has been signed for "${ca.id}" yet` });
+    }
+    if (h.responder && h.responder.notAfter <= now) {
+      warnings.push({
+        level: "critical",
+        code: "ocsp-responder-expired",
+        message: `the OCSP responder certificate of "${ca.id}" has expired`,
+      });
+    }
+    return warnings;
+  }
+}

@@ -86,6 +86,9 @@ export function canonicalUri(input: string): string {
     throw new PolicyError(`${JSON.stringify(input)} is not a valid absolute URI`);
   }
   if (/\s/.test(input)) throw new PolicyError(`URI ${JSON.stringify(input)} contains whitespace`);
+  // A URI in a certificate is an IA5String (RFC 5280 §4.2.1.6): ASCII, with other characters percent-encoded.
+  if (!/^[\x21-\x7e]+$/.test(input))
+    throw new PolicyError(`URI ${JSON.stringify(input)} is not ASCII; use its percent-encoded form (${url.href})`);
   if (!/^[a-z][a-z0-9+.-]*:$/.test(url.protocol)) throw new PolicyError(`URI ${JSON.stringify(input)} has no scheme`);
   return input;
 }

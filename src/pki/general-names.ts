@@ -40,9 +40,8 @@ export function decodeGeneralNames(der: Buffer): GeneralName[] {
       case "dns":
       case "email":
       case "uri":
-        if (!/^[\x20-\x7e]*$/.test(element.content.toString("latin1")))
-          throw new DerError(`a ${type} name that is not printable IA5String`);
-        return { type, value: element.content.toString("latin1") };
+        // IA5String must be ASCII; UTF-8 is read as such so the policy can say what the name should be.
+        return { type, value: element.content.toString("utf8") };
       case "ip":
         return { type, value: ipText(element.content) };
       default:

@@ -55,7 +55,7 @@ describe("bad CSRs are refused precisely and store nothing", () => {
         profile: "server",
       }),
       400,
-      "the CSR is not a DER-encoded PKCS#10 CertificationRequest",
+      "the CSR is not a DER-encoded PKCS#10 CertificationRequest: expected a CertificationRequest SEQUENCE",
     );
   });
 

@@ -242,6 +242,12 @@ describe("canonicalUri", () => {
     expect(policyError(() => canonicalUri("https://example.com/\n"))).toMatch(/contains whitespace/);
     expect(policyError(() => canonicalUri("https://example.com/a b"))).toMatch(/contains whitespace/);
   });
+
+  it("refuses non-ASCII characters (IA5String) and names the percent-encoded form", () => {
+    expect(policyError(() => canonicalUri("https://example.com/bücher"))).toBe(
+      'URI "https://example.com/bücher" is not ASCII; use its percent-encoded form (https://example.com/b%C3%BCcher)',
+    );
+  });
 });
 
 describe("matchesPattern", () => {

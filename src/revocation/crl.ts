@@ -39,6 +39,8 @@ export function crlEntry(r: RevocationRecord): Buffer {
 
 export interface CrlSettings {
   validityHours: number;
+  /** The root's CRL: signed at ceremonies only, so it must outlast the time between them. */
+  rootValidityHours?: number;
   /** Wait this long after a revocation before regenerating, so bursts produce one CRL. */
   debounceMs: number;
   pageSize: number;
@@ -128,7 +130,9 @@ export class CrlPublisher {
   private async build(caId: string): Promise<StoredCrl> {
     const issuer = await this.deps.ca.issuerInfo(caId);
     const thisUpdate = wholeSeconds(this.deps.clock.now());
-    const nextUpdate = new Date(thisUpdate.getTime() + this.deps.settings.validityHours * 3_600_000);
+    const { validityHours, rootValidityHours } = this.deps.settings;
+    const hours = issuer.record.kind === "root" ? (rootValidityHours ?? validityHours) : validityHours;
+    const nextUpdate = new Date(thisUpdate.getTime() + hours * 3_600_000);
     const entries: Buffer[] = [];
     let entriesLength = 0;
     for await (const page of this.deps.store.revokedEntries(caId, this.deps.settings.pageSize)) {

@@ -44,7 +44,16 @@ export class CertificateAuthority {
   private readonly crypto = signingCrypto();
   private loaded: Map<string, LoadedCa> | undefined;
 
-  constructor(private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string }) {}
+  constructor(
+    private readonly deps: {
+      keys: KeyStore;
+      store: CaStore;
+      clock: Clock;
+      baseUrl: string;
+      /** Where a new root's key is generated when the root lives on its own (offline) token. */
+      rootKeys?: Pick<KeyStore, "generateKeyPair">;
+    },
+  ) {}
 
   /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
   async initialize(settings: HierarchySettings, actor: Actor): Promise<CaRecord[]> {
@@ -226,7 +235,10 @@ export class CertificateAuthority {
   }
 
   private async createRoot(settings: CaSettings & { pathLength?: number }, created: string[]): Promise<LoadedCa> {
-    const { uri, spki } = await this.deps.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
+    const { uri, spki } = await (this.deps.rootKeys ?? this.deps.keys).generateKeyPair(
+      settings.keyType,
+      `${settings.id}-ca`,
+    );
     created.push(uri);
     const key = new TokenPrivateKey(this.deps.keys, uri, settings.keyType);
     const now = this.deps.clock.now();

@@ -97,16 +97,16 @@ export function buildProgram(): Command {
           if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
           if (opts.intermediateKey)
             settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
-          out.progress(
-            `Generating ${1 + settings.intermediates.length} CA keys in token "${s.config.hsm.token}" (root ${settings.root.keyType}; ` +
-              `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
-          );
           const rootToken = s.config.hsm.rootToken;
           if (rootToken && !s.caTokens.isAttached(rootToken)) {
             throw new BadRequestError(
               `--root-token: no token labelled "${rootToken}" is attached; create it first (softhsm2-util --init-token --free --label ${rootToken}, or your HSM's tool)`,
             );
           }
+          out.progress(
+            `Generating the root key (${settings.root.keyType}) in token "${rootToken ?? s.config.hsm.token}" and ` +
+              `${settings.intermediates.map((i) => `${i.id} (${i.keyType})`).join(", ")} in token "${s.config.hsm.token}"…`,
+          );
           const created = await s.ca.initialize(settings, cliActor());
           // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
           for (const ca of created) await s.crl.generate(ca.id);

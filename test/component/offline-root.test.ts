@@ -1,0 +1,229 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { totpCode, base32Decode } from "../../src/access/totp.js";
+import { keyward, serve } from "../helpers/cli.js";
+import { freePort, openssl, opensslCsr, opensslOutput } from "../helpers/keyward.js";
+import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+
+const ROOT_LABEL = "keyward-root";
+const ROOT_PIN = "root-pin-7305";
+
+/**
+ * The offline-root ceremony end to end, with the built CLI and server as operators run them: the
+ * root key lives on a second SoftHSM2 token whose directory is moved out of the token store
+ * ("detached"), so the server's module really cannot see it.
+ */
+describe("offline root ceremony", () => {
+  let token: TestToken;
+  let rootTokenDir: string;
+  let parked: string;
+  let port: number;
+  const rootEnv = { KEYWARD_HSM_ROOT_PIN: ROOT_PIN };
+  const file = (name: string) => join(token.dir, name);
+  const attached = () => readdirSync(join(token.dir, "tokens")).includes(rootTokenDir);
+  const detach = () => renameSync(join(token.dir, "tokens", rootTokenDir), join(parked, rootTokenDir));
+  const attach = () => renameSync(join(parked, rootTokenDir), join(token.dir, "tokens", rootTokenDir));
+  const slots = () =>
+    execFileSync("pkcs11-tool", ["--module", token.modulePath, "--list-token-slots"], {
+      env: { ...process.env, SOFTHSM2_CONF: token.conf },
+      encoding: "utf8",
+    });
+  const json = async (args: string[], env: Record<string, string> = {}) => {
+    const r = await keyward(token, ["--json", ...args], env);
+    expect(r.code, `${args.join(" ")}: ${r.stdout}${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+
+  beforeAll(async () => {
+    token = createTestToken("keyward");
+    const before = readdirSync(join(token.dir, "tokens"));
+    execFileSync(
+      "softhsm2-util",
+      ["--init-token", "--free", "--label", ROOT_LABEL, "--pin", ROOT_PIN, "--so-pin", "root-so-pin-1"],
+      { env: { ...process.env, SOFTHSM2_CONF: token.conf }, stdio: "pipe" },
+    );
+    rootTokenDir = readdirSync(join(token.dir, "tokens")).find((d) => !before.includes(d))!;
+    parked = join(token.dir, "safe");
+    mkdirSync(parked);
+    // Certificates carry URLs with the port, so it is fixed before init.
+    port = await freePort();
+    writeFileSync(file("keyward.yaml"), `listen: 127.0.0.1:${port}\nceremony:\n  minWitnesses: 1\n`);
+  });
+  afterAll(() => token?.cleanup());
+
+  it("creates the root key on the root token only, and the intermediate on the online token", async () => {
+    const init = await json(["init", "--root-token", ROOT_LABEL], rootEnv);
+    expect(init.initialized).toBe(true);
+    const [root, intermediate] = init.cas;
+    expect(root.keyUri).toContain(`token=${ROOT_LABEL}`);
+    expect(intermediate.keyUri).toContain("token=keyward;");
+    // pkcs11-tool (OpenSC) sees the root key on the root token, never on the online one.
+    const rootToken = { ...token, tokenLabel: ROOT_LABEL, pin: ROOT_PIN };
+    const onRoot = listTokenObjects(rootToken, "privkey");
+    expect(onRoot.some((o) => o.includes("root-ca"))).toBe(true);
+    expect(onRoot.join("\n")).toMatch(/never extractable/);
+    expect(listTokenObjects(token, "privkey").some((o) => o.includes("root-ca"))).toBe(false);
+    writeFileSync(file("root.pem"), root.certificate);
+    writeFileSync(file("intermediate.pem"), intermediate.certificate);
+  });
+
+  it("serves issuance, OCSP, intermediate CRLs and ACME without the root token attached", async () => {
+    detach();
+    expect(attached()).toBe(false);
+    expect(slots()).not.toContain(ROOT_LABEL);
+    const server = await serve(token, port);
+    try {
+      expect(await (await fetch(`${server.url}/ready`)).json()).toMatchObject({ ready: true });
+      const admin = (await json(["token", "create", "--role", "admin"])).token as string;
+      const { csr } = opensslCsr(token.dir, "www");
+      const issued = await fetch(`${server.url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+      });
+      expect(issued.status).toBe(201);
+      writeFileSync(file("www.pem"), (await issued.json()).certificate);
+      expect(
+        openssl(["verify", "-CAfile", file("root.pem"), "-untrusted", file("intermediate.pem"), file("www.pem")]),
+      ).toContain("www.pem: OK");
+      const ocsp = opensslOutput([
+        "ocsp",
+        ...["-issuer", file("intermediate.pem"), "-cert", file("www.pem"), "-url", `${server.url}/ocsp`],
+        ...["-CAfile", file("root.pem"), "-verify_other", file("intermediate.pem")],
+      ]);
+      expect(ocsp).toContain("Response verify OK");
+      expect(ocsp).toContain("www.pem: good");
+      writeFileSync(
+        file("int.crl"),
+        Buffer.from(await (await fetch(`${server.url}/crl/intermediate.crl`)).arrayBuffer()),
+      );
+      expect(
+        opensslOutput([
+          "crl",
+          "-inform",
+          "DER",
+          "-in",
+          file("int.crl"),
+          "-CAfile",
+          file("intermediate.pem"),
+          "-noout",
+          "-verify",
+        ]),
+      ).toContain("verify OK");
+      // The root CRL signed at init is served as is, valid until the next ceremony.
+      writeFileSync(file("root0.crl"), Buffer.from(await (await fetch(`${server.url}/crl/root.crl`)).arrayBuffer()));
+      expect(
+        opensslOutput([
+          "crl",
+          "-inform",
+          "DER",
+          "-in",
+          file("root0.crl"),
+          "-CAfile",
+          file("root.pem"),
+          "-noout",
+          "-verify",
+        ]),
+      ).toContain("verify OK");
+      expect((await fetch(`${server.url}/acme/directory`)).status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it("refuses root operations while the root token is detached, naming the token, and changes nothing", async () => {
+    for (const args of [
+      ["crl", "root"],
+      ["ca", "sign-intermediate", "--id", "int2"],
+    ]) {
+      const r = await keyward(token, args, rootEnv);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`the offline token "${ROOT_LABEL}" is not attached`);
+    }
+    const cas = (await json(["ca", "list"])).items.map((c: { id: string }) => c.id);
+    expect(cas).toEqual(["root", "intermediate"]);
+    expect(listTokenObjects(token, "privkey").some((o) => o.includes("int2-ca"))).toBe(false);
+  });
+
+  it("signs a new intermediate and the root CRL only with the root token attached and a witness", async () => {
+    attach();
+    // ceremony.minWitnesses: 1, checked before any key is generated.
+    const unwitnessed = await keyward(token, ["ca", "sign-intermediate", "--id", "int2"], rootEnv);
+    expect(unwitnessed.code).toBe(1);
+    expect(unwitnessed.stderr).toContain("needs 1 witness(es)");
+    const alice = await keyward(
+      token,
+      ["--json", "user", "create", "--name", "alice", "--role", "ca-operator", "--password-stdin"],
+      {},
+      "correct horse battery staple\n",
+    );
+    expect(alice.code).toBe(0);
+    const secret = new URL(JSON.parse(alice.stdout).otpauthUri).searchParams.get("secret")!;
+    const otp = totpCode(base32Decode(secret), new Date());
+    const signed = await json(
+      [
+        "ca",
+        "sign-intermediate",
+        "--id",
+        "int2",
+        "--default",
+        "--witness",
+        `alice:${otp}`,
+        "--out",
+        file("int2-chain.pem"),
+      ],
+      rootEnv,
+    );
+    expect(signed).toMatchObject({ id: "int2", parent: "root", default: true, witnesses: ["alice"] });
+    expect(signed.keyUri).toContain("token=keyward;");
+    // The old intermediate is retired (e.g. suspected compromise): it stops issuing at once…
+    await json(["ca", "revoke", "--id", "intermediate", "--reason", "superseded"], rootEnv);
+    // …and the root CRL listing it is signed in the same ceremony.
+    const crl = await json(["crl", "root", "--out", file("root1.crl")], rootEnv);
+    expect(crl.number).toBeGreaterThan(1);
+    detach();
+    expect(slots()).not.toContain(ROOT_LABEL);
+
+    // The new chain, checked by openssl: leaf → int2 → root.
+    const { csrFile } = opensslCsr(token.dir, "api");
+    await json(["cert", "issue", "--csr", csrFile, "--out", file("api.pem")]);
+    writeFileSync(file("int2.pem"), signed.certificate);
+    expect(openssl(["verify", "-CAfile", file("root.pem"), "-untrusted", file("int2.pem"), file("api.pem")])).toContain(
+      "api.pem: OK",
+    );
+    expect(
+      opensslOutput([
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        file("root1.crl"),
+        "-CAfile",
+        file("root.pem"),
+        "-noout",
+        "-verify",
+      ]),
+    ).toContain("verify OK");
+    // The root CRL revokes the old intermediate: openssl now refuses the old chain with CRL checks.
+    const serial = openssl(["x509", "-in", file("intermediate.pem"), "-noout", "-serial"])
+      .trim()
+      .split("=")[1]!;
+    expect(openssl(["crl", "-inform", "DER", "-in", file("root1.crl"), "-noout", "-text"]).toUpperCase()).toContain(
+      serial,
+    );
+    const pem = (name: string) => openssl(["crl", "-inform", "DER", "-in", file(name)]);
+    writeFileSync(file("crls.pem"), pem("root1.crl") + pem("int.crl"));
+    expect(
+      opensslOutput([
+        "verify",
+        "-crl_check_all",
+        ...["-CRLfile", file("crls.pem"), "-CAfile", file("root.pem"), "-untrusted", file("intermediate.pem")],
+        file("www.pem"),
+      ]),
+    ).toContain("certificate revoked");
+    // The chain file written at the ceremony holds the new intermediate, then the root.
+    expect(readFileSync(file("int2-chain.pem"), "utf8").match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+  });
+});

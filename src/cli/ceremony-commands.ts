@@ -131,4 +131,17 @@ export function addCeremonyCommands(program: Command, ca: Command, h: Helpers): 
         });
       },
     );
+
+  ca.command("set-default")
+    .description("make an existing intermediate the default issuer (the switch of a rollover); needs no root key")
+    .requiredOption("--id <id>", "intermediate CA id")
+    .action(async (opts: { id: string }) => {
+      await h.withServices(program, async (s, out) => {
+        const record = await s.ca.setDefault(opts.id, cliActor());
+        out.result(
+          caView(record),
+          () => `"${record.id}" is now the default issuer; restart serving instances so they pick it up.`,
+        );
+      });
+    });
 }

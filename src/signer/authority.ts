@@ -33,6 +33,9 @@ interface LoadedCa {
   key: TokenPrivateKey;
 }
 
+/** How long the hierarchy read from storage is used before it is read again. */
+const RELOAD_MS = 30_000;
+
 /** CAs are backdated this much so a client whose clock runs a little slow accepts them at once. */
 const BACKDATE_MS = 5 * 60_000;
 
@@ -43,6 +46,7 @@ const BACKDATE_MS = 5 * 60_000;
 export class CertificateAuthority {
   private readonly crypto = signingCrypto();
   private loaded: Map<string, LoadedCa> | undefined;
+  private loadedAt = 0;
 
   constructor(
     private readonly deps: {
@@ -112,6 +116,17 @@ export class CertificateAuthority {
       await this.destroyKeys(created);
       throw error;
     }
+  }
+
+  /** Makes an existing, unrevoked intermediate the default issuer (the switch of a rollover). */
+  async setDefault(id: string, actor: Actor): Promise<CaRecord> {
+    const ca = await this.load(id);
+    if (ca.record.kind === "root")
+      throw new ConflictError("the root issues only CA certificates; choose an intermediate");
+    if (ca.record.revokedAt) throw new ConflictError(`CA "${id}" is revoked and cannot become the default issuer`);
+    await this.deps.store.setDefault(id, this.caEvent("ca.set-default", ca.record, actor));
+    this.loaded = undefined;
+    return this.get(id);
   }
 
   async list(): Promise<CaRecord[]> {
@@ -336,7 +351,11 @@ export class CertificateAuthority {
   }
 
   private async all(): Promise<Map<string, LoadedCa>> {
+    // Another instance or the CLI may change the hierarchy (a rollover's new default issuer): reload now and then.
+    const now = this.deps.clock.now().getTime();
+    if (this.loaded && now - this.loadedAt > RELOAD_MS) this.loaded = undefined;
     if (!this.loaded) {
+      this.loadedAt = now;
       const map = new Map<string, LoadedCa>();
       for (const record of await this.deps.store.list()) {
         map.set(record.id, {

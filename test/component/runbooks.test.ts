@@ -11,7 +11,7 @@ const HANDBOOK = resolve(import.meta.dirname, "../../docs/handbook");
 const TOTP = resolve(import.meta.dirname, "../../scripts/totp.mjs");
 
 /** The ```sh blocks of a page, in order, with the line each starts on. */
-export function shellBlocks(markdown: string): Array<{ line: number; code: string }> {
+function shellBlocks(markdown: string): Array<{ line: number; code: string }> {
   const blocks: Array<{ line: number; code: string }> = [];
   const lines = markdown.split("\n");
   for (let i = 0; i < lines.length; i++) {

@@ -12,11 +12,12 @@ const intermediate = (keyType: string, validityDays: number) => [
  * wins. Why each value was chosen: docs/handbook/profiles.md.
  */
 export const PRESET_SETTINGS: Record<PresetName, Json> = {
-  // A laptop or CI: fast keys, short lifetimes, nobody to ask for approval, few checkpoints.
+  // A laptop or CI: fast keys, short lifetimes, nobody to ask for approval, few checkpoints. The
+  // intermediate outlives Keyward's own 397-day service certificates (audit and KMS signers).
   dev: {
     ca: {
       root: { keyType: "p256", validityDays: 3650 },
-      intermediates: intermediate("p256", 365),
+      intermediates: intermediate("p256", 730),
     },
     profiles: { server: { validityDays: 30 }, client: { validityDays: 30 } },
     revocation: { crlValidityHours: 24, ocspValidityHours: 24, rootCrlValidityDays: 365 },

@@ -23,7 +23,7 @@ describe("security-needs presets", () => {
   it("dev: fast keys, short lifetimes, no approvals, rare checkpoints", () => {
     const c = loadConfig({ env: env(), preset: "dev" });
     expect([c.ca.root.keyType, c.ca.intermediates[0]!.keyType]).toEqual(["p256", "p256"]);
-    expect(c.ca.intermediates[0]!.validityDays).toBe(365);
+    expect(c.ca.intermediates[0]!.validityDays).toBe(730);
     expect(c.profiles.server!.validityDays).toBe(30);
     expect(c.access.quorum).toEqual({});
     expect(c.ceremony.minWitnesses).toBe(0);

@@ -100,6 +100,21 @@ async function runPage(page: string): Promise<{ code: number | null; output: str
   }
 }
 
+/** Pages run side by side, a few at a time: each is mostly waiting on short CLI processes. */
+const PARALLEL_PAGES = 3;
+let running = 0;
+const waiting: Array<() => void> = [];
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= PARALLEL_PAGES) await new Promise<void>((r) => waiting.push(r));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 const pages = readdirSync(HANDBOOK)
   .filter((f) => f.endsWith(".md") && f !== "README.md")
   .filter((f) => !process.env.RUNBOOK || f.startsWith(process.env.RUNBOOK));
@@ -122,8 +137,8 @@ describe("executable runbooks (docs/handbook)", () => {
   });
 
   for (const page of pages) {
-    it(`${page}: every block runs and its checks pass`, { timeout: 120_000 }, async () => {
-      const result = await runPage(page);
+    it.concurrent(`${page}: every block runs and its checks pass`, { timeout: 240_000 }, async () => {
+      const result = await limited(() => runPage(page));
       const tail = result.output.split("\n").slice(-40).join("\n");
       expect(result.code, `${page} failed in block ${result.failedBlock}:\n${tail}`).toBe(0);
       expect(result.output).toContain("::done");

@@ -178,6 +178,19 @@ describe("offline root ceremony", () => {
     );
     expect(signed).toMatchObject({ id: "int2", parent: "root", default: true, witnesses: ["alice"] });
     expect(signed.keyUri).toContain("token=keyward;");
+    // A quorum configured for ca.create also binds the ceremony: its count and its role.
+    writeFileSync(
+      file("keyward.yaml"),
+      `listen: 127.0.0.1:${port}\nceremony:\n  minWitnesses: 1\naccess:\n  quorum:\n    ca.create: { approvals: 1, role: admin }\n`,
+    );
+    const wrongRole = await keyward(
+      token,
+      ["ca", "sign-intermediate", "--id", "int3", "--witness", "alice:000000"],
+      rootEnv,
+    );
+    expect(wrongRole.code).toBe(1);
+    expect(wrongRole.stderr).toContain("has role ca-operator; ca.create needs witnesses with role admin");
+    writeFileSync(file("keyward.yaml"), `listen: 127.0.0.1:${port}\nceremony:\n  minWitnesses: 1\n`);
     // The old intermediate is retired (e.g. suspected compromise): it stops issuing at once…
     await json(["ca", "revoke", "--id", "intermediate", "--reason", "superseded"], rootEnv);
     // …and the root CRL listing it is signed in the same ceremony.

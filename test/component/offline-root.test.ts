@@ -7,7 +7,7 @@ import { keyward, serve } from "../helpers/cli.js";
 import { freePort, openssl, opensslCsr, opensslOutput } from "../helpers/keyward.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
-const ROOT_LABEL = "keyward-root";
+const ROOT_LABEL = "offline-root";
 const ROOT_PIN = "root-pin-7305";
 
 /**
@@ -128,6 +128,41 @@ describe("offline root ceremony", () => {
         ]),
       ).toContain("verify OK");
       expect((await fetch(`${server.url}/acme/directory`)).status).toBe(200);
+      // Creating an intermediate over the API (a person, with step-up) is refused with a problem
+      // naming the missing token, and creates nothing.
+      const olga = await keyward(
+        token,
+        ["--json", "user", "create", "--name", "olga", "--role", "admin", "--password-stdin"],
+        {},
+        "a long admin passphrase\n",
+      );
+      const secret = base32Decode(new URL(JSON.parse(olga.stdout).otpauthUri).searchParams.get("secret")!);
+      // The verifier accepts the previous step too: login with it, step up with the current one.
+      const login = await fetch(`${server.url}/api/v1/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          name: "olga",
+          password: "a long admin passphrase",
+          otp: totpCode(secret, new Date(Date.now() - 30_000)),
+        }),
+      });
+      expect(login.status).toBe(200);
+      const session = (await login.json()).token as string;
+      const create = await fetch(`${server.url}/api/v1/cas`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${session}`,
+          "content-type": "application/json",
+          "x-keyward-otp": totpCode(secret, new Date()),
+        },
+        body: JSON.stringify({ id: "api-int", commonName: "API Intermediate" }),
+      });
+      expect(create.status).toBe(409);
+      expect(create.headers.get("content-type")).toContain("application/problem+json");
+      expect((await create.json()).detail).toContain(`the offline token "${ROOT_LABEL}" is not attached`);
+      const ids = (await json(["ca", "list"])).items.map((c: { id: string }) => c.id);
+      expect(ids).not.toContain("api-int");
     } finally {
       expect(await server.stop()).toBe(0);
     }

@@ -80,7 +80,7 @@ export class TokenSet {
       // A conflict, not an outage: the key is offline by design until the ceremony attaches it.
       throw new ConflictError(
         `the offline token "${label}" is not attached (module ${this.options.modulePath}); ` +
-          `this operation needs the root key: attach the token for a ceremony and run it there (${this.options.help})`,
+          `this operation needs a key on it (the root's, with an offline root): attach the token for a ceremony and run it there (${this.options.help})`,
       );
     }
     let pin: string;

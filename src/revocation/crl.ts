@@ -112,7 +112,12 @@ export class CrlPublisher {
         const crl = await this.current(caId);
         const now = this.deps.clock.now();
         const half = crl ? crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 0;
-        if (now.getTime() >= half) await this.generate(caId);
+        // One CA whose key is not at hand (left in a previous token) must not hold back the others.
+        if (now.getTime() >= half) {
+          await this.generate(caId).catch((error) =>
+            this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"),
+          );
+        }
       }
     };
     const run = () => void tick().catch((error) => this.deps.logger?.error({ err: error }, "CRL scheduler failed"));

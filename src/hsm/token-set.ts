@@ -1,4 +1,4 @@
-import { ConfigError, ConflictError } from "../errors/index.js";
+import { ConfigError, ConflictError, HsmError } from "../errors/index.js";
 import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
 import { readPin } from "./pin.js";
 import { type GeneratedKeyPair, Pkcs11Hsm } from "./pkcs11-hsm.js";
@@ -89,7 +89,15 @@ export class TokenSet {
     } catch (error) {
       throw new ConfigError(`offline token "${label}": ${(error as Error).message}`, error);
     }
-    // One session is enough: ceremonies sign a handful of objects.
-    return Pkcs11Hsm.open({ modulePath: this.options.modulePath, tokenLabel: label, pin, sessions: 1 });
+    try {
+      // One session is enough: ceremonies sign a handful of objects.
+      return await Pkcs11Hsm.open({ modulePath: this.options.modulePath, tokenLabel: label, pin, sessions: 1 });
+    } catch (error) {
+      // Name the token: the operator has two PINs at hand during a ceremony.
+      if (error instanceof HsmError) {
+        throw new HsmError(`offline token "${label}": ${error.message}`, { ckr: error.ckr, cause: error });
+      }
+      throw error;
+    }
   }
 }

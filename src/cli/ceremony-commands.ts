@@ -20,16 +20,37 @@ async function rootToken(s: Services): Promise<string> {
   return parsePkcs11Uri(root.keyUri).token ?? s.config.hsm.token;
 }
 
+/** The offline token that holds the root key, or undefined when the root is on the online token. */
+export async function offlineRootToken(s: Services): Promise<string | undefined> {
+  const label = await rootToken(s);
+  return label === s.config.hsm.token ? undefined : label;
+}
+
+/**
+ * Before a command uses an offline root key: the token must be attached (checked first, so the
+ * error names what is missing) and the ceremony's witnesses present. Online root: no ceremony.
+ */
+export async function ceremonyWitnesses(
+  s: Services,
+  operation: "ca.create" | "ca.revoke" | undefined,
+  given: string[],
+): Promise<{ rootToken?: string; witnesses: string[] }> {
+  const token = await offlineRootToken(s);
+  if (!token) return { witnesses: [] };
+  await s.caTokens.attach(token);
+  return { rootToken: token, witnesses: await checkWitnesses(s, operation, given) };
+}
+
 /**
  * Checks the ceremony's witnesses: distinct people, each proving presence with a fresh TOTP code,
  * at least `ceremony.minWitnesses`, and at least the quorum configured for the operation (of its role).
  */
 export async function checkWitnesses(
   s: Services,
-  operation: "ca.create" | "ca.revoke",
+  operation: "ca.create" | "ca.revoke" | undefined,
   given: string[],
 ): Promise<string[]> {
-  const quorum = s.config.access.quorum[operation];
+  const quorum = operation ? s.config.access.quorum[operation] : undefined;
   const needed = Math.max(s.config.ceremony.minWitnesses, quorum?.approvals ?? 0);
   const people = await s.users.list();
   const witnesses = given.map((entry) => {

@@ -17,7 +17,7 @@ import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js"
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
 import { addBackupCommands } from "./backup-commands.js";
-import { addCeremonyCommands } from "./ceremony-commands.js";
+import { addCeremonyCommands, ceremonyWitnesses, offlineRootToken } from "./ceremony-commands.js";
 import { addEscrowCommands } from "./escrow-commands.js";
 import { storePreset } from "./preset-file.js";
 import { declarePermissions } from "./permissions.js";
@@ -534,11 +534,22 @@ export function buildProgram(): Command {
     .description("sign a new CRL now: `crl root` for the root (needs the root key), `crl <ca-id>` for an intermediate")
     .argument("[ca]", "CA id", "")
     .option("--out <file>", "also write the DER CRL here")
-    .action(async (caArg: string, opts: { out?: string }) => {
+    .option("--witness <name:otp...>", "offline root: a ceremony witness and their current one-time code")
+    .action(async (caArg: string, opts: { out?: string; witness?: string[] }) => {
       await withServices(program, async (s, out) => {
         const caId = caArg === "root" || caArg === "" ? (await s.ca.root()).id : caArg;
         const ca = await s.ca.get(caId);
+        const ceremony = ca.kind === "root" ? await ceremonyWitnesses(s, undefined, opts.witness ?? []) : undefined;
         const crl = await s.crl.generate(ca.id);
+        if (ceremony?.rootToken) {
+          await s.audit.record({
+            action: "ceremony.sign-root-crl",
+            actor: cliActor(),
+            target: { type: "ca", id: ca.id },
+            outcome: "success",
+            details: { rootToken: ceremony.rootToken, witnesses: ceremony.witnesses, number: crl.number },
+          });
+        }
         if (opts.out) writeFileSync(opts.out, crl.der);
         out.result(
           {
@@ -953,8 +964,13 @@ export function buildProgram(): Command {
     )
     .requiredOption("--id <id>", "intermediate CA id")
     .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS).default("cACompromise"))
-    .action(async (opts: { id: string; reason: keyof typeof REASONS }) => {
+    .option("--witness <name:otp...>", "offline root attached: a ceremony witness and their current one-time code")
+    .action(async (opts: { id: string; reason: keyof typeof REASONS; witness?: string[] }) => {
       await withServices(program, async (s, out) => {
+        // With the offline root attached this is a ceremony (witnesses first); without it, the
+        // revocation is recorded now and the root CRL is signed at the next ceremony.
+        const offline = await offlineRootToken(s);
+        if (offline && s.caTokens.isAttached(offline)) await ceremonyWitnesses(s, "ca.revoke", opts.witness ?? []);
         const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason], cliActor());
         // It issues nothing more from now on; with an offline root, its CRL waits for the ceremony.
         const crl = await s.crl.generate(record.parentId!).catch((error: Error) => error);
@@ -976,6 +992,12 @@ export function buildProgram(): Command {
     .option("--default", "make it the default issuer")
     .action(async (opts: { id: string; key: string; cn?: string; validityDays: number; default?: boolean }) => {
       await withServices(program, async (s, out) => {
+        const offline = await offlineRootToken(s);
+        if (offline) {
+          throw new ConflictError(
+            `the root key is on the offline token "${offline}": sign intermediates at a root ceremony with \`keyward ca sign-intermediate\` (witnesses, docs/handbook/root-ceremony.md)`,
+          );
+        }
         out.progress(`Generating ${opts.key} key for intermediate "${opts.id}" in the token…`);
         const record = await s.ca.createIntermediate(
           {

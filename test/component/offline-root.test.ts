@@ -195,8 +195,14 @@ describe("offline root ceremony", () => {
       "correct horse battery staple\n",
     );
     expect(alice.code).toBe(0);
-    const secret = new URL(JSON.parse(alice.stdout).otpauthUri).searchParams.get("secret")!;
-    const otp = totpCode(base32Decode(secret), new Date());
+    const secret = base32Decode(new URL(JSON.parse(alice.stdout).otpauthUri).searchParams.get("secret")!);
+    // Each code is accepted once; the verifier's window also takes the next step's code.
+    const otp = totpCode(secret, new Date());
+    const nextOtp = () => totpCode(secret, new Date(Date.now() + 30_000));
+    // The ceremony command is the only way to a new intermediate while the root is offline.
+    const plain = await keyward(token, ["ca", "create-intermediate", "--id", "int9"], rootEnv);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain(`the root key is on the offline token "${ROOT_LABEL}"`);
     const signed = await json(
       [
         "ca",
@@ -227,9 +233,31 @@ describe("offline root ceremony", () => {
     expect(wrongRole.stderr).toContain("has role ca-operator; ca.create needs witnesses with role admin");
     writeFileSync(file("keyward.yaml"), `listen: 127.0.0.1:${port}\nceremony:\n  minWitnesses: 1\n`);
     // The old intermediate is retired (e.g. suspected compromise): it stops issuing at once…
-    await json(["ca", "revoke", "--id", "intermediate", "--reason", "superseded"], rootEnv);
+    // (a revocation at a ceremony needs its witness too, before anything is recorded)
+    const unwitnessedRevoke = await keyward(token, ["ca", "revoke", "--id", "intermediate"], rootEnv);
+    expect(unwitnessedRevoke.stderr).toContain("needs 1 witness(es)");
+    expect(
+      (await json(["ca", "list"])).items.find((c: { id: string }) => c.id === "intermediate").revokedAt,
+    ).toBeNull();
+    const revoked = await json(
+      ["ca", "revoke", "--id", "intermediate", "--reason", "superseded", "--witness", `alice:${nextOtp()}`],
+      rootEnv,
+    );
+    expect(revoked.crlNumber).toBeGreaterThan(1);
     // …and the root CRL listing it is signed in the same ceremony.
-    const crl = await json(["crl", "root", "--out", file("root1.crl")], rootEnv);
+    const bob = await keyward(
+      token,
+      ["--json", "user", "create", "--name", "bob", "--role", "admin", "--password-stdin"],
+      {},
+      "another long passphrase\n",
+    );
+    const bobSecret = base32Decode(new URL(JSON.parse(bob.stdout).otpauthUri).searchParams.get("secret")!);
+    const crl = await json(
+      ["crl", "root", "--out", file("root1.crl"), "--witness", `bob:${totpCode(bobSecret, new Date())}`],
+      rootEnv,
+    );
+    const ceremonies = await json(["audit", "list", "--action", "ceremony.sign-root-crl"]);
+    expect(ceremonies.items.at(-1).details).toMatchObject({ witnesses: ["bob"], number: crl.number });
     expect(crl.number).toBeGreaterThan(1);
     detach();
     expect(slots()).not.toContain(ROOT_LABEL);

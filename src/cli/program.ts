@@ -110,7 +110,7 @@ export function buildProgram(): Command {
           const created = await s.ca.initialize(settings, cliActor());
           // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
           for (const ca of created) await s.crl.generate(ca.id);
-          if (opts.profile) storePreset(s.config.dataDir, opts.profile);
+          const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
           out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
             [
               `Initialised CA in ${s.config.dataDir}:`,
@@ -125,7 +125,7 @@ export function buildProgram(): Command {
                 ]),
               ),
               `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
-              ...(s.config.preset ? [`Preset: ${s.config.preset} (stored in ${s.config.dataDir}/keyward.yaml)`] : []),
+              ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
               ...(rootToken
                 ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
                 : []),

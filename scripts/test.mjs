@@ -17,6 +17,9 @@ ensureDebianPackages([
   { name: "lego", present: () => existsSync("/usr/bin/lego") },
   { name: "certbot", present: () => existsSync("/usr/bin/certbot") },
   { name: "curl", present: () => existsSync("/usr/bin/curl") },
+  // The executable runbooks (docs/handbook) check JSON and encode ARI identifiers with these.
+  { name: "jq", present: () => existsSync("/usr/bin/jq") },
+  { name: "xxd", present: () => existsSync("/usr/bin/xxd") },
   // The load balancer of the fleet test (scripts/fleet.mjs).
   { name: "nginx", present: () => existsSync("/usr/sbin/nginx") },
   // The browser the console tests drive (playwright-core, no downloaded browser).

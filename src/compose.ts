@@ -20,7 +20,7 @@ import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { ConfigError } from "./errors/index.js";
-import { Pkcs11Hsm, readPin } from "./hsm/index.js";
+import { Pkcs11Hsm, readPin, TokenSet } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
 import * as x509 from "@peculiar/x509";
 import { sql } from "kysely";
@@ -58,6 +58,8 @@ export interface Services {
   clock: Clock;
   database: OpenDatabase;
   hsm: Pkcs11Hsm;
+  /** The online token and, attached for ceremonies only, the offline root token. */
+  caTokens: TokenSet;
   ca: CertificateAuthority;
   issuance: IssuanceService;
   revocation: RevocationService;
@@ -120,11 +122,22 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     await database.close();
     throw error;
   }
+  // CA keys are found by the token their URI names: an offline root's token is opened only when a
+  // ceremony needs it, so a server without it attached starts and serves.
+  const caTokens = new TokenSet(hsm, {
+    modulePath: config.hsm.rootModule ?? config.hsm.module,
+    pinSource: config.hsm.rootPinSource,
+    help: "docs/handbook/root-ceremony.md",
+  });
+  const rootToken = config.hsm.rootToken;
   const ca = new CertificateAuthority({
-    keys: hsm,
+    keys: caTokens,
     store: new SqlCaStore(database.db),
     clock,
     baseUrl: config.baseUrl,
+    rootKeys: rootToken
+      ? { generateKeyPair: (type, label) => caTokens.generateKeyPair(type, label, rootToken) }
+      : undefined,
   });
   const logger = options.logger;
   const certificates = new SqlCertificateStore(database.db);
@@ -184,7 +197,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     baseUrl: config.baseUrl,
     logger,
-    settings: { validityHours: settings.crlValidityHours, debounceMs: settings.crlDebounceMs, pageSize: 5000 },
+    settings: {
+      validityHours: settings.crlValidityHours,
+      rootValidityHours: settings.rootCrlValidityDays * 24,
+      debounceMs: settings.crlDebounceMs,
+      pageSize: 5000,
+    },
   });
   const revocation = new RevocationService({
     store: revocationStore,
@@ -240,6 +258,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       bursts.record(actor.name, `key.${operation}`);
     },
     destroyWaitDays: config.kms.destroyWaitDays,
+    defaults: { rotationDays: config.kms.defaultRotationDays, cryptoperiodDays: config.kms.defaultCryptoperiodDays },
     importKey: serviceKey({
       purpose: "key-import",
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
@@ -428,6 +447,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     database,
     hsm,
+    caTokens,
     ca,
     issuance,
     revocation,
@@ -519,6 +539,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       crl.stop();
       responder.stop();
       await notifier.close();
+      await caTokens.close();
       await hsm.close();
       await database.close();
     },

@@ -52,6 +52,8 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "ca list": "ca:read",
   "ca revoke": "ca:manage",
   "ca create-intermediate": "ca:manage",
+  "ca sign-intermediate": "ca:manage",
+  "ca set-default": "ca:manage",
   "escrow agent add": "keys:manage",
   "escrow agents": "keys:read",
   "escrow policy": "keys:manage",

@@ -2,8 +2,8 @@ import { once } from "node:events";
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { type Services, compose } from "../compose.js";
-import { type Config, listenAddress, loadConfig } from "../config/index.js";
-import { BadRequestError } from "../errors/index.js";
+import { type Config, listenAddress, loadConfig, PRESETS, type PresetName } from "../config/index.js";
+import { BadRequestError, ConflictError } from "../errors/index.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { cliActor } from "./actor.js";
 import { KEY_ALGORITHMS, type ManagedKey, RECIPIENT_POLICIES, type RecipientPolicy } from "../keys/index.js";
@@ -19,7 +19,9 @@ import { REASONS, REVOCATION_REASONS, reasonName } from "../revocation/index.js"
 import { KEY_TYPES } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
 import { addBackupCommands } from "./backup-commands.js";
+import { addCeremonyCommands, ceremonyWitnesses, offlineRootToken } from "./ceremony-commands.js";
 import { addEscrowCommands } from "./escrow-commands.js";
+import { storePreset } from "./preset-file.js";
 import { declarePermissions } from "./permissions.js";
 import { createLogger } from "../log.js";
 import { createOutput, type Output, reportError, table } from "./output.js";
@@ -72,45 +74,68 @@ export function buildProgram(): Command {
     .addOption(
       new Option("--intermediate-key <type>", "intermediate key type (default from config: p256)").choices(KEY_TYPES),
     )
-    .action(async (opts: { rootKey?: string; intermediateKey?: string }) => {
-      await withServices(program, async (s, out) => {
-        const existing = await s.ca.list();
-        if (existing.length > 0) {
-          out.result(
-            { initialized: false, cas: existing.map(caView) },
-            () =>
-              `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
+    .addOption(
+      new Option("--profile <preset>", "security-needs preset, stored in <data dir>/keyward.yaml").choices(PRESETS),
+    )
+    .option("--root-token <label>", "generate the root key on this (offline) token; its PIN: hsm.rootPinSource")
+    .action(async (opts: { rootKey?: string; intermediateKey?: string; profile?: PresetName; rootToken?: string }) => {
+      const overrides = {
+        ...(opts.profile ? { preset: opts.profile } : {}),
+        ...(opts.rootToken ? { hsm: { rootToken: opts.rootToken } } : {}),
+      };
+      await withServices(
+        program,
+        async (s, out) => {
+          const existing = await s.ca.list();
+          if (existing.length > 0) {
+            out.result(
+              { initialized: false, cas: existing.map(caView) },
+              () =>
+                `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
+            );
+            return;
+          }
+          const settings = structuredClone(s.config.ca);
+          if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
+          if (opts.intermediateKey)
+            settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
+          const rootToken = s.config.hsm.rootToken;
+          if (rootToken && !s.caTokens.isAttached(rootToken)) {
+            throw new BadRequestError(
+              `--root-token: no token labelled "${rootToken}" is attached; create it first (softhsm2-util --init-token --free --label ${rootToken}, or your HSM's tool)`,
+            );
+          }
+          out.progress(
+            `Generating the root key (${settings.root.keyType}) in token "${rootToken ?? s.config.hsm.token}" and ` +
+              `${settings.intermediates.map((i) => `${i.id} (${i.keyType})`).join(", ")} in token "${s.config.hsm.token}"…`,
           );
-          return;
-        }
-        const settings = structuredClone(s.config.ca);
-        if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
-        if (opts.intermediateKey)
-          settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
-        out.progress(
-          `Generating ${1 + settings.intermediates.length} CA keys in token "${s.config.hsm.token}" (root ${settings.root.keyType}; ` +
-            `${settings.intermediates.map((i) => `${i.id} ${i.keyType}`).join(", ")})…`,
-        );
-        const created = await s.ca.initialize(settings, cliActor());
-        // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
-        for (const ca of created) await s.crl.generate(ca.id);
-        out.result({ initialized: true, cas: created.map(caView) }, () =>
-          [
-            `Initialised CA in ${s.config.dataDir}:`,
-            table(
-              created.map((c) => [
-                `  ${c.id}`,
-                c.kind,
-                c.keyType,
-                `until ${date(c.notAfter)}`,
-                c.isDefault ? "default issuer" : "",
-                c.subject,
-              ]),
-            ),
-            `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
-          ].join("\n"),
-        );
-      });
+          const created = await s.ca.initialize(settings, cliActor());
+          // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
+          for (const ca of created) await s.crl.generate(ca.id);
+          const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
+          out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
+            [
+              `Initialised CA in ${s.config.dataDir}:`,
+              table(
+                created.map((c) => [
+                  `  ${c.id}`,
+                  c.kind,
+                  c.keyType,
+                  `until ${date(c.notAfter)}`,
+                  c.isDefault ? "default issuer" : "",
+                  c.subject,
+                ]),
+              ),
+              `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
+              ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
+              ...(rootToken
+                ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
+                : []),
+            ].join("\n"),
+          );
+        },
+        overrides,
+      );
     });
 
   program
@@ -524,11 +549,22 @@ export function buildProgram(): Command {
     .description("sign a new CRL now: `crl root` for the root (needs the root key), `crl <ca-id>` for an intermediate")
     .argument("[ca]", "CA id", "")
     .option("--out <file>", "also write the DER CRL here")
-    .action(async (caArg: string, opts: { out?: string }) => {
+    .option("--witness <name:otp...>", "offline root: a ceremony witness and their current one-time code")
+    .action(async (caArg: string, opts: { out?: string; witness?: string[] }) => {
       await withServices(program, async (s, out) => {
         const caId = caArg === "root" || caArg === "" ? (await s.ca.root()).id : caArg;
         const ca = await s.ca.get(caId);
+        const ceremony = ca.kind === "root" ? await ceremonyWitnesses(s, undefined, opts.witness ?? []) : undefined;
         const crl = await s.crl.generate(ca.id);
+        if (ceremony?.rootToken) {
+          await s.audit.record({
+            action: "ceremony.sign-root-crl",
+            actor: cliActor(),
+            target: { type: "ca", id: ca.id },
+            outcome: "success",
+            details: { rootToken: ceremony.rootToken, witnesses: ceremony.witnesses, number: crl.number },
+          });
+        }
         if (opts.out) writeFileSync(opts.out, crl.der);
         out.result(
           {
@@ -943,13 +979,21 @@ export function buildProgram(): Command {
     )
     .requiredOption("--id <id>", "intermediate CA id")
     .addOption(new Option("--reason <reason>").choices(REVOCATION_REASONS).default("cACompromise"))
-    .action(async (opts: { id: string; reason: keyof typeof REASONS }) => {
+    .option("--witness <name:otp...>", "offline root attached: a ceremony witness and their current one-time code")
+    .action(async (opts: { id: string; reason: keyof typeof REASONS; witness?: string[] }) => {
       await withServices(program, async (s, out) => {
+        // With the offline root attached this is a ceremony (witnesses first); without it, the
+        // revocation is recorded now and the root CRL is signed at the next ceremony.
+        const offline = await offlineRootToken(s);
+        if (offline && s.caTokens.isAttached(offline)) await ceremonyWitnesses(s, "ca.revoke", opts.witness ?? []);
         const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason], cliActor());
-        const crl = await s.crl.generate(record.parentId!);
-        out.result(
-          { ...caView(record), crlNumber: crl.number },
-          () => `Revoked intermediate "${record.id}" (${opts.reason}); ${record.parentId} CRL ${crl.number} signed.`,
+        // It issues nothing more from now on; with an offline root, its CRL waits for the ceremony.
+        const crl = await s.crl.generate(record.parentId!).catch((error: Error) => error);
+        if (crl instanceof Error && !(crl instanceof ConflictError)) throw crl;
+        out.result({ ...caView(record), crlNumber: crl instanceof Error ? null : crl.number }, () =>
+          crl instanceof Error
+            ? `Revoked intermediate "${record.id}" (${opts.reason}); it issues nothing more. ${crl.message}. Then: keyward crl root`
+            : `Revoked intermediate "${record.id}" (${opts.reason}); ${record.parentId} CRL ${crl.number} signed.`,
         );
       });
     });
@@ -963,6 +1007,12 @@ export function buildProgram(): Command {
     .option("--default", "make it the default issuer")
     .action(async (opts: { id: string; key: string; cn?: string; validityDays: number; default?: boolean }) => {
       await withServices(program, async (s, out) => {
+        const offline = await offlineRootToken(s);
+        if (offline) {
+          throw new ConflictError(
+            `the root key is on the offline token "${offline}": sign intermediates at a root ceremony with \`keyward ca sign-intermediate\` (witnesses, docs/handbook/root-ceremony.md)`,
+          );
+        }
         out.progress(`Generating ${opts.key} key for intermediate "${opts.id}" in the token…`);
         const record = await s.ca.createIntermediate(
           {
@@ -984,6 +1034,7 @@ export function buildProgram(): Command {
     });
 
   addEscrowCommands(program, { withServices, positiveInt, list, readInputFile });
+  addCeremonyCommands(program, ca, { withServices, positiveInt });
   addBackupCommands(program, { withServices, positiveInt, list, readInputFile });
   declarePermissions(program);
   return program;

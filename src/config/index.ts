@@ -1,2 +1,3 @@
 export { DEFAULT_CONFIG_FILE, deepMerge, type LoadConfigOptions, listenAddress, loadConfig } from "./load.js";
 export * from "./schema.js";
+export { PRESET_SETTINGS } from "./presets.js";

@@ -3,7 +3,8 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../errors/index.js";
-import { type Config, ConfigSchema } from "./schema.js";
+import { PRESET_SETTINGS } from "./presets.js";
+import { type Config, ConfigSchema, PRESETS, type PresetName } from "./schema.js";
 
 /** Shipped defaults: `config/default.yaml` at the package root (from src/ or dist/ alike). */
 export const DEFAULT_CONFIG_FILE = resolve(dirname(fileURLToPath(import.meta.url)), "../../config/default.yaml");
@@ -37,6 +38,8 @@ function readYaml(path: string): Json {
 
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
+  /** Security-needs preset to use instead of the one the operator's file names (`init --profile`). */
+  preset?: PresetName;
   /** Overrides applied last (CLI flags, tests). */
   overrides?: Json;
 }
@@ -54,16 +57,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   );
   const file = env.KEYWARD_CONFIG ?? join(dataDir, "keyward.yaml");
   if (env.KEYWARD_CONFIG && !existsSync(file)) throw new ConfigError(`KEYWARD_CONFIG names a missing file: ${file}`);
-  if (existsSync(file)) {
-    const operator = readYaml(file);
-    // The file is found through the data dir, so it cannot also choose it.
-    if ("dataDir" in operator) {
-      throw new ConfigError(
-        `invalid configuration: ${file}: dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir`,
-      );
-    }
-    raw = deepMerge(raw, operator);
+  const operator = existsSync(file) ? readYaml(file) : {};
+  // The file is found through the data dir, so it cannot also choose it.
+  if ("dataDir" in operator) {
+    throw new ConfigError(
+      `invalid configuration: ${file}: dataDir cannot be set in a config file; use KEYWARD_DATA_DIR or --data-dir`,
+    );
   }
+  // The preset sits between the shipped defaults and the operator's own settings.
+  const preset = options.preset ?? options.overrides?.preset ?? operator.preset;
+  if (preset !== undefined) {
+    if (!PRESETS.includes(preset as PresetName)) {
+      throw new ConfigError(`invalid configuration: preset: must be one of ${PRESETS.join(", ")}, got "${preset}"`);
+    }
+    raw = deepMerge(deepMerge(raw, PRESET_SETTINGS[preset as PresetName]), { preset });
+  }
+  raw = deepMerge(raw, operator);
+  if (options.preset) raw.preset = options.preset;
 
   const fromEnv: Json = { dataDir };
   if (env.KEYWARD_LISTEN) fromEnv.listen = env.KEYWARD_LISTEN;
@@ -74,6 +84,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_HSM_MODULE) hsm.module = env.KEYWARD_HSM_MODULE;
   if (env.KEYWARD_HSM_TOKEN) hsm.token = env.KEYWARD_HSM_TOKEN;
   if (env.KEYWARD_HSM_PIN_SOURCE) hsm.pinSource = env.KEYWARD_HSM_PIN_SOURCE;
+  if (env.KEYWARD_HSM_ROOT_TOKEN) hsm.rootToken = env.KEYWARD_HSM_ROOT_TOKEN;
+  if (env.KEYWARD_HSM_ROOT_PIN_SOURCE) hsm.rootPinSource = env.KEYWARD_HSM_ROOT_PIN_SOURCE;
   if (Object.keys(hsm).length) fromEnv.hsm = hsm;
   if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
   const acme: Json = {};

@@ -79,8 +79,13 @@ const NameConstraintsSchema = z
   .strict();
 export type NameConstraintsSettings = z.infer<typeof NameConstraintsSchema>;
 
+export const PRESETS = ["dev", "small", "regulated"] as const;
+export type PresetName = (typeof PRESETS)[number];
+
 export const ConfigSchema = z
   .object({
+    /** The security-needs preset chosen at `keyward init --profile` (see src/config/presets.ts). */
+    preset: z.enum(PRESETS).optional(),
     dataDir: z.string().min(1),
     listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "listen is host:port"),
     /**
@@ -104,6 +109,18 @@ export const ConfigSchema = z
         sessions: z.number().int().min(1).max(64).default(4),
         /** SOFTHSM2_CONF to use when the environment sets none (the embedded default). */
         softhsmConf: z.string().optional(),
+        /**
+         * Offline root: `keyward init` generates the root key on this token instead of `token`. It is
+         * attached only for ceremonies (`ca sign-intermediate`, `crl root`); the server never opens it.
+         */
+        rootToken: z.string().min(1).optional(),
+        /** PIN source of the root token: its own PIN, held by the ceremony's officers. */
+        rootPinSource: z
+          .string()
+          .regex(/^(file|env):.+/, 'rootPinSource is "file:<path>" or "env:<NAME>"')
+          .default("env:KEYWARD_HSM_ROOT_PIN"),
+        /** Module of the root token when it is another device (default: `module`). */
+        rootModule: z.string().min(1).optional(),
       })
       .strict(),
     ca: z
@@ -129,6 +146,11 @@ export const ConfigSchema = z
         /** A revocation triggers a new CRL this long after (bursts give one CRL). */
         crlDebounceMs: z.number().int().min(0).max(600_000).default(2000),
         ocspValidityHours: z.number().int().min(1).max(168).default(72),
+        /**
+         * nextUpdate of the root's CRL, signed only at ceremonies while the root token is attached:
+         * the next ceremony must come before it (CA/Browser Forum: at most 12 months for CA CRLs).
+         */
+        rootCrlValidityDays: z.number().int().min(1).max(366).default(180),
         /** "ignore" answers nonce requests from the cache; "echo" signs a fresh answer with the nonce. */
         ocspNonce: z.enum(["ignore", "echo"]).default("ignore"),
         ocspCacheEntries: z.number().int().min(100).default(200_000),
@@ -139,6 +161,7 @@ export const ConfigSchema = z
         crlValidityHours: 24,
         crlDebounceMs: 2000,
         ocspValidityHours: 72,
+        rootCrlValidityDays: 180,
         ocspNonce: "ignore",
         ocspCacheEntries: 200_000,
         ocspMaxRequestBytes: 8192,
@@ -236,6 +259,15 @@ export const ConfigSchema = z
       .default({ sessionMinutes: 15, quorum: {}, approvalHours: 24 }),
     kms: z
       .object({
+        /**
+         * Defaults for keys created without their own periods, after NIST SP 800-57 Part 1 Rev. 5
+         * Table 1: a symmetric data-encryption, authentication or key-wrapping key has an
+         * originator-usage period of up to 2 years, so a version encrypts at most 730 days
+         * (cryptoperiod: then it is deactivated and only decrypts) and a new version is made every
+         * 365 days (rotation), well inside that period. 0 turns a default off.
+         */
+        defaultRotationDays: z.number().int().min(0).max(3650).default(365),
+        defaultCryptoperiodDays: z.number().int().min(0).max(3650).default(730),
         /** Waiting period between scheduling a key version's destruction and C_DestroyObject. */
         destroyWaitDays: z.number().min(0).max(365).default(7),
         /**
@@ -268,7 +300,25 @@ export const ConfigSchema = z
           .default([]),
       })
       .strict()
-      .default({ destroyWaitDays: 7, allowJweDistribution: true, revokedListHours: 24, trustAnchors: [] }),
+      .default({
+        defaultRotationDays: 365,
+        defaultCryptoperiodDays: 730,
+        destroyWaitDays: 7,
+        allowJweDistribution: true,
+        revokedListHours: 24,
+        trustAnchors: [],
+      }),
+    /** Offline-root ceremonies (`keyward ca sign-intermediate`). */
+    ceremony: z
+      .object({
+        /**
+         * People (with their own TOTP) who must witness a root-key ceremony. A quorum configured for
+         * the operation (access.quorum["ca.create"]) raises it to its approvals, from its role.
+         */
+        minWitnesses: z.number().int().min(0).max(10).default(0),
+      })
+      .strict()
+      .default({ minWitnesses: 0 }),
     monitoring: z
       .object({
         /** More than `count` uses of an operation by one principal within `perSeconds` raises an anomaly. */

@@ -2,3 +2,4 @@ export { type GeneratedKeyPair, type KeyAttributes, Pkcs11Hsm, type Pkcs11HsmOpt
 export { readPin } from "./pin.js";
 export { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./uri.js";
 export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type SealedImport } from "./key-wrapping.js";
+export { type OfflineTokenOptions, TokenSet } from "./token-set.js";

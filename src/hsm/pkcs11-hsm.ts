@@ -150,6 +150,20 @@ export class Pkcs11Hsm {
     return new Pkcs11Hsm(opts, p11, sessions, new SessionPool(sessions));
   }
 
+  /** Whether an initialised token with this label is in the module's slots now (no login). */
+  static tokenPresent(modulePath: string, label: string): boolean {
+    const { p11 } = loadModule(modulePath);
+    try {
+      findTokenSlot(p11, label, modulePath);
+      return true;
+    } catch (error) {
+      if (error instanceof HsmTokenNotFoundError) return false;
+      throw error;
+    } finally {
+      releaseModule(modulePath);
+    }
+  }
+
   get tokenLabel(): string {
     return this.options.tokenLabel;
   }

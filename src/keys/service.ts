@@ -63,6 +63,8 @@ export class KeyService {
       /** Metrics and burst detection hook for each use. */
       onUse?: (use: { keyId: string; operation: string; actor: Actor }) => void;
       destroyWaitDays: number;
+      /** Periods of keys created without their own (SP 800-57 Table 1 defaults from config); 0: none. */
+      defaults?: { rotationDays: number; cryptoperiodDays: number };
       /** The key pair (RSA, in the token) that keys for import are sealed to, with its certificate chain. */
       importKey?: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
       /** After a version is added (create, rotate, import): e.g. escrow it. Failures reach the caller. */
@@ -155,8 +157,8 @@ export class KeyService {
       algorithm: request.algorithm,
       purpose,
       distributable: request.distributable ?? false,
-      rotationDays: request.rotationDays ?? null,
-      cryptoperiodDays: request.cryptoperiodDays ?? null,
+      rotationDays: request.rotationDays ?? (this.deps.defaults?.rotationDays || null),
+      cryptoperiodDays: request.cryptoperiodDays ?? (this.deps.defaults?.cryptoperiodDays || null),
       tags: request.tags ?? [],
       onRecipientRevoked: request.onRecipientRevoked ?? "flag",
       createdAt: now,

@@ -105,6 +105,8 @@ function headerLength(length: number): number {
 
 export interface CrlSettings {
   validityHours: number;
+  /** The root's CRL: signed at ceremonies only, so it must outlast the time between them. */
+  rootValidityHours?: number;
   /** Wait this long after a revocation before regenerating, so bursts produce one CRL. */
   debounceMs: number;
   pageSize: number;
@@ -176,7 +178,12 @@ export class CrlPublisher {
         const crl = await this.current(caId);
         const now = this.deps.clock.now();
         const half = crl ? crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 0;
-        if (now.getTime() >= half) await this.generate(caId);
+        // One CA whose key is not at hand (left in a previous token) must not hold back the others.
+        if (now.getTime() >= half) {
+          await this.generate(caId).catch((error) =>
+            this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"),
+          );
+        }
       }
     };
     const run = () => void tick().catch((error) => this.deps.logger?.error({ err: error }, "CRL scheduler failed"));
@@ -194,7 +201,9 @@ export class CrlPublisher {
   private async build(caId: string): Promise<StoredCrl> {
     const issuer = await this.deps.ca.issuerInfo(caId);
     const thisUpdate = wholeSeconds(this.deps.clock.now());
-    const nextUpdate = new Date(thisUpdate.getTime() + this.deps.settings.validityHours * 3_600_000);
+    const { validityHours, rootValidityHours } = this.deps.settings;
+    const hours = issuer.record.kind === "root" ? (rootValidityHours ?? validityHours) : validityHours;
+    const nextUpdate = new Date(thisUpdate.getTime() + hours * 3_600_000);
     const entries = new CrlEntries();
     for await (const page of this.deps.store.revokedEntries(caId, this.deps.settings.pageSize)) {
       for (const record of page) entries.add(record);

@@ -195,9 +195,18 @@ export class OcspResponder {
     let total = 0;
     for (;;) {
       const due = await this.deps.store.staleOcspResponses(new Date(this.deps.clock.now().getTime() - halfLife), batch);
-      for (const { serial, hash: h } of due) await this.presign(serial, [h]);
-      total += due.length;
-      if (due.length < batch) return total;
+      let failed = 0;
+      for (const { serial, hash: h } of due) {
+        // An answer whose CA or responder key is not at hand (left in a previous token) keeps being
+        // served until it expires; it must not hold back the answers after it.
+        await this.presign(serial, [h]).catch((error) => {
+          failed++;
+          this.deps.logger?.warn({ err: error, serial }, "cannot re-sign an OCSP answer; serving the previous one");
+        });
+      }
+      total += due.length - failed;
+      // A batch with nothing re-signed would come back unchanged: stop until the next run.
+      if (due.length < batch || failed === due.length) return total;
     }
   }
 

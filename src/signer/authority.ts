@@ -37,6 +37,9 @@ interface LoadedCa {
   issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[] };
 }
 
+/** How long the hierarchy read from storage is used before it is read again. */
+const RELOAD_MS = 30_000;
+
 /** CAs are backdated this much so a client whose clock runs a little slow accepts them at once. */
 const BACKDATE_MS = 5 * 60_000;
 
@@ -47,8 +50,18 @@ const BACKDATE_MS = 5 * 60_000;
 export class CertificateAuthority {
   private readonly crypto = signingCrypto();
   private loaded: Map<string, LoadedCa> | undefined;
+  private loadedAt = 0;
 
-  constructor(private readonly deps: { keys: KeyStore; store: CaStore; clock: Clock; baseUrl: string }) {}
+  constructor(
+    private readonly deps: {
+      keys: KeyStore;
+      store: CaStore;
+      clock: Clock;
+      baseUrl: string;
+      /** Where a new root's key is generated when the root lives on its own (offline) token. */
+      rootKeys?: Pick<KeyStore, "generateKeyPair">;
+    },
+  ) {}
 
   /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
   async initialize(settings: HierarchySettings, actor: Actor): Promise<CaRecord[]> {
@@ -107,6 +120,17 @@ export class CertificateAuthority {
       await this.destroyKeys(created);
       throw error;
     }
+  }
+
+  /** Makes an existing, unrevoked intermediate the default issuer (the switch of a rollover). */
+  async setDefault(id: string, actor: Actor): Promise<CaRecord> {
+    const ca = await this.load(id);
+    if (ca.record.kind === "root")
+      throw new ConflictError("the root issues only CA certificates; choose an intermediate");
+    if (ca.record.revokedAt) throw new ConflictError(`CA "${id}" is revoked and cannot become the default issuer`);
+    await this.deps.store.setDefault(id, this.caEvent("ca.set-default", ca.record, actor));
+    this.loaded = undefined;
+    return this.get(id);
   }
 
   async list(): Promise<CaRecord[]> {
@@ -228,7 +252,10 @@ export class CertificateAuthority {
   }
 
   private async createRoot(settings: CaSettings & { pathLength?: number }, created: string[]): Promise<LoadedCa> {
-    const { uri, spki } = await this.deps.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
+    const { uri, spki } = await (this.deps.rootKeys ?? this.deps.keys).generateKeyPair(
+      settings.keyType,
+      `${settings.id}-ca`,
+    );
     created.push(uri);
     const key = new TokenPrivateKey(this.deps.keys, uri, settings.keyType);
     const now = this.deps.clock.now();
@@ -326,7 +353,11 @@ export class CertificateAuthority {
   }
 
   private async all(): Promise<Map<string, LoadedCa>> {
+    // Another instance or the CLI may change the hierarchy (a rollover's new default issuer): reload now and then.
+    const now = this.deps.clock.now().getTime();
+    if (this.loaded && now - this.loadedAt > RELOAD_MS) this.loaded = undefined;
     if (!this.loaded) {
+      this.loadedAt = now;
       const map = new Map<string, LoadedCa>();
       for (const record of await this.deps.store.list()) {
         map.set(record.id, {

@@ -58,6 +58,7 @@ describe("loadConfig defaults", () => {
       pinSource: `file:${dataDir}/hsm.pin`,
       sessions: 4,
       softhsmConf: `${dataDir}/softhsm2.conf`,
+      rootPinSource: "env:KEYWARD_HSM_ROOT_PIN",
     });
     expect(JSON.stringify(config)).not.toContain(PLACEHOLDER);
     expect(config.log.level).toBe("info");

@@ -1,0 +1,103 @@
+import { ConfigError, ConflictError, HsmError } from "../errors/index.js";
+import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+import { readPin } from "./pin.js";
+import { type GeneratedKeyPair, Pkcs11Hsm } from "./pkcs11-hsm.js";
+import { parsePkcs11Uri } from "./uri.js";
+
+export interface OfflineTokenOptions {
+  /** Module of offline tokens (a separate USB HSM in production; the same SoftHSM2 module in tests). */
+  modulePath: string;
+  /** `file:` or `env:` source of the offline token's own PIN (never the online PIN). */
+  pinSource: string;
+  /** Page that explains attaching the token, named in the error when it is missing. */
+  help: string;
+}
+
+/**
+ * The online token plus tokens that are attached only for a ceremony (the offline root). Keys are
+ * found by the token named in their pkcs11: URI: keys of the online token are used at once; an
+ * offline token is opened the first time one of its keys is needed, and when it is not attached
+ * the operation fails with a clear error instead of the server failing to start.
+ */
+export class TokenSet {
+  private readonly offline = new Map<string, Promise<Pkcs11Hsm>>();
+
+  constructor(
+    readonly online: Pkcs11Hsm,
+    private readonly options: OfflineTokenOptions,
+  ) {}
+
+  /** Opens (once) the offline token with this label; fails when it is not attached or its PIN is missing. */
+  attach(label: string): Promise<Pkcs11Hsm> {
+    if (label === this.online.tokenLabel) return Promise.resolve(this.online);
+    let opening = this.offline.get(label);
+    if (!opening) {
+      opening = this.open(label);
+      // A failed attempt is not remembered: the operator may attach the token and retry.
+      opening.catch(() => this.offline.delete(label));
+      this.offline.set(label, opening);
+    }
+    return opening;
+  }
+
+  /** Whether a token with this label is attached now (without logging in). */
+  isAttached(label: string): boolean {
+    return label === this.online.tokenLabel || Pkcs11Hsm.tokenPresent(this.options.modulePath, label);
+  }
+
+  /** Generates a signing key pair in the named token (the online one when no label is given). */
+  async generateKeyPair(keyType: KeyType, label: string, token?: string): Promise<GeneratedKeyPair> {
+    const hsm = token ? await this.attach(token) : this.online;
+    return hsm.generateKeyPair(keyType, label);
+  }
+
+  async publicKey(uri: string): Promise<Buffer> {
+    return (await this.tokenOf(uri)).publicKey(uri);
+  }
+
+  async sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer> {
+    return (await this.tokenOf(uri)).sign(uri, algorithm, data);
+  }
+
+  async destroyKeyPair(uri: string): Promise<void> {
+    return (await this.tokenOf(uri)).destroyKeyPair(uri);
+  }
+
+  /** Closes the offline tokens (the online one is closed by its owner). */
+  async close(): Promise<void> {
+    const opened = [...this.offline.values()];
+    this.offline.clear();
+    for (const opening of opened) await (await opening.catch(() => undefined))?.close();
+  }
+
+  private tokenOf(uri: string): Promise<Pkcs11Hsm> {
+    const label = parsePkcs11Uri(uri).token;
+    return label === undefined ? Promise.resolve(this.online) : this.attach(label);
+  }
+
+  private async open(label: string): Promise<Pkcs11Hsm> {
+    if (!Pkcs11Hsm.tokenPresent(this.options.modulePath, label)) {
+      // A conflict, not an outage: the key is offline by design until the ceremony attaches it.
+      throw new ConflictError(
+        `the offline token "${label}" is not attached (module ${this.options.modulePath}); ` +
+          `this operation needs a key on it (the root's, with an offline root): attach the token for a ceremony and run it there (${this.options.help})`,
+      );
+    }
+    let pin: string;
+    try {
+      pin = readPin(this.options.pinSource);
+    } catch (error) {
+      throw new ConfigError(`offline token "${label}": ${(error as Error).message}`, error);
+    }
+    try {
+      // One session is enough: ceremonies sign a handful of objects.
+      return await Pkcs11Hsm.open({ modulePath: this.options.modulePath, tokenLabel: label, pin, sessions: 1 });
+    } catch (error) {
+      // Name the token: the operator has two PINs at hand during a ceremony.
+      if (error instanceof HsmError) {
+        throw new HsmError(`offline token "${label}": ${error.message}`, { ckr: error.ckr, cause: error });
+      }
+      throw error;
+    }
+  }
+}

@@ -143,6 +143,9 @@ export class IssuanceService {
       spki: request.spki,
       spkiSha256: key.spkiSha256,
       validityDays: profile.validityDays,
+      // Keyward's own certificates (responder, audit and KMS signers) end with their issuer at the
+      // latest, rather than failing when a short-lived intermediate is the issuer.
+      capAtIssuer: true,
       actor: SYSTEM_ACTOR,
       extraExtensions: request.extensions,
       // Keyward's own certificates (OCSP responders, id-pkix-ocsp-nocheck) need no pre-signed answer;
@@ -159,6 +162,7 @@ export class IssuanceService {
     spki: Buffer;
     spkiSha256: string;
     validityDays: number;
+    capAtIssuer?: boolean;
     actor: Actor;
     extraExtensions: x509.Extension[];
     presignOcsp: boolean;
@@ -166,7 +170,8 @@ export class IssuanceService {
     const { issuer, decision } = input;
     const now = this.deps.clock.now();
     const notBefore = wholeSeconds(new Date(now.getTime() - LEAF_BACKDATE_MS));
-    const notAfter = wholeSeconds(addDays(now, input.validityDays));
+    const requested = wholeSeconds(addDays(now, input.validityDays));
+    const notAfter = input.capAtIssuer && requested > issuer.notAfter ? issuer.notAfter : requested;
     checkIssuerValidity(issuer, now, notAfter);
 
     const extensions = [

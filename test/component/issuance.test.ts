@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+import { certificatePem } from "../../src/pki/pem.js";
 import { createPerson, SteppingClock } from "../helpers/people.js";
 
 const clock = new SteppingClock();
@@ -232,5 +233,33 @@ describe("CA hierarchy", () => {
       headers: { "x-keyward-otp": admin.otp() },
     });
     expect(again.status).toBe(409);
+  });
+});
+
+// Last: it adds a CA, which the CA listing above does not expect.
+describe("Keyward's own certificates under a short-lived intermediate", () => {
+  it("end with the issuer instead of failing to be issued", async () => {
+    const short = await kw.services.ca.createIntermediate(
+      { id: "short-lived", keyType: "p256", commonName: "Short-lived Issuing CA", validityDays: 30 },
+      { makeDefault: false },
+      { id: "t", name: "t", kind: "system" },
+    );
+    const { spki } = await kw.services.hsm.generateKeyPair("p256", "short-lived-signer");
+    // The audit signer profile asks for 397 days; the issuer has 30.
+    const issued = await kw.services.issuance.issueForKey({
+      caId: short.id,
+      profile: "audit-signer",
+      spki,
+      commonName: "Keyward Audit Log Signer",
+      extensions: [],
+    });
+    expect(issued.notAfter.getTime()).toBe(short.notAfter.getTime());
+    const cert = writeFile(kw.dir, "short-signer.pem", certificatePem(issued.certificate));
+    writeFile(kw.dir, "short-ca.pem", certificatePem(short.certificate));
+    const out = openssl(["x509", "-in", cert, "-noout", "-enddate"]);
+    expect(new Date(out.trim().replace("notAfter=", "")).getTime()).toBe(short.notAfter.getTime());
+    expect(
+      openssl(["verify", "-CAfile", `${kw.dir}/root.pem`, "-untrusted", `${kw.dir}/short-ca.pem`, cert]),
+    ).toContain(": OK");
   });
 });

@@ -61,6 +61,9 @@ interface Responder {
   renewAfter: number;
 }
 
+/** A pre-signed answer in memory, with the answer object every hit returns. */
+type CachedAnswer = StoredOcspResponse & { answer: OcspAnswer };
+
 interface IssuerMatch {
   ca: CaRecord;
 }
@@ -71,7 +74,9 @@ interface IssuerMatch {
  * validity has passed; a request without nonce is answered without touching the HSM.
  */
 export class OcspResponder {
-  private readonly cache = new Map<string, StoredOcspResponse & { etag: string }>();
+  private readonly cache = new Map<string, CachedAnswer>();
+  /** Request bytes already answered from the cache → its cache key (RFC 5019 clients repeat requests). */
+  private readonly byRequest = new Map<string, string>();
   private issuers: Map<string, IssuerMatch> | undefined;
   private readonly responders = new Map<string, Responder>();
   private readonly renewing = new Map<string, Promise<Responder>>();
@@ -94,7 +99,18 @@ export class OcspResponder {
   ) {}
 
   /** Answers a DER OCSPRequest. Never throws for bad input: that is a malformedRequest answer. */
-  async respond(requestDer: Buffer): Promise<OcspAnswer> {
+  /**
+   * The answer to a request seen before, byte for byte, straight from memory (no parsing, no
+   * lookups): most OCSP traffic. Undefined when unknown or no longer fresh (then `respond`).
+   */
+  answerRepeated(requestKey: string): OcspAnswer | undefined {
+    const key = this.byRequest.get(requestKey);
+    const entry = key === undefined ? undefined : this.cache.get(key);
+    return entry && entry.nextUpdate > this.deps.clock.now() ? entry.answer : undefined;
+  }
+
+  /** `requestKey` (the request's bytes as a string) lets a repeat be answered by `answerRepeated`. */
+  async respond(requestDer: Buffer, requestKey?: string): Promise<OcspAnswer> {
     let request: ReturnType<typeof parseOcspRequest>;
     try {
       request = parseOcspRequest(requestDer);
@@ -111,7 +127,14 @@ export class OcspResponder {
     if (request.certIds.length === 1 && !nonce) {
       const certId = request.certIds[0]!;
       const cached = await this.cached(certId.serial, certId.hash, first.ca.id);
-      if (cached) return cached;
+      if (cached) {
+        if (requestKey !== undefined) {
+          this.byRequest.set(requestKey, `${certId.hash}:${certId.serial}`);
+          if (this.byRequest.size > this.deps.settings.cacheEntries)
+            this.byRequest.delete(this.byRequest.keys().next().value!);
+        }
+        return cached;
+      }
     }
     // Several CertIDs, a nonce to echo, or nothing cached: sign this answer now.
     const answers = await Promise.all(
@@ -264,17 +287,19 @@ export class OcspResponder {
       entry = this.cache.get(key);
       if (!entry) return undefined;
     }
-    return {
-      der: entry.der,
-      thisUpdate: entry.thisUpdate,
-      nextUpdate: entry.nextUpdate,
-      etag: entry.etag,
-      outcome: "hit",
-    };
+    return entry.answer;
   }
 
-  remember(response: StoredOcspResponse): StoredOcspResponse & { etag: string } {
-    const entry = { ...response, etag: `"${createHash("sha1").update(response.der).digest("hex")}"` };
+  remember(response: StoredOcspResponse): CachedAnswer {
+    const etag = `"${createHash("sha1").update(response.der).digest("hex")}"`;
+    const answer: OcspAnswer = {
+      der: response.der,
+      thisUpdate: response.thisUpdate,
+      nextUpdate: response.nextUpdate,
+      etag,
+      outcome: "hit",
+    };
+    const entry = { ...response, answer };
     const key = `${response.hash}:${response.serial}`;
     this.cache.delete(key);
     this.cache.set(key, entry);

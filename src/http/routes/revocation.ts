@@ -24,25 +24,55 @@ export function ocspHandler(
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { ocsp, clock, config, metrics } = services;
   const maxBytes = config.revocation.ocspMaxRequestBytes;
+  // A cached answer is one object for all its hits: its fixed headers are formatted once.
+  const fixedHeaders = new WeakMap<OcspAnswer, Record<string, string>>();
+  // Bound once per label pair: labelling on every request hashes the labels each time.
+  const counters = new Map<string, { inc(): void }>();
   const reply = (req: IncomingMessage, res: ServerResponse, answer: OcspAnswer) => {
-    metrics.ocspRequests.inc({ method: req.method === "POST" ? "POST" : "GET", result: answer.outcome });
-    const headers: Record<string, string | number> = { "Content-Type": OCSP_RESPONSE };
+    const method = req.method === "POST" ? "POST" : "GET";
+    const counterKey = `${method}:${answer.outcome}`;
+    let counter = counters.get(counterKey);
+    if (!counter) {
+      counter = metrics.ocspRequests.labels({ method, result: answer.outcome });
+      counters.set(counterKey, counter);
+    }
+    counter.inc();
+    let headers: Record<string, string | number>;
     if (answer.thisUpdate && answer.nextUpdate && answer.etag) {
+      let fixed = fixedHeaders.get(answer);
+      if (!fixed) {
+        fixed = {
+          "Content-Type": OCSP_RESPONSE,
+          "Last-Modified": answer.thisUpdate.toUTCString(),
+          Expires: answer.nextUpdate.toUTCString(),
+          ETag: answer.etag,
+        };
+        fixedHeaders.set(answer, fixed);
+      }
       const maxAge = Math.max(0, Math.floor((answer.nextUpdate.getTime() - clock.now().getTime()) / 1000));
-      headers["Cache-Control"] = `public, max-age=${maxAge}, no-transform, must-revalidate`;
-      headers["Last-Modified"] = answer.thisUpdate.toUTCString();
-      headers.Expires = answer.nextUpdate.toUTCString();
-      headers.ETag = answer.etag;
+      headers = { ...fixed, "Cache-Control": `public, max-age=${maxAge}, no-transform, must-revalidate` };
       if (req.headers["if-none-match"] === answer.etag) {
         res.writeHead(304, headers).end();
         return;
       }
     } else {
-      headers["Cache-Control"] = "no-store";
+      headers = { "Content-Type": OCSP_RESPONSE, "Cache-Control": "no-store" };
     }
     headers["Content-Length"] = answer.der.length;
     res.writeHead(200, headers);
     res.end(req.method === "HEAD" ? undefined : answer.der);
+  };
+  /** From memory when these exact bytes were answered before, else parsed and looked up. */
+  const answer = (req: IncomingMessage, res: ServerResponse, der: () => Buffer, requestKey: string) => {
+    const repeated = ocsp.answerRepeated(requestKey);
+    if (repeated) {
+      reply(req, res, repeated);
+      return;
+    }
+    ocsp.respond(der(), requestKey).then(
+      (result) => reply(req, res, result),
+      (error) => fail(res, error),
+    );
   };
   const fail = (res: ServerResponse, error: unknown) => {
     logger?.error({ err: error }, "OCSP request failed");
@@ -61,19 +91,18 @@ export function ocspHandler(
       // The base64 may contain "/", so everything after /ocsp/ is the request; a bad
       // percent-encoding or alphabet is a malformedRequest answer, not an HTTP error.
       const raw = url.slice("/ocsp/".length).split("?")[0] ?? "";
-      let der = Buffer.alloc(0);
-      try {
-        const text = decodeURIComponent(raw);
-        if (text.length <= maxBytes * 2 && /^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) {
-          der = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+      const decode = () => {
+        try {
+          const text = decodeURIComponent(raw);
+          if (text.length <= maxBytes * 2 && /^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) {
+            return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+          }
+        } catch {
+          // answered as malformed
         }
-      } catch {
-        // answered as malformed below
-      }
-      ocsp.respond(der).then(
-        (answer) => reply(req, res, answer),
-        (error) => fail(res, error),
-      );
+        return Buffer.alloc(0);
+      };
+      answer(req, res, decode, `G${raw}`);
       return true;
     }
     if ((url === "/ocsp" || url.startsWith("/ocsp?")) && req.method === "POST") {
@@ -99,10 +128,8 @@ export function ocspHandler(
           problem(res, 413, "payloadTooLarge", `the request body exceeds the limit of ${maxBytes} bytes`);
           return;
         }
-        ocsp.respond(Buffer.concat(chunks)).then(
-          (answer) => reply(req, res, answer),
-          (error) => fail(res, error),
-        );
+        const body = Buffer.concat(chunks);
+        answer(req, res, () => body, `P${body.toString("latin1")}`);
       });
       return true;
     }

@@ -128,7 +128,8 @@ export class OcspResponder {
       const certId = request.certIds[0]!;
       const cached = await this.cached(certId.serial, certId.hash, first.ca.id);
       if (cached) {
-        if (requestKey !== undefined) {
+        // Requests with a nonce are unique: remembering them would only push out the rest.
+        if (requestKey !== undefined && !request.nonce) {
           this.byRequest.set(requestKey, `${certId.hash}:${certId.serial}`);
           if (this.byRequest.size > this.deps.settings.cacheEntries)
             this.byRequest.delete(this.byRequest.keys().next().value!);

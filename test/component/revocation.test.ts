@@ -180,6 +180,25 @@ describe("OCSP with openssl as the client", () => {
     expect(conditional.status).toBe(304);
   });
 
+  it("answers the very same request bytes revoked at once after a revocation (GET and POST)", async () => {
+    const leaf = await issue("repeated");
+    const der = requestDer(leaf.certFile);
+    const post = () =>
+      fetch(`${kw.url}/ocsp`, {
+        method: "POST",
+        headers: { "content-type": "application/ocsp-request" },
+        body: new Uint8Array(der),
+      });
+    // Seen twice each: from then on answered from memory by their bytes.
+    for (let i = 0; i < 2; i++) {
+      expect(parseOcsp(Buffer.from(await (await ocspGet(der)).arrayBuffer())).certStatus).toEqual(["good"]);
+      expect(parseOcsp(Buffer.from(await (await post()).arrayBuffer())).certStatus).toEqual(["good"]);
+    }
+    await revoke(leaf.serial, "keyCompromise");
+    expect(parseOcsp(Buffer.from(await (await ocspGet(der)).arrayBuffer())).certStatus).toEqual(["revoked"]);
+    expect(parseOcsp(Buffer.from(await (await post()).arrayBuffer())).certStatus).toEqual(["revoked"]);
+  });
+
   it("answers SHA-256 CertIDs and several CertIDs in one request", async () => {
     const a = await issue("multi-a");
     const b = await issue("multi-b");

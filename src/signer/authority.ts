@@ -9,7 +9,7 @@ import { tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
-import { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
+import { signatureAlgorithmIdentifier, signatureParts, signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 
 export interface HierarchySettings {
@@ -232,10 +232,13 @@ export class CertificateAuthority {
     };
   }
 
-  /** Signs a DER to-be-signed structure (a TBSCertList) with the CA's key in the token. */
-  async signTbs(caId: string, tbs: Buffer): Promise<Buffer> {
+  /**
+   * Signs a DER to-be-signed structure (a TBSCertList) with the CA's key in the token: its
+   * signatureAlgorithm and signatureValue, for the caller to append (a CRL is built in place).
+   */
+  async signatureOver(caId: string, tbs: Buffer): Promise<[Buffer, Buffer]> {
     const ca = await this.load(caId);
-    return signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
+    return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
   }
 
   /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */

@@ -43,8 +43,18 @@ export function ecdsaRawToDer(raw: Uint8Array): Buffer {
  * `SEQUENCE { tbs, signatureAlgorithm, signature }` (certificates, CRLs, OCSP basic responses).
  */
 export async function signStructure(keys: KeyStore, uri: string, keyType: KeyType, tbs: Buffer): Promise<Buffer> {
+  return sequence(tbs, ...(await signatureParts(keys, uri, keyType, tbs)));
+}
+
+/** The `signatureAlgorithm` and `signatureValue` that follow `tbs` in a signed structure. */
+export async function signatureParts(
+  keys: KeyStore,
+  uri: string,
+  keyType: KeyType,
+  tbs: Buffer,
+): Promise<[Buffer, Buffer]> {
   const alg = signingAlgorithmFor(keyType);
   const raw = await keys.sign(uri, alg, tbs);
   const signature = alg.name === "ECDSA" ? ecdsaRawToDer(raw) : raw;
-  return sequence(tbs, signatureAlgorithmIdentifier(keyType), bitString(signature));
+  return [signatureAlgorithmIdentifier(keyType), bitString(signature)];
 }

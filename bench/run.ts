@@ -160,11 +160,11 @@ async function ocspRates(): Promise<void> {
   const server = await startServer();
   const dir = server.dir;
   try {
-    const issue = async (name: string) => {
+    const issue = async (name: string, from = server) => {
       const { csr } = opensslCsr(dir, name);
-      const res = await fetch(`${server.url}/api/v1/certificates`, {
+      const res = await fetch(`${from.url}/api/v1/certificates`, {
         method: "POST",
-        headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${from.admin}`, "content-type": "application/json" },
         body: JSON.stringify({ csr, profile: "server" }),
       });
       const issued = (await res.json()) as { serial: string; certificate: string; chain: string };
@@ -221,6 +221,18 @@ async function ocspRates(): Promise<void> {
       record("OCSP POST, 16 conn, wrk: Keyward", ours, "req/s", { name: "openssl ocsp -multi 2", value: openssl });
       const cfssl = cfsslResponderRate(dir, answer, good.request);
       record("OCSP POST, 16 conn, wrk: Keyward", ours, "req/s", { name: "cfssl ocspserve", value: cfssl });
+      // The peers use both cores (openssl -multi 2, Go's runtime); so can Keyward.
+      const twoWorkers = await startServer({ KEYWARD_WORKERS: "2" });
+      try {
+        const own = await issue("two-workers", twoWorkers);
+        const both = wrkPostRate(`${twoWorkers.url}/ocsp`, own.request, dir);
+        record("OCSP POST, 16 conn, wrk: Keyward --workers 2", both, "req/s", {
+          name: "cfssl ocspserve",
+          value: cfssl,
+        });
+      } finally {
+        await twoWorkers.stop();
+      }
     } finally {
       fixed.stop();
     }

@@ -27,6 +27,7 @@ function extension(id: string, value: Buffer, critical = false): Buffer {
 /**
  * The revokedCertificates entries of a CRL, written into one growing buffer: a million entries
  * are a million small structures, and allocating each one (and its parts) was most of the time.
+ * Room kept in front lets the TBSCertList and the signed CRL enclose them in place (no copies).
  */
 export class CrlEntries {
   private buffer: Buffer;

@@ -128,8 +128,9 @@ export class OcspResponder {
       const certId = request.certIds[0]!;
       const cached = await this.cached(certId.serial, certId.hash, first.ca.id);
       if (cached) {
-        // Requests with a nonce are unique: remembering them would only push out the rest.
-        if (requestKey !== undefined && !request.nonce) {
+        // Requests with a nonce are unique: remembering them would only push out the rest. Plain
+        // requests are ~100 bytes; a bound keeps padded ones from filling memory.
+        if (requestKey !== undefined && requestKey.length <= 512 && !request.nonce) {
           this.byRequest.set(requestKey, `${certId.hash}:${certId.serial}`);
           if (this.byRequest.size > this.deps.settings.cacheEntries)
             this.byRequest.delete(this.byRequest.keys().next().value!);

@@ -288,31 +288,18 @@ function wrkPostRate(url: string, body: Buffer, dir: string, serverCommand?: str
   return rps;
 }
 
+/** A software P-256 key and self-signed certificate for a peer tool, as files in `home`. */
+function selfSignedP256(home: string, subject: string, keyFile: string, certFile: string): void {
+  const out = ["-keyout", join(home, keyFile), "-out", join(home, certFile)];
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  execFileSync("openssl", ["req", "-x509", ...key, "-subj", subject, ...out, "-days", "30"], { stdio: "ignore" });
+}
+
 /** `openssl ocsp` as a responder over an index holding the certificate, signing every answer. */
 function opensslResponderRate(dir: string, serial: string, request: Buffer): number {
   const home = join(dir, "openssl-ocsp");
   mkdirSync(home, { recursive: true });
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=openssl responder",
-      "-keyout",
-      join(home, "r.key"),
-      "-out",
-      join(home, "r.pem"),
-      "-days",
-      "30",
-    ],
-    { stdio: "ignore" },
-  );
+  selfSignedP256(home, "/CN=openssl responder", "r.key", "r.pem");
   writeFileSync(join(home, "index.txt"), `V\t301231000000Z\t\t${serial.toUpperCase()}\tunknown\t/CN=good\n`);
   const port = 18_000 + Math.floor(Math.random() * 1000);
   const command = `openssl ocsp -index ${home}/index.txt -port ${port} -rsigner ${home}/r.pem -rkey ${home}/r.key -CA ${dir}/chain.pem -multi 2 -nmin 60 -ignore_err`;
@@ -415,27 +402,7 @@ async function crlFigures(counts: number[]): Promise<void> {
 function opensslCa(dir: string) {
   const home = join(dir, "openssl-ca");
   mkdirSync(home, { recursive: true });
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=openssl peer CA",
-      "-keyout",
-      join(home, "ca.key"),
-      "-out",
-      join(home, "ca.pem"),
-      "-days",
-      "30",
-    ],
-    { stdio: "ignore" },
-  );
+  selfSignedP256(home, "/CN=openssl peer CA", "ca.key", "ca.pem");
   writeFileSync(join(home, "index.txt"), "");
   writeFileSync(join(home, "crlnumber"), "01\n");
   writeFileSync(

@@ -22,6 +22,9 @@ describe("offline root ceremony", () => {
   let port: number;
   const rootEnv = { KEYWARD_HSM_ROOT_PIN: ROOT_PIN };
   const file = (name: string) => join(token.dir, name);
+  /** openssl's verdict on a DER CRL file, checked against the issuer's certificate file. */
+  const crlVerify = (crl: string, issuer: string) =>
+    opensslOutput(["crl", "-inform", "DER", "-in", file(crl), "-CAfile", file(issuer), "-noout", "-verify"]);
   const attached = () => readdirSync(join(token.dir, "tokens")).includes(rootTokenDir);
   const detach = () => renameSync(join(token.dir, "tokens", rootTokenDir), join(parked, rootTokenDir));
   const attach = () => renameSync(join(parked, rootTokenDir), join(token.dir, "tokens", rootTokenDir));
@@ -99,34 +102,10 @@ describe("offline root ceremony", () => {
         file("int.crl"),
         Buffer.from(await (await fetch(`${server.url}/crl/intermediate.crl`)).arrayBuffer()),
       );
-      expect(
-        opensslOutput([
-          "crl",
-          "-inform",
-          "DER",
-          "-in",
-          file("int.crl"),
-          "-CAfile",
-          file("intermediate.pem"),
-          "-noout",
-          "-verify",
-        ]),
-      ).toContain("verify OK");
+      expect(crlVerify("int.crl", "intermediate.pem")).toContain("verify OK");
       // The root CRL signed at init is served as is, valid until the next ceremony.
       writeFileSync(file("root0.crl"), Buffer.from(await (await fetch(`${server.url}/crl/root.crl`)).arrayBuffer()));
-      expect(
-        opensslOutput([
-          "crl",
-          "-inform",
-          "DER",
-          "-in",
-          file("root0.crl"),
-          "-CAfile",
-          file("root.pem"),
-          "-noout",
-          "-verify",
-        ]),
-      ).toContain("verify OK");
+      expect(crlVerify("root0.crl", "root.pem")).toContain("verify OK");
       expect((await fetch(`${server.url}/acme/directory`)).status).toBe(200);
       // Creating an intermediate over the API (a person, with step-up) is refused with a problem
       // naming the missing token, and creates nothing.
@@ -269,19 +248,7 @@ describe("offline root ceremony", () => {
     expect(openssl(["verify", "-CAfile", file("root.pem"), "-untrusted", file("int2.pem"), file("api.pem")])).toContain(
       "api.pem: OK",
     );
-    expect(
-      opensslOutput([
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        file("root1.crl"),
-        "-CAfile",
-        file("root.pem"),
-        "-noout",
-        "-verify",
-      ]),
-    ).toContain("verify OK");
+    expect(crlVerify("root1.crl", "root.pem")).toContain("verify OK");
     // The root CRL revokes the old intermediate: openssl now refuses the old chain with CRL checks.
     const serial = openssl(["x509", "-in", file("intermediate.pem"), "-noout", "-serial"])
       .trim()

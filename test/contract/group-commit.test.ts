@@ -1,30 +1,20 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { sql } from "kysely";
-import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { type OpenDatabase, openDatabase } from "../../src/storage/index.js";
 import { GroupCommit } from "../../src/storage/group-commit.js";
+import { testDatabases } from "../helpers/engines.js";
 
 /** Group commit (issuance's writes) on both engines, and what a crash leaves. */
-const PG_URL = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const schema = `kw_gc_${randomBytes(4).toString("hex")}`;
-const dir = mkdtempSync(join(tmpdir(), "keyward-gc-"));
-
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
-});
+const databases = testDatabases("gc");
+const dir = databases.dir;
+afterAll(() => databases.cleanup());
 
 const engines = [
-  ["sqlite", () => `sqlite:${join(dir, "gc.db")}`],
-  ["postgres", () => `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`],
+  ["sqlite", () => databases.url("sqlite")],
+  ["postgres", () => databases.url("postgres")],
 ] as const;
 
 async function rows(db: OpenDatabase): Promise<string[]> {

@@ -1,8 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
@@ -14,23 +10,16 @@ import {
   SqlOverviewStore,
   SqlRevocationStore,
 } from "../../src/storage/index.js";
+import { testDatabases } from "../helpers/engines.js";
 
 // The overview's aggregates are plain SQL over ISO-8601 strings: the same answers on both engines.
-const PG_URL = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const schema = `kw_overview_${randomBytes(4).toString("hex")}`;
-const sqliteDir = mkdtempSync(join(tmpdir(), "keyward-overview-"));
+const databases = testDatabases("overview");
 const engines = [
-  ["sqlite", `sqlite:${join(sqliteDir, "overview.db")}`],
-  ["postgres", `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`],
+  ["sqlite", databases.url("sqlite")],
+  ["postgres", databases.url("postgres")],
 ] as const;
 
-afterAll(async () => {
-  rmSync(sqliteDir, { recursive: true, force: true });
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
-});
+afterAll(() => databases.cleanup());
 
 const at = (iso: string) => new Date(iso);
 const ev = (action: string): AuditEvent => ({

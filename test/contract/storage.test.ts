@@ -1,9 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sql } from "kysely";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
 import { type AuditEvent, verifyAuditChain } from "../../src/audit/index.js";
@@ -22,25 +18,15 @@ import {
   SqlTokenStore,
 } from "../../src/storage/index.js";
 import { restoreSnapshot, takeSnapshot } from "../../src/storage/snapshot.js";
+import { testDatabases } from "../helpers/engines.js";
 
 /** The same contract on both engines (DESIGN.md §7); PostgreSQL gets a schema of its own per run. */
-const PG_URL = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const schema = `kw_test_${randomBytes(4).toString("hex")}`;
-const sqliteDir = mkdtempSync(join(tmpdir(), "keyward-sqlite-"));
+const databases = testDatabases("contract");
+afterAll(() => databases.cleanup());
 
-afterAll(async () => {
-  rmSync(sqliteDir, { recursive: true, force: true });
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}_restore" CASCADE`);
-  await client.end();
-});
-
-const pgUrl = (name: string) => `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${name}`;
 const engines = [
-  ["sqlite", () => `sqlite:${join(sqliteDir, "contract.db")}`, () => `sqlite:${join(sqliteDir, "restore.db")}`],
-  ["postgres", () => pgUrl(schema), () => pgUrl(`${schema}_restore`)],
+  ["sqlite", () => databases.url("sqlite"), () => databases.url("sqlite", "restore")],
+  ["postgres", () => databases.url("postgres"), () => databases.url("postgres", "restore")],
 ] as const;
 
 const at = (iso: string) => new Date(iso);

@@ -38,17 +38,20 @@ export async function listen(
     connections.set(socket, { active: 0, served: false, since: Date.now() });
     socket.once("close", () => connections.delete(socket));
   });
+  // One listener function for every response (no closure per request: this runs for each OCSP hit).
+  function responseClosed(this: ServerResponse) {
+    const state = connections.get(this.req.socket);
+    if (state) {
+      state.active--;
+      state.served = true;
+      state.since = Date.now();
+    }
+  }
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const state = connections.get(req.socket);
     if (state) state.active++;
     if (closing) res.setHeader("connection", "close");
-    res.once("close", () => {
-      if (state) {
-        state.active--;
-        state.served = true;
-        state.since = Date.now();
-      }
-    });
+    res.on("close", responseClosed);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

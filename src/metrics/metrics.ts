@@ -17,6 +17,22 @@ export interface MetricsOptions {
 const HSM_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+interface CountCell<L> {
+  labels: L;
+  counted: number;
+  reported: number;
+}
+
+const OCSP_RESULTS: readonly OcspResult[] = ["hit", "miss", "unknown", "malformed"];
+
+function ocspCells(): Record<OcspMethod, Record<OcspResult, CountCell<{ method: OcspMethod; result: OcspResult }>>> {
+  const byResult = (method: OcspMethod) =>
+    Object.fromEntries(
+      OCSP_RESULTS.map((result) => [result, { labels: { method, result }, counted: 0, reported: 0 }]),
+    ) as Record<OcspResult, CountCell<{ method: OcspMethod; result: OcspResult }>>;
+  return { GET: byResult("GET"), POST: byResult("POST") };
+}
+
 /**
  * The server's Prometheus metrics. Each instance owns its registry instead of using prom-client's
  * global one, which would reject a second registration of the same name and so forbid more than one
@@ -39,6 +55,7 @@ export class Metrics {
   readonly acmeOrders: Counter<"status">;
   readonly httpRequestSeconds: Histogram<"route" | "method" | "status">;
   readonly anomalies: Counter<"principal" | "operation">;
+  private readonly ocspCounts = ocspCells();
 
   constructor(options: MetricsOptions = {}) {
     const registry = new Registry();
@@ -58,11 +75,19 @@ export class Metrics {
       labelNames: ["reason"] as const,
       registers,
     });
+    const ocspCounts = this.ocspCounts;
     this.ocspRequests = new Counter({
       name: "keyward_ocsp_requests_total",
       help: "OCSP requests, by HTTP method and outcome (hit: known serial, miss: not issued here, unknown: unknown issuer, malformed).",
       labelNames: ["method", "result"] as const,
       registers,
+      // What `countOcsp` counted since the last scrape joins the counter now.
+      collect() {
+        for (const cell of Object.values(ocspCounts).flatMap((byResult) => Object.values(byResult))) {
+          if (cell.counted > cell.reported) this.inc(cell.labels, cell.counted - cell.reported);
+          cell.reported = cell.counted;
+        }
+      },
     });
     this.crlRequests = new Counter({
       name: "keyward_crl_requests_total",
@@ -116,6 +141,14 @@ export class Metrics {
     });
 
     if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  }
+
+  /**
+   * Counts one OCSP request. The responder's hot path: a plain increment here, labelled for
+   * prom-client only when scraped (labelling hashes the labels on every call, and allocates).
+   */
+  countOcsp(method: OcspMethod, result: OcspResult): void {
+    this.ocspCounts[method][result].counted++;
   }
 
   /** The exposition for the `/metrics` route. */

@@ -150,9 +150,13 @@ describe("OCSP with openssl as the client", () => {
     expect(res.headers.get("cache-control")).toMatch(/^public, max-age=\d+, no-transform, must-revalidate$/);
     const maxAge = Number(/max-age=(\d+)/.exec(res.headers.get("cache-control")!)![1]);
     expect(maxAge).toBeGreaterThan(71 * 3600);
+    // Caches must not keep the answer past its nextUpdate (Expires).
+    const expires = Date.parse(res.headers.get("expires")!);
+    expect(maxAge).toBeLessThanOrEqual((expires - Date.parse(res.headers.get("date")!)) / 1000);
     expect(res.headers.get("etag")).toMatch(/^"[0-9a-f]{40}"$/);
     expect(Date.parse(res.headers.get("last-modified")!)).toBeLessThanOrEqual(Date.now());
     const body = Buffer.from(await res.arrayBuffer());
+    expect(Number(res.headers.get("content-length"))).toBe(body.length);
     const respFile = writeFile(kw.dir, "get-resp.der", body);
     const checked = opensslOutput([
       "ocsp",
@@ -178,6 +182,8 @@ describe("OCSP with openssl as the client", () => {
       headers: { "if-none-match": res.headers.get("etag")! },
     });
     expect(conditional.status).toBe(304);
+    expect(conditional.headers.get("etag")).toBe(res.headers.get("etag"));
+    expect((await conditional.arrayBuffer()).byteLength).toBe(0);
   });
 
   it("answers the very same request bytes revoked at once after a revocation (GET and POST)", async () => {

@@ -42,7 +42,7 @@ describe("Metrics", () => {
     metrics.certificatesIssued.inc({ profile: "server", source: "api" });
     metrics.certificatesIssued.inc({ profile: "server", source: "api" });
     metrics.certificatesIssued.inc({ profile: "client", source: "acme" });
-    metrics.ocspRequests.inc({ method: "POST", result: "hit" });
+    metrics.countOcsp("POST", "hit");
     metrics.deniedRequests.inc({ permission: "keys:sign", reason: "mfa" });
     metrics.httpRequestSeconds.observe({ route: "/api/v1/certificates", method: "POST", status: "201" }, 0.02);
 

@@ -127,18 +127,22 @@ export function ocspHandler(
         );
         return true;
       }
-      const chunks: Buffer[] = [];
+      // A request is ~100 bytes: almost always one chunk, kept as it is.
+      let first: Buffer | undefined;
+      let more: Buffer[] | undefined;
       let size = 0;
       req.on("data", (chunk: Buffer) => {
         size += chunk.length;
-        if (size <= maxBytes) chunks.push(chunk);
+        if (size > maxBytes) return;
+        if (first === undefined) first = chunk;
+        else (more ??= [first]).push(chunk);
       });
       req.on("end", () => {
         if (size > maxBytes) {
           problem(res, 413, "payloadTooLarge", `the request body exceeds the limit of ${maxBytes} bytes`);
           return;
         }
-        const body = Buffer.concat(chunks);
+        const body = more ? Buffer.concat(more) : (first ?? Buffer.alloc(0));
         answer(req, res, () => body, `P${body.toString("latin1")}`);
       });
       return true;

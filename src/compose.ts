@@ -399,7 +399,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const acmeProfiles = () =>
     Object.fromEntries(issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
   const acme = new AcmeService({
-    store: new SqlAcmeStore(database.db),
+    store: new SqlAcmeStore(database.db, database.relaxed),
     clock,
     baseUrl: config.baseUrl,
     settings: config.acme,
@@ -410,7 +410,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     },
   });
   const rateLimits = new RateLimits({
-    store: new SqlRateLimitStore(database.db),
+    store: new SqlRateLimitStore(database.db, database.relaxed),
     clock,
     settings: config.acme.rateLimits,
   });

@@ -73,11 +73,29 @@ export function parseJws(body: unknown, requestUrl: string, options: { nonce: bo
   };
 }
 
+type ImportedKey = Awaited<ReturnType<typeof importJWK>>;
+/** Account keys sign every request of a client: imported once, not per request (most recently used kept). */
+const importedKeys = new Map<string, ImportedKey>();
+const IMPORTED_KEYS = 1000;
+
+async function importAccountKey(jwk: JWK, alg: string): Promise<ImportedKey> {
+  const id = `${alg}:${JSON.stringify(jwk)}`;
+  let key = importedKeys.get(id);
+  if (key) {
+    importedKeys.delete(id);
+  } else {
+    key = await importJWK(jwk, alg);
+    if (importedKeys.size >= IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+  }
+  importedKeys.set(id, key);
+  return key;
+}
+
 /** Verifies the JWS signature with the given public key; failure is `malformed` per RFC 8555 §6.2. */
 export async function verifyJws(jws: ParsedJws, jwk: JWK): Promise<void> {
-  let key: Awaited<ReturnType<typeof importJWK>>;
+  let key: ImportedKey;
   try {
-    key = await importJWK(jwk, jws.protected.alg);
+    key = await importAccountKey(jwk, jws.protected.alg);
   } catch (error) {
     throw new AcmeError(
       "badPublicKey",

@@ -5,11 +5,14 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { StorageError } from "../errors/index.js";
 import { type Dialect, migrations } from "./migrations.js";
+import { type RelaxedWriter, relaxedWriter } from "./relaxed.js";
 import type { Database } from "./schema.js";
 
 export interface OpenDatabase {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** For writes whose loss on power failure costs only a retry (see relaxed.ts). */
+  relaxed: RelaxedWriter;
   /** PostgreSQL schema chosen by the URL, if any. */
   schema?: string;
   close(): Promise<void>;
@@ -52,7 +55,7 @@ function openSqlite(path: string): OpenDatabase {
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: "sqlite", close: () => db.destroy() };
+  return { db, dialect: "sqlite", relaxed: relaxedWriter(db, "sqlite"), close: () => db.destroy() };
 }
 
 /**
@@ -106,5 +109,11 @@ async function openPostgres(url: string): Promise<OpenDatabase> {
     await db.destroy();
     throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);
   }
-  return { db, dialect: "postgres", ...(schema ? { schema } : {}), close: () => db.destroy() };
+  return {
+    db,
+    dialect: "postgres",
+    relaxed: relaxedWriter(db, "postgres"),
+    ...(schema ? { schema } : {}),
+    close: () => db.destroy(),
+  };
 }

@@ -2,6 +2,7 @@ import type { AuditEvent } from "../../audit/index.js";
 import { withAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import type { AcmeAccount, AcmeStore } from "../../acme/ports.js";
+import type { RelaxedWriter } from "../relaxed.js";
 import type { AcmeAccountsTable, Database } from "../schema.js";
 import { isUniqueViolation } from "./unique.js";
 
@@ -17,19 +18,28 @@ function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccount {
 }
 
 export class SqlAcmeStore implements AcmeStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Nonces: a lost one is a badNonce the client retries (RFC 8555 §6.5). */
+    private readonly relaxed: RelaxedWriter,
+  ) {}
 
   async saveNonce(nonce: string, expiresAt: Date): Promise<void> {
-    await this.db.insertInto("acme_nonces").values({ nonce, expires_at: expiresAt.toISOString() }).execute();
+    await this.relaxed((db) =>
+      db.insertInto("acme_nonces").values({ nonce, expires_at: expiresAt.toISOString() }).execute(),
+    );
   }
 
   async consumeNonce(nonce: string, now: Date): Promise<boolean> {
-    // The delete is the check: of two instances racing for one nonce, one deletes the row.
-    const result = await this.db
-      .deleteFrom("acme_nonces")
-      .where("nonce", "=", nonce)
-      .where("expires_at", ">", now.toISOString())
-      .executeTakeFirst();
+    // The delete is the check: of two instances racing for one nonce, one deletes the row. The
+    // request's own durable commit, which follows, makes the deletion durable with it.
+    const result = await this.relaxed((db) =>
+      db
+        .deleteFrom("acme_nonces")
+        .where("nonce", "=", nonce)
+        .where("expires_at", ">", now.toISOString())
+        .executeTakeFirst(),
+    );
     return Number(result.numDeletedRows) === 1;
   }
 

@@ -1,19 +1,26 @@
 import { type Kysely, sql } from "kysely";
+import type { RelaxedWriter } from "../relaxed.js";
 import type { Database } from "../schema.js";
 
 /** Fixed-window counters; the increment is one statement, so instances sharing a database agree. */
 export class SqlRateLimitStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Counters: one lost on power failure only lets a client a little more through. */
+    private readonly relaxed: RelaxedWriter,
+  ) {}
 
   async increment(key: string, windowStart: Date): Promise<number> {
-    const row = await this.db
-      .insertInto("rate_limit_counters")
-      .values({ key, window_start: windowStart.toISOString(), count: 1 })
-      .onConflict((oc) =>
-        oc.columns(["key", "window_start"]).doUpdateSet({ count: sql`rate_limit_counters.count + 1` }),
-      )
-      .returning("count")
-      .executeTakeFirstOrThrow();
+    const row = await this.relaxed((db) =>
+      db
+        .insertInto("rate_limit_counters")
+        .values({ key, window_start: windowStart.toISOString(), count: 1 })
+        .onConflict((oc) =>
+          oc.columns(["key", "window_start"]).doUpdateSet({ count: sql`rate_limit_counters.count + 1` }),
+        )
+        .returning("count")
+        .executeTakeFirstOrThrow(),
+    );
     return Number(row.count);
   }
 

@@ -1,0 +1,37 @@
+import { type Kysely, sql } from "kysely";
+import type { Dialect } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+/**
+ * Runs writes that may be lost on power failure at the cost of a retry and nothing else (ACME
+ * nonces, rate-limit counters) without waiting for the disk. ACME clients fetch a nonce before
+ * almost every request: with a durable commit each, the fsyncs were most of an ACME certificate's
+ * cost. A process crash loses nothing (the write is in the OS); only a power failure within the
+ * moment before the next durable commit can, and every later durable commit flushes these too
+ * (SQLite's write-ahead log and PostgreSQL's WAL are written in order).
+ */
+export type RelaxedWriter = <T>(work: (db: Kysely<Database>) => Promise<T>) => Promise<T>;
+
+export function relaxedWriter(db: Kysely<Database>, dialect: Dialect): RelaxedWriter {
+  if (dialect === "postgres") {
+    return (work) =>
+      db.transaction().execute(async (tx) => {
+        await sql`set local synchronous_commit = off`.execute(tx);
+        return work(tx);
+      });
+  }
+  // SQLite: one connection, held for the whole call so no durable transaction runs in between.
+  // Auto-checkpoints are off meanwhile: a checkpoint without syncs could copy durable pages into
+  // the database file unsynced and let the log be reused, losing them on power failure.
+  return (work) =>
+    db.connection().execute(async (connection) => {
+      await sql`pragma synchronous = OFF`.execute(connection);
+      await sql`pragma wal_autocheckpoint = 0`.execute(connection);
+      try {
+        return await work(connection);
+      } finally {
+        await sql`pragma wal_autocheckpoint = 1000`.execute(connection);
+        await sql`pragma synchronous = FULL`.execute(connection);
+      }
+    });
+}

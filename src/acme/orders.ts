@@ -191,6 +191,7 @@ export class AcmeOrders {
 
   private async validate(authz: AcmeAuthorization, challenge: AcmeChallenge, keyAuthorization: string): Promise<void> {
     const now = () => this.deps.clock.now();
+    let outcome: { valid: true; validUntil: Date } | { valid: false; error: unknown };
     try {
       if (challenge.type === "http-01")
         await validateHttp01(authz.identifier, challenge.token, keyAuthorization, this.deps.settings);
@@ -201,27 +202,21 @@ export class AcmeOrders {
           resolverFor(this.deps.settings) ?? new Resolver({ timeout: this.deps.settings.timeoutMs, tries: 2 });
         await checkCaa(resolver, authz.identifier.value, authz.wildcard, this.deps.settings.caaIdentities);
       }
-      await this.deps.store.setChallenge(challenge.id, ["processing"], "valid", null, now());
-      const validUntil = new Date(now().getTime() + this.deps.settings.validAuthorizationHours * 3_600_000);
-      await this.deps.store.setAuthorization(authz.id, "valid", validUntil);
-      for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id)) {
-        const order = (await this.deps.store.order(orderId))!;
-        const all = await Promise.all(order.authorizationIds.map((id) => this.deps.store.authorization(id)));
-        if (all.every((a) => a?.status === "valid"))
-          await this.deps.store.setOrder(orderId, ["pending"], { status: "ready" });
-      }
+      outcome = {
+        valid: true,
+        validUntil: new Date(now().getTime() + this.deps.settings.validAuthorizationHours * 3_600_000),
+      };
     } catch (error) {
       const problem = problemOf(error);
       if (problem.type === "urn:ietf:params:acme:error:serverInternal")
         this.deps.logger?.error({ err: error }, "ACME validation failed");
-      await this.deps.store
-        .setChallenge(challenge.id, ["processing"], "invalid", problem, now())
-        .catch(() => undefined);
-      await this.deps.store.setAuthorization(authz.id, "invalid").catch(() => undefined);
-      for (const orderId of await this.deps.store.ordersOfAuthorization(authz.id).catch(() => [] as string[])) {
-        await this.deps.store.setOrder(orderId, ["pending"], { status: "invalid", error: problem });
-      }
+      outcome = { valid: false, error: problem };
     }
+    // Challenge, authorization and orders change together: a crash between them would leave an
+    // authorization pending whose challenge can no longer be answered.
+    await this.deps.store
+      .concludeValidation({ challengeId: challenge.id, authorizationId: authz.id, at: now(), ...outcome })
+      .catch((error) => this.deps.logger?.error({ err: error }, "ACME validation outcome not recorded"));
   }
 
   /** RFC 8555 §7.4: the CSR must name exactly the order's identifiers; issuance is the admin API's. */

@@ -84,6 +84,11 @@ export interface AcmeAuthorization {
   challenges: AcmeChallenge[];
 }
 
+export type ValidationOutcome = { challengeId: string; authorizationId: string; at: Date } & (
+  | { valid: true; validUntil: Date }
+  | { valid: false; error: unknown }
+);
+
 export interface AcmeOrderStore {
   /** Stores an order with its new authorizations and challenges in one transaction. */
   createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void>;
@@ -105,7 +110,12 @@ export interface AcmeOrderStore {
     from: OrderStatus[],
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean>;
-  ordersOfAuthorization(authorizationId: string): Promise<string[]>;
+  /**
+   * Records a validation's outcome in one transaction: the challenge (still processing), its
+   * authorization, and the pending orders this makes ready (all their authorizations valid) or
+   * invalid. False when the challenge was no longer processing: then nothing changes.
+   */
+  concludeValidation(outcome: ValidationOutcome): Promise<boolean>;
   /** A valid authorization of the account for this identifier that is still good at `until`. */
   reusableAuthorization(
     accountId: string,

@@ -375,6 +375,92 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     expect((await orders.authorization("z-new"))?.challenges).toHaveLength(1);
   });
 
+  it("concludes a validation in one step: challenge, authorization, and the orders it makes ready or invalid", async () => {
+    const orders = new SqlAcmeOrderStore(opened.db);
+    const { account } = await new SqlAcmeStore(opened.db, opened.relaxed).createAccount(
+      {
+        id: "acct-validation",
+        thumbprint: "tp-validation",
+        jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+        status: "valid",
+        contact: [],
+        createdAt: now,
+      },
+      ev("acme.account.create"),
+    );
+    const expiresAt = new Date(now.getTime() + 86_400_000);
+    const authz = (id: string) => ({
+      id,
+      accountId: account.id,
+      identifier: { type: "dns" as const, value: `${id}.example.com` },
+      wildcard: false,
+      status: "pending" as const,
+      expiresAt,
+      challenges: [
+        {
+          id: `${id}-c`,
+          authorizationId: id,
+          type: "http-01" as const,
+          token: `t-${id}`,
+          status: "pending" as const,
+          validatedAt: null,
+          error: null,
+        },
+      ],
+    });
+    const create = (id: string, authzs: ReturnType<typeof authz>[]) =>
+      orders.createOrder(
+        {
+          id,
+          accountId: account.id,
+          status: "pending",
+          identifiers: authzs.map((a) => a.identifier),
+          authorizationIds: authzs.map((a) => a.id),
+          profile: "server",
+          expiresAt,
+          createdAt: now,
+          certificateSerial: null,
+          error: null,
+          replaces: null,
+        },
+        authzs,
+      );
+    await create("o-two", [authz("v-1"), authz("v-2")]);
+    await create("o-bad", [authz("v-3")]);
+    const validUntil = new Date(now.getTime() + 3_600_000);
+    const conclude = (id: string, valid: boolean) =>
+      orders.concludeValidation({
+        challengeId: `${id}-c`,
+        authorizationId: id,
+        at: now,
+        ...(valid
+          ? { valid: true as const, validUntil }
+          : { valid: false as const, error: { type: "x", detail: "no" } }),
+      });
+
+    // Only a challenge being processed can conclude.
+    expect(await conclude("v-1", true)).toBe(false);
+    for (const id of ["v-1", "v-2", "v-3"])
+      expect(await orders.setChallenge(`${id}-c`, ["pending"], "processing", null, now)).toBe(true);
+
+    expect(await conclude("v-1", true)).toBe(true);
+    expect((await orders.authorization("v-1"))?.status).toBe("valid");
+    expect((await orders.authorization("v-1"))?.expiresAt).toEqual(validUntil);
+    expect((await orders.challenge("v-1-c"))?.validatedAt).toEqual(now);
+    expect((await orders.order("o-two"))?.status).toBe("pending");
+    expect(await conclude("v-2", true)).toBe(true);
+    expect((await orders.order("o-two"))?.status).toBe("ready");
+    expect(await conclude("v-2", false)).toBe(false);
+    expect((await orders.challenge("v-2-c"))?.status).toBe("valid");
+
+    expect(await conclude("v-3", false)).toBe(true);
+    expect((await orders.challenge("v-3-c"))?.error).toEqual({ type: "x", detail: "no" });
+    expect((await orders.authorization("v-3"))?.status).toBe("invalid");
+    const bad = await orders.order("o-bad");
+    expect(bad?.status).toBe("invalid");
+    expect(bad?.error).toEqual({ type: "x", detail: "no" });
+  });
+
   it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {
     const orders = new SqlAcmeOrderStore(opened.db);
     const window = {

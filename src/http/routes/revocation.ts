@@ -25,7 +25,8 @@ export function ocspHandler(
   const { ocsp, clock, config, metrics } = services;
   const maxBytes = config.revocation.ocspMaxRequestBytes;
   // A cached answer is one object for all its hits, so its headers are formatted once per second
-  // (only max-age changes) as the flat array Node takes without building an object per request.
+  // (only max-age changes) as the flat array Node takes. A headers object built per request was
+  // pretenured by V8 and filled the old generation: garbage collection was a fifth of the time.
   const wireHeaders = new WeakMap<OcspAnswer, { second: number; headers: Array<string | number> }>();
   const cacheable = (answer: Required<OcspAnswer>): Array<string | number> => {
     const second = Math.floor(clock.now().getTime() / 1000);

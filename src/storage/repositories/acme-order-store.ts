@@ -10,6 +10,7 @@ import type {
   ChallengeStatus,
   OrderStatus,
   RenewalWindow,
+  ValidationOutcome,
 } from "../../acme/ports.js";
 import type { AcmeChallengesTable, AcmeOrdersTable, Database } from "../schema.js";
 
@@ -210,15 +211,59 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return row !== undefined;
   }
 
-  async ordersOfAuthorization(authorizationId: string): Promise<string[]> {
-    // Orders list their authorizations as JSON; a LIKE on the quoted id finds them.
-    const rows = await this.db
-      .selectFrom("acme_orders")
-      .select("id")
-      .where("authorization_ids", "like", `%"${authorizationId}"%`)
-      .where("status", "=", "pending")
-      .execute();
-    return rows.map((r) => r.id);
+  async concludeValidation(outcome: ValidationOutcome): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const challenge = await tx
+        .updateTable("acme_challenges")
+        .set(
+          outcome.valid
+            ? { status: "valid", error: null, validated_at: outcome.at.toISOString() }
+            : { status: "invalid", error: json(outcome.error) },
+        )
+        .where("id", "=", outcome.challengeId)
+        .where("status", "=", "processing")
+        .executeTakeFirst();
+      if (Number(challenge.numUpdatedRows) !== 1) return false;
+      await tx
+        .updateTable("acme_authorizations")
+        .set(outcome.valid ? { status: "valid", expires_at: outcome.validUntil.toISOString() } : { status: "invalid" })
+        .where("id", "=", outcome.authorizationId)
+        .execute();
+      // Orders list their authorizations as JSON; a LIKE on the quoted id finds them.
+      const orders = await tx
+        .selectFrom("acme_orders")
+        .select(["id", "authorization_ids"])
+        .where("authorization_ids", "like", `%"${outcome.authorizationId}"%`)
+        .where("status", "=", "pending")
+        .execute();
+      for (const order of orders) {
+        if (!outcome.valid) {
+          await tx
+            .updateTable("acme_orders")
+            .set({ status: "invalid", error: json(outcome.error) })
+            .where("id", "=", order.id)
+            .where("status", "=", "pending")
+            .execute();
+          continue;
+        }
+        const ids = JSON.parse(order.authorization_ids) as string[];
+        const notValid = await tx
+          .selectFrom("acme_authorizations")
+          .select("id")
+          .where("id", "in", ids)
+          .where("status", "<>", "valid")
+          .executeTakeFirst();
+        if (!notValid) {
+          await tx
+            .updateTable("acme_orders")
+            .set({ status: "ready" })
+            .where("id", "=", order.id)
+            .where("status", "=", "pending")
+            .execute();
+        }
+      }
+      return true;
+    });
   }
 
   async isReplaced(certId: string, exceptOrderId?: string): Promise<boolean> {

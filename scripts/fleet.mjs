@@ -78,11 +78,16 @@ error_log ${join(dir, "logs", "nginx-error.log")} warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path ${join(dir, "nginx-tmp")};
   proxy_temp_path ${join(dir, "nginx-tmp")};
   upstream keyward {
 ${servers}
-    keepalive 32;
+    # Enough idle connections for every client connection, reused for long: otherwise each busy
+    # request opens a fresh upstream connection and tens of thousands of OCSP requests per second
+    # run the loopback out of ports (TIME_WAIT).
+    keepalive 256;
+    keepalive_requests 1000000;
   }
   server {
     listen 127.0.0.1:${state.port};

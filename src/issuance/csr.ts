@@ -42,7 +42,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   if (keyType) {
     let verified = false;
     try {
-      verified = verifyCsrSignature(csr, publicKey);
+      verified = await verifyCsrSignature(csr, publicKey);
     } catch (error) {
       throw new BadCsrError(`the CSR signature cannot be checked: ${detail(error)}`);
     }

@@ -149,10 +149,15 @@ function readInteger(element: DerElement): bigint {
   return BigInt(`0x${element.content.toString("hex")}`);
 }
 
-/** True when the CSR's signature verifies with `publicKey` (the CSR's own key). */
-export function verifyCsrSignature(csr: DecodedCsr, publicKey: KeyObject): boolean {
+/**
+ * True when the CSR's signature verifies with `publicKey` (the CSR's own key). Checked in libuv's
+ * thread pool: besides the HSM's signatures it is the costliest CPU work of an issuance.
+ */
+export function verifyCsrSignature(csr: DecodedCsr, publicKey: KeyObject): Promise<boolean> {
   const { hash, pss } = verifier(csr.signatureAlgorithm);
   const key =
     pss === undefined ? publicKey : { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss };
-  return verify(hash, csr.info, key, csr.signature);
+  return new Promise((resolve, reject) =>
+    verify(hash, csr.info, key, csr.signature, (error, verified) => (error ? reject(error) : resolve(verified))),
+  );
 }

@@ -5,7 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { StorageError } from "../errors/index.js";
 import { type Dialect, migrations } from "./migrations.js";
-import { type RelaxedWriter, relaxedWriter } from "./relaxed.js";
+import { type RelaxedWriter, relaxedPostgres, relaxedSqlite } from "./relaxed.js";
 import type { Database } from "./schema.js";
 
 export interface OpenDatabase {
@@ -55,7 +55,7 @@ function openSqlite(path: string): OpenDatabase {
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: "sqlite", relaxed: relaxedWriter(db, "sqlite"), close: () => db.destroy() };
+  return { db, dialect: "sqlite", relaxed: relaxedSqlite(db, sqlite), close: () => db.destroy() };
 }
 
 /**
@@ -112,7 +112,7 @@ async function openPostgres(url: string): Promise<OpenDatabase> {
   return {
     db,
     dialect: "postgres",
-    relaxed: relaxedWriter(db, "postgres"),
+    relaxed: relaxedPostgres(db),
     ...(schema ? { schema } : {}),
     close: () => db.destroy(),
   };

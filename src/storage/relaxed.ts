@@ -1,5 +1,4 @@
 import { type Kysely, sql } from "kysely";
-import type { Dialect } from "./migrations.js";
 import type { Database } from "./schema.js";
 
 /**
@@ -12,26 +11,28 @@ import type { Database } from "./schema.js";
  */
 export type RelaxedWriter = <T>(work: (db: Kysely<Database>) => Promise<T>) => Promise<T>;
 
-export function relaxedWriter(db: Kysely<Database>, dialect: Dialect): RelaxedWriter {
-  if (dialect === "postgres") {
-    return (work) =>
-      db.transaction().execute(async (tx) => {
-        await sql`set local synchronous_commit = off`.execute(tx);
-        return work(tx);
-      });
-  }
-  // SQLite: one connection, held for the whole call so no durable transaction runs in between.
-  // Auto-checkpoints are off meanwhile: a checkpoint without syncs could copy durable pages into
-  // the database file unsynced and let the log be reused, losing them on power failure.
+export function relaxedPostgres(db: Kysely<Database>): RelaxedWriter {
+  return (work) =>
+    db.transaction().execute(async (tx) => {
+      await sql`set local synchronous_commit = off`.execute(tx);
+      return work(tx);
+    });
+}
+
+/**
+ * SQLite: the one connection is held for the whole call, so no durable transaction runs in
+ * between. Auto-checkpoints are off meanwhile: a checkpoint without syncs could copy durable pages
+ * into the database file unsynced and let the log be reused, losing them on power failure. The
+ * pragmas go straight to the driver: through the query builder they were most of a nonce's cost.
+ */
+export function relaxedSqlite(db: Kysely<Database>, sqlite: { exec(sql: string): unknown }): RelaxedWriter {
   return (work) =>
     db.connection().execute(async (connection) => {
-      await sql`pragma synchronous = OFF`.execute(connection);
-      await sql`pragma wal_autocheckpoint = 0`.execute(connection);
+      sqlite.exec("pragma synchronous = OFF; pragma wal_autocheckpoint = 0");
       try {
         return await work(connection);
       } finally {
-        await sql`pragma wal_autocheckpoint = 1000`.execute(connection);
-        await sql`pragma synchronous = FULL`.execute(connection);
+        sqlite.exec("pragma wal_autocheckpoint = 1000; pragma synchronous = FULL");
       }
     });
 }

@@ -135,8 +135,12 @@ export function ocspHandler(
       req.on("data", (chunk: Buffer) => {
         size += chunk.length;
         if (size > maxBytes) return;
-        if (first === undefined) first = chunk;
-        else (more ??= [first]).push(chunk);
+        if (first === undefined) {
+          first = chunk;
+        } else {
+          more ??= [first];
+          more.push(chunk);
+        }
       });
       req.on("end", () => {
         if (size > maxBytes) {

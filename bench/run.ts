@@ -925,33 +925,52 @@ async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
   // BENCH_ONLY=hsm,issuance,acme,ocsp,crl,kms runs a subset.
   const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl,kms,fleet").split(","));
+  // A section that fails is reported and the others still run: one flaky peer must not cost the
+  // minutes of figures around it.
+  const failed: Array<{ section: string; error: string }> = [];
+  const section = async (name: string, run: () => Promise<void>) => {
+    if (!only.has(name)) return;
+    try {
+      await run();
+    } catch (error) {
+      const message = (error as Error).message;
+      failed.push({ section: name, error: message });
+      process.stdout.write(`${name}: FAILED: ${message}\n`);
+    }
+  };
   let pooled = 0;
-  if (only.has("hsm") || only.has("issuance")) {
+  if (only.has("issuance")) only.add("hsm");
+  await section("hsm", async () => {
     record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", await hsmSignRate(1, 1), "sign/s");
     pooled = await hsmSignRate(4, 8);
     record("SoftHSM2 ECDSA P-256 C_Sign, 4 sessions, 8 in flight", pooled, "sign/s");
-  }
-  if (only.has("issuance")) {
+  });
+  await section("issuance", async () => {
     for (const [c, rate] of await issuanceRate([1, 8, 16])) {
       record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
         name: "pooled C_Sign",
         value: pooled,
       });
     }
-  }
-  if (only.has("acme")) await acmeRates();
-  if (only.has("ocsp")) await ocspRates();
-  if (only.has("crl"))
-    await crlFigures((process.env.BENCH_CRL_COUNTS ?? "10000,100000,1000000").split(",").map(Number));
-  if (only.has("kms")) await kmsRates();
-  if (only.has("fleet")) await fleetRates();
+  });
+  await section("acme", acmeRates);
+  await section("ocsp", ocspRates);
+  await section("crl", () =>
+    crlFigures((process.env.BENCH_CRL_COUNTS ?? "10000,100000,1000000").split(",").map(Number)),
+  );
+  await section("kms", kmsRates);
+  await section("fleet", fleetRates);
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, node: process.version, rows }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, node: process.version, rows, failed }, null, 2),
   );
   process.stdout.write(`\nwritten ${file}\n`);
+  if (failed.length) {
+    process.stdout.write(`${failed.length} section(s) failed: ${failed.map((f) => f.section).join(", ")}\n`);
+    process.exitCode = 1;
+  }
 }
 
 await main();

@@ -273,7 +273,14 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     await acme.saveNonce("n-old", new Date(now.getTime() - 1));
     expect(await acme.consumeNonce("n-old", now)).toBe(false);
     expect(await acme.deleteExpiredNonces(now)).toBe(1);
-    // Nonces are written without waiting for the disk; everything else still waits for it.
+    // Nonces are written without waiting for the disk; everything else still waits for it, also
+    // after a relaxed write that failed.
+    await acme.saveNonce("n-dup", new Date(now.getTime() + 60_000));
+    await expect(
+      opened.relaxed(async (db) => {
+        await db.insertInto("acme_nonces").values({ nonce: "n-dup", expires_at: now.toISOString() }).execute();
+      }),
+    ).rejects.toThrow();
     const durability =
       opened.dialect === "sqlite"
         ? sql<{ synchronous: number }>`pragma synchronous`

@@ -77,6 +77,62 @@ function intent(serial: string, overrides: Partial<CertificateRecord> = {}) {
   };
 }
 
+/** An ACME account record for the stores (the key is never used). */
+function acmeAccount(id: string, createdAt: Date) {
+  return {
+    id,
+    thumbprint: `tp-${id}`,
+    jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+    status: "valid" as const,
+    contact: [],
+    createdAt,
+  };
+}
+
+/** A pending authorization for `${id}.example.com` with one pending http-01 challenge, `${id}-c`. */
+function pendingAuthz(accountId: string, id: string, expiresAt: Date) {
+  return {
+    id,
+    accountId,
+    identifier: { type: "dns" as const, value: `${id}.example.com` },
+    wildcard: false,
+    status: "pending" as const,
+    expiresAt,
+    challenges: [
+      {
+        id: `${id}-c`,
+        authorizationId: id,
+        type: "http-01" as const,
+        token: `t-${id}`,
+        status: "pending" as const,
+        validatedAt: null,
+        error: null,
+      },
+    ],
+  };
+}
+
+/** A pending order over these authorizations. */
+function pendingOrder(
+  id: string,
+  authzs: ReturnType<typeof pendingAuthz>[],
+  times: { expiresAt: Date; createdAt: Date },
+  replaces: string | null = null,
+) {
+  return {
+    id,
+    accountId: authzs[0]!.accountId,
+    status: "pending" as const,
+    identifiers: authzs.map((a) => a.identifier),
+    authorizationIds: authzs.map((a) => a.id),
+    profile: "server",
+    ...times,
+    certificateSerial: null,
+    error: null,
+    replaces,
+  };
+}
+
 describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   let opened: OpenDatabase;
   let cas: SqlCaStore;
@@ -315,53 +371,10 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
     const acme = new SqlAcmeStore(opened.db, opened.relaxed);
     const orders = new SqlAcmeOrderStore(opened.db);
-    const { account } = await acme.createAccount(
-      {
-        id: "acct-cleanup",
-        thumbprint: "tp-cleanup",
-        jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
-        status: "valid",
-        contact: [],
-        createdAt: now,
-      },
-      ev("acme.account.create"),
-    );
+    const { account } = await acme.createAccount(acmeAccount("acct-cleanup", now), ev("acme.account.create"));
     const order = (id: string, expiresAt: Date, authzId: string) => {
-      const authz = {
-        id: authzId,
-        accountId: account.id,
-        identifier: { type: "dns" as const, value: `${id}.example.com` },
-        wildcard: false,
-        status: "pending" as const,
-        expiresAt,
-        challenges: [
-          {
-            id: `${authzId}-c`,
-            authorizationId: authzId,
-            type: "http-01" as const,
-            token: "t",
-            status: "pending" as const,
-            validatedAt: null,
-            error: null,
-          },
-        ],
-      };
-      return orders.createOrder(
-        {
-          id,
-          accountId: account.id,
-          status: "pending",
-          identifiers: [authz.identifier],
-          authorizationIds: [authzId],
-          profile: "server",
-          expiresAt,
-          createdAt: now,
-          certificateSerial: null,
-          error: null,
-          replaces: `cert-id-of-${id}`,
-        },
-        [authz],
-      );
+      const authz = pendingAuthz(account.id, authzId, expiresAt);
+      return orders.createOrder(pendingOrder(id, [authz], { expiresAt, createdAt: now }, `cert-id-of-${id}`), [authz]);
     };
     const old = new Date(now.getTime() - 10 * 86_400_000);
     await order("o-old", old, "z-old");
@@ -385,53 +398,13 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   it("concludes a validation in one step: challenge, authorization, and the orders it makes ready or invalid", async () => {
     const orders = new SqlAcmeOrderStore(opened.db);
     const { account } = await new SqlAcmeStore(opened.db, opened.relaxed).createAccount(
-      {
-        id: "acct-validation",
-        thumbprint: "tp-validation",
-        jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
-        status: "valid",
-        contact: [],
-        createdAt: now,
-      },
+      acmeAccount("acct-validation", now),
       ev("acme.account.create"),
     );
     const expiresAt = new Date(now.getTime() + 86_400_000);
-    const authz = (id: string) => ({
-      id,
-      accountId: account.id,
-      identifier: { type: "dns" as const, value: `${id}.example.com` },
-      wildcard: false,
-      status: "pending" as const,
-      expiresAt,
-      challenges: [
-        {
-          id: `${id}-c`,
-          authorizationId: id,
-          type: "http-01" as const,
-          token: `t-${id}`,
-          status: "pending" as const,
-          validatedAt: null,
-          error: null,
-        },
-      ],
-    });
+    const authz = (id: string) => pendingAuthz(account.id, id, expiresAt);
     const create = (id: string, authzs: ReturnType<typeof authz>[]) =>
-      orders.createOrder(
-        {
-          id,
-          accountId: account.id,
-          status: "pending",
-          identifiers: authzs.map((a) => a.identifier),
-          authorizationIds: authzs.map((a) => a.id),
-          profile: "server",
-          expiresAt,
-          createdAt: now,
-          certificateSerial: null,
-          error: null,
-          replaces: null,
-        },
-        authzs,
-      );
+      orders.createOrder(pendingOrder(id, authzs, { expiresAt, createdAt: now }), authzs);
     await create("o-two", [authz("v-1"), authz("v-2")]);
     await create("o-bad", [authz("v-3")]);
     const validUntil = new Date(now.getTime() + 3_600_000);

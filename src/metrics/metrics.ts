@@ -17,20 +17,11 @@ export interface MetricsOptions {
 const HSM_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface CountCell<L> {
-  labels: L;
+/** OCSP requests counted for one label pair, and how many of them prom-client has been given. */
+interface OcspCount {
+  labels: { method: OcspMethod; result: OcspResult };
   counted: number;
   reported: number;
-}
-
-const OCSP_RESULTS: readonly OcspResult[] = ["hit", "miss", "unknown", "malformed"];
-
-function ocspCells(): Record<OcspMethod, Record<OcspResult, CountCell<{ method: OcspMethod; result: OcspResult }>>> {
-  const byResult = (method: OcspMethod) =>
-    Object.fromEntries(
-      OCSP_RESULTS.map((result) => [result, { labels: { method, result }, counted: 0, reported: 0 }]),
-    ) as Record<OcspResult, CountCell<{ method: OcspMethod; result: OcspResult }>>;
-  return { GET: byResult("GET"), POST: byResult("POST") };
 }
 
 /**
@@ -55,7 +46,8 @@ export class Metrics {
   readonly acmeOrders: Counter<"status">;
   readonly httpRequestSeconds: Histogram<"route" | "method" | "status">;
   readonly anomalies: Counter<"principal" | "operation">;
-  private readonly ocspCounts = ocspCells();
+  /** A cell appears with its first request; looked up without building a key. */
+  private readonly ocspCounts: Record<OcspMethod, Partial<Record<OcspResult, OcspCount>>> = { GET: {}, POST: {} };
 
   constructor(options: MetricsOptions = {}) {
     const registry = new Registry();
@@ -83,7 +75,7 @@ export class Metrics {
       registers,
       // What `countOcsp` counted since the last scrape joins the counter now.
       collect() {
-        for (const cell of Object.values(ocspCounts).flatMap((byResult) => Object.values(byResult))) {
+        for (const cell of [...Object.values(ocspCounts.GET), ...Object.values(ocspCounts.POST)]) {
           if (cell.counted > cell.reported) this.inc(cell.labels, cell.counted - cell.reported);
           cell.reported = cell.counted;
         }
@@ -148,7 +140,10 @@ export class Metrics {
    * prom-client only when scraped (labelling hashes the labels on every call, and allocates).
    */
   countOcsp(method: OcspMethod, result: OcspResult): void {
-    this.ocspCounts[method][result].counted++;
+    const cells = this.ocspCounts[method];
+    const cell = cells[result];
+    if (cell) cell.counted++;
+    else cells[result] = { labels: { method, result }, counted: 1, reported: 0 };
   }
 
   /** The exposition for the `/metrics` route. */

@@ -32,7 +32,7 @@ export class SqlAcmeStore implements AcmeStore {
 
   async consumeNonce(nonce: string, now: Date): Promise<boolean> {
     // The delete is the check: of two instances racing for one nonce, one deletes the row. The
-    // request's own durable commit, which follows, makes the deletion durable with it.
+    // next durable commit (a state-changing request makes one at once) makes the deletion durable.
     const result = await this.relaxed((db) =>
       db
         .deleteFrom("acme_nonces")

@@ -117,6 +117,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       tokenLabel: config.hsm.token,
       pin: readPin(config.hsm.pinSource),
       sessions: config.hsm.sessions,
+      signingThreads: config.hsm.signingThreads,
     });
   } catch (error) {
     await database.close();

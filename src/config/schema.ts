@@ -107,6 +107,8 @@ export const ConfigSchema = z
         /** `file:<path>` or `env:<NAME>`; the PIN itself never appears in config. */
         pinSource: z.string().regex(/^(file|env):.+/, 'pinSource is "file:<path>" or "env:<NAME>"'),
         sessions: z.number().int().min(1).max(64).default(4),
+        /** Threads signing with a session each, off the event loop; 0 signs from the session pool. */
+        signingThreads: z.number().int().min(0).max(64).default(2),
         /** SOFTHSM2_CONF to use when the environment sets none (the embedded default). */
         softhsmConf: z.string().optional(),
         /**

@@ -20,6 +20,7 @@ import {
   wrapUnder,
 } from "./key-wrapping.js";
 import { SessionPool } from "./session-pool.js";
+import { SigningThreads } from "./signing-threads.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
 
 type Handle = Buffer;
@@ -46,6 +47,11 @@ export interface Pkcs11HsmOptions {
   pin: string;
   /** Sessions in the pool: how many operations may run in the token at once. */
   sessions?: number;
+  /**
+   * Threads that sign certificates, OCSP answers and CRLs with a session each, off the event loop
+   * (0: signed from the pool, with C_SignInit on the event loop).
+   */
+  signingThreads?: number;
 }
 
 export interface GeneratedKeyPair {
@@ -125,17 +131,17 @@ export class Pkcs11Hsm {
     private readonly p11: pkcs11js.PKCS11,
     private readonly sessions: Handle[],
     private readonly pool: SessionPool<Handle>,
+    private readonly signingThreads: SigningThreads | undefined,
   ) {}
 
   static async open(options: Pkcs11HsmOptions): Promise<Pkcs11Hsm> {
-    const opts = { sessions: 4, ...options };
+    const opts = { sessions: 4, signingThreads: 0, ...options };
     const { p11 } = loadModule(opts.modulePath);
     const sessions: Handle[] = [];
     try {
       const slot = findTokenSlot(p11, opts.tokenLabel, opts.modulePath);
-      for (let i = 0; i < opts.sessions; i++) {
-        sessions.push(p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
-      }
+      const open = () => p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      for (let i = 0; i < opts.sessions + opts.signingThreads; i++) sessions.push(open());
       try {
         p11.C_Login(sessions[0]!, pkcs11js.CKU_USER, opts.pin);
       } catch (error) {
@@ -147,7 +153,9 @@ export class Pkcs11Hsm {
       releaseModule(opts.modulePath);
       throw toHsmError(error, "open");
     }
-    return new Pkcs11Hsm(opts, p11, sessions, new SessionPool(sessions));
+    const threads =
+      opts.signingThreads > 0 ? new SigningThreads(opts.modulePath, sessions.slice(opts.sessions)) : undefined;
+    return new Pkcs11Hsm(opts, p11, sessions, new SessionPool(sessions.slice(0, opts.sessions)), threads);
   }
 
   /** Whether an initialised token with this label is in the module's slots now (no login). */
@@ -282,6 +290,8 @@ export class Pkcs11Hsm {
         input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         break;
     }
+    const threads = this.signingThreads;
+    if (threads?.running) return this.withKeyHandle(uri, "sign", (key) => threads.sign(key, mechanism, input));
     return this.withKey(uri, "sign", (session, key) => {
       this.p11.C_SignInit(session, { mechanism }, key);
       return this.p11.C_SignAsync(session, input, Buffer.alloc(512));
@@ -513,6 +523,8 @@ export class Pkcs11Hsm {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // The threads use the module: they stop before it can be finalised.
+    await this.signingThreads?.close();
     for (const session of this.sessions) {
       try {
         this.p11.C_CloseSession(session);
@@ -529,11 +541,16 @@ export class Pkcs11Hsm {
   }
   private observe: (<T>(operation: string, run: () => Promise<T>) => Promise<T>) | undefined;
 
-  private async withSession<T>(operation: string, work: (session: Handle) => Promise<T> | T): Promise<T> {
+  private withSession<T>(operation: string, work: (session: Handle) => Promise<T> | T): Promise<T> {
+    return this.run(operation, () => this.pool.withSession(work));
+  }
+
+  /** Every token operation: refused once closed, timed, and its errors typed. */
+  private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HsmError(`HSM ${operation} failed: the HSM connection is closed`);
     const run = async () => {
       try {
-        return await this.pool.withSession(work);
+        return await work();
       } catch (error) {
         throw toHsmError(error, operation);
       }
@@ -541,24 +558,44 @@ export class Pkcs11Hsm {
     return this.observe ? this.observe(operation, run) : run();
   }
 
+  /** The private key's handle, cached (object handles hold for every session of the process). */
+  private keyHandle(session: Handle, uri: string): Handle {
+    let key = this.handles.get(uri);
+    if (!key) {
+      key = this.findObject(session, uri, pkcs11js.CKO_PRIVATE_KEY);
+      this.handles.set(uri, key);
+    }
+    return key;
+  }
+
+  /** withKey for work done elsewhere (a signing thread) with only the key's handle. */
+  private withKeyHandle<T>(uri: string, operation: string, work: (key: Handle) => Promise<T>): Promise<T> {
+    return this.retryStale(uri, async () => {
+      const key =
+        this.handles.get(uri) ?? (await this.withSession(operation, (session) => this.keyHandle(session, uri)));
+      return this.run(operation, () => work(key));
+    });
+  }
+
   /**
    * Runs work with the private key's handle. Handles are cached; when one has gone stale (the key was
    * re-created, or another instance changed the token) the key is found again once by its URI.
    */
-  private async withKey<T>(uri: string, operation: string, work: (session: Handle, key: Handle) => Promise<T> | T) {
-    for (let attempt = 0; ; attempt++) {
+  private withKey<T>(uri: string, operation: string, work: (session: Handle, key: Handle) => Promise<T> | T) {
+    return this.retryStale(uri, () =>
+      this.withSession(operation, (session) => work(session, this.keyHandle(session, uri))),
+    );
+  }
+
+  private async retryStale<T>(uri: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
       try {
-        return await this.withSession(operation, (session) => {
-          let key = this.handles.get(uri);
-          if (!key) {
-            key = this.findObject(session, uri, pkcs11js.CKO_PRIVATE_KEY);
-            this.handles.set(uri, key);
-          }
-          return work(session, key);
-        });
+        return await attempt();
       } catch (error) {
-        const stale = error instanceof HsmError && error.ckr === "CKR_OBJECT_HANDLE_INVALID";
-        if (!stale || attempt > 0) throw error;
+        const stale =
+          error instanceof HsmError &&
+          (error.ckr === "CKR_OBJECT_HANDLE_INVALID" || error.ckr === "CKR_KEY_HANDLE_INVALID");
+        if (!stale || tries > 0) throw error;
         this.handles.delete(uri);
       }
     }

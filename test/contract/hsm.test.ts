@@ -176,3 +176,73 @@ describe("Pkcs11Hsm on a real SoftHSM2 token", () => {
     expect(error.message).toContain("cannot load PKCS#11 module /nonexistent/libpkcs11.so");
   });
 });
+
+describe("Pkcs11Hsm with signing threads (a session each, off the event loop)", () => {
+  let threaded: Pkcs11Hsm;
+  const ecdsa: SigningAlgorithm = { name: "ECDSA", hash: "SHA-256" };
+
+  beforeAll(async () => {
+    threaded = await Pkcs11Hsm.open({
+      modulePath: token.modulePath,
+      tokenLabel: token.tokenLabel,
+      pin: token.pin,
+      sessions: 1,
+      signingThreads: 2,
+    });
+  });
+
+  afterAll(async () => {
+    await threaded?.close();
+  });
+
+  it.each([
+    ["p384", { name: "ECDSA", hash: "SHA-384" }],
+    ["rsa2048", { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }],
+    ["ed25519", { name: "Ed25519" }],
+  ] as Array<[KeyType, SigningAlgorithm]>)("signs with a %s key in a thread", async (keyType, alg) => {
+    const { uri, spki } = await threaded.generateKeyPair(keyType, `threads-${keyType}`);
+    const data = Buffer.from(`threaded message for ${keyType}`);
+    expect(nodeVerifies(spki, alg, data, await threaded.sign(uri, alg, data))).toBe(true);
+  });
+
+  it("runs 64 concurrent signatures over two threads, each one right for its message", async () => {
+    const { uri, spki } = await threaded.generateKeyPair("p256", "threads-many");
+    const messages = Array.from({ length: 64 }, (_, i) => Buffer.from(`message ${i}`));
+    const signatures = await Promise.all(messages.map((m) => threaded.sign(uri, ecdsa, m)));
+    expect(signatures.every((s, i) => nodeVerifies(spki, ecdsa, messages[i]!, s))).toBe(true);
+  });
+
+  it("signs while the session pool is busy: signing does not wait for the pool's sessions", async () => {
+    const { uri, spki } = await threaded.generateKeyPair("p256", "threads-busy");
+    // Its only pool session is held by a slow RSA key generation; a signature must not queue behind it.
+    const order: string[] = [];
+    const generation = threaded.generateKeyPair("rsa3072", "threads-slow").then(() => order.push("generated"));
+    const signature = await threaded.sign(uri, ecdsa, Buffer.from("now"));
+    order.push("signed");
+    await generation;
+    expect(order).toEqual(["signed", "generated"]);
+    expect(nodeVerifies(spki, ecdsa, Buffer.from("now"), signature)).toBe(true);
+  });
+
+  it("reports a key destroyed elsewhere as HsmKeyNotFoundError (the cached handle is found stale)", async () => {
+    const { uri } = await threaded.generateKeyPair("p256", "threads-stale");
+    await threaded.sign(uri, ecdsa, Buffer.from("cache the handle"));
+    await hsm.destroyKeyPair(uri);
+    const error = await threaded.sign(uri, ecdsa, Buffer.from("x")).catch((e) => e);
+    expect(error).toBeInstanceOf(HsmKeyNotFoundError);
+    expect(error.message).toContain("object=threads-stale");
+  });
+
+  it("refuses to sign once closed, and closing stops the threads", async () => {
+    const other = await Pkcs11Hsm.open({
+      modulePath: token.modulePath,
+      tokenLabel: token.tokenLabel,
+      pin: token.pin,
+      signingThreads: 1,
+    });
+    const { uri } = await other.generateKeyPair("p256", "threads-closed");
+    await other.sign(uri, ecdsa, Buffer.from("x"));
+    await other.close();
+    await expect(other.sign(uri, ecdsa, Buffer.from("x"))).rejects.toThrow(/closed/);
+  });
+});

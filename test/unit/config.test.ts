@@ -57,6 +57,7 @@ describe("loadConfig defaults", () => {
       token: "keyward",
       pinSource: `file:${dataDir}/hsm.pin`,
       sessions: 4,
+      signingThreads: 2,
       softhsmConf: `${dataDir}/softhsm2.conf`,
       rootPinSource: "env:KEYWARD_HSM_ROOT_PIN",
     });
@@ -217,9 +218,11 @@ log:
         KEYWARD_DATABASE_URL: "postgres://env@db/keyward",
         KEYWARD_HSM_TOKEN: "env-token",
         KEYWARD_HSM_PIN_SOURCE: "env:KEYWARD_PIN",
+        KEYWARD_HSM_SIGNING_THREADS: "0",
         KEYWARD_LOG_LEVEL: "debug",
       },
     });
+    expect(config.hsm.signingThreads).toBe(0);
     expect(config.listen).toBe("127.0.0.1:9999");
     expect(config.baseUrl).toBe("https://ca.example.com");
     expect(config.database.url).toBe("postgres://env@db/keyward");

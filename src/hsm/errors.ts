@@ -7,6 +7,7 @@ import {
   HsmPinLockedError,
   HsmTokenNotFoundError,
 } from "../errors/index.js";
+import { ThreadFailure } from "../threads/index.js";
 
 const CKR_NAMES = new Map<number, string>();
 for (const [name, value] of Object.entries(pkcs11js as unknown as Record<string, unknown>)) {
@@ -18,7 +19,7 @@ export function ckrName(code: number): string {
 }
 
 function ckrCode(error: unknown): number | undefined {
-  if (error instanceof pkcs11js.Pkcs11Error) return error.code;
+  if (error instanceof pkcs11js.Pkcs11Error || error instanceof ThreadFailure) return error.code;
   return undefined;
 }
 

@@ -19,8 +19,9 @@ import {
   unwrapUnder,
   wrapUnder,
 } from "./key-wrapping.js";
+import { ThreadPool } from "../threads/index.js";
 import { SessionPool } from "./session-pool.js";
-import { SigningThreads } from "./signing-threads.js";
+import type { SignRequest } from "./signing-thread.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
 
 type Handle = Buffer;
@@ -131,7 +132,12 @@ export class Pkcs11Hsm {
     private readonly p11: pkcs11js.PKCS11,
     private readonly sessions: Handle[],
     private readonly pool: SessionPool<Handle>,
-    private readonly signingThreads: SigningThreads | undefined,
+    /**
+     * pkcs11js runs C_SignInit on the calling thread, where the token does real work (SoftHSM
+     * decrypts and loads the key; a network HSM makes a round trip): on the event loop that would
+     * hold up every other request.
+     */
+    private readonly signingThreads: ThreadPool<SignRequest, Uint8Array> | undefined,
   ) {}
 
   static async open(options: Pkcs11HsmOptions): Promise<Pkcs11Hsm> {
@@ -153,8 +159,10 @@ export class Pkcs11Hsm {
       releaseModule(opts.modulePath);
       throw toHsmError(error, "open");
     }
-    const threads =
-      opts.signingThreads > 0 ? new SigningThreads(opts.modulePath, sessions.slice(opts.sessions)) : undefined;
+    const threadData = sessions.slice(opts.sessions).map((session) => ({ modulePath: opts.modulePath, session }));
+    const threads = threadData.length
+      ? new ThreadPool<SignRequest, Uint8Array>("signing", new URL("./signing-thread.js", import.meta.url), threadData)
+      : undefined;
     return new Pkcs11Hsm(opts, p11, sessions, new SessionPool(sessions.slice(0, opts.sessions)), threads);
   }
 
@@ -291,7 +299,9 @@ export class Pkcs11Hsm {
         break;
     }
     const threads = this.signingThreads;
-    if (threads?.running) return this.withKeyHandle(uri, "sign", (key) => threads.sign(key, mechanism, input));
+    if (threads?.running) {
+      return this.withKeyHandle(uri, "sign", async (key) => Buffer.from(await threads.run({ key, mechanism, input })));
+    }
     return this.withKey(uri, "sign", (session, key) => {
       this.p11.C_SignInit(session, { mechanism }, key);
       return this.p11.C_SignAsync(session, input, Buffer.alloc(512));

@@ -1,10 +1,12 @@
-import type { KeyObject } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { BadCsrError } from "../errors/index.js";
+import { type CsrKeyVerdict, checkCsrKey } from "../pki/csr-key.js";
 import type { KeyType } from "../pki/key-types.js";
 import { DerError } from "../pki/der.js";
 import { pemBlocks } from "../pki/pem.js";
-import { type DecodedCsr, decodeCsr, verifyCsrSignature } from "../pki/pkcs10.js";
-import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
+import { type CsrSignatureCheck, type DecodedCsr, decodeCsr, signatureCheck } from "../pki/pkcs10.js";
+import { spkiSha256Hex } from "../pki/spki.js";
+import { ThreadPool } from "../threads/index.js";
 
 export interface RequestedName {
   type: string;
@@ -14,7 +16,6 @@ export interface RequestedName {
 export interface ParsedCsr {
   spki: Buffer;
   spkiSha256: string;
-  publicKey: KeyObject;
   /** Undefined when the key is of a type Keyward does not accept (policy reports it). */
   keyType: KeyType | undefined;
   keyDescription: string;
@@ -22,6 +23,14 @@ export interface ParsedCsr {
   sans: RequestedName[];
   commonName: string | undefined;
 }
+
+// Checking the key and signature is the costliest CPU work of an issuance besides the HSM's: in
+// threads, the event loop stays free for other requests. Without threads it runs here.
+const keyChecks = new ThreadPool<CsrSignatureCheck, CsrKeyVerdict>(
+  "CSR check",
+  new URL("../pki/csr-key-thread.js", import.meta.url),
+  Array.from({ length: Math.min(4, availableParallelism()) }, () => ({})),
+);
 
 /** Decodes a PEM or DER PKCS#10 request and checks its self-signature. */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
@@ -32,28 +41,21 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   } catch (error) {
     throw new BadCsrError(`the CSR is not a DER-encoded PKCS#10 CertificationRequest: ${detail(error)}`);
   }
-  let publicKey: KeyObject;
-  try {
-    publicKey = spkiFromDer(csr.spki);
-  } catch {
-    throw new BadCsrError("the CSR's public key cannot be decoded");
+  const check = signatureCheck(csr);
+  // A thread that fails (it stopped, say) leaves the check to this one.
+  const verdict = keyChecks.running ? await keyChecks.run(check).catch(() => checkCsrKey(check)) : checkCsrKey(check);
+  if (verdict.key === "undecodable") throw new BadCsrError("the CSR's public key cannot be decoded");
+  if (typeof verdict.signature === "object") {
+    throw new BadCsrError(`the CSR signature cannot be checked: ${verdict.signature.uncheckable}`);
   }
-  const keyType = keyTypeOf(publicKey);
-  if (keyType) {
-    let verified = false;
-    try {
-      verified = await verifyCsrSignature(csr, publicKey);
-    } catch (error) {
-      throw new BadCsrError(`the CSR signature cannot be checked: ${detail(error)}`);
-    }
-    if (!verified) throw new BadCsrError("the CSR signature does not verify with the CSR's public key");
+  if (verdict.signature === "invalid") {
+    throw new BadCsrError("the CSR signature does not verify with the CSR's public key");
   }
   return {
     spki: csr.spki,
     spkiSha256: spkiSha256Hex(csr.spki),
-    publicKey,
-    keyType,
-    keyDescription: describeKey(publicKey),
+    keyType: verdict.keyType,
+    keyDescription: verdict.keyDescription,
     sans: csr.subjectAltNames ?? [],
     commonName: csr.commonName,
   };

@@ -1,4 +1,3 @@
-import { constants, type KeyObject, verify } from "node:crypto";
 import { children, DerError, decodeOid, type DerElement, expectTag, readElement } from "./der.js";
 import { decodeGeneralNames, type GeneralName } from "./general-names.js";
 
@@ -149,15 +148,25 @@ function readInteger(element: DerElement): bigint {
   return BigInt(`0x${element.content.toString("hex")}`);
 }
 
-/**
- * True when the CSR's signature verifies with `publicKey` (the CSR's own key). Checked in libuv's
- * thread pool: besides the HSM's signatures it is the costliest CPU work of an issuance.
- */
-export function verifyCsrSignature(csr: DecodedCsr, publicKey: KeyObject): Promise<boolean> {
-  const { hash, pss } = verifier(csr.signatureAlgorithm);
-  const key =
-    pss === undefined ? publicKey : { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss };
-  return new Promise((resolve, reject) =>
-    verify(hash, csr.info, key, csr.signature, (error, verified) => (error ? reject(error) : resolve(verified))),
-  );
+/** What checking a CSR's key and self-signature takes: plain bytes, so a thread can do it. */
+export interface CsrSignatureCheck {
+  spki: Uint8Array;
+  info: Uint8Array;
+  signature: Uint8Array;
+  /** null for Ed25519 (no separate hash). */
+  hash: string | null;
+  /** RSASSA-PSS salt length, when the CSR is signed with PSS. */
+  pss?: number;
+  /** Why the signature cannot be checked, when its algorithm is refused or malformed. */
+  refused?: string;
+}
+
+/** The check of the CSR's self-signature. */
+export function signatureCheck(csr: DecodedCsr): CsrSignatureCheck {
+  const signed = { spki: csr.spki, info: csr.info, signature: csr.signature };
+  try {
+    return { ...signed, ...verifier(csr.signatureAlgorithm) };
+  } catch (error) {
+    return { ...signed, hash: null, refused: error instanceof DerError ? error.message : "it cannot be decoded" };
+  }
 }

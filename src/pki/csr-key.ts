@@ -1,0 +1,40 @@
+import { constants, createPublicKey, type KeyObject, verify } from "node:crypto";
+import type { KeyType } from "./key-types.js";
+import type { CsrSignatureCheck } from "./pkcs10.js";
+import { describeKey, keyTypeOf } from "./spki.js";
+
+export type CsrKeyVerdict =
+  | { key: "undecodable" }
+  | {
+      key: "decoded";
+      /** Undefined for key types Keyward does not accept: their signature is not checked. */
+      keyType: KeyType | undefined;
+      keyDescription: string;
+      signature: "valid" | "invalid" | "unchecked" | { uncheckable: string };
+    };
+
+/**
+ * Decodes the CSR's public key and checks the CSR's self-signature with it. Importing the key is
+ * most of the cost (OpenSSL 3 decoders: ~0.1 ms for P-256), so issuance runs this in a thread.
+ */
+export function checkCsrKey(check: CsrSignatureCheck): CsrKeyVerdict {
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(check.spki), format: "der", type: "spki" });
+  } catch {
+    return { key: "undecodable" };
+  }
+  const keyType = keyTypeOf(publicKey);
+  const decoded = { key: "decoded", keyType, keyDescription: describeKey(publicKey) } as const;
+  if (!keyType) return { ...decoded, signature: "unchecked" };
+  if (check.refused) return { ...decoded, signature: { uncheckable: check.refused } };
+  const key =
+    check.pss === undefined
+      ? publicKey
+      : { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: check.pss };
+  try {
+    return { ...decoded, signature: verify(check.hash, check.info, key, check.signature) ? "valid" : "invalid" };
+  } catch {
+    return { ...decoded, signature: { uncheckable: "it cannot be decoded" } };
+  }
+}

@@ -1,0 +1,2 @@
+export { ThreadFailure, ThreadPool } from "./pool.js";
+export { serveRequests } from "./serve.js";

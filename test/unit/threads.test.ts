@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { ThreadFailure, ThreadPool } from "../../src/threads/index.js";
+import type { EchoRequest } from "../fixtures/threads/echo-thread.js";
+
+const echo = () =>
+  new ThreadPool<EchoRequest, string>("echo", new URL("../fixtures/threads/echo-thread.js", import.meta.url), [
+    { name: "a" },
+    { name: "b" },
+  ]);
+
+describe("ThreadPool (real worker threads)", () => {
+  it("spreads concurrent requests over its threads, each answering with its own data", async () => {
+    const pool = echo();
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run({ text: `m${i}` })));
+      for (const [i, answer] of answers.entries()) expect(answer).toMatch(new RegExp(`^[ab]: m${i}$`));
+      expect(new Set(answers.map((a) => a[0]))).toEqual(new Set(["a", "b"]));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("returns a thread's error with its message and code, and the thread goes on serving", async () => {
+    const pool = echo();
+    try {
+      const error = await pool.run({ text: "x", fail: true }).catch((e) => e);
+      expect(error).toBeInstanceOf(ThreadFailure);
+      expect(error).toMatchObject({ message: "refused x", code: 7 });
+      expect(await pool.run({ text: "y" })).toMatch(/^[ab]: y$/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("replaces a thread that stops, failing only the request it held", async () => {
+    const pool = echo();
+    try {
+      await pool.run({ text: "warm up" });
+      await expect(pool.run({ text: "bye", stop: true })).rejects.toThrow(/echo thread stopped \(exit code 3\)/);
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => pool.run({ text: `again ${i}` })));
+      expect(answers.every((a, i) => a.endsWith(`again ${i}`))).toBe(true);
+      expect(pool.running).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("says so when its threads cannot start, and then reports that none is running", async () => {
+    const pool = new ThreadPool<string, string>(
+      "broken",
+      new URL("../fixtures/threads/broken-thread.js", import.meta.url),
+      [{}, {}],
+    );
+    expect(pool.running).toBe(true);
+    await expect(pool.run("x")).rejects.toThrow(/cannot start the broken threads: this thread cannot start/);
+    expect(pool.running).toBe(false);
+    await pool.close();
+  });
+
+  it("refuses requests once closed", async () => {
+    const pool = echo();
+    await pool.run({ text: "start" });
+    await pool.close();
+    expect(pool.running).toBe(false);
+    await expect(pool.run({ text: "late" })).rejects.toThrow(/no echo thread is running/);
+  });
+});

@@ -65,6 +65,8 @@ export class ThreadPool<Request, Result> {
     for (const candidate of this.threads) if (candidate.pending.size < thread.pending.size) thread = candidate;
     const id = this.nextId++;
     return new Promise<Result>((resolve, reject) => {
+      // A thread holds the process open only while it owes an answer.
+      if (thread.pending.size === 0) thread.worker.ref();
       thread.pending.set(id, { resolve, reject });
       thread.worker.postMessage({ id, request } satisfies ThreadMessage<Request>);
     });
@@ -92,8 +94,6 @@ export class ThreadPool<Request, Result> {
           `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`,
           { eval: true, workerData },
         );
-    // Idle threads must not keep the process alive; close() ends them on a proper shutdown.
-    worker.unref();
     let started = false;
     let ready!: () => void;
     let failed!: (error: Error) => void;
@@ -111,11 +111,13 @@ export class ThreadPool<Request, Result> {
       if ("ready" in reply) {
         started = true;
         ready();
+        if (thread.pending.size === 0) worker.unref();
         return;
       }
       const pending = thread.pending.get(reply.id);
       if (!pending) return;
       thread.pending.delete(reply.id);
+      if (thread.pending.size === 0) worker.unref();
       if ("result" in reply) pending.resolve(reply.result);
       else pending.reject(new ThreadFailure(reply.error.message, reply.error.code));
     });

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ThreadFailure, ThreadPool } from "../../src/threads/index.js";
 import type { EchoRequest } from "../fixtures/threads/echo-thread.js";
@@ -55,6 +57,14 @@ describe("ThreadPool (real worker threads)", () => {
     await expect(pool.run("x")).rejects.toThrow(/cannot start the broken threads: this thread cannot start/);
     expect(pool.running).toBe(false);
     await pool.close();
+  });
+
+  it("holds the process open while it owes an answer, and not after", () => {
+    const program = fileURLToPath(new URL("../fixtures/threads/uses-pool.ts", import.meta.url));
+    const run = spawnSync(process.execPath, ["--import", "tsx", program], { encoding: "utf8", timeout: 30_000 });
+    expect(run.signal).toBeNull(); // not killed by the timeout: it exited by itself
+    expect(run.status).toBe(0); // not 13: it did not exit while awaiting the answer
+    expect(run.stdout.trim()).toBe("a: once");
   });
 
   it("refuses requests once closed", async () => {

@@ -5,6 +5,7 @@ import { type Services, compose } from "../compose.js";
 import { type Config, listenAddress, loadConfig, PRESETS, type PresetName } from "../config/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import { normalizeSerial } from "../pki/serial.js";
+import { checkCsrsWithoutThreads } from "../issuance/index.js";
 import { cliActor } from "./actor.js";
 import { KEY_ALGORITHMS, type ManagedKey, RECIPIENT_POLICIES, type RecipientPolicy } from "../keys/index.js";
 import { keyView } from "../http/routes/keys-api.js";
@@ -46,7 +47,12 @@ async function withServices(
   let services: Services | undefined;
   try {
     const config = configFrom(program, overrides);
-    services = await compose(config, { logger: createLogger("warn") });
+    // A command signs and checks a handful of objects: starting threads would take longer.
+    await checkCsrsWithoutThreads();
+    services = await compose(
+      { ...config, hsm: { ...config.hsm, signingThreads: 0 } },
+      { logger: createLogger("warn") },
+    );
     await work(services, out);
   } catch (error) {
     process.exitCode = reportError(error, out.json);

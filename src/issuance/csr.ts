@@ -32,6 +32,14 @@ const keyChecks = new ThreadPool<CsrSignatureCheck, CsrKeyVerdict>(
   Array.from({ length: Math.min(4, availableParallelism()) }, () => ({})),
 );
 
+/**
+ * One-shot commands (the CLI) check their CSR on the event loop: starting the threads would take
+ * longer than the check.
+ */
+export function checkCsrsWithoutThreads(): Promise<void> {
+  return keyChecks.close();
+}
+
 /** Decodes a PEM or DER PKCS#10 request and checks its self-signature. */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   const der = Buffer.from(typeof input === "string" ? pemToDer(input) : input);

@@ -1,4 +1,4 @@
-export { type ParsedCsr, parseCsr } from "./csr.js";
+export { checkCsrsWithoutThreads, type ParsedCsr, parseCsr } from "./csr.js";
 export {
   type BlockedKeyCheck,
   type CertificateFilter,

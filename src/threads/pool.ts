@@ -58,8 +58,10 @@ export class ThreadPool<Request, Result> {
   }
 
   async run(request: Request): Promise<Result> {
-    this.starting ??= this.start();
-    await this.starting;
+    if (!this.closed) {
+      this.starting ??= this.start();
+      await this.starting;
+    }
     if (!this.running) throw new Error(`no ${this.name} thread is running`);
     let thread = this.threads[0]!;
     for (const candidate of this.threads) if (candidate.pending.size < thread.pending.size) thread = candidate;

@@ -73,5 +73,13 @@ describe("ThreadPool (real worker threads)", () => {
     await pool.close();
     expect(pool.running).toBe(false);
     await expect(pool.run({ text: "late" })).rejects.toThrow(/no echo thread is running/);
+    // Closed before it ever started, it never starts (these threads would fail to, saying so).
+    const unused = new ThreadPool<string, string>(
+      "unused",
+      new URL("../fixtures/threads/broken-thread.js", import.meta.url),
+      [{}],
+    );
+    await unused.close();
+    await expect(unused.run("never")).rejects.toThrow(/^no unused thread is running$/);
   });
 });

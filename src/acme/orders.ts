@@ -255,7 +255,7 @@ export class AcmeOrders {
     }
     try {
       const issued = await this.deps.issuance.issue({
-        csr: der,
+        csr,
         profile: order.profile,
         actor: acmeActor(account.id),
       });

@@ -9,7 +9,7 @@ import { commonNameSubject, leafExtensions } from "../pki/certificate-der.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial } from "../signer/index.js";
-import { parseCsr } from "./csr.js";
+import { type ParsedCsr, parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
 import type { OcspResponder } from "../revocation/ocsp.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
@@ -22,8 +22,8 @@ import {
 } from "./ports.js";
 
 export interface IssueRequest {
-  /** PEM (or DER) PKCS#10. */
-  csr: string | Uint8Array;
+  /** PEM (or DER) PKCS#10, or one parseCsr already decoded and checked (ACME finalize). */
+  csr: string | Uint8Array | ParsedCsr;
   profile: string;
   /** Shorter (or, up to the profile's cap, longer) than the profile's default validity. */
   validityDays?: number;
@@ -82,7 +82,8 @@ export class IssuanceService {
         `your scope allows the profiles ${allowedProfiles.join(", ")}, not "${request.profile}"`,
       );
     }
-    const csr = await parseCsr(request.csr);
+    const csr =
+      typeof request.csr === "string" || request.csr instanceof Uint8Array ? await parseCsr(request.csr) : request.csr;
     const issuer = profile.issuer ? await this.deps.ca.get(profile.issuer) : await this.deps.ca.defaultIssuer();
     // Intermediates carry the configured constraints (the root does not).
     const constraints = issuer.kind === "intermediate" ? this.deps.nameConstraints : undefined;

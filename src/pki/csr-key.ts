@@ -1,7 +1,7 @@
-import { constants, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { constants, type KeyObject, verify } from "node:crypto";
 import type { KeyType } from "./key-types.js";
 import type { CsrSignatureCheck } from "./pkcs10.js";
-import { describeKey, keyTypeOf } from "./spki.js";
+import { describeKey, keyTypeOf, spkiFromDer } from "./spki.js";
 
 export type CsrKeyVerdict =
   | { key: "undecodable" }
@@ -20,7 +20,7 @@ export type CsrKeyVerdict =
 export function checkCsrKey(check: CsrSignatureCheck): CsrKeyVerdict {
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(check.spki), format: "der", type: "spki" });
+    publicKey = spkiFromDer(check.spki);
   } catch {
     return { key: "undecodable" };
   }

@@ -29,7 +29,10 @@ export function importGraph() {
       const target = resolve(dirname(file), spec).replace(/\.js$/, ".ts");
       targets.add(relative(src, target));
     }
-    graph.set(relative(src, file), [...targets].filter((t) => t !== relative(src, file)));
+    graph.set(
+      relative(src, file),
+      [...targets].filter((t) => t !== relative(src, file)),
+    );
   }
   return graph;
 }

@@ -4,7 +4,7 @@ import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { StorageError } from "../errors/index.js";
-import { type Dialect, migrations } from "./migrations.js";
+import { type Dialect, migrations } from "./migrations/index.js";
 import { type RelaxedWriter, relaxedPostgres, relaxedSqlite } from "./relaxed.js";
 import type { Database } from "./schema.js";
 

@@ -1,0 +1,54 @@
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+import { up as m0001 } from "./0001-core.js";
+import { up as m0002 } from "./0002-revocation.js";
+import { up as m0003 } from "./0003-acme-accounts.js";
+import { up as m0004 } from "./0004-acme-orders.js";
+import { up as m0005 } from "./0005-acme-eab.js";
+import { up as m0006 } from "./0006-rate-limits.js";
+import { up as m0007 } from "./0007-acme-renewal.js";
+import { up as m0008 } from "./0008-audit.js";
+import { up as m0009 } from "./0009-people-and-approvals.js";
+import { up as m0010 } from "./0010-token-scopes.js";
+import { up as m0011 } from "./0011-token-client-certificates.js";
+import { up as m0012 } from "./0012-keys.js";
+import { up as m0013 } from "./0013-key-distribution.js";
+import { up as m0014 } from "./0014-escrow.js";
+import { up as m0015 } from "./0015-scheduler-slots.js";
+import { up as m0016 } from "./0016-revoked-covering-index.js";
+import { type Columns, columnsFor, type Dialect } from "./columns.js";
+
+export type { Dialect } from "./columns.js";
+
+type Step = (db: Kysely<unknown>, columns: Columns) => Promise<void>;
+
+/**
+ * Every migration, in order. The name is what the database records as applied (Kysely's
+ * kysely_migration table): never rename or reorder one, add a new file at the end.
+ */
+const STEPS: [name: string, up: Step][] = [
+  ["0001_core", m0001],
+  ["0002_revocation", m0002],
+  ["0003_acme_accounts", m0003],
+  ["0004_acme_orders", m0004],
+  ["0005_acme_eab", m0005],
+  ["0006_rate_limits", m0006],
+  ["0007_acme_renewal", m0007],
+  ["0008_audit", m0008],
+  ["0009_people_and_approvals", m0009],
+  ["0010_token_scopes", m0010],
+  ["0011_token_client_certificates", m0011],
+  ["0012_keys", m0012],
+  ["0013_key_distribution", m0013],
+  ["0014_escrow", m0014],
+  ["0015_scheduler_slots", m0015],
+  ["0016_revoked_covering_index", m0016],
+];
+
+/** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */
+export function migrations(dialect: Dialect): MigrationProvider {
+  const columns = columnsFor(dialect);
+  const list: Record<string, Migration> = Object.fromEntries(
+    STEPS.map(([name, up]) => [name, { up: (db: Kysely<unknown>) => up(db, columns) }]),
+  );
+  return { getMigrations: async () => list };
+}

@@ -1,11 +1,11 @@
 export { isRole, PERMISSIONS, type Permission, ROLES, type Role, roleAllows } from "./roles.js";
-export { type ApiTokenRecord, type Principal, TokenService, type TokenStore } from "./tokens.js";
+export type { Principal, UserScopes } from "./principal.js";
+export { type ApiTokenRecord, TokenService, type TokenStore } from "./tokens.js";
 export {
   type LoginContext,
   type SessionRecord,
   type TotpSeeds,
   type UserRecord,
-  type UserScopes,
   UserService,
   type UserStore,
 } from "./users.js";

@@ -1,8 +1,8 @@
-import type { UserScopes } from "./users.js";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { addDays, type Clock } from "../clock/index.js";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { BadRequestError, NotFoundError, UnauthorizedError } from "../errors/index.js";
+import type { Principal, UserScopes } from "./principal.js";
 import { isRole, ROLES, type Role } from "./roles.js";
 
 export interface ApiTokenRecord {
@@ -26,15 +26,6 @@ export interface TokenStore {
   list(): Promise<ApiTokenRecord[]>;
   /** False when the token does not exist or was already revoked. */
   revoke(id: string, at: Date, audit: AuditEvent): Promise<boolean>;
-}
-
-export interface Principal {
-  id: string;
-  name: string;
-  role: Role;
-  /** Limits beyond the role (allowed profiles, name patterns, keys); empty lists: no limit. */
-  scopes: UserScopes;
-  kind: "token" | "user";
 }
 
 const PREFIX = "kw_";

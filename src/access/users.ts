@@ -9,18 +9,11 @@ import {
   UnauthorizedError,
 } from "../errors/index.js";
 import { lockoutAfterFailure } from "./lockout.js";
+import type { Principal, UserScopes } from "./principal.js";
 import { checkPasswordStrength, hashPassword, verifyPassword } from "./password.js";
 import { generateRecoveryCodes, hashRecoveryCode } from "./recovery-codes.js";
 import { isRole, ROLES, type Role } from "./roles.js";
-import type { Principal } from "./tokens.js";
 import { generateTotpSecret, otpauthUri, verifyTotpWithMac } from "./totp.js";
-
-/** What a principal may touch beyond its role: empty lists mean no restriction. */
-export interface UserScopes {
-  profiles?: string[];
-  names?: string[];
-  keys?: string[];
-}
 
 export interface UserRecord {
   id: string;

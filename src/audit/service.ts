@@ -2,7 +2,7 @@ import { createPublicKey, verify as verifySignature } from "node:crypto";
 import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
-import { ecdsaRawToDer } from "../signer/structure.js";
+import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import { checkpointMessage, type AuditEvent, type StoredAuditEvent } from "./event.js";
 import type { AuditCheckpoint, AuditFilter, AuditStore } from "./ports.js";
 import { type AuditVerification, verifyAuditChain } from "./verify.js";

@@ -1,5 +1,5 @@
 export { type CertificateToSign, CertificateAuthority, type HierarchySettings, randomSerial } from "./authority.js";
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
-export { ecdsaRawToDer, signatureAlgorithmIdentifier, signStructure } from "./structure.js";
+export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";

@@ -1,5 +1,6 @@
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
-import { bitString, NULL, oid, sequence, unsignedInteger } from "../pki/der.js";
+import { bitString, NULL, oid, sequence } from "../pki/der.js";
+import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import type { KeyStore } from "./ports.js";
 
 /** AlgorithmIdentifier DER for the signatures a key of this type makes. */
@@ -30,12 +31,6 @@ export function signatureAlgorithmIdentifier(keyType: KeyType): Buffer {
         NULL,
       );
   }
-}
-
-/** WebCrypto ECDSA signatures are r||s; X.509, CRLs and OCSP carry Ecdsa-Sig-Value. */
-export function ecdsaRawToDer(raw: Uint8Array): Buffer {
-  const half = raw.length / 2;
-  return sequence(unsignedInteger(raw.subarray(0, half)), unsignedInteger(raw.subarray(half)));
 }
 
 /**

@@ -19,7 +19,7 @@ import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
 import { AuditLog } from "./audit/index.js";
 import { type Clock, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
-import { ConfigError } from "./errors/index.js";
+import { ConfigError, NotFoundError } from "./errors/index.js";
 import { Pkcs11Hsm, readPin, TokenSet } from "./hsm/index.js";
 import { IssuanceService } from "./issuance/index.js";
 import * as x509 from "@peculiar/x509";
@@ -222,9 +222,16 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     sessionMinutes: config.access.sessionMinutes,
   });
   const serviceKeys = new SqlServiceKeyStore(database.db);
+  // A certificate by serial and the chain above it, root last; undefined when no such certificate was issued.
+  const findCertificateChain = async (serial: string) => {
+    const record = await issuance.find(serial);
+    if (!record?.certificate) return undefined;
+    return [new x509.X509Certificate(new Uint8Array(record.certificate)), ...(await ca.chain(record.caId))];
+  };
   const certificateChain = async (serial: string) => {
-    const record = await issuance.get(serial);
-    return [new x509.X509Certificate(new Uint8Array(record.certificate!)), ...(await ca.chain(record.caId))];
+    const chain = await findCertificateChain(serial);
+    if (!chain) throw new NotFoundError(`no certificate with serial ${serial}`);
+    return chain;
   };
   // Keyward's own key pairs in the token (signing its statements, receiving imported keys), each with
   // a certificate from the default issuer, renewed before it expires.
@@ -384,7 +391,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         commonName: "Keyward Audit Log Signer",
         extensions: [],
       }),
-    certificateChain,
+    certificateChain: findCertificateChain,
   });
   const overview = new OverviewService({
     store: new SqlOverviewStore(database.db),

@@ -2,6 +2,7 @@ import { createPublicKey, verify as verifySignature } from "node:crypto";
 import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
+import { NotFoundError } from "../errors/index.js";
 import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import { checkpointMessage, type AuditEvent, type StoredAuditEvent } from "./event.js";
 import type { AuditCheckpoint, AuditFilter, AuditStore } from "./ports.js";
@@ -37,8 +38,11 @@ export class AuditLog {
       settings: AuditSettings;
       /** Issues the audit key's certificate (profile audit-signer) and returns it with its chain to the root. */
       issueAuditCertificate: (spki: Buffer) => Promise<{ serial: string }>;
-      /** The audit certificate by serial and the chain above it, root last. */
-      certificateChain: (serial: string) => Promise<x509.X509Certificate[]>;
+      /**
+       * The audit certificate by serial and the chain above it, root last; undefined when no such
+       * certificate exists. A storage failure rejects: it is not evidence of tampering.
+       */
+      certificateChain: (serial: string) => Promise<x509.X509Certificate[] | undefined>;
       logger?: Logger;
     },
   ) {}
@@ -82,9 +86,13 @@ export class AuditLog {
    */
   private async key() {
     const existing = await this.deps.store.auditKey();
-    const chain = existing && (await this.deps.certificateChain(existing.certificateSerial));
-    const renewBy = this.deps.clock.now().getTime() + 30 * 86_400_000;
-    if (existing && chain && chain[0]!.notAfter.getTime() > renewBy) return existing;
+    if (existing) {
+      const chain = await this.deps.certificateChain(existing.certificateSerial);
+      // Our own key's certificate gone from the database is damage to report, not a reason to renew.
+      if (!chain) throw new NotFoundError(`no certificate with serial ${existing.certificateSerial}`);
+      const renewBy = this.deps.clock.now().getTime() + 30 * 86_400_000;
+      if (chain[0]!.notAfter.getTime() > renewBy) return existing;
+    }
     const { uri, spki } = await this.deps.keys.generateKeyPair("p256", "keyward-audit");
     const issued = await this.deps.issueAuditCertificate(spki);
     return this.deps.store.saveAuditKey({
@@ -125,7 +133,7 @@ export class AuditLog {
       after = page.at(-1)!.seq;
     }
     for (const c of await this.deps.store.checkpoints()) {
-      const chain = await this.deps.certificateChain(c.signerSerial).catch(() => []);
+      const chain = (await this.deps.certificateChain(c.signerSerial)) ?? [];
       yield `${JSON.stringify({
         type: "checkpoint",
         seq: c.seq,
@@ -164,7 +172,7 @@ export class AuditLog {
 
   /** The signer's certificate, if it chains to our root by signature and was valid when used. */
   private async trustedSigner(serial: string): Promise<x509.X509Certificate | undefined> {
-    const chain = await this.deps.certificateChain(serial).catch(() => []);
+    const chain = (await this.deps.certificateChain(serial)) ?? [];
     if (chain.length < 2) return undefined;
     for (let i = 0; i < chain.length - 1; i++) {
       if (!(await chain[i]!.verify({ publicKey: chain[i + 1]!, signatureOnly: true }))) return undefined;

@@ -283,9 +283,14 @@ export class IssuanceService {
   }
 
   async get(serial: string): Promise<CertificateRecord> {
-    const record = await this.deps.store.get(normalizeSerial(serial));
+    const record = await this.find(serial);
     if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
     return record;
+  }
+
+  /** The certificate record, or undefined when there is none with this serial. */
+  find(serial: string): Promise<CertificateRecord | undefined> {
+    return this.deps.store.get(normalizeSerial(serial));
   }
 
   /** The CA's subject key identifier (hex): what certificates it issues carry as AKI. */

@@ -134,6 +134,36 @@ describe("the audit log", () => {
     expect(await kw.services.hsm.keyAttributes(key.key_uri)).toMatchObject({ sensitive: true, extractable: false });
   });
 
+  it("reports a storage failure while checking a signer as an error, not as tampering", async () => {
+    // The checkpoint signed above names its signer by serial; the certificates become unreadable.
+    await sql`ALTER TABLE certificates RENAME TO certificates_unreadable`.execute(db());
+    try {
+      await expect(kw.services.audit.verify()).rejects.toThrow(/no such table/);
+      expect((await kw.api("/api/v1/audit/verify")).status).toBe(500);
+    } finally {
+      await sql`ALTER TABLE certificates_unreadable RENAME TO certificates`.execute(db());
+    }
+    expect((await verify()).ok).toBe(true);
+
+    // A checkpoint naming a signer certificate that does not exist is not trusted.
+    const last = await db()
+      .selectFrom("audit_checkpoints")
+      .select(["seq", "signer_serial"])
+      .orderBy("seq", "desc")
+      .executeTakeFirstOrThrow();
+    await db().updateTable("audit_checkpoints").set({ signer_serial: "7e57" }).where("seq", "=", last.seq).execute();
+    try {
+      expect((await verify()).problem).toMatchObject({ seq: last.seq, kind: "signature" });
+    } finally {
+      await db()
+        .updateTable("audit_checkpoints")
+        .set({ signer_serial: last.signer_serial })
+        .where("seq", "=", last.seq)
+        .execute();
+    }
+    expect((await verify()).ok).toBe(true);
+  });
+
   it("names the event that was altered, the one that was deleted, and a rewritten chain", async () => {
     const target = 3;
     const original = await db()

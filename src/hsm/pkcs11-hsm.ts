@@ -511,14 +511,6 @@ export class Pkcs11Hsm {
     });
   }
 
-  /** Reads CKA_VALUE of the private key: for tests that prove the token refuses it. */
-  async readPrivateValue(uri: string): Promise<Buffer> {
-    return this.withKey(uri, "read key value", (session, key) => {
-      const [value] = this.p11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_VALUE }]);
-      return value?.value as Buffer;
-    });
-  }
-
   /** Removes both halves of a key pair (used to roll back a failed CA creation). */
   async destroyKeyPair(uri: string): Promise<void> {
     await this.withSession("destroy key", (session) => {

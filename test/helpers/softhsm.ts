@@ -2,6 +2,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pkcs11js from "pkcs11js";
+import { parsePkcs11Uri } from "../../src/hsm/uri.js";
 
 export const SOFTHSM_MODULE = process.env.KEYWARD_TEST_PKCS11_MODULE ?? "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -70,4 +72,45 @@ export function listTokenObjects(token: TestToken, type: "privkey" | "secrkey"):
     { env: { ...process.env, SOFTHSM2_CONF: token.conf }, encoding: "utf8" },
   );
   return out.split(/\n(?=(?:Private|Secret) Key Object)/).filter((b) => /^(Private|Secret) Key Object/.test(b));
+}
+
+/**
+ * Asks the token for CKA_VALUE of the private key a pkcs11: URI names, over a session of our own
+ * opened with pkcs11js directly (not through Keyward's adapter). Returns the value, or throws the
+ * module's refusal as pkcs11js reports it (a Pkcs11Error whose code is the CKR_…).
+ */
+export function readPrivateValue(token: TestToken, uri: string): Buffer {
+  const { object, id } = parsePkcs11Uri(uri);
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(token.modulePath);
+  // The module is per process: if Keyward's adapter initialised it and logged in, this shares that.
+  try {
+    p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (error) {
+    if ((error as pkcs11js.Pkcs11Error).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw error;
+  }
+  const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+  if (slot === undefined) throw new Error(`no token labelled ${token.tokenLabel}`);
+  const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+  try {
+    try {
+      p11.C_Login(session, pkcs11js.CKU_USER, token.pin);
+    } catch (error) {
+      if ((error as pkcs11js.Pkcs11Error).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw error;
+    }
+    p11.C_FindObjectsInit(session, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      ...(object !== undefined ? [{ type: pkcs11js.CKA_LABEL, value: object }] : []),
+      ...(id !== undefined ? [{ type: pkcs11js.CKA_ID, value: id }] : []),
+    ]);
+    const keys = p11.C_FindObjects(session, 2);
+    p11.C_FindObjectsFinal(session);
+    // Exactly one key: a refusal below is about its value, not about finding it.
+    if (keys.length !== 1) throw new Error(`${keys.length} private keys match ${uri}`);
+    const [value] = p11.C_GetAttributeValue(session, keys[0]!, [{ type: pkcs11js.CKA_VALUE }]);
+    return value?.value as Buffer;
+  } finally {
+    // Closing our session leaves the adapter's sessions, and their login, as they were.
+    p11.C_CloseSession(session);
+  }
 }

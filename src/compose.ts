@@ -49,6 +49,7 @@ import {
   SqlUserStore,
 } from "./storage/index.js";
 import { Metrics, RateWatch } from "./metrics/index.js";
+import { createLinter } from "./lint/index.js";
 
 /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients do not check the responder's own status. */
 const OCSP_NOCHECK = new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00]));
@@ -136,6 +137,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     store: new SqlCaStore(database.db),
     clock,
     baseUrl: config.baseUrl,
+    lint: createLinter(),
     rootKeys: rootToken
       ? { generateKeyPair: (type, label) => caTokens.generateKeyPair(type, label, rootToken) }
       : undefined,
@@ -144,9 +146,6 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const certificates = new SqlCertificateStore(database.db);
   const revocationStore = new SqlRevocationStore(database.db);
   const settings = config.revocation;
-  // The responder and the issuance service need each other (responder certificates are issued;
-  // issued certificates get pre-signed answers), so the responder is bound late.
-  let ocsp: OcspResponder | undefined;
   const issuance = new IssuanceService({
     ca,
     store: certificates,
@@ -155,16 +154,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     forbiddenNames: config.policy.forbiddenNames,
     nameConstraints: config.ca.nameConstraints,
     blockedKeys: revocationStore,
-    // The responder is created below (it issues its own certificate through this service).
-    ocsp: {
-      answerForNew: (serial, caId) => ocsp!.answerForNew(serial, caId),
-      remember: (answer) => ocsp!.remember(answer),
-    },
+    logger,
   });
   const notifier = createNotifier(database, config.database.url, logger);
   // Periodic jobs run once per slot across every instance sharing this database.
   const slots = new SchedulerSlots(database.db, clock);
-  ocsp = new OcspResponder({
+  const ocsp = new OcspResponder({
     publishChange: (serial) => notifier.publish("keyward_ocsp", serial),
     store: revocationStore,
     certificates,
@@ -192,6 +187,9 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       };
     },
   });
+  // Issued certificates get pre-signed answers from the responder, which issues its own
+  // certificate through issuance: issuance's explicit port closes the loop.
+  issuance.attachOcsp(ocsp);
   const crl = new CrlPublisher({
     store: revocationStore,
     ca,

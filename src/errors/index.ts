@@ -18,6 +18,7 @@ export type ErrorCode =
   | "config"
   | "hsm"
   | "storage"
+  | "lint"
   | "internal";
 
 const STATUS: Record<ErrorCode, number> = {
@@ -35,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   config: 500,
   hsm: 503,
   storage: 503,
+  lint: 500,
   internal: 500,
 };
 
@@ -151,3 +153,21 @@ export class HsmPinLockedError extends HsmError {}
 export class HsmTokenNotFoundError extends HsmError {}
 export class HsmKeyNotFoundError extends HsmError {}
 export class HsmModuleError extends HsmError {}
+
+/**
+ * What Keyward was about to sign broke a lint rule: nothing was signed. A server-side fault (our
+ * profiles or code built it), so clients see a generic 500 and the findings go to the log.
+ */
+export class LintError extends KeywardError {
+  readonly findings: ReadonlyArray<{ rule: string; message: string }>;
+  constructor(target: string, findings: ReadonlyArray<{ rule: string; message: string }>) {
+    super(
+      "lint",
+      `the ${target} to be signed fails lint: ${findings.map((f) => `${f.rule}: ${f.message}`).join("; ")}`,
+    );
+    this.findings = findings;
+  }
+}
+
+/** A serial already exists (the database is the judge of uniqueness); issuance draws another. */
+export class DuplicateSerialError extends Error {}

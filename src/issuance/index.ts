@@ -1,10 +1,9 @@
 export { checkCsrsWithoutThreads, type ParsedCsr, parseCsr } from "./csr.js";
-export {
-  type BlockedKeyCheck,
-  type CertificateFilter,
-  type CertificateRecord,
-  type CertificateStatus,
-  type CertificateStore,
-  DuplicateSerialError,
+export type {
+  BlockedKeyCheck,
+  CertificateFilter,
+  CertificateRecord,
+  CertificateStatus,
+  CertificateStore,
 } from "./ports.js";
 export { type IssuedCertificate, IssuanceService, type IssueRequest } from "./service.js";

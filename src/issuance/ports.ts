@@ -1,4 +1,3 @@
-import type { StoredOcspResponse } from "../revocation/ports.js";
 import type { AuditEvent } from "../audit/index.js";
 import type { KeyType } from "../pki/key-types.js";
 
@@ -44,8 +43,6 @@ export interface CertificateFilter {
   after?: string;
 }
 
-export class DuplicateSerialError extends Error {}
-
 export interface CertificateStore {
   /**
    * Stores the intent durably with its audit event, before the CA key is used (so a signature is
@@ -56,7 +53,7 @@ export interface CertificateStore {
    * Stores the signed certificate of a pending intent (status becomes valid) and, in the same
    * transaction, its pre-signed OCSP answer.
    */
-  markIssued(serial: string, certificate: Buffer, ocspAnswer?: StoredOcspResponse): Promise<void>;
+  markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void>;
   /** Marks a pending intent whose signing failed, so it is never mistaken for an issued one. */
   markFailed(serial: string, audit: AuditEvent): Promise<void>;
   /** Serials of intents still pending since before `createdBefore` (their process died mid-issue). */
@@ -68,4 +65,23 @@ export interface CertificateStore {
 /** Keys reported compromised are never certified again. */
 export interface BlockedKeyCheck {
   isKeyBlocked(spkiSha256: string): Promise<{ reason: string; blockedAt: Date } | undefined>;
+}
+
+/** A signed OCSP answer for a new certificate, committed with it (RFC 5019 responders pre-sign). */
+export interface PresignedOcspAnswer {
+  serial: string;
+  /** "sha1" or "sha256": the CertID hash the answer is for. */
+  hash: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+}
+
+/**
+ * The revocation side of issuance, implemented by the OCSP responder: the "good" answer for a
+ * certificate being issued, and the in-memory cache told once the answer has committed.
+ */
+export interface OcspPresigner {
+  answerForNew(serial: string, caId: string): Promise<PresignedOcspAnswer>;
+  remember(answer: PresignedOcspAnswer): void;
 }

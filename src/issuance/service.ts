@@ -2,7 +2,15 @@ import type * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { type Config, EXTENDED_KEY_USAGES, type Profile } from "../config/schema.js";
 import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
-import { BadRequestError, ForbiddenError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
+import type { Logger } from "pino";
+import {
+  BadRequestError,
+  DuplicateSerialError,
+  ForbiddenError,
+  KeywardError,
+  NotFoundError,
+  PolicyError,
+} from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { commonNameSubject, leafExtensions } from "../pki/certificate-der.js";
@@ -11,14 +19,13 @@ import type { CaRecord, CertificateAuthority } from "../signer/index.js";
 import { randomSerial } from "../signer/index.js";
 import { type ParsedCsr, parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
-import type { OcspResponder } from "../revocation/ocsp.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
-import {
-  type BlockedKeyCheck,
-  type CertificateFilter,
-  type CertificateRecord,
-  type CertificateStore,
-  DuplicateSerialError,
+import type {
+  BlockedKeyCheck,
+  CertificateFilter,
+  CertificateRecord,
+  CertificateStore,
+  OcspPresigner,
 } from "./ports.js";
 
 export interface IssueRequest {
@@ -63,10 +70,20 @@ export class IssuanceService {
       /** The name constraints placed in intermediates (config `ca.nameConstraints`). */
       nameConstraints?: NameConstraints;
       blockedKeys?: BlockedKeyCheck;
-      /** Pre-signs each new certificate's OCSP answer, stored with it (RFC 5019 responders). */
-      ocsp?: Pick<OcspResponder, "answerForNew" | "remember">;
+      logger?: Logger;
     },
   ) {}
+
+  /** Pre-signs each new certificate's OCSP answer, stored with it (RFC 5019 responders). */
+  private ocsp: OcspPresigner | undefined;
+
+  /**
+   * The explicit port to the revocation module: the OCSP responder is built after issuance (it
+   * issues its own certificate through it), so it is attached once both exist.
+   */
+  attachOcsp(presigner: OcspPresigner): void {
+    this.ocsp = presigner;
+  }
 
   profileNames(includeInternal = false): string[] {
     return Object.entries(this.deps.profiles)
@@ -186,52 +203,25 @@ export class IssuanceService {
     extensions.push(...input.extraExtensions.map((e) => Buffer.from(e.rawData)));
     const subject = commonNameSubject(decision.commonName);
 
+    // The line, as Boulder's RA → CA: prepare (policy done above; the CA builds and lints the
+    // TBS) → record the intent → sign in the HSM → store with the pre-signed OCSP answer.
     for (let attempt = 0; ; attempt++) {
       const serial = randomSerial();
       let recorded = false;
       try {
-        const certificate = await this.deps.ca.sign(
-          issuer.id,
-          { serial, subject, spki: input.spki, notBefore, notAfter, extensions },
-          async (tbs) => {
-            const audit: AuditEvent = {
-              action: "certificate.issue",
-              actor: input.actor,
-              target: { type: "certificate", id: serial },
-              outcome: "success",
-              details: {
-                ca: issuer.id,
-                profile: input.profileName,
-                names: decision.names.map(formatName),
-                keyType: decision.keyType,
-                spkiSha256: input.spkiSha256,
-              },
-              at: now,
-            };
-            await this.deps.store.recordIntent(
-              {
-                serial,
-                caId: issuer.id,
-                profile: input.profileName,
-                subject: decision.commonName ? `CN=${decision.commonName}` : "",
-                names: decision.names.map(formatName),
-                spkiSha256: input.spkiSha256,
-                keyType: decision.keyType,
-                notBefore,
-                notAfter,
-                createdAt: now,
-                requestedBy: input.actor.name,
-                tbs: Buffer.from(tbs),
-              },
-              audit,
-            );
-            recorded = true;
-          },
-        );
-        // The OCSP answer is pre-signed now and committed with the certificate; if signing it
-        // fails the certificate is still issued (the responder signs on first request instead).
-        const ocsp = input.presignOcsp ? this.deps.ocsp : undefined;
-        const answer = await ocsp?.answerForNew(serial, issuer.id).catch(() => undefined);
+        const prepared = await this.deps.ca.prepareCertificate(issuer.id, {
+          serial,
+          subject,
+          spki: input.spki,
+          notBefore,
+          notAfter,
+          extensions,
+        });
+        await this.recordIntent(serial, prepared.tbs, { ...input, notBefore, notAfter, at: now });
+        recorded = true;
+        const certificate = await this.deps.ca.signCertificate(prepared);
+        const ocsp = input.presignOcsp ? this.ocsp : undefined;
+        const answer = ocsp && (await this.presignedAnswer(ocsp, serial, issuer.id));
         await this.deps.store.markIssued(serial, certificate, answer);
         if (answer) ocsp?.remember(answer);
         const chain = await this.deps.ca.chain(issuer.id);
@@ -255,10 +245,76 @@ export class IssuanceService {
             details: { error: error instanceof KeywardError ? error.code : "internal" },
             at: this.deps.clock.now(),
           };
-          await this.deps.store.markFailed(serial, audit).catch(() => undefined);
+          // The original error is what the caller must see; a failed mark leaves a pending intent
+          // that abandonStale marks failed later.
+          await this.deps.store.markFailed(serial, audit).catch((markError) => {
+            this.deps.logger?.error({ err: markError, serial }, "cannot mark a failed issuance; the sweep will");
+          });
         }
         throw error;
       }
+    }
+  }
+
+  /** The intent, with its audit event, durable before the CA key is used. */
+  private recordIntent(
+    serial: string,
+    tbs: Buffer,
+    input: {
+      issuer: CaRecord;
+      profileName: string;
+      decision: PolicyDecision;
+      spkiSha256: string;
+      actor: Actor;
+      notBefore: Date;
+      notAfter: Date;
+      at: Date;
+    },
+  ): Promise<void> {
+    const { issuer, decision } = input;
+    const audit: AuditEvent = {
+      action: "certificate.issue",
+      actor: input.actor,
+      target: { type: "certificate", id: serial },
+      outcome: "success",
+      details: {
+        ca: issuer.id,
+        profile: input.profileName,
+        names: decision.names.map(formatName),
+        keyType: decision.keyType,
+        spkiSha256: input.spkiSha256,
+      },
+      at: input.at,
+    };
+    return this.deps.store.recordIntent(
+      {
+        serial,
+        caId: issuer.id,
+        profile: input.profileName,
+        subject: decision.commonName ? `CN=${decision.commonName}` : "",
+        names: decision.names.map(formatName),
+        spkiSha256: input.spkiSha256,
+        keyType: decision.keyType,
+        notBefore: input.notBefore,
+        notAfter: input.notAfter,
+        createdAt: input.at,
+        requestedBy: input.actor.name,
+        tbs,
+      },
+      audit,
+    );
+  }
+
+  /**
+   * The OCSP answer, pre-signed now to be committed with the certificate. If signing it fails the
+   * certificate is still issued: the responder signs on the first request instead.
+   */
+  private async presignedAnswer(ocsp: OcspPresigner, serial: string, caId: string) {
+    try {
+      return await ocsp.answerForNew(serial, caId);
+    } catch (error) {
+      this.deps.logger?.warn({ err: error, serial }, "cannot pre-sign the OCSP answer; it is signed on first request");
+      return undefined;
     }
   }
 
@@ -282,13 +338,14 @@ export class IssuanceService {
     return stale.length;
   }
 
+  /** The certificate with this serial; NotFoundError when there is none. */
   async get(serial: string): Promise<CertificateRecord> {
     const record = await this.find(serial);
     if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
     return record;
   }
 
-  /** The certificate record, or undefined when there is none with this serial. */
+  /** The certificate with this serial, or undefined; storage failures propagate. */
   find(serial: string): Promise<CertificateRecord | undefined> {
     return this.deps.store.get(normalizeSerial(serial));
   }

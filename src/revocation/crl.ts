@@ -266,7 +266,7 @@ export class CrlPublisher {
     entries.prepend(prefix);
     entries.append(explicit(0, sequence(...extensions)));
     entries.enclose(0x30);
-    const [algorithm, signature] = await this.deps.ca.signatureOver(caId, entries.bytes());
+    const [algorithm, signature] = await this.deps.ca.signCrl(caId, entries.bytes());
     entries.append(algorithm);
     entries.append(signature);
     entries.enclose(0x30);

@@ -1,4 +1,5 @@
 import type { AuditEvent } from "../audit/index.js";
+import type { PresignedOcspAnswer } from "../issuance/ports.js";
 export interface RevocationRecord {
   serial: string;
   caId: string;
@@ -22,14 +23,8 @@ export interface StoredCrl {
   der: Buffer;
 }
 
-export interface StoredOcspResponse {
-  serial: string;
-  /** "sha1" or "sha256": the CertID hash the response answers. */
-  hash: string;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  der: Buffer;
-}
+/** A signed OCSP answer as stored; issuance commits the first one with its certificate. */
+export type StoredOcspResponse = PresignedOcspAnswer;
 
 export interface OcspResponderRecord {
   caId: string;

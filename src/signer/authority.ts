@@ -8,6 +8,7 @@ import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
+import type { Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
 import { signatureAlgorithmIdentifier, signatureParts, signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
@@ -27,6 +28,13 @@ export interface CertificateToSign {
   notAfter: Date;
   /** Subject-side extensions (DER); the CA adds AKI, AIA and the CRL distribution point. */
   extensions: Buffer[];
+}
+
+/** A TBSCertificate built and linted by the CA, to be recorded and then signed as it is. */
+export interface PreparedCertificate {
+  readonly caId: string;
+  /** A copy of the exact DER that will be signed. */
+  readonly tbs: Buffer;
 }
 
 interface LoadedCa {
@@ -49,6 +57,8 @@ const BACKDATE_MS = 5 * 60_000;
  */
 export class CertificateAuthority {
   private readonly crypto = signingCrypto();
+  /** What prepareCertificate built, by the object it returned: the only TBS signCertificate signs. */
+  private readonly prepared = new WeakMap<PreparedCertificate, Buffer>();
   private loaded: Map<string, LoadedCa> | undefined;
   private loadedAt = 0;
 
@@ -56,6 +66,8 @@ export class CertificateAuthority {
     private readonly deps: {
       keys: KeyStore;
       store: CaStore;
+      /** Runs before every signature this module makes. */
+      lint: Linter;
       clock: Clock;
       baseUrl: string;
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
@@ -194,10 +206,10 @@ export class CertificateAuthority {
   }
 
   /**
-   * Signs a certificate with the CA's key. `beforeSign` receives the exact TBSCertificate bytes and
-   * must have stored them durably before it returns: only then does the HSM sign.
+   * Builds the TBSCertificate for a CA and lints it: the exact bytes `signCertificate` will sign,
+   * for the registration authority to record durably first.
    */
-  async sign(caId: string, request: CertificateToSign, beforeSign: (tbs: Buffer) => Promise<void>): Promise<Buffer> {
+  async prepareCertificate(caId: string, request: CertificateToSign): Promise<PreparedCertificate> {
     const ca = await this.load(caId);
     ca.issuing ??= {
       name: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
@@ -214,7 +226,21 @@ export class CertificateAuthority {
       spki: request.spki,
       extensions: [...request.extensions, ...ca.issuing.extensions],
     });
-    await beforeSign(tbs);
+    this.deps.lint.check("certificate", tbs);
+    const prepared: PreparedCertificate = { caId, tbs: Buffer.from(tbs) };
+    this.prepared.set(prepared, tbs);
+    return prepared;
+  }
+
+  /**
+   * Signs a certificate this CA prepared (and linted), byte for byte as prepared: a TBS built or
+   * changed elsewhere is never signed with a CA key.
+   */
+  async signCertificate(prepared: PreparedCertificate): Promise<Buffer> {
+    const tbs = this.prepared.get(prepared);
+    if (!tbs) throw new Error("signCertificate takes only what prepareCertificate returned");
+    this.prepared.delete(prepared);
+    const ca = await this.load(prepared.caId);
     return signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
   }
 
@@ -233,12 +259,13 @@ export class CertificateAuthority {
   }
 
   /**
-   * Signs a DER to-be-signed structure (a TBSCertList) with the CA's key in the token: its
-   * signatureAlgorithm and signatureValue, for the caller to append (a CRL is built in place).
+   * Lints a TBSCertList and signs it with the CA's key in the token: its signatureAlgorithm and
+   * signatureValue, for the caller to append (a CRL of a million entries is built in place).
    */
-  async signatureOver(caId: string, tbs: Buffer): Promise<[Buffer, Buffer]> {
+  async signCrl(caId: string, tbsCertList: Buffer): Promise<[Buffer, Buffer]> {
+    this.deps.lint.check("crl", tbsCertList);
     const ca = await this.load(caId);
-    return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
+    return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList);
   }
 
   /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */

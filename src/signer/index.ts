@@ -1,4 +1,10 @@
-export { type CertificateToSign, CertificateAuthority, type HierarchySettings, randomSerial } from "./authority.js";
+export {
+  type CertificateToSign,
+  CertificateAuthority,
+  type HierarchySettings,
+  type PreparedCertificate,
+  randomSerial,
+} from "./authority.js";
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Clock } from "../../src/clock/index.js";
 import { CertificateAuthority } from "../../src/signer/index.js";
 import { SqlCaStore } from "../../src/storage/index.js";
+import { createLinter } from "../../src/lint/index.js";
 import { openssl, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 let offsetMs = 0;
@@ -25,6 +26,7 @@ describe("CA hierarchy changed elsewhere", () => {
       store: new SqlCaStore(k.services.database.db),
       clock,
       baseUrl: k.config.baseUrl,
+      lint: createLinter(),
     });
     await elsewhere.createIntermediate(
       { id: "issuing-2", keyType: "p256", commonName: "Issuing 2", validityDays: 365 },

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
 import { type AuditEvent, verifyAuditChain } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
-import { DuplicateSerialError, type CertificateRecord } from "../../src/issuance/index.js";
+import type { CertificateRecord } from "../../src/issuance/index.js";
+import { DuplicateSerialError } from "../../src/errors/index.js";
 import type { CaRecord } from "../../src/signer/index.js";
 import {
   type OpenDatabase,

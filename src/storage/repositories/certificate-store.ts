@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../../audit/index.js";
-import type { StoredOcspResponse } from "../../revocation/ports.js";
+import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 import { saveOcspResponse } from "./revocation-store.js";
@@ -10,7 +10,7 @@ import type {
   CertificateRecord,
   CertificateStore,
 } from "../../issuance/ports.js";
-import { DuplicateSerialError } from "../../issuance/ports.js";
+import { DuplicateSerialError } from "../../errors/index.js";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
@@ -77,7 +77,7 @@ export class SqlCertificateStore implements CertificateStore {
     }
   }
 
-  async markIssued(serial: string, certificate: Buffer, ocspAnswer?: StoredOcspResponse): Promise<void> {
+  async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {
     await this.writes.run(async (tx) => {
       const result = await tx
         .updateTable("certificates")

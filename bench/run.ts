@@ -45,7 +45,7 @@ async function hsmSignRate(sessions: number, inFlight: number, signingThreads = 
     signingThreads,
   });
   try {
-    const { uri } = await hsm.generateKeyPair("p256", "bench-p256");
+    const { uri } = await hsm.signingKeys.generateKeyPair("p256", "bench-p256");
     const alg: SigningAlgorithm = { name: "ECDSA", hash: "SHA-256" };
     const data = Buffer.alloc(300, 7);
     const end = Date.now() + SECONDS * 1000;
@@ -53,7 +53,7 @@ async function hsmSignRate(sessions: number, inFlight: number, signingThreads = 
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
         while (Date.now() < end) {
-          await hsm.sign(uri, alg, data);
+          await hsm.signingKeys.sign(uri, alg, data);
           count++;
         }
       }),
@@ -749,19 +749,19 @@ async function kmsRates(): Promise<void> {
     sessions: 4,
   });
   try {
-    const uri = await hsm.generateSecretKey("AES-256", "bench-aes", { extractable: false });
+    const uri = await hsm.secretKeys.generateSecretKey("AES-256", "bench-aes", { extractable: false });
     const aad = Buffer.from("header");
-    const sealed = await hsm.aesGcmEncrypt(uri, randomBytes(12).fill(1), aad, payload);
+    const sealed = await hsm.secretKeys.aesGcmEncrypt(uri, randomBytes(12).fill(1), aad, payload);
     const reference = { name: "Node AES-GCM", value: node };
     record(
       "SoftHSM2 AES-256-GCM encrypt 1 KiB, 4 sessions",
-      await loop(8, () => hsm.aesGcmEncrypt(uri, randomBytes(12), aad, payload)),
+      await loop(8, () => hsm.secretKeys.aesGcmEncrypt(uri, randomBytes(12), aad, payload)),
       "op/s",
       reference,
     );
     record(
       "SoftHSM2 AES-256-GCM decrypt 1 KiB, 4 sessions",
-      await loop(8, () => hsm.aesGcmDecrypt(uri, Buffer.alloc(12, 1), aad, sealed)),
+      await loop(8, () => hsm.secretKeys.aesGcmDecrypt(uri, Buffer.alloc(12, 1), aad, sealed)),
       "op/s",
       reference,
     );

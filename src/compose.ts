@@ -139,7 +139,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     baseUrl: config.baseUrl,
     lint: createLinter(),
     rootKeys: rootToken
-      ? { generateKeyPair: (type, label) => caTokens.generateKeyPair(type, label, rootToken) }
+      ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }
       : undefined,
   });
   const logger = options.logger;
@@ -164,7 +164,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     store: revocationStore,
     certificates,
     ca,
-    keys: hsm,
+    keys: ca.serviceKeys,
     clock,
     logger,
     settings: {
@@ -215,7 +215,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
   const users = new UserService({
     store: new SqlUserStore(database.db),
-    seeds: hsm,
+    seeds: hsm.secretKeys,
     clock,
     sessionMinutes: config.access.sessionMinutes,
   });
@@ -256,7 +256,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     });
   const keys = new KeyService({
     store: new SqlKeyStore(database.db),
-    token: hsm,
+    token: facets(hsm.secretKeys, hsm.wrapping),
     clock,
     audit: { record: (event) => audit.record(event) },
     onUse: ({ keyId, operation, actor }) => {
@@ -268,7 +268,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     importKey: serviceKey({
       purpose: "key-import",
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
-      generateKeyPair: (label) => hsm.generateKeyPair("rsa3072", label, "unwrap"),
+      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("rsa3072", label, "unwrap"),
       profile: "kms-import",
       commonName: "Keyward Key Import",
     }),
@@ -294,7 +294,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const distribution = new KeyDistribution({
     keys,
     store: new SqlDistributionStore(database.db),
-    token: hsm,
+    token: hsm.wrapping,
     clock,
     allowJwe: config.kms.allowJweDistribution,
     trust: recipientTrust,
@@ -306,7 +306,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const escrow = new EscrowService({
     store: new SqlEscrowStore(database.db),
     keys,
-    token: hsm,
+    token: facets(hsm.secretKeys, hsm.wrapping),
     trust: recipientTrust,
     clock,
     audit: { record: (event) => audit.record(event) },
@@ -314,18 +314,18 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const backup = new BackupService({
     database,
     keys,
-    token: hsm,
+    token: hsm.wrapping,
     trust: recipientTrust,
     clock,
     cas: () => ca.list(),
     custodians: () => escrow.agents(),
     signer: serviceKey({
       purpose: "backup-signer",
-      generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
+      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("p256", label),
       profile: "kms-signer",
       commonName: "Keyward Backup Signer",
     }),
-    sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     config,
     audit: { record: (event) => audit.record(event) },
   });
@@ -333,11 +333,11 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     keys,
     signer: serviceKey({
       purpose: "revoked-keys",
-      generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
+      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("p256", label),
       profile: "kms-signer",
       commonName: "Keyward Key Revocation List Signer",
     }),
-    sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     clock,
     validityHours: config.kms.revokedListHours,
     issuer: config.baseUrl,
@@ -377,7 +377,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   });
   const audit = new AuditLog({
     store: new SqlAuditStore(database.db),
-    keys: hsm,
+    keys: ca.serviceKeys,
     clock,
     settings: config.audit,
     logger,
@@ -411,8 +411,8 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     settings: config.acme,
     profiles: acmeProfiles,
     hmac: {
-      importKey: (value, label) => hsm.importHmacKey(value, label),
-      sign: (uri, data) => hsm.hmacSha256(uri, data),
+      importKey: (value, label) => hsm.secretKeys.importHmacKey(value, label),
+      sign: (uri, data) => hsm.secretKeys.hmacSha256(uri, data),
     },
   });
   const rateLimits = new RateLimits({
@@ -566,5 +566,16 @@ function loadTrustAnchors(anchors: Config["kms"]["trustAnchors"]) {
     const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
     if (!constraints?.ca) throw new ConfigError(`kms.trustAnchors: ${anchor.certFile} is not a CA certificate`);
     return { ...anchor, certificate };
+  });
+}
+
+/** Two facets as one port, for a module that uses both (temporary until its ports name each). */
+function facets<A extends object, B extends object>(a: A, b: B): A & B {
+  return new Proxy({} as A & B, {
+    get: (_target, name) => {
+      const owner = (name in a ? a : b) as Record<string | symbol, unknown>;
+      const value = owner[name];
+      return typeof value === "function" ? value.bind(owner) : value;
+    },
   });
 }

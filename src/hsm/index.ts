@@ -1,4 +1,13 @@
-export { type GeneratedKeyPair, type KeyAttributes, Pkcs11Hsm, type Pkcs11HsmOptions } from "./pkcs11-hsm.js";
+export type {
+  GeneratedKeyPair,
+  KeyAttributes,
+  SecretKeyAlgorithm,
+  SecretKeys,
+  SigningKeys,
+  Wrapping,
+} from "./facets.js";
+export { Pkcs11Hsm } from "./pkcs11-hsm.js";
+export type { Pkcs11HsmOptions } from "./token-core.js";
 export { readPin } from "./pin.js";
 export { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./uri.js";
 export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type SealedImport } from "./key-wrapping.js";

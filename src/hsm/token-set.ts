@@ -1,7 +1,8 @@
 import { ConfigError, ConflictError, HsmError } from "../errors/index.js";
 import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+import type { GeneratedKeyPair, KeyAttributes, SigningKeys } from "./facets.js";
 import { readPin } from "./pin.js";
-import { type GeneratedKeyPair, Pkcs11Hsm } from "./pkcs11-hsm.js";
+import { Pkcs11Hsm } from "./pkcs11-hsm.js";
 import { parsePkcs11Uri } from "./uri.js";
 
 export interface OfflineTokenOptions {
@@ -19,7 +20,7 @@ export interface OfflineTokenOptions {
  * offline token is opened the first time one of its keys is needed, and when it is not attached
  * the operation fails with a clear error instead of the server failing to start.
  */
-export class TokenSet {
+export class TokenSet implements SigningKeys {
   private readonly offline = new Map<string, Promise<Pkcs11Hsm>>();
 
   constructor(
@@ -45,22 +46,30 @@ export class TokenSet {
     return label === this.online.tokenLabel || Pkcs11Hsm.tokenPresent(this.options.modulePath, label);
   }
 
-  /** Generates a signing key pair in the named token (the online one when no label is given). */
-  async generateKeyPair(keyType: KeyType, label: string, token?: string): Promise<GeneratedKeyPair> {
-    const hsm = token ? await this.attach(token) : this.online;
-    return hsm.generateKeyPair(keyType, label);
+  /** Generates a key pair in the online token. */
+  generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<GeneratedKeyPair> {
+    return this.online.signingKeys.generateKeyPair(keyType, label, usage);
+  }
+
+  /** Generates a signing key pair in the named (offline) token, e.g. a root's at a ceremony. */
+  async generateKeyPairOn(token: string, keyType: KeyType, label: string): Promise<GeneratedKeyPair> {
+    return (await this.attach(token)).signingKeys.generateKeyPair(keyType, label);
   }
 
   async publicKey(uri: string): Promise<Buffer> {
-    return (await this.tokenOf(uri)).publicKey(uri);
+    return (await this.keysOf(uri)).publicKey(uri);
   }
 
   async sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer> {
-    return (await this.tokenOf(uri)).sign(uri, algorithm, data);
+    return (await this.keysOf(uri)).sign(uri, algorithm, data);
+  }
+
+  async keyAttributes(uri: string): Promise<KeyAttributes> {
+    return (await this.keysOf(uri)).keyAttributes(uri);
   }
 
   async destroyKeyPair(uri: string): Promise<void> {
-    return (await this.tokenOf(uri)).destroyKeyPair(uri);
+    return (await this.keysOf(uri)).destroyKeyPair(uri);
   }
 
   /** Closes the offline tokens (the online one is closed by its owner). */
@@ -70,9 +79,9 @@ export class TokenSet {
     for (const opening of opened) await (await opening.catch(() => undefined))?.close();
   }
 
-  private tokenOf(uri: string): Promise<Pkcs11Hsm> {
+  private async keysOf(uri: string): Promise<SigningKeys> {
     const label = parsePkcs11Uri(uri).token;
-    return label === undefined ? Promise.resolve(this.online) : this.attach(label);
+    return (label === undefined ? this.online : await this.attach(label)).signingKeys;
   }
 
   private async open(label: string): Promise<Pkcs11Hsm> {

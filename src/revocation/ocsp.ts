@@ -4,8 +4,7 @@ import type { Logger } from "pino";
 import { type Clock, wholeSeconds } from "../clock/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import { DerError, NULL, octetString, oid as derOid, sequence as derSequence, unsignedInteger } from "../pki/der.js";
-import type { CaRecord, CertificateAuthority, KeyStore } from "../signer/index.js";
-import { signStructure } from "../signer/index.js";
+import type { CaRecord, CertificateAuthority, ServiceKeys } from "../signer/index.js";
 import {
   type CertId,
   certificateSubjectAndSpki,
@@ -88,7 +87,8 @@ export class OcspResponder {
       store: RevocationStore;
       certificates: CertificateLookup;
       ca: CertificateAuthority;
-      keys: KeyStore;
+      /** The signer's port to Keyward's own keys: responder keys are made and used through it. */
+      keys: Pick<ServiceKeys, "generateKeyPair" | "signOcspResponse">;
       issueResponder: ResponderIssuer;
       clock: Clock;
       settings: OcspSettings;
@@ -326,7 +326,7 @@ export class OcspResponder {
       nextUpdate,
     }));
     const tbs = responseData(responder.keyHash, now, singles, nonce);
-    const basic = await signStructure(this.deps.keys, responder.record.keyUri, responder.keyType, tbs);
+    const basic = await this.deps.keys.signOcspResponse(responder.record.keyUri, responder.keyType, tbs);
     return { der: successfulResponse(basic, responder.record.certificate), thisUpdate: now, nextUpdate };
   }
 

@@ -10,6 +10,7 @@ import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import type { Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
+import { type ServiceKeys, serviceKeys } from "./service-keys.js";
 import { signatureAlgorithmIdentifier, signatureParts, signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 
@@ -73,7 +74,16 @@ export class CertificateAuthority {
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
       rootKeys?: Pick<KeyStore, "generateKeyPair">;
     },
-  ) {}
+  ) {
+    this.serviceKeys = serviceKeys({
+      keys: deps.keys,
+      lint: deps.lint,
+      isCaKey: async (uri) => [...(await this.all()).values()].some((ca) => ca.record.keyUri === uri),
+    });
+  }
+
+  /** Keyward's own keys (OCSP responders, audit, KMS statements): the port that never reaches a CA key. */
+  readonly serviceKeys: ServiceKeys;
 
   /** Creates the root and the configured intermediates. Refuses when any CA already exists. */
   async initialize(settings: HierarchySettings, actor: Actor): Promise<CaRecord[]> {

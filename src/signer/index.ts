@@ -9,3 +9,4 @@ export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";
+export type { ServiceKeys } from "./service-keys.js";

@@ -1,9 +1,10 @@
 import type { AuditEvent } from "../audit/index.js";
 import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
 
-/** What the CA needs from a key store (the HSM adapter implements it). */
+/** What the CA needs from a key store: the HSM's signing-keys facet (over the online and offline tokens). */
 export interface KeyStore {
-  generateKeyPair(keyType: KeyType, label: string): Promise<{ uri: string; spki: Buffer }>;
+  /** `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs. */
+  generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<{ uri: string; spki: Buffer }>;
   publicKey(uri: string): Promise<Buffer>;
   sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
   destroyKeyPair(uri: string): Promise<void>;

@@ -131,7 +131,10 @@ describe("the audit log", () => {
     ).toContain("Verified OK");
     // The audit key cannot leave the token.
     const key = await kw.services.database.db.selectFrom("audit_keys").selectAll().executeTakeFirstOrThrow();
-    expect(await kw.services.hsm.keyAttributes(key.key_uri)).toMatchObject({ sensitive: true, extractable: false });
+    expect(await kw.services.hsm.signingKeys.keyAttributes(key.key_uri)).toMatchObject({
+      sensitive: true,
+      extractable: false,
+    });
   });
 
   it("reports a storage failure while checking a signer as an error, not as tampering", async () => {

@@ -311,7 +311,10 @@ describe("key distribution by wrapping to certificates", () => {
       expect(imported.status).toBe(201);
       const view = (await imported.json()) as { versions: Array<{ version: number; keyUri: string }> };
       const newest = view.versions.at(-1)!;
-      expect(await kw.services.hsm.secretKeyAttributes(newest.keyUri)).toMatchObject({ sensitive: true, token: true });
+      expect(await kw.services.hsm.secretKeys.secretKeyAttributes(newest.keyUri)).toMatchObject({
+        sensitive: true,
+        token: true,
+      });
       // The KMS now encrypts under the imported value: jose decrypts with the bytes we imported.
       const sealed = await kw.api(`/api/v1/keys/${key.id}/encrypt`, {
         body: { plaintext: Buffer.from("mine").toString("base64") },

@@ -77,7 +77,7 @@ describe("key escrow, 2 of 3 agents", () => {
 
     // The token copy is lost.
     const lostUri = key.versions[0]!.keyUri;
-    await hsm.destroySecretKey(lostUri);
+    await hsm.secretKeys.destroySecretKey(lostUri);
     expect(listTokenObjects(kw.token, "secrkey").some((o) => o.includes("kms-vault-v1"))).toBe(false);
     await expect(keys.decrypt(key.id, ciphertext, testActor)).rejects.toThrow(/no secret key matching/);
 
@@ -106,7 +106,7 @@ describe("key escrow, 2 of 3 agents", () => {
     expect(plaintext.toString()).toBe("before the disaster");
     const recovered = await keys.get(key.id);
     expect(recovered.versions[0]!.keyUri).not.toBe(lostUri);
-    expect(await hsm.secretKeyAttributes(recovered.versions[0]!.keyUri)).toMatchObject({
+    expect(await hsm.secretKeys.secretKeyAttributes(recovered.versions[0]!.keyUri)).toMatchObject({
       sensitive: true,
       token: true,
     });

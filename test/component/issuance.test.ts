@@ -244,7 +244,7 @@ describe("Keyward's own certificates under a short-lived intermediate", () => {
       { makeDefault: false },
       { id: "t", name: "t", kind: "system" },
     );
-    const { spki } = await kw.services.hsm.generateKeyPair("p256", "short-lived-signer");
+    const { spki } = await kw.services.hsm.signingKeys.generateKeyPair("p256", "short-lived-signer");
     // The audit signer profile asks for 397 days; the issuer has 30.
     const issued = await kw.services.issuance.issueForKey({
       caId: short.id,

@@ -49,11 +49,11 @@ describe("symmetric keys in the HSM (KMS)", () => {
     const kept = await createKey({ name: "payments", algorithm: "AES-256" });
     const shared = await createKey({ name: "shared", algorithm: "AES-128", distributable: true });
     expect(kept.versions).toEqual([expect.objectContaining({ version: 1, state: "active" })]);
-    expect(await kw.services.hsm.secretKeyAttributes(kept.versions[0]!.keyUri)).toMatchObject({
+    expect(await kw.services.hsm.secretKeys.secretKeyAttributes(kept.versions[0]!.keyUri)).toMatchObject({
       sensitive: true,
       extractable: false,
     });
-    expect(await kw.services.hsm.secretKeyAttributes(shared.versions[0]!.keyUri)).toMatchObject({
+    expect(await kw.services.hsm.secretKeys.secretKeyAttributes(shared.versions[0]!.keyUri)).toMatchObject({
       sensitive: true,
       extractable: true,
     });

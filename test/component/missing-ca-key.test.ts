@@ -37,7 +37,8 @@ describe("a CA whose keys are not in the token", () => {
       .where("ca_id", "=", "intermediate")
       .execute();
     expect(responders.length).toBeGreaterThan(0);
-    for (const uri of [old.keyUri, ...responders.map((r) => r.key_uri)]) await k.services.hsm.destroyKeyPair(uri);
+    for (const uri of [old.keyUri, ...responders.map((r) => r.key_uri)])
+      await k.services.hsm.signingKeys.destroyKeyPair(uri);
   });
   afterAll(() => k?.close());
 

@@ -1,0 +1,76 @@
+/**
+ * What the token does for each kind of consumer. The adapter (Pkcs11Hsm) is a session core with
+ * one facet per kind, and each module receives only the facet it needs: signing keys go to the
+ * signer alone (CA keys) — everyone else signs with Keyward's own service keys through the
+ * signer's ServiceKeys port; secret keys to the KMS, escrow, people's TOTP seeds and ACME EAB;
+ * wrapping to the KMS (distribution, import), escrow and backup.
+ */
+import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+import type { CmsSealedKey, RecipientPublicKey, SealedImport } from "./key-wrapping.js";
+
+export interface GeneratedKeyPair {
+  /** RFC 7512 URI of the private key. */
+  uri: string;
+  /** DER SubjectPublicKeyInfo of the new key. */
+  spki: Buffer;
+}
+
+export interface KeyAttributes {
+  token: boolean;
+  private: boolean;
+  sensitive: boolean;
+  extractable: boolean;
+  alwaysSensitive: boolean;
+  neverExtractable: boolean;
+}
+
+export type SecretKeyAlgorithm = "AES-128" | "AES-256" | "HMAC-SHA256";
+
+/** Key pairs in the token: generated there, private half sensitive and never extractable. */
+export interface SigningKeys {
+  /** `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs. */
+  generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<GeneratedKeyPair>;
+  /** DER SubjectPublicKeyInfo of the key pair the private-key URI names. */
+  publicKey(uri: string): Promise<Buffer>;
+  /** ECDSA answers raw r||s, as WebCrypto does. */
+  sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
+  keyAttributes(uri: string): Promise<KeyAttributes>;
+  destroyKeyPair(uri: string): Promise<void>;
+}
+
+/** Symmetric secrets in the token, used by URI only. */
+export interface SecretKeys {
+  /** Always sensitive; extractable only for keys that may be distributed (wrapped). */
+  generateSecretKey(algorithm: SecretKeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  /** A shared HMAC secret shown to someone once (EAB key, TOTP seed), then used only by handle. */
+  importHmacKey(value: Buffer, label: string): Promise<string>;
+  /** Ciphertext with the 16-byte tag appended. */
+  aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
+  aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
+  hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
+  /** TOTP (RFC 6238) as authenticator apps compute it. */
+  hmacSha1(uri: string, data: Uint8Array): Promise<Buffer>;
+  destroySecretKey(uri: string): Promise<void>;
+  secretKeyAttributes(uri: string): Promise<{ sensitive: boolean; extractable: boolean; token: boolean }>;
+}
+
+/** Keys in and out of the token, never in plaintext except where a documented format needs it. */
+export interface Wrapping {
+  /** BYOK: opens a key sealed to an import key pair into a new token object; returns its URI. */
+  importSecretKey(
+    importKeyUri: string,
+    sealed: SealedImport,
+    target: { algorithm: SecretKeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string>;
+  /** Escrow and backup: the key wrapped (AES-KW) under a one-time secret. */
+  wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer>;
+  unwrapSecretKeyUnder(
+    wrapped: Buffer,
+    wrappingKey: Buffer,
+    target: { algorithm: SecretKeyAlgorithm; label: string; extractable: boolean },
+  ): Promise<string>;
+  /** Distribution: a (distributable) key sealed for a CMS recipient inside the token. */
+  sealKeyForCms(uri: string, recipient: RecipientPublicKey, sharedInfo: Buffer): Promise<CmsSealedKey>;
+  /** Distribution as JWE: the key's value in host memory; the caller zeroes it. */
+  exportSecretKey(uri: string): Promise<Buffer>;
+}

@@ -1,60 +1,57 @@
-import { existsSync, readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
-import { type Actor, SYSTEM_ACTOR } from "./audit/index.js";
-import { sensitiveOperations } from "./operations.js";
-import { BackupService } from "./backup/index.js";
-import { EscrowService } from "./escrow/index.js";
-import {
-  caCertificate,
-  CrlStatus,
-  KeyDistribution,
-  type RecipientTrust,
-  KeyService,
-  RevokedKeyList,
-} from "./keys/index.js";
-import { pemBlocks } from "./pki/pem.js";
-import { ServiceKey } from "./signer/index.js";
 import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
-import { AuditLog } from "./audit/index.js";
-import { type Clock, systemClock } from "./clock/index.js";
+import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
+import { BackupService } from "./backup/index.js";
+import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
-import { ConfigError, NotFoundError } from "./errors/index.js";
-import { Pkcs11Hsm, readPin, TokenSet } from "./hsm/index.js";
-import { IssuanceService } from "./issuance/index.js";
-import * as x509 from "@peculiar/x509";
-import { sql } from "kysely";
-import { CompromisedKeys, CrlPublisher, OcspResponder, RevocationService } from "./revocation/index.js";
+import { EscrowService } from "./escrow/index.js";
+import { createHealth, type Health } from "./health/index.js";
+import { openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
+import { certifiedServiceKeys, createIssuance, type IssuanceService } from "./issuance/index.js";
+import {
+  KeyDistribution,
+  KeyService,
+  loadTrustAnchors,
+  RevokedKeyList,
+  recipientTrust as createRecipientTrust,
+} from "./keys/index.js";
+import { createLinter } from "./lint/index.js";
+import { Metrics, RateWatch } from "./metrics/index.js";
+import { sensitiveOperations } from "./operations.js";
 import { OverviewService } from "./overview/index.js";
+import {
+  type CompromisedKeys,
+  type CrlPublisher,
+  createRevocation,
+  type OcspResponder,
+  type RevocationService,
+} from "./revocation/index.js";
 import { CertificateAuthority } from "./signer/index.js";
 import {
+  createNotifier,
   type OpenDatabase,
   openDatabase,
+  SchedulerSlots,
   SqlAcmeOrderStore,
   SqlAcmeStore,
   SqlApprovalStore,
   SqlAuditStore,
   SqlCaStore,
   SqlCertificateStore,
-  SqlKeyStore,
   SqlDistributionStore,
-  SqlServiceKeyStore,
   SqlEscrowStore,
-  createNotifier,
-  SchedulerSlots,
-  SqlRateLimitStore,
+  SqlKeyStore,
   SqlOverviewStore,
+  SqlRateLimitStore,
   SqlRevocationStore,
+  SqlServiceKeyStore,
   SqlTokenStore,
   SqlUserStore,
 } from "./storage/index.js";
-import { Metrics, RateWatch } from "./metrics/index.js";
-import { createLinter } from "./lint/index.js";
 
-/** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): clients do not check the responder's own status. */
-const OCSP_NOCHECK = new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00]));
-
-export interface Services {
+/** Everything a serving instance or a CLI command uses: the modules as their factories built them. */
+export interface Services extends Health {
   config: Config;
   clock: Clock;
   database: OpenDatabase;
@@ -86,55 +83,43 @@ export interface Services {
   metrics: Metrics;
   /** Per-principal burst detection on key use (certificate signing, decrypts). */
   bursts: RateWatch;
-  /** Whether this instance can serve: database reachable, token usable. */
-  readiness(): Promise<{ ready: boolean; database: string; hsm: string; draining?: true }>;
-  /** Shutdown has begun: readiness fails from now on so load balancers stop sending traffic. */
-  beginDrain(): void;
-  /** Background work of a serving instance: CRL regeneration and OCSP refresh. */
+  /** Background work of a serving instance (CRLs, OCSP refresh, checkpoints, KMS schedule, sweeps). */
   startSchedulers(): void;
   close(): Promise<void>;
 }
 
 /**
- * Points the SoftHSM2 module at the data dir's token store, unless the environment chose one.
- * It must happen before the module is loaded: SoftHSM reads SOFTHSM2_CONF once, at C_Initialize.
+ * The composition root: config → storage → token → modules in dependency order, each built by its
+ * own factory from the ports it needs. Background work starts in that order and stops in reverse.
  */
-function selectSoftHsmConf(config: Config): void {
-  const conf = config.hsm.softhsmConf;
-  if (!process.env.SOFTHSM2_CONF && conf && existsSync(conf)) process.env.SOFTHSM2_CONF = conf;
-}
-
-/** The composition root: config → storage → HSM → services. `close()` runs in reverse order. */
 export async function compose(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
+  const logger = options.logger;
   // Config files are checked before anything is opened.
-  const externalAnchors = loadTrustAnchors(config.kms.trustAnchors);
+  const trustAnchors = loadTrustAnchors(config.kms.trustAnchors);
   const database = await openDatabase(config.database.url);
-  let hsm: Pkcs11Hsm;
+  let tokens: Awaited<ReturnType<typeof openTokens>>;
   try {
-    selectSoftHsmConf(config);
-    hsm = await Pkcs11Hsm.open({
-      modulePath: config.hsm.module,
-      tokenLabel: config.hsm.token,
-      pin: readPin(config.hsm.pinSource),
-      sessions: config.hsm.sessions,
-      signingThreads: config.hsm.signingThreads,
-    });
+    tokens = await openTokens(config.hsm);
   } catch (error) {
     await database.close();
     throw error;
   }
-  // CA keys are found by the token their URI names: an offline root's token is opened only when a
-  // ceremony needs it, so a server without it attached starts and serves.
-  const caTokens = new TokenSet(hsm, {
-    modulePath: config.hsm.rootModule ?? config.hsm.module,
-    pinSource: config.hsm.rootPinSource,
-    help: "docs/handbook/root-ceremony.md",
-  });
+  const { hsm, caTokens } = tokens;
+  const db = database.db;
+  const metrics = new Metrics({ defaultMetrics: true });
+  hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
+  // Periodic jobs run once per slot across every instance sharing this database.
+  const schedulerSlots = new SchedulerSlots(db, clock);
+  const slots = (job: string, periodMs: number) => schedulerSlots.claim(job, periodMs);
+  const notifier = createNotifier(database, config.database.url, logger);
+  const failed = (what: string) => (error: unknown) => logger?.error({ err: error }, `${what} failed`);
+
+  // The CA: the only holder of the signing-keys facet, with the lint gate before every signature.
   const rootToken = config.hsm.rootToken;
   const ca = new CertificateAuthority({
     keys: caTokens,
-    store: new SqlCaStore(database.db),
+    store: new SqlCaStore(db),
     clock,
     baseUrl: config.baseUrl,
     lint: createLinter(),
@@ -142,222 +127,44 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }
       : undefined,
   });
-  const logger = options.logger;
-  const certificates = new SqlCertificateStore(database.db);
-  const revocationStore = new SqlRevocationStore(database.db);
-  const settings = config.revocation;
-  const issuance = new IssuanceService({
+
+  // The RA. Blocked keys are revocation's data, read straight from its store.
+  const certificates = new SqlCertificateStore(db);
+  const revocationStore = new SqlRevocationStore(db);
+  const issuance = createIssuance({
     ca,
     store: certificates,
-    clock,
+    blockedKeys: revocationStore,
     profiles: config.profiles,
     forbiddenNames: config.policy.forbiddenNames,
     nameConstraints: config.ca.nameConstraints,
-    blockedKeys: revocationStore,
+    slots,
+    clock,
     logger,
   });
-  const notifier = createNotifier(database, config.database.url, logger);
-  // Periodic jobs run once per slot across every instance sharing this database.
-  const slots = new SchedulerSlots(database.db, clock);
-  const ocsp = new OcspResponder({
-    publishChange: (serial) => notifier.publish("keyward_ocsp", serial),
-    store: revocationStore,
-    certificates,
+  const serviceKey = certifiedServiceKeys({
     ca,
+    issuance: issuance.issuance,
+    store: new SqlServiceKeyStore(db),
+    clock,
+  });
+
+  const audit = new AuditLog({
+    store: new SqlAuditStore(db),
     keys: ca.serviceKeys,
     clock,
+    settings: config.audit,
     logger,
-    settings: {
-      validityHours: settings.ocspValidityHours,
-      nonce: settings.ocspNonce,
-      cacheEntries: settings.ocspCacheEntries,
-    },
-    issueResponder: async (caId, spki) => {
-      const issued = await issuance.issueForKey({
-        caId,
-        profile: "ocsp-responder",
+    issueAuditCertificate: async (spki) =>
+      issuance.issuance.issueForKey({
+        caId: (await ca.defaultIssuer()).id,
+        profile: "audit-signer",
         spki,
-        commonName: `Keyward OCSP Responder (${caId})`,
-        extensions: [OCSP_NOCHECK],
-      });
-      return {
-        serial: issued.serial,
-        certificate: issued.certificate,
-        notAfter: issued.notAfter,
-      };
-    },
+        commonName: "Keyward Audit Log Signer",
+        extensions: [],
+      }),
+    certificateChain: (serial) => issuance.issuance.findCertificateChain(serial),
   });
-  // Issued certificates get pre-signed answers from the responder, which issues its own
-  // certificate through issuance: issuance's explicit port closes the loop.
-  issuance.attachOcsp(ocsp);
-  const crl = new CrlPublisher({
-    store: revocationStore,
-    ca,
-    clock,
-    baseUrl: config.baseUrl,
-    logger,
-    settings: {
-      validityHours: settings.crlValidityHours,
-      rootValidityHours: settings.rootCrlValidityDays * 24,
-      debounceMs: settings.crlDebounceMs,
-      pageSize: 5000,
-    },
-  });
-  const revocation = new RevocationService({
-    store: revocationStore,
-    certificates,
-    ocsp,
-    crl,
-    clock,
-    logger,
-    onRevoked: () => distribution.processRevokedRecipients(SYSTEM_ACTOR),
-  });
-  const tokens = new TokenService({ store: new SqlTokenStore(database.db), clock });
-  const users = new UserService({
-    store: new SqlUserStore(database.db),
-    seeds: hsm.secretKeys,
-    clock,
-    sessionMinutes: config.access.sessionMinutes,
-  });
-  const serviceKeys = new SqlServiceKeyStore(database.db);
-  // A certificate by serial and the chain above it, root last; undefined when no such certificate was issued.
-  const findCertificateChain = async (serial: string) => {
-    const record = await issuance.find(serial);
-    if (!record?.certificate) return undefined;
-    return [new x509.X509Certificate(new Uint8Array(record.certificate)), ...(await ca.chain(record.caId))];
-  };
-  const certificateChain = async (serial: string) => {
-    const chain = await findCertificateChain(serial);
-    if (!chain) throw new NotFoundError(`no certificate with serial ${serial}`);
-    return chain;
-  };
-  // Keyward's own key pairs in the token (signing its statements, receiving imported keys), each with
-  // a certificate from the default issuer, renewed before it expires.
-  const serviceKey = (key: {
-    purpose: string;
-    generateKeyPair: (label: string) => Promise<{ uri: string; spki: Buffer }>;
-    profile: string;
-    commonName: string;
-  }) =>
-    new ServiceKey({
-      purpose: key.purpose,
-      store: serviceKeys,
-      clock,
-      generateKeyPair: key.generateKeyPair,
-      issue: async (spki) =>
-        issuance.issueForKey({
-          caId: (await ca.defaultIssuer()).id,
-          profile: key.profile,
-          spki,
-          commonName: key.commonName,
-          extensions: [],
-        }),
-      chain: (serial) => certificateChain(serial),
-    });
-  const keys = new KeyService({
-    store: new SqlKeyStore(database.db),
-    token: facets(hsm.secretKeys, hsm.wrapping),
-    clock,
-    audit: { record: (event) => audit.record(event) },
-    onUse: ({ keyId, operation, actor }) => {
-      metrics.keyOperations.inc({ key: keyId, operation });
-      bursts.record(actor.name, `key.${operation}`);
-    },
-    destroyWaitDays: config.kms.destroyWaitDays,
-    defaults: { rotationDays: config.kms.defaultRotationDays, cryptoperiodDays: config.kms.defaultCryptoperiodDays },
-    importKey: serviceKey({
-      purpose: "key-import",
-      // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
-      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("rsa3072", label, "unwrap"),
-      profile: "kms-import",
-      commonName: "Keyward Key Import",
-    }),
-    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
-  });
-  const externalCrls = new CrlStatus(externalAnchors, logger);
-  // Who may receive keys (distribution) and shares (escrow): our CAs and configured external ones.
-  const recipientTrust: RecipientTrust = {
-    authorities: async () => [
-      ...(await ca.list()).map((record) => ({
-        certificate: caCertificate(record.certificate),
-        anchor: record.kind === "root",
-        revoked: record.revokedAt !== null,
-      })),
-      ...externalAnchors.map((a) => ({ certificate: a.certificate, anchor: true, revoked: false, external: true })),
-    ],
-    externalStatus: (issuer, serial, now) => externalCrls.isRevoked(issuer, serial, now),
-    certificateStatus: async (serial) => {
-      const record = await certificates.get(serial);
-      return record && { revoked: record.status === "revoked", der: record.certificate };
-    },
-  };
-  const distribution = new KeyDistribution({
-    keys,
-    store: new SqlDistributionStore(database.db),
-    token: hsm.wrapping,
-    clock,
-    allowJwe: config.kms.allowJweDistribution,
-    trust: recipientTrust,
-    onUse: ({ keyId, operation, actor }) => {
-      metrics.keyOperations.inc({ key: keyId, operation });
-      bursts.record(actor.name, `key.${operation}`);
-    },
-  });
-  const escrow = new EscrowService({
-    store: new SqlEscrowStore(database.db),
-    keys,
-    token: facets(hsm.secretKeys, hsm.wrapping),
-    trust: recipientTrust,
-    clock,
-    audit: { record: (event) => audit.record(event) },
-  });
-  const backup = new BackupService({
-    database,
-    keys,
-    token: hsm.wrapping,
-    trust: recipientTrust,
-    clock,
-    cas: () => ca.list(),
-    custodians: () => escrow.agents(),
-    signer: serviceKey({
-      purpose: "backup-signer",
-      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("p256", label),
-      profile: "kms-signer",
-      commonName: "Keyward Backup Signer",
-    }),
-    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
-    config,
-    audit: { record: (event) => audit.record(event) },
-  });
-  const revokedKeys = new RevokedKeyList({
-    keys,
-    signer: serviceKey({
-      purpose: "revoked-keys",
-      generateKeyPair: (label) => ca.serviceKeys.generateKeyPair("p256", label),
-      profile: "kms-signer",
-      commonName: "Keyward Key Revocation List Signer",
-    }),
-    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
-    clock,
-    validityHours: config.kms.revokedListHours,
-    issuer: config.baseUrl,
-  });
-  const compromisedKeys = new CompromisedKeys({
-    revocation,
-    certificatesWithKey: (spkiSha256, limit) => issuance.list({ spkiSha256, limit }),
-    crl,
-    ocsp,
-  });
-  const operations = sensitiveOperations({ ca, crl, users, keys, escrow, compromisedKeys, config });
-  const approvals = new ApprovalService({
-    store: new SqlApprovalStore(database.db),
-    clock,
-    policy: config.access.quorum,
-    lifetimeHours: config.access.approvalHours,
-    executors: operations,
-  });
-  const metrics = new Metrics({ defaultMetrics: true });
-  hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
   const bursts = new RateWatch({
     clock,
     limits: config.monitoring.bursts,
@@ -375,37 +182,131 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         .catch((error) => logger?.error({ err: error }, "cannot audit a burst warning"));
     },
   });
-  const audit = new AuditLog({
-    store: new SqlAuditStore(database.db),
-    keys: ca.serviceKeys,
+  const keyUsed = ({ keyId, operation, actor }: { keyId: string; operation: string; actor: Actor }) => {
+    metrics.keyOperations.inc({ key: keyId, operation });
+    bursts.record(actor.name, `key.${operation}`);
+  };
+
+  const revocation = createRevocation({
+    store: revocationStore,
+    certificates,
+    ca,
+    issuance: issuance.issuance,
+    notices: notifier,
+    slots,
     clock,
-    settings: config.audit,
+    baseUrl: config.baseUrl,
+    settings: config.revocation,
     logger,
-    issueAuditCertificate: async (spki) =>
-      issuance.issueForKey({
-        caId: (await ca.defaultIssuer()).id,
-        profile: "audit-signer",
-        spki,
-        commonName: "Keyward Audit Log Signer",
-        extensions: [],
-      }),
-    certificateChain: findCertificateChain,
   });
-  const overview = new OverviewService({
-    store: new SqlOverviewStore(database.db),
+  // Issued certificates get pre-signed answers from the responder, which issues its own
+  // certificate through issuance: issuance's explicit port closes the loop.
+  issuance.issuance.attachOcsp(revocation.ocsp);
+
+  const access = {
+    tokens: new TokenService({ store: new SqlTokenStore(db), clock }),
+    users: new UserService({
+      store: new SqlUserStore(db),
+      seeds: hsm.secretKeys,
+      clock,
+      sessionMinutes: config.access.sessionMinutes,
+    }),
+  };
+
+  // The KMS.
+  const keys = new KeyService({
+    store: new SqlKeyStore(db),
+    token: facets(hsm.secretKeys, hsm.wrapping),
+    clock,
+    audit,
+    onUse: keyUsed,
+    destroyWaitDays: config.kms.destroyWaitDays,
+    defaults: { rotationDays: config.kms.defaultRotationDays, cryptoperiodDays: config.kms.defaultCryptoperiodDays },
+    importKey: serviceKey({
+      purpose: "key-import",
+      // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
+      keyType: "rsa3072",
+      usage: "unwrap",
+      profile: "kms-import",
+      commonName: "Keyward Key Import",
+    }),
+    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
+  });
+  const trust = createRecipientTrust({
+    cas: () => ca.list(),
+    findCertificate: (serial) => certificates.get(serial),
+    anchors: trustAnchors,
+    logger,
+  });
+  const distribution = new KeyDistribution({
+    keys,
+    store: new SqlDistributionStore(db),
+    token: hsm.wrapping,
+    clock,
+    allowJwe: config.kms.allowJweDistribution,
+    trust,
+    onUse: keyUsed,
+  });
+  revocation.revocation.onRevoked(() => distribution.processRevokedRecipients(SYSTEM_ACTOR));
+  const revokedKeys = new RevokedKeyList({
+    keys,
+    signer: serviceKey({
+      purpose: "revoked-keys",
+      keyType: "p256",
+      profile: "kms-signer",
+      commonName: "Keyward Key Revocation List Signer",
+    }),
+    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    clock,
+    validityHours: config.kms.revokedListHours,
+    issuer: config.baseUrl,
+  });
+  const kmsSchedule = every(
+    60_000,
+    // Scheduled destruction, cryptoperiod ends and rotation periods, and keys exposed by revocations.
+    () => Promise.all([keys.runSchedule(SYSTEM_ACTOR), distribution.processRevokedRecipients(SYSTEM_ACTOR)]),
+    failed("key schedule"),
+    { slots, job: "kms-schedule" },
+  );
+
+  const escrow = new EscrowService({
+    store: new SqlEscrowStore(db),
+    keys,
+    token: facets(hsm.secretKeys, hsm.wrapping),
+    trust,
+    clock,
+    audit,
+  });
+  const escrowSchedule = every(60_000, () => escrow.escrowPending(SYSTEM_ACTOR), failed("escrow schedule"), {
+    slots,
+    job: "escrow-schedule",
+  });
+  const backup = new BackupService({
+    database,
+    keys,
+    token: hsm.wrapping,
+    trust,
     clock,
     cas: () => ca.list(),
-    currentCrl: (caId) => crl.current(caId),
-    responder: (caId) => revocationStore.currentResponder(caId),
-    pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
-    verifyAudit: () => audit.verify(),
-    settings: { caWarningDays: 90, ocspValidityHours: settings.ocspValidityHours },
+    custodians: () => escrow.agents(),
+    signer: serviceKey({
+      purpose: "backup-signer",
+      keyType: "p256",
+      profile: "kms-signer",
+      commonName: "Keyward Backup Signer",
+    }),
+    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    config,
+    audit,
   });
+
   // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
   const acmeProfiles = () =>
-    Object.fromEntries(issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
+    Object.fromEntries(
+      issuance.issuance.profileNames().map((name) => [name, config.profiles[name]!.description]),
+    );
   const acme = new AcmeService({
-    store: new SqlAcmeStore(database.db, database.relaxed),
+    store: new SqlAcmeStore(db, database.relaxed),
     clock,
     baseUrl: config.baseUrl,
     settings: config.acme,
@@ -416,14 +317,14 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     },
   });
   const rateLimits = new RateLimits({
-    store: new SqlRateLimitStore(database.db, database.relaxed),
+    store: new SqlRateLimitStore(db, database.relaxed),
     clock,
     settings: config.acme.rateLimits,
   });
   const acmeOrders = new AcmeOrders({
-    store: new SqlAcmeOrderStore(database.db),
-    issuance,
-    revocation,
+    store: new SqlAcmeOrderStore(db),
+    issuance: issuance.issuance,
+    revocation: revocation.revocation,
     rateLimits,
     profiles: acmeProfiles,
     forbiddenNames: config.policy.forbiddenNames,
@@ -444,10 +345,45 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       profile: config.acme.profile,
     },
   });
-  const responder = ocsp;
-  let nonceSweep: NodeJS.Timeout | undefined;
-  let keySchedule: NodeJS.Timeout | undefined;
-  let draining = false;
+  // Used nonces, old counters and long-expired orders and authorizations must not pile up.
+  const acmeCleanup = every(
+    60_000,
+    () => Promise.all([acme.cleanupNonces(), rateLimits.cleanup(), acmeOrders.cleanup()]),
+    failed("ACME cleanup"),
+  );
+
+  // Dual control over the sensitive operations of every module above.
+  const operations = sensitiveOperations({
+    ca,
+    crl: revocation.crl,
+    users: access.users,
+    keys,
+    escrow,
+    compromisedKeys: revocation.compromisedKeys,
+    config,
+  });
+  const approvals = new ApprovalService({
+    store: new SqlApprovalStore(db),
+    clock,
+    policy: config.access.quorum,
+    lifetimeHours: config.access.approvalHours,
+    executors: operations,
+  });
+
+  const overview = new OverviewService({
+    store: new SqlOverviewStore(db),
+    clock,
+    cas: () => ca.list(),
+    currentCrl: (caId) => revocation.crl.current(caId),
+    responder: (caId) => revocationStore.currentResponder(caId),
+    pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
+    verifyAudit: () => audit.verify(),
+    settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
+  });
+  const health = createHealth({ database: () => database.ping(), token: () => hsm.ping() });
+
+  // Started in this order, stopped in reverse.
+  const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup];
   return {
     config,
     clock,
@@ -455,21 +391,20 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     hsm,
     caTokens,
     ca,
-    issuance,
-    revocation,
+    issuance: issuance.issuance,
+    revocation: revocation.revocation,
+    ocsp: revocation.ocsp,
+    crl: revocation.crl,
+    compromisedKeys: revocation.compromisedKeys,
     acme,
     acmeOrders,
-    ocsp: responder,
-    crl,
-    tokens,
-    users,
+    ...access,
     keys,
     distribution,
     escrow,
     backup,
     revokedKeys,
     approvals,
-    compromisedKeys,
     overview,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);
@@ -479,94 +414,18 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     audit,
     metrics,
     bursts,
-    async readiness() {
-      const [db, token] = await Promise.all([
-        sql`SELECT 1`.execute(database.db).then(
-          () => "ok",
-          (error: Error) => `unreachable: ${error.message}`,
-        ),
-        hsm.ping().then(
-          () => "ok",
-          (error: Error) => `unavailable: ${error.message}`,
-        ),
-      ]);
-      if (draining) return { ready: false, database: db, hsm: token, draining: true };
-      return { ready: db === "ok" && token === "ok", database: db, hsm: token };
-    },
-    beginDrain() {
-      draining = true;
-    },
+    ...health,
     startSchedulers() {
-      audit.start();
-      // Scheduled destruction, cryptoperiod ends and rotation periods, checked every minute.
-      keySchedule = setInterval(
-        () =>
-          void slots
-            .claim("kms-schedule", 60_000)
-            .then((won) =>
-              won
-                ? Promise.all([
-                    keys.runSchedule(SYSTEM_ACTOR),
-                    distribution.processRevokedRecipients(SYSTEM_ACTOR),
-                    escrow.escrowPending(SYSTEM_ACTOR),
-                  ])
-                : undefined,
-            )
-            .catch((error) => logger?.error({ err: error }, "key schedule failed")),
-        60_000,
-      );
-      keySchedule.unref();
-      // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
-      const claim = (job: string, periodMs: number) => slots.claim(job, periodMs);
-      crl.start(async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id), 60_000, claim);
-      responder.start(60_000, claim);
-      // Other instances' revocations: at once by notice (PostgreSQL), within a second by the sweep.
-      responder.watchStorage(1000);
-      void notifier
-        .subscribe("keyward_ocsp", (serial) => responder.dropFromMemory(serial))
-        .catch((error) => logger?.warn({ err: error }, "cannot listen for OCSP changes; the sweep remains"));
-      // Used nonces, old counters and long-expired orders and authorizations must not pile up.
-      nonceSweep = setInterval(
-        () =>
-          void Promise.all([
-            acme.cleanupNonces(),
-            rateLimits.cleanup(),
-            acmeOrders.cleanup(),
-            slots.claim("issuance-sweep", 60_000).then((won) => (won ? issuance.abandonStale(SYSTEM_ACTOR) : 0)),
-          ]).catch((error) => logger?.error({ err: error }, "ACME cleanup failed")),
-        60_000,
-      );
-      nonceSweep.unref();
+      for (const job of background) job.start();
     },
     async close() {
-      if (nonceSweep) clearInterval(nonceSweep);
-      audit.stop();
-      if (keySchedule) clearInterval(keySchedule);
-      crl.stop();
-      responder.stop();
+      for (const job of [...background].reverse()) await job.stop();
       await notifier.close();
       await caTokens.close();
       await hsm.close();
       await database.close();
     },
   };
-}
-
-/** External CAs whose certificates may receive keys (kms.trustAnchors), read once at start. */
-function loadTrustAnchors(anchors: Config["kms"]["trustAnchors"]) {
-  return anchors.map((anchor) => {
-    let certificate: x509.X509Certificate;
-    try {
-      const der = pemBlocks(readFileSync(anchor.certFile, "utf8"), "CERTIFICATE")[0];
-      if (!der) throw new Error("no PEM certificate in it");
-      certificate = new x509.X509Certificate(new Uint8Array(der));
-    } catch (error) {
-      throw new ConfigError(`kms.trustAnchors: cannot use ${anchor.certFile}: ${(error as Error).message}`);
-    }
-    const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
-    if (!constraints?.ca) throw new ConfigError(`kms.trustAnchors: ${anchor.certFile} is not a CA certificate`);
-    return { ...anchor, certificate };
-  });
 }
 
 /** Two facets as one port, for a module that uses both (temporary until its ports name each). */

@@ -13,3 +13,5 @@ export function wholeSeconds(date: Date): Date {
 export function addDays(date: Date, days: number): Date {
   return new Date(date.getTime() + days * 86_400_000);
 }
+
+export { type Background, type ClaimSlot, every } from "./periodic.js";

@@ -7,3 +7,5 @@ export type {
   CertificateStore,
 } from "./ports.js";
 export { type IssuedCertificate, IssuanceService, type IssueRequest } from "./service.js";
+export { createIssuance, type Issuance } from "./factory.js";
+export { certifiedServiceKeys, type ServiceKeySpec } from "./service-keys.js";

@@ -1,4 +1,5 @@
 import type * as x509 from "@peculiar/x509";
+import { X509Certificate } from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { type Config, EXTENDED_KEY_USAGES, type Profile } from "../config/schema.js";
 import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
@@ -353,6 +354,20 @@ export class IssuanceService {
   /** The CA's subject key identifier (hex): what certificates it issues carry as AKI. */
   async issuerKeyIdentifier(caId: string): Promise<string | undefined> {
     return (await this.deps.ca.issuerInfo(caId)).keyIdentifier?.toString("hex");
+  }
+
+  /** A certificate we issued followed by its CA's chain up to and including the root. */
+  async certificateChain(serial: string): Promise<x509.X509Certificate[]> {
+    const chain = await this.findCertificateChain(serial);
+    if (!chain) throw new NotFoundError(`no certificate with serial ${serial}`);
+    return chain;
+  }
+
+  /** certificateChain, or undefined when no certificate with this serial was issued. */
+  async findCertificateChain(serial: string): Promise<x509.X509Certificate[] | undefined> {
+    const record = await this.find(serial);
+    if (!record?.certificate) return undefined;
+    return [new X509Certificate(new Uint8Array(record.certificate)), ...(await this.deps.ca.chain(record.caId))];
   }
 
   /** The issuing chain of a CA, leaf issuer first, without the root. */

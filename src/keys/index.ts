@@ -19,3 +19,4 @@ export { type DistributeRequest, KeyDistribution } from "./distribution.js";
 export { caCertificate, checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";
 export { CrlStatus } from "./crl-status.js";
+export { loadTrustAnchors, recipientTrust, type TrustAnchor, type TrustAnchorSettings } from "./trust.js";

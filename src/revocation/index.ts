@@ -11,3 +11,4 @@ export {
   spkiSha256Of,
 } from "./service.js";
 export { type CompromiseOutcome, CompromisedKeys, type KeyExposure } from "./compromised-keys.js";
+export { type ChangeNotices, createRevocation, type Revocation, type RevocationSettings } from "./factory.js";

@@ -47,10 +47,18 @@ export class RevocationService {
       crl: CrlPublisher;
       clock: Clock;
       logger?: Logger;
-      /** Runs after each revocation is stored (e.g. the KMS flags keys the certificate received). */
-      onRevoked?: (serial: string) => Promise<unknown>;
     },
   ) {}
+
+  private readonly revokedListeners: Array<(serial: string) => Promise<unknown>> = [];
+
+  /**
+   * Runs after each revocation is stored (not for certificateHold): the KMS flags keys the
+   * certificate received. The explicit port for modules built after revocation that depend on it.
+   */
+  onRevoked(listener: (serial: string) => Promise<unknown>): void {
+    this.revokedListeners.push(listener);
+  }
 
   async revoke(request: RevokeRequest): Promise<RevocationResult> {
     const serial = normalizeSerial(request.serial);
@@ -99,10 +107,12 @@ export class RevocationService {
     if (!revoked) throw new ConflictError(`certificate ${serial} was revoked by another request just now`);
     await this.afterChange(serial, record.caId);
     if (code !== REASONS.certificateHold) {
-      await this.deps.onRevoked?.(serial).catch((error) =>
-        // The revocation stands; the scheduler's sweep applies what failed here.
-        this.deps.logger?.error({ err: error, serial }, "applying a revocation to distributed keys failed"),
-      );
+      for (const listener of this.revokedListeners) {
+        await listener(serial).catch((error) =>
+          // The revocation stands; the scheduler's sweep applies what failed here.
+          this.deps.logger?.error({ err: error, serial }, "applying a revocation to distributed keys failed"),
+        );
+      }
     }
     return {
       serial,

@@ -15,6 +15,8 @@ export interface OpenDatabase {
   relaxed: RelaxedWriter;
   /** PostgreSQL schema chosen by the URL, if any. */
   schema?: string;
+  /** Readiness: one round trip (SELECT 1); throws when the database does not answer. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,10 +40,10 @@ export async function openDatabase(url: string): Promise<OpenDatabase> {
     await opened.close();
     throw new StorageError(`database migration failed: ${(error as Error).message}`, error);
   }
-  return opened;
+  return { ...opened, ping: async () => void (await sql`SELECT 1`.execute(opened.db)) };
 }
 
-function openSqlite(path: string): OpenDatabase {
+function openSqlite(path: string): Omit<OpenDatabase, "ping"> {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   let sqlite: SqliteDatabase.Database;
   try {
@@ -79,7 +81,7 @@ function withStatementCache(sqlite: SqliteDatabase.Database) {
   };
 }
 
-async function openPostgres(url: string): Promise<OpenDatabase> {
+async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new StorageError('database url must start with "sqlite:" or "postgres://"');
   }

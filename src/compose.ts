@@ -302,9 +302,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
 
   // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
   const acmeProfiles = () =>
-    Object.fromEntries(
-      issuance.issuance.profileNames().map((name) => [name, config.profiles[name]!.description]),
-    );
+    Object.fromEntries(issuance.issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
   const acme = new AcmeService({
     store: new SqlAcmeStore(db, database.relaxed),
     clock,

@@ -100,8 +100,7 @@ export function createRevocation(deps: {
     compromisedKeys,
     start() {
       // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
-      const intermediates = async () =>
-        (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id);
+      const intermediates = async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id);
       crl.start(intermediates, 60_000, deps.slots);
       ocsp.start(60_000, deps.slots);
       // Other instances' revocations: at once by notice (PostgreSQL), within a second by the sweep.

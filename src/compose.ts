@@ -123,6 +123,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     baseUrl: config.baseUrl,
     lint: createLinter(),
+    logger,
     rootKeys: rootToken
       ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }
       : undefined,

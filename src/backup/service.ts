@@ -167,7 +167,8 @@ export class BackupService {
   async check(bytes: Buffer) {
     const archive = parseArchive(bytes);
     const report = await checkArchive(archive);
-    const local = (await this.deps.cas().catch(() => [])).find((c) => c.kind === "root");
+    // A fresh deployment has no CA yet (nothing to compare); a database that fails is an error, not "no CA".
+    const local = (await this.deps.cas()).find((c) => c.kind === "root");
     if (local && local.spkiSha256 !== archive.deployment.rootSpkiSha256) {
       report.problems.push(
         `the archive is from another deployment (root key ${archive.deployment.rootSpkiSha256.slice(0, 16)}…, this one ${local.spkiSha256.slice(0, 16)}…)`,

@@ -76,6 +76,7 @@ export class TokenSet implements SigningKeys {
   async close(): Promise<void> {
     const opened = [...this.offline.values()];
     this.offline.clear();
+    // A token that failed to open has nothing to close (its error went to whoever needed it).
     for (const opening of opened) await (await opening.catch(() => undefined))?.close();
   }
 

@@ -8,6 +8,7 @@ import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
+import type { Logger } from "pino";
 import type { Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
 import { type ServiceKeys, serviceKeys } from "./service-keys.js";
@@ -69,6 +70,7 @@ export class CertificateAuthority {
       store: CaStore;
       /** Runs before every signature this module makes. */
       lint: Linter;
+      logger?: Logger;
       clock: Clock;
       baseUrl: string;
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
@@ -423,7 +425,12 @@ export class CertificateAuthority {
   }
 
   private async destroyKeys(uris: string[]): Promise<void> {
-    for (const uri of uris) await this.deps.keys.destroyKeyPair(uri).catch(() => undefined);
+    // The creation's own error is what the caller must see; a key left behind is named in the log.
+    for (const uri of uris) {
+      await this.deps.keys.destroyKeyPair(uri).catch((error) => {
+        this.deps.logger?.error({ err: error, keyUri: uri }, "a failed CA creation left its key pair in the token");
+      });
+    }
   }
 }
 

@@ -43,6 +43,7 @@ export function createNotifier(database: OpenDatabase, url: string, logger?: Log
       handlers.get(channel)!.push(handler);
     },
     async close() {
+      // Shutting down: a listener connection that is already gone needs no ending.
       await listener?.end().catch(() => undefined);
     },
   };

@@ -7,11 +7,14 @@ import { BackupService } from "./backup/index.js";
 import { EscrowService } from "./escrow/index.js";
 import {
   caCertificate,
+  createKeys,
   CrlStatus,
-  KeyDistribution,
+  type KeyCrypto,
+  type KeyDistribution,
+  type KeyImport,
+  type KeyLifecycle,
   type RecipientTrust,
-  KeyService,
-  RevokedKeyList,
+  type RevokedKeyList,
 } from "./keys/index.js";
 import { pemBlocks } from "./pki/pem.js";
 import { ServiceKey } from "./signer/index.js";
@@ -69,7 +72,12 @@ export interface Services {
   crl: CrlPublisher;
   tokens: TokenService;
   users: UserService;
-  keys: KeyService;
+  /** The KMS key lifecycle (create, rotate, states, destruction, scheduler). */
+  keys: KeyLifecycle;
+  /** The KMS data plane (encrypt/decrypt, MAC). */
+  keyCrypto: KeyCrypto;
+  /** BYOK import of key versions. */
+  keyImport: KeyImport;
   distribution: KeyDistribution;
   escrow: EscrowService;
   backup: BackupService;
@@ -249,26 +257,6 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
         }),
       chain: (serial) => certificateChain(serial),
     });
-  const keys = new KeyService({
-    store: new SqlKeyStore(database.db),
-    token: hsm,
-    clock,
-    audit: { record: (event) => audit.record(event) },
-    onUse: ({ keyId, operation, actor }) => {
-      metrics.keyOperations.inc({ key: keyId, operation });
-      bursts.record(actor.name, `key.${operation}`);
-    },
-    destroyWaitDays: config.kms.destroyWaitDays,
-    defaults: { rotationDays: config.kms.defaultRotationDays, cryptoperiodDays: config.kms.defaultCryptoperiodDays },
-    importKey: serviceKey({
-      purpose: "key-import",
-      // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
-      generateKeyPair: (label) => hsm.generateKeyPair("rsa3072", label, "unwrap"),
-      profile: "kms-import",
-      commonName: "Keyward Key Import",
-    }),
-    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
-  });
   const externalCrls = new CrlStatus(externalAnchors, logger);
   // Who may receive keys (distribution) and shares (escrow): our CAs and configured external ones.
   const recipientTrust: RecipientTrust = {
@@ -286,18 +274,47 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       return record && { revoked: record.status === "revoked", der: record.certificate };
     },
   };
-  const distribution = new KeyDistribution({
-    keys,
-    store: new SqlDistributionStore(database.db),
+  // The KMS. Escrow (built below) takes each new version; metrics, bursts and audit are bound late.
+  const revokedListKey = serviceKey({
+    purpose: "revoked-keys",
+    generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
+    profile: "kms-signer",
+    commonName: "Keyward Key Revocation List Signer",
+  });
+  const kms = createKeys({
+    keyStore: new SqlKeyStore(database.db),
+    distributionStore: new SqlDistributionStore(database.db),
     token: hsm,
     clock,
-    allowJwe: config.kms.allowJweDistribution,
-    trust: recipientTrust,
+    audit: { record: (event) => audit.record(event) },
+    logger,
     onUse: ({ keyId, operation, actor }) => {
       metrics.keyOperations.inc({ key: keyId, operation });
       bursts.record(actor.name, `key.${operation}`);
     },
+    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
+    trust: recipientTrust,
+    importKey: serviceKey({
+      purpose: "key-import",
+      // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
+      generateKeyPair: (label) => hsm.generateKeyPair("rsa3072", label, "unwrap"),
+      profile: "kms-import",
+      commonName: "Keyward Key Import",
+    }),
+    revokedListSigner: {
+      current: () => revokedListKey.current(),
+      sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+    },
+    settings: {
+      destroyWaitDays: config.kms.destroyWaitDays,
+      defaultRotationDays: config.kms.defaultRotationDays,
+      defaultCryptoperiodDays: config.kms.defaultCryptoperiodDays,
+      allowJweDistribution: config.kms.allowJweDistribution,
+      revokedListHours: config.kms.revokedListHours,
+      issuer: config.baseUrl,
+    },
   });
+  const { lifecycle: keys, crypto: keyCrypto, imports: keyImport, distribution, revokedList: revokedKeys } = kms;
   const escrow = new EscrowService({
     store: new SqlEscrowStore(database.db),
     keys,
@@ -305,6 +322,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     trust: recipientTrust,
     clock,
     audit: { record: (event) => audit.record(event) },
+    logger,
   });
   const backup = new BackupService({
     database,
@@ -323,19 +341,6 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     config,
     audit: { record: (event) => audit.record(event) },
-  });
-  const revokedKeys = new RevokedKeyList({
-    keys,
-    signer: serviceKey({
-      purpose: "revoked-keys",
-      generateKeyPair: (label) => hsm.generateKeyPair("p256", label),
-      profile: "kms-signer",
-      commonName: "Keyward Key Revocation List Signer",
-    }),
-    sign: (keyUri, data) => hsm.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
-    clock,
-    validityHours: config.kms.revokedListHours,
-    issuer: config.baseUrl,
   });
   const compromisedKeys = new CompromisedKeys({
     revocation,
@@ -459,6 +464,8 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     tokens,
     users,
     keys,
+    keyCrypto,
+    keyImport,
     distribution,
     escrow,
     backup,

@@ -6,7 +6,7 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import type { EscrowAgent } from "../escrow/index.js";
-import { checkRecipient, type KeyAlgorithm, type KeyService, type RecipientTrust } from "../keys/index.js";
+import { checkRecipient, type KeyAlgorithm, type KeyLifecycle, type RecipientTrust } from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
 import { certificatePem } from "../pki/pem.js";
 import type { CaRecord } from "../signer/index.js";
@@ -46,7 +46,7 @@ export class BackupService {
   constructor(
     private readonly deps: {
       database: OpenDatabase;
-      keys: KeyService;
+      keys: Pick<KeyLifecycle, "get" | "list" | "replaceVersionObject">;
       token: BackupTokenOps;
       trust: RecipientTrust;
       clock: Clock;

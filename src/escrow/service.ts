@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -6,7 +7,7 @@ import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from ".
 import {
   checkRecipient,
   type KeyAlgorithm,
-  type KeyService,
+  type KeyLifecycle,
   type ManagedKey,
   type RecipientTrust,
 } from "../keys/index.js";
@@ -42,11 +43,12 @@ export class EscrowService {
   constructor(
     private readonly deps: {
       store: EscrowStore;
-      keys: KeyService;
+      keys: Pick<KeyLifecycle, "get" | "list" | "replaceVersionObject">;
       token: EscrowTokenOps;
       trust: RecipientTrust;
       clock: Clock;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
+      logger?: Logger;
     },
   ) {}
 
@@ -284,7 +286,7 @@ export class EscrowService {
     ) {
       throw new ConflictError(`escrow recovery ${recoveryId} is ${recovery.status}`);
     }
-    if (recovery.sealingKeyUri) await this.deps.token.destroySecretKey(recovery.sealingKeyUri).catch(() => undefined);
+    await this.destroySealingKey(recovery);
     return this.recovery(recoveryId);
   }
 
@@ -324,7 +326,24 @@ export class EscrowService {
         agents: recovery.submitted.length,
       }),
     );
-    if (recovery.sealingKeyUri) await this.deps.token.destroySecretKey(recovery.sealingKeyUri).catch(() => undefined);
+    await this.destroySealingKey(recovery);
+  }
+
+  /**
+   * A recovery's sealing key is destroyed when it ends. The recovery is already recorded as ended,
+   * so a token failure here is logged, not reported: the submitted shares it sealed were deleted
+   * with the recovery's end, so the key left in the token (non-extractable) protects nothing.
+   */
+  private async destroySealingKey(recovery: Recovery): Promise<void> {
+    if (!recovery.sealingKeyUri) return;
+    try {
+      await this.deps.token.destroySecretKey(recovery.sealingKeyUri);
+    } catch (error) {
+      this.deps.logger?.warn(
+        { err: error, recovery: recovery.id, keyUri: recovery.sealingKeyUri },
+        "an ended escrow recovery's sealing key could not be destroyed; it is left in the token, protecting nothing",
+      );
+    }
   }
 
   private async escrowVersion(key: ManagedKey, version: number, policy: EscrowPolicy, actor: Actor): Promise<void> {

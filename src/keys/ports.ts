@@ -67,20 +67,39 @@ export interface KeyStore {
   pastCryptoperiod(now: Date): Promise<KeyVersion[]>;
 }
 
-/** The token operations the KMS needs; keys are used by URI only. */
-export interface SymmetricKeyOps {
+/**
+ * The token's secret-key operations, one interface per part of the KMS that uses them; keys are
+ * used by URI only. The module's factory takes their union (SecretKeyToken).
+ */
+/** Lifecycle: a version's object is made at create/rotate and destroyed at the end of its life. */
+export interface SecretKeyLifecycleOps {
   generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  destroySecretKey(uri: string): Promise<void>;
+}
+
+/** Data plane: what encrypt/decrypt and MAC do with a version's object. */
+export interface SecretKeyCryptoOps {
   aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
   aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
   hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
-  destroySecretKey(uri: string): Promise<void>;
-  /** BYOK: opens a key sealed to the import key into a new token object; returns its URI. */
+}
+
+/** BYOK: opens a key sealed to the import key into a new token object; destroys it if unrecorded. */
+export interface SecretKeyImportOps {
+  /** Returns the new object's URI. */
   importSecretKey(
     importKeyUri: string,
     sealed: SealedImport,
     target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
   ): Promise<string>;
+  destroySecretKey(uri: string): Promise<void>;
 }
+
+/** Every symmetric-key operation of the KMS except distribution's wrapping (KeyWrappingOps). */
+export type SymmetricKeyOps = SecretKeyLifecycleOps & SecretKeyCryptoOps & SecretKeyImportOps;
+
+/** The HSM's secret-key facet as the KMS uses it: exactly the methods its parts call. */
+export type SecretKeyToken = SymmetricKeyOps & KeyWrappingOps;
 
 /** One key version wrapped to one recipient certificate: the exposure record. */
 export interface Distribution {

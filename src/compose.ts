@@ -10,10 +10,13 @@ import { createHealth, type Health } from "./health/index.js";
 import { openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
 import { certifiedServiceKeys, createIssuance, type IssuanceService } from "./issuance/index.js";
 import {
-  KeyDistribution,
-  KeyService,
+  createKeys,
+  type KeyCrypto,
+  type KeyDistribution,
+  type KeyImport,
+  type KeyLifecycle,
   loadTrustAnchors,
-  RevokedKeyList,
+  type RevokedKeyList,
   recipientTrust as createRecipientTrust,
 } from "./keys/index.js";
 import { createLinter } from "./lint/index.js";
@@ -67,7 +70,10 @@ export interface Services extends Health {
   crl: CrlPublisher;
   tokens: TokenService;
   users: UserService;
-  keys: KeyService;
+  /** The KMS: lifecycle, data plane (encrypt, decrypt, MAC) and BYOK import. */
+  keys: KeyLifecycle;
+  keyCrypto: KeyCrypto;
+  keyImport: KeyImport;
   distribution: KeyDistribution;
   escrow: EscrowService;
   backup: BackupService;
@@ -143,7 +149,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     logger,
   });
-  const serviceKey = certifiedServiceKeys({
+  const serviceKeys = certifiedServiceKeys({
     ca,
     issuance: issuance.issuance,
     store: new SqlServiceKeyStore(db),
@@ -214,16 +220,24 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     }),
   };
 
-  // The KMS.
-  const keys = new KeyService({
-    store: new SqlKeyStore(db),
-    token: facets(hsm.secretKeys, hsm.wrapping),
+  // The KMS: key lifecycle, data plane, BYOK import, distribution and the signed revoked-key list.
+  const trust = createRecipientTrust({
+    cas: () => ca.list(),
+    findCertificate: (serial) => certificates.get(serial),
+    anchors: trustAnchors,
+    logger,
+  });
+  const kms = createKeys({
+    keyStore: new SqlKeyStore(db),
+    distributionStore: new SqlDistributionStore(db),
+    secretKeys: hsm.secretKeys,
+    wrapping: hsm.wrapping,
     clock,
     audit,
+    logger,
     onUse: keyUsed,
-    destroyWaitDays: config.kms.destroyWaitDays,
-    defaults: { rotationDays: config.kms.defaultRotationDays, cryptoperiodDays: config.kms.defaultCryptoperiodDays },
-    importKey: serviceKey({
+    trust,
+    importKey: serviceKeys.key({
       purpose: "key-import",
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
       keyType: "rsa3072",
@@ -231,37 +245,23 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       profile: "kms-import",
       commonName: "Keyward Key Import",
     }),
-    onNewVersion: (keyId, actor): Promise<number> => escrow.escrowPending(actor, keyId),
-  });
-  const trust = createRecipientTrust({
-    cas: () => ca.list(),
-    findCertificate: (serial) => certificates.get(serial),
-    anchors: trustAnchors,
-    logger,
-  });
-  const distribution = new KeyDistribution({
-    keys,
-    store: new SqlDistributionStore(db),
-    token: hsm.wrapping,
-    clock,
-    allowJwe: config.kms.allowJweDistribution,
-    trust,
-    onUse: keyUsed,
-  });
-  revocation.revocation.onRevoked(() => distribution.processRevokedRecipients(SYSTEM_ACTOR));
-  const revokedKeys = new RevokedKeyList({
-    keys,
-    signer: serviceKey({
+    revokedListSigner: serviceKeys.signing({
       purpose: "revoked-keys",
       keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Key Revocation List Signer",
     }),
-    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
-    clock,
-    validityHours: config.kms.revokedListHours,
-    issuer: config.baseUrl,
+    settings: {
+      destroyWaitDays: config.kms.destroyWaitDays,
+      defaultRotationDays: config.kms.defaultRotationDays,
+      defaultCryptoperiodDays: config.kms.defaultCryptoperiodDays,
+      allowJweDistribution: config.kms.allowJweDistribution,
+      revokedListHours: config.kms.revokedListHours,
+      issuer: config.baseUrl,
+    },
   });
+  const { lifecycle: keys, distribution } = kms;
+  revocation.revocation.onRevoked(() => distribution.processRevokedRecipients(SYSTEM_ACTOR));
   const kmsSchedule = every(
     60_000,
     // Scheduled destruction, cryptoperiod ends and rotation periods, and keys exposed by revocations.
@@ -273,11 +273,14 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const escrow = new EscrowService({
     store: new SqlEscrowStore(db),
     keys,
-    token: facets(hsm.secretKeys, hsm.wrapping),
+    secretKeys: hsm.secretKeys,
+    wrapping: hsm.wrapping,
     trust,
     clock,
     audit,
+    logger,
   });
+  kms.onNewVersion((keyId, actor) => escrow.escrowPending(actor, keyId));
   const escrowSchedule = every(60_000, () => escrow.escrowPending(SYSTEM_ACTOR), failed("escrow schedule"), {
     slots,
     job: "escrow-schedule",
@@ -290,13 +293,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     cas: () => ca.list(),
     custodians: () => escrow.agents(),
-    signer: serviceKey({
+    signer: serviceKeys.signing({
       purpose: "backup-signer",
       keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Backup Signer",
     }),
-    sign: (keyUri, data) => ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
     config,
     audit,
   });
@@ -399,10 +401,12 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     acmeOrders,
     ...access,
     keys,
+    keyCrypto: kms.crypto,
+    keyImport: kms.imports,
     distribution,
     escrow,
     backup,
-    revokedKeys,
+    revokedKeys: kms.revokedList,
     approvals,
     overview,
     runOperation(operation, params, actor) {
@@ -425,15 +429,4 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       await database.close();
     },
   };
-}
-
-/** Two facets as one port, for a module that uses both (temporary until its ports name each). */
-function facets<A extends object, B extends object>(a: A, b: B): A & B {
-  return new Proxy({} as A & B, {
-    get: (_target, name) => {
-      const owner = (name in a ? a : b) as Record<string | symbol, unknown>;
-      const value = owner[name];
-      return typeof value === "function" ? value.bind(owner) : value;
-    },
-  });
 }

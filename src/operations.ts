@@ -1,5 +1,5 @@
 import type { EscrowService } from "./escrow/index.js";
-import type { KeyService } from "./keys/index.js";
+import type { KeyLifecycle } from "./keys/index.js";
 import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
 import type { CaSettings, Config } from "./config/index.js";
@@ -24,7 +24,7 @@ export function sensitiveOperations(deps: {
   ca: CertificateAuthority;
   crl: CrlPublisher;
   users: UserService;
-  keys: KeyService;
+  keys: KeyLifecycle;
   escrow: EscrowService;
   compromisedKeys: CompromisedKeys;
   config: Config;

@@ -6,9 +6,10 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import type { EscrowAgent } from "../escrow/index.js";
-import { checkRecipient, type KeyAlgorithm, type KeyService, type RecipientTrust } from "../keys/index.js";
+import { checkRecipient, type KeyAlgorithm, type KeyLifecycle, type RecipientTrust } from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
 import { certificatePem } from "../pki/pem.js";
+import type { SigningServiceKey } from "../issuance/index.js";
 import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
 import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
@@ -46,14 +47,14 @@ export class BackupService {
   constructor(
     private readonly deps: {
       database: OpenDatabase;
-      keys: KeyService;
+      keys: Pick<KeyLifecycle, "get" | "list" | "replaceVersionObject">;
       token: BackupTokenOps;
       trust: RecipientTrust;
       clock: Clock;
       cas: () => Promise<CaRecord[]>;
       custodians: () => Promise<EscrowAgent[]>;
-      signer: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
-      sign(keyUri: string, data: Buffer): Promise<Buffer>;
+      /** The backup signer (ECDSA P-256, a service key certified under our CA). */
+      signer: SigningServiceKey;
       config: unknown;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
     },
@@ -136,7 +137,7 @@ export class BackupService {
         },
       };
       const { keyUri, chain } = await this.deps.signer.current();
-      const signature = await this.deps.sign(keyUri, signedBytes(header));
+      const signature = await this.deps.signer.sign(keyUri, signedBytes(header));
       const archive: Archive = {
         ...header,
         signature: {

@@ -762,7 +762,7 @@ export function buildProgram(): Command {
     .action(async (id: string, opts: { in: string }) => {
       await withServices(program, async (s, out) => {
         const data = readFileSync(opts.in === "-" ? 0 : opts.in);
-        const sealed = await s.keys.encrypt(id, data, cliActor());
+        const sealed = await s.keyCrypto.encrypt(id, data, cliActor());
         out.result(sealed, () => sealed.ciphertext);
       });
     });
@@ -775,7 +775,7 @@ export function buildProgram(): Command {
     .action(async (id: string, opts: { in: string; out?: string }) => {
       await withServices(program, async (s, out) => {
         const jwe = readInputFile(opts.in, "ciphertext").trim();
-        const { plaintext, version } = await s.keys.decrypt(id, jwe, cliActor());
+        const { plaintext, version } = await s.keyCrypto.decrypt(id, jwe, cliActor());
         if (opts.out) writeFileSync(opts.out, plaintext, { mode: 0o600 });
         if (out.json) out.result({ plaintext: plaintext.toString("base64"), version }, () => "");
         else if (!opts.out) process.stdout.write(plaintext);
@@ -834,7 +834,7 @@ export function buildProgram(): Command {
     .description("print Keyward's key-import certificate chain: seal keys to it for key import")
     .action(async (opts: { out?: string }) => {
       await withServices(program, async (s, out) => {
-        const chain = await s.keys.importCertificate();
+        const chain = await s.keyImport.importCertificate();
         const pem = chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join("");
         if (opts.out) writeFileSync(opts.out, pem);
         out.result({ certificate: pem, subject: chain[0]!.subject, notAfter: chain[0]!.notAfter.toISOString() }, () =>
@@ -858,7 +858,7 @@ export function buildProgram(): Command {
             : text.includes("-----BEGIN")
               ? text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "")
               : raw.toString("base64");
-        const k = await s.keys.importVersion(id, opts.format, data, cliActor());
+        const k = await s.keyImport.importVersion(id, opts.format, data, cliActor());
         out.result(
           keyView(k),
           () => `Imported version ${Math.max(...k.versions.map((v) => v.version))} of ${k.name}:\n${showKey(k)}`,

@@ -1,2 +1,2 @@
 export type { EscrowAgent, EscrowPolicy, EscrowStore, KeyEscrow, Recovery, RecoveryStatus } from "./ports.js";
-export { EscrowService, type EscrowTokenOps, policyFor } from "./service.js";
+export { type EscrowSecretKeys, EscrowService, type EscrowWrapping, policyFor } from "./service.js";

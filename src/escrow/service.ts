@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -6,7 +7,7 @@ import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from ".
 import {
   checkRecipient,
   type KeyAlgorithm,
-  type KeyService,
+  type KeyLifecycle,
   type ManagedKey,
   type RecipientTrust,
 } from "../keys/index.js";
@@ -14,14 +15,18 @@ import { sealToCertificate } from "../pki/cms.js";
 import { certificatePem } from "../pki/pem.js";
 import type { EscrowAgent, EscrowPolicy, EscrowStore, KeyEscrow, Recovery } from "./ports.js";
 
-/** What escrow needs from the token. */
-export interface EscrowTokenOps {
+/** What escrow needs of the HSM's wrapping facet: versions wrapped under a one-time escrow secret. */
+export interface EscrowWrapping {
   wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer>;
   unwrapSecretKeyUnder(
     wrapped: Buffer,
     wrappingKey: Buffer,
     target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
   ): Promise<string>;
+}
+
+/** What escrow needs of the HSM's secret-key facet: a recovery's sealing key for submitted shares. */
+export interface EscrowSecretKeys {
   generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
   aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
   aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
@@ -42,11 +47,13 @@ export class EscrowService {
   constructor(
     private readonly deps: {
       store: EscrowStore;
-      keys: KeyService;
-      token: EscrowTokenOps;
+      keys: Pick<KeyLifecycle, "get" | "list" | "replaceVersionObject">;
+      secretKeys: EscrowSecretKeys;
+      wrapping: EscrowWrapping;
       trust: RecipientTrust;
       clock: Clock;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
+      logger?: Logger;
     },
   ) {}
 
@@ -172,7 +179,7 @@ export class EscrowService {
     }
     const id = randomUUID();
     // Submitted shares wait at rest sealed under a token key of this recovery, destroyed at its end.
-    const sealingKeyUri = await this.deps.token.generateSecretKey("AES-256", `escrow-recovery-${id.slice(0, 8)}`, {
+    const sealingKeyUri = await this.deps.secretKeys.generateSecretKey("AES-256", `escrow-recovery-${id.slice(0, 8)}`, {
       extractable: false,
     });
     const recovery: Recovery = {
@@ -238,7 +245,7 @@ export class EscrowService {
       );
     }
     const iv = randomBytes(12);
-    const sealed = await this.deps.token.aesGcmEncrypt(
+    const sealed = await this.deps.secretKeys.aesGcmEncrypt(
       recovery.sealingKeyUri!,
       iv,
       Buffer.from(`${recovery.id}/${agent.id}`),
@@ -284,7 +291,7 @@ export class EscrowService {
     ) {
       throw new ConflictError(`escrow recovery ${recoveryId} is ${recovery.status}`);
     }
-    if (recovery.sealingKeyUri) await this.deps.token.destroySecretKey(recovery.sealingKeyUri).catch(() => undefined);
+    await this.destroySealingKey(recovery);
     return this.recovery(recoveryId);
   }
 
@@ -295,7 +302,7 @@ export class EscrowService {
     try {
       for (const s of recovery.submitted) {
         shares.push(
-          await this.deps.token.aesGcmDecrypt(
+          await this.deps.secretKeys.aesGcmDecrypt(
             recovery.sealingKeyUri!,
             s.sealed.subarray(0, 12),
             Buffer.from(`${recovery.id}/${s.agentId}`),
@@ -304,7 +311,7 @@ export class EscrowService {
         );
       }
       secret = await combine(shares.map((s) => new Uint8Array(s)));
-      const uri = await this.deps.token.unwrapSecretKeyUnder(escrow.wrapped, Buffer.from(secret), {
+      const uri = await this.deps.wrapping.unwrapSecretKeyUnder(escrow.wrapped, Buffer.from(secret), {
         algorithm: key.algorithm,
         label: `kms-${key.name}-v${recovery.version}-${randomBytes(3).toString("hex")}`,
         extractable: key.distributable,
@@ -324,7 +331,24 @@ export class EscrowService {
         agents: recovery.submitted.length,
       }),
     );
-    if (recovery.sealingKeyUri) await this.deps.token.destroySecretKey(recovery.sealingKeyUri).catch(() => undefined);
+    await this.destroySealingKey(recovery);
+  }
+
+  /**
+   * A recovery's sealing key is destroyed when it ends. The recovery is already recorded as ended,
+   * so a token failure here is logged, not reported: the submitted shares it sealed were deleted
+   * with the recovery's end, so the key left in the token (non-extractable) protects nothing.
+   */
+  private async destroySealingKey(recovery: Recovery): Promise<void> {
+    if (!recovery.sealingKeyUri) return;
+    try {
+      await this.deps.secretKeys.destroySecretKey(recovery.sealingKeyUri);
+    } catch (error) {
+      this.deps.logger?.warn(
+        { err: error, recovery: recovery.id, keyUri: recovery.sealingKeyUri },
+        "an ended escrow recovery's sealing key could not be destroyed; it is left in the token, protecting nothing",
+      );
+    }
   }
 
   private async escrowVersion(key: ManagedKey, version: number, policy: EscrowPolicy, actor: Actor): Promise<void> {
@@ -338,7 +362,7 @@ export class EscrowService {
     const secret = randomBytes(32);
     let shares: Uint8Array[] = [];
     try {
-      const wrapped = await this.deps.token.wrapSecretKeyUnder(v.keyUri, secret);
+      const wrapped = await this.deps.wrapping.wrapSecretKeyUnder(v.keyUri, secret);
       shares = await split(new Uint8Array(secret), agents.length, policy.threshold);
       const escrow: KeyEscrow = {
         keyId: key.id,

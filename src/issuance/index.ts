@@ -8,4 +8,4 @@ export type {
 } from "./ports.js";
 export { type IssuedCertificate, IssuanceService, type IssueRequest } from "./service.js";
 export { createIssuance, type Issuance } from "./factory.js";
-export { certifiedServiceKeys, type ServiceKeySpec } from "./service-keys.js";
+export { certifiedServiceKeys, type ServiceKeySpec, type SigningServiceKey } from "./service-keys.js";

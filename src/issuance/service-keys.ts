@@ -1,3 +1,4 @@
+import type * as x509 from "@peculiar/x509";
 import type { Clock } from "../clock/index.js";
 import type { KeyType } from "../pki/key-types.js";
 import { type CertificateAuthority, ServiceKey, type ServiceKeyStore } from "../signer/index.js";
@@ -13,6 +14,13 @@ export interface ServiceKeySpec {
   commonName: string;
 }
 
+/** A certified service key that signs (ECDSA P-256 with SHA-256, raw r‖s): Keyward's statements. */
+export interface SigningServiceKey {
+  /** The key and its chain (leaf first, root last), created or renewed as needed. */
+  current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }>;
+  sign(keyUri: string, data: Uint8Array): Promise<Buffer>;
+}
+
 /**
  * Keyward's own key pairs in the token (signing its statements, receiving imported keys), each
  * made through the signer's ServiceKeys port, certified by the default issuer through the
@@ -23,8 +31,8 @@ export function certifiedServiceKeys(deps: {
   issuance: IssuanceService;
   store: ServiceKeyStore;
   clock: Clock;
-}): (spec: ServiceKeySpec) => ServiceKey {
-  return (spec) =>
+}): { key(spec: ServiceKeySpec): ServiceKey; signing(spec: ServiceKeySpec & { keyType: "p256" }): SigningServiceKey } {
+  const key = (spec: ServiceKeySpec) =>
     new ServiceKey({
       purpose: spec.purpose,
       store: deps.store,
@@ -40,4 +48,14 @@ export function certifiedServiceKeys(deps: {
         }),
       chain: (serial) => deps.issuance.certificateChain(serial),
     });
+  return {
+    key,
+    signing(spec) {
+      const serviceKey = key(spec);
+      return {
+        current: () => serviceKey.current(),
+        sign: (keyUri, data) => deps.ca.serviceKeys.sign(keyUri, { name: "ECDSA", hash: "SHA-256" }, data),
+      };
+    },
+  };
 }

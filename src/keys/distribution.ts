@@ -7,7 +7,8 @@ import { cmsRecipientOf, envelopedData, kariSharedInfo } from "../pki/cms.js";
 import { USES } from "./lifecycle.js";
 import type { Distribution, DistributionStore, KeyVersion, KeyWrappingOps, ManagedKey } from "./ports.js";
 import { type CheckedRecipient, checkRecipient, type RecipientTrust } from "./recipients.js";
-import { type KeyService, keyEvent } from "./service.js";
+import type { KeyLifecycle } from "./lifecycle-service.js";
+import { keyEvent, primaryVersion } from "./versions.js";
 
 export interface DistributeRequest {
   /** The recipient certificate, PEM. */
@@ -39,7 +40,8 @@ export interface DistributionResult {
 export class KeyDistribution {
   constructor(
     private readonly deps: {
-      keys: KeyService;
+      /** Reads keys, and applies a key's onRecipientRevoked policy (state changes, rotation). */
+      keys: Pick<KeyLifecycle, "get" | "changeState" | "rotate">;
       store: DistributionStore;
       token: KeyWrappingOps;
       trust: RecipientTrust;
@@ -142,7 +144,7 @@ export class KeyDistribution {
       }
       if (key.onRecipientRevoked === "rotate" || key.onRecipientRevoked === "compromise") {
         // A replacement once per exposed primary: new data must not be protected by a leaked version.
-        if (this.deps.keys.primary(key)?.version === d.version) {
+        if (primaryVersion(key)?.version === d.version) {
           await this.deps.keys.rotate(key.id, actor);
           counts.rotated++;
         }
@@ -156,7 +158,7 @@ export class KeyDistribution {
 
   private chooseVersion(key: ManagedKey, requested: number | undefined): KeyVersion {
     if (requested === undefined) {
-      const primary = this.deps.keys.primary(key);
+      const primary = primaryVersion(key);
       if (!primary) throw new ConflictError(`key ${key.name} has no active version to distribute`);
       return primary;
     }

@@ -12,9 +12,15 @@ export {
   type RecipientPolicy,
   type KeyVersion,
   type ManagedKey,
-  type SymmetricKeyOps,
+  type SecretKeyCryptoOps,
+  type SecretKeyImportOps,
+  type SecretKeyLifecycleOps,
 } from "./ports.js";
-export { type CreateKeyRequest, type EncryptionContext, KeyService } from "./service.js";
+export { type CreateKeyRequest, KeyLifecycle } from "./lifecycle-service.js";
+export { type EncryptionContext, KeyCrypto } from "./crypto-service.js";
+export { KeyImport } from "./import-service.js";
+export { createKeys, type Keys, type KeysDeps, type KeysSettings } from "./factory.js";
+export { keyEvent, primaryVersion } from "./versions.js";
 export { type DistributeRequest, KeyDistribution } from "./distribution.js";
 export { caCertificate, checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";

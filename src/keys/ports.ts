@@ -67,19 +67,32 @@ export interface KeyStore {
   pastCryptoperiod(now: Date): Promise<KeyVersion[]>;
 }
 
-/** The token operations the KMS needs; keys are used by URI only. */
-export interface SymmetricKeyOps {
+/**
+ * The token's secret-key operations, one interface per part of the KMS that uses them; keys are
+ * used by URI only. The factory takes them from the HSM's secret-key and wrapping facets.
+ */
+/** Lifecycle: a version's object is made at create/rotate and destroyed at the end of its life. */
+export interface SecretKeyLifecycleOps {
   generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  destroySecretKey(uri: string): Promise<void>;
+}
+
+/** Data plane: what encrypt/decrypt and MAC do with a version's object. */
+export interface SecretKeyCryptoOps {
   aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
   aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
   hmacSha256(uri: string, data: Uint8Array): Promise<Buffer>;
-  destroySecretKey(uri: string): Promise<void>;
-  /** BYOK: opens a key sealed to the import key into a new token object; returns its URI. */
+}
+
+/** BYOK: opens a key sealed to the import key into a new token object; destroys it if unrecorded. */
+export interface SecretKeyImportOps {
+  /** Returns the new object's URI. */
   importSecretKey(
     importKeyUri: string,
     sealed: SealedImport,
     target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
   ): Promise<string>;
+  destroySecretKey(uri: string): Promise<void>;
 }
 
 /** One key version wrapped to one recipient certificate: the exposure record. */

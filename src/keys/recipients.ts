@@ -56,6 +56,9 @@ export function caCertificate(der: Buffer): x509.X509Certificate {
 async function signedBy(child: x509.X509Certificate, issuer: x509.X509Certificate): Promise<boolean> {
   const pair = digest(child.rawData) + digest(issuer.rawData);
   if (verified.has(pair)) return true;
+  // On purpose, without a log line: verify throws on what it cannot process (a malformed signature,
+  // an algorithm WebCrypto lacks), and such a certificate is not verifiably signed by this candidate.
+  // Only the caller's bytes are involved (no storage, no token), so no outage can hide here.
   const ok = await child.verify({ publicKey: issuer, signatureOnly: true }).catch(() => false);
   if (ok) {
     if (verified.size > 10_000) verified.clear();

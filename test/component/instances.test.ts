@@ -110,7 +110,7 @@ describe("several instances on one PostgreSQL", () => {
       body: { plaintext: Buffer.from("hi").toString("base64") },
     });
     const { ciphertext } = (await sealed.json()) as { ciphertext: string };
-    const { plaintext } = await b.services.keys.decrypt(id, ciphertext, { id: "t", name: "t", kind: "system" });
+    const { plaintext } = await b.services.keyCrypto.decrypt(id, ciphertext, { id: "t", name: "t", kind: "system" });
     expect(plaintext.toString()).toBe("hi");
   });
 

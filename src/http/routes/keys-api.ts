@@ -119,7 +119,7 @@ function distributionView(d: Distribution) {
 }
 
 export function keyRoutes(services: Services): ApiRoute[] {
-  const { keys, distribution } = services;
+  const { keys, keyCrypto, keyImport, distribution } = services;
   const usable = async (res: Response, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
@@ -162,7 +162,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
       permission: "keys:read",
       summary: "Keyward's key-import certificate and its chain (PEM): seal keys to it for POST /keys/{id}/import",
       async handler(_req, res) {
-        const chain = await keys.importCertificate();
+        const chain = await keyImport.importCertificate();
         res.type("application/x-pem-file").send(chain.map((c) => certificatePem(new Uint8Array(c.rawData))).join(""));
       },
     },
@@ -258,7 +258,9 @@ export function keyRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(EncryptBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
-        res.json(await keys.encrypt(key.id, Buffer.from(body.plaintext, "base64"), actorOf(req, res), body.context));
+        res.json(
+          await keyCrypto.encrypt(key.id, Buffer.from(body.plaintext, "base64"), actorOf(req, res), body.context),
+        );
       },
     },
     {
@@ -272,7 +274,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
         const key = await usable(res, String(req.params.id));
         if (body.override && principalOf(res).role !== "admin")
           throw new ForbiddenError("only an admin may override a key's state to decrypt");
-        const { plaintext, version } = await keys.decrypt(key.id, body.ciphertext, actorOf(req, res), body);
+        const { plaintext, version } = await keyCrypto.decrypt(key.id, body.ciphertext, actorOf(req, res), body);
         res.json({ plaintext: plaintext.toString("base64"), version });
       },
     },
@@ -284,7 +286,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(DecryptBody.omit({ override: true }), req.body, "request body");
         const key = await usable(res, String(req.params.id));
-        res.json(await keys.rewrap(key.id, body.ciphertext, actorOf(req, res), body.context));
+        res.json(await keyCrypto.rewrap(key.id, body.ciphertext, actorOf(req, res), body.context));
       },
     },
     {
@@ -295,7 +297,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(DataKeyBody, req.body ?? {}, "request body");
         const key = await usable(res, String(req.params.id));
-        const made = await keys.generateDataKey(key.id, body.bytes, actorOf(req, res), body.context);
+        const made = await keyCrypto.generateDataKey(key.id, body.bytes, actorOf(req, res), body.context);
         res.json({ plaintext: made.plaintext.toString("base64"), ciphertext: made.ciphertext, version: made.version });
       },
     },
@@ -307,7 +309,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(MacBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
-        res.json(await keys.mac(key.id, Buffer.from(body.data, "base64"), actorOf(req, res)));
+        res.json(await keyCrypto.mac(key.id, Buffer.from(body.data, "base64"), actorOf(req, res)));
       },
     },
     {
@@ -319,7 +321,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
         const body = parseInput(VerifyBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
         res.json({
-          valid: await keys.verifyMac(
+          valid: await keyCrypto.verifyMac(
             key.id,
             Buffer.from(body.data, "base64"),
             body.mac,
@@ -369,7 +371,9 @@ export function keyRoutes(services: Services): ApiRoute[] {
         const body = parseInput(ImportBody, req.body, "request body");
         res
           .status(201)
-          .json(keyView(await keys.importVersion(String(req.params.id), body.format, body.data, actorOf(req, res))));
+          .json(
+            keyView(await keyImport.importVersion(String(req.params.id), body.format, body.data, actorOf(req, res))),
+          );
       },
     },
   ];

@@ -1,0 +1,132 @@
+import type * as x509 from "@peculiar/x509";
+import type { Logger } from "pino";
+import type { Actor, AuditEvent } from "../audit/index.js";
+import type { Clock } from "../clock/index.js";
+import { KeyCrypto } from "./crypto-service.js";
+import { KeyDistribution } from "./distribution.js";
+import { KeyImport } from "./import-service.js";
+import { KeyLifecycle } from "./lifecycle-service.js";
+import type {
+  DistributionStore,
+  KeyStore,
+  KeyWrappingOps,
+  SecretKeyCryptoOps,
+  SecretKeyImportOps,
+  SecretKeyLifecycleOps,
+} from "./ports.js";
+import type { RecipientTrust } from "./recipients.js";
+import { RevokedKeyList } from "./revoked-list.js";
+
+/** A service key in the token with its certificate chain (leaf first); the signer owns these. */
+interface ServiceKeyPort {
+  current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }>;
+}
+
+export interface KeysSettings {
+  /** Waiting period of a scheduled destruction. */
+  destroyWaitDays: number;
+  /** Periods of keys created without their own (SP 800-57 Table 1 defaults); 0: none. */
+  defaultRotationDays: number;
+  defaultCryptoperiodDays: number;
+  /** JWE needs the key in process memory on tokens without AES-GCM key wrapping (SoftHSM 2.6). */
+  allowJweDistribution: boolean;
+  /** Lifetime of the signed revoked-key list. */
+  revokedListHours: number;
+  /** The `iss` of the revoked-key list: this server's base URL. */
+  issuer: string;
+}
+
+export interface KeysDeps {
+  keyStore: KeyStore;
+  distributionStore: DistributionStore;
+  /** The HSM's secret-key facet: exactly the methods the KMS calls. */
+  secretKeys: SecretKeyLifecycleOps & SecretKeyCryptoOps;
+  /** The HSM's wrapping facet: distribution and BYOK import. */
+  wrapping: KeyWrappingOps & Pick<SecretKeyImportOps, "importSecretKey">;
+  clock: Clock;
+  /** Records key uses (state changes are written by the stores in their own transactions). */
+  audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
+  logger?: Logger;
+  /** Metrics and burst detection, for each use and distribution of a key. */
+  onUse?: (use: { keyId: string; operation: string; actor: Actor }) => void;
+  /** Who may receive distributed keys. */
+  trust: RecipientTrust;
+  /** The RSA key pair that BYOK senders seal keys to; without it, import is refused. */
+  importKey?: ServiceKeyPort;
+  /** The key that signs the revoked-key list, and ECDSA P-256 SHA-256 with it (raw r‖s). */
+  revokedListSigner: ServiceKeyPort & { sign(keyUri: string, data: Buffer): Promise<Buffer> };
+  settings: KeysSettings;
+}
+
+/** The KMS, built: each part takes only what it uses of the ports above. */
+export interface Keys {
+  /** Keys, versions and their states: create, rotate, state changes, destruction, the scheduler. */
+  lifecycle: KeyLifecycle;
+  /** Using keys: encrypt/decrypt (JWE), rewrap, data keys, MAC. */
+  crypto: KeyCrypto;
+  /** BYOK: the import certificate and versions imported under it. */
+  imports: KeyImport;
+  distribution: KeyDistribution;
+  revokedList: RevokedKeyList;
+  /**
+   * After a version is added (create, rotate, import), e.g. escrow takes it: the explicit port for
+   * a module built after the KMS that depends on it. A listener's failure reaches the caller.
+   */
+  onNewVersion(listener: (keyId: string, actor: Actor) => Promise<unknown>): void;
+}
+
+export function createKeys(deps: KeysDeps): Keys {
+  const { keyStore, secretKeys, wrapping, clock, logger, settings } = deps;
+  const listeners: Array<(keyId: string, actor: Actor) => Promise<unknown>> = [];
+  const onNewVersion = async (keyId: string, actor: Actor) => {
+    for (const listener of listeners) await listener(keyId, actor);
+  };
+  const lifecycle = new KeyLifecycle({
+    store: keyStore,
+    token: secretKeys,
+    clock,
+    logger,
+    destroyWaitDays: settings.destroyWaitDays,
+    defaults: { rotationDays: settings.defaultRotationDays, cryptoperiodDays: settings.defaultCryptoperiodDays },
+    onNewVersion,
+  });
+  const crypto = new KeyCrypto({ keys: lifecycle, token: secretKeys, audit: deps.audit, onUse: deps.onUse });
+  const imports = new KeyImport({
+    keys: lifecycle,
+    store: keyStore,
+    // The key arrives through the wrapping facet; an unrecorded one is destroyed as a secret key.
+    token: {
+      importSecretKey: (importKeyUri, sealed, target) => wrapping.importSecretKey(importKeyUri, sealed, target),
+      destroySecretKey: (uri) => secretKeys.destroySecretKey(uri),
+    },
+    clock,
+    logger,
+    importKey: deps.importKey,
+    onNewVersion,
+  });
+  const distribution = new KeyDistribution({
+    keys: lifecycle,
+    store: deps.distributionStore,
+    token: wrapping,
+    trust: deps.trust,
+    clock,
+    allowJwe: settings.allowJweDistribution,
+    onUse: deps.onUse,
+  });
+  const revokedList = new RevokedKeyList({
+    keys: lifecycle,
+    signer: deps.revokedListSigner,
+    sign: (keyUri, data) => deps.revokedListSigner.sign(keyUri, data),
+    clock,
+    validityHours: settings.revokedListHours,
+    issuer: settings.issuer,
+  });
+  return {
+    lifecycle,
+    crypto,
+    imports,
+    distribution,
+    revokedList,
+    onNewVersion: (listener) => void listeners.push(listener),
+  };
+}

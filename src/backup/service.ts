@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import type * as x509 from "@peculiar/x509";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
-import { AcmeOrders, AcmeService, RateLimits } from "./acme/index.js";
+import { type Acme, createAcme } from "./acme/index.js";
 import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
 import { BackupService } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
@@ -64,8 +64,7 @@ export interface Services extends Health {
   ca: CertificateAuthority;
   issuance: IssuanceService;
   revocation: RevocationService;
-  acme: AcmeService;
-  acmeOrders: AcmeOrders;
+  acme: Acme;
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
@@ -303,53 +302,30 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     audit,
   });
 
-  // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
-  const acmeProfiles = () =>
-    Object.fromEntries(issuance.issuance.profileNames().map((name) => [name, config.profiles[name]!.description]));
-  const acme = new AcmeService({
-    store: new SqlAcmeStore(db, database.relaxed),
-    clock,
-    baseUrl: config.baseUrl,
-    settings: config.acme,
-    profiles: acmeProfiles,
+  const acme = createAcme({
+    stores: {
+      accounts: new SqlAcmeStore(db, database.relaxed),
+      orders: new SqlAcmeOrderStore(db),
+      rateLimits: new SqlRateLimitStore(db, database.relaxed),
+    },
+    issuance: issuance.issuance,
+    findCertificate: (serial) => certificates.get(serial),
+    revocation: revocation.revocation,
     hmac: {
       importKey: (value, label) => hsm.secretKeys.importHmacKey(value, label),
       sign: (uri, data) => hsm.secretKeys.hmacSha256(uri, data),
     },
-  });
-  const rateLimits = new RateLimits({
-    store: new SqlRateLimitStore(db, database.relaxed),
     clock,
-    settings: config.acme.rateLimits,
-  });
-  const acmeOrders = new AcmeOrders({
-    store: new SqlAcmeOrderStore(db),
-    issuance: issuance.issuance,
-    revocation: revocation.revocation,
-    rateLimits,
-    profiles: acmeProfiles,
-    forbiddenNames: config.policy.forbiddenNames,
-    clock,
-    baseUrl: config.baseUrl,
+    config: { baseUrl: config.baseUrl, acme: config.acme, forbiddenNames: config.policy.forbiddenNames },
+    // ACME clients may choose among the profiles requesters may use (draft-ietf-acme-profiles).
+    profiles: () =>
+      Object.fromEntries(issuance.issuance.profileNames().map((name) => [name, config.profiles[name]!.description])),
     logger,
-    settings: {
-      http01Port: config.acme.http01Port,
-      tlsAlpn01Port: config.acme.tlsAlpn01Port,
-      dnsResolver: config.acme.dnsResolver,
-      timeoutMs: config.acme.validationTimeoutMs,
-      orderLifetimeHours: config.acme.orderLifetimeHours,
-      validAuthorizationHours: config.acme.validAuthorizationHours,
-      checkCaa: config.acme.checkCaa,
-      caaIdentities: config.acme.caaIdentities,
-      answerWithinMs: 1000,
-      maxIdentifiers: 100,
-      profile: config.acme.profile,
-    },
   });
   // Used nonces, old counters and long-expired orders and authorizations must not pile up.
   const acmeCleanup = every(
     60_000,
-    () => Promise.all([acme.cleanupNonces(), rateLimits.cleanup(), acmeOrders.cleanup()]),
+    () => acme.cleanup(),
     failed("ACME cleanup"),
   );
 
@@ -398,7 +374,6 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     crl: revocation.crl,
     compromisedKeys: revocation.compromisedKeys,
     acme,
-    acmeOrders,
     ...access,
     keys,
     keyCrypto: kms.crypto,

@@ -1,4 +1,4 @@
-import { KeywardError } from "../errors/index.js";
+import { type ErrorCode, KeywardError } from "../errors/index.js";
 import type { Identifier } from "./ports.js";
 
 /** RFC 8555 §6.7 error types Keyward uses, with their HTTP status. */
@@ -29,13 +29,28 @@ export const ACME_PROBLEMS = {
 } as const;
 export type AcmeProblemType = keyof typeof ACME_PROBLEMS;
 
+/**
+ * The general error code whose status is this HTTP status, so an AcmeError has one status:
+ * `status` (KeywardError's) is the status the ACME client sees.
+ */
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: "badRequest",
+  403: "forbidden",
+  404: "notFound",
+  409: "conflict",
+  413: "payloadTooLarge",
+  415: "unsupportedMediaType",
+  429: "tooManyRequests",
+  500: "internal",
+};
+
 /** An error that leaves the ACME edge as `urn:ietf:params:acme:error:<type>`. */
 export class AcmeError extends KeywardError {
   static withSubproblems(type: AcmeProblemType, message: string, subproblems: AcmeError[], identifiers: Identifier[]) {
     // RFC 8555 §6.7.1: one problem per identifier, each naming the identifier it is about.
     return new AcmeError(type, message, {
       subproblems: subproblems.map((p, i) => ({
-        type: `urn:ietf:params:acme:error:${p.acmeType}`,
+        type: problemTypeUrn(p.acmeType),
         detail: p.message,
         identifier: identifiers[i],
       })),
@@ -43,36 +58,104 @@ export class AcmeError extends KeywardError {
   }
 
   readonly acmeType: AcmeProblemType;
-  readonly httpStatus: number;
 
+  /** `status` defaults to the type's (ACME_PROBLEMS); a few answers need another (404, 409, 415). */
   constructor(type: AcmeProblemType, message: string, extensions?: Record<string, unknown>, status?: number) {
-    super(type === "serverInternal" ? "internal" : "badRequest", message, { extensions });
+    const httpStatus = status ?? ACME_PROBLEMS[type];
+    const code = CODE_OF_STATUS[httpStatus];
+    if (!code) throw new TypeError(`no error code has HTTP status ${httpStatus}`);
+    super(code, message, { extensions });
     this.acmeType = type;
-    this.httpStatus = status ?? ACME_PROBLEMS[type];
   }
 }
 
+/**
+ * The one table from Keyward's general errors to ACME problem types (RFC 8555 §6.7), with the HTTP
+ * status of the answer. AcmeErrors carry their own type and status.
+ */
+const ACME_TYPE_OF_CODE: Record<ErrorCode, { type: AcmeProblemType; status?: number }> = {
+  badCSR: { type: "badCSR", status: 400 },
+  policyViolation: { type: "rejectedIdentifier", status: 400 },
+  unauthorized: { type: "unauthorized", status: 403 },
+  forbidden: { type: "unauthorized", status: 403 },
+  notFound: { type: "malformed", status: 404 },
+  payloadTooLarge: { type: "malformed", status: 413 },
+  unsupportedMediaType: { type: "malformed", status: 415 },
+  // Without a status: the error's own.
+  conflict: { type: "malformed" },
+  badRequest: { type: "malformed" },
+  badRecipient: { type: "serverInternal" },
+  tooManyRequests: { type: "serverInternal" },
+  config: { type: "serverInternal" },
+  hsm: { type: "serverInternal" },
+  storage: { type: "serverInternal" },
+  internal: { type: "serverInternal" },
+};
+
 /** Keyward's general errors as ACME problem types (RFC 8555 §6.7). */
 export function acmeTypeOf(error: KeywardError): { type: AcmeProblemType; status: number } {
-  if (error instanceof AcmeError) return { type: error.acmeType, status: error.httpStatus };
-  switch (error.code) {
-    case "badCSR":
-      return { type: "badCSR", status: 400 };
-    case "policyViolation":
-      return { type: "rejectedIdentifier", status: 400 };
-    case "unauthorized":
-    case "forbidden":
-      return { type: "unauthorized", status: 403 };
-    case "notFound":
-      return { type: "malformed", status: 404 };
-    case "payloadTooLarge":
-      return { type: "malformed", status: 413 };
-    case "unsupportedMediaType":
-      return { type: "malformed", status: 415 };
-    case "conflict":
-    case "badRequest":
-      return { type: "malformed", status: error.status };
-    default:
-      return { type: "serverInternal", status: Math.max(error.status, 500) };
+  if (error instanceof AcmeError) return { type: error.acmeType, status: error.status };
+  const { type, status } = ACME_TYPE_OF_CODE[error.code];
+  // Server-side failures stay 5xx even when the general code is a client one (badRecipient, 429).
+  return { type, status: status ?? (type === "serverInternal" ? Math.max(error.status, 500) : error.status) };
+}
+
+export interface AcmeProblem {
+  type: string;
+  status: number;
+  detail: string;
+  [extension: string]: unknown;
+}
+
+function problemTypeUrn(type: AcmeProblemType): string {
+  return `urn:ietf:params:acme:error:${type}`;
+}
+
+/**
+ * An error as an ACME problem, for a response (with the client error's extensions, and the
+ * Retry-After it asks for) or as recorded on an order or challenge (type, status and detail only).
+ * Problem documents for ACME are built here and nowhere else; server-side failures get a generic
+ * detail, never their message.
+ */
+function problemOf(
+  error: unknown,
+  serverDetail: string,
+  withExtensions: boolean,
+): { problem: AcmeProblem; retryAfter?: number } {
+  let type: AcmeProblemType;
+  let status: number;
+  let detail: string;
+  let extensions: Record<string, unknown> = {};
+  let retryAfter: number | undefined;
+  // body-parser's errors say what was wrong with the body in words we can pass on.
+  const body = error as { type?: string; limit?: number } | null;
+  if (error instanceof KeywardError) {
+    ({ type, status } = acmeTypeOf(error));
+    detail = status < 500 ? error.message : serverDetail;
+    if (status < 500 && withExtensions) {
+      const { retryAfter: seconds, ...rest } = error.extensions;
+      extensions = rest;
+      if (typeof seconds === "number") retryAfter = seconds;
+    }
+  } else if (body?.type === "entity.too.large") {
+    [type, status, detail] = ["malformed", 413, `the request body exceeds ${body.limit} bytes`];
+  } else if (body?.type === "entity.parse.failed") {
+    [type, status, detail] = ["malformed", 400, "the request body is not valid JSON"];
+  } else {
+    [type, status, detail] = ["serverInternal", 500, serverDetail];
   }
+  return {
+    problem: { ...extensions, type: problemTypeUrn(type), status, detail },
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+  };
+}
+
+/** The problem document an ACME request is answered with, and the Retry-After it asks for. */
+export function problemResponse(error: unknown): { problem: AcmeProblem; retryAfter?: number } {
+  return problemOf(error, "the server failed to process the request", true);
+}
+
+/** The problem an order or challenge records (RFC 8555 §7.1.3, §7.1.5): type, status and detail. */
+export function recordedProblem(error: unknown): AcmeProblem {
+  return problemOf(error, "the server failed", false).problem;
 }

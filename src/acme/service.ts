@@ -1,10 +1,11 @@
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { calculateJwkThumbprint, type JWK } from "jose";
+import { calculateJwkThumbprint, errors, type JWK } from "jose";
 import type { Clock } from "../clock/index.js";
 import type { AcmeAccount, AcmeStore } from "./ports.js";
 import { type ParsedJws, parseJws, verifyJws } from "./jws.js";
 import { AcmeError } from "./problems.js";
+import type { AcmeUrls } from "./urls.js";
 
 export interface AcmeSettings {
   nonceLifetimeSeconds: number;
@@ -21,6 +22,12 @@ export interface AuthenticatedRequest {
   account?: AcmeAccount;
 }
 
+/** HMAC keys of external account bindings: they live in the token, named by URI. */
+export interface EabHmac {
+  importKey(value: Buffer, label: string): Promise<string>;
+  sign(uri: string, data: Uint8Array): Promise<Buffer>;
+}
+
 const MAX_CONTACTS = 10;
 
 /**
@@ -32,24 +39,20 @@ export class AcmeService {
     private readonly deps: {
       store: AcmeStore;
       clock: Clock;
-      baseUrl: string;
+      urls: AcmeUrls;
       settings: AcmeSettings;
       /** draft-ietf-acme-profiles: name → description, announced in the directory's meta. */
       profiles?: () => Record<string, string>;
-      /** HMAC keys live in the token (external account binding). */
-      hmac: {
-        importKey(value: Buffer, label: string): Promise<string>;
-        sign(uri: string, data: Uint8Array): Promise<Buffer>;
-      };
+      hmac: EabHmac;
     },
   ) {}
 
-  url(path: string): string {
-    return `${this.deps.baseUrl}/acme/${path}`;
+  private url(path: string): string {
+    return this.deps.urls.url(path);
   }
 
-  accountUrl(id: string): string {
-    return this.url(`acct/${id}`);
+  private accountUrl(id: string): string {
+    return this.deps.urls.account(id);
   }
 
   directory() {
@@ -174,7 +177,7 @@ export class AcmeService {
       throw new AcmeError("malformed", "externalAccountBinding must be a flattened JWS");
     }
     let header: Record<string, unknown>;
-    let boundKey: JWK;
+    let boundKey: unknown;
     try {
       header = JSON.parse(Buffer.from(b.protected, "base64url").toString("utf8"));
       boundKey = JSON.parse(Buffer.from(b.payload, "base64url").toString("utf8"));
@@ -189,7 +192,7 @@ export class AcmeService {
     const key = typeof header.kid === "string" ? await this.deps.store.eabKey(header.kid) : undefined;
     if (!key) throw new AcmeError("unauthorized", "externalAccountBinding names an unknown key id");
     if (key.accountId) throw new AcmeError("unauthorized", "this external account key is already bound to an account");
-    if ((await calculateJwkThumbprint(boundKey, "sha256").catch(() => "")) !== thumbprint) {
+    if ((await thumbprintOfBoundKey(boundKey)) !== thumbprint) {
       throw new AcmeError("unauthorized", "externalAccountBinding binds a different account key");
     }
     const expected = await this.deps.hmac.sign(key.keyUri, Buffer.from(`${b.protected}.${b.payload}`, "ascii"));
@@ -277,9 +280,19 @@ export class AcmeService {
       at,
     };
   }
+}
 
-  accountView(account: AcmeAccount) {
-    return { status: account.status, contact: account.contact, orders: `${this.accountUrl(account.id)}/orders` };
+/**
+ * The thumbprint of the key an EAB binds, or undefined when its payload is no usable JWK: such a
+ * binding binds no key, which the caller refuses as binding a different one.
+ */
+async function thumbprintOfBoundKey(boundKey: unknown): Promise<string | undefined> {
+  try {
+    return await calculateJwkThumbprint(boundKey as JWK, "sha256");
+  } catch (error) {
+    // jose refuses a value that is not a JWK of a known type with a TypeError or a JOSEError.
+    if (error instanceof TypeError || error instanceof errors.JOSEError) return undefined;
+    throw error;
   }
 }
 

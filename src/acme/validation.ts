@@ -39,6 +39,8 @@ function lookupWith(resolver: Resolver | undefined): LookupFunction {
       : resolver
           .resolve4(hostname)
           .then((a) => a.map((address) => ({ address, family: 4 })))
+          // On purpose: no A record (or an A lookup that failed) is not the end, a host may be
+          // IPv6-only; when AAAA fails too, its error reaches http/tls and becomes the dns problem.
           .catch(() => resolver.resolve6(hostname).then((a) => a.map((address) => ({ address, family: 6 }))));
     found.then(
       (addresses) =>

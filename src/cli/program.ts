@@ -929,7 +929,7 @@ export function buildProgram(): Command {
     .option("--name <name>", "who the binding is for", "acme-account")
     .action(async (opts: { name: string }) => {
       await withServices(program, async (s, out) => {
-        const created = await s.acme.createExternalAccountKey(opts.name, cliActor());
+        const created = await s.acme.accounts.createExternalAccountKey(opts.name, cliActor());
         out.progress(`External account key for "${opts.name}"; the HMAC key is shown only once:`);
         out.result(created, () => `kid:      ${created.kid}\nhmac key: ${created.hmacKey}`);
       });
@@ -948,7 +948,7 @@ export function buildProgram(): Command {
         const hours = Number(opts.hours);
         if (!(hours > 0 && hours <= 24 * 90)) throw new BadRequestError("--hours must be between 0 and 2160");
         const start = s.clock.now();
-        const result = await s.acmeOrders.forceRenewal(
+        const result = await s.acme.renewals.forceRenewal(
           opts.ca ? { caId: opts.ca } : { serials: opts.serial!.map(normalizeSerial) },
           {
             start,

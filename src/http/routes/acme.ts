@@ -1,20 +1,32 @@
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import type { Logger } from "pino";
-import { AcmeError, acmeTypeOf } from "../../acme/index.js";
-import type { Services } from "../../compose.js";
-import { KeywardError } from "../../errors/index.js";
+import { type Acme, AcmeError, problemResponse } from "../../acme/index.js";
+import type { Metrics, RateWatch } from "../../metrics/index.js";
+import { finalizePayload, newOrderPayload, revokeCertPayload } from "./acme-payloads.js";
 
 const JOSE = "application/jose+json";
 
+/** What the ACME routes use: the ACME module, two counters, the burst watch, and two settings. */
+export interface AcmeRouteDeps {
+  acme: Pick<
+    Acme,
+    "accounts" | "orders" | "authorizations" | "renewals" | "revocation" | "views" | "urls" | "profiles"
+  >;
+  config: { baseUrl: string; policy: { maxBodyBytes: number } };
+  metrics: Pick<Metrics, "acmeOrders" | "certificatesIssued">;
+  bursts: Pick<RateWatch, "record">;
+}
+
 /** RFC 8555 routes under /acme. Every response carries a fresh Replay-Nonce (§6.5). */
-export function acmeRoutes(services: Services, logger: Logger): Router {
+export function acmeRoutes(deps: AcmeRouteDeps, logger: Logger): Router {
   const router = Router();
-  const { acme, config } = services;
-  const index = `<${acme.url("directory")}>;rel="index"`;
+  const { acme, config, metrics } = deps;
+  const { accounts, orders, authorizations, views, urls } = acme;
+  const index = `<${urls.url("directory")}>;rel="index"`;
 
   const withNonce = async (_req: Request, res: Response, next: NextFunction) => {
     try {
-      res.setHeader("Replay-Nonce", await acme.newNonce());
+      res.setHeader("Replay-Nonce", await accounts.newNonce());
       res.setHeader("Link", index);
       next();
     } catch (error) {
@@ -24,7 +36,7 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
   router.use(withNonce);
 
   router.get("/directory", (_req, res) => {
-    res.json(acme.directory());
+    res.json(accounts.directory());
   });
 
   router.head("/new-nonce", (_req, res) => {
@@ -54,102 +66,94 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
     express.json({ type: JOSE, limit: config.policy.maxBodyBytes }),
   ];
   const requestUrl = (req: Request) => `${config.baseUrl}${req.originalUrl}`;
+  const authenticated = async (req: Request) => {
+    const auth = await accounts.authenticate(req.body, requestUrl(req), { allowJwk: false });
+    return { auth, account: auth.account! };
+  };
 
   router.post("/new-account", ...jose, async (req, res) => {
-    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: true });
-    const { account, created } = await acme.newAccount(auth);
-    res.setHeader("Location", acme.accountUrl(account.id));
-    res.status(created ? 201 : 200).json(acme.accountView(account));
+    const auth = await accounts.authenticate(req.body, requestUrl(req), { allowJwk: true });
+    const { account, created } = await accounts.newAccount(auth);
+    res.setHeader("Location", urls.account(account.id));
+    res.status(created ? 201 : 200).json(views.account(account));
   });
 
   router.post("/acct/:id/orders", ...jose, async (req, res) => {
     const { account } = await authenticated(req);
     if (account.id !== req.params.id) throw new AcmeError("unauthorized", "these are another account's orders");
-    res.json({ orders: await acmeOrders.ordersOf(account) });
+    res.json({ orders: (await orders.ordersOf(account)).map((id) => urls.order(id)) });
   });
 
   router.post("/acct/:id", ...jose, async (req, res) => {
-    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: false });
-    const account = await acme.updateAccount(String(req.params.id), auth);
-    res.json(acme.accountView(account));
+    const auth = await accounts.authenticate(req.body, requestUrl(req), { allowJwk: false });
+    const account = await accounts.updateAccount(String(req.params.id), auth);
+    res.json(views.account(account));
   });
-
-  const { acmeOrders } = services;
-  const authenticated = async (req: Request) => {
-    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: false });
-    return { auth, account: auth.account! };
-  };
 
   router.post("/new-order", ...jose, async (req, res) => {
     const { auth, account } = await authenticated(req);
-    const order = await acmeOrders.newOrder(account, auth.jws.payload);
-    services.metrics.acmeOrders.inc({ status: order.status });
-    res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
-    res.status(201).json(acmeOrders.orderView(order));
+    const order = await orders.newOrder(account, newOrderPayload(auth.jws.payload, acme.profiles));
+    metrics.acmeOrders.inc({ status: order.status });
+    res.setHeader("Location", urls.order(order.id));
+    res.status(201).json(views.order(order));
   });
 
   router.post("/order/:id", ...jose, async (req, res) => {
     const { account } = await authenticated(req);
-    res.json(acmeOrders.orderView(await acmeOrders.order(account, String(req.params.id))));
+    res.json(views.order(await orders.order(account, String(req.params.id))));
   });
 
   router.post("/order/:id/finalize", ...jose, async (req, res) => {
     const { auth, account } = await authenticated(req);
-    services.bursts.record(`acme:${account.id}`, "certificate.issue");
-    const order = await acmeOrders.finalize(account, String(req.params.id), auth.jws.payload);
-    services.metrics.acmeOrders.inc({ status: order.status });
-    if (order.status === "valid") services.metrics.certificatesIssued.inc({ profile: order.profile, source: "acme" });
-    res.setHeader("Location", acmeOrders.url(`order/${order.id}`));
+    deps.bursts.record(`acme:${account.id}`, "certificate.issue");
+    const order = await orders.finalize(account, String(req.params.id), finalizePayload(auth.jws.payload));
+    metrics.acmeOrders.inc({ status: order.status });
+    if (order.status === "valid") metrics.certificatesIssued.inc({ profile: order.profile, source: "acme" });
+    res.setHeader("Location", urls.order(order.id));
     if (order.status === "processing") res.setHeader("Retry-After", "1");
-    res.json(acmeOrders.orderView(order));
+    res.json(views.order(order));
   });
 
   router.post("/authz/:id", ...jose, async (req, res) => {
     const { account } = await authenticated(req);
-    const authz = await acmeOrders.authorization(account, String(req.params.id));
+    const authz = await authorizations.authorization(account, String(req.params.id));
     if (authz.challenges.some((c) => c.status === "processing")) res.setHeader("Retry-After", "1");
-    res.json(acmeOrders.authorizationView(authz));
+    res.json(views.authorization(authz));
   });
 
   router.post("/chall/:id", ...jose, async (req, res) => {
     const { auth, account } = await authenticated(req);
-    const authz = async (id: string) => acmeOrders.url(`authz/${id}`);
     // An empty JSON object starts validation; POST-as-GET only reads.
     const result =
       auth.jws.payload === undefined
-        ? await (async () => {
-            const challenge = await acmeOrders.challenge(account, String(req.params.id));
-            return { challenge, done: challenge.status !== "processing" };
-          })()
-        : await acmeOrders.respondToChallenge(account, String(req.params.id));
-    res.setHeader("Link", [index, `<${await authz(result.challenge.authorizationId)}>;rel="up"`]);
+        ? await authorizations.challenge(account, String(req.params.id))
+        : await authorizations.respondToChallenge(account, String(req.params.id));
+    res.setHeader("Link", [index, `<${urls.authorization(result.challenge.authorizationId)}>;rel="up"`]);
     if (!result.done) res.setHeader("Retry-After", "1");
-    res.json(acmeOrders.challengeView(result.challenge));
+    res.json(views.challenge(result.challenge));
   });
 
   // RFC 9773: unauthenticated GET; clients poll again after Retry-After.
   router.get("/renewal-info/:certId", async (req, res) => {
     res.setHeader("Retry-After", String(6 * 3600));
-    res.json(await acmeOrders.renewalInfo(String(req.params.certId)));
+    res.json(await acme.renewals.renewalInfo(String(req.params.certId)));
   });
 
   router.post("/revoke-cert", ...jose, async (req, res) => {
-    const auth = await acme.authenticate(req.body, requestUrl(req), { allowJwk: true });
-    await acmeOrders.revokeCertificate(auth, auth.jws.payload);
+    const auth = await accounts.authenticate(req.body, requestUrl(req), { allowJwk: true });
+    await acme.revocation.revokeCertificate(auth, revokeCertPayload(auth.jws.payload));
     res.status(200).end();
   });
 
   router.post("/key-change", ...jose, async (req, res) => {
     const { auth } = await authenticated(req);
-    const account = await acme.changeKey(auth, requestUrl(req));
-    res.json(acme.accountView(account));
+    const account = await accounts.changeKey(auth, requestUrl(req));
+    res.json(views.account(account));
   });
 
   router.post("/cert/:id", ...jose, async (req, res) => {
     const { account } = await authenticated(req);
-    res
-      .type("application/pem-certificate-chain")
-      .send(await acmeOrders.certificateChain(account, String(req.params.id)));
+    res.type("application/pem-certificate-chain").send(await orders.certificateChain(account, String(req.params.id)));
   });
 
   router.use((req, _res, next) => {
@@ -158,31 +162,10 @@ export function acmeRoutes(services: Services, logger: Logger): Router {
 
   // ACME clients expect urn:ietf:params:acme:error:* documents, never the admin API's types.
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const body = error as { type?: string; status?: number; limit?: number };
-    let type: string;
-    let status: number;
-    let detail: string;
-    let extensions: Record<string, unknown> = {};
-    if (error instanceof KeywardError) {
-      ({ type, status } = acmeTypeOf(error));
-      detail = status < 500 ? error.message : "the server failed to process the request";
-      if (status < 500) {
-        const { retryAfter, ...rest } = error.extensions;
-        extensions = rest;
-        if (typeof retryAfter === "number") res.setHeader("Retry-After", String(retryAfter));
-      }
-    } else if (body?.type === "entity.too.large") {
-      [type, status, detail] = ["malformed", 413, `the request body exceeds ${body.limit} bytes`];
-    } else if (body?.type === "entity.parse.failed") {
-      [type, status, detail] = ["malformed", 400, "the request body is not valid JSON"];
-    } else {
-      [type, status, detail] = ["serverInternal", 500, "the server failed to process the request"];
-    }
-    if (status >= 500) logger.error({ err: error, path: req.path }, "ACME request failed");
-    res
-      .status(status)
-      .type("application/problem+json")
-      .send(JSON.stringify({ ...extensions, type: `urn:ietf:params:acme:error:${type}`, status, detail }));
+    const { problem, retryAfter } = problemResponse(error);
+    if (problem.status >= 500) logger.error({ err: error, path: req.path }, "ACME request failed");
+    if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
+    res.status(problem.status).type("application/problem+json").send(JSON.stringify(problem));
   });
 
   return router;

@@ -267,7 +267,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Create an ACME external account binding key id and HMAC key (the key is shown once)",
       async handler(req, res) {
         const body = parseInput(EabBody, req.body ?? {}, "request body");
-        res.status(201).json(await services.acme.createExternalAccountKey(body.name, actorOf(req, res)));
+        res.status(201).json(await services.acme.accounts.createExternalAccountKey(body.name, actorOf(req, res)));
       },
     },
     {
@@ -277,7 +277,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Ask ACME clients to renew now (RFC 9773): force the ARI window of some certificates or of a CA's",
       async handler(req, res) {
         const { serials, caId, start, end, explanationUrl } = parseInput(RenewalWindowBody, req.body, "request body");
-        const result = await services.acmeOrders.forceRenewal(caId ? { caId } : { serials: serials! }, {
+        const result = await services.acme.renewals.forceRenewal(caId ? { caId } : { serials: serials! }, {
           start,
           end,
           explanationUrl,

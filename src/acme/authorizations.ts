@@ -1,0 +1,130 @@
+import { Resolver } from "node:dns/promises";
+import { calculateJwkThumbprint } from "jose";
+import type { Logger } from "pino";
+import type { Clock } from "../clock/index.js";
+import { checkCaa } from "./caa.js";
+import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrderStore } from "./ports.js";
+import { AcmeError, recordedProblem } from "./problems.js";
+import {
+  resolverFor,
+  type ValidationSettings,
+  validateDns01,
+  validateHttp01,
+  validateTlsAlpn01,
+} from "./validation.js";
+
+export interface AuthorizationSettings extends ValidationSettings {
+  /** RFC 8659 CAA checks (off only for private zones that cannot carry CAA records). */
+  checkCaa: boolean;
+  caaIdentities: readonly string[];
+  /** How long a validated authorization stays valid, and reusable by new orders of the account. */
+  validAuthorizationHours: number;
+  /** How long a challenge POST waits for validation before answering "processing". */
+  answerWithinMs: number;
+}
+
+type Outcome = { valid: true; validUntil: Date } | { valid: false; error: unknown };
+
+/**
+ * Authorizations and their challenges (RFC 8555 §7.5): validation starts when the challenge is
+ * posted; when it finishes quickly the answer already shows the final state.
+ */
+export class AcmeAuthorizations {
+  constructor(
+    private readonly deps: {
+      store: AcmeOrderStore;
+      clock: Clock;
+      settings: AuthorizationSettings;
+      logger?: Logger;
+    },
+  ) {}
+
+  async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
+    const authz = await this.deps.store.authorization(id);
+    if (!authz) throw new AcmeError("malformed", `no authorization ${id}`, undefined, 404);
+    if (authz.accountId !== account.id)
+      throw new AcmeError("unauthorized", "the authorization belongs to another account");
+    if (authz.status === "pending" && authz.expiresAt <= this.deps.clock.now()) {
+      await this.deps.store.setAuthorization(authz.id, "expired");
+      return { ...authz, status: "expired" };
+    }
+    return authz;
+  }
+
+  /** POST-as-GET of a challenge: reads it; `done` is false while it is being validated. */
+  async challenge(account: AcmeAccount, challengeId: string): Promise<{ challenge: AcmeChallenge; done: boolean }> {
+    const challenge = await this.ownChallenge(account, challengeId);
+    return { challenge: challenge.challenge, done: challenge.challenge.status !== "processing" };
+  }
+
+  /** Starts validation of a challenge and waits briefly for it, so fast validations answer final. */
+  async respondToChallenge(
+    account: AcmeAccount,
+    challengeId: string,
+  ): Promise<{ challenge: AcmeChallenge; done: boolean }> {
+    const { challenge, authz } = await this.ownChallenge(account, challengeId);
+    if (
+      authz.status === "pending" &&
+      (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now()))
+    ) {
+      const keyAuthorization = `${challenge.token}.${await calculateJwkThumbprint(account.jwk, "sha256")}`;
+      const validation = this.validate(authz, challenge, keyAuthorization);
+      await Promise.race([validation, new Promise((r) => setTimeout(r, this.deps.settings.answerWithinMs).unref())]);
+    }
+    const current = (await this.deps.store.challenge(challengeId))!;
+    return { challenge: current, done: current.status !== "processing" };
+  }
+
+  /** The challenge and its authorization, when the authorization is the account's. */
+  private async ownChallenge(account: AcmeAccount, challengeId: string) {
+    const challenge = await this.deps.store.challenge(challengeId);
+    if (!challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
+    const authz = await this.authorization(account, challenge.authorizationId);
+    return { challenge, authz };
+  }
+
+  /** Validates, then records the outcome; never rejects (a failure is the challenge's error). */
+  private async validate(authz: AcmeAuthorization, challenge: AcmeChallenge, keyAuthorization: string): Promise<void> {
+    const outcome = await this.outcome(authz, challenge, keyAuthorization);
+    // Challenge, authorization and orders change together: a crash between them would leave an
+    // authorization pending whose challenge can no longer be answered.
+    try {
+      await this.deps.store.concludeValidation({
+        challengeId: challenge.id,
+        authorizationId: authz.id,
+        at: this.deps.clock.now(),
+        ...outcome,
+      });
+    } catch (error) {
+      // Nobody awaits this past answerWithinMs: the challenge stays processing, the client polls.
+      this.deps.logger?.error({ err: error }, "ACME validation outcome not recorded");
+    }
+  }
+
+  private async outcome(
+    authz: AcmeAuthorization,
+    challenge: AcmeChallenge,
+    keyAuthorization: string,
+  ): Promise<Outcome> {
+    const settings = this.deps.settings;
+    try {
+      if (challenge.type === "http-01")
+        await validateHttp01(authz.identifier, challenge.token, keyAuthorization, settings);
+      else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, settings);
+      else await validateTlsAlpn01(authz.identifier, keyAuthorization, settings);
+      if (settings.checkCaa && authz.identifier.type === "dns") {
+        const resolver = resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs, tries: 2 });
+        await checkCaa(resolver, authz.identifier.value, authz.wildcard, settings.caaIdentities);
+      }
+      return {
+        valid: true,
+        validUntil: new Date(this.deps.clock.now().getTime() + settings.validAuthorizationHours * 3_600_000),
+      };
+    } catch (error) {
+      // The failure is the challenge's answer to the client; server-side ones are also logged.
+      const problem = recordedProblem(error);
+      if (problem.status >= 500) this.deps.logger?.error({ err: error }, "ACME validation failed");
+      return { valid: false, error: problem };
+    }
+  }
+}

@@ -53,8 +53,8 @@ export class AcmeAuthorizations {
 
   /** POST-as-GET of a challenge: reads it; `done` is false while it is being validated. */
   async challenge(account: AcmeAccount, challengeId: string): Promise<{ challenge: AcmeChallenge; done: boolean }> {
-    const challenge = await this.ownChallenge(account, challengeId);
-    return { challenge: challenge.challenge, done: challenge.challenge.status !== "processing" };
+    const { challenge } = await this.ownChallenge(account, challengeId);
+    return { challenge, done: challenge.status !== "processing" };
   }
 
   /** Starts validation of a challenge and waits briefly for it, so fast validations answer final. */

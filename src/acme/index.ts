@@ -1,6 +1,6 @@
 export type { AcmeAccount, AcmeStore, AcmeOrderStore } from "./ports.js";
 export { ACME_ALGORITHMS } from "./jws.js";
-export { AcmeError, acmeTypeOf, type AcmeProblem, problemResponse } from "./problems.js";
+export { AcmeError, type AcmeProblem, problemResponse } from "./problems.js";
 export { type AcmeSettings, AcmeService, type AuthenticatedRequest, type EabHmac } from "./service.js";
 export { type Acme, type AcmeDeps, createAcme } from "./factory.js";
 export { AcmeOrders, type FinalizeRequest, type NewOrderRequest, profileNotOffered } from "./orders.js";

@@ -323,11 +323,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     logger,
   });
   // Used nonces, old counters and long-expired orders and authorizations must not pile up.
-  const acmeCleanup = every(
-    60_000,
-    () => acme.cleanup(),
-    failed("ACME cleanup"),
-  );
+  const acmeCleanup = every(60_000, () => acme.cleanup(), failed("ACME cleanup"));
 
   // Dual control over the sensitive operations of every module above.
   const operations = sensitiveOperations({

@@ -87,6 +87,7 @@ const ACME_TYPE_OF_CODE: Record<ErrorCode, { type: AcmeProblemType; status?: num
   badRecipient: { type: "serverInternal" },
   tooManyRequests: { type: "serverInternal" },
   config: { type: "serverInternal" },
+  lint: { type: "serverInternal" },
   hsm: { type: "serverInternal" },
   storage: { type: "serverInternal" },
   internal: { type: "serverInternal" },

@@ -8,7 +8,12 @@ import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
 import { createHealth, type Health } from "./health/index.js";
 import { openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
-import { certifiedServiceKeys, createIssuance, type IssuanceService } from "./issuance/index.js";
+import {
+  type CertificateRecord,
+  certifiedServiceKeys,
+  createIssuance,
+  type IssuanceService,
+} from "./issuance/index.js";
 import {
   createKeys,
   type KeyCrypto,
@@ -63,6 +68,8 @@ export interface Services extends Health {
   caTokens: TokenSet;
   ca: CertificateAuthority;
   issuance: IssuanceService;
+  /** The certificate with this serial, undefined when there is none (storage failures throw). */
+  findCertificate(serial: string): Promise<CertificateRecord | undefined>;
   revocation: RevocationService;
   acme: Acme;
   ocsp: OcspResponder;
@@ -334,6 +341,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     escrow,
     compromisedKeys: revocation.compromisedKeys,
     config,
+    logger,
   });
   const approvals = new ApprovalService({
     store: new SqlApprovalStore(db),
@@ -365,6 +373,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     caTokens,
     ca,
     issuance: issuance.issuance,
+    findCertificate: (serial) => certificates.get(serial),
     revocation: revocation.revocation,
     ocsp: revocation.ocsp,
     crl: revocation.crl,

@@ -1,17 +1,12 @@
+import type { Logger } from "pino";
 import type { EscrowService } from "./escrow/index.js";
 import type { KeyLifecycle } from "./keys/index.js";
 import type { UserService } from "./access/index.js";
 import type { Actor } from "./audit/index.js";
 import type { CaSettings, Config } from "./config/index.js";
-import { caView } from "./http/views.js";
-import {
-  type CompromiseOutcome,
-  type CompromisedKeys,
-  type CrlPublisher,
-  REASONS,
-  reasonName,
-} from "./revocation/index.js";
-import type { CertificateAuthority } from "./signer/index.js";
+import { ConflictError } from "./errors/index.js";
+import { type CompromisedKeys, type CrlPublisher, compromiseView, REASONS } from "./revocation/index.js";
+import { type CertificateAuthority, caView } from "./signer/index.js";
 
 /** An operation that may need step-up and quorum; params are JSON, stored as-is with an approval. */
 export type Operation = (params: Record<string, unknown>, actor: Actor) => Promise<unknown>;
@@ -28,6 +23,7 @@ export function sensitiveOperations(deps: {
   escrow: EscrowService;
   compromisedKeys: CompromisedKeys;
   config: Config;
+  logger?: Logger;
 }): Map<string, Operation> {
   return new Map<string, Operation>([
     [
@@ -48,7 +44,19 @@ export function sensitiveOperations(deps: {
         const { id, reason } = p as { id: string; reason: keyof typeof REASONS };
         const record = await deps.ca.revokeIntermediate(id, REASONS[reason], actor);
         // The parent's CRL names the revoked CA; the root's needs `keyward crl root` when offline.
-        const crl = await deps.crl.generate(record.parentId!).catch(() => undefined);
+        // The revocation stands either way, so a CRL that cannot be signed now is logged and the
+        // result says crlNumber: null rather than failing an operation that took effect.
+        const crl = await deps.crl.generate(record.parentId!).catch((error: unknown) => {
+          if (error instanceof ConflictError) {
+            deps.logger?.warn({ ca: record.id, parent: record.parentId }, `${error.message}; then: keyward crl root`);
+          } else {
+            deps.logger?.error(
+              { err: error, ca: record.id, parent: record.parentId },
+              "CA revoked; its parent's CRL was not signed",
+            );
+          }
+          return undefined;
+        });
         return { ...caView(record), crlNumber: crl?.number ?? null };
       },
     ],
@@ -93,29 +101,4 @@ export function sensitiveOperations(deps: {
       },
     ],
   ]);
-}
-
-/** JSON of the compromised-key flow's result (what the approval records and the console shows). */
-export function compromiseView(o: CompromiseOutcome) {
-  return {
-    spkiSha256: o.spkiSha256,
-    revoked: o.revoked,
-    crls: o.crls.map((c) => ({
-      issuer: c.issuer,
-      number: c.number,
-      thisUpdate: c.thisUpdate.toISOString(),
-      nextUpdate: c.nextUpdate.toISOString(),
-    })),
-    certificates: o.certificates.map((c) => ({
-      serial: c.serial,
-      issuer: c.issuer,
-      ocsp: c.ocsp && {
-        status: c.ocsp.status,
-        thisUpdate: c.ocsp.thisUpdate?.toISOString() ?? null,
-        nextUpdate: c.ocsp.nextUpdate?.toISOString() ?? null,
-        revokedAt: c.ocsp.revokedAt?.toISOString() ?? null,
-        reason: reasonName(c.ocsp.reason),
-      },
-    })),
-  };
 }

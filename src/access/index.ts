@@ -18,3 +18,4 @@ export {
   type Executor,
   type QuorumPolicy,
 } from "./quorum.js";
+export { approvalView, userView } from "./views.js";

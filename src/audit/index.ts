@@ -13,3 +13,4 @@ export {
 export type { AuditCheckpoint, AuditFilter, AuditStore } from "./ports.js";
 export { type AuditKeys, AuditLog, type AuditSettings } from "./service.js";
 export { type AuditProblem, type AuditVerification, verifyAuditChain } from "./verify.js";
+export { auditView } from "./views.js";

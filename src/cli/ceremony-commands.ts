@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import type { Services } from "../compose.js";
 import { BadRequestError, ForbiddenError } from "../errors/index.js";
 import { parsePkcs11Uri } from "../hsm/index.js";
-import { caView } from "../http/views.js";
+import { caView } from "../signer/index.js";
 import { KEY_TYPES, type KeyType } from "../pki/key-types.js";
 import { certificatePem } from "../pki/pem.js";
 import { cliActor } from "./actor.js";

@@ -1,6 +1,7 @@
 /**
- * One error hierarchy for the whole server. Domain code throws these; only the HTTP edge turns them
- * into RFC 7807 problem documents, and only the CLI turns them into exit messages. `detail` is
+ * One error hierarchy for the whole server. Domain code throws these and names what went wrong by
+ * `code`; each edge has its own table from code to what it answers (the admin API's RFC 7807
+ * problems in http/problem.ts, ACME problems, OCSP response statuses, CLI exit codes). `detail` is
  * written for the client and must never contain secrets (PINs, tokens, key material).
  */
 export type ErrorCode =
@@ -21,28 +22,8 @@ export type ErrorCode =
   | "lint"
   | "internal";
 
-const STATUS: Record<ErrorCode, number> = {
-  badRequest: 400,
-  badCSR: 400,
-  policyViolation: 400,
-  badRecipient: 422,
-  unauthorized: 401,
-  forbidden: 403,
-  notFound: 404,
-  conflict: 409,
-  payloadTooLarge: 413,
-  unsupportedMediaType: 415,
-  tooManyRequests: 429,
-  config: 500,
-  hsm: 503,
-  storage: 503,
-  lint: 500,
-  internal: 500,
-};
-
 export class KeywardError extends Error {
   readonly code: ErrorCode;
-  readonly status: number;
   /** Extra machine-readable members for the problem document (never secrets). */
   readonly extensions: Record<string, unknown>;
 
@@ -50,14 +31,57 @@ export class KeywardError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.status = STATUS[code];
     this.extensions = options?.extensions ?? {};
   }
 
-  /** Client errors carry their message to the client; server errors get a generic detail. */
+  /**
+   * @deprecated An HTTP status is the edges' business: the admin API's table is in
+   * http/problem.ts. Kept only while acme/problems.ts and cli/output.ts still read it (issue 19);
+   * delete it with their last use. Do not add readers.
+   */
+  get status(): number {
+    switch (this.code) {
+      case "badRequest":
+      case "badCSR":
+      case "policyViolation":
+        return 400;
+      case "unauthorized":
+        return 401;
+      case "forbidden":
+        return 403;
+      case "notFound":
+        return 404;
+      case "conflict":
+        return 409;
+      case "payloadTooLarge":
+        return 413;
+      case "unsupportedMediaType":
+        return 415;
+      case "badRecipient":
+        return 422;
+      case "tooManyRequests":
+        return 429;
+      case "hsm":
+      case "storage":
+        return 503;
+      case "config":
+      case "lint":
+      case "internal":
+        return 500;
+      default:
+        return unknownCode(this.code);
+    }
+  }
+
+  /** @deprecated The caller's fault (status below 500). Kept only for acme/identifiers.ts (issue 19). */
   get isClientError(): boolean {
     return this.status < 500;
   }
+}
+
+/** A new ErrorCode must be added to the switch above: this does not compile until it is. */
+function unknownCode(code: never): never {
+  throw new TypeError(`unknown error code ${String(code)}`);
 }
 
 export class BadRequestError extends KeywardError {

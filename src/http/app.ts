@@ -1,22 +1,42 @@
 import type { RequestListener } from "node:http";
 import express from "express";
 import type { Logger } from "pino";
-import type { Services } from "../compose.js";
+import type { UserService } from "../access/index.js";
 import { NotFoundError } from "../errors/index.js";
+import type { RevokedKeyList } from "../keys/index.js";
+import type { Metrics } from "../metrics/index.js";
 import { consoleRouter } from "./console.js";
 import { accessLog, requestId, requireJson } from "./middleware.js";
-import { LoginBody } from "./routes/access-api.js";
-import { parseInput } from "./validate.js";
 import { problemHandler } from "./problem.js";
-import { acmeRoutes } from "./routes/acme.js";
-import { apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
-import { caRoutes } from "./routes/ca.js";
-import { ocspHandler, revocationRoutes } from "./routes/revocation.js";
+import { LoginBody } from "./routes/access-api.js";
+import { type AcmeRouteDeps, acmeRoutes } from "./routes/acme.js";
+import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
+import { type CaRouteDeps, caRoutes } from "./routes/ca.js";
+import { type CrlRouteDeps, type OcspRouteDeps, ocspHandler, revocationRoutes } from "./routes/revocation.js";
+import { parseInput } from "./validate.js";
 
 export const VERSION = "0.1.0";
 
+/** What the app itself answers: health, readiness, metrics, the key revocation list, login. */
+interface AppOwnDeps {
+  /** Whether this instance can serve: database reachable, token usable. */
+  readiness(): Promise<{ ready: boolean; database: string; hsm: string; draining?: true }>;
+  metrics: Pick<Metrics, "render">;
+  revokedKeys: Pick<RevokedKeyList, "current">;
+  users: Pick<UserService, "login">;
+}
+
+/** Everything the HTTP edge uses: the union of what each route file declares. */
+export type AppDeps = AppOwnDeps &
+  CaRouteDeps &
+  CrlRouteDeps &
+  OcspRouteDeps &
+  ApiRouteDeps &
+  ApiRouterDeps &
+  AcmeRouteDeps;
+
 /** The HTTP edge: thin routes over services; every error leaves as a problem document. */
-export function createApp(services: Services, logger: Logger): RequestListener {
+export function createApp(deps: AppDeps, logger: Logger): RequestListener {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -28,24 +48,24 @@ export function createApp(services: Services, logger: Logger): RequestListener {
   });
   // Ready means able to serve: the database answers and the token signs. Load balancers use this.
   app.get("/ready", async (_req, res) => {
-    const checks = await services.readiness();
+    const checks = await deps.readiness();
     res.status(checks.ready ? 200 : 503).json(checks);
   });
   app.get("/metrics", async (_req, res) => {
-    const { contentType, body } = await services.metrics.render();
+    const { contentType, body } = await deps.metrics.render();
     res.type(contentType).send(body);
   });
   // The signed key revocation list: public, like a CRL, for holders of distributed keys.
   app.get("/kms/revoked", async (_req, res) => {
-    const { jws } = await services.revokedKeys.current();
+    const { jws } = await deps.revokedKeys.current();
     res.type("application/jose").setHeader("Cache-Control", "public, max-age=60").send(jws);
   });
   app.use(consoleRouter());
-  app.use(caRoutes(services));
-  app.use(revocationRoutes(services));
-  app.use("/acme", acmeRoutes(services, logger));
+  app.use(caRoutes(deps));
+  app.use(revocationRoutes(deps));
+  app.use("/acme", acmeRoutes(deps, logger));
 
-  const routes = apiRoutes(services);
+  const routes = apiRoutes(deps);
   // The API's description is public, like any OpenAPI document; using the API needs a token.
   const openApi = openApiDocument(routes, VERSION);
   app.get("/api/v1/openapi.json", (_req, res) => {
@@ -55,7 +75,7 @@ export function createApp(services: Services, logger: Logger): RequestListener {
   app.post("/api/v1/auth/login", requireJson(), express.json({ limit: 4096 }), async (req, res, next) => {
     try {
       const body = parseInput(LoginBody, req.body, "request body");
-      const session = await services.users.login(body, {
+      const session = await deps.users.login(body, {
         requestId: res.locals.requestId as string,
         ...(req.ip ? { address: req.ip } : {}),
       });
@@ -68,12 +88,12 @@ export function createApp(services: Services, logger: Logger): RequestListener {
       next(error);
     }
   });
-  app.use("/api/v1", apiRouter(services, routes));
+  app.use("/api/v1", apiRouter(deps, routes));
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));
   // OCSP is the hot path: answered before express (no router, no middleware per request).
-  const ocsp = ocspHandler(services, logger);
+  const ocsp = ocspHandler(deps, logger);
   return (req, res) => {
     if (!ocsp(req, res)) app(req, res);
   };

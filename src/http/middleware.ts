@@ -1,9 +1,9 @@
-import type { TLSSocket } from "node:tls";
-import type { Clock } from "../clock/index.js";
-import type { IssuanceService } from "../issuance/index.js";
-import type { Actor, AuditLog } from "../audit/index.js";
-import type { Metrics } from "../metrics/index.js";
 import { randomUUID } from "node:crypto";
+import type { TLSSocket } from "node:tls";
+import type { Actor, AuditLog } from "../audit/index.js";
+import type { Clock } from "../clock/index.js";
+import type { CertificateRecord } from "../issuance/index.js";
+import type { Metrics } from "../metrics/index.js";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
 import { type Permission, type Principal, roleAllows, type TokenService, type UserService } from "../access/index.js";
@@ -41,7 +41,11 @@ export function accessLog(logger: Logger): RequestHandler {
   };
 }
 
-type DenialDeps = { audit: AuditLog; metrics?: Metrics };
+/** Where refusals are counted and audited. */
+interface DenialDeps {
+  audit: Pick<AuditLog, "record">;
+  metrics?: Pick<Metrics, "deniedRequests">;
+}
 
 /**
  * Counts and audits a refused request, then passes the refusal on. Fail closed: when the event
@@ -84,7 +88,9 @@ const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError 
  * Bearer token (or client certificate) → principal, then the route's permission. Every /api/v1
  * route goes through this, and every refusal is an audit event.
  */
-export function authorize(deps: Authenticators & DenialDeps, permission: Permission): RequestHandler {
+export type AuthorizeDeps = Authenticators & DenialDeps;
+
+export function authorize(deps: AuthorizeDeps, permission: Permission): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     let principal: Principal | undefined;
     try {
@@ -113,7 +119,9 @@ export function authorize(deps: Authenticators & DenialDeps, permission: Permiss
  * Sensitive operations need a person who proves presence now: a session (not an API token) and a
  * fresh TOTP code in X-Keyward-OTP, used once.
  */
-export function requireStepUp(deps: { users: UserService } & DenialDeps, permission: Permission): RequestHandler {
+export type StepUpDeps = { users: Pick<UserService, "stepUp"> } & DenialDeps;
+
+export function requireStepUp(deps: StepUpDeps, permission: Permission): RequestHandler {
   return async (req, res, next) => {
     const principal = principalOf(res);
     try {
@@ -132,9 +140,10 @@ export function requireStepUp(deps: { users: UserService } & DenialDeps, permiss
 }
 
 interface Authenticators {
-  tokens: TokenService;
-  users: UserService;
-  issuance: IssuanceService;
+  tokens: Pick<TokenService, "authenticate" | "authenticateCertificate">;
+  users: Pick<UserService, "isSessionToken" | "authenticate">;
+  /** The certificate with this serial, undefined when there is none; a storage failure throws. */
+  findCertificate(serial: string): Promise<CertificateRecord | undefined>;
   clock: Clock;
 }
 
@@ -148,7 +157,8 @@ function clientCertificateSerial(req: Request): string | undefined {
 
 /** The chain was checked by TLS; whether we still consider the certificate good is checked here. */
 async function authenticateCertificate(deps: Authenticators, serial: string): Promise<Principal> {
-  const record = await deps.issuance.get(serial).catch(() => undefined);
+  // Not found is a refusal; a database that cannot answer is a server error, not a 401.
+  const record = await deps.findCertificate(serial);
   if (record?.status !== "valid" || record.notAfter <= deps.clock.now()) {
     throw new UnauthorizedError(`client certificate ${serial} is not valid here (unknown, revoked or expired)`);
   }
@@ -156,7 +166,7 @@ async function authenticateCertificate(deps: Authenticators, serial: string): Pr
 }
 
 /** API tokens (`kw_…`) for services, session tokens (`kws_…`) for people after login. */
-function authenticate(deps: { tokens: TokenService; users: UserService }, bearer: string): Promise<Principal> {
+function authenticate(deps: Pick<Authenticators, "tokens" | "users">, bearer: string): Promise<Principal> {
   return deps.users.isSessionToken(bearer) ? deps.users.authenticate(bearer) : deps.tokens.authenticate(bearer);
 }
 

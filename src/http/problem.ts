@@ -1,8 +1,37 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
-import { KeywardError } from "../errors/index.js";
+import { type ErrorCode, KeywardError } from "../errors/index.js";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/**
+ * The admin API's one table from domain error to HTTP status. Below 500 the error is the client's:
+ * its message and extensions go into the problem; at 500 and above the client gets a generic detail.
+ */
+const STATUS: Record<ErrorCode, number> = {
+  badRequest: 400,
+  badCSR: 400,
+  policyViolation: 400,
+  badRecipient: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  notFound: 404,
+  conflict: 409,
+  payloadTooLarge: 413,
+  unsupportedMediaType: 415,
+  tooManyRequests: 429,
+  config: 500,
+  hsm: 503,
+  storage: 503,
+  lint: 500,
+  internal: 500,
+};
+
+/** What the client is told when the failure is the server's, by error code. */
+const SERVER_DETAIL: Partial<Record<ErrorCode, string>> = {
+  hsm: "the HSM is not available; the operation was not performed",
+  storage: "the database is not available; the operation was not performed",
+};
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -35,18 +64,16 @@ export function problemType(code: string): string {
 export function toProblem(error: unknown, requestId?: string): Problem {
   const instance = requestId ? `urn:keyward:request:${requestId}` : undefined;
   if (error instanceof KeywardError) {
-    const detail = error.isClientError
+    const status = STATUS[error.code];
+    const clientError = status < 500;
+    const detail = clientError
       ? error.message
-      : error.code === "hsm"
-        ? "the HSM is not available; the operation was not performed"
-        : error.code === "storage"
-          ? "the database is not available; the operation was not performed"
-          : "the server failed to process the request";
+      : (SERVER_DETAIL[error.code] ?? "the server failed to process the request");
     return {
-      ...(error.isClientError ? error.extensions : {}),
+      ...(clientError ? error.extensions : {}),
       type: problemType(error.code),
-      title: TITLES[error.status] ?? "Error",
-      status: error.status,
+      title: TITLES[status] ?? "Error",
+      status,
       detail,
       ...(instance ? { instance } : {}),
     };
@@ -68,7 +95,8 @@ export function toProblem(error: unknown, requestId?: string): Problem {
   return problem(500, "internal", "the server failed to process the request", instance);
 }
 
-function problem(status: number, code: string, detail: string, instance?: string): Problem {
+/** A problem document from its parts, for failures that are not a KeywardError. */
+export function problem(status: number, code: string, detail: string, instance?: string): Problem {
   return {
     type: problemType(code),
     title: TITLES[status] ?? "Error",

@@ -26,3 +26,4 @@ export { caCertificate, checkRecipient, type RecipientTrust, type TrustedAuthori
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";
 export { CrlStatus } from "./crl-status.js";
 export { loadTrustAnchors, recipientTrust, type TrustAnchor, type TrustAnchorSettings } from "./trust.js";
+export { distributionView, keyView } from "./views.js";

@@ -10,7 +10,7 @@ import { spkiFromDer } from "../pki/spki.js";
 import type { CrlPublisher } from "./crl.js";
 import type { CertificateLookup, OcspResponder } from "./ocsp.js";
 import type { RevocationFilter, RevocationRecord, RevocationStore } from "./ports.js";
-import { REASONS, reasonCode, reasonName } from "./reasons.js";
+import { REASONS, reasonCode, reasonName } from "../pki/reasons.js";
 
 export interface RevokeRequest {
   serial: string;

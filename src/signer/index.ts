@@ -10,3 +10,4 @@ export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
 export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";
 export type { ServiceKeys } from "./service-keys.js";
+export { caView } from "./views.js";

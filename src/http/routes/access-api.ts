@@ -1,11 +1,18 @@
-import type { Request, Response } from "express";
 import { z } from "zod";
-import { type Permission, PERMISSIONS, ROLES, roleAllows, type UserRecord } from "../../access/index.js";
-import type { Services } from "../../compose.js";
+import {
+  type ApprovalService,
+  approvalView,
+  type Permission,
+  PERMISSIONS,
+  ROLES,
+  roleAllows,
+  type UserService,
+  userView,
+} from "../../access/index.js";
 import { BadRequestError } from "../../errors/index.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
-import type { ApiRoute } from "./api.js";
+import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
 const Scopes = z
   .object({
@@ -41,61 +48,14 @@ export const LoginBody = z
   })
   .strict();
 
-export function userView(u: UserRecord) {
-  return {
-    id: u.id,
-    name: u.name,
-    role: u.role,
-    scopes: u.scopes,
-    createdAt: u.createdAt.toISOString(),
-    lockedUntil: u.lockedUntil?.toISOString() ?? null,
-    disabled: u.disabledAt !== null,
-  };
-}
-
-/**
- * Runs a sensitive operation, or — when the quorum policy asks for approvals — files it as an
- * approval request (202) that runs once M distinct people with the required role approve it.
- */
-export async function runOrRequestApproval(
-  services: Services,
-  req: Request,
-  res: Response,
-  operation: string,
-  params: Record<string, unknown>,
-  summary: string,
-): Promise<void> {
-  const actor = actorOf(req, res);
-  if (services.approvals.needsApproval(operation)) {
-    const approval = await services.approvals.request(operation, params, summary, actor);
-    res.status(202).setHeader("Location", `/api/v1/approvals/${approval.id}`).json(approvalView(approval));
-    return;
-  }
-  res.status(201).json(await services.runOperation(operation, params, actor));
-}
-
-type Approval = Awaited<ReturnType<Services["approvals"]["get"]>>;
-export function approvalView(a: Approval) {
-  return {
-    id: a.id,
-    operation: a.operation,
-    summary: a.summary,
-    params: a.params,
-    requestedBy: a.requestedBy,
-    requiredApprovals: a.requiredApprovals,
-    approverRole: a.approverRole,
-    status: a.status,
-    createdAt: a.createdAt.toISOString(),
-    expiresAt: a.expiresAt.toISOString(),
-    decidedAt: a.decidedAt?.toISOString() ?? null,
-    votes: a.votes.map((v) => ({ user: v.userName, decision: v.decision, at: v.at.toISOString() })),
-    result: a.result,
-  };
+export interface AccessRouteDeps extends ApprovalDeps {
+  users: Pick<UserService, "logout" | "list" | "create" | "get">;
+  approvals: Pick<ApprovalService, "needsApproval" | "request" | "list" | "get" | "approve" | "reject">;
 }
 
 /** People, sessions and approvals. Login itself is the one public API route (app.ts). */
-export function accessRoutes(services: Services): ApiRoute[] {
-  const { users, approvals } = services;
+export function accessRoutes(deps: AccessRouteDeps): ApiRoute[] {
+  const { users, approvals } = deps;
   return [
     {
       method: "get",
@@ -155,7 +115,7 @@ export function accessRoutes(services: Services): ApiRoute[] {
         const { role } = parseInput(RoleBody, req.body, "request body");
         const user = await users.get(String(req.params.id));
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "user.role",

@@ -1,27 +1,36 @@
-import express, { type Request, type Response, Router } from "express";
+import express, { Router } from "express";
 import { z } from "zod";
-import type { Permission } from "../../access/index.js";
-import type { Services } from "../../compose.js";
+import type { AcmeRenewals, AcmeService } from "../../acme/index.js";
+import { type AuditLog, auditView } from "../../audit/index.js";
+import type { Clock } from "../../clock/index.js";
+import type { Config } from "../../config/index.js";
+import { certificateView, type IssuanceService } from "../../issuance/index.js";
+import type { Metrics, RateWatch } from "../../metrics/index.js";
 import { KEY_TYPES } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
-import { actorOf, authorize, principalOf, requireJson, requireStepUp } from "../middleware.js";
-import { accessRoutes, runOrRequestApproval } from "./access-api.js";
-import { consoleRoutes } from "./console-api.js";
-import { escrowRoutes } from "./escrow-api.js";
-import { keyRoutes } from "./keys-api.js";
+import {
+  REASONS,
+  REVOCATION_REASONS,
+  reasonName,
+  type RevocationService,
+  revocationView,
+} from "../../revocation/index.js";
+import { type CertificateAuthority, caView } from "../../signer/index.js";
+import {
+  type AuthorizeDeps,
+  actorOf,
+  authorize,
+  principalOf,
+  requireJson,
+  requireStepUp,
+  type StepUpDeps,
+} from "../middleware.js";
 import { parseInput } from "../validate.js";
-import { REASONS, REVOCATION_REASONS, reasonName } from "../../revocation/index.js";
-import { auditView, certificateView, caView, revocationView } from "../views.js";
-
-export interface ApiRoute {
-  method: "get" | "post";
-  path: string;
-  permission: Permission;
-  /** Sensitive: only a person, with a fresh TOTP code in X-Keyward-OTP (DESIGN.md §6). */
-  stepUp?: boolean;
-  summary: string;
-  handler: (req: Request, res: Response) => Promise<void>;
-}
+import { type AccessRouteDeps, accessRoutes } from "./access-api.js";
+import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
+import { type ConsoleRouteDeps, consoleRoutes } from "./console-api.js";
+import { type EscrowRouteDeps, escrowRoutes } from "./escrow-api.js";
+import { type KeyRouteDeps, keyRoutes } from "./keys-api.js";
 
 const IssueBody = z
   .object({
@@ -136,9 +145,27 @@ const RenewalWindowBody = z
   .strict()
   .refine((b) => (b.serials === undefined) !== (b.caId === undefined), "give either serials or caId");
 
+/** What the certificate, revocation, CA, ACME-management and audit routes below use. */
+export interface CoreRouteDeps extends ApprovalDeps {
+  ca: Pick<CertificateAuthority, "list" | "get">;
+  issuance: Pick<IssuanceService, "issue" | "list" | "get" | "profileNames">;
+  revocation: Pick<RevocationService, "revoke" | "release" | "list" | "blockKey">;
+  acme: {
+    accounts: Pick<AcmeService, "createExternalAccountKey">;
+    renewals: Pick<AcmeRenewals, "forceRenewal">;
+  };
+  audit: Pick<AuditLog, "search" | "verify">;
+  metrics: Pick<Metrics, "certificatesIssued" | "certificatesRevoked">;
+  bursts: Pick<RateWatch, "record">;
+  config: Pick<Config, "profiles">;
+  clock: Clock;
+}
+
+export type ApiRouteDeps = CoreRouteDeps & AccessRouteDeps & KeyRouteDeps & EscrowRouteDeps & ConsoleRouteDeps;
+
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
-export function apiRoutes(services: Services): ApiRoute[] {
-  const { ca, issuance, revocation, clock, config } = services;
+export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
+  const { ca, issuance, revocation, clock, config } = deps;
   return [
     {
       method: "post",
@@ -148,9 +175,9 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(IssueBody, req.body, "request body");
         const actor = actorOf(req, res);
-        services.bursts.record(actor.name, "certificate.issue");
+        deps.bursts.record(actor.name, "certificate.issue");
         const issued = await issuance.issue({ ...body, actor, scope: principalOf(res).scopes });
-        services.metrics.certificatesIssued.inc({ profile: issued.profile, source: "api" });
+        deps.metrics.certificatesIssued.inc({ profile: issued.profile, source: "api" });
         res.status(201).json({
           serial: issued.serial,
           certificate: certificatePem(issued.certificate),
@@ -207,7 +234,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
           ...body,
           actor: actorOf(req, res),
         });
-        services.metrics.certificatesRevoked.inc({ reason: result.reason ?? "unspecified" });
+        deps.metrics.certificatesRevoked.inc({ reason: result.reason ?? "unspecified" });
         res.json(revocationView(result));
       },
     },
@@ -267,7 +294,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Create an ACME external account binding key id and HMAC key (the key is shown once)",
       async handler(req, res) {
         const body = parseInput(EabBody, req.body ?? {}, "request body");
-        res.status(201).json(await services.acme.accounts.createExternalAccountKey(body.name, actorOf(req, res)));
+        res.status(201).json(await deps.acme.accounts.createExternalAccountKey(body.name, actorOf(req, res)));
       },
     },
     {
@@ -277,7 +304,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Ask ACME clients to renew now (RFC 9773): force the ARI window of some certificates or of a CA's",
       async handler(req, res) {
         const { serials, caId, start, end, explanationUrl } = parseInput(RenewalWindowBody, req.body, "request body");
-        const result = await services.acme.renewals.forceRenewal(caId ? { caId } : { serials: serials! }, {
+        const result = await deps.acme.renewals.forceRenewal(caId ? { caId } : { serials: serials! }, {
           start,
           end,
           explanationUrl,
@@ -307,7 +334,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(IntermediateBody, req.body, "request body");
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "ca.create",
@@ -326,7 +353,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
         const { reason } = parseInput(CaRevokeBody, req.body ?? {}, "request body");
         const target = await ca.get(String(req.params.id));
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "ca.revoke",
@@ -342,7 +369,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       summary: "Audit events in order, filtered by action, actor, target, outcome and time; page with after=<seq>",
       async handler(req, res) {
         const q = parseInput(AuditQuery, req.query, "query");
-        const items = await services.audit.search({
+        const items = await deps.audit.search({
           action: q.action,
           actor: q.actor,
           targetId: q.target,
@@ -361,7 +388,7 @@ export function apiRoutes(services: Services): ApiRoute[] {
       permission: "audit:read",
       summary: "Verify the audit chain and its signed checkpoints; names the first altered or missing event",
       async handler(_req, res) {
-        res.json(await services.audit.verify());
+        res.json(await deps.audit.verify());
       },
     },
     {
@@ -384,10 +411,10 @@ export function apiRoutes(services: Services): ApiRoute[] {
         res.json({ items });
       },
     },
-    ...accessRoutes(services),
-    ...keyRoutes(services),
-    ...escrowRoutes(services),
-    ...consoleRoutes(services),
+    ...accessRoutes(deps),
+    ...keyRoutes(deps),
+    ...escrowRoutes(deps),
+    ...consoleRoutes(deps),
   ];
 }
 
@@ -425,13 +452,15 @@ export function openApiDocument(routes: ApiRoute[], version: string) {
   };
 }
 
+export type ApiRouterDeps = AuthorizeDeps & StepUpDeps & { config: { policy: Pick<Config["policy"], "maxBodyBytes"> } };
+
 /** Authentication comes first, so an anonymous caller learns nothing about bodies or routes' inputs. */
-export function apiRouter(services: Services, routes: ApiRoute[]): Router {
+export function apiRouter(deps: ApiRouterDeps, routes: ApiRoute[]): Router {
   const router = Router();
-  const body = [requireJson(), express.json({ limit: services.config.policy.maxBodyBytes, type: "application/json" })];
+  const body = [requireJson(), express.json({ limit: deps.config.policy.maxBodyBytes, type: "application/json" })];
   for (const route of routes) {
-    const stepUp = route.stepUp ? [requireStepUp(services, route.permission)] : [];
-    router[route.method](route.path, authorize(services, route.permission), ...stepUp, ...body, route.handler);
+    const stepUp = route.stepUp ? [requireStepUp(deps, route.permission)] : [];
+    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, route.handler);
   }
   return router;
 }

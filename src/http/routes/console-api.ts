@@ -1,11 +1,13 @@
 import { z } from "zod";
-import type { Services } from "../../compose.js";
-import { reasonName } from "../../revocation/index.js";
+import { type AuditLog, auditView } from "../../audit/index.js";
+import type { Clock } from "../../clock/index.js";
+import { certificateText, certificateView, type IssuanceService } from "../../issuance/index.js";
+import type { OverviewService } from "../../overview/index.js";
 import { certificatePem } from "../../pki/pem.js";
+import { type CompromisedKeys, type OcspResponder, ocspAnswerView } from "../../revocation/index.js";
+import { type CertificateAuthority, caView } from "../../signer/index.js";
 import { parseInput } from "../validate.js";
-import { auditView, caView, certificateText, certificateView } from "../views.js";
-import { runOrRequestApproval } from "./access-api.js";
-import type { ApiRoute } from "./api.js";
+import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
 const StatsQuery = z.object({ days: z.coerce.number().int().min(1).max(90).default(30) }).strict();
 
@@ -21,21 +23,19 @@ const CompromiseBody = z
   .object({ spkiSha256: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters (from the lookup)") })
   .strict();
 
-const ocspView = (a: Awaited<ReturnType<Services["ocsp"]["answerFor"]>>) =>
-  a
-    ? {
-        status: a.status,
-        producedAt: a.producedAt?.toISOString() ?? null,
-        thisUpdate: a.thisUpdate?.toISOString() ?? null,
-        nextUpdate: a.nextUpdate?.toISOString() ?? null,
-        revokedAt: a.revokedAt?.toISOString() ?? null,
-        reason: reasonName(a.reason),
-      }
-    : null;
+export interface ConsoleRouteDeps extends ApprovalDeps {
+  overview: Pick<OverviewService, "overview" | "dailyActivity">;
+  compromisedKeys: Pick<CompromisedKeys, "find">;
+  issuance: Pick<IssuanceService, "get">;
+  ca: Pick<CertificateAuthority, "chain">;
+  audit: Pick<AuditLog, "search">;
+  ocsp: Pick<OcspResponder, "answerFor">;
+  clock: Clock;
+}
 
 /** What the admin console reads beyond the plain resources: overview, activity, details, the compromised-key flow. */
-export function consoleRoutes(services: Services): ApiRoute[] {
-  const { overview, compromisedKeys, issuance, clock } = services;
+export function consoleRoutes(deps: ConsoleRouteDeps): ApiRoute[] {
+  const { overview, compromisedKeys, issuance, clock } = deps;
   return [
     {
       method: "get",
@@ -101,9 +101,9 @@ export function consoleRoutes(services: Services): ApiRoute[] {
       async handler(req, res) {
         const record = await issuance.get(String(req.params.serial));
         // Up to and including the root: the operator sees the whole path.
-        const chain = await services.ca.chain(record.caId);
+        const chain = await deps.ca.chain(record.caId);
         const decoded = record.certificate ? certificateText(record.certificate) : null;
-        const history = await services.audit.search({ targetId: record.serial, limit: 200 });
+        const history = await deps.audit.search({ targetId: record.serial, limit: 200 });
         res.json({
           ...certificateView(record, clock.now(), true),
           decoded,
@@ -114,7 +114,7 @@ export function consoleRoutes(services: Services): ApiRoute[] {
             notAfter: c.notAfter.toISOString(),
             certificate: certificatePem(new Uint8Array(c.rawData)),
           })),
-          ocsp: record.certificate ? ocspView(await services.ocsp.answerFor(record.serial)) : null,
+          ocsp: record.certificate ? ocspAnswerView(await deps.ocsp.answerFor(record.serial)) : null,
           history: history.map(auditView).map((e) => ({
             seq: e.seq,
             at: e.at,
@@ -160,7 +160,7 @@ export function consoleRoutes(services: Services): ApiRoute[] {
         const found = await compromisedKeys.find({ spkiSha256 });
         const open = found.certificates.filter((c) => c.status === "valid").length;
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "key.block",

@@ -1,11 +1,9 @@
 import { z } from "zod";
-import type { Services } from "../../compose.js";
-import type { EscrowAgent, Recovery } from "../../escrow/index.js";
-import { caCertificate } from "../../keys/index.js";
+import { agentView, type EscrowService, recoveryView } from "../../escrow/index.js";
+import type { KeyLifecycle } from "../../keys/index.js";
 import { actorOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
-import { runOrRequestApproval } from "./access-api.js";
-import type { ApiRoute } from "./api.js";
+import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
 const AgentBody = z
   .object({
@@ -34,39 +32,17 @@ const ShareBody = z
   .strict();
 const VersionParam = z.coerce.number().int().min(1);
 
-function agentView(a: EscrowAgent) {
-  const certificate = caCertificate(a.certificate);
-  return {
-    id: a.id,
-    name: a.name,
-    userName: a.userName,
-    serial: a.serial,
-    subject: certificate.subject,
-    notAfter: certificate.notAfter.toISOString(),
-    createdAt: a.createdAt.toISOString(),
-  };
-}
-
-function recoveryView(r: Recovery) {
-  return {
-    id: r.id,
-    keyId: r.keyId,
-    version: r.version,
-    status: r.status,
-    requestedBy: r.requestedBy,
-    createdAt: r.createdAt.toISOString(),
-    completedAt: r.completedAt?.toISOString() ?? null,
-    submitted: r.submitted.map((s) => ({
-      agentId: s.agentId,
-      submittedBy: s.submittedBy,
-      at: s.submittedAt.toISOString(),
-    })),
-  };
+export interface EscrowRouteDeps extends ApprovalDeps {
+  escrow: Pick<
+    EscrowService,
+    "agents" | "addAgent" | "policies" | "setPolicy" | "escrowOf" | "recoveries" | "submitShare" | "cancel"
+  >;
+  keys: Pick<KeyLifecycle, "get">;
 }
 
 /** Key escrow (M-of-N) and recovery; see docs/keys.md. */
-export function escrowRoutes(services: Services): ApiRoute[] {
-  const { escrow, keys } = services;
+export function escrowRoutes(deps: EscrowRouteDeps): ApiRoute[] {
+  const { escrow, keys } = deps;
   return [
     {
       method: "get",
@@ -138,7 +114,7 @@ export function escrowRoutes(services: Services): ApiRoute[] {
         const key = await keys.get(String(req.params.id));
         const version = parseInput(VersionParam, req.params.version, "version");
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "escrow.recover",

@@ -1,19 +1,22 @@
 import type { Response } from "express";
 import { z } from "zod";
-import type { Services } from "../../compose.js";
 import { ForbiddenError } from "../../errors/index.js";
 import {
-  type Distribution,
+  distributionView,
   KEY_ALGORITHMS,
   KEY_PURPOSES,
+  type KeyCrypto,
+  type KeyDistribution,
+  type KeyImport,
+  type KeyLifecycle,
+  keyView,
   type ManagedKey,
   RECIPIENT_POLICIES,
 } from "../../keys/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
-import { runOrRequestApproval } from "./access-api.js";
-import type { ApiRoute } from "./api.js";
+import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
 const base64 = z
   .string()
@@ -72,54 +75,16 @@ const VerifyBody = z
   .strict();
 const VersionParam = z.coerce.number().int().min(1);
 
-export function keyView(k: ManagedKey) {
-  return {
-    id: k.id,
-    name: k.name,
-    algorithm: k.algorithm,
-    purpose: k.purpose,
-    distributable: k.distributable,
-    rotationDays: k.rotationDays,
-    cryptoperiodDays: k.cryptoperiodDays,
-    tags: k.tags,
-    onRecipientRevoked: k.onRecipientRevoked,
-    createdAt: k.createdAt.toISOString(),
-    versions: k.versions.map((v) => ({
-      version: v.version,
-      state: v.state,
-      keyUri: v.keyUri,
-      createdAt: v.createdAt.toISOString(),
-      activateAt: v.activateAt?.toISOString() ?? null,
-      deactivateAt: v.deactivateAt?.toISOString() ?? null,
-      destroyAfter: v.destroyAfter?.toISOString() ?? null,
-      destroyedAt: v.destroyedAt?.toISOString() ?? null,
-    })),
-  };
+export interface KeyRouteDeps extends ApprovalDeps {
+  keys: Pick<KeyLifecycle, "list" | "create" | "get" | "rotate" | "changeState" | "cancelDestroy" | "setPolicy">;
+  keyCrypto: Pick<KeyCrypto, "encrypt" | "decrypt" | "rewrap" | "generateDataKey" | "mac" | "verifyMac">;
+  keyImport: Pick<KeyImport, "importCertificate" | "importVersion">;
+  distribution: Pick<KeyDistribution, "distribute" | "list">;
 }
 
 /** The symmetric keys (KMS) of DESIGN.md §5. Using a key also needs it in the caller's key scope. */
-function distributionView(d: Distribution) {
-  return {
-    id: d.id,
-    keyId: d.keyId,
-    version: d.version,
-    format: d.format,
-    recipient: {
-      serial: d.recipientSerial,
-      subject: d.recipientSubject,
-      spkiSha256: d.recipientSpkiSha256,
-      notAfter: d.recipientNotAfter.toISOString(),
-    },
-    createdAt: d.createdAt.toISOString(),
-    createdBy: d.createdBy,
-    exposed: d.exposedAt !== null,
-    exposedAt: d.exposedAt?.toISOString() ?? null,
-    exposureReason: d.exposureReason,
-  };
-}
-
-export function keyRoutes(services: Services): ApiRoute[] {
-  const { keys, keyCrypto, keyImport, distribution } = services;
+export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
+  const { keys, keyCrypto, keyImport, distribution } = deps;
   const usable = async (res: Response, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
@@ -212,7 +177,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
         const body = parseInput(CompromiseBody, req.body, "request body");
         const key = await keys.get(String(req.params.id));
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "key.compromise",
@@ -231,7 +196,7 @@ export function keyRoutes(services: Services): ApiRoute[] {
         const key = await keys.get(String(req.params.id));
         const version = parseInput(VersionParam, req.params.version, "version");
         await runOrRequestApproval(
-          services,
+          deps,
           req,
           res,
           "key.destroy",

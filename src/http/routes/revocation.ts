@@ -1,12 +1,51 @@
-import { type IncomingMessage, STATUS_CODES, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Router } from "express";
 import type { Logger } from "pino";
-import type { Services } from "../../compose.js";
-import { NotFoundError } from "../../errors/index.js";
-import { PROBLEM_CONTENT_TYPE, problemType } from "../problem.js";
-import type { OcspAnswer } from "../../revocation/index.js";
+import type { Clock } from "../../clock/index.js";
+import type { Config } from "../../config/index.js";
+import { type ErrorCode, KeywardError, NotFoundError } from "../../errors/index.js";
+import type { Metrics } from "../../metrics/index.js";
+import {
+  type CrlPublisher,
+  errorResponse,
+  OCSP_STATUS,
+  type OcspAnswer,
+  type OcspResponder,
+} from "../../revocation/index.js";
+import type { CertificateAuthority } from "../../signer/index.js";
+import { PROBLEM_CONTENT_TYPE, problem as problemDocument } from "../problem.js";
 
 const OCSP_RESPONSE = "application/ocsp-response";
+
+/**
+ * The OCSP edge's one table from domain error to OCSPResponseStatus (RFC 6960 §2.3), for requests
+ * that cannot be answered: a token or database that is away is worth retrying (tryLater), anything
+ * else is internalError. malformedRequest and unauthorized are answers the responder itself gives.
+ */
+const OCSP_FAILURE: Partial<Record<ErrorCode, "tryLater" | "internalError">> = {
+  hsm: "tryLater",
+  storage: "tryLater",
+};
+
+/** The unsigned OCSPResponse for a failure (RFC 6960 §2.3: error responses carry no signature). */
+function failureResponse(error: unknown): Buffer {
+  const status = (error instanceof KeywardError && OCSP_FAILURE[error.code]) || "internalError";
+  return errorResponse(OCSP_STATUS[status]);
+}
+
+export interface OcspRouteDeps {
+  ocsp: Pick<OcspResponder, "answerRepeated" | "respond">;
+  clock: Clock;
+  config: { revocation: Pick<Config["revocation"], "ocspMaxRequestBytes"> };
+  metrics: Pick<Metrics, "countOcsp">;
+}
+
+export interface CrlRouteDeps {
+  crl: Pick<CrlPublisher, "current" | "generate">;
+  ca: Pick<CertificateAuthority, "get">;
+  clock: Clock;
+  metrics: Pick<Metrics, "crlRequests">;
+}
 
 function httpDate(date: Date): string {
   return date.toUTCString();
@@ -19,10 +58,10 @@ function httpDate(date: Date): string {
  * Returns false for requests that are not OCSP, which then go to the express app.
  */
 export function ocspHandler(
-  services: Services,
+  deps: OcspRouteDeps,
   logger?: Logger,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { ocsp, clock, config, metrics } = services;
+  const { ocsp, clock, config, metrics } = deps;
   const maxBytes = config.revocation.ocspMaxRequestBytes;
   // A cached answer is one object for all its hits, so its headers are formatted once per second
   // (only max-age changes) as the flat array Node takes. A headers object built per request was
@@ -83,13 +122,19 @@ export function ocspHandler(
       (error) => fail(res, error),
     );
   };
+  // OCSP clients read OCSPResponseStatus, not HTTP statuses: a failure is an unsigned
+  // tryLater or internalError response (never cached), and the cause goes to the log.
   const fail = (res: ServerResponse, error: unknown) => {
     logger?.error({ err: error }, "OCSP request failed");
-    if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
-    res.end();
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    const der = failureResponse(error);
+    res.writeHead(200, [...uncacheable, "content-length", der.length]).end(der);
   };
   const problem = (res: ServerResponse, status: number, code: string, detail: string) => {
-    const body = JSON.stringify({ type: problemType(code), title: STATUS_CODES[status], status, detail });
+    const body = JSON.stringify(problemDocument(status, code, detail));
     res
       .writeHead(status, { "Content-Type": PROBLEM_CONTENT_TYPE, "Content-Length": Buffer.byteLength(body) })
       .end(body);
@@ -170,9 +215,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** Public revocation endpoints: CRLs and the OCSP responder (RFC 6960 / RFC 5019). */
-export function revocationRoutes(services: Services): Router {
+export function revocationRoutes(deps: CrlRouteDeps): Router {
   const router = Router();
-  const { crl, ca, clock } = services;
+  const { crl, ca, clock } = deps;
 
   router.get("/crl/:file", async (req, res) => {
     const match = /^([a-z0-9][a-z0-9-]{0,62})\.crl$/.exec(req.params.file);
@@ -196,7 +241,7 @@ export function revocationRoutes(services: Services): Router {
       res.status(304).end();
       return;
     }
-    services.metrics.crlRequests.inc({ ca: record.id });
+    deps.metrics.crlRequests.inc({ ca: record.id });
     res.type("application/pkix-crl").send(current.der);
   });
 

@@ -1,0 +1,48 @@
+import type { Distribution, ManagedKey } from "./ports.js";
+
+/** JSON shape of a symmetric key with its versions (never key material). */
+export function keyView(k: ManagedKey) {
+  return {
+    id: k.id,
+    name: k.name,
+    algorithm: k.algorithm,
+    purpose: k.purpose,
+    distributable: k.distributable,
+    rotationDays: k.rotationDays,
+    cryptoperiodDays: k.cryptoperiodDays,
+    tags: k.tags,
+    onRecipientRevoked: k.onRecipientRevoked,
+    createdAt: k.createdAt.toISOString(),
+    versions: k.versions.map((v) => ({
+      version: v.version,
+      state: v.state,
+      keyUri: v.keyUri,
+      createdAt: v.createdAt.toISOString(),
+      activateAt: v.activateAt?.toISOString() ?? null,
+      deactivateAt: v.deactivateAt?.toISOString() ?? null,
+      destroyAfter: v.destroyAfter?.toISOString() ?? null,
+      destroyedAt: v.destroyedAt?.toISOString() ?? null,
+    })),
+  };
+}
+
+/** JSON shape of one distribution of a key version to a recipient certificate. */
+export function distributionView(d: Distribution) {
+  return {
+    id: d.id,
+    keyId: d.keyId,
+    version: d.version,
+    format: d.format,
+    recipient: {
+      serial: d.recipientSerial,
+      subject: d.recipientSubject,
+      spkiSha256: d.recipientSpkiSha256,
+      notAfter: d.recipientNotAfter.toISOString(),
+    },
+    createdAt: d.createdAt.toISOString(),
+    createdBy: d.createdBy,
+    exposed: d.exposedAt !== null,
+    exposedAt: d.exposedAt?.toISOString() ?? null,
+    exposureReason: d.exposureReason,
+  };
+}

@@ -4,6 +4,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors/index.js";
 import { createApp } from "../../src/http/app.js";
 import { listen, type RunningServer } from "../../src/http/server.js";
 import { certificatePem } from "../../src/pki/pem.js";
@@ -12,6 +13,7 @@ import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helper
 let kw: TestKeyward;
 let https: RunningServer;
 let root: string;
+let tls: { cert: string; key: string; ca: string[] };
 
 async function issue(
   name: string,
@@ -26,10 +28,14 @@ async function issue(
 }
 
 /** GET over HTTPS with an optional client certificate; trusts only our root. */
-function get(path: string, client?: { pem: string; key: string }): Promise<{ status: number; body: string }> {
+function get(
+  path: string,
+  client?: { pem: string; key: string },
+  server: RunningServer = https,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      `${https.url}${path}`,
+      `${server.url}${path}`,
       { ca: root, ...(client ? { cert: client.pem, key: client.key } : {}) },
       (res) => {
         let body = "";
@@ -47,11 +53,8 @@ beforeAll(async () => {
   root = await (await fetch(`${kw.url}/ca/root.pem`)).text();
   const server = await issue("localhost-tls", "server", { subj: "/CN=127.0.0.1", san: "IP:127.0.0.1" });
   const cas = await kw.services.ca.list();
-  https = await listen(createApp(kw.services, pino({ level: "silent" })), "127.0.0.1", 0, {
-    cert: server.pem,
-    key: server.key,
-    ca: cas.map((c) => certificatePem(c.certificate)),
-  });
+  tls = { cert: server.pem, key: server.key, ca: cas.map((c) => certificatePem(c.certificate)) };
+  https = await listen(createApp(kw.services, pino({ level: "silent" })), "127.0.0.1", 0, tls);
 });
 
 afterAll(async () => {
@@ -118,5 +121,27 @@ describe("mTLS: client certificates we issued as an alternative to API tokens", 
     expect(JSON.parse(revoked.body).detail).toBe(
       `client certificate ${client.serial} is not valid here (unknown, revoked or expired)`,
     );
+  });
+
+  it("reports a database that cannot look the certificate up as unavailable, not as a refusal", async () => {
+    const client = await issue("svc-mtls-outage", "client", {});
+    await kw.services.tokens.create(
+      { role: "requester", name: "svc-mtls-outage", clientCertSerial: client.serial },
+      testActor,
+    );
+    const findCertificate = () => Promise.reject(new StorageError("database unreachable"));
+    const outage = await listen(
+      createApp({ ...kw.services, findCertificate }, pino({ level: "silent" })),
+      "127.0.0.1",
+      0,
+      tls,
+    );
+    try {
+      const res = await get("/api/v1/me", client, outage);
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.body).type).toBe("urn:keyward:problem:storage");
+    } finally {
+      await outage.close();
+    }
   });
 });

@@ -56,7 +56,7 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-export function problemType(code: string): string {
+function problemType(code: string): string {
   return `urn:keyward:problem:${code}`;
 }
 

@@ -12,4 +12,4 @@ export {
 } from "./service.js";
 export { type CompromiseOutcome, CompromisedKeys, type KeyExposure } from "./compromised-keys.js";
 export { type ChangeNotices, createRevocation, type Revocation, type RevocationSettings } from "./factory.js";
-export { compromiseView, ocspAnswerView, revocationView } from "./views.js";
+export { compromiseView, ocspAnswerView, revocationRecordView, revocationView } from "./views.js";

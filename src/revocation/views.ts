@@ -1,6 +1,7 @@
 import { reasonName } from "../pki/reasons.js";
 import type { CompromiseOutcome } from "./compromised-keys.js";
 import type { OcspAnswerSummary } from "./ocsp-der.js";
+import type { RevocationRecord } from "./ports.js";
 import type { RevocationResult } from "./service.js";
 
 /** JSON shape of a revocation or release for the admin API and the CLI. */
@@ -10,6 +11,17 @@ export function revocationView(r: RevocationResult) {
     status: r.status,
     reason: r.reason,
     revokedAt: r.revokedAt?.toISOString() ?? null,
+    invalidityDate: r.invalidityDate?.toISOString() ?? null,
+  };
+}
+
+/** JSON shape of one entry of the revocation list. */
+export function revocationRecordView(r: RevocationRecord) {
+  return {
+    serial: r.serial,
+    issuer: r.caId,
+    reason: reasonName(r.reason),
+    revokedAt: r.revokedAt.toISOString(),
     invalidityDate: r.invalidityDate?.toISOString() ?? null,
   };
 }

@@ -11,8 +11,8 @@ import { certificatePem } from "../../pki/pem.js";
 import {
   REASONS,
   REVOCATION_REASONS,
-  reasonName,
   type RevocationService,
+  revocationRecordView,
   revocationView,
 } from "../../revocation/index.js";
 import { type CertificateAuthority, caView } from "../../signer/index.js";
@@ -263,16 +263,7 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
           after: q.after,
         });
         const next = items.length === q.limit ? items[items.length - 1]!.serial : null;
-        res.json({
-          items: items.map((r) => ({
-            serial: r.serial,
-            issuer: r.caId,
-            reason: reasonName(r.reason),
-            revokedAt: r.revokedAt.toISOString(),
-            invalidityDate: r.invalidityDate?.toISOString() ?? null,
-          })),
-          next,
-        });
+        res.json({ items: items.map(revocationRecordView), next });
       },
     },
     {

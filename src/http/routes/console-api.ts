@@ -2,10 +2,10 @@ import { z } from "zod";
 import { type AuditLog, auditView } from "../../audit/index.js";
 import type { Clock } from "../../clock/index.js";
 import { certificateText, certificateView, type IssuanceService } from "../../issuance/index.js";
-import type { OverviewService } from "../../overview/index.js";
+import { type OverviewService, overviewView } from "../../overview/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import { type CompromisedKeys, type OcspResponder, ocspAnswerView } from "../../revocation/index.js";
-import { type CertificateAuthority, caView } from "../../signer/index.js";
+import type { CertificateAuthority } from "../../signer/index.js";
 import { parseInput } from "../validate.js";
 import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
@@ -45,42 +45,7 @@ export function consoleRoutes(deps: ConsoleRouteDeps): ApiRoute[] {
         "The hierarchy with days left, CRL freshness and OCSP responders; OCSP coverage; pending approvals; audit chain state; warnings",
       async handler(_req, res) {
         const o = await overview.overview();
-        res.json({
-          at: o.at.toISOString(),
-          cas: o.cas.map((h) => {
-            const { certificate: _pem, ...ca } = caView(h.ca);
-            return {
-              ...ca,
-              daysLeft: h.daysLeft,
-              crl: h.crl && {
-                number: h.crl.number,
-                thisUpdate: h.crl.thisUpdate.toISOString(),
-                nextUpdate: h.crl.nextUpdate.toISOString(),
-                fresh: h.crl.fresh,
-              },
-              ocspResponder: h.responder && {
-                serial: h.responder.serial,
-                keyUri: h.responder.keyUri,
-                notAfter: h.responder.notAfter.toISOString(),
-                daysLeft: h.responder.daysLeft,
-              },
-            };
-          }),
-          ocsp: o.ocsp,
-          approvals: o.approvals.map((a) => ({
-            id: a.id,
-            operation: a.operation,
-            summary: a.summary,
-            requestedBy: a.requestedBy.name,
-            requestedById: a.requestedBy.id,
-            approverRole: a.approverRole,
-            requiredApprovals: a.requiredApprovals,
-            votes: a.votes.length,
-            expiresAt: a.expiresAt.toISOString(),
-          })),
-          audit: o.audit,
-          warnings: o.warnings,
-        });
+        res.json(overviewView(o));
       },
     },
     {

@@ -29,10 +29,7 @@ export const ACME_PROBLEMS = {
 } as const;
 export type AcmeProblemType = keyof typeof ACME_PROBLEMS;
 
-/**
- * The general error code whose status is this HTTP status, so an AcmeError has one status:
- * `status` (KeywardError's) is the status the ACME client sees.
- */
+/** The general error code an AcmeError of this HTTP status carries, for the edges that are not ACME. */
 const CODE_OF_STATUS: Record<number, ErrorCode> = {
   400: "badRequest",
   403: "forbidden",
@@ -58,6 +55,8 @@ export class AcmeError extends KeywardError {
   }
 
   readonly acmeType: AcmeProblemType;
+  /** The HTTP status the ACME client sees. */
+  readonly status: number;
 
   /** `status` defaults to the type's (ACME_PROBLEMS); a few answers need another (404, 409, 415). */
   constructor(type: AcmeProblemType, message: string, extensions?: Record<string, unknown>, status?: number) {
@@ -66,6 +65,7 @@ export class AcmeError extends KeywardError {
     if (!code) throw new TypeError(`no error code has HTTP status ${httpStatus}`);
     super(code, message, { extensions });
     this.acmeType = type;
+    this.status = httpStatus;
   }
 }
 
@@ -73,32 +73,30 @@ export class AcmeError extends KeywardError {
  * The one table from Keyward's general errors to ACME problem types (RFC 8555 §6.7), with the HTTP
  * status of the answer. AcmeErrors carry their own type and status.
  */
-const ACME_TYPE_OF_CODE: Record<ErrorCode, { type: AcmeProblemType; status?: number }> = {
+const ACME_TYPE_OF_CODE: Record<ErrorCode, { type: AcmeProblemType; status: number }> = {
   badCSR: { type: "badCSR", status: 400 },
   policyViolation: { type: "rejectedIdentifier", status: 400 },
+  badRequest: { type: "malformed", status: 400 },
   unauthorized: { type: "unauthorized", status: 403 },
   forbidden: { type: "unauthorized", status: 403 },
   notFound: { type: "malformed", status: 404 },
+  conflict: { type: "malformed", status: 409 },
   payloadTooLarge: { type: "malformed", status: 413 },
   unsupportedMediaType: { type: "malformed", status: 415 },
-  // Without a status: the error's own.
-  conflict: { type: "malformed" },
-  badRequest: { type: "malformed" },
-  badRecipient: { type: "serverInternal" },
-  tooManyRequests: { type: "serverInternal" },
-  config: { type: "serverInternal" },
-  lint: { type: "serverInternal" },
-  hsm: { type: "serverInternal" },
-  storage: { type: "serverInternal" },
-  internal: { type: "serverInternal" },
+  // Not an ACME client's doing on these routes: a recipient check or the admin API's rate limit.
+  badRecipient: { type: "serverInternal", status: 500 },
+  tooManyRequests: { type: "serverInternal", status: 500 },
+  config: { type: "serverInternal", status: 500 },
+  lint: { type: "serverInternal", status: 500 },
+  internal: { type: "serverInternal", status: 500 },
+  hsm: { type: "serverInternal", status: 503 },
+  storage: { type: "serverInternal", status: 503 },
 };
 
 /** Keyward's general errors as ACME problem types (RFC 8555 §6.7). */
 export function acmeTypeOf(error: KeywardError): { type: AcmeProblemType; status: number } {
   if (error instanceof AcmeError) return { type: error.acmeType, status: error.status };
-  const { type, status } = ACME_TYPE_OF_CODE[error.code];
-  // Server-side failures stay 5xx even when the general code is a client one (badRecipient, 429).
-  return { type, status: status ?? (type === "serverInternal" ? Math.max(error.status, 500) : error.status) };
+  return ACME_TYPE_OF_CODE[error.code];
 }
 
 export interface AcmeProblem {

@@ -29,7 +29,7 @@ export function reportError(error: unknown, json: boolean): number {
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, detail: message } })}\n`);
   else process.stderr.write(`keyward: ${message}\n`);
   if (!known && process.env.KEYWARD_DEBUG) console.error(error);
-  return known && error.status < 500 ? 1 : 2;
+  return known && error.isClientError ? 1 : 2;
 }
 
 /** Fixed-width columns for tables in human output. */

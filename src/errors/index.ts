@@ -34,55 +34,14 @@ export class KeywardError extends Error {
     this.extensions = options?.extensions ?? {};
   }
 
-  /**
-   * @deprecated An HTTP status is the edges' business: the admin API's table is in
-   * http/problem.ts. Kept only while acme/problems.ts and cli/output.ts still read it (issue 19);
-   * delete it with their last use. Do not add readers.
-   */
-  get status(): number {
-    switch (this.code) {
-      case "badRequest":
-      case "badCSR":
-      case "policyViolation":
-        return 400;
-      case "unauthorized":
-        return 401;
-      case "forbidden":
-        return 403;
-      case "notFound":
-        return 404;
-      case "conflict":
-        return 409;
-      case "payloadTooLarge":
-        return 413;
-      case "unsupportedMediaType":
-        return 415;
-      case "badRecipient":
-        return 422;
-      case "tooManyRequests":
-        return 429;
-      case "hsm":
-      case "storage":
-        return 503;
-      case "config":
-      case "lint":
-      case "internal":
-        return 500;
-      default:
-        return unknownCode(this.code);
-    }
-  }
-
-  /** @deprecated The caller's fault (status below 500). Kept only for acme/identifiers.ts (issue 19). */
+  /** The caller's fault (bad input, no permission, a conflict): its message is for the caller. */
   get isClientError(): boolean {
-    return this.status < 500;
+    return !SERVER_FAULTS.has(this.code);
   }
 }
 
-/** A new ErrorCode must be added to the switch above: this does not compile until it is. */
-function unknownCode(code: never): never {
-  throw new TypeError(`unknown error code ${String(code)}`);
-}
+/** Codes that are Keyward's fault, never the caller's: edges answer them without the message. */
+const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set(["config", "hsm", "storage", "lint", "internal"]);
 
 export class BadRequestError extends KeywardError {
   constructor(message: string, extensions?: Record<string, unknown>) {

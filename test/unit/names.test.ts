@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PolicyError } from "../../src/errors/index.js";
 import {
+import { toProblem } from "../../src/http/problem.js";
   canonicalDnsName,
   canonicalEmail,
   canonicalIp,
@@ -17,7 +18,8 @@ function policyError(fn: () => unknown): string {
   } catch (error) {
     expect(error).toBeInstanceOf(PolicyError);
     expect((error as PolicyError).code).toBe("policyViolation");
-    expect((error as PolicyError).status).toBe(400);
+    // The admin API answers it as a client error.
+    expect(toProblem(error).status).toBe(400);
     return (error as Error).message;
   }
   throw new Error("expected a PolicyError, but nothing was thrown");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { checkPasswordStrength, hashPassword, verifyPassword } from "../../src/access/password.js";
 import { BadRequestError } from "../../src/errors/index.js";
+import { toProblem } from "../../src/http/problem.js";
 
 /** Runs fn, expects a BadRequestError, and returns its message. */
 function badRequest(fn: () => unknown): string {
@@ -8,7 +9,8 @@ function badRequest(fn: () => unknown): string {
     fn();
   } catch (error) {
     expect(error).toBeInstanceOf(BadRequestError);
-    expect((error as BadRequestError).status).toBe(400);
+    // The admin API answers it as a client error.
+    expect(toProblem(error).status).toBe(400);
     return (error as Error).message;
   }
   throw new Error("expected a BadRequestError, but nothing was thrown");

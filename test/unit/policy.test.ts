@@ -7,6 +7,7 @@ import { EXTENDED_KEY_USAGES, type Profile, ProfileSchema } from "../../src/conf
 import { PolicyError } from "../../src/errors/index.js";
 import { type ParsedCsr, parseCsr } from "../../src/issuance/csr.js";
 import { applyPolicy, type PolicyDecision } from "../../src/issuance/policy.js";
+import { toProblem } from "../../src/http/problem.js";
 
 const EC_P256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 const EC_P384 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"];
@@ -73,7 +74,8 @@ function refusal(fn: () => PolicyDecision): string {
     result = fn();
   } catch (error) {
     expect(error).toBeInstanceOf(PolicyError);
-    expect((error as PolicyError).status).toBe(400);
+    // The admin API answers it as a client error.
+    expect(toProblem(error).status).toBe(400);
     return (error as Error).message;
   }
   throw new Error(`expected a PolicyError, got ${JSON.stringify(result)}`);

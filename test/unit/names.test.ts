@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PolicyError } from "../../src/errors/index.js";
-import {
 import { toProblem } from "../../src/http/problem.js";
+import {
   canonicalDnsName,
   canonicalEmail,
   canonicalIp,

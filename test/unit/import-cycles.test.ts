@@ -1,34 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cycles, importGraph, moduleGraph } from "../../scripts/import-graph.mjs";
 
-/**
- * Cycles still present while issue 19 is being resolved, each removed by other work in progress:
- * issuance ↔ revocation, compose ↔ http ↔ operations, and the route files around routes/api.ts.
- * A cycle found must lie within one of these; when they are gone this list is emptied, and the
- * test then says: no import cycles at all.
- */
-const KNOWN = {
-  modules: [
-    ["issuance", "revocation"],
-    ["compose", "http", "operations"],
-  ],
-  files: [
-    ["issuance/index.ts", "issuance/service.ts", "revocation/ocsp.ts"],
-    [
-      "http/routes/access-api.ts",
-      "http/routes/api.ts",
-      "http/routes/console-api.ts",
-      "http/routes/escrow-api.ts",
-      "http/routes/keys-api.ts",
-    ],
-  ],
-};
-
-/** The cycles not contained in a known one. */
-function unknown(found: string[][], known: string[][]): string[][] {
-  return found.filter((cycle) => !known.some((k) => cycle.every((member) => k.includes(member))));
-}
-
 describe("the import graph of src/", () => {
   const graph = importGraph();
 
@@ -39,12 +11,12 @@ describe("the import graph of src/", () => {
     expect(moduleGraph(graph).get("storage")).toContain("errors");
   });
 
-  it("has no cycle between files beyond those being removed", () => {
-    expect(unknown(cycles(graph), KNOWN.files)).toEqual([]);
+  it("has no cycle between files", () => {
+    expect(cycles(graph)).toEqual([]);
   });
 
-  it("has no cycle between modules beyond those being removed", () => {
-    expect(unknown(cycles(moduleGraph(graph)), KNOWN.modules)).toEqual([]);
+  it("has no cycle between modules", () => {
+    expect(cycles(moduleGraph(graph))).toEqual([]);
   });
 });
 

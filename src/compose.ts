@@ -25,7 +25,7 @@ import {
   recipientTrust as createRecipientTrust,
 } from "./keys/index.js";
 import { createLinter } from "./lint/index.js";
-import { Metrics, RateWatch } from "./metrics/index.js";
+import { createBurstWatch, Metrics, type RateWatch } from "./metrics/index.js";
 import { sensitiveOperations } from "./operations.js";
 import { OverviewService } from "./overview/index.js";
 import {
@@ -178,27 +178,13 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
       }),
     certificateChain: (serial) => issuance.issuance.findCertificateChain(serial),
   });
-  const bursts = new RateWatch({
-    clock,
+  const { bursts, keyUsed } = createBurstWatch({
+    metrics,
+    audit,
     limits: config.monitoring.bursts,
-    onBurst: (burst) => {
-      metrics.anomalies.inc({ principal: burst.principal, operation: burst.operation });
-      logger?.warn({ ...burst }, "burst of key operations above the configured rate");
-      void audit
-        .record({
-          action: "anomaly.burst",
-          actor: { id: burst.principal, name: burst.principal, kind: "system" },
-          target: { type: "operation", id: burst.operation },
-          outcome: "success",
-          details: { count: burst.count, limit: burst.limit, perSeconds: burst.perSeconds },
-        })
-        .catch((error) => logger?.error({ err: error }, "cannot audit a burst warning"));
-    },
+    clock,
+    logger,
   });
-  const keyUsed = ({ keyId, operation, actor }: { keyId: string; operation: string; actor: Actor }) => {
-    metrics.keyOperations.inc({ key: keyId, operation });
-    bursts.record(actor.name, `key.${operation}`);
-  };
 
   const revocation = createRevocation({
     store: revocationStore,

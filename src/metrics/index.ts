@@ -8,3 +8,4 @@ export {
   type OcspResult,
 } from "./metrics.js";
 export { type BurstEvent, type RateLimit, RateWatch, type RateWatchOptions } from "./rate-watch.js";
+export { createBurstWatch } from "./bursts.js";

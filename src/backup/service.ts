@@ -5,12 +5,13 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import type { EscrowAgent } from "../escrow/index.js";
-import { checkRecipient, type KeyAlgorithm, type KeyLifecycle, type RecipientTrust } from "../keys/index.js";
+import { checkRecipient, type KeyLifecycle, type RecipientTrust } from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
 import { certificatePem } from "../pki/pem.js";
 import type { SigningServiceKey } from "../issuance/index.js";
 import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
+import type { Wrapping } from "../hsm/index.js";
 import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
 import {
   ARCHIVE_FORMAT,
@@ -24,14 +25,8 @@ import {
   signedBytes,
 } from "./archive.js";
 
-export interface BackupTokenOps {
-  wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer>;
-  unwrapSecretKeyUnder(
-    wrapped: Buffer,
-    wrappingKey: Buffer,
-    target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
-  ): Promise<string>;
-}
+/** What backup needs of the HSM's wrapping facet: versions wrapped under the archive's KEK. */
+export type BackupTokenOps = Pick<Wrapping, "wrapSecretKeyUnder" | "unwrapSecretKeyUnder">;
 
 const dataKeyOf = (kek: Buffer) => Buffer.from(hkdfSync("sha256", kek, Buffer.alloc(0), "keyward-backup payload", 32));
 

@@ -4,34 +4,20 @@ import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "../errors/index.js";
-import {
-  checkRecipient,
-  type KeyAlgorithm,
-  type KeyLifecycle,
-  type ManagedKey,
-  type RecipientTrust,
-} from "../keys/index.js";
+import { checkRecipient, type KeyLifecycle, type ManagedKey, type RecipientTrust } from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
+import type { SecretKeys, Wrapping } from "../hsm/index.js";
 import { certificatePem } from "../pki/pem.js";
 import type { EscrowAgent, EscrowPolicy, EscrowStore, KeyEscrow, Recovery } from "./ports.js";
 
 /** What escrow needs of the HSM's wrapping facet: versions wrapped under a one-time escrow secret. */
-export interface EscrowWrapping {
-  wrapSecretKeyUnder(uri: string, wrappingKey: Buffer): Promise<Buffer>;
-  unwrapSecretKeyUnder(
-    wrapped: Buffer,
-    wrappingKey: Buffer,
-    target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
-  ): Promise<string>;
-}
+export type EscrowWrapping = Pick<Wrapping, "wrapSecretKeyUnder" | "unwrapSecretKeyUnder">;
 
 /** What escrow needs of the HSM's secret-key facet: a recovery's sealing key for submitted shares. */
-export interface EscrowSecretKeys {
-  generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
-  aesGcmEncrypt(uri: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer>;
-  aesGcmDecrypt(uri: string, iv: Buffer, aad: Buffer, ciphertextAndTag: Buffer): Promise<Buffer>;
-  destroySecretKey(uri: string): Promise<void>;
-}
+export type EscrowSecretKeys = Pick<
+  SecretKeys,
+  "generateSecretKey" | "aesGcmEncrypt" | "aesGcmDecrypt" | "destroySecretKey"
+>;
 
 const MAX_AGENTS = 16;
 

@@ -1,7 +1,7 @@
 // @peculiar/x509 resolves services through tsyringe, which needs the Reflect polyfill loaded first.
 import "reflect-metadata";
 import { buildProgram } from "./program.js";
-import { VERSION } from "../http/app.js";
+import { VERSION } from "../version.js";
 import { reportError } from "./output.js";
 
 const first = process.argv[2];

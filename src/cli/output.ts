@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../errors/index.js";
 import { KeywardError } from "../errors/index.js";
 
 export interface Output {
@@ -21,15 +22,43 @@ export function createOutput(json: boolean): Output {
   };
 }
 
+/**
+ * The CLI's one error table: the exit code of each domain error. 1: the request was refused (fix it
+ * and run again); 2: Keyward, its configuration, token or storage failed. The message is always the
+ * error's own: the CLI runs on the operator's machine, so unlike the HTTP edge it hides no detail.
+ */
+const EXIT_CODES: Record<ErrorCode, 1 | 2> = {
+  badRequest: 1,
+  badCSR: 1,
+  policyViolation: 1,
+  badRecipient: 1,
+  unauthorized: 1,
+  forbidden: 1,
+  notFound: 1,
+  conflict: 1,
+  payloadTooLarge: 1,
+  unsupportedMediaType: 1,
+  tooManyRequests: 1,
+  config: 2,
+  hsm: 2,
+  storage: 2,
+  internal: 2,
+};
+
+/** How the CLI reports an error: anything that is not a domain error is "internal" (exit 2). */
+export function cliError(error: unknown): { code: ErrorCode; message: string; exitCode: 1 | 2 } {
+  const code = error instanceof KeywardError ? error.code : "internal";
+  const message = error instanceof Error ? error.message : String(error);
+  return { code, message, exitCode: EXIT_CODES[code] };
+}
+
 /** Errors as one line for people, or `{"error": {...}}` for scripts. Never a stack for known errors. */
 export function reportError(error: unknown, json: boolean): number {
-  const known = error instanceof KeywardError;
-  const code = known ? error.code : "internal";
-  const message = error instanceof Error ? error.message : String(error);
+  const { code, message, exitCode } = cliError(error);
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, detail: message } })}\n`);
   else process.stderr.write(`keyward: ${message}\n`);
-  if (!known && process.env.KEYWARD_DEBUG) console.error(error);
-  return known && error.isClientError ? 1 : 2;
+  if (!(error instanceof KeywardError) && process.env.KEYWARD_DEBUG) console.error(error);
+  return exitCode;
 }
 
 /** Fixed-width columns for tables in human output. */
@@ -39,3 +68,6 @@ export function table(rows: string[][]): string {
     .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "))
     .join("\n");
 }
+
+/** A date as YYYY-MM-DD, for table columns. */
+export const day = (d: Date) => d.toISOString().slice(0, 10);

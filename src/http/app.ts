@@ -14,8 +14,7 @@ import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDoc
 import { type CaRouteDeps, caRoutes } from "./routes/ca.js";
 import { type CrlRouteDeps, type OcspRouteDeps, ocspHandler, revocationRoutes } from "./routes/revocation.js";
 import { parseInput } from "./validate.js";
-
-export const VERSION = "0.1.0";
+import { VERSION } from "../version.js";
 
 /** What the app itself answers: health, readiness, metrics, the key revocation list, login. */
 interface AppOwnDeps {

@@ -7,19 +7,33 @@ interface ListeningMessage {
   url: string;
 }
 
+/** The workers' supervisor: the process's signals are main.ts's, which calls `stop`. */
+export interface Supervisor {
+  listening: Promise<string>;
+  /** Asks every worker to drain and stop (SIGTERM); `onStopped` runs when the last has gone. */
+  stop(signal: NodeJS.Signals): void;
+}
+
 /**
  * Runs `count` copies of `keyward serve` on one port (node:cluster hands out connections): one
  * Node process uses one core for JavaScript, and issuance and OCSP are CPU-bound. The workers are
  * the fleet of docs/deploy.md on one machine: they share storage and the token, and the
  * scheduler slots and OCSP change notices keep them consistent. A worker that dies is replaced;
  * one that dies before it ever listened stops the whole server (a bad port or config would
- * otherwise restart forever). Resolves with the URL once every worker listens.
+ * otherwise restart forever). `listening` resolves with the URL once every worker listens.
  */
-export function superviseWorkers(count: number, logger: Logger, onStopped: (code: number) => void): Promise<string> {
+export function superviseWorkers(count: number, logger: Logger, onStopped: (code: number) => void): Supervisor {
   let stopping = false;
   let url: string | undefined;
   const listening = new Set<number>();
-  return new Promise<string>((resolve, reject) => {
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping workers");
+    // Each worker drains on SIGTERM (shutdownGraceSeconds), like a single server.
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
+  };
+  const started = new Promise<string>((resolve, reject) => {
     const fork = () => {
       const worker = cluster.fork();
       worker.on("message", (message: ListeningMessage) => {
@@ -44,17 +58,9 @@ export function superviseWorkers(count: number, logger: Logger, onStopped: (code
       logger.warn({ pid: worker.process.pid, code, signal }, "worker stopped; starting another");
       fork();
     });
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "stopping workers");
-      // Each worker drains on SIGTERM (shutdownGraceSeconds), like a single server.
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGTERM");
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
     for (let i = 0; i < count; i++) fork();
   });
+  return { listening: started, stop };
 }
 
 /** In a worker: tell the supervisor this server is listening. */

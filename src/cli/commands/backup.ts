@@ -1,17 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parseArchive } from "../backup/index.js";
-import type { Services } from "../compose.js";
-import { BadRequestError } from "../errors/index.js";
-import { cliActor } from "./actor.js";
-import { createOutput, type Output, reportError } from "./output.js";
-
-interface Helpers {
-  withServices(program: Command, work: (services: Services, out: Output) => Promise<void>): Promise<void>;
-  positiveInt(value: string, flag: string): number;
-  list(value: string): string[];
-  readInputFile(path: string, what: string): string;
-}
+import { parseArchive } from "../../backup/index.js";
+import { readOperatorFile } from "../../config/index.js";
+import { BadRequestError } from "../../errors/index.js";
+import { cliActor } from "../actor.js";
+import { list, positiveInt } from "../arguments.js";
+import type { CliContext } from "../context.js";
 
 function readArchive(path: string): Buffer {
   try {
@@ -22,22 +16,18 @@ function readArchive(path: string): Buffer {
 }
 
 /** `keyward backup …`: create, verify, restore, and a custodian's share (offline). */
-export function addBackupCommands(program: Command, h: Helpers): void {
+export function registerBackupCommands(program: Command, ctx: CliContext): void {
   const backup = program.command("backup").description("backups with an M-of-N protected key, and restore");
   backup
     .command("create")
     .requiredOption("--out <file>", "the archive to write")
-    .requiredOption(
-      "--custodians <names>",
-      "comma-separated escrow agents who will hold the backup key's shares",
-      h.list,
-    )
-    .requiredOption("--threshold <m>", "shares needed to restore", (v) => h.positiveInt(v, "--threshold"))
+    .requiredOption("--custodians <names>", "comma-separated escrow agents who will hold the backup key's shares", list)
+    .requiredOption("--threshold <m>", "shares needed to restore", (v) => positiveInt(v, "--threshold"))
     .description(
       "write one archive: database snapshot, distributable keys wrapped under the backup key, CA certificates, config",
     )
     .action(async (opts: { out: string; custodians: string[]; threshold: number }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         out.progress("Taking a consistent snapshot and wrapping distributable keys in the token…");
         const { archive, header } = await s.backup.create(
           { custodians: opts.custodians, threshold: opts.threshold },
@@ -69,7 +59,7 @@ export function addBackupCommands(program: Command, h: Helpers): void {
     .argument("<archive>", "the archive")
     .description("check an archive's integrity (hashes, signature, chain) without the custodians and without restoring")
     .action(async (path: string) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const report = await s.backup.check(readArchive(path));
         out.result(report, () =>
           report.ok
@@ -89,11 +79,11 @@ export function addBackupCommands(program: Command, h: Helpers): void {
     )
     .description("restore onto a fresh data dir and token with M custodians' shares")
     .action(async (path: string, opts: { share: string[] }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const shares = opts.share.map((entry) => {
           const [custodian, file] = entry.split("=", 2);
           if (!custodian || !file) throw new BadRequestError(`--share takes NAME=FILE, got "${entry}"`);
-          const text = h.readInputFile(file, "share").trim();
+          const text = readOperatorFile(file, "share").trim();
           if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new BadRequestError(`the share in ${file} is not base64`);
           return { custodian, share: Buffer.from(text, "base64") };
         });
@@ -113,16 +103,13 @@ export function addBackupCommands(program: Command, h: Helpers): void {
     .requiredOption("--custodian <name>", "the custodian")
     .requiredOption("--out <file>", "where to write the sealed share (CMS, DER)")
     .description("offline: write a custodian's sealed share (open it with escrow share decrypt or openssl cms)")
-    .action((path: string, opts: { custodian: string; out: string }) => {
-      const out = createOutput(program.opts<{ json?: boolean }>().json ?? false);
-      try {
+    .action((path: string, opts: { custodian: string; out: string }) =>
+      ctx.run((out) => {
         const archive = parseArchive(readArchive(path));
         const found = archive.custodians.shares.find((c) => c.name === opts.custodian);
         if (!found) throw new BadRequestError(`"${opts.custodian}" is not a custodian of this archive`);
         writeFileSync(opts.out, Buffer.from(found.cms, "base64"));
         out.result({ out: opts.out }, () => `Sealed share of ${opts.custodian} written to ${opts.out}`);
-      } catch (error) {
-        process.exitCode = reportError(error, out.json);
-      }
-    });
+      }),
+    );
 }

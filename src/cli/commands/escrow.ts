@@ -1,22 +1,17 @@
 import { createPrivateKey } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { Services } from "../compose.js";
-import { BadRequestError } from "../errors/index.js";
-import { openEnvelope } from "../pki/cms.js";
-import { pemBlocks } from "../pki/pem.js";
-import { cliActor } from "./actor.js";
-import { createOutput, type Output, reportError, table } from "./output.js";
-
-interface Helpers {
-  withServices(program: Command, work: (services: Services, out: Output) => Promise<void>): Promise<void>;
-  positiveInt(value: string, flag: string): number;
-  list(value: string): string[];
-  readInputFile(path: string, what: string): string;
-}
+import { readOperatorFile } from "../../config/index.js";
+import { BadRequestError } from "../../errors/index.js";
+import { openEnvelope } from "../../pki/cms.js";
+import { pemBlocks } from "../../pki/pem.js";
+import { cliActor } from "../actor.js";
+import { list, positiveInt } from "../arguments.js";
+import type { CliContext } from "../context.js";
+import { table } from "../output.js";
 
 /** `keyward escrow …`: agents, policies, and M-of-N recovery (the share decryption runs offline). */
-export function addEscrowCommands(program: Command, h: Helpers): void {
+export function registerEscrowCommands(program: Command, ctx: CliContext): void {
   const escrow = program.command("escrow").description("key escrow to M-of-N agents, and recovery");
   const agent = escrow.command("agent").description("escrow agents");
   agent
@@ -26,9 +21,9 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .option("--user <name>", "the person who may submit this agent's share over the API")
     .description("add an escrow agent; its certificate is checked like a distribution recipient")
     .action(async (opts: { name: string; certificate: string; user?: string }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const added = await s.escrow.addAgent(
-          { name: opts.name, certificate: h.readInputFile(opts.certificate, "certificate"), userName: opts.user },
+          { name: opts.name, certificate: readOperatorFile(opts.certificate, "certificate"), userName: opts.user },
           cliActor(),
         );
         out.result(
@@ -41,7 +36,7 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .command("agents")
     .description("list escrow agents")
     .action(async () => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const items = (await s.escrow.agents()).map((a) => ({
           id: a.id,
           name: a.name,
@@ -62,11 +57,11 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .command("policy")
     .option("--key <id>", "the key")
     .option("--tag <tag>", "every key with this tag")
-    .requiredOption("--agents <names>", "comma-separated agent names", h.list)
-    .requiredOption("--threshold <m>", "shares needed to recover", (v) => h.positiveInt(v, "--threshold"))
+    .requiredOption("--agents <names>", "comma-separated agent names", list)
+    .requiredOption("--threshold <m>", "shares needed to recover", (v) => positiveInt(v, "--threshold"))
     .description("require M-of-N escrow for a key or a tag, and escrow what now needs it")
     .action(async (opts: { key?: string; tag?: string; agents: string[]; threshold: number }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const { policy, escrowed } = await s.escrow.setPolicy(
           { keyId: opts.key, tag: opts.tag, agents: opts.agents, threshold: opts.threshold },
           cliActor(),
@@ -81,7 +76,7 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .command("policies")
     .description("list escrow policies")
     .action(async () => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const items = await s.escrow.policies();
         out.result({ items }, () =>
           items.length === 0
@@ -100,10 +95,10 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
   escrow
     .command("recover")
     .requiredOption("--key <id>", "the key")
-    .requiredOption("--version <n>", "the version", (v) => h.positiveInt(v, "--version"))
+    .requiredOption("--version <n>", "the version", (v) => positiveInt(v, "--version"))
     .description("open a recovery: agents then decrypt and submit their shares")
     .action(async (opts: { key: string; version: number }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const recovery = await s.escrow.openRecovery(opts.key, opts.version, cliActor());
         const threshold = (await s.escrow.escrowOf(recovery.keyId, recovery.version)).threshold;
         out.result(
@@ -117,7 +112,7 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .command("recoveries")
     .description("list recoveries and their progress")
     .action(async () => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const items = (await s.escrow.recoveries()).map((r) => ({
           id: r.id,
           keyId: r.keyId,
@@ -141,12 +136,12 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
   share
     .command("export")
     .requiredOption("--key <id>", "the key")
-    .requiredOption("--version <n>", "the version", (v) => h.positiveInt(v, "--version"))
+    .requiredOption("--version <n>", "the version", (v) => positiveInt(v, "--version"))
     .requiredOption("--agent <name>", "the agent")
     .requiredOption("--out <file>", "where to write the CMS (DER) sealed to the agent")
     .description("write an agent's sealed share, for the agent to decrypt offline")
     .action(async (opts: { key: string; version: number; agent: string; out: string }) => {
-      await h.withServices(program, async (s, out) => {
+      await ctx.withServices(async (s, out) => {
         const found = await s.escrow.escrowOf(opts.key, opts.version);
         const agent = (await s.escrow.agents()).find((a) => a.name === opts.agent || a.id === opts.agent);
         const sealed = agent && found.shares.find((x) => x.agentId === agent.id);
@@ -167,10 +162,9 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .requiredOption("--certificate <file>", "the agent's certificate (PEM)")
     .option("--out <file>", "write the share (base64) here instead of printing it")
     .description("offline: open a sealed share with the agent's own private key (no server, no token)")
-    .action((opts: { in: string; key: string; certificate: string; out?: string }) => {
-      const out = createOutput(program.opts<{ json?: boolean }>().json ?? false);
-      try {
-        const der = pemBlocks(h.readInputFile(opts.certificate, "certificate"), "CERTIFICATE")[0];
+    .action((opts: { in: string; key: string; certificate: string; out?: string }) =>
+      ctx.run((out) => {
+        const der = pemBlocks(readOperatorFile(opts.certificate, "certificate"), "CERTIFICATE")[0];
         if (!der) throw new BadRequestError('the certificate file holds no PEM "CERTIFICATE"');
         let privateKey: ReturnType<typeof createPrivateKey>;
         try {
@@ -190,10 +184,8 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
         out.result({ share: opts.out ? undefined : text, out: opts.out }, () =>
           opts.out ? `Share written to ${opts.out}` : text,
         );
-      } catch (error) {
-        process.exitCode = reportError(error, out.json);
-      }
-    });
+      }),
+    );
   share
     .command("submit")
     .requiredOption("--recovery <id>", "the recovery")
@@ -201,8 +193,8 @@ export function addEscrowCommands(program: Command, h: Helpers): void {
     .requiredOption("--in <file>", "the decrypted share (base64, as share decrypt writes it; '-' for stdin)")
     .description("submit a decrypted share; the threshold-th share recovers the key")
     .action(async (opts: { recovery: string; agent: string; in: string }) => {
-      await h.withServices(program, async (s, out) => {
-        const text = h.readInputFile(opts.in, "share").trim();
+      await ctx.withServices(async (s, out) => {
+        const text = readOperatorFile(opts.in, "share").trim();
         if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text))
           throw new BadRequestError("the share must be base64 (as escrow share decrypt prints it)");
         const result = await s.escrow.submitShare(opts.recovery, opts.agent, Buffer.from(text, "base64"), cliActor());

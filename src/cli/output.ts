@@ -24,7 +24,8 @@ export function createOutput(json: boolean): Output {
 
 /**
  * The CLI's one error table: the exit code of each domain error. 1: the request was refused (fix it
- * and run again); 2: Keyward, its configuration, token or storage failed. The message is always the
+ * and run again); 2: Keyward failed (its configuration, token or storage, or a lint rule on what it
+ * was about to sign). The message is always the
  * error's own: the CLI runs on the operator's machine, so unlike the HTTP edge it hides no detail.
  */
 const EXIT_CODES: Record<ErrorCode, 1 | 2> = {
@@ -42,6 +43,7 @@ const EXIT_CODES: Record<ErrorCode, 1 | 2> = {
   config: 2,
   hsm: 2,
   storage: 2,
+  lint: 2,
   internal: 2,
 };
 

@@ -25,8 +25,8 @@ export function createOutput(json: boolean): Output {
 /**
  * The CLI's one error table: the exit code of each domain error. 1: the request was refused (fix it
  * and run again); 2: Keyward failed (its configuration, token or storage, or a lint rule on what it
- * was about to sign). The message is always the
- * error's own: the CLI runs on the operator's machine, so unlike the HTTP edge it hides no detail.
+ * was about to sign). The message is always the error's own: the CLI runs on the operator's machine,
+ * so unlike the HTTP edge it hides no detail.
  */
 const EXIT_CODES: Record<ErrorCode, 1 | 2> = {
   badRequest: 1,

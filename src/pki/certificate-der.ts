@@ -57,9 +57,24 @@ export const leafExtensions = {
   subjectKeyIdentifier: (spki: Buffer) =>
     extension("2.5.29.14", false, octetString(createHash("sha1").update(subjectPublicKey(spki)).digest())),
   extendedKeyUsage: (oids: readonly string[]) => extension("2.5.29.37", false, sequence(...oids.map(oid))),
+  certificatePolicies: (policies: readonly string[], cpsUri?: string) =>
+    extension("2.5.29.32", false, certificatePolicies(policies, cpsUri)),
   subjectAltName: (names: ReadonlyArray<{ type: string; value: string }>, critical: boolean) =>
     extension("2.5.29.17", critical, encodeGeneralNames(names)),
 };
+
+/** id-qt-cps (RFC 5280 §4.2.1.4): a pointer to the Certification Practice Statement. */
+const ID_QT_CPS = "1.3.6.1.5.5.7.2.1";
+
+/**
+ * The certificatePolicies value: `SEQUENCE OF PolicyInformation { policyIdentifier,
+ * policyQualifiers SEQUENCE OF { id-qt-cps, IA5String } OPTIONAL }`, the CPS URI on each policy.
+ * CA certificates (built with @peculiar/x509, whose class has no qualifiers) use it too.
+ */
+export function certificatePolicies(policies: readonly string[], cpsUri?: string): Buffer {
+  const qualifiers = cpsUri ? [sequence(sequence(oid(ID_QT_CPS), tlv(0x16, Buffer.from(cpsUri, "ascii"))))] : [];
+  return sequence(...policies.map((p) => sequence(oid(p), ...qualifiers)));
+}
 
 /** The subjectPublicKey BIT STRING's bits (without the unused-bits octet). */
 function subjectPublicKey(spki: Buffer): Buffer {

@@ -1,7 +1,10 @@
 // Keyward writes leaf certificates' DER itself (issuance hot path). Every field is held here to the
 // bytes @peculiar/x509 (an independent implementation) produces for the same certificate.
 import { webcrypto } from "node:crypto";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificatePolicies, PolicyInformation, PolicyQualifierInfo } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
+import { IA5String } from "asn1js";
 import { describe, expect, it } from "vitest";
 import { EXTENDED_KEY_USAGES, type KeyUsageName } from "../../src/config/schema.js";
 import { commonNameSubject, leafExtensions, tbsCertificate } from "../../src/pki/certificate-der.js";
@@ -138,4 +141,33 @@ describe("leaf certificate DER", () => {
       expect(tbs.toString("hex")).toBe(expectedTbs.toString("hex"));
     });
   }
+});
+
+describe("certificatePolicies DER (RFC 5280 §4.2.1.4)", () => {
+  it("matches @peculiar/x509 for policy OIDs without qualifiers", () => {
+    const policies = ["2.23.140.1.2.1", "1.3.6.1.4.1.44947.1.1.1"];
+    const reference = new x509.CertificatePolicyExtension(policies, false);
+    expect(leafExtensions.certificatePolicies(policies).toString("hex")).toBe(
+      Buffer.from(reference.rawData).toString("hex"),
+    );
+  });
+
+  it("matches @peculiar/asn1-x509 with an id-qt-cps qualifier on each policy", () => {
+    const policies = ["2.23.140.1.2.1", "1.3.6.1.4.1.99999.1"];
+    const cps = "https://ca.example.com/cps";
+    const qualifier = new IA5String({ value: cps }).toBER();
+    const value = new CertificatePolicies(
+      policies.map(
+        (policyIdentifier) =>
+          new PolicyInformation({
+            policyIdentifier,
+            policyQualifiers: [new PolicyQualifierInfo({ policyQualifierId: "1.3.6.1.5.5.7.2.1", qualifier })],
+          }),
+      ),
+    );
+    const reference = new x509.Extension("2.5.29.32", false, AsnConvert.serialize(value));
+    expect(leafExtensions.certificatePolicies(policies, cps).toString("hex")).toBe(
+      Buffer.from(reference.rawData).toString("hex"),
+    );
+  });
 });

@@ -15,6 +15,24 @@ export const EXTENDED_KEY_USAGES = {
   ocspSigning: "1.3.6.1.5.5.7.3.9",
 } as const;
 
+/** RFC 5280 §4.2.1.4 anyPolicy: for CA certificates only. */
+export const ANY_POLICY = "2.5.29.32.0";
+
+/** X.660 object identifier: the first arc 0, 1 or 2; under 0 and 1 the second arc is at most 39. */
+function isObjectIdentifier(text: string): boolean {
+  if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(text)) return false;
+  const [first, second] = text.split(".").map(Number);
+  return first === 2 || second! <= 39;
+}
+
+const policyOid = z.string().refine(isObjectIdentifier, {
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} is not a policy OID: dotted decimal arcs without leading zeros, the first 0, 1 or 2 (e.g. 2.23.140.1.2.1)`,
+});
+const policyList = z.array(policyOid).refine((l) => new Set(l).size === l.length, "a policy is listed twice");
+/** RFC 5280 §4.2.1.4 id-qt-cps: the CPS pointer qualifier, an IA5String URI. */
+const cpsUri = z.url({ protocol: /^https?$/ }).refine((u) => /^[\x20-\x7e]+$/.test(u), "the CPS URI must be ASCII");
+
 export const SAN_TYPES = ["dns", "ip", "email", "uri"] as const;
 export type SanType = (typeof SAN_TYPES)[number];
 
@@ -48,6 +66,23 @@ export const ProfileSchema = z
     /** Allow-list of names: exact names, or `*.suffix` for any name under suffix. Empty: any name. */
     namePatterns: z.array(z.string().min(1)).default([]),
     maxNames: z.number().int().positive().default(100),
+    /**
+     * certificatePolicies of the leaves (RFC 5280 §4.2.1.4, BR §7.1.2.7.9): the policy OIDs they
+     * are issued under; none: no extension. Intermediates that may issue the profile carry them too.
+     */
+    policies: policyList
+      .refine((l) => !l.includes(ANY_POLICY), {
+        message: `anyPolicy (${ANY_POLICY}) is for CA certificates; a leaf asserts the policies it was issued under`,
+        abort: true,
+      })
+      .default([]),
+    /** CPS URI qualifier on each of the leaves' policies (BR: optional, not recommended for TLS leaves). */
+    cpsUri: cpsUri.optional(),
+    /**
+     * subjectKeyIdentifier in the leaves: RFC 5280 SHOULD, BR §7.1.2.7.6 NOT RECOMMENDED for TLS
+     * subscriber certificates (no path builder needs it; the AKI names the issuer).
+     */
+    subjectKeyIdentifier: z.boolean().default(true),
   })
   .strict()
   .refine((p) => p.validityDays <= p.maxValidityDays, {
@@ -61,11 +96,21 @@ const CaSchema = z
     keyType,
     commonName: z.string().min(1).max(64),
     organization: z.string().max(64).optional(),
-    country: z.string().length(2).optional(),
+    /** BR §7.1.2.10.2: countryName in CA subjects; X.520 PrintableString of two capitals. */
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'a country is an ISO 3166-1 alpha-2 code in capitals, e.g. "DE"')
+      .optional(),
     validityDays: z.number().int().positive(),
   })
   .strict();
-export type CaSettings = z.infer<typeof CaSchema>;
+
+/**
+ * An intermediate's certificatePolicies (BR §7.1.2.10.5): these OIDs (anyPolicy 2.5.29.32.0
+ * allowed) when set; when not, those of every profile it may issue. The CPS URI qualifies each.
+ */
+const IntermediateSchema = CaSchema.extend({ policies: policyList.optional(), cpsUri: cpsUri.optional() });
+export type CaSettings = z.infer<typeof IntermediateSchema>;
 
 const NameConstraintsSchema = z
   .object({
@@ -128,7 +173,7 @@ export const ConfigSchema = z
     ca: z
       .object({
         root: CaSchema.extend({ pathLength: z.number().int().min(0).max(8).optional() }),
-        intermediates: z.array(CaSchema).min(1),
+        intermediates: z.array(IntermediateSchema).min(1),
         /** Applied to intermediates when set (RFC 5280 §4.2.1.10). */
         nameConstraints: NameConstraintsSchema.optional(),
       })

@@ -82,6 +82,19 @@ describe("loadConfig defaults", () => {
     const server = config.profiles.server!;
     expect(server.validityDays).toBe(90);
     expect(server.extKeyUsage).toEqual(["serverAuth"]);
+    // Issue 20: the BR domain-validated policy; no SKI and no keyEncipherment (Let's Encrypt's tlsserver).
+    expect(server.policies).toEqual(["2.23.140.1.2.1"]);
+    expect(server.cpsUri).toBeUndefined();
+    expect(server.subjectKeyIdentifier).toBe(false);
+    expect(server.keyUsage).toEqual({
+      rsa: ["digitalSignature"],
+      ec: ["digitalSignature"],
+      ed25519: ["digitalSignature"],
+    });
+    expect(config.profiles.client!.policies).toEqual([]);
+    expect(config.profiles.client!.subjectKeyIdentifier).toBe(true);
+    expect(config.ca.root.country).toBeUndefined();
+    expect(config.ca.intermediates[0]!.policies).toBeUndefined();
     expect(server.allowWildcard).toBe(true);
     expect(server.requireSan).toBe(true);
     expect(server.maxNames).toBe(100);
@@ -349,6 +362,67 @@ profiles:
     const config = loadConfig({ env: env() });
     expect(config.profiles["by-root"]!.issuer).toBe("root");
     expect(config.profiles["by-intermediate"]!.issuer).toBe("intermediate");
+  });
+
+  it("refuses a malformed certificate policy OID, naming the path and the form", () => {
+    writeOverlay("profiles:\n  server:\n    policies: [2.23.140.1.2.1, 2.23.140.01.2]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toBe(
+      'invalid configuration: profiles.server.policies.1: "2.23.140.01.2" is not a policy OID: dotted decimal arcs without leading zeros, the first 0, 1 or 2 (e.g. 2.23.140.1.2.1)',
+    );
+    writeOverlay(
+      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n      policies: [domain-validated]\n",
+    );
+    expect(configError(() => loadConfig({ env: env() }))).toContain(
+      'ca.intermediates.0.policies.0: "domain-validated" is not a policy OID',
+    );
+    writeOverlay("profiles:\n  server:\n    policies: [3.1.2]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain('"3.1.2" is not a policy OID');
+    writeOverlay("profiles:\n  server:\n    policies: [1.40.1]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain('"1.40.1" is not a policy OID');
+  });
+
+  it("refuses anyPolicy in a profile (BR 7.1.2.7.9) and a CPS URI that is not http(s)", () => {
+    writeOverlay("profiles:\n  server:\n    policies: [2.5.29.32.0]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toBe(
+      "invalid configuration: profiles.server.policies: anyPolicy (2.5.29.32.0) is for CA certificates; a leaf asserts the policies it was issued under",
+    );
+    writeOverlay("profiles:\n  server:\n    cpsUri: ftp://example.com/cps\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain("profiles.server.cpsUri:");
+  });
+
+  it("takes policies, a CPS URI and a country per intermediate, and a country for the root", () => {
+    writeOverlay(`
+ca:
+  root:
+    country: DE
+  intermediates:
+    - id: intermediate
+      keyType: p256
+      commonName: Issuing CA
+      country: DE
+      validityDays: 365
+      policies: [2.5.29.32.0]
+      cpsUri: https://ca.example.com/cps
+`);
+    const config = loadConfig({ env: env() });
+    expect(config.ca.root.country).toBe("DE");
+    expect(config.ca.intermediates[0]).toMatchObject({
+      country: "DE",
+      policies: ["2.5.29.32.0"],
+      cpsUri: "https://ca.example.com/cps",
+    });
+  });
+
+  it("refuses a country that is not an ISO 3166 alpha-2 code in capitals", () => {
+    writeOverlay("ca:\n  root:\n    country: de\n");
+    expect(configError(() => loadConfig({ env: env() }))).toBe(
+      'invalid configuration: ca.root.country: a country is an ISO 3166-1 alpha-2 code in capitals, e.g. "DE"',
+    );
+  });
+
+  it("refuses policies on the root (BR 7.1.2.1: not recommended; its intermediates carry them)", () => {
+    writeOverlay("ca:\n  root:\n    policies: [2.23.140.1.2.1]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain('ca.root: Unrecognized key: "policies"');
   });
 
   it("refuses a pinSource that is not file: or env:", () => {

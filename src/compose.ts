@@ -134,6 +134,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     store: new SqlCaStore(db),
     clock,
     baseUrl: config.baseUrl,
+    profiles: config.profiles,
     lint: createLinter(),
     logger,
     rootKeys: rootToken

@@ -193,12 +193,11 @@ export class IssuanceService {
     const notAfter = input.capAtIssuer && requested > issuer.notAfter ? issuer.notAfter : requested;
     checkIssuerValidity(issuer, now, notAfter);
 
-    const extensions = [
-      leafExtensions.basicConstraints(),
-      leafExtensions.keyUsage(decision.keyUsage),
-      leafExtensions.subjectKeyIdentifier(input.spki),
-    ];
+    const { profile } = input;
+    const extensions = [leafExtensions.basicConstraints(), leafExtensions.keyUsage(decision.keyUsage)];
+    if (profile.subjectKeyIdentifier) extensions.push(leafExtensions.subjectKeyIdentifier(input.spki));
     if (decision.extKeyUsage.length) extensions.push(leafExtensions.extendedKeyUsage(decision.extKeyUsage));
+    if (profile.policies.length) extensions.push(leafExtensions.certificatePolicies(profile.policies, profile.cpsUri));
     // RFC 5280 §4.2.1.6: with an empty subject the SAN extension must be critical.
     if (decision.names.length) extensions.push(leafExtensions.subjectAltName(decision.names, !decision.commonName));
     extensions.push(...input.extraExtensions.map((e) => Buffer.from(e.rawData)));

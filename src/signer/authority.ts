@@ -2,12 +2,13 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
-import type { CaSettings, NameConstraintsSettings } from "../config/schema.js";
+import type { CaSettings, NameConstraintsSettings, Profile } from "../config/schema.js";
 import { ConflictError, NotFoundError } from "../errors/index.js";
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
-import { tbsCertificate } from "../pki/certificate-der.js";
+import { certificatePolicies, tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
+import { issuingScope } from "./issuing-scope.js";
 import type { Logger } from "pino";
 import type { Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
@@ -73,6 +74,8 @@ export class CertificateAuthority {
       logger?: Logger;
       clock: Clock;
       baseUrl: string;
+      /** The issuance profiles: an intermediate's policies and EKUs are those of the profiles it may issue. */
+      profiles: Readonly<Record<string, Profile>>;
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
       rootKeys?: Pick<KeyStore, "generateKeyPair">;
     },
@@ -339,6 +342,10 @@ export class CertificateAuthority {
     const wanted = wholeSeconds(addDays(now, settings.validityDays));
     const notAfter = new Date(Math.min(wanted.getTime(), parent.record.notAfter.getTime()));
     const nameConstraints = constraints ? nameConstraintsExtension(constraints) : undefined;
+    // BR §7.1.2.10.5/6: a TLS subordinate CA asserts its policies and EKUs (configured policies,
+    // e.g. anyPolicy, win over the derived ones; the EKUs are always derived).
+    const scope = issuingScope(settings.id, this.deps.profiles);
+    const policies = settings.policies ?? scope.policies;
     const certificate = await x509.X509CertificateGenerator.create(
       {
         serialNumber: randomSerial(),
@@ -359,6 +366,10 @@ export class CertificateAuthority {
           ...this.issuerExtensions(parent).filter((e) => !(e instanceof x509.AuthorityInfoAccessExtension)),
           new x509.AuthorityInfoAccessExtension({ caIssuers: [`${this.deps.baseUrl}/ca/${parent.record.id}.crt`] }),
           ...(nameConstraints ? [nameConstraints] : []),
+          ...(policies.length
+            ? [new x509.Extension("2.5.29.32", false, toArrayBuffer(certificatePolicies(policies, settings.cpsUri)))]
+            : []),
+          ...(scope.extKeyUsage.length ? [new x509.ExtendedKeyUsageExtension(scope.extKeyUsage, false)] : []),
         ],
       },
       this.crypto,

@@ -26,6 +26,7 @@ describe("CA hierarchy changed elsewhere", () => {
       store: new SqlCaStore(k.services.database.db),
       clock,
       baseUrl: k.config.baseUrl,
+      profiles: k.config.profiles,
       lint: createLinter(),
     });
     await elsewhere.createIntermediate(

@@ -85,7 +85,8 @@ describe("POST /api/v1/certificates", () => {
     expect(text).toContain(`OCSP - URI:${kw.url}/ocsp`);
     expect(text).toContain(`CA Issuers - URI:${kw.url}/ca/intermediate.crt`);
     expect(text).toContain(`URI:${kw.url}/crl/intermediate.crl`);
-    expect(text).toContain("X509v3 Subject Key Identifier");
+    // Issue 20: no SKI in TLS subscriber certificates (BR §7.1.2.7.6 NOT RECOMMENDED; LE tlsserver).
+    expect(text).not.toContain("X509v3 Subject Key Identifier");
     expect(text).toContain("X509v3 Authority Key Identifier");
     const serialOut = openssl(["x509", "-noout", "-serial"], body.certificate);
     expect(serialOut.trim()).toBe(`serial=${body.serial.toUpperCase()}`);
@@ -94,12 +95,14 @@ describe("POST /api/v1/certificates", () => {
     expect(days).toBeLessThan(90.1);
   });
 
-  it("issues for RSA-2048 keys with keyEncipherment and for Ed25519 keys", async () => {
+  it("issues for RSA-2048 keys (digitalSignature only) and for Ed25519 keys", async () => {
     const rsa = await issue("rsa", { key: ["-newkey", "rsa:2048"] });
     expect(rsa.res.status).toBe(201);
     expect(verify(rsa.body.certificate!, "rsa")).toContain(": OK");
+    // Issue 20: the shipped `server` profile dropped keyEncipherment for RSA, as LE's tlsserver
+    // (it serves only TLS 1.2 RSA key transport, which has no forward secrecy).
     expect(openssl(["x509", "-noout", "-text"], rsa.body.certificate)).toMatch(
-      /Key Usage: critical\s+Digital Signature, Key Encipherment/,
+      /Key Usage: critical\s+Digital Signature\n/,
     );
     const ed = await issue("ed", { key: ["-newkey", "ed25519"] });
     expect(ed.res.status).toBe(201);

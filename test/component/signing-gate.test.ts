@@ -30,6 +30,7 @@ describe("the signing gate", () => {
       store: new SqlCaStore(k.services.database.db),
       clock: systemClock,
       baseUrl: k.config.baseUrl,
+      profiles: k.config.profiles,
       lint: createLinter([refuseEverything]),
     });
 

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
+import type { CaSettings, Config } from "../../config/index.js";
 import { ConflictError } from "../../errors/index.js";
 import { KEY_TYPES, type KeyType } from "../../pki/key-types.js";
 import { certificatePem } from "../../pki/pem.js";
@@ -73,7 +74,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             id: opts.id,
             keyType: opts.key as (typeof KEY_TYPES)[number],
             commonName: opts.cn ?? `Keyward Intermediate CA ${opts.id}`,
-            organization: s.config.ca.root.organization,
+            ...caSubjectAndPolicies(s.config.ca),
             validityDays: opts.validityDays,
           },
           { makeDefault: opts.default ?? false, nameConstraints: s.config.ca.nameConstraints },
@@ -125,7 +126,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
               id: opts.id,
               keyType,
               commonName: opts.cn ?? `Keyward Intermediate CA ${opts.id}`,
-              organization: s.config.ca.root.organization,
+              ...caSubjectAndPolicies(s.config.ca),
               validityDays: opts.validityDays ?? configured.validityDays,
             },
             { makeDefault: opts.default ?? false, nameConstraints: s.config.ca.nameConstraints },
@@ -164,4 +165,18 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         );
       });
     });
+}
+
+/**
+ * What a new intermediate takes from config: the root's organization and country, and the
+ * configured intermediate's policy settings (unset: derived from the profiles it may issue).
+ */
+function caSubjectAndPolicies(ca: Config["ca"]): Pick<CaSettings, "organization" | "country" | "policies" | "cpsUri"> {
+  const configured = ca.intermediates[0]!;
+  return {
+    organization: ca.root.organization,
+    country: ca.root.country,
+    policies: configured.policies,
+    cpsUri: configured.cpsUri,
+  };
 }

@@ -68,6 +68,10 @@ const IntermediateBody = z
     keyType: z.enum(KEY_TYPES).default("p256"),
     commonName: z.string().min(1).max(64),
     organization: z.string().max(64).optional(),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code in capitals, e.g. "DE"')
+      .optional(),
     validityDays: z.number().int().positive().max(7305).default(1826),
     makeDefault: z.boolean().default(false),
   })

@@ -245,6 +245,35 @@ describe("keyward cert", () => {
   });
 });
 
+describe("keyward ca create-intermediate with a configured country and policies", () => {
+  it("gives the new intermediate the root's country and the configured intermediate's policies", async () => {
+    const token = newToken();
+    const config = writeFile(
+      token.dir,
+      "policies.yaml",
+      [
+        "ca:",
+        "  root: { country: CH }",
+        "  intermediates:",
+        "    - { id: intermediate, keyType: p256, commonName: Issuing, country: CH, validityDays: 365,",
+        "        policies: [2.5.29.32.0], cpsUri: https://ca.example.com/cps }",
+        "",
+      ].join("\n"),
+    );
+    const env = { KEYWARD_CONFIG: config };
+    expect((await keyward(token, ["init"], env)).code).toBe(0);
+    const created = await keyward(token, ["ca", "create-intermediate", "--id", "rolled", "--json"], env);
+    expect(created.code).toBe(0);
+    const text = openssl(
+      ["x509", "-noout", "-text"],
+      (JSON.parse(created.stdout) as { certificate: string }).certificate,
+    );
+    expect(text).toContain("Subject: C = CH, O = Keyward, CN = Keyward Intermediate CA rolled");
+    expect(text).toMatch(/Policy: X509v3 Any Policy\s+CPS: https:\/\/ca\.example\.com\/cps\n/);
+    expect(text).toMatch(/X509v3 Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication\n/);
+  });
+});
+
 describe("keyward revocation commands", () => {
   it("revokes from the CLI, numbers CRLs strictly upward across runs, and signs a root CRL listing a revoked intermediate", async () => {
     const token = newToken();

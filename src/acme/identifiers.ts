@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { KeywardError } from "../errors/index.js";
-import { canonicalDnsName, canonicalIp, matchesPattern } from "../issuance/names.js";
+import { canonicalDnsName, canonicalIp, checkIpName, matchesPattern } from "../issuance/names.js";
 import type { Identifier } from "./ports.js";
 import { AcmeError } from "./problems.js";
 
@@ -51,8 +51,10 @@ function canonicalIdentifier(type: unknown, value: string, forbiddenNames: reado
   let identifier: Identifier;
   try {
     if (type === "dns") identifier = { type, value: canonicalDnsName(value, true) };
-    else if (type === "ip") identifier = { type, value: canonicalIp(value) };
-    else
+    else if (type === "ip") {
+      identifier = { type, value: canonicalIp(value) };
+      checkIpName(identifier.value);
+    } else
       throw new AcmeError(
         "unsupportedIdentifier",
         `identifier type ${JSON.stringify(type)} is not supported (dns, ip)`,

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import { getPublicSuffix } from "tldts";
 import type { SanType } from "../config/schema.js";
 import { PolicyError } from "../errors/index.js";
 import { ipBytes } from "../pki/general-names.js";
@@ -35,6 +36,12 @@ export function canonicalDnsName(input: string, allowWildcard: boolean): string 
       if (i !== 0) throw new PolicyError(`DNS name ${quoted}: a wildcard is allowed only as the whole leftmost label`);
       if (!allowWildcard) throw new PolicyError(`DNS name ${quoted}: wildcards are not allowed by this profile`);
       if (labels.length < 3) throw new PolicyError(`DNS name ${quoted}: a wildcard needs at least two labels after it`);
+      const suffix = publicSuffixUnderWildcard(labels.slice(1).join("."));
+      if (suffix) {
+        throw new PolicyError(
+          `DNS name ${quoted}: a wildcard must not stand directly under a public suffix (${suffix})`,
+        );
+      }
       return;
     }
     if (!LABEL.test(label)) {
@@ -55,12 +62,52 @@ export function canonicalDnsName(input: string, allowWildcard: boolean): string 
   return name;
 }
 
+/**
+ * The public suffix a wildcard over `base` would cover whole, if any (BR §3.2.2.6): `base` is itself
+ * a suffix (`*.co.uk`), or the labels the wildcard stands for would be (`*.kawasaki.jp`, whose PSL
+ * rule is itself a wildcard). The private section counts too: `*.github.io` covers every user's site.
+ * The list comes from tldts (the PSL, updated with the package), not from our hands.
+ */
+function publicSuffixUnderWildcard(base: string): string | undefined {
+  const options = { allowPrivateDomains: true };
+  if (getPublicSuffix(base, options) === base) return base;
+  const probe = `x.${base}`;
+  return getPublicSuffix(probe, options) === probe ? base : undefined;
+}
+
 /** Canonical text of an IP address (IPv6 compressed, lowercase). */
 export function canonicalIp(input: string): string {
   const version = isIP(input);
   if (version === 0) throw new PolicyError(`${JSON.stringify(input)} is not a valid IP address`);
   if (version === 4) return input;
   return new URL(`http://[${input}]/`).hostname.slice(1, -1);
+}
+
+// Addresses that name no host a certificate could be about (IANA special-purpose registries).
+const IPV4_SPECIAL: ReadonlyArray<[string, string]> = [
+  ["0.0.0.0/8", "unspecified"], // "this network" (RFC 1122 §3.2.1.3): a source, never a destination
+  ["255.255.255.255/32", "broadcast"],
+  ["169.254.0.0/16", "link-local"], // also the cloud metadata address 169.254.169.254
+  ["224.0.0.0/4", "multicast"],
+];
+const IPV6_SPECIAL: ReadonlyArray<[string, string]> = [
+  ["::/128", "unspecified"],
+  ["fe80::/10", "link-local"],
+  ["ff00::/8", "multicast"],
+];
+
+/**
+ * Refuses an IP address (canonical text) that cannot name a certificate's subject: unspecified,
+ * broadcast, link-local and multicast addresses, IPv4-mapped ones included.
+ */
+export function checkIpName(address: string): void {
+  const bytes = ipBytes(address);
+  if (!bytes) throw new PolicyError(`${JSON.stringify(address)} is not a valid IP address`);
+  const mapped = bytes.length === 16 && bytes.slice(0, 12).join(".") === "0.0.0.0.0.0.0.0.0.0.255.255";
+  const ranges = bytes.length === 4 || mapped ? IPV4_SPECIAL : IPV6_SPECIAL;
+  const v4 = mapped ? bytes.slice(12).join(".") : address;
+  const kind = ranges.find(([cidr]) => ipInCidr(v4, cidr))?.[1];
+  if (kind) throw new PolicyError(`IP address ${address} is a ${kind} address and cannot name a certificate's subject`);
 }
 
 export function canonicalEmail(input: string): string {

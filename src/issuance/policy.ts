@@ -8,6 +8,7 @@ import {
   canonicalEmail,
   canonicalIp,
   canonicalUri,
+  checkIpName,
   matchesPattern,
   type NameConstraints,
   type SubjectName,
@@ -113,8 +114,11 @@ function checkName(raw: { type: string; value: string }, profileName: string, pr
   switch (type) {
     case "dns":
       return { type, value: canonicalDnsName(raw.value, profile.allowWildcard) };
-    case "ip":
-      return { type, value: canonicalIp(raw.value) };
+    case "ip": {
+      const value = canonicalIp(raw.value);
+      checkIpName(value);
+      return { type, value };
+    }
     case "email":
       return { type, value: canonicalEmail(raw.value) };
     case "uri":

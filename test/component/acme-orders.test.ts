@@ -465,4 +465,26 @@ describe("ACME orders with acme-client", () => {
     expect(subproblems[0]!.detail).toMatch(/forbidden by policy/);
     expect(subproblems[1]!.identifier).toEqual({ type: "dns", value: "bad..example.com" });
   });
+  it("refuses a wildcard under a public suffix and special IP addresses as rejectedIdentifier with the reason", async () => {
+    const c = await client();
+    await c.createAccount({ termsOfServiceAgreed: true });
+    const wildcard = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "dns", value: "*.co.uk" }] },
+      [400],
+    );
+    expect(wildcard.data.type).toBe("urn:ietf:params:acme:error:rejectedIdentifier");
+    expect(wildcard.data.detail).toBe(
+      'DNS name "*.co.uk": a wildcard must not stand directly under a public suffix (co.uk)',
+    );
+    const metadata = await rawApi(c).apiResourceRequest(
+      "newOrder",
+      { identifiers: [{ type: "ip", value: "169.254.169.254" }] },
+      [400],
+    );
+    expect(metadata.data.type).toBe("urn:ietf:params:acme:error:rejectedIdentifier");
+    expect(metadata.data.detail).toBe(
+      "IP address 169.254.169.254 is a link-local address and cannot name a certificate's subject",
+    );
+  });
 });

@@ -6,6 +6,7 @@ import {
   canonicalEmail,
   canonicalIp,
   canonicalUri,
+  checkIpName,
   formatName,
   matchesPattern,
   type SubjectName,
@@ -193,6 +194,68 @@ describe("canonicalIp", () => {
         bad,
       ).toMatch(/is not a valid IP address/);
     }
+  });
+});
+
+describe("wildcards and public suffixes (BR §3.2.2.6)", () => {
+  it.each([
+    ["*.co.uk", "co.uk"],
+    ["*.com.au", "com.au"],
+    ["*.github.io", "github.io"],
+    ["*.foo.kawasaki.jp", "foo.kawasaki.jp"],
+  ])("refuses %s, a wildcard directly under the public suffix %s", (name, suffix) => {
+    expect(policyError(() => canonicalDnsName(name, true))).toBe(
+      `DNS name "${name}": a wildcard must not stand directly under a public suffix (${suffix})`,
+    );
+  });
+
+  it("refuses a wildcard whose labels would themselves be public suffixes (*.kawasaki.jp)", () => {
+    expect(policyError(() => canonicalDnsName("*.kawasaki.jp", true))).toMatch(
+      /a wildcard must not stand directly under a public suffix/,
+    );
+  });
+
+  it("accepts wildcards below a registrable domain and plain names under a suffix", () => {
+    expect(canonicalDnsName("*.example.co.uk", true)).toBe("*.example.co.uk");
+    expect(canonicalDnsName("*.me.github.io", true)).toBe("*.me.github.io");
+    expect(canonicalDnsName("*.corp.internal", true)).toBe("*.corp.internal");
+    expect(canonicalDnsName("example.co.uk", false)).toBe("example.co.uk");
+  });
+});
+
+describe("checkIpName: addresses that name no host", () => {
+  it.each([
+    ["0.0.0.0", "unspecified"],
+    ["0.1.2.3", "unspecified"],
+    ["::", "unspecified"],
+    ["255.255.255.255", "broadcast"],
+    ["169.254.169.254", "link-local"],
+    ["169.254.0.1", "link-local"],
+    ["fe80::1", "link-local"],
+    ["febf::1", "link-local"],
+    ["224.0.0.1", "multicast"],
+    ["239.255.255.250", "multicast"],
+    ["ff02::1", "multicast"],
+    ["::ffff:a9fe:a9fe", "link-local"],
+    ["::ffff:0:0", "unspecified"],
+  ])("refuses %s (%s)", (address, kind) => {
+    expect(policyError(() => checkIpName(address))).toBe(
+      `IP address ${address} is a ${kind} address and cannot name a certificate's subject`,
+    );
+  });
+
+  it.each([
+    "10.0.0.1",
+    "192.0.2.1",
+    "127.0.0.1",
+    "223.255.255.255",
+    "240.0.0.1",
+    "2001:db8::1",
+    "::1",
+    "fec0::1",
+    "fd00::1",
+  ])("accepts %s", (address) => {
+    expect(() => checkIpName(address)).not.toThrow();
   });
 });
 

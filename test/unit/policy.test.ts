@@ -310,6 +310,27 @@ describe("applyPolicy: names", () => {
     expect(refusal(() => applyPolicy(parsed, "client", client, FORBIDDEN))).toMatch(/wildcards are not allowed/);
   });
 
+  it("refuses a wildcard directly under a public suffix", async () => {
+    const parsed = await csr({ subj: "/CN=*.co.uk", san: "DNS:*.co.uk" });
+    expect(refusal(() => applyPolicy(parsed, "server", server, FORBIDDEN))).toBe(
+      'DNS name "*.co.uk": a wildcard must not stand directly under a public suffix (co.uk)',
+    );
+  });
+
+  it.each([
+    ["0.0.0.0", "unspecified"],
+    ["::", "unspecified"],
+    ["255.255.255.255", "broadcast"],
+    ["169.254.169.254", "link-local"],
+    ["fe80::1", "link-local"],
+    ["224.0.0.251", "multicast"],
+  ])("refuses the IP SAN %s (%s)", async (address, kind) => {
+    const parsed = await csr({ subj: "/CN=a.example.com", san: `DNS:a.example.com,IP:${address}` });
+    expect(refusal(() => applyPolicy(parsed, "server", server, FORBIDDEN))).toBe(
+      `IP address ${address} is a ${kind} address and cannot name a certificate's subject`,
+    );
+  });
+
   it("accepts URI names for a profile that allows them", async () => {
     const parsed = await csr({ subj: "/CN=web", san: "URI:spiffe://example.org/ns/prod/sa/web" });
     const decision = applyPolicy(parsed, "client", client, FORBIDDEN);
@@ -364,7 +385,7 @@ describe("applyPolicy: forbidden names, allow-lists and limits", () => {
       ["DNS:internal.example.com", 'dns name "internal.example.com"'],
       ["DNS:www.example.com", 'dns name "www.example.com"'],
       ["IP:192.168.1.1", 'ip name "192.168.1.1"'],
-      ["IP:fe80::1", 'ip name "fe80::1"'],
+      ["IP:2001:db8::1", 'ip name "2001:db8::1"'],
     ] as const) {
       const parsed = await csr({ subj: "/O=x", san: `DNS:api.example.com,${san}` });
       const message = refusal(() => applyPolicy(parsed, "internal", p, FORBIDDEN));

@@ -53,6 +53,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   // Without threads (the CLI), or when one fails (it stopped, say), the check runs here.
   const verdict = await keyChecks.run(check).catch(() => checkCsrKey(check));
   if (verdict.key === "undecodable") throw new BadCsrError("the CSR's public key cannot be decoded");
+  if (verdict.weakness) throw new BadCsrError(`the CSR's public key is refused: ${verdict.weakness}`);
   if (typeof verdict.signature === "object") {
     throw new BadCsrError(`the CSR signature cannot be checked: ${verdict.signature.uncheckable}`);
   }

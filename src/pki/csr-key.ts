@@ -1,4 +1,5 @@
 import { constants, type KeyObject, verify } from "node:crypto";
+import { publicKeyProblem } from "./goodkey.js";
 import type { KeyType } from "./key-types.js";
 import type { CsrSignatureCheck } from "./pkcs10.js";
 import { describeKey, keyTypeOf, spkiFromDer } from "./spki.js";
@@ -10,12 +11,15 @@ export type CsrKeyVerdict =
       /** Undefined for key types Keyward does not accept: their signature is not checked. */
       keyType: KeyType | undefined;
       keyDescription: string;
+      /** Why the key must not be certified (goodkey), when it is weak; its signature is then unchecked. */
+      weakness?: string;
       signature: "valid" | "invalid" | "unchecked" | { uncheckable: string };
     };
 
 /**
- * Decodes the CSR's public key and checks the CSR's self-signature with it. Importing the key is
- * most of the cost (OpenSSL 3 decoders: ~0.1 ms for P-256), so issuance runs this in a thread.
+ * Decodes the CSR's public key, looks for weaknesses (goodkey.ts) and checks the CSR's
+ * self-signature with it. Importing the key is most of the cost (OpenSSL 3 decoders: ~0.1 ms for
+ * P-256; trial division of an RSA modulus is less), so issuance runs this in a thread.
  */
 export function checkCsrKey(check: CsrSignatureCheck): CsrKeyVerdict {
   let publicKey: KeyObject;
@@ -27,6 +31,9 @@ export function checkCsrKey(check: CsrSignatureCheck): CsrKeyVerdict {
   const keyType = keyTypeOf(publicKey);
   const decoded = { key: "decoded", keyType, keyDescription: describeKey(publicKey) } as const;
   if (!keyType) return { ...decoded, signature: "unchecked" };
+  // Weak keys are refused whatever their signature says: the check is as cheap, and it is the answer.
+  const weakness = publicKeyProblem(publicKey);
+  if (weakness) return { ...decoded, weakness, signature: "unchecked" };
   if (check.refused) return { ...decoded, signature: { uncheckable: check.refused } };
   const key =
     check.pss === undefined

@@ -95,7 +95,7 @@ describe("POST /api/v1/certificates", () => {
     expect(days).toBeLessThan(90.1);
   });
 
-  it("issues for RSA-2048 keys (digitalSignature only) and for Ed25519 keys", async () => {
+  it("issues for RSA-2048 keys (digitalSignature only), and for Ed25519 keys where a profile allows them", async () => {
     const rsa = await issue("rsa", { key: ["-newkey", "rsa:2048"] });
     expect(rsa.res.status).toBe(201);
     expect(verify(rsa.body.certificate!, "rsa")).toContain(": OK");
@@ -104,9 +104,54 @@ describe("POST /api/v1/certificates", () => {
     expect(openssl(["x509", "-noout", "-text"], rsa.body.certificate)).toMatch(
       /Key Usage: critical\s+Digital Signature\n/,
     );
-    const ed = await issue("ed", { key: ["-newkey", "ed25519"] });
+    // Ed25519 is off for `server` (BR §6.1.5, browsers); the client profile keeps it.
+    const ed = await issue("ed", { key: ["-newkey", "ed25519"] }, "client");
     expect(ed.res.status).toBe(201);
     expect(verify(ed.body.certificate!, "ed")).toContain(": OK");
+  });
+
+  it("refuses an Ed25519 key for the server profile (BR §6.1.5)", async () => {
+    const { res, body } = await issue("ed-server", { key: ["-newkey", "ed25519"] });
+    expect(res.status).toBe(400);
+    expect(body).toMatchObject({
+      type: expect.stringMatching(/policyViolation$/),
+      detail: 'profile "server" does not accept ed25519 keys; it accepts p256, p384, rsa2048, rsa3072, rsa4096',
+    });
+  });
+
+  it("refuses an RSA key with public exponent 3 (openssl genpkey rsa_keygen_pubexp:3), naming the exponent", async () => {
+    const keyFile = `${kw.dir}/e3.key`;
+    openssl([
+      "genpkey",
+      "-algorithm",
+      "RSA",
+      "-pkeyopt",
+      "rsa_keygen_bits:2048",
+      "-pkeyopt",
+      "rsa_keygen_pubexp:3",
+      "-out",
+      keyFile,
+    ]);
+    expect(openssl(["pkey", "-in", keyFile, "-noout", "-text_pub"])).toContain("Exponent: 3 (0x3)");
+    const csr = openssl([
+      "req",
+      "-new",
+      "-key",
+      keyFile,
+      "-subj",
+      "/CN=e3.example.com",
+      "-addext",
+      "subjectAltName=DNS:e3.example.com",
+    ]);
+    for (const profile of ["server", "client"]) {
+      const res = await kw.api("/api/v1/certificates", { body: { csr, profile } });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({
+        type: expect.stringMatching(/badCSR$/),
+        detail:
+          "the CSR's public key is refused: the RSA public exponent 3 is refused: it must be odd, at least 65537 and below 2^256",
+      });
+    }
   });
 
   it("turns a CN-only CSR into a DNS SAN", async () => {

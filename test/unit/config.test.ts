@@ -98,7 +98,9 @@ describe("loadConfig defaults", () => {
     expect(server.allowWildcard).toBe(true);
     expect(server.requireSan).toBe(true);
     expect(server.maxNames).toBe(100);
-    expect(server.keyTypes).toEqual(["p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"]);
+    // Issue 20: no Ed25519 for TLS server certificates (BR §6.1.5); other profiles keep the default.
+    expect(server.keyTypes).toEqual(["p256", "p384", "rsa2048", "rsa3072", "rsa4096"]);
+    expect(config.profiles.client!.keyTypes).toContain("ed25519");
     expect(config.profiles.recipient!.keyUsage).toEqual({ rsa: ["keyEncipherment"], ec: ["keyAgreement"] });
     expect(config.profiles["ocsp-responder"]!.internal).toBe(true);
     expect(config.profiles["audit-signer"]!.internal).toBe(true);

@@ -43,6 +43,7 @@ const server = ProfileSchema.parse({
   maxValidityDays: 397,
   keyUsage: { rsa: ["digitalSignature", "keyEncipherment"], ec: ["digitalSignature"], ed25519: ["digitalSignature"] },
   extKeyUsage: ["serverAuth"],
+  keyTypes: ["p256", "p384", "rsa2048", "rsa3072", "rsa4096"],
   sanTypes: ["dns", "ip"],
   allowWildcard: true,
 });
@@ -146,7 +147,12 @@ describe("applyPolicy: key usage and extended key usage", () => {
     const rsa = await csr({ key: RSA_2048 });
     const ed = await csr({ key: ED25519 });
     expect(applyPolicy(rsa, "server", server, FORBIDDEN).keyUsage).toEqual(["digitalSignature", "keyEncipherment"]);
-    expect(applyPolicy(ed, "server", server, FORBIDDEN).keyUsage).toEqual(["digitalSignature"]);
+    // Ed25519 is off for `server` (issue 20, BR §6.1.5); a custom TLS profile may list it.
+    expect(refusal(() => applyPolicy(ed, "server", server, FORBIDDEN))).toBe(
+      'profile "server" does not accept ed25519 keys; it accepts p256, p384, rsa2048, rsa3072, rsa4096',
+    );
+    const custom = ProfileSchema.parse({ ...server, keyTypes: [...server.keyTypes, "ed25519"] });
+    expect(applyPolicy(ed, "custom-tls", custom, FORBIDDEN).keyUsage).toEqual(["digitalSignature"]);
   });
 
   it("uses a flat key usage list for every key", async () => {

@@ -197,6 +197,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
     clock,
     baseUrl: config.baseUrl,
     settings: config.revocation,
+    profiles: config.profiles,
     logger,
   });
   // Issued certificates get pre-signed answers from the responder, which issues its own

@@ -2,6 +2,7 @@ import { createPublicKey } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { JWK } from "jose";
 import type { Actor } from "../audit/index.js";
+import { RevocationReasonError } from "../errors/index.js";
 import { reasonName, type RevokeRequest } from "../revocation/index.js";
 import type { AcmeAccount, AcmeOrderStore } from "./ports.js";
 import { AcmeError } from "./problems.js";
@@ -57,10 +58,18 @@ export class AcmeRevocation {
       }
     }
     if (record.status === "revoked") throw new AcmeError("alreadyRevoked", `certificate ${serial} is already revoked`);
-    await this.deps.revoke({
-      serial,
-      reason: reasonName(request.reason)!,
-      actor: auth.account ? acmeActor(auth.account.id) : CERTIFICATE_KEY_ACTOR,
-    });
+    try {
+      await this.deps.revoke({
+        serial,
+        reason: reasonName(request.reason)!,
+        actor: auth.account ? acmeActor(auth.account.id) : CERTIFICATE_KEY_ACTOR,
+      });
+    } catch (error) {
+      // The certificate's profile allows fewer reasons than RFC 8555 does (a custom profile).
+      if (error instanceof RevocationReasonError) {
+        throw new AcmeError("badRevocationReason", error.message, error.extensions);
+      }
+      throw error;
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { KEY_USAGE_BITS } from "../pki/certificate-der.js";
 import { KEY_TYPES } from "../pki/key-types.js";
+import { REVOCATION_REASONS, type RevocationReasonName as ReasonName } from "../pki/reasons.js";
 
 /** RFC 5280 key usages, in named-bit order (the DER encoder relies on it). */
 export const KEY_USAGES = KEY_USAGE_BITS;
@@ -83,6 +84,17 @@ export const ProfileSchema = z
      * subscriber certificates (no path builder needs it; the AKI names the issuer).
      */
     subjectKeyIdentifier: z.boolean().default(true),
+    /**
+     * Reasons a certificate of this profile may be revoked with (RFC 5280 §5.3.1 names). Default:
+     * all of them, hold included, for private PKI; `server` ships the BR §7.2.2 subscriber set.
+     */
+    revocationReasons: z
+      .array(z.enum(REVOCATION_REASONS as [ReasonName, ...ReasonName[]]))
+      .min(1)
+      .default([...REVOCATION_REASONS])
+      .refine((reasons) => reasons.includes("keyCompromise"), {
+        message: "revocationReasons must include keyCompromise: blocking a key revokes its certificates with it",
+      }),
   })
   .strict()
   .refine((p) => p.validityDays <= p.maxValidityDays, {

@@ -49,6 +49,13 @@ export class BadRequestError extends KeywardError {
   }
 }
 
+/** A revocation reason the certificate's profile does not allow; `allowedReasons` lists those it does. */
+export class RevocationReasonError extends KeywardError {
+  constructor(message: string, allowedReasons: readonly string[]) {
+    super("badRequest", message, { extensions: { allowedReasons: [...allowedReasons] } });
+  }
+}
+
 export class BadCsrError extends KeywardError {
   constructor(message: string) {
     super("badCSR", message);

@@ -16,10 +16,21 @@ export const REASONS = {
 export type ReasonName = keyof typeof REASONS;
 
 /** Reasons an operator may revoke with; removeFromCRL only undoes a hold (see release). */
-export const REVOCATION_REASONS = Object.keys(REASONS).filter((r) => r !== "removeFromCRL") as Exclude<
-  ReasonName,
-  "removeFromCRL"
->[];
+export type RevocationReasonName = Exclude<ReasonName, "removeFromCRL">;
+export const REVOCATION_REASONS = Object.keys(REASONS).filter((r) => r !== "removeFromCRL") as RevocationReasonName[];
+
+/**
+ * The reasons BR §7.2.2 allows on a subscriber certificate's CRL entry (unspecified meaning the
+ * reasonCode is left out): no certificateHold, no cACompromise or aACompromise.
+ */
+export const SUBSCRIBER_REASONS: readonly RevocationReasonName[] = [
+  "unspecified",
+  "keyCompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+  "privilegeWithdrawn",
+];
 
 export function reasonCode(name: string): number {
   if (name === "removeFromCRL") {

@@ -48,6 +48,8 @@ export function createRevocation(deps: {
   clock: Clock;
   baseUrl: string;
   settings: RevocationSettings;
+  /** Each profile's allowed revocation reasons. */
+  profiles: Readonly<Record<string, { revocationReasons: readonly string[] }>>;
   logger?: Logger;
 }): Revocation {
   const { store, certificates, ca, clock, logger, settings } = deps;
@@ -86,7 +88,7 @@ export function createRevocation(deps: {
       pageSize: 5000,
     },
   });
-  const revocation = new RevocationService({ store, certificates, ocsp, crl, clock, logger });
+  const revocation = new RevocationService({ store, certificates, ocsp, crl, clock, profiles: deps.profiles, logger });
   const compromisedKeys = new CompromisedKeys({
     revocation,
     certificatesWithKey: (spkiSha256, limit) => deps.issuance.list({ spkiSha256, limit }),

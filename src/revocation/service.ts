@@ -3,14 +3,14 @@ import { createHash } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
-import { BadRequestError, ConflictError, NotFoundError } from "../errors/index.js";
+import { BadRequestError, ConflictError, NotFoundError, RevocationReasonError } from "../errors/index.js";
 import { pemBlocks } from "../pki/pem.js";
 import { normalizeSerial } from "../pki/serial.js";
 import { spkiFromDer } from "../pki/spki.js";
 import type { CrlPublisher } from "./crl.js";
 import type { CertificateLookup, OcspResponder } from "./ocsp.js";
 import type { RevocationFilter, RevocationRecord, RevocationStore } from "./ports.js";
-import { REASONS, reasonCode, reasonName } from "../pki/reasons.js";
+import { REASONS, reasonCode, reasonName, SUBSCRIBER_REASONS } from "../pki/reasons.js";
 
 export interface RevokeRequest {
   serial: string;
@@ -46,6 +46,8 @@ export class RevocationService {
       ocsp: OcspResponder;
       crl: CrlPublisher;
       clock: Clock;
+      /** The reasons each profile allows (config `profiles.*.revocationReasons`). */
+      profiles: Readonly<Record<string, { revocationReasons: readonly string[] }>>;
       logger?: Logger;
     },
   ) {}
@@ -71,6 +73,14 @@ export class RevocationService {
     if (!record) throw new NotFoundError(`no certificate with serial ${serial}`);
     if (record.status === "pending" || record.status === "failed") {
       throw new ConflictError(`certificate ${serial} was never issued (status ${record.status})`);
+    }
+    // A profile no longer configured gets the BR subscriber set: valid on any CRL.
+    const allowed = this.deps.profiles[record.profile]?.revocationReasons ?? SUBSCRIBER_REASONS;
+    if (!allowed.includes(request.reason)) {
+      throw new RevocationReasonError(
+        `profile "${record.profile}" does not allow the revocation reason ${request.reason}; allowed: ${allowed.join(", ")}`,
+        allowed,
+      );
     }
     const onHold = record.status === "revoked" && record.revocationReason === REASONS.certificateHold;
     if (record.status === "revoked" && (!onHold || code === REASONS.certificateHold)) {

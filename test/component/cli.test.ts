@@ -288,6 +288,12 @@ describe("keyward revocation commands", () => {
       serial: string;
       certificate: string;
     };
+    // A server certificate is never put on hold (BR §7.2.2): refused, naming what is allowed.
+    const held = await keyward(token, ["cert", "revoke", issued.serial, "--reason", "certificateHold"]);
+    expect(held.code).toBe(1);
+    expect(held.stderr).toContain(
+      'profile "server" does not allow the revocation reason certificateHold; allowed: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn',
+    );
     const revoked = await keyward(token, ["cert", "revoke", issued.serial, "--reason", "superseded", "--json"]);
     expect(revoked.code).toBe(0);
     const { crlNumber } = JSON.parse(revoked.stdout) as { crlNumber: number };

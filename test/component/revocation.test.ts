@@ -35,7 +35,7 @@ interface Issued {
   keyFile: string;
 }
 
-async function issue(name: string, keyFile?: string): Promise<Issued> {
+async function issue(name: string, keyFile?: string, profile = "server"): Promise<Issued> {
   const csrArgs = keyFile
     ? (() => {
         const csrFile = join(kw.dir, `${name}.csr`);
@@ -54,7 +54,7 @@ async function issue(name: string, keyFile?: string): Promise<Issued> {
         return { csr: readFileSync(csrFile, "utf8"), keyFile };
       })()
     : opensslCsr(kw.dir, name);
-  const res = await kw.api("/api/v1/certificates", { body: { csr: csrArgs.csr, profile: "server" } });
+  const res = await kw.api("/api/v1/certificates", { body: { csr: csrArgs.csr, profile } });
   const body = (await res.json()) as { serial: string; certificate: string; detail?: string };
   if (res.status !== 201) throw new Error(`issue failed: ${res.status} ${body.detail}`);
   return { ...body, certFile: writeFile(kw.dir, `${name}.pem`, body.certificate), keyFile: csrArgs.keyFile };
@@ -360,8 +360,32 @@ describe("revocation rules", () => {
     expect(((await removeFromCrl.json()) as { detail: string }).detail).toContain("only releases a certificateHold");
   });
 
-  it("puts a certificate on hold and releases it", async () => {
-    const leaf = await issue("hold");
+  it("refuses certificateHold and aACompromise for a server certificate (BR §7.2.2), naming the allowed reasons", async () => {
+    const leaf = await issue("br-reasons");
+    for (const reason of ["certificateHold", "aACompromise", "cACompromise"]) {
+      const res = await revoke(leaf.serial, reason);
+      expect(res.status, reason).toBe(400);
+      expect(await res.json()).toMatchObject({
+        type: "urn:keyward:problem:badRequest",
+        detail: `profile "server" does not allow the revocation reason ${reason}; allowed: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn`,
+        allowedReasons: [
+          "unspecified",
+          "keyCompromise",
+          "affiliationChanged",
+          "superseded",
+          "cessationOfOperation",
+          "privilegeWithdrawn",
+        ],
+      });
+    }
+    // Nothing was recorded: OCSP still says good, and an allowed reason still works.
+    expect(await ocspPost(leaf.certFile)).toContain(`${leaf.certFile}: good`);
+    expect((await revoke(leaf.serial, "privilegeWithdrawn")).status).toBe(200);
+  });
+
+  // A client certificate: private profiles may still put a certificate on hold (the server profile may not).
+  it("puts a client certificate on hold and releases it", async () => {
+    const leaf = await issue("hold", undefined, "client");
     expect((await revoke(leaf.serial, "certificateHold")).status).toBe(200);
     expect(await ocspPost(leaf.certFile)).toContain("Reason: certificateHold");
     const released = await kw.api(`/api/v1/certificates/${leaf.serial}/release`, { method: "POST" });

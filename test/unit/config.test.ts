@@ -101,6 +101,17 @@ describe("loadConfig defaults", () => {
     // Issue 20: no Ed25519 for TLS server certificates (BR §6.1.5); other profiles keep the default.
     expect(server.keyTypes).toEqual(["p256", "p384", "rsa2048", "rsa3072", "rsa4096"]);
     expect(config.profiles.client!.keyTypes).toContain("ed25519");
+    // Issue 20: BR §7.2.2 reasons for server certificates; private profiles may still hold.
+    expect(server.revocationReasons).toEqual([
+      "unspecified",
+      "keyCompromise",
+      "affiliationChanged",
+      "superseded",
+      "cessationOfOperation",
+      "privilegeWithdrawn",
+    ]);
+    expect(config.profiles.client!.revocationReasons).toContain("certificateHold");
+    expect(config.profiles.recipient!.revocationReasons).toContain("certificateHold");
     expect(config.profiles.recipient!.keyUsage).toEqual({ rsa: ["keyEncipherment"], ec: ["keyAgreement"] });
     expect(config.profiles["ocsp-responder"]!.internal).toBe(true);
     expect(config.profiles["audit-signer"]!.internal).toBe(true);

@@ -90,6 +90,26 @@ describe("profile defaults", () => {
     expect(client.maxNames).toBe(100);
     expect(client.keyTypes).toEqual(["p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"]);
   });
+
+  it("allow every revocation reason but removeFromCRL unless a profile narrows them, and always keyCompromise", () => {
+    expect(client.revocationReasons).toEqual([
+      "unspecified",
+      "keyCompromise",
+      "cACompromise",
+      "affiliationChanged",
+      "superseded",
+      "cessationOfOperation",
+      "certificateHold",
+      "privilegeWithdrawn",
+      "aACompromise",
+    ]);
+    expect(profile({ revocationReasons: ["keyCompromise", "superseded"] }).revocationReasons).toEqual([
+      "keyCompromise",
+      "superseded",
+    ]);
+    expect(() => profile({ revocationReasons: ["superseded"] })).toThrow(/must include keyCompromise/);
+    expect(() => profile({ revocationReasons: ["removeFromCRL", "keyCompromise"] })).toThrow();
+  });
 });
 
 describe("applyPolicy: keys", () => {

@@ -47,7 +47,8 @@ export const PRESET_SETTINGS: Record<PresetName, Json> = {
       intermediates: intermediate("p384", 1095),
     },
     profiles: {
-      server: { validityDays: 90, keyTypes: ["p256", "p384", "rsa3072", "rsa4096", "ed25519"] },
+      // No Ed25519 for TLS servers (BR §6.1.5), as in the shipped server profile.
+      server: { validityDays: 90, keyTypes: ["p256", "p384", "rsa3072", "rsa4096"] },
       client: { validityDays: 90, keyTypes: ["p256", "p384", "rsa3072", "rsa4096", "ed25519"] },
     },
     revocation: { crlValidityHours: 12, ocspValidityHours: 24, rootCrlValidityDays: 90 },

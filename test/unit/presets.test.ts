@@ -49,6 +49,9 @@ describe("security-needs presets", () => {
     expect(c.audit).toEqual({ checkpointEvents: 100, checkpointSeconds: 60 });
     expect(c.kms.allowJweDistribution).toBe(false);
     expect(c.profiles.server!.keyTypes).not.toContain("rsa2048");
+    // Issue 20: the preset keeps the server profile's BR key and revocation policies.
+    expect(c.profiles.server!.keyTypes).not.toContain("ed25519");
+    expect(c.profiles.server!.revocationReasons).not.toContain("certificateHold");
     expect(c.ceremony.minWitnesses).toBe(2);
     expect(c.acme.externalAccountRequired).toBe(true);
   });

@@ -230,6 +230,23 @@ export class CrlPublisher {
     this.pending.clear();
   }
 
+  /**
+   * The CRL's scope (RFC 5280 §5.2.5), which must cover every certificate its CA issued: a
+   * verifier compares it with each certificate's CRL distribution point (§6.3.3 b.2; openssl's
+   * "different CRL scope" otherwise). An intermediate's CRL names the URL its certificates carry
+   * and covers end-entity certificates only. The root's covers CA certificates, and names no
+   * distribution point: the root certificate carries none (BR §7.1.2.1), and a verifier that
+   * checks every certificate of the chain (openssl -crl_check_all) checks the root against its
+   * own CRL, which a named distribution point would then not cover; the intermediates' CDP
+   * (the root CRL's URL) is in scope all the same, since an IDP without a name matches any.
+   */
+  private issuingDistributionPoint(caId: string, kind: "root" | "intermediate"): Buffer {
+    const onlyContains = (tag: number) => tlv(tag, Buffer.from([0xff]));
+    if (kind === "root") return sequence(onlyContains(0x82));
+    const url = `${this.deps.baseUrl}/crl/${caId}.crl`;
+    return sequence(explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))), onlyContains(0x81));
+  }
+
   private async build(caId: string): Promise<StoredCrl> {
     const issuer = await this.deps.ca.issuerInfo(caId);
     const thisUpdate = wholeSeconds(this.deps.clock.now());
@@ -250,16 +267,10 @@ export class CrlPublisher {
       for (const record of page) entries.add(record);
     }
     const number = await this.deps.store.nextCrlNumber(caId);
-    const url = `${this.deps.baseUrl}/crl/${caId}.crl`;
-    const idp = sequence(
-      explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))),
-      // A root's CRL covers CA certificates, an intermediate's covers end-entity certificates.
-      tlv(issuer.record.kind === "root" ? 0x82 : 0x81, Buffer.from([0xff])),
-    );
     const extensions = [
       ...(issuer.keyIdentifier ? [extension("2.5.29.35", sequence(tlv(0x80, issuer.keyIdentifier)))] : []),
       extension("2.5.29.20", smallInteger(number)),
-      extension("2.5.29.28", idp, true),
+      extension("2.5.29.28", this.issuingDistributionPoint(caId, issuer.record.kind), true),
     ];
     const count = entries.count;
     if (count) entries.enclose(0x30);

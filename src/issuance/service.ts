@@ -56,6 +56,9 @@ export interface IssuedCertificate {
 /** Leaves are backdated a little so clients with a slow clock accept them at once. */
 const LEAF_BACKDATE_MS = 60_000;
 
+/** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): a certificate no one checks for revocation. */
+const OCSP_NOCHECK = "1.3.6.1.5.5.7.48.1.5";
+
 /**
  * The registration authority: applies profiles and policy to a CSR, records the intent, and only
  * then asks the CA to sign (DESIGN.md §3).
@@ -216,6 +219,7 @@ export class IssuanceService {
           notBefore,
           notAfter,
           extensions,
+          noRevocationCheck: input.extraExtensions.some((e) => e.type === OCSP_NOCHECK),
         });
         await this.recordIntent(serial, prepared.tbs, { ...input, notBefore, notAfter, at: now });
         recorded = true;

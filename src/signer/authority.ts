@@ -31,6 +31,11 @@ export interface CertificateToSign {
   notAfter: Date;
   /** Subject-side extensions (DER); the CA adds AKI, AIA and the CRL distribution point. */
   extensions: Buffer[];
+  /**
+   * The certificate is never checked for revocation (id-pkix-ocsp-nocheck, an OCSP responder's):
+   * the CA adds only the AKI, no CRL distribution point and no AIA (BR §7.1.2.8).
+   */
+  noRevocationCheck?: boolean;
 }
 
 /** A TBSCertificate built and linted by the CA, to be recorded and then signed as it is. */
@@ -45,7 +50,7 @@ interface LoadedCa {
   certificate: x509.X509Certificate;
   key: TokenPrivateKey;
   /** What every certificate it signs repeats, encoded once: its Name, algorithm and extensions. */
-  issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[] };
+  issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[]; unchecked: Buffer[] };
 }
 
 /** How long the hierarchy read from storage is used before it is read again. */
@@ -226,11 +231,7 @@ export class CertificateAuthority {
    */
   async prepareCertificate(caId: string, request: CertificateToSign): Promise<PreparedCertificate> {
     const ca = await this.load(caId);
-    ca.issuing ??= {
-      name: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
-      signatureAlgorithm: signatureAlgorithmIdentifier(ca.record.keyType),
-      extensions: this.issuerExtensions(ca).map((e) => Buffer.from(e.rawData)),
-    };
+    ca.issuing ??= this.issuing(ca);
     const tbs = tbsCertificate({
       serial: request.serial,
       signatureAlgorithm: ca.issuing.signatureAlgorithm,
@@ -239,7 +240,10 @@ export class CertificateAuthority {
       notAfter: request.notAfter,
       subject: request.subject,
       spki: request.spki,
-      extensions: [...request.extensions, ...ca.issuing.extensions],
+      extensions: [
+        ...request.extensions,
+        ...(request.noRevocationCheck ? ca.issuing.unchecked : ca.issuing.extensions),
+      ],
     });
     this.deps.lint.check("certificate", tbs);
     const prepared: PreparedCertificate = { caId, tbs: Buffer.from(tbs) };
@@ -281,6 +285,18 @@ export class CertificateAuthority {
     this.deps.lint.check("crl", tbsCertList);
     const ca = await this.load(caId);
     return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList);
+  }
+
+  private issuing(ca: LoadedCa): NonNullable<LoadedCa["issuing"]> {
+    const extensions = this.issuerExtensions(ca);
+    return {
+      name: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
+      signatureAlgorithm: signatureAlgorithmIdentifier(ca.record.keyType),
+      extensions: extensions.map((e) => Buffer.from(e.rawData)),
+      unchecked: extensions
+        .filter((e) => e instanceof x509.AuthorityKeyIdentifierExtension)
+        .map((e) => Buffer.from(e.rawData)),
+    };
   }
 
   /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */

@@ -35,7 +35,7 @@ import {
   type OcspResponder,
   type RevocationService,
 } from "./revocation/index.js";
-import { CertificateAuthority } from "./signer/index.js";
+import { baseUrlOfHierarchy, CertificateAuthority, chooseBaseUrl } from "./signer/index.js";
 import {
   createNotifier,
   type OpenDatabase,
@@ -104,12 +104,28 @@ export interface Services extends Health {
  * The composition root: config → storage → token → modules in dependency order, each built by its
  * own factory from the ports it needs. Background work starts in that order and stops in reverse.
  */
-export async function compose(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
+export async function compose(configured: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger;
   // Config files are checked before anything is opened.
-  const trustAnchors = loadTrustAnchors(config.kms.trustAnchors);
-  const database = await openDatabase(config.database.url);
+  const trustAnchors = loadTrustAnchors(configured.kms.trustAnchors);
+  const database = await openDatabase(configured.database.url);
+  // The base URL certificates and CRLs carry is the deployment's (stored at init), never the one
+  // of whichever process or shell signs: every module below gets it.
+  const caStore = new SqlCaStore(database.db);
+  let config: Config;
+  try {
+    const choice = chooseBaseUrl({
+      deployment: (await caStore.baseUrl()) ?? baseUrlOfHierarchy(await caStore.list()),
+      configured: configured.baseUrl,
+      explicit: !configured.baseUrlFromListen,
+    });
+    if (choice.warning) logger?.warn({ baseUrl: choice.baseUrl, configured: configured.baseUrl }, choice.warning);
+    config = { ...configured, baseUrl: choice.baseUrl };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   let tokens: Awaited<ReturnType<typeof openTokens>>;
   try {
     tokens = await openTokens(config.hsm);
@@ -131,7 +147,7 @@ export async function compose(config: Config, options: { clock?: Clock; logger?:
   const rootToken = config.hsm.rootToken;
   const ca = new CertificateAuthority({
     keys: caTokens,
-    store: new SqlCaStore(db),
+    store: caStore,
     clock,
     baseUrl: config.baseUrl,
     profiles: config.profiles,

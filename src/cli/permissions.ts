@@ -54,6 +54,7 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "ca create-intermediate": "ca:manage",
   "ca sign-intermediate": "ca:manage",
   "ca set-default": "ca:manage",
+  "ca set-base-url": "ca:manage",
   "escrow agent add": "keys:manage",
   "escrow agents": "keys:read",
   "escrow policy": "keys:manage",

@@ -110,7 +110,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const baseUrl = (config.baseUrl ?? `http://${config.listen}`).replace(/\/+$/, "");
   const databaseUrl = config.database.url ?? `sqlite:${join(dataDir, "keyward.db")}`;
-  return { ...config, baseUrl, database: { url: resolveSqlitePath(databaseUrl) } };
+  return {
+    ...config,
+    baseUrl,
+    ...(config.baseUrl === undefined ? { baseUrlFromListen: true } : {}),
+    database: { url: resolveSqlitePath(databaseUrl) },
+  };
 }
 
 /** `${dataDir}` in string values lets the shipped defaults point into whichever data dir is in use. */

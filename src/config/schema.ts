@@ -404,4 +404,9 @@ export const ConfigSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof ConfigSchema> & { baseUrl: string; database: { url: string } };
+export type Config = z.infer<typeof ConfigSchema> & {
+  baseUrl: string;
+  /** True when baseUrl came from http://<listen> rather than from the config or KEYWARD_BASE_URL. */
+  baseUrlFromListen?: boolean;
+  database: { url: string };
+};

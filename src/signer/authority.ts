@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError } from "../errors/index.js";
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { certificatePolicies, tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
+import { normalizeBaseUrl } from "./base-url.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import { issuingScope } from "./issuing-scope.js";
 import type { Logger } from "pino";
@@ -120,9 +121,11 @@ export class CertificateAuthority {
         );
         records.push(ca.record);
       }
+      // The base URL the new certificates carry becomes the deployment's, in the same transaction.
       await this.deps.store.insert(
         records,
         records.map((r) => this.caEvent("ca.create", r, actor)),
+        this.deps.baseUrl,
       );
       this.loaded = undefined;
       return records;
@@ -163,6 +166,25 @@ export class CertificateAuthority {
     await this.deps.store.setDefault(id, this.caEvent("ca.set-default", ca.record, actor));
     this.loaded = undefined;
     return this.get(id);
+  }
+
+  /**
+   * Changes the deployment's base URL, on purpose and audited. What is signed from then on (by
+   * processes started after) names it; certificates already issued keep naming the old one.
+   */
+  async setBaseUrl(value: string, actor: Actor): Promise<{ from: string | undefined; to: string }> {
+    const to = normalizeBaseUrl(value);
+    const from = await this.deps.store.baseUrl();
+    if (from === to) throw new ConflictError(`the deployment's base URL already is ${to}`);
+    await this.deps.store.setBaseUrl(to, {
+      action: "ca.set-base-url",
+      actor,
+      target: { type: "deployment", id: "base-url" },
+      outcome: "success",
+      details: { from: from ?? null, to },
+      at: this.deps.clock.now(),
+    });
+    return { from, to };
   }
 
   async list(): Promise<CaRecord[]> {

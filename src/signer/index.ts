@@ -11,3 +11,4 @@ export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";
 export type { ServiceKeys } from "./service-keys.js";
 export { caView } from "./views.js";
+export { type BaseUrlChoice, baseUrlOfHierarchy, chooseBaseUrl, normalizeBaseUrl } from "./base-url.js";

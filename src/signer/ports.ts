@@ -33,8 +33,15 @@ export interface CaRecord {
 export interface CaStore {
   list(): Promise<CaRecord[]>;
   get(id: string): Promise<CaRecord | undefined>;
-  /** Inserts CAs with their audit events in one transaction; fails on an existing id. */
-  insert(records: CaRecord[], audit: AuditEvent[]): Promise<void>;
+  /**
+   * Inserts CAs with their audit events in one transaction; fails on an existing id. At init the
+   * deployment's base URL is stored in the same transaction.
+   */
+  insert(records: CaRecord[], audit: AuditEvent[], baseUrl?: string): Promise<void>;
+  /** The base URL stored at init (or set since), undefined for a database from before it was stored. */
+  baseUrl(): Promise<string | undefined>;
+  /** Stores a new base URL with its audit event. */
+  setBaseUrl(url: string, audit: AuditEvent): Promise<void>;
   /** Makes `id` the only default intermediate. */
   setDefault(id: string, audit: AuditEvent): Promise<void>;
   /** Marks a CA revoked (and no longer default); false when it already was. */

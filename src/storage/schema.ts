@@ -21,6 +21,13 @@ export interface CasTable {
   revocation_reason: number | null;
 }
 
+/** Settings of the deployment (e.g. `base_url`), one row each. */
+export interface DeploymentSettingsTable {
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface CertificatesTable {
   serial: string;
   ca_id: string;
@@ -374,6 +381,7 @@ export interface SchedulerSlotsTable {
 
 export interface Database {
   cas: CasTable;
+  deployment_settings: DeploymentSettingsTable;
   certificates: CertificatesTable;
   api_tokens: ApiTokensTable;
   blocked_keys: BlockedKeysTable;

@@ -83,7 +83,7 @@ describe("CRL scope: openssl verify -crl_check_all", () => {
     expect(int2).not.toContain("127.0.0.1:8080");
     // The new intermediate issues a responder-less leaf through the same path as any certificate.
     const { keyFile } = opensslCsr(k.dir, "second");
-    const issued = await k.services.issuance.issuance.issueForKey({
+    const issued = await k.services.issuance.issueForKey({
       caId: "int2",
       profile: "server",
       spki: derPublicKey(keyFile),
@@ -120,6 +120,41 @@ describe("CRL scope: openssl verify -crl_check_all", () => {
       issuer: readFileSync(file("cli-int.crl")),
     };
     expect(await verifyAll(leaf, issuer, crls)).toContain(`${leaf}: OK`);
+  });
+
+  it("uses the deployment's base URL over a different KEYWARD_BASE_URL, and says so", async () => {
+    const issuer = (await k.services.ca.defaultIssuer()).id;
+    const r = await keyward(k.token, ["crl", issuer, "--out", file("env.crl")], {
+      KEYWARD_BASE_URL: "https://elsewhere.example",
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      `the configured base URL https://elsewhere.example (baseUrl / KEYWARD_BASE_URL) differs from the deployment's ${k.url}`,
+    );
+    const text = openssl(["crl", "-inform", "DER", "-in", file("env.crl"), "-noout", "-text"]);
+    expect(text).toContain(`URI:${k.url}/crl/${issuer}.crl`);
+    expect(text).not.toContain("elsewhere.example");
+  });
+
+  it("changes the base URL only with ca set-base-url, audited", async () => {
+    const invalid = await keyward(k.token, ["ca", "set-base-url", "ftp://ca.example.com"]);
+    expect(invalid.code).not.toBe(0);
+    expect(invalid.stderr).toContain("must be http or https");
+    const same = await keyward(k.token, ["ca", "set-base-url", k.url]);
+    expect(same.code).not.toBe(0);
+    expect(same.stderr).toContain(`already is ${k.url}`);
+    const set = await keyward(k.token, ["--json", "ca", "set-base-url", "https://pki.example.com/"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ from: k.url, baseUrl: "https://pki.example.com" });
+    const audit = await keyward(k.token, ["--json", "audit", "list", "--action", "ca.set-base-url"]);
+    expect(JSON.parse(audit.stdout).items.at(-1).details).toEqual({ from: k.url, to: "https://pki.example.com" });
+    // From now on what is signed names it, whoever signs (this shell derives another one from listen).
+    const issuer = (await k.services.ca.defaultIssuer()).id;
+    const crl = await keyward(k.token, ["crl", issuer, "--out", file("moved.crl")]);
+    expect(crl.code, crl.stderr).toBe(0);
+    expect(openssl(["crl", "-inform", "DER", "-in", file("moved.crl"), "-noout", "-text"])).toContain(
+      `URI:https://pki.example.com/crl/${issuer}.crl`,
+    );
   });
 
   it("issues the OCSP responder a certificate with neither a CRL distribution point nor an AIA", async () => {

@@ -153,6 +153,23 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       },
     );
 
+  ca.command("set-base-url")
+    .description(
+      "change the deployment's base URL (AIA, CRL distribution points, CRL scope): audited; serving instances pick it up at restart",
+    )
+    .argument("<url>", "e.g. https://ca.example.com (no trailing slash)")
+    .action(async (url: string) => {
+      await ctx.withServices(async (s, out) => {
+        const { from, to } = await s.ca.setBaseUrl(url, cliActor());
+        out.result(
+          { from: from ?? null, baseUrl: to },
+          () =>
+            `The deployment's base URL is now ${to}${from ? ` (was ${from})` : ""}. Restart serving instances: what ` +
+            `they sign from then on names it.${from ? ` Certificates already issued keep naming ${from}: keep it serving (or redirecting) until they expire.` : ""}`,
+        );
+      });
+    });
+
   ca.command("set-default")
     .description("make an existing intermediate the default issuer (the switch of a rollover); needs no root key")
     .requiredOption("--id <id>", "intermediate CA id")

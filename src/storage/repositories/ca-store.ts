@@ -25,6 +25,16 @@ function toRecord(row: Selectable<CasTable>): CaRecord {
   };
 }
 
+const BASE_URL = "base_url";
+
+async function writeBaseUrl(tx: Kysely<Database>, url: string, at: Date): Promise<void> {
+  await tx
+    .insertInto("deployment_settings")
+    .values({ name: BASE_URL, value: url, updated_at: at.toISOString() })
+    .onConflict((c) => c.column("name").doUpdateSet({ value: url, updated_at: at.toISOString() }))
+    .execute();
+}
+
 export class SqlCaStore implements CaStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -45,7 +55,7 @@ export class SqlCaStore implements CaStore {
     return row && toRecord(row);
   }
 
-  async insert(records: CaRecord[], audit: AuditEvent[]): Promise<void> {
+  async insert(records: CaRecord[], audit: AuditEvent[], baseUrl?: string): Promise<void> {
     try {
       await this.db.transaction().execute(async (tx) => {
         for (const r of records) {
@@ -69,11 +79,25 @@ export class SqlCaStore implements CaStore {
             })
             .execute();
         }
+        if (baseUrl !== undefined) await writeBaseUrl(tx, baseUrl, audit[0]?.at ?? new Date());
         for (const event of audit) await appendAudit(tx, event);
       });
     } catch (error) {
       throw new StorageError(`cannot store CA records: ${(error as Error).message}`, error);
     }
+  }
+
+  async baseUrl(): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom("deployment_settings")
+      .select("value")
+      .where("name", "=", BASE_URL)
+      .executeTakeFirst();
+    return row?.value;
+  }
+
+  async setBaseUrl(url: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) => writeBaseUrl(tx, url, audit.at));
   }
 
   async revoke(id: string, at: Date, reason: number, audit: AuditEvent): Promise<boolean> {

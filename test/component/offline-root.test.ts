@@ -252,6 +252,20 @@ describe("offline root ceremony", () => {
       "api.pem: OK",
     );
     expect(crlVerify("root1.crl", "root.pem")).toContain("verify OK");
+    // Every certificate of the new chain, the root included, is in the scope of its issuer's CRL.
+    await json(["crl", "int2", "--out", file("int2.crl")]);
+    const pem = (name: string) => openssl(["crl", "-inform", "DER", "-in", file(name)]);
+    writeFileSync(file("root1.crl.pem"), pem("root1.crl"));
+    writeFileSync(file("int2.crl.pem"), pem("int2.crl"));
+    expect(
+      opensslOutput([
+        "verify",
+        "-crl_check_all",
+        ...["-CAfile", file("root.pem"), "-untrusted", file("int2.pem")],
+        ...["-CRLfile", file("root1.crl.pem"), "-CRLfile", file("int2.crl.pem")],
+        file("api.pem"),
+      ]),
+    ).toContain("api.pem: OK");
     // The root CRL revokes the old intermediate: openssl now refuses the old chain with CRL checks.
     const serial = openssl(["x509", "-in", file("intermediate.pem"), "-noout", "-serial"])
       .trim()
@@ -259,7 +273,6 @@ describe("offline root ceremony", () => {
     expect(openssl(["crl", "-inform", "DER", "-in", file("root1.crl"), "-noout", "-text"]).toUpperCase()).toContain(
       serial,
     );
-    const pem = (name: string) => openssl(["crl", "-inform", "DER", "-in", file(name)]);
     writeFileSync(file("crls.pem"), pem("root1.crl") + pem("int.crl"));
     expect(
       opensslOutput([

@@ -315,8 +315,12 @@ export class CertificateAuthority {
       name: Buffer.from(ca.certificate.subjectName.toArrayBuffer()),
       signatureAlgorithm: signatureAlgorithmIdentifier(ca.record.keyType),
       extensions: extensions.map((e) => Buffer.from(e.rawData)),
+      // What a certificate never checked for revocation gets: the same, less where to check it.
       unchecked: extensions
-        .filter((e) => e instanceof x509.AuthorityKeyIdentifierExtension)
+        .filter(
+          (e) =>
+            !(e instanceof x509.AuthorityInfoAccessExtension) && !(e instanceof x509.CRLDistributionPointsExtension),
+        )
         .map((e) => Buffer.from(e.rawData)),
     };
   }

@@ -77,6 +77,9 @@ function releaseModule(modulePath: string): void {
 export class TokenCore {
   private readonly handles = new Map<string, Handle>();
   private closed = false;
+  /** Operations inside the module now: closing waits for them (finalising under one crashes the process). */
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
   private observe: (<T>(operation: string, run: () => Promise<T>) => Promise<T>) | undefined;
 
   private constructor(
@@ -153,6 +156,14 @@ export class TokenCore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A background job (a checkpoint, a CRL) may be signing right now: C_Finalize under a running
+    // C_Sign is a crash, not an error. New operations are refused from here; these finish first.
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+        setTimeout(resolve, 10_000).unref();
+      });
+    }
     // The threads use the module: they stop before it can be finalised.
     await this.signingThreads?.close();
     for (const session of this.sessions) {
@@ -178,10 +189,13 @@ export class TokenCore {
   async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HsmError(`HSM ${operation} failed: the HSM connection is closed`);
     const run = async () => {
+      this.inFlight++;
       try {
         return await work();
       } catch (error) {
         throw toHsmError(error, operation);
+      } finally {
+        if (--this.inFlight === 0) this.idle?.();
       }
     };
     return this.observe ? this.observe(operation, run) : run();

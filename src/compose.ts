@@ -25,6 +25,7 @@ import {
   recipientTrust as createRecipientTrust,
 } from "./keys/index.js";
 import { createLinter } from "./lint/index.js";
+import { defaultRules } from "./lint/rules/index.js";
 import { createBurstWatch, Metrics, type RateWatch } from "./metrics/index.js";
 import { sensitiveOperations } from "./operations.js";
 import { OverviewService } from "./overview/index.js";
@@ -151,7 +152,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     clock,
     baseUrl: config.baseUrl,
     profiles: config.profiles,
-    lint: createLinter(),
+    lint: createLinter(defaultRules),
     logger,
     rootKeys: rootToken
       ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }

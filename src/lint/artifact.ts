@@ -53,11 +53,10 @@ export function identify(der: Buffer): Artifact {
   return { target: certificate ? "certificate" : "crl", tbs: tbs.raw, outerAlgorithm: parts[1]?.raw };
 }
 
-/** The TBS `signature` field: the second field, or the first of a v1 CRL. */
+/** The TBS `signature` field: its first SEQUENCE (after a certificate's version and serial, a CRL's version). */
 function tbsAlgorithm(target: LintTarget, tbs: Buffer): Buffer | undefined {
   if (target === "ocsp") return undefined;
-  const fields = children(readElement(tbs).content);
-  return (fields[0]?.tag === 0x30 ? fields[0] : fields[1])?.raw;
+  return children(readElement(tbs).content).find((field) => field.tag === 0x30)?.raw;
 }
 
 /** The lint context from an issuer certificate: its key and key identifier. */

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LintError } from "../../src/errors/index.js";
+import { identify, lintArtifact } from "../../src/lint/artifact.js";
 import { createLinter, type LintContext, type LintTarget } from "../../src/lint/index.js";
 import { defaultRules, PENDING_ERROR } from "../../src/lint/rules/index.js";
 import { children, explicit, oid, readElement, sequence, smallInteger, tlv, x509Time } from "../../src/pki/der.js";
@@ -533,5 +534,23 @@ describe("the linter", () => {
     const names = defaultRules.map((r) => r.name);
     expect(new Set(names).size).toBe(names.length);
     for (const rule of defaultRules) expect(rule.description, rule.name).toMatch(/RFC \d+ §|BR §/);
+  });
+});
+
+describe("keyward lint's reading of whole artifacts", () => {
+  it("tells certificates, CRLs and OCSP responses apart, and checks the outer signatureAlgorithm", () => {
+    const der = pemToDer(readFileSync(join(dir, "ca.pem"), "utf8"));
+    const artifact = identify(der);
+    expect(artifact.target).toBe("certificate");
+    expect(lintArtifact(linter, artifact).filter((f) => f.severity === "error")).toEqual([]);
+    const [tbs, , signature] = children(readElement(der).content);
+    const swapped = sequence(tbs!.raw, sequence(oid("1.2.840.10045.4.3.3")), signature!.raw);
+    expect(lintArtifact(linter, identify(swapped)).map((f) => f.rule)).toContain(
+      "rfc5280_4_1_1_2_signature_algorithm_match",
+    );
+    expect(identify(Buffer.from("30030a0101", "hex"))).toEqual({
+      target: "ocsp",
+      note: expect.stringContaining("status 1"),
+    });
   });
 });

@@ -4,7 +4,7 @@ import "reflect-metadata";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import pg from "pg";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
@@ -13,6 +13,9 @@ import acme from "acme-client";
 import { createServer } from "node:http";
 import https from "node:https";
 import { Pkcs11Hsm } from "../src/hsm/index.js";
+import { createLinter } from "../src/lint/index.js";
+import { defaultRules } from "../src/lint/rules/index.js";
+import { readElement } from "../src/pki/der.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
 import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
@@ -83,8 +86,13 @@ async function run(args: string[], env: Record<string, string>): Promise<string>
 }
 
 /** Issuance through POST /api/v1/certificates against `keyward serve` in its own process. */
-async function issuanceRate(connections: number[]): Promise<Map<number, number>> {
-  const server = await startServer();
+async function issuanceRate(connections: number[], lint = true): Promise<Map<number, number>> {
+  // lint.enabled: false exists for this figure only; the server says so in its log and /ready.
+  const server = await startServer({}, lint ? undefined : "lint:\n  enabled: false\n");
+  if (!lint) {
+    const ready = (await (await fetch(`${server.url}/ready`)).json()) as { lintGate?: string };
+    if (ready.lintGate !== "off") throw new Error("the server without the lint gate does not say so in /ready");
+  }
   const { csr } = opensslCsr(server.dir, "bench");
   const results = new Map<number, number>();
   try {
@@ -104,8 +112,52 @@ async function issuanceRate(connections: number[]): Promise<Map<number, number>>
   return results;
 }
 
+/** The default rules on a typical server leaf TBS (openssl-made), in this process: the gate's CPU. */
+function lintRate(): number {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-bench-lint-"));
+  try {
+    const ext = join(dir, "ext.cnf");
+    writeFileSync(
+      ext,
+      "[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example.com,DNS:www.bench.example.com\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1/ocsp\ncrlDistributionPoints=URI:http://127.0.0.1/crl/i.crl\n",
+    );
+    const key = join(dir, "k.pem");
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key].concat([
+        "-subj",
+        "/CN=bench.example.com",
+        "-days",
+        "90",
+        "-extensions",
+        "v3",
+        "-config",
+        ext,
+        "-out",
+        join(dir, "c.der"),
+        "-outform",
+        "DER",
+      ]),
+      { stdio: "ignore" },
+    );
+    const der = readFileSync(join(dir, "c.der"));
+    const tbs = readElement(readElement(der).content).raw;
+    const linter = createLinter(defaultRules);
+    const until = Date.now() + SECONDS * 1000;
+    let n = 0;
+    // A fresh Buffer each time: the parse cache must not make the figure.
+    while (Date.now() < until) for (let i = 0; i < 100; i++, n++) linter.check("certificate", Buffer.from(tbs));
+    return n / SECONDS;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** `keyward serve` in its own process on a fresh token and data dir, with an admin token. */
-async function startServer(extraEnv: Record<string, string> = {}): Promise<{
+async function startServer(
+  extraEnv: Record<string, string> = {},
+  configFile?: string,
+): Promise<{
   url: string;
   admin: string;
   dir: string;
@@ -115,6 +167,7 @@ async function startServer(extraEnv: Record<string, string> = {}): Promise<{
   const token = createTestToken("keyward");
   const port = await freePort();
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn", ...extraEnv });
+  if (configFile) writeFileSync(join(token.dir, "keyward.yaml"), configFile);
   await run(["init"], env);
   const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
   const server = spawn(process.execPath, [...profiling(), join(ROOT, "bin", "keyward.js"), "serve"], {
@@ -963,12 +1016,21 @@ async function main() {
     pooled = Math.max(sessions, threads);
   });
   await section("issuance", async () => {
-    for (const [c, rate] of await issuanceRate([1, 8, 16])) {
+    const gated = await issuanceRate([1, 8, 16]);
+    for (const [c, rate] of gated) {
       record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
         name: "pooled C_Sign",
         value: pooled,
       });
     }
+    // The lint gate's cost: the same issuance with lint.enabled: false, and the rules alone.
+    for (const [c, rate] of await issuanceRate([1, 16], false)) {
+      record(`issuance without the lint gate, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
+        name: "with the gate",
+        value: gated.get(c)!,
+      });
+    }
+    record("lint gate alone: default rules on a server leaf TBS", lintRate(), "TBS/s");
   });
   await section("acme", acmeRates);
   await section("ocsp", ocspRates);

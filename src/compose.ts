@@ -25,6 +25,7 @@ import {
   recipientTrust as createRecipientTrust,
 } from "./keys/index.js";
 import { createLinter } from "./lint/index.js";
+import { defaultRules } from "./lint/rules/index.js";
 import { createBurstWatch, Metrics, type RateWatch } from "./metrics/index.js";
 import { sensitiveOperations } from "./operations.js";
 import { OverviewService } from "./overview/index.js";
@@ -144,6 +145,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   const failed = (what: string) => (error: unknown) => logger?.error({ err: error }, `${what} failed`);
 
   // The CA: the only holder of the signing-keys facet, with the lint gate before every signature.
+  if (!config.lint.enabled) logger?.warn("the lint gate is OFF (lint.enabled: false): signatures are not linted");
   const rootToken = config.hsm.rootToken;
   const ca = new CertificateAuthority({
     keys: caTokens,
@@ -151,7 +153,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     clock,
     baseUrl: config.baseUrl,
     profiles: config.profiles,
-    lint: createLinter(),
+    lint: createLinter(config.lint.enabled ? defaultRules : []),
     logger,
     rootKeys: rootToken
       ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }
@@ -365,7 +367,10 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     verifyAudit: () => audit.verify(),
     settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
   });
-  const health = createHealth({ database: () => database.ping(), token: () => hsm.ping() });
+  const health = createHealth(
+    { database: () => database.ping(), token: () => hsm.ping() },
+    { lintGateOff: !config.lint.enabled },
+  );
 
   // Started in this order, stopped in reverse.
   const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup];

@@ -130,7 +130,7 @@ function problemOf(
   const body = error as { type?: string; limit?: number } | null;
   if (error instanceof KeywardError) {
     ({ type, status } = acmeTypeOf(error));
-    detail = status < 500 ? error.message : serverDetail;
+    detail = status < 500 ? error.message : (error.publicDetail ?? serverDetail);
     if (status < 500 && withExtensions) {
       const { retryAfter: seconds, ...rest } = error.extensions;
       extensions = rest;

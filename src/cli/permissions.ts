@@ -63,6 +63,7 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "escrow recoveries": "keys:read",
   "escrow share export": "keys:read",
   "escrow share decrypt": "offline",
+  lint: "offline",
   "escrow share submit": "self",
   "backup create": "backup:manage",
   "backup verify": "backup:manage",

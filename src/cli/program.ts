@@ -9,6 +9,7 @@ import { registerCrl } from "./commands/crl.js";
 import { registerEscrowCommands } from "./commands/escrow.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/key.js";
+import { registerLint } from "./commands/lint.js";
 import { registerRevocations } from "./commands/revocations.js";
 import { registerServe } from "./commands/serve.js";
 import { registerTokenCommands } from "./commands/token.js";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     registerCaCommands,
     registerEscrowCommands,
     registerBackupCommands,
+    registerLint,
   ]) {
     register(program, context);
   }

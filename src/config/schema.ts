@@ -401,6 +401,14 @@ export const ConfigSchema = z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
       .default({ level: "info" }),
+    /**
+     * The lint gate before every signature (src/lint). `enabled: false` exists to measure the
+     * gate's cost (`npm run bench`); it is never silent: logged at warn on start and in /ready.
+     */
+    lint: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .default({ enabled: true }),
   })
   .strict();
 

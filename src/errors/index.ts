@@ -26,6 +26,8 @@ export class KeywardError extends Error {
   readonly code: ErrorCode;
   /** Extra machine-readable members for the problem document (never secrets). */
   readonly extensions: Record<string, unknown>;
+  /** For a server fault: what the client may be told instead of the generic detail (never data). */
+  readonly publicDetail?: string;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; extensions?: Record<string, unknown> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -150,12 +152,16 @@ export class HsmModuleError extends HsmError {}
  */
 export class LintError extends KeywardError {
   readonly findings: ReadonlyArray<{ rule: string; message: string }>;
+  /** The rule names only: the messages (names, serials) stay in the log. */
+  override readonly publicDetail: string;
   constructor(target: string, findings: ReadonlyArray<{ rule: string; message: string }>) {
     super(
       "lint",
       `the ${target} to be signed fails lint: ${findings.map((f) => `${f.rule}: ${f.message}`).join("; ")}`,
     );
     this.findings = findings;
+    const rules = [...new Set(findings.map((f) => f.rule))];
+    this.publicDetail = `nothing was signed: the ${target} Keyward built breaks lint rule${rules.length > 1 ? "s" : ""} ${rules.join(", ")}`;
   }
 }
 

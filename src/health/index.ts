@@ -4,6 +4,8 @@ export interface Readiness {
   database: string;
   hsm: string;
   draining?: true;
+  /** Present only when the lint gate is configured off (lint.enabled: false): never silently. */
+  lintGate?: "off";
 }
 
 export interface Health {
@@ -14,7 +16,10 @@ export interface Health {
 }
 
 /** Readiness from one check per dependency; a check throws when its dependency cannot serve. */
-export function createHealth(checks: { database(): Promise<void>; token(): Promise<void> }): Health {
+export function createHealth(
+  checks: { database(): Promise<void>; token(): Promise<void> },
+  options: { lintGateOff?: boolean } = {},
+): Health {
   let draining = false;
   const outcome = (check: () => Promise<void>, failed: string) =>
     check().then(
@@ -27,8 +32,9 @@ export function createHealth(checks: { database(): Promise<void>; token(): Promi
         outcome(checks.database, "unreachable"),
         outcome(checks.token, "unavailable"),
       ]);
-      if (draining) return { ready: false, database, hsm, draining: true };
-      return { ready: database === "ok" && hsm === "ok", database, hsm };
+      const lint = options.lintGateOff ? { lintGate: "off" as const } : {};
+      if (draining) return { ready: false, database, hsm, draining: true, ...lint };
+      return { ready: database === "ok" && hsm === "ok", database, hsm, ...lint };
     },
     beginDrain() {
       draining = true;

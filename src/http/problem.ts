@@ -68,7 +68,7 @@ export function toProblem(error: unknown, requestId?: string): Problem {
     const clientError = status < 500;
     const detail = clientError
       ? error.message
-      : (SERVER_DETAIL[error.code] ?? "the server failed to process the request");
+      : (error.publicDetail ?? SERVER_DETAIL[error.code] ?? "the server failed to process the request");
     return {
       ...(clientError ? error.extensions : {}),
       type: problemType(error.code),

@@ -11,7 +11,7 @@ import { normalizeBaseUrl } from "./base-url.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import { issuingScope } from "./issuing-scope.js";
 import type { Logger } from "pino";
-import type { Linter } from "../lint/index.js";
+import type { LintContext, Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
 import { type ServiceKeys, serviceKeys } from "./service-keys.js";
 import { signatureAlgorithmIdentifier, signatureParts, signStructure } from "./structure.js";
@@ -51,7 +51,7 @@ interface LoadedCa {
   certificate: x509.X509Certificate;
   key: TokenPrivateKey;
   /** What every certificate it signs repeats, encoded once: its Name, algorithm and extensions. */
-  issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[]; unchecked: Buffer[] };
+  issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[]; unchecked: Buffer[]; lint: LintContext };
 }
 
 /** How long the hierarchy read from storage is used before it is read again. */
@@ -267,7 +267,7 @@ export class CertificateAuthority {
         ...(request.noRevocationCheck ? ca.issuing.unchecked : ca.issuing.extensions),
       ],
     });
-    this.deps.lint.check("certificate", tbs);
+    this.deps.lint.check("certificate", tbs, ca.issuing.lint);
     const prepared: PreparedCertificate = { caId, tbs: Buffer.from(tbs) };
     this.prepared.set(prepared, tbs);
     return prepared;
@@ -304,8 +304,8 @@ export class CertificateAuthority {
    * signatureValue, for the caller to append (a CRL of a million entries is built in place).
    */
   async signCrl(caId: string, tbsCertList: Buffer): Promise<[Buffer, Buffer]> {
-    this.deps.lint.check("crl", tbsCertList);
     const ca = await this.load(caId);
+    this.deps.lint.check("crl", tbsCertList, this.lintContext(ca));
     return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList);
   }
 
@@ -322,6 +322,18 @@ export class CertificateAuthority {
             !(e instanceof x509.AuthorityInfoAccessExtension) && !(e instanceof x509.CRLDistributionPointsExtension),
         )
         .map((e) => Buffer.from(e.rawData)),
+      lint: this.lintContext(ca),
+    };
+  }
+
+  /** What the lint rules check against: the key that signs (its algorithm, its key identifier). */
+  private lintContext(ca: LoadedCa): LintContext {
+    const ski = subjectKeyIdentifier(ca.certificate);
+    return {
+      issuer: {
+        spki: Buffer.from(ca.certificate.publicKey.rawData),
+        keyIdentifier: ski ? Buffer.from(ski, "hex") : undefined,
+      },
     };
   }
 

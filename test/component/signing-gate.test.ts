@@ -3,6 +3,7 @@ import { systemClock } from "../../src/clock/index.js";
 import { LintError } from "../../src/errors/index.js";
 import { createIssuance } from "../../src/issuance/index.js";
 import { createLinter, type LintRule } from "../../src/lint/index.js";
+import { commonNameSubject } from "../../src/pki/certificate-der.js";
 import { CertificateAuthority } from "../../src/signer/index.js";
 import { SqlCaStore, SqlCertificateStore, SqlRevocationStore } from "../../src/storage/index.js";
 import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
@@ -45,9 +46,10 @@ describe("the signing gate", () => {
   });
 
   it("signs only a TBS the CA prepared itself, and each only once", async () => {
+    // A TBS the default rules pass (16-octet serial; a subject, since there is no SAN).
     const request = {
-      serial: "4b1d",
-      subject: Buffer.from("3000", "hex"),
+      serial: "4b1d".padStart(32, "7"),
+      subject: commonNameSubject("signing-gate.test"),
       spki: (await k.services.ca.issuerInfo("intermediate")).spki,
       notBefore: new Date(),
       notAfter: new Date(Date.now() + 86_400_000),

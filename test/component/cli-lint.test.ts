@@ -1,0 +1,79 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyward } from "../helpers/cli.js";
+import { openssl, opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+
+/** `keyward lint FILE` on what openssl makes wrong and on what Keyward issues. */
+describe("keyward lint", () => {
+  let k: TestKeyward;
+  beforeAll(async () => {
+    k = await startKeyward();
+  });
+  afterAll(() => k?.close());
+
+  const lint = async (file: string, ...args: string[]) => keyward(k.token, ["lint", file, ...args]);
+
+  it("finds the errors in a certificate openssl made against the rules, and exits 1", async () => {
+    // A self-signed TLS leaf: 800 days, a 1-octet serial, keyCertSign without cA, no SAN.
+    const config = writeFile(
+      k.dir,
+      "bad.cnf",
+      "[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyCertSign\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        .concat(["-keyout", `${k.dir}/bad.key`, "-subj", "/CN=bad.example.com", "-days", "800", "-set_serial", "7"])
+        .concat(["-config", config, "-extensions", "v3", "-out", `${k.dir}/bad.pem`]),
+    );
+    const human = await lint(`${k.dir}/bad.pem`);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain("certificate");
+    expect(human.stdout).toMatch(/error +rfc5280_4_2_1_3_ca_key_cert_sign: keyCertSign is asserted but cA is not TRUE/);
+    const json = JSON.parse((await lint(`${k.dir}/bad.pem`, "--json")).stdout);
+    expect(json.type).toBe("certificate");
+    expect(json.findings.map((f: { rule: string }) => f.rule)).toEqual(
+      expect.arrayContaining([
+        "br_7_1_serial_entropy",
+        "br_6_3_2_subscriber_validity_398_days",
+        "rfc5280_4_2_1_6_san_required",
+        "rfc5280_4_2_1_3_ca_key_cert_sign",
+      ]),
+    );
+  });
+
+  it("finds no error in what Keyward issued: a certificate (PEM and DER), its CRL and an OCSP answer", async () => {
+    const { csr } = opensslCsr(k.dir, "linted");
+    const issued = (await (await k.api("/api/v1/certificates", { body: { csr, profile: "server" } })).json()) as {
+      certificate: string;
+    };
+    const leaf = writeFile(k.dir, "issued.pem", issued.certificate);
+    const intermediate = writeFile(
+      k.dir,
+      "intermediate.pem",
+      await (await fetch(`${k.url}/ca/intermediate.pem`)).text(),
+    );
+    openssl(["x509", "-in", leaf, "-outform", "DER", "-out", `${k.dir}/issued.der`]);
+    const crl = Buffer.from(await (await fetch(`${k.url}/crl/intermediate.crl`)).arrayBuffer());
+    writeFile(k.dir, "intermediate.crl", crl);
+    // The request by openssl, sent with fetch: this process serves it, so no blocking child here.
+    openssl(["ocsp", "-issuer", intermediate, "-cert", leaf, "-no_nonce", "-reqout", `${k.dir}/request.der`]);
+    const answer = await fetch(`${k.url}/ocsp`, {
+      method: "POST",
+      headers: { "content-type": "application/ocsp-request" },
+      body: readFileSync(`${k.dir}/request.der`),
+    });
+    writeFile(k.dir, "answer.der", Buffer.from(await answer.arrayBuffer()));
+    for (const [file, type] of [
+      [leaf, "certificate"],
+      [`${k.dir}/issued.der`, "certificate"],
+      [`${k.dir}/intermediate.crl`, "crl"],
+      [`${k.dir}/answer.der`, "ocsp"],
+    ] as const) {
+      const result = await lint(file, "--issuer", intermediate, "--json");
+      expect(result.code, `${file}: ${result.stdout}`).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(report.type).toBe(type);
+      expect(report.findings.filter((f: { severity: string }) => f.severity === "error")).toEqual([]);
+    }
+  });
+});

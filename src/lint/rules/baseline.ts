@@ -11,14 +11,11 @@ import { findExtension, type TbsCertificate } from "../parse.js";
 import { isCa, isSelfIssued, isTlsServer } from "./certificate.js";
 import { certificateRule } from "./define.js";
 
-/** Warnings that become errors once the defaults comply (issue 20 findings 3, 4, 5, 7, 8). */
+/** Warnings that become errors once the defaults comply (issue 20 findings 3, 4, 7). */
 export const PENDING_ERROR = [
   "br_7_1_2_certificate_policies",
   "br_7_1_2_2_subordinate_ca_eku",
-  "br_7_1_2_8_ocsp_responder_no_cdp_aia",
   "br_6_1_5_tls_server_key",
-  "br_3_2_2_6_wildcard_public_suffix",
-  "br_7_1_2_7_12_special_use_ip",
 ] as const;
 
 const isSubordinateCa = (c: TbsCertificate) => isCa(c) && !isSelfIssued(c);
@@ -78,7 +75,7 @@ export const baselineRules: LintRule[] = [
   certificateRule({
     name: "br_7_1_2_8_ocsp_responder_no_cdp_aia",
     citation: "BR §7.1.2.8: an OCSP responder certificate has neither CRL distribution points nor AIA",
-    severity: "warning",
+    severity: "error",
     check: (c) => {
       if (!extKeyUsage(c.extensions)?.includes(OID.ocspSigning)) return undefined;
       return [
@@ -108,7 +105,7 @@ export const baselineRules: LintRule[] = [
   certificateRule({
     name: "br_3_2_2_6_wildcard_public_suffix",
     citation: "BR §3.2.2.6: no wildcard at or directly under a public suffix (ICANN section of the PSL)",
-    severity: "warning",
+    severity: "error",
     check: (c) => {
       const san = findExtension(c.extensions, OID.subjectAltName);
       if (!san) return undefined;
@@ -125,7 +122,7 @@ export const baselineRules: LintRule[] = [
   certificateRule({
     name: "br_7_1_2_7_12_special_use_ip",
     citation: "BR §7.1.2.7.12, RFC 6890: no unspecified, broadcast, link-local or multicast IP in subjectAltName",
-    severity: "warning",
+    severity: "error",
     check: (c) => {
       const san = findExtension(c.extensions, OID.subjectAltName);
       if (!san || isCa(c)) return undefined;

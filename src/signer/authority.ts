@@ -326,6 +326,11 @@ export class CertificateAuthority {
     };
   }
 
+  /** A CA key whose signatures over CA certificates pass the lint gate first (they are built by @peculiar/x509). */
+  private linted(key: TokenPrivateKey, context: LintContext): TokenPrivateKey {
+    return key.withBeforeSign(async (tbs) => void this.deps.lint.check("certificate", Buffer.from(tbs), context));
+  }
+
   /** What the lint rules check against: the key that signs (its algorithm, its key identifier). */
   private lintContext(ca: LoadedCa): LintContext {
     const ski = subjectKeyIdentifier(ca.certificate);
@@ -368,7 +373,8 @@ export class CertificateAuthority {
         notBefore,
         notAfter,
         publicKey: toArrayBuffer(spki),
-        signingKey: key as unknown as CryptoKey,
+        // The root signs itself: linted against its own key before the token signs.
+        signingKey: this.linted(key, { issuer: { spki } }) as unknown as CryptoKey,
         signingAlgorithm: signingAlgorithmFor(settings.keyType),
         extensions: [
           new x509.BasicConstraintsExtension(true, settings.pathLength, true),
@@ -408,7 +414,7 @@ export class CertificateAuthority {
         notBefore,
         notAfter,
         publicKey: toArrayBuffer(spki),
-        signingKey: parent.key as unknown as CryptoKey,
+        signingKey: this.linted(parent.key, this.lintContext(parent)) as unknown as CryptoKey,
         signingAlgorithm: signingAlgorithmFor(parent.record.keyType),
         extensions: [
           new x509.BasicConstraintsExtension(true, 0, true),

@@ -92,6 +92,14 @@ describe("the signing gate", () => {
     expect(await count()).toBe(before);
   });
 
+  it("lints a CA certificate before the parent's key signs it, and keeps nothing of it", async () => {
+    const error = await gatedCa()
+      .createIntermediate({ id: "gated", keyType: "p256", commonName: "Gated", validityDays: 30 }, {}, testActor)
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(LintError);
+    expect((await k.services.ca.list()).map((c) => c.id)).not.toContain("gated");
+  });
+
   it("lints a CRL before the CA key signs it", async () => {
     await expect(gatedCa().signCrl("intermediate", Buffer.from([0x30, 0x00]))).rejects.toBeInstanceOf(LintError);
   });

@@ -81,11 +81,12 @@ describe("CRL scope: openssl verify -crl_check_all", () => {
     );
     expect(int2).toContain(`URI:${k.url}/crl/root.crl`);
     expect(int2).not.toContain("127.0.0.1:8080");
-    // The new intermediate issues a responder-less leaf through the same path as any certificate.
+    // The new intermediate issues a leaf through the same path as any certificate (a client
+    // certificate: a server one without a SAN is refused by the lint gate, rightly).
     const { keyFile } = opensslCsr(k.dir, "second");
     const issued = await k.services.issuance.issueForKey({
       caId: "int2",
-      profile: "server",
+      profile: "client",
       spki: derPublicKey(keyFile),
       commonName: "second.example.com",
       extensions: [],

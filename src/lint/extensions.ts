@@ -1,4 +1,5 @@
 /** Readers for the extension values the rules look at (RFC 5280 §4.2), on the DER as written. */
+import { KEY_USAGE_BITS } from "../pki/certificate-der.js";
 import { children, DerError, decodeOid, expectTag, readElement } from "../pki/der.js";
 import { type Extension, findExtension } from "./parse.js";
 
@@ -42,25 +43,14 @@ export function basicConstraints(extensions: readonly Extension[]): { ca: boolea
   return { ca, pathLen };
 }
 
-const KEY_USAGE_NAMES = [
-  "digitalSignature",
-  "nonRepudiation",
-  "keyEncipherment",
-  "dataEncipherment",
-  "keyAgreement",
-  "keyCertSign",
-  "cRLSign",
-  "encipherOnly",
-  "decipherOnly",
-] as const;
-export type KeyUsageName = (typeof KEY_USAGE_NAMES)[number];
+export type KeyUsageName = (typeof KEY_USAGE_BITS)[number];
 
 export function keyUsage(extensions: readonly Extension[]): Set<KeyUsageName> | undefined {
   const ext = findExtension(extensions, OID.keyUsage);
   if (!ext) return undefined;
   const bits = expectTag(readElement(ext.value), 0x03, "KeyUsage").content;
   const usages = new Set<KeyUsageName>();
-  KEY_USAGE_NAMES.forEach((name, bit) => {
+  KEY_USAGE_BITS.forEach((name, bit) => {
     const byte = bits[1 + (bit >> 3)];
     if (byte !== undefined && byte & (0x80 >> (bit & 7))) usages.add(name);
   });

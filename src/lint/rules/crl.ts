@@ -1,24 +1,11 @@
 /** RFC 5280 §5 and BR §7.2 rules for a TBSCertList. */
 import { children, expectTag, readElement } from "../../pki/der.js";
+import { REASONS, reasonName, SUBSCRIBER_REASONS } from "../../pki/reasons.js";
 import { authorityKeyIdentifier, OID, uris } from "../extensions.js";
 import type { LintRule } from "../index.js";
 import { findExtension, revokedEntries } from "../parse.js";
 import { serialProblems, signatureMatchesKey } from "./certificate.js";
 import { crlRule, structureRule } from "./define.js";
-
-const REASONS = [
-  "unspecified",
-  "keyCompromise",
-  "cACompromise",
-  "affiliationChanged",
-  "superseded",
-  "cessationOfOperation",
-  "certificateHold",
-  "(unused 7)",
-  "removeFromCRL",
-  "privilegeWithdrawn",
-  "aACompromise",
-];
 
 /** The reasonCode of each entry that has one (ENUMERATED; RFC 5280 §5.3.1). */
 function* reasons(list: Parameters<typeof revokedEntries>[0]) {
@@ -30,7 +17,9 @@ function* reasons(list: Parameters<typeof revokedEntries>[0]) {
 }
 
 /** BR §7.2.2: reasons allowed on a CRL of subscriber certificates (unspecified is omitted). */
-const BR_SUBSCRIBER_REASONS = new Set([1, 3, 4, 5, 9]);
+const BR_SUBSCRIBER_REASONS = new Set<number>(
+  SUBSCRIBER_REASONS.filter((r) => r !== "unspecified").map((r) => REASONS[r]),
+);
 
 export const crlRules: LintRule[] = [
   structureRule("crl", "rfc5280_5_1_tbs_cert_list_structure", "RFC 5280 §5.1: TBSCertList must be readable DER"),
@@ -135,7 +124,7 @@ export const crlRules: LintRule[] = [
     check: (l) => {
       const seen = new Set<number>();
       for (const { code } of reasons(l)) if (!BR_SUBSCRIBER_REASONS.has(code)) seen.add(code);
-      return [...seen].map((code) => `reason ${REASONS[code] ?? code} is not allowed on a subscriber CRL`);
+      return [...seen].map((code) => `reason ${reasonName(code) ?? code} is not allowed on a subscriber CRL`);
     },
   }),
 ];

@@ -163,6 +163,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // The RA. Blocked keys are revocation's data, read straight from its store.
   const certificates = new SqlCertificateStore(db);
   const revocationStore = new SqlRevocationStore(db);
+  // "Is there a certificate with this serial?" for ACME, recipient trust and client-certificate login.
+  const findCertificate = (serial: string) => certificates.get(serial);
   const issuance = createIssuance({
     ca,
     store: certificates,
@@ -235,7 +237,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // The KMS: key lifecycle, data plane, BYOK import, distribution and the signed revoked-key list.
   const trust = createRecipientTrust({
     cas: () => ca.list(),
-    findCertificate: (serial) => certificates.get(serial),
+    findCertificate,
     anchors: trustAnchors,
     logger,
   });
@@ -322,7 +324,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       rateLimits: new SqlRateLimitStore(db, database.relaxed),
     },
     issuance: issuance.issuance,
-    findCertificate: (serial) => certificates.get(serial),
+    findCertificate,
     revocation: revocation.revocation,
     hmac: {
       importKey: (value, label) => hsm.secretKeys.importHmacKey(value, label),
@@ -382,7 +384,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     caTokens,
     ca,
     issuance: issuance.issuance,
-    findCertificate: (serial) => certificates.get(serial),
+    findCertificate,
     revocation: revocation.revocation,
     ocsp: revocation.ocsp,
     crl: revocation.crl,

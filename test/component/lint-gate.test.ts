@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { opensslCsr, startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { certificateRows, opensslCsr, startKeyward, type TestKeyward } from "../helpers/keyward.js";
 
 /**
  * The default rules in the running server: a profile configured into a combination RFC 5280
@@ -35,15 +35,7 @@ describe("the lint gate with the default rules", () => {
   });
   afterAll(() => k?.close());
 
-  const count = async () =>
-    Number(
-      (
-        await k.services.database.db
-          .selectFrom("certificates")
-          .select((eb) => eb.fn.countAll().as("n"))
-          .executeTakeFirstOrThrow()
-      ).n,
-    );
+  const count = () => certificateRows(k.services);
 
   it("refuses the issuance with a problem naming the rule, and issues nothing", async () => {
     const before = await count();

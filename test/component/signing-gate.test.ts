@@ -6,7 +6,7 @@ import { createLinter, type LintRule } from "../../src/lint/index.js";
 import { commonNameSubject } from "../../src/pki/certificate-der.js";
 import { CertificateAuthority } from "../../src/signer/index.js";
 import { SqlCaStore, SqlCertificateStore, SqlRevocationStore } from "../../src/storage/index.js";
-import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
+import { certificateRows, opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 /**
  * The signer is the only way to a CA signature, and every signature passes the lint gate first:
@@ -75,15 +75,7 @@ describe("the signing gate", () => {
       slots: async () => false,
       clock: systemClock,
     });
-    const count = async () =>
-      Number(
-        (
-          await k.services.database.db
-            .selectFrom("certificates")
-            .select((eb) => eb.fn.countAll().as("n"))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const count = () => certificateRows(k.services);
     const before = await count();
     const { csr } = opensslCsr(k.dir, "linted");
     const error = await issuance.issue({ csr, profile: "server", actor: testActor }).catch((e) => e);

@@ -101,6 +101,15 @@ export async function startKeyward(
   };
 }
 
+/** How many certificate rows (any status) the deployment's database holds: "nothing was recorded". */
+export async function certificateRows(services: Services): Promise<number> {
+  const row = await services.database.db
+    .selectFrom("certificates")
+    .select((eb) => eb.fn.countAll().as("n"))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();

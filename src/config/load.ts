@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
 import { ConfigError } from "../errors/index.js";
+import { issuingScope } from "./issuing-scope.js";
 import { PRESET_SETTINGS } from "./presets.js";
 import { type Config, ConfigSchema, PRESETS, type PresetName } from "./schema.js";
 
@@ -102,12 +104,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   }
   const config = result.data;
-  for (const [name, profile] of Object.entries(config.profiles)) {
-    const ids = [config.ca.root.id, ...config.ca.intermediates.map((i) => i.id)];
-    if (profile.issuer && !ids.includes(profile.issuer)) {
-      throw new ConfigError(`invalid configuration: profiles.${name}.issuer: no CA "${profile.issuer}" is configured`);
-    }
-  }
+  checkCrossReferences(config);
   const baseUrl = (config.baseUrl ?? `http://${config.listen}`).replace(/\/+$/, "");
   const databaseUrl = config.database.url ?? `sqlite:${join(dataDir, "keyward.db")}`;
   return {
@@ -116,6 +113,31 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     ...(config.baseUrl === undefined ? { baseUrlFromListen: true } : {}),
     database: { url: resolveSqlitePath(databaseUrl) },
   };
+}
+
+/**
+ * What one field cannot say alone: issuers exist, and what the lint gate would refuse at the first
+ * issuance (or at `init`) is refused here, when the operator can still fix the file.
+ */
+function checkCrossReferences(config: z.infer<typeof ConfigSchema>): void {
+  const ids = [config.ca.root.id, ...config.ca.intermediates.map((i) => i.id)];
+  for (const [name, profile] of Object.entries(config.profiles)) {
+    if (profile.issuer && !ids.includes(profile.issuer)) {
+      throw new ConfigError(`invalid configuration: profiles.${name}.issuer: no CA "${profile.issuer}" is configured`);
+    }
+    if (profile.extKeyUsage.includes("serverAuth") && profile.policies.length === 0) {
+      throw new ConfigError(
+        `invalid configuration: profiles.${name}.policies: a profile issuing TLS server certificates asserts a policy (BR §7.1.2.7.9), e.g. [2.23.140.1.2.1] for domain validation`,
+      );
+    }
+  }
+  for (const [index, ca] of config.ca.intermediates.entries()) {
+    if (issuingScope(ca.id, config.profiles).extKeyUsage.length === 0) {
+      throw new ConfigError(
+        `invalid configuration: ca.intermediates[${index}] (${ca.id}): none of the profiles it may issue has an extKeyUsage, and a subordinate CA carries the EKUs it issues for (BR §7.1.2.10.6)`,
+      );
+    }
+  }
 }
 
 /** `${dataDir}` in string values lets the shipped defaults point into whichever data dir is in use. */

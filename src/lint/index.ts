@@ -21,13 +21,19 @@ export interface LintFinding {
   message: string;
 }
 
-/** What the signer knows beyond the bytes: the key that will sign them. */
+/** What the signer knows beyond the bytes: the key that will sign them, and for a CRL its history. */
 export interface LintContext {
   issuer?: {
     /** DER SubjectPublicKeyInfo of the signing key. */
     spki: Buffer;
     /** Its subjectKeyIdentifier, when its certificate has one. */
     keyIdentifier?: Buffer;
+    /** The CRL distribution point in the certificates it issues (their CRL's scope must cover it). */
+    crlDistributionPoint?: string;
+  };
+  crl?: {
+    /** cRLNumber of the CA's last CRL; the next one must be greater (RFC 5280 §5.2.3). */
+    previousNumber?: bigint;
   };
 }
 

@@ -266,6 +266,7 @@ export class CrlPublisher {
     for await (const page of this.deps.store.revokedEntries(caId, this.deps.settings.pageSize)) {
       for (const record of page) entries.add(record);
     }
+    const previous = await this.deps.store.latestCrlNumber(caId);
     const number = await this.deps.store.nextCrlNumber(caId);
     const extensions = [
       ...(issuer.keyIdentifier ? [extension("2.5.29.35", sequence(tlv(0x80, issuer.keyIdentifier)))] : []),
@@ -277,7 +278,9 @@ export class CrlPublisher {
     entries.prepend(prefix);
     entries.append(explicit(0, sequence(...extensions)));
     entries.enclose(0x30);
-    const [algorithm, signature] = await this.deps.ca.signCrl(caId, entries.bytes());
+    const [algorithm, signature] = await this.deps.ca.signCrl(caId, entries.bytes(), {
+      previousNumber: previous === undefined ? undefined : BigInt(previous),
+    });
     entries.append(algorithm);
     entries.append(signature);
     entries.enclose(0x30);

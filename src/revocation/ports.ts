@@ -74,6 +74,8 @@ export interface RevocationStore {
   nextCrlNumber(caId: string): Promise<number>;
   saveCrl(crl: StoredCrl, audit: AuditEvent): Promise<void>;
   latestCrl(caId: string): Promise<StoredCrl | undefined>;
+  /** The number of the newest stored CRL, without its DER (which may be tens of megabytes). */
+  latestCrlNumber(caId: string): Promise<number | undefined>;
 
   saveOcspResponse(response: StoredOcspResponse): Promise<void>;
   deleteOcspResponses(serial: string): Promise<void>;

@@ -2,14 +2,14 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
-import type { CaSettings, NameConstraintsSettings, Profile } from "../config/schema.js";
+import { ANY_POLICY, type CaSettings, type NameConstraintsSettings, type Profile } from "../config/schema.js";
 import { ConflictError, NotFoundError } from "../errors/index.js";
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { certificatePolicies, tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { normalizeBaseUrl } from "./base-url.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
-import { issuingScope } from "./issuing-scope.js";
+import { issuingScope } from "../config/issuing-scope.js";
 import type { Logger } from "pino";
 import type { LintContext, Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
@@ -303,9 +303,9 @@ export class CertificateAuthority {
    * Lints a TBSCertList and signs it with the CA's key in the token: its signatureAlgorithm and
    * signatureValue, for the caller to append (a CRL of a million entries is built in place).
    */
-  async signCrl(caId: string, tbsCertList: Buffer): Promise<[Buffer, Buffer]> {
+  async signCrl(caId: string, tbsCertList: Buffer, history: LintContext["crl"] = {}): Promise<[Buffer, Buffer]> {
     const ca = await this.load(caId);
-    this.deps.lint.check("crl", tbsCertList, this.lintContext(ca));
+    this.deps.lint.check("crl", tbsCertList, { ...this.lintContext(ca), crl: history });
     return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList);
   }
 
@@ -338,11 +338,16 @@ export class CertificateAuthority {
       issuer: {
         spki: Buffer.from(ca.certificate.publicKey.rawData),
         keyIdentifier: ski ? Buffer.from(ski, "hex") : undefined,
+        crlDistributionPoint: this.crlDistributionPoint(ca),
       },
     };
   }
 
   /** AKI, AIA (OCSP + caIssuers) and CRL distribution point of certificates this CA issues. */
+  private crlDistributionPoint(ca: LoadedCa): string {
+    return `${this.deps.baseUrl}/crl/${ca.record.id}.crl`;
+  }
+
   private issuerExtensions(ca: LoadedCa): x509.Extension[] {
     const base = this.deps.baseUrl;
     const extensions: x509.Extension[] = [];
@@ -350,7 +355,7 @@ export class CertificateAuthority {
     if (ski) extensions.push(new x509.AuthorityKeyIdentifierExtension(ski));
     extensions.push(
       new x509.AuthorityInfoAccessExtension({ ocsp: [`${base}/ocsp`], caIssuers: [`${base}/ca/${ca.record.id}.crt`] }),
-      new x509.CRLDistributionPointsExtension([`${base}/crl/${ca.record.id}.crl`]),
+      new x509.CRLDistributionPointsExtension([this.crlDistributionPoint(ca)]),
     );
     return extensions;
   }
@@ -402,10 +407,11 @@ export class CertificateAuthority {
     const wanted = wholeSeconds(addDays(now, settings.validityDays));
     const notAfter = new Date(Math.min(wanted.getTime(), parent.record.notAfter.getTime()));
     const nameConstraints = constraints ? nameConstraintsExtension(constraints) : undefined;
-    // BR §7.1.2.10.5/6: a TLS subordinate CA asserts its policies and EKUs (configured policies,
-    // e.g. anyPolicy, win over the derived ones; the EKUs are always derived).
+    // BR §7.1.2.10.5/6: a TLS subordinate CA asserts its policies and EKUs (configured policies
+    // win over the derived ones; the EKUs are always derived). With neither, anyPolicy: BR allows
+    // it for an affiliated CA, and Keyward always runs the root that signs its intermediates.
     const scope = issuingScope(settings.id, this.deps.profiles);
-    const policies = settings.policies ?? scope.policies;
+    const policies = settings.policies ?? (scope.policies.length ? scope.policies : [ANY_POLICY]);
     const certificate = await x509.X509CertificateGenerator.create(
       {
         serialNumber: randomSerial(),

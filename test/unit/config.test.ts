@@ -403,6 +403,19 @@ profiles:
     expect(configError(() => loadConfig({ env: env() }))).toContain("profiles.server.cpsUri:");
   });
 
+  it("refuses what the lint gate would refuse at issuance: a TLS server profile without policies, an intermediate without EKU", () => {
+    writeOverlay("profiles:\n  server:\n    policies: []\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain(
+      "profiles.server.policies: a profile issuing TLS server certificates asserts a policy (BR §7.1.2.7.9)",
+    );
+    writeOverlay(
+      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n    - id: bare\n      keyType: p256\n      commonName: B\n      validityDays: 1\nprofiles:\n  server:\n    issuer: intermediate\n  client:\n    issuer: intermediate\n",
+    );
+    expect(configError(() => loadConfig({ env: env() }))).toContain(
+      "ca.intermediates[1] (bare): none of the profiles it may issue has an extKeyUsage",
+    );
+  });
+
   it("takes policies, a CPS URI and a country per intermediate, and a country for the root", () => {
     writeOverlay(`
 ca:

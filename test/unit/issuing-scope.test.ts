@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ProfileSchema } from "../../src/config/schema.js";
-import { issuingScope } from "../../src/signer/issuing-scope.js";
+import { issuingScope } from "../../src/config/issuing-scope.js";
 
 const profile = (p: Record<string, unknown>) =>
   ProfileSchema.parse({ validityDays: 1, maxValidityDays: 1, keyUsage: ["digitalSignature"], ...p });

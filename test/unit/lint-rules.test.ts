@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LintError } from "../../src/errors/index.js";
 import { identify, lintArtifact } from "../../src/lint/artifact.js";
 import { createLinter, type LintContext, type LintTarget } from "../../src/lint/index.js";
-import { defaultRules, PENDING_ERROR } from "../../src/lint/rules/index.js";
+import { defaultRules } from "../../src/lint/rules/index.js";
 import { children, explicit, oid, readElement, sequence, smallInteger, tlv, x509Time } from "../../src/pki/der.js";
 import { responseData } from "../../src/revocation/ocsp-der.js";
 
@@ -293,22 +293,17 @@ describe("certificate rules", () => {
   });
 });
 
-describe("BR rules for the findings of issue 20 (errors where the defaults comply, warnings until they do)", () => {
-  const pending = (tbs: Buffer, rule: string) => {
-    expect(findings("certificate", tbs)).toContainEqual(expect.objectContaining({ rule, severity: "warning" }));
-    expect(PENDING_ERROR).toContain(rule);
-  };
-  // Fixed in the defaults (responder certificates, the name policy): the gate refuses these now.
-  const refused = (tbs: Buffer, rule: string) => {
+describe("BR rules for the findings of issue 20 (errors: the defaults comply)", () => {
+  const refused = (tbs: Buffer, rule: string) =>
     expect(findings("certificate", tbs)).toContainEqual(expect.objectContaining({ rule, severity: "error" }));
-    expect(PENDING_ERROR).not.toContain(rule);
-  };
+  const warned = (tbs: Buffer, rule: string) =>
+    expect(findings("certificate", tbs)).toContainEqual(expect.objectContaining({ rule, severity: "warning" }));
   it("br_7_1_2_certificate_policies: a TLS leaf and a subordinate CA without policies", () => {
-    pending(
+    refused(
       opensslCertificate(LEAF.replace("certificatePolicies=2.23.140.1.2.1", "")),
       "br_7_1_2_certificate_policies",
     );
-    pending(
+    refused(
       opensslCertificate(
         "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nextendedKeyUsage=serverAuth",
       ),
@@ -316,7 +311,7 @@ describe("BR rules for the findings of issue 20 (errors where the defaults compl
     );
   });
   it("br_7_1_2_2_subordinate_ca_eku: a subordinate CA without EKU", () => {
-    pending(
+    refused(
       opensslCertificate(
         "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\ncertificatePolicies=2.23.140.1.2.1",
       ),
@@ -331,14 +326,28 @@ describe("BR rules for the findings of issue 20 (errors where the defaults compl
       "br_7_1_2_8_ocsp_responder_no_cdp_aia",
     );
   });
-  it("br_6_1_5_tls_server_key: Ed25519, and RSA with e = 3", () => {
-    pending(opensslCertificate(LEAF, { key: ["-algorithm", "ed25519"] }), "br_6_1_5_tls_server_key");
-    pending(
+  it("br_6_1_5_tls_server_key: RSA with e = 3 and a 1024-bit modulus", () => {
+    refused(
       opensslCertificate(LEAF, {
         key: ["-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:2048", "-pkeyopt", "rsa_keygen_pubexp:3"],
       }),
       "br_6_1_5_tls_server_key",
     );
+    refused(
+      opensslCertificate(LEAF, { key: ["-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:1024"] }),
+      "br_6_1_5_tls_server_key",
+    );
+    expect(rulesHit("certificate", opensslCertificate(LEAF, { key: ["-algorithm", "rsa"] }))).not.toContain(
+      "br_6_1_5_tls_server_key",
+    );
+  });
+  it("br_7_1_3_1_tls_server_eddsa: Ed25519 is a warning (custom profiles may allow it)", () => {
+    warned(opensslCertificate(LEAF, { key: ["-algorithm", "ed25519"] }), "br_7_1_3_1_tls_server_eddsa");
+    expect(
+      findings("certificate", opensslCertificate(LEAF, { key: ["-algorithm", "ed25519"] })).filter(
+        (f) => f.severity === "error",
+      ),
+    ).toEqual([]);
   });
   it("br_3_2_2_6_wildcard_public_suffix: *.co.uk", () => {
     refused(opensslCertificate(LEAF.replace("DNS:example.com", "DNS:*.co.uk")), "br_3_2_2_6_wildcard_public_suffix");
@@ -454,6 +463,45 @@ describe("CRL rules", () => {
       expect.stringContaining("more than one"),
       expect.stringContaining("ftp://"),
     ]);
+  });
+
+  it("rfc5280_5_2_3_crl_number_increases: a number not above the CA's last CRL", async () => {
+    // The test CRLs carry cRLNumber 5.
+    expect(rulesHit("crl", await crl(), { crl: { previousNumber: 5n } })).toContain(
+      "rfc5280_5_2_3_crl_number_increases",
+    );
+    expect(rulesHit("crl", await crl(), { crl: { previousNumber: 9n } })).toContain(
+      "rfc5280_5_2_3_crl_number_increases",
+    );
+    expect(rulesHit("crl", await crl(), { crl: { previousNumber: 4n } })).toEqual([]);
+  });
+
+  it("rfc5280_5_2_5_crl_scope_covers_cdp: an IDP naming another URL than the CA's certificates carry", async () => {
+    const base = [
+      new x509.AuthorityKeyIdentifierExtension(caContext.issuer!.keyIdentifier!.toString("hex")),
+      new x509.Extension("2.5.29.20", false, new Uint8Array([0x02, 0x01, 0x05])),
+    ];
+    const idp = (url?: string) =>
+      new x509.Extension(
+        "2.5.29.28",
+        true,
+        new Uint8Array(
+          sequence(
+            ...(url ? [explicit(0, explicit(0, tlv(0x86, Buffer.from(url))))] : []),
+            Buffer.from([0x81, 0x01, 0xff]),
+          ),
+        ),
+      );
+    const context = { issuer: { ...caContext.issuer!, crlDistributionPoint: "https://ca.example.com/crl/int.crl" } };
+    // Finding 2: a CRL signed from a shell with another base URL.
+    expect(
+      rulesHit("crl", await crl({ extensions: [...base, idp("http://127.0.0.1:8080/crl/int.crl")] }), context),
+    ).toEqual(["rfc5280_5_2_5_crl_scope_covers_cdp"]);
+    expect(
+      rulesHit("crl", await crl({ extensions: [...base, idp("https://ca.example.com/crl/int.crl")] }), context),
+    ).toEqual([]);
+    // No name: the scope covers any distribution point (the root's CRL).
+    expect(rulesHit("crl", await crl({ extensions: [...base, idp()] }), context)).toEqual([]);
   });
 
   it("rfc5280_5_3_revoked_entries: a zero serial and a critical or unused reason", async () => {

@@ -1,7 +1,7 @@
 /**
- * CA/Browser Forum Baseline Requirements rules for the findings of issue 20. The ones today's
- * defaults still break are `warning` until the fix lands (the gate must not turn a good request
- * into a 5xx); PENDING_ERROR lists them for the integrator to flip to `error`.
+ * CA/Browser Forum Baseline Requirements rules for the findings of issue 20. All are errors, as
+ * Keyward's defaults comply (and config load refuses profiles that could not), except EdDSA in a
+ * TLS server certificate: a custom profile may allow it for private TLS stacks that accept it.
  */
 import { getPublicSuffix } from "tldts";
 import { children, expectTag, readElement } from "../../pki/der.js";
@@ -10,13 +10,6 @@ import type { LintRule } from "../index.js";
 import { findExtension, type TbsCertificate } from "../parse.js";
 import { isCa, isSelfIssued, isTlsServer } from "./certificate.js";
 import { certificateRule } from "./define.js";
-
-/** Warnings that become errors once the defaults comply (issue 20 findings 3, 4, 7). */
-export const PENDING_ERROR = [
-  "br_7_1_2_certificate_policies",
-  "br_7_1_2_2_subordinate_ca_eku",
-  "br_6_1_5_tls_server_key",
-] as const;
 
 const isSubordinateCa = (c: TbsCertificate) => isCa(c) && !isSelfIssued(c);
 
@@ -54,7 +47,7 @@ export const baselineRules: LintRule[] = [
   certificateRule({
     name: "br_7_1_2_certificate_policies",
     citation: "BR §7.1.2.3, §7.1.2.7.9: certificatePolicies in subscriber and subordinate CA certificates",
-    severity: "warning",
+    severity: "error",
     check: (c) =>
       (isTlsServer(c) || isSubordinateCa(c)) &&
       !findExtension(c.extensions, OID.certificatePolicies) &&
@@ -63,7 +56,7 @@ export const baselineRules: LintRule[] = [
   certificateRule({
     name: "br_7_1_2_2_subordinate_ca_eku",
     citation: "BR §7.1.2.2.4, §7.1.2.10.6: a TLS subordinate CA has an extendedKeyUsage without anyExtendedKeyUsage",
-    severity: "warning",
+    severity: "error",
     check: (c) => {
       if (!isSubordinateCa(c)) return undefined;
       const eku = extKeyUsage(c.extensions);
@@ -88,19 +81,26 @@ export const baselineRules: LintRule[] = [
   }),
   certificateRule({
     name: "br_6_1_5_tls_server_key",
-    citation: "BR §6.1.5, §6.1.6, §7.1.3.1: TLS server keys are RSA ≥ 2048 with odd e ≥ 65537, or P-256/P-384",
-    severity: "warning",
+    citation: "BR §6.1.5, §6.1.6: an RSA TLS server key has at least 2048 bits and an odd e ≥ 65537",
+    severity: "error",
     check: (c) => {
-      if (!isTlsServer(c)) return undefined;
-      if (c.spki.algorithm === OID.ed25519 || c.spki.algorithm === OID.ed448)
-        return "an EdDSA key in a TLS server certificate";
-      if (c.spki.algorithm !== OID.rsaEncryption) return undefined;
+      if (!isTlsServer(c) || c.spki.algorithm !== OID.rsaEncryption) return undefined;
       const { bits, exponent } = rsaKey(c.spki.publicKey);
       return [
         bits < 2048 && `an RSA modulus of ${bits} bits (at least 2048)`,
         (exponent < 65537n || exponent % 2n === 0n) && `RSA public exponent ${exponent} (odd, at least 65537)`,
       ].filter((p): p is string => typeof p === "string");
     },
+  }),
+  certificateRule({
+    name: "br_7_1_3_1_tls_server_eddsa",
+    citation: "BR §6.1.5, §7.1.3.1: publicly trusted TLS server keys are RSA or ECDSA P-256/P-384 (browsers refuse EdDSA)",
+    // A warning: the shipped `server` profile refuses Ed25519, a custom one may allow it on purpose.
+    severity: "warning",
+    check: (c) =>
+      isTlsServer(c) &&
+      (c.spki.algorithm === OID.ed25519 || c.spki.algorithm === OID.ed448) &&
+      "an EdDSA key in a TLS server certificate",
   }),
   certificateRule({
     name: "br_3_2_2_6_wildcard_public_suffix",

@@ -60,6 +60,37 @@ export const crlRules: LintRule[] = [
     },
   }),
   crlRule({
+    name: "rfc5280_5_2_3_crl_number_increases",
+    citation: "RFC 5280 §5.2.3: CRL numbers of one CA's CRLs increase monotonically",
+    severity: "error",
+    check: (l, context) => {
+      const previous = context.crl?.previousNumber;
+      const ext = findExtension(l.extensions, OID.crlNumber);
+      if (previous === undefined || !ext) return undefined;
+      const n = expectTag(readElement(ext.value), 0x02, "CRLNumber").content;
+      const number = BigInt(`0x${n.toString("hex") || "0"}`);
+      return number <= previous && `cRLNumber ${number} does not follow the previous CRL's ${previous}`;
+    },
+  }),
+  crlRule({
+    name: "rfc5280_5_2_5_crl_scope_covers_cdp",
+    citation:
+      "RFC 5280 §5.2.5, §6.3.3(b)(2): an IDP distribution point names the CDP of the certificates the CRL covers",
+    severity: "error",
+    check: (l, context) => {
+      const expected = context.issuer?.crlDistributionPoint;
+      const idp = findExtension(l.extensions, OID.issuingDistributionPoint);
+      if (!expected || !idp) return undefined;
+      // No distributionPoint name: the scope is not narrowed by name and covers any CDP.
+      const named = uris(idp.value);
+      return (
+        named.length > 0 &&
+        !named.includes(expected) &&
+        `distribution point ${named.map((u) => `"${u}"`).join(", ")} is not "${expected}", which this CA's certificates carry`
+      );
+    },
+  }),
+  crlRule({
     name: "rfc5280_5_2_1_crl_authority_key_identifier",
     citation: "RFC 5280 §5.2.1: AKI with keyIdentifier, equal to the issuer's subjectKeyIdentifier",
     severity: "error",

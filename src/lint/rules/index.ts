@@ -5,6 +5,4 @@ import { certificateRules } from "./certificate.js";
 import { crlRules } from "./crl.js";
 import { ocspRules } from "./ocsp.js";
 
-export { PENDING_ERROR } from "./baseline.js";
-
 export const defaultRules: readonly LintRule[] = [...certificateRules, ...baselineRules, ...crlRules, ...ocspRules];

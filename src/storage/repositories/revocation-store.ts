@@ -253,6 +253,15 @@ export class SqlRevocationStore implements RevocationStore {
     );
   }
 
+  async latestCrlNumber(caId: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom("crls")
+      .select((eb) => eb.fn.max("number").as("number"))
+      .where("ca_id", "=", caId)
+      .executeTakeFirst();
+    return row?.number == null ? undefined : Number(row.number);
+  }
+
   async saveOcspResponse(r: StoredOcspResponse): Promise<void> {
     await saveOcspResponse(this.db, r);
   }

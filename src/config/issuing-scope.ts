@@ -1,4 +1,4 @@
-import { EXTENDED_KEY_USAGES, type Profile } from "../config/schema.js";
+import { EXTENDED_KEY_USAGES, type Profile } from "./schema.js";
 
 /** What an intermediate asserts about what it issues: its certificatePolicies and extendedKeyUsage. */
 export interface IssuingScope {

@@ -308,6 +308,19 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     expect(await revocations.nextCrlNumber("int")).toBe(31);
   });
 
+  it("tells the newest stored CRL's number without reading its DER", async () => {
+    const revocations = new SqlRevocationStore(opened.db);
+    expect(await revocations.latestCrlNumber("int")).toBeUndefined();
+    for (const number of [3, 12, 7]) {
+      await revocations.saveCrl(
+        { caId: "int", number, thisUpdate: now, nextUpdate: now, der: Buffer.from([number]) },
+        ev("crl.sign"),
+      );
+    }
+    expect(await revocations.latestCrlNumber("int")).toBe(12);
+    expect((await revocations.latestCrl("int"))?.number).toBe(12);
+  });
+
   it("streams revoked entries page by page, and a parent's revoked CAs", async () => {
     const revocations = new SqlRevocationStore(opened.db);
     const pages: string[][] = [];

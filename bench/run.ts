@@ -119,7 +119,7 @@ function lintRate(): number {
     const ext = join(dir, "ext.cnf");
     writeFileSync(
       ext,
-      "[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:bench.example.com,DNS:www.bench.example.com\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1/ocsp\ncrlDistributionPoints=URI:http://127.0.0.1/crl/i.crl\n",
+      "[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\ncertificatePolicies=2.23.140.1.2.1\nsubjectAltName=DNS:bench.example.com,DNS:www.bench.example.com\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1/ocsp\ncrlDistributionPoints=URI:http://127.0.0.1/crl/i.crl\n",
     );
     const key = join(dir, "k.pem");
     execFileSync(

@@ -41,6 +41,8 @@ export interface LintRule {
   name: string;
   /** What the rule checks and the section it comes from (RFC 5280 §…, BR §…). */
   description?: string;
+  /** What its findings are: an error stops the signature, a warning is reported. */
+  severity: LintFinding["severity"];
   targets: readonly LintTarget[];
   check(tbs: Buffer, context?: LintContext): LintFinding[];
 }

@@ -41,6 +41,25 @@ describe("keyward lint", () => {
     );
   });
 
+  it("lists the rules with their target and severity (--rules), and asks for a file otherwise", async () => {
+    const listed = JSON.parse((await keyward(k.token, ["--json", "lint", "--rules"])).stdout) as {
+      rules: { name: string; target: string; severity: string; description: string }[];
+    };
+    expect(listed.rules.length).toBeGreaterThanOrEqual(40);
+    expect(listed.rules).toContainEqual(
+      expect.objectContaining({ name: "br_7_1_2_certificate_policies", target: "certificate", severity: "error" }),
+    );
+    expect(listed.rules).toContainEqual(
+      expect.objectContaining({ name: "rfc5280_5_2_3_crl_number_increases", target: "crl", severity: "error" }),
+    );
+    expect(listed.rules.every((r) => /(RFC|BR) /.test(r.description))).toBe(true);
+    const human = await keyward(k.token, ["lint", "--rules"]);
+    expect(human.stdout).toMatch(/certificate +warning +br_7_1_3_1_tls_server_eddsa/);
+    const bare = await keyward(k.token, ["lint"]);
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toContain("name the file to lint, or --rules");
+  });
+
   it("finds no error in what Keyward issued: a certificate (PEM and DER), its CRL and an OCSP answer", async () => {
     const { csr } = opensslCsr(k.dir, "linted");
     const issued = (await (await k.api("/api/v1/certificates", { body: { csr, profile: "server" } })).json()) as {

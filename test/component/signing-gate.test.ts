@@ -22,6 +22,7 @@ describe("the signing gate", () => {
 
   const refuseEverything: LintRule = {
     name: "test_refuses_everything",
+    severity: "error",
     targets: ["certificate", "crl", "ocsp"],
     check: () => [{ rule: "test_refuses_everything", severity: "error", message: "refused for the test" }],
   };

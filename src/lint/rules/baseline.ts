@@ -94,7 +94,8 @@ export const baselineRules: LintRule[] = [
   }),
   certificateRule({
     name: "br_7_1_3_1_tls_server_eddsa",
-    citation: "BR §6.1.5, §7.1.3.1: publicly trusted TLS server keys are RSA or ECDSA P-256/P-384 (browsers refuse EdDSA)",
+    citation:
+      "BR §6.1.5, §7.1.3.1: publicly trusted TLS server keys are RSA or ECDSA P-256/P-384 (browsers refuse EdDSA)",
     // A warning: the shipped `server` profile refuses Ed25519, a custom one may allow it on purpose.
     severity: "warning",
     check: (c) =>

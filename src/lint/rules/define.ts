@@ -26,6 +26,7 @@ function define<T>(target: LintTarget, parse: (tbs: Buffer) => T, definition: De
   return {
     name: definition.name,
     description: definition.citation,
+    severity: definition.severity,
     targets: [target],
     check(tbs, context = {}) {
       let parsed: T;
@@ -51,6 +52,7 @@ export function structureRule(target: LintTarget, name: string, citation: string
   return {
     name,
     description: citation,
+    severity: "error",
     targets: [target],
     check(tbs) {
       try {

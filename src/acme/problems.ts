@@ -90,6 +90,9 @@ const ACME_TYPE_OF_CODE: Record<ErrorCode, { type: AcmeProblemType; status: numb
   lint: { type: "serverInternal", status: 500 },
   internal: { type: "serverInternal", status: 500 },
   hsm: { type: "serverInternal", status: 503 },
+  hsmKeyMissing: { type: "serverInternal", status: 500 },
+  hsmUnsupported: { type: "serverInternal", status: 500 },
+  hsmFailed: { type: "serverInternal", status: 500 },
   storage: { type: "serverInternal", status: 503 },
 };
 

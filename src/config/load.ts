@@ -89,6 +89,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_HSM_ROOT_TOKEN) hsm.rootToken = env.KEYWARD_HSM_ROOT_TOKEN;
   if (env.KEYWARD_HSM_ROOT_PIN_SOURCE) hsm.rootPinSource = env.KEYWARD_HSM_ROOT_PIN_SOURCE;
   if (env.KEYWARD_HSM_SIGNING_THREADS) hsm.signingThreads = Number(env.KEYWARD_HSM_SIGNING_THREADS);
+  if (env.KEYWARD_HSM_DISABLE_MECHANISMS) hsm.disableMechanisms = env.KEYWARD_HSM_DISABLE_MECHANISMS.split(",");
   if (Object.keys(hsm).length) fromEnv.hsm = hsm;
   if (env.KEYWARD_LOG_LEVEL) fromEnv.log = { level: env.KEYWARD_LOG_LEVEL };
   const acme: Json = {};

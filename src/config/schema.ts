@@ -169,6 +169,11 @@ export const ConfigSchema = z
         /** SOFTHSM2_CONF to use when the environment sets none (the embedded default). */
         softhsmConf: z.string().optional(),
         /**
+         * Mechanisms Keyward must not use on this token although it lists them (CKM_ names), e.g.
+         * one with a known firmware bug: Keyward then uses its fallback or refuses the feature.
+         */
+        disableMechanisms: z.array(z.string().regex(/^CKM_[A-Z0-9_]+$/)).default([]),
+        /**
          * Offline root: `keyward init` generates the root key on this token instead of `token`. It is
          * attached only for ceremonies (`ca sign-intermediate`, `crl root`); the server never opens it.
          */

@@ -18,6 +18,9 @@ export type ErrorCode =
   | "tooManyRequests"
   | "config"
   | "hsm"
+  | "hsmKeyMissing"
+  | "hsmUnsupported"
+  | "hsmFailed"
   | "storage"
   | "lint"
   | "internal";
@@ -28,6 +31,8 @@ export class KeywardError extends Error {
   readonly extensions: Record<string, unknown>;
   /** For a server fault: what the client may be told instead of the generic detail (never data). */
   readonly publicDetail?: string;
+  /** For a server fault: members the client may see in the problem (never secrets). */
+  readonly publicExtensions?: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; extensions?: Record<string, unknown> }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -43,7 +48,16 @@ export class KeywardError extends Error {
 }
 
 /** Codes that are Keyward's fault, never the caller's: edges answer them without the message. */
-const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set(["config", "hsm", "storage", "lint", "internal"]);
+const SERVER_FAULTS: ReadonlySet<ErrorCode> = new Set([
+  "config",
+  "hsm",
+  "hsmKeyMissing",
+  "hsmUnsupported",
+  "hsmFailed",
+  "storage",
+  "lint",
+  "internal",
+]);
 
 export class BadRequestError extends KeywardError {
   constructor(message: string, extensions?: Record<string, unknown>) {
@@ -131,20 +145,101 @@ export class StorageError extends KeywardError {
   }
 }
 
-/** HSM failures. `ckr` is the PKCS#11 return value name when the module returned one. */
+/**
+ * What an HSM error is about, as far as the layer that saw it knows: the PKCS#11 function that
+ * failed and its mechanism (both by name), the key's pkcs11: URI, the token, and the CA whose key
+ * it is. Names and URIs only: never a PIN or key material.
+ */
+export interface HsmContext {
+  function?: string;
+  mechanism?: string;
+  key?: string;
+  token?: string;
+  ca?: string;
+}
+
+/**
+ * HSM failures. `ckr` is the PKCS#11 return value's name when the module returned one. The message
+ * is built from what it is about (see HsmContext), so clients may see it: it names the function,
+ * mechanism, key and CA, never a secret. Subclasses say what kind of failure it was; this base
+ * class is the token being unavailable (down, unreachable, not logged in): 503, and /ready fails.
+ */
 export class HsmError extends KeywardError {
   readonly ckr: string | undefined;
-  constructor(message: string, options?: { ckr?: string; cause?: unknown }) {
-    super("hsm", message, { cause: options?.cause });
+  readonly context: HsmContext;
+  /** The message is built from names and URIs only, so the client may see it whole. */
+  override publicDetail: string;
+  override publicExtensions: Record<string, unknown>;
+  private readonly summary: string;
+
+  constructor(
+    message: string,
+    options?: { ckr?: string; cause?: unknown; context?: HsmContext },
+    code: ErrorCode = "hsm",
+  ) {
+    super(code, message, { cause: options?.cause });
     this.ckr = options?.ckr;
+    this.context = { ...options?.context };
+    this.summary = message;
+    this.publicDetail = message;
+    this.publicExtensions = {};
+    this.compose();
+  }
+
+  /** Adds what an outer layer knows (the CA whose key it is, the key's URI); the message follows. */
+  withContext(context: HsmContext): this {
+    for (const [name, value] of Object.entries(context) as Array<[keyof HsmContext, string | undefined]>) {
+      if (value !== undefined && this.context[name] === undefined) this.context[name] = value;
+    }
+    this.compose();
+    return this;
+  }
+
+  private compose(): void {
+    const { function: fn, mechanism, key, ca } = this.context;
+    const about = [
+      fn && !this.summary.includes(fn) ? fn : undefined,
+      mechanism && !this.summary.includes(mechanism) ? `mechanism ${mechanism}` : undefined,
+      key && !this.summary.includes(key) ? `key ${key}` : undefined,
+      ca ? `CA ${ca}` : undefined,
+      this.ckr && !this.summary.includes(this.ckr) ? this.ckr : undefined,
+    ].filter(Boolean);
+    this.message = about.length ? `${this.summary} (${about.join(", ")})` : this.summary;
+    this.publicDetail = this.message;
+    this.publicExtensions = { hsm: { ...this.context, ...(this.ckr ? { ckr: this.ckr } : {}) } };
   }
 }
 
-export class HsmPinIncorrectError extends HsmError {}
-export class HsmPinLockedError extends HsmError {}
-export class HsmTokenNotFoundError extends HsmError {}
-export class HsmKeyNotFoundError extends HsmError {}
-export class HsmModuleError extends HsmError {}
+/** The token cannot be reached or used now: down, removed, not logged in, the connection closed. */
+export class HsmUnavailableError extends HsmError {}
+export class HsmPinIncorrectError extends HsmUnavailableError {}
+export class HsmPinLockedError extends HsmUnavailableError {}
+export class HsmTokenNotFoundError extends HsmUnavailableError {}
+export class HsmModuleError extends HsmUnavailableError {}
+
+/** The token answers but has no object the URI names: "key missing: <uri>", not an outage. */
+export class HsmKeyNotFoundError extends HsmError {
+  constructor(message: string, options?: { ckr?: string; cause?: unknown; context?: HsmContext }) {
+    super(message, options, "hsmKeyMissing");
+  }
+}
+
+/** The token lacks a mechanism, function or kind of object Keyward needs for this operation. */
+export class HsmUnsupportedError extends HsmError {
+  constructor(message: string, options?: { ckr?: string; cause?: unknown; context?: HsmContext }) {
+    super(message, options, "hsmUnsupported");
+  }
+}
+
+/** The token answered and refused or failed the operation for another reason (its CKR_ says which). */
+export class HsmOperationError extends HsmError {
+  constructor(message: string, options?: { ckr?: string; cause?: unknown; context?: HsmContext }) {
+    super(message, options, "hsmFailed");
+  }
+}
+
+/** A key the token created is weaker than asked (extractable, not sensitive…): it was destroyed. */
+export class HsmWeakenedKeyError extends HsmOperationError {}
 
 /**
  * What Keyward was about to sign broke a lint rule: nothing was signed. A server-side fault (our

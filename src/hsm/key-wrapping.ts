@@ -1,6 +1,6 @@
 import { createDecipheriv, createPublicKey, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError } from "../errors/index.js";
+import { HsmOperationError, RecipientRefusedError } from "../errors/index.js";
 
 type Handle = Buffer;
 
@@ -37,7 +37,10 @@ export function recipientPublicKey(spki: Buffer): RecipientPublicKey {
     const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
     return { type: "ec", curve: jwk.crv === "P-256" ? "p256" : "p384", point };
   }
-  throw new HsmError(`keys cannot be wrapped to a ${jwk.kty} ${jwk.crv ?? ""} key; use RSA, P-256 or P-384`);
+  throw new RecipientRefusedError(
+    "unsupportedKey",
+    `keys cannot be wrapped to a ${jwk.kty} ${jwk.crv ?? ""} key; use RSA, P-256 or P-384`,
+  );
 }
 
 const attr = (type: number, value: pkcs11js.Template[number]["value"]) => ({ type, value });
@@ -214,7 +217,7 @@ function bareEcPoint(point: Buffer, size: number): Buffer {
   if (point.length === size) return point;
   if (point[0] === 0x04 && point[1] === size) return point.subarray(2);
   if (point[0] === 0x04 && point[1] === 0x81 && point[2] === size) return point.subarray(3);
-  throw new HsmError(`HSM returned an EC point of unexpected length ${point.length}`);
+  throw new HsmOperationError(`HSM returned an EC point of unexpected length ${point.length}`);
 }
 
 /** A key sent to our import key: its content-encryption key under RSA-OAEP, the key under that. */

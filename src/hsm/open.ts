@@ -15,6 +15,7 @@ export interface TokenSettings {
   rootPinSource: string;
   /** SoftHSM2's configuration in the data dir, used unless the environment names one. */
   softhsmConf?: string;
+  disableMechanisms?: string[];
 }
 
 /**
@@ -32,6 +33,7 @@ export async function openTokens(settings: TokenSettings): Promise<{ hsm: Pkcs11
     pin: readPin(settings.pinSource),
     sessions: settings.sessions,
     signingThreads: settings.signingThreads,
+    disableMechanisms: settings.disableMechanisms,
   });
   const caTokens = new TokenSet(hsm, {
     modulePath: settings.rootModule ?? settings.module,

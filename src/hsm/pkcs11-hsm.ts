@@ -1,3 +1,4 @@
+import type { Capabilities } from "./capabilities.js";
 import type { SecretKeys, SigningKeys, Wrapping } from "./facets.js";
 import { Pkcs11SecretKeys } from "./secret-keys.js";
 import { Pkcs11SigningKeys } from "./signing-keys.js";
@@ -35,6 +36,24 @@ export class Pkcs11Hsm {
   /** Readiness: the token is present and a session is logged in. */
   ping(): Promise<void> {
     return this.core.ping();
+  }
+
+  /** What the token can do and how Keyward uses it (read at open; probes after probe()). */
+  capabilities(): Capabilities {
+    return this.core.capabilities;
+  }
+
+  /** Runs the live probes (creates and destroys keyward-probe objects) and returns the full profile. */
+  probe(): Promise<Capabilities> {
+    return this.core.probe();
+  }
+
+  /**
+   * Readiness per key: resolves when the key the URI names is in the token; otherwise throws
+   * HsmKeyNotFoundError ("key missing: <uri>") or, when the token is away, HsmUnavailableError.
+   */
+  probeKey(uri: string): Promise<void> {
+    return this.core.probeKey(uri);
   }
 
   /** Times every token operation (latency and errors by operation), e.g. for Prometheus. */

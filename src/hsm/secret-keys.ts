@@ -1,7 +1,17 @@
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
+import { HsmOperationError, HsmUnsupportedError, HsmWeakenedKeyError } from "../errors/index.js";
 import type { SecretKeyAlgorithm, SecretKeys } from "./facets.js";
 import type { TokenCore } from "./token-core.js";
+
+// The token refused the object itself (not a mechanism): a kind of object it does not hold.
+const TEMPLATE_REFUSED = new Set([
+  "CKR_ATTRIBUTE_VALUE_INVALID",
+  "CKR_ATTRIBUTE_TYPE_INVALID",
+  "CKR_TEMPLATE_INCONSISTENT",
+  "CKR_TEMPLATE_INCOMPLETE",
+  "CKR_FUNCTION_NOT_SUPPORTED",
+]);
 
 /** Symmetric secrets in the token: generated or imported there, then used only by handle. */
 export class Pkcs11SecretKeys implements SecretKeys {
@@ -32,8 +42,23 @@ export class Pkcs11SecretKeys implements SecretKeys {
       { type: pkcs11js.CKA_ID, value: id },
       { type: pkcs11js.CKA_VALUE, value },
     ];
-    await this.core.withSession("import HMAC key", (session) => this.core.p11.C_CreateObject(session, template));
-    return this.core.uri(label, id, "secret-key");
+    this.core.requireFeature("secrets.import");
+    const uri = this.core.uri(label, id, "secret-key");
+    try {
+      await this.core.withSession("import HMAC key", (session) => this.core.p11.C_CreateObject(session, template), {
+        key: uri,
+      });
+    } catch (error) {
+      if (error instanceof HsmOperationError && TEMPLATE_REFUSED.has(error.ckr ?? "")) {
+        throw new HsmUnsupportedError(
+          `the token "${this.core.tokenLabel}" does not accept imported secret keys (TOTP seeds, ACME EAB keys)`,
+          { ckr: error.ckr, cause: error, context: error.context },
+        );
+      }
+      throw error;
+    }
+    await this.refuseWeakened(uri, false);
+    return uri;
   }
 
   /**
@@ -51,10 +76,31 @@ export class Pkcs11SecretKeys implements SecretKeys {
       { type: pkcs11js.CKA_VALUE_LEN, value: algorithm === "AES-128" ? 16 : 32 },
     ];
     const mechanism = algorithm === "HMAC-SHA256" ? pkcs11js.CKM_GENERIC_SECRET_KEY_GEN : pkcs11js.CKM_AES_KEY_GEN;
-    await this.core.withSession("generate secret key", (session) =>
-      this.core.p11.C_GenerateKeyAsync(session, { mechanism }, template),
+    this.core.requireFeature(algorithm === "HMAC-SHA256" ? "kms.hmac" : "kms.aes");
+    const uri = this.core.uri(label, id, "secret-key");
+    await this.core.withSession(
+      "generate secret key",
+      (session) => this.core.p11.C_GenerateKeyAsync(session, { mechanism }, template),
+      { key: uri },
     );
-    return this.core.uri(label, id, "secret-key");
+    await this.refuseWeakened(uri, options.extractable);
+    return uri;
+  }
+
+  /** A secret the token made weaker than asked (not sensitive, extractable when it must not be) is destroyed. */
+  private async refuseWeakened(uri: string, extractable: boolean): Promise<void> {
+    const attributes = await this.secretKeyAttributes(uri);
+    const weakened = [
+      !attributes.token && "not a token object",
+      !attributes.sensitive && "not sensitive",
+      attributes.extractable && !extractable && "extractable",
+    ].filter((x): x is string => typeof x === "string");
+    if (weakened.length === 0) return;
+    await this.destroySecretKey(uri);
+    throw new HsmWeakenedKeyError(
+      `the token "${this.core.tokenLabel}" made a secret key that is ${weakened.join(", ")}; it was destroyed`,
+      { context: { key: uri } },
+    );
   }
 
   /** AES-GCM in the token; returns ciphertext with the 16-byte tag appended (JWE splits them). */

@@ -1,14 +1,10 @@
 import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError } from "../errors/index.js";
+import { HsmOperationError, HsmUnsupportedError, HsmWeakenedKeyError } from "../errors/index.js";
 import { type KeyType, keyFamily, rsaBits, type SigningAlgorithm } from "../pki/key-types.js";
 import type { GeneratedKeyPair, KeyAttributes, SigningKeys } from "./facets.js";
+import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from "./mechanisms.js";
 import type { TokenCore } from "./token-core.js";
-
-// pkcs11js 2.1.7 has no EdDSA constants (PKCS#11 3.0 values).
-const CKK_EC_EDWARDS = 0x40;
-const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
-const CKM_EDDSA = 0x1057;
 
 const EC_PARAMS: Record<"p256" | "p384" | "ed25519", Buffer> = {
   p256: Buffer.from("06082a8648ce3d030107", "hex"),
@@ -18,7 +14,20 @@ const EC_PARAMS: Record<"p256" | "p384" | "ed25519", Buffer> = {
 const EC_POINT_BYTES = { p256: 65, p384: 97, ed25519: 32 } as const;
 const CURVE_NAME = { p256: "P-256", p384: "P-384" } as const;
 
+/** DER DigestInfo prefixes (RFC 8017 §9.2 note 1): for RSA PKCS#1 v1.5 signed as CKM_RSA_PKCS. */
+const DIGEST_INFO = {
+  "SHA-256": Buffer.from("3031300d060960864801650304020105000420", "hex"),
+  "SHA-384": Buffer.from("3041300d060960864801650304020205000430", "hex"),
+  "SHA-512": Buffer.from("3051300d060960864801650304020305000440", "hex"),
+} as const;
+const HASH_AND_SIGN = {
+  "SHA-256": pkcs11js.CKM_SHA256_RSA_PKCS,
+  "SHA-384": pkcs11js.CKM_SHA384_RSA_PKCS,
+  "SHA-512": pkcs11js.CKM_SHA512_RSA_PKCS,
+} as const;
+
 const bool = (value: Buffer | undefined): boolean => value !== undefined && value.length > 0 && value[0] === 1;
+const nodeHash = (hash: string) => hash.replace("-", "").toLowerCase();
 
 /** Key pairs in the token. Private keys are created sensitive and non-extractable and only ever used by handle. */
 export class Pkcs11SigningKeys implements SigningKeys {
@@ -26,7 +35,23 @@ export class Pkcs11SigningKeys implements SigningKeys {
 
   constructor(private readonly core: TokenCore) {}
 
+  /**
+   * Generates a key pair with a minimal, standard template: the public half says only what it is
+   * (token, label, id, curve or modulus) and carries no usage flags — tpm2-pkcs11 maps CKA_VERIFY
+   * and CKA_ENCRYPT there onto TPM object attributes and refuses a pair whose halves disagree —
+   * and the private half says what matters. What the token made is read back: a private key that
+   * is not sensitive, extractable, not private or usable for more than asked is destroyed.
+   */
   async generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "unwrap" = "sign"): Promise<GeneratedKeyPair> {
+    const support = this.core.capabilities.keyType(keyType);
+    if (support.status === "unavailable") {
+      const can = this.core.capabilities.keyTypes();
+      throw new HsmUnsupportedError(
+        `the token "${this.core.tokenLabel}" cannot make ${keyType} keys: ${support.how}; ` +
+          (can.length ? `it can make ${can.join(", ")}` : "it can make none of Keyward's key types"),
+        { context: { token: this.core.tokenLabel } },
+      );
+    }
     const sign = usage === "sign";
     const id = randomBytes(16);
     const common = [
@@ -34,14 +59,7 @@ export class Pkcs11SigningKeys implements SigningKeys {
       { type: pkcs11js.CKA_LABEL, value: label },
       { type: pkcs11js.CKA_ID, value: id },
     ];
-    const publicTemplate: pkcs11js.Template = [
-      ...common,
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-      { type: pkcs11js.CKA_PRIVATE, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: sign },
-      { type: pkcs11js.CKA_WRAP, value: !sign },
-      { type: pkcs11js.CKA_ENCRYPT, value: !sign },
-    ];
+    const publicTemplate: pkcs11js.Template = [...common, { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }];
     const privateTemplate: pkcs11js.Template = [
       ...common,
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
@@ -71,11 +89,30 @@ export class Pkcs11SigningKeys implements SigningKeys {
         publicTemplate.push({ type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) });
         break;
     }
-    const pair = await this.core.withSession("generate key pair", (session) =>
-      this.core.p11.C_GenerateKeyPairAsync(session, { mechanism }, publicTemplate, privateTemplate),
-    );
     const uri = this.core.uri(label, id, "private");
+    const pair = await this.core.withSession(
+      "generate key pair",
+      (session) => this.core.p11.C_GenerateKeyPairAsync(session, { mechanism }, publicTemplate, privateTemplate),
+      { key: uri },
+    );
     this.core.rememberKey(uri, pair.privateKey);
+    const attributes = await this.keyAttributes(uri);
+    const usable = await this.usage(uri);
+    const weakened = [
+      !attributes.token && "not a token object",
+      !attributes.private && "not private",
+      !attributes.sensitive && "not sensitive",
+      attributes.extractable && "extractable",
+      usable.sign !== sign && (sign ? "cannot sign" : "can sign"),
+      !sign && !usable.unwrap && "cannot unwrap",
+    ].filter((x): x is string => typeof x === "string");
+    if (weakened.length) {
+      await this.destroyKeyPair(uri);
+      throw new HsmWeakenedKeyError(
+        `the token "${this.core.tokenLabel}" made a ${keyType} private key that is ${weakened.join(", ")}; it was destroyed`,
+        { context: { key: uri, function: "C_GenerateKeyPair", mechanism: mechanismName(mechanism) } },
+      );
+    }
     return { uri, spki: await this.publicKey(uri) };
   }
 
@@ -116,39 +153,61 @@ export class Pkcs11SigningKeys implements SigningKeys {
 
   /**
    * Signs with the private key the URI names. ECDSA hashes here and signs the digest with CKM_ECDSA
-   * (SoftHSM has no CKM_ECDSA_SHA384), returning raw r||s as WebCrypto does.
+   * (SoftHSM has no CKM_ECDSA_SHA384), returning raw r||s as WebCrypto does. RSA uses the token's
+   * hash-and-sign mechanism when it has one, and otherwise hashes here and signs the DigestInfo
+   * with CKM_RSA_PKCS (opencryptoki's soft token): the same PKCS#1 v1.5 signature either way.
    */
   async sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer> {
     let input: Buffer;
     let mechanism: number;
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     switch (algorithm.name) {
       case "ECDSA":
         mechanism = pkcs11js.CKM_ECDSA;
         // Hashed here, so large inputs (CRLs) are neither copied nor sent through the module.
-        input = createHash(algorithm.hash.replace("-", "").toLowerCase()).update(data).digest();
+        input = createHash(nodeHash(algorithm.hash)).update(data).digest();
         break;
       case "RSASSA-PKCS1-v1_5":
-        mechanism = {
-          "SHA-256": pkcs11js.CKM_SHA256_RSA_PKCS,
-          "SHA-384": pkcs11js.CKM_SHA384_RSA_PKCS,
-          "SHA-512": pkcs11js.CKM_SHA512_RSA_PKCS,
-        }[algorithm.hash];
-        input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        mechanism = HASH_AND_SIGN[algorithm.hash];
+        input = bytes;
+        if (
+          !this.core.capabilities.has(mechanism, "sign") &&
+          this.core.capabilities.has(pkcs11js.CKM_RSA_PKCS, "sign")
+        ) {
+          mechanism = pkcs11js.CKM_RSA_PKCS;
+          input = Buffer.concat([
+            DIGEST_INFO[algorithm.hash],
+            createHash(nodeHash(algorithm.hash)).update(data).digest(),
+          ]);
+        }
         break;
       case "Ed25519":
         mechanism = CKM_EDDSA;
-        input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        input = bytes;
         break;
     }
     const threads = this.core.signingThreads;
     if (threads?.running) {
-      return this.core.withKeyHandle(uri, "sign", async (key) =>
-        Buffer.from(await threads.run({ key, mechanism, input })),
+      return this.core.withKeyHandle(
+        uri,
+        "sign",
+        async (key) => Buffer.from(await threads.run({ key, mechanism, input })),
+        { function: "C_Sign", mechanism: mechanismName(mechanism) },
       );
     }
     return this.core.withKey(uri, "sign", (session, key) => {
       this.core.p11.C_SignInit(session, { mechanism }, key);
       return this.core.p11.C_SignAsync(session, input, Buffer.alloc(512));
+    });
+  }
+
+  /** What the private key may be used for, as the token says. */
+  private usage(uri: string): Promise<{ sign: boolean; unwrap: boolean }> {
+    return this.core.withKey(uri, "read key attributes", (session, key) => {
+      const [sign, unwrap] = this.core.p11
+        .C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_SIGN }, { type: pkcs11js.CKA_UNWRAP }])
+        .map((a) => bool(a.value as Buffer));
+      return { sign: sign!, unwrap: unwrap! };
     });
   }
 
@@ -193,7 +252,7 @@ function curveOf(params: Buffer): "p256" | "p384" | "ed25519" {
   for (const [name, der] of Object.entries(EC_PARAMS)) if (der.equals(params)) return name as "p256";
   // SoftHSM also accepts the PrintableString form for Ed25519.
   if (params.toString("latin1").includes("edwards25519")) return "ed25519";
-  throw new HsmError(`HSM key has unsupported EC parameters ${params.toString("hex")}`);
+  throw new HsmOperationError(`HSM key has unsupported EC parameters ${params.toString("hex")}`);
 }
 
 /** CKA_EC_POINT is a DER OCTET STRING around the point in most modules, the bare point in some. */
@@ -202,7 +261,7 @@ function unwrapEcPoint(point: Buffer, size: number): Buffer {
   if (point[0] === 0x04 && point[1] === size && point.length === size + 2) return point.subarray(2);
   if (point[0] === 0x04 && point[1] === 0x81 && point[2] === size && point.length === size + 3)
     return point.subarray(3);
-  throw new HsmError(`HSM returned an EC point of unexpected length ${point.length}`);
+  throw new HsmOperationError(`HSM returned an EC point of unexpected length ${point.length}`);
 }
 
 function b64u(value: Buffer): string {

@@ -1,7 +1,18 @@
+import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError, HsmKeyNotFoundError, HsmModuleError, HsmTokenNotFoundError } from "../errors/index.js";
+import {
+  type HsmContext,
+  HsmError,
+  HsmKeyNotFoundError,
+  HsmModuleError,
+  HsmOperationError,
+  HsmTokenNotFoundError,
+  HsmUnavailableError,
+  HsmUnsupportedError,
+} from "../errors/index.js";
 import { ThreadPool } from "../threads/index.js";
-import { isCkr, toHsmError } from "./errors.js";
+import { Capabilities, type ProbeResult, readTokenProfile } from "./capabilities.js";
+import { ckrCode, ckrName, isCkr, toHsmError, tracePkcs11 } from "./errors.js";
 import { SessionPool } from "./session-pool.js";
 import type { SignRequest } from "./signing-thread.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "./uri.js";
@@ -22,6 +33,8 @@ export interface Pkcs11HsmOptions {
    * (0: signed from the pool, with C_SignInit on the event loop).
    */
   signingThreads?: number;
+  /** Mechanisms not to use although the token lists them (CKM_ names): fallbacks or refusals instead. */
+  disableMechanisms?: string[];
 }
 
 interface LoadedModule {
@@ -39,12 +52,14 @@ function loadModule(modulePath: string): LoadedModule {
     loaded.users++;
     return loaded;
   }
-  const p11 = new pkcs11js.PKCS11();
+  const native = new pkcs11js.PKCS11();
   try {
-    p11.load(modulePath);
+    native.load(modulePath);
   } catch (error) {
     throw new HsmModuleError(`cannot load PKCS#11 module ${modulePath}: ${(error as Error).message}`, { cause: error });
   }
+  // Every error the module gives names the PKCS#11 function and mechanism it came from.
+  const p11 = tracePkcs11(native);
   try {
     // Without OS locking the module assumes one thread, and the *Async calls race inside it.
     p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
@@ -81,10 +96,13 @@ export class TokenCore {
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private observe: (<T>(operation: string, run: () => Promise<T>) => Promise<T>) | undefined;
+  /** What the token lists (mechanisms, token info), read at open; probes are added by probe(). */
+  private profile: Capabilities;
 
   private constructor(
     private readonly options: Required<Pkcs11HsmOptions>,
     readonly p11: pkcs11js.PKCS11,
+    private readonly slot: Handle,
     private readonly sessions: Handle[],
     private readonly pool: SessionPool<Handle>,
     /**
@@ -93,14 +111,17 @@ export class TokenCore {
      * hold up every other request.
      */
     readonly signingThreads: ThreadPool<SignRequest, Uint8Array> | undefined,
-  ) {}
+  ) {
+    this.profile = new Capabilities(readTokenProfile(p11, slot, options.modulePath, options.disableMechanisms));
+  }
 
   static async open(options: Pkcs11HsmOptions): Promise<TokenCore> {
-    const opts = { sessions: 4, signingThreads: 0, ...options };
+    const opts = { sessions: 4, signingThreads: 0, disableMechanisms: [], ...options };
     const { p11 } = loadModule(opts.modulePath);
     const sessions: Handle[] = [];
+    let slot: Handle;
     try {
-      const slot = findTokenSlot(p11, opts.tokenLabel, opts.modulePath);
+      slot = findTokenSlot(p11, opts.tokenLabel, opts.modulePath);
       const open = () => p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       for (let i = 0; i < opts.sessions + opts.signingThreads; i++) sessions.push(open());
       try {
@@ -118,7 +139,14 @@ export class TokenCore {
     const threads = threadData.length
       ? new ThreadPool<SignRequest, Uint8Array>("signing", new URL("./signing-thread.js", import.meta.url), threadData)
       : undefined;
-    return new TokenCore(opts, p11, sessions, new SessionPool(sessions.slice(0, opts.sessions)), threads);
+    try {
+      return new TokenCore(opts, p11, slot, sessions, new SessionPool(sessions.slice(0, opts.sessions)), threads);
+    } catch (error) {
+      await threads?.close();
+      for (const session of sessions) p11.C_CloseSession(session);
+      releaseModule(opts.modulePath);
+      throw toHsmError(error, "read the token's capabilities");
+    }
   }
 
   /** Whether an initialised token with this label is in the module's slots now (no login). */
@@ -139,17 +167,102 @@ export class TokenCore {
     return this.options.tokenLabel;
   }
 
+  /** What the token can do (mechanisms and token info read at open; probes once probe() ran). */
+  get capabilities(): Capabilities {
+    return this.profile;
+  }
+
+  /**
+   * Refuses, before touching the token, an operation whose feature the token cannot do (by its
+   * mechanism list, and by the probes once run): HsmUnsupportedError naming what is missing.
+   */
+  requireFeature(name: string, context: HsmContext = {}): void {
+    const support = this.profile.feature(name);
+    if (support?.status !== "unavailable") return;
+    throw new HsmUnsupportedError(
+      `the token "${this.options.tokenLabel}" cannot do ${name} (${support.description}): ${support.how}; see keyward hsm check`,
+      { context: { token: this.options.tokenLabel, ...context } },
+    );
+  }
+
+  /**
+   * Live probes for what a mechanism list cannot tell: session objects, C_GenerateKey and
+   * C_CreateObject of secret keys. Each creates a small object labelled keyward-probe and destroys
+   * it at once. Run by `keyward hsm check`, `GET /api/v1/hsm` and `init`, not at every start.
+   */
+  async probe(): Promise<Capabilities> {
+    const probes = await this.withSession("probe the token", (session) => {
+      const attempt = (template: pkcs11js.Template, generate?: number): ProbeResult => {
+        try {
+          const handle =
+            generate === undefined
+              ? this.p11.C_CreateObject(session, template)
+              : this.p11.C_GenerateKey(session, { mechanism: generate }, template);
+          this.p11.C_DestroyObject(session, handle);
+          return { ok: true };
+        } catch (error) {
+          const code = ckrCode(error);
+          return { ok: false, reason: code === undefined ? (error as Error).message : ckrName(code) };
+        }
+      };
+      const secret = (token: boolean): pkcs11js.Template => [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+        { type: pkcs11js.CKA_TOKEN, value: token },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_LABEL, value: "keyward-probe" },
+        { type: pkcs11js.CKA_VALUE, value: randomBytes(32) },
+      ];
+      const aes: pkcs11js.Template = [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_DECRYPT, value: true },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_LABEL, value: "keyward-probe" },
+      ];
+      return {
+        sessionObjects: attempt(secret(false)),
+        secretKeyImport: attempt(secret(true)),
+        secretKeyGeneration: this.profile.has(pkcs11js.CKM_AES_KEY_GEN)
+          ? attempt(aes, pkcs11js.CKM_AES_KEY_GEN)
+          : ({ ok: false, reason: "CKM_AES_KEY_GEN is not listed" } as const),
+      };
+    });
+    this.profile = new Capabilities({ ...this.profile.profile, probes });
+    return this.profile;
+  }
+
+  /**
+   * Whether the key the URI names is in the token now (found in a fresh session): for readiness
+   * per key. Throws HsmKeyNotFoundError ("key missing: <uri>") or HsmUnavailableError.
+   */
+  async probeKey(uri: string): Promise<void> {
+    const { type } = parsePkcs11Uri(uri);
+    const objectClass = type === "secret-key" ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY;
+    await this.withSession("find key", (session) => this.findObject(session, uri, objectClass), { key: uri });
+  }
+
   /** The URI of an object this token just created. */
   uri(label: string, id: Buffer, type: "private" | "secret-key"): string {
     return formatPkcs11Uri({ token: this.options.tokenLabel, object: label, id, type });
   }
 
-  /** Readiness: the token is present and the session is logged in (C_GetSessionInfo on a pooled session). */
+  /**
+   * Readiness: the token is present and answers (C_GetTokenInfo), and the session is logged in
+   * (C_GetSessionInfo on a pooled session). Fails with HsmUnavailableError.
+   */
   async ping(): Promise<void> {
     await this.withSession("check the token", (session) => {
+      this.p11.C_GetTokenInfo(this.slot);
       const info = this.p11.C_GetSessionInfo(session);
       // CKS_RO_USER_FUNCTIONS (1) or CKS_RW_USER_FUNCTIONS (3): pkcs11js exports no names for these.
-      if (info.state !== 1 && info.state !== 3) throw new HsmError("the token session is not logged in");
+      if (info.state !== 1 && info.state !== 3) throw new HsmUnavailableError("the token session is not logged in");
     });
   }
 
@@ -181,19 +294,21 @@ export class TokenCore {
     this.observe = observe;
   }
 
-  withSession<T>(operation: string, work: (session: Handle) => Promise<T> | T): Promise<T> {
-    return this.run(operation, () => this.pool.withSession(work));
+  withSession<T>(operation: string, work: (session: Handle) => Promise<T> | T, context: HsmContext = {}): Promise<T> {
+    return this.run(operation, () => this.pool.withSession(work), context);
   }
 
-  /** Every token operation: refused once closed, timed, and its errors typed. */
-  async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new HsmError(`HSM ${operation} failed: the HSM connection is closed`);
+  /** Every token operation: refused once closed, timed, and its errors typed with what they are about. */
+  async run<T>(operation: string, work: () => Promise<T>, context: HsmContext = {}): Promise<T> {
+    const about = { token: this.options.tokenLabel, ...context };
+    if (this.closed)
+      throw new HsmUnavailableError(`HSM ${operation} failed: the HSM connection is closed`, { context: about });
     const run = async () => {
       this.inFlight++;
       try {
         return await work();
       } catch (error) {
-        throw toHsmError(error, operation);
+        throw toHsmError(error, operation, about);
       } finally {
         if (--this.inFlight === 0) this.idle?.();
       }
@@ -211,11 +326,17 @@ export class TokenCore {
   }
 
   /** withKey for work done elsewhere (a signing thread) with only the key's handle. */
-  withKeyHandle<T>(uri: string, operation: string, work: (key: Handle) => Promise<T>): Promise<T> {
+  withKeyHandle<T>(
+    uri: string,
+    operation: string,
+    work: (key: Handle) => Promise<T>,
+    context: HsmContext = {},
+  ): Promise<T> {
     return this.retryStale(uri, async () => {
       const key =
-        this.handles.get(uri) ?? (await this.withSession(operation, (session) => this.keyHandle(session, uri)));
-      return this.run(operation, () => work(key));
+        this.handles.get(uri) ??
+        (await this.withSession(operation, (session) => this.keyHandle(session, uri), { key: uri }));
+      return this.run(operation, () => work(key), { key: uri, ...context });
     });
   }
 
@@ -225,27 +346,54 @@ export class TokenCore {
    */
   withKey<T>(uri: string, operation: string, work: (session: Handle, key: Handle) => Promise<T> | T): Promise<T> {
     return this.retryStale(uri, () =>
-      this.withSession(operation, (session) => work(session, this.keyHandle(session, uri))),
+      this.withSession(operation, (session) => work(session, this.keyHandle(session, uri)), { key: uri }),
     );
   }
 
   withSecretKey<T>(uri: string, operation: string, work: (session: Handle, key: Handle) => Promise<T> | T): Promise<T> {
-    return this.withSession(operation, (session) =>
-      work(session, this.findObject(session, uri, pkcs11js.CKO_SECRET_KEY)),
+    return this.withSession(
+      operation,
+      (session) => work(session, this.findObject(session, uri, pkcs11js.CKO_SECRET_KEY)),
+      { key: uri },
     );
   }
 
+  /**
+   * The one object the URI names. A miss is searched again in a fresh session before it counts:
+   * another process (the CLI, another instance) may have just created the object, and some modules
+   * (SoftHSM) keep a session's view of the token's objects until something changes in that process.
+   */
   findObject(session: Handle, uri: string, objectClass: number): Handle {
-    const found = this.findObjects(session, uri, objectClass);
+    let found = this.findObjects(session, uri, objectClass);
+    if (found.length === 0) found = this.withFreshSession((fresh) => this.findObjects(fresh, uri, objectClass));
     const kind =
       objectClass === pkcs11js.CKO_PUBLIC_KEY
         ? "public key"
         : objectClass === pkcs11js.CKO_SECRET_KEY
           ? "secret key"
           : "private key";
-    if (found.length === 0) throw new HsmKeyNotFoundError(`HSM has no ${kind} matching ${uri}`);
-    if (found.length > 1) throw new HsmError(`HSM has ${found.length} ${kind}s matching ${uri}; the URI must name one`);
+    if (found.length === 0) {
+      throw new HsmKeyNotFoundError(
+        `key missing: ${uri}: the token "${this.options.tokenLabel}" has no ${kind} with this label and id`,
+        { context: { key: uri, token: this.options.tokenLabel, function: "C_FindObjects" } },
+      );
+    }
+    if (found.length > 1) {
+      throw new HsmOperationError(`HSM has ${found.length} ${kind}s matching ${uri}; the URI must name one`, {
+        context: { key: uri },
+      });
+    }
     return found[0]!;
+  }
+
+  /** Work on a session opened for it alone and closed after (it sees the token's objects anew). */
+  withFreshSession<T>(work: (session: Handle) => T): T {
+    const session = this.p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      return work(session);
+    } finally {
+      this.p11.C_CloseSession(session);
+    }
   }
 
   findObjects(session: Handle, uri: string, objectClass: number): Handle[] {
@@ -253,12 +401,13 @@ export class TokenCore {
     try {
       parsed = parsePkcs11Uri(uri);
     } catch (error) {
-      throw new HsmError((error as Error).message);
+      throw new HsmOperationError((error as Error).message, { context: { key: uri } });
     }
     if (parsed.token !== undefined && parsed.token !== this.options.tokenLabel) {
       throw new HsmTokenNotFoundError(`key ${uri} is on token "${parsed.token}", not on "${this.options.tokenLabel}"`);
     }
-    if (parsed.id === undefined && parsed.object === undefined) throw new HsmError(`${uri} names no object or id`);
+    if (parsed.id === undefined && parsed.object === undefined)
+      throw new HsmOperationError(`${uri} names no object or id`, { context: { key: uri } });
     const template: pkcs11js.Template = [{ type: pkcs11js.CKA_CLASS, value: objectClass }];
     if (parsed.id !== undefined) template.push({ type: pkcs11js.CKA_ID, value: parsed.id });
     if (parsed.object !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: parsed.object });

@@ -105,7 +105,12 @@ export class TokenSet implements SigningKeys {
     } catch (error) {
       // Name the token: the operator has two PINs at hand during a ceremony.
       if (error instanceof HsmError) {
-        throw new HsmError(`offline token "${label}": ${error.message}`, { ckr: error.ckr, cause: error });
+        const Kind = error.constructor as new (message: string, options: object) => HsmError;
+        throw new Kind(`offline token "${label}": ${error.message}`, {
+          ckr: error.ckr,
+          cause: error,
+          context: error.context,
+        });
       }
       throw error;
     }

@@ -21,7 +21,13 @@ const STATUS: Record<ErrorCode, number> = {
   unsupportedMediaType: 415,
   tooManyRequests: 429,
   config: 500,
+  // The token is down or unreachable (and /ready fails): worth retrying elsewhere or later.
   hsm: 503,
+  // The token answers, but the key object is gone, or it lacks what the operation needs, or it
+  // refused the operation: retrying changes nothing, and the detail says which key or mechanism.
+  hsmKeyMissing: 500,
+  hsmUnsupported: 501,
+  hsmFailed: 500,
   storage: 503,
   lint: 500,
   internal: 500,
@@ -44,6 +50,7 @@ const TITLES: Record<number, string> = {
   415: "Unsupported Media Type",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  501: "Not Implemented",
   503: "Service Unavailable",
 };
 
@@ -70,7 +77,7 @@ export function toProblem(error: unknown, requestId?: string): Problem {
       ? error.message
       : (error.publicDetail ?? SERVER_DETAIL[error.code] ?? "the server failed to process the request");
     return {
-      ...(clientError ? error.extensions : {}),
+      ...(clientError ? error.extensions : (error.publicExtensions ?? {})),
       type: problemType(error.code),
       title: TITLES[status] ?? "Error",
       status,

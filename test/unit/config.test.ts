@@ -60,6 +60,7 @@ describe("loadConfig defaults", () => {
       signingThreads: 2,
       softhsmConf: `${dataDir}/softhsm2.conf`,
       rootPinSource: "env:KEYWARD_HSM_ROOT_PIN",
+      disableMechanisms: [],
     });
     expect(JSON.stringify(config)).not.toContain(PLACEHOLDER);
     expect(config.log.level).toBe("info");

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { ANY_POLICY, type CaSettings, type NameConstraintsSettings, type Profile } from "../config/schema.js";
-import { ConflictError, NotFoundError } from "../errors/index.js";
+import { ConflictError, HsmError, NotFoundError } from "../errors/index.js";
 import { type KeyType, signingAlgorithmFor } from "../pki/key-types.js";
 import { certificatePolicies, tbsCertificate } from "../pki/certificate-der.js";
 import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
@@ -282,7 +282,7 @@ export class CertificateAuthority {
     if (!tbs) throw new Error("signCertificate takes only what prepareCertificate returned");
     this.prepared.delete(prepared);
     const ca = await this.load(prepared.caId);
-    return signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs);
+    return aboutCa(prepared.caId, signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs));
   }
 
   /** What CRLs and OCSP need to name a CA: its subject Name and SPKI (DER) and key identifier. */
@@ -306,7 +306,7 @@ export class CertificateAuthority {
   async signCrl(caId: string, tbsCertList: Buffer, history: LintContext["crl"] = {}): Promise<[Buffer, Buffer]> {
     const ca = await this.load(caId);
     this.deps.lint.check("crl", tbsCertList, { ...this.lintContext(ca), crl: history });
-    return signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList);
+    return aboutCa(caId, signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList));
   }
 
   private issuing(ca: LoadedCa): NonNullable<LoadedCa["issuing"]> {
@@ -524,5 +524,14 @@ export function randomSerial(): string {
   for (;;) {
     const bytes = randomBytes(16);
     if (bytes[0] !== 0) return bytes.toString("hex");
+  }
+}
+
+/** An HSM error while signing for a CA names the CA (the token layer knows only the key's URI). */
+async function aboutCa<T>(caId: string, signing: Promise<T>): Promise<T> {
+  try {
+    return await signing;
+  } catch (error) {
+    throw error instanceof HsmError ? error.withContext({ ca: caId }) : error;
   }
 }

@@ -7,7 +7,7 @@ import { type Background, type Clock, every, systemClock } from "./clock/index.j
 import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
 import { createHealth, type Health } from "./health/index.js";
-import { openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
+import { type HsmReport, openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
 import {
   type CertificateRecord,
   certifiedServiceKeys,
@@ -102,6 +102,20 @@ export interface Services extends Health {
 }
 
 /**
+ * The token alone, probed and closed: `keyward hsm check` works on a new HSM before any database
+ * or CA exists.
+ */
+export async function checkToken(config: Config): Promise<HsmReport> {
+  const { hsm, caTokens } = await openTokens({ ...config.hsm, signingThreads: 0 });
+  try {
+    return (await hsm.probe()).report();
+  } finally {
+    await caTokens.close();
+    await hsm.close();
+  }
+}
+
+/**
  * The composition root: config → storage → token → modules in dependency order, each built by its
  * own factory from the ports it needs. Background work starts in that order and stops in reverse.
  */
@@ -156,7 +170,10 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     lint: createLinter(config.lint.enabled ? defaultRules : []),
     logger,
     rootKeys: rootToken
-      ? { generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label) }
+      ? {
+          generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label),
+          checkKeyType: (type) => caTokens.checkKeyTypeOn(rootToken, type),
+        }
       : undefined,
   });
 

@@ -24,6 +24,8 @@ export const PERMISSIONS = {
   "keys:use": ["admin", "key-officer", "requester"],
   "keys:distribute": ["admin", "key-officer"],
   "backup:manage": ["admin"],
+  /** The token's capability profile (GET /api/v1/hsm, keyward hsm check). */
+  "hsm:read": ["admin"],
   "approvals:read": ["admin", "ca-operator", "key-officer", "auditor"],
   "approvals:decide": ["admin", "ca-operator", "key-officer"],
   /** Anything about the caller's own identity and session. */

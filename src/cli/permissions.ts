@@ -11,6 +11,7 @@ import type { Permission } from "../access/index.js";
  */
 export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> = {
   init: "setup",
+  "hsm check": "hsm:read",
   serve: "setup",
   "token create": "tokens:manage",
   "token list": "tokens:manage",

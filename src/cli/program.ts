@@ -7,6 +7,7 @@ import { registerCaCommands } from "./commands/ca.js";
 import { registerCertCommands } from "./commands/cert.js";
 import { registerCrl } from "./commands/crl.js";
 import { registerEscrowCommands } from "./commands/escrow.js";
+import { registerHsmCommands } from "./commands/hsm.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/key.js";
 import { registerLint } from "./commands/lint.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     registerCaCommands,
     registerEscrowCommands,
     registerBackupCommands,
+    registerHsmCommands,
     registerLint,
   ]) {
     register(program, context);

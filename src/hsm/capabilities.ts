@@ -88,6 +88,18 @@ const flagNames = (flags: number, table: Array<[number, string]>) =>
 
 const version = (v: { major: number; minor: number }) => `${v.major}.${v.minor}`;
 
+/** The capability profile as reported: the token, what Keyward can do on it and how, the raw list. */
+export interface HsmReport {
+  module: TokenProfile["module"];
+  token: TokenProfile["token"];
+  /** Key types the token can generate and sign with. */
+  keyTypes: KeyType[];
+  features: FeatureSupport[];
+  probes: ProbeResults | undefined;
+  mechanisms: MechanismSupport[];
+  disabled: string[];
+}
+
 /** Reads the module's and token's information and every mechanism the token lists. */
 export function readTokenProfile(
   p11: pkcs11js.PKCS11,
@@ -308,6 +320,12 @@ export class Capabilities {
         session,
       ),
     ];
+  }
+
+  /** What `keyward hsm check --json` and `GET /api/v1/hsm` show. */
+  report(): HsmReport {
+    const { module, token, mechanisms, disabled, probes } = this.profile;
+    return { module, token, keyTypes: this.keyTypes(), features: this.features(), probes, mechanisms, disabled };
   }
 
   /** The feature's support, by name. */

@@ -28,6 +28,11 @@ export type SecretKeyAlgorithm = "AES-128" | "AES-256" | "HMAC-SHA256";
 
 /** Key pairs in the token: generated there, private half sensitive and never extractable. */
 export interface SigningKeys {
+  /**
+   * Refuses a key type the token cannot generate or sign with (HsmUnsupportedError naming the
+   * missing mechanism and the key types it can do), before anything is generated.
+   */
+  checkKeyType(keyType: KeyType): void;
   /** `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs. */
   generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<GeneratedKeyPair>;
   /** DER SubjectPublicKeyInfo of the key pair the private-key URI names. */

@@ -13,3 +13,4 @@ export { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./uri.js";
 export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type SealedImport } from "./key-wrapping.js";
 export { type OfflineTokenOptions, TokenSet } from "./token-set.js";
 export { openTokens, type TokenSettings } from "./open.js";
+export type { FeatureStatus, FeatureSupport, HsmReport } from "./capabilities.js";

@@ -43,15 +43,7 @@ export class Pkcs11SigningKeys implements SigningKeys {
    * is not sensitive, extractable, not private or usable for more than asked is destroyed.
    */
   async generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "unwrap" = "sign"): Promise<GeneratedKeyPair> {
-    const support = this.core.capabilities.keyType(keyType);
-    if (support.status === "unavailable") {
-      const can = this.core.capabilities.keyTypes();
-      throw new HsmUnsupportedError(
-        `the token "${this.core.tokenLabel}" cannot make ${keyType} keys: ${support.how}; ` +
-          (can.length ? `it can make ${can.join(", ")}` : "it can make none of Keyward's key types"),
-        { context: { token: this.core.tokenLabel } },
-      );
-    }
+    this.checkKeyType(keyType);
     const sign = usage === "sign";
     const id = randomBytes(16);
     const common = [
@@ -114,6 +106,17 @@ export class Pkcs11SigningKeys implements SigningKeys {
       );
     }
     return { uri, spki: await this.publicKey(uri) };
+  }
+
+  checkKeyType(keyType: KeyType): void {
+    const support = this.core.capabilities.keyType(keyType);
+    if (support.status !== "unavailable") return;
+    const can = this.core.capabilities.keyTypes();
+    throw new HsmUnsupportedError(
+      `the token "${this.core.tokenLabel}" cannot make ${keyType} keys: ${support.how}; ` +
+        (can.length ? `it can make ${can.join(", ")}` : "it can make none of Keyward's key types"),
+      { context: { token: this.core.tokenLabel } },
+    );
   }
 
   /** DER SubjectPublicKeyInfo of the key pair the private-key URI names, read from its public half. */

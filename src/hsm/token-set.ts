@@ -46,6 +46,16 @@ export class TokenSet implements SigningKeys {
     return label === this.online.tokenLabel || Pkcs11Hsm.tokenPresent(this.options.modulePath, label);
   }
 
+  /** Checks a key type against the online token (an offline token is checked when it is attached). */
+  checkKeyType(keyType: KeyType): void {
+    this.online.signingKeys.checkKeyType(keyType);
+  }
+
+  /** Checks a key type against the named token, attaching it when it is offline. */
+  async checkKeyTypeOn(token: string, keyType: KeyType): Promise<void> {
+    (await this.attach(token)).signingKeys.checkKeyType(keyType);
+  }
+
   /** Generates a key pair in the online token. */
   generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<GeneratedKeyPair> {
     return this.online.signingKeys.generateKeyPair(keyType, label, usage);

@@ -83,7 +83,7 @@ export class CertificateAuthority {
       /** The issuance profiles: an intermediate's policies and EKUs are those of the profiles it may issue. */
       profiles: Readonly<Record<string, Profile>>;
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
-      rootKeys?: Pick<KeyStore, "generateKeyPair">;
+      rootKeys?: Pick<KeyStore, "generateKeyPair" | "checkKeyType">;
     },
   ) {
     this.serviceKeys = serviceKeys({
@@ -106,6 +106,9 @@ export class CertificateAuthority {
     }
     const ids = [settings.root.id, ...settings.intermediates.map((i) => i.id)];
     if (new Set(ids).size !== ids.length) throw new ConflictError(`CA ids must be unique, got ${ids.join(", ")}`);
+    // A key type the token cannot do is refused before any key is generated.
+    await (this.deps.rootKeys ?? this.deps.keys).checkKeyType(settings.root.keyType);
+    for (const intermediate of settings.intermediates) await this.deps.keys.checkKeyType(intermediate.keyType);
 
     const created: string[] = [];
     try {

@@ -3,6 +3,8 @@ import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
 
 /** What the CA needs from a key store: the HSM's signing-keys facet (over the online and offline tokens). */
 export interface KeyStore {
+  /** Throws when the token cannot make (or sign with) keys of this type, naming the types it can. */
+  checkKeyType(keyType: KeyType): void | Promise<void>;
   /** `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs. */
   generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<{ uri: string; spki: Buffer }>;
   publicKey(uri: string): Promise<Buffer>;

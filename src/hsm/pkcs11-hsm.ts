@@ -48,11 +48,8 @@ export class Pkcs11Hsm {
     return this.core.probe();
   }
 
-  /**
-   * Readiness per key: resolves when the key the URI names is in the token; otherwise throws
-   * HsmKeyNotFoundError ("key missing: <uri>") or, when the token is away, HsmUnavailableError.
-   */
-  probeKey(uri: string): Promise<void> {
+  /** Whether the key the URI names is in this token now (a fresh search, not a cached handle). */
+  probeKey(uri: string): Promise<"present" | "missing"> {
     return this.core.probeKey(uri);
   }
 

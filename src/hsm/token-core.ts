@@ -239,13 +239,16 @@ export class TokenCore {
   }
 
   /**
-   * Whether the key the URI names is in the token now (found in a fresh session): for readiness
-   * per key. Throws HsmKeyNotFoundError ("key missing: <uri>") or HsmUnavailableError.
+   * Whether the key the URI names is in the token now: searched afresh (never a cached handle), so
+   * a key deleted since it was last used reads as missing. Health asks this; a missing key is not
+   * an unavailable token.
    */
-  async probeKey(uri: string): Promise<void> {
-    const { type } = parsePkcs11Uri(uri);
+  async probeKey(uri: string): Promise<"present" | "missing"> {
+    const type = parsePkcs11Uri(uri).type;
     const objectClass = type === "secret-key" ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY;
-    await this.withSession("find key", (session) => this.findObject(session, uri, objectClass), { key: uri });
+    return this.withSession("find key", (session) =>
+      this.findObjects(session, uri, objectClass).length > 0 ? "present" : "missing",
+    );
   }
 
   /** The URI of an object this token just created. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { opensslCsr, startKeyward, type TestKeyward } from "../helpers/keyward.js";
+import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 /**
  * What the API says when the token cannot do what was asked: a key object gone, a mechanism the
@@ -27,6 +27,22 @@ describe("HSM problems over the API", () => {
     expect(problem.detail).toContain("keyward hsm check");
     // HMAC keys need no GCM: the same token makes them.
     expect((await kw.api("/api/v1/keys", { body: { name: "mac", algorithm: "HMAC-SHA256" } })).status).toBe(201);
+  });
+
+  it("GET /api/v1/hsm shows the token's profile to admins only", async () => {
+    const res = await kw.api("/api/v1/hsm");
+    expect(res.status).toBe(200);
+    const report = await res.json();
+    expect(report.token.label).toBe("keyward");
+    expect(report.features).toContainEqual(
+      expect.objectContaining({
+        feature: "kms.aes",
+        status: "unavailable",
+        how: expect.stringContaining("CKM_AES_GCM"),
+      }),
+    );
+    const { token } = await kw.services.tokens.create({ role: "auditor", name: "auditor" }, testActor);
+    expect((await kw.api("/api/v1/hsm", { token })).status).toBe(403);
   });
 
   it("a CA key gone from the token: 500 'key missing: <uri>' naming the CA; the token is still ready", async () => {

@@ -1,9 +1,11 @@
-import { createHash } from "node:crypto";
+import { createHash, createPublicKey } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import { type Clock, wholeSeconds } from "../clock/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import { DerError, NULL, octetString, oid as derOid, sequence as derSequence, unsignedInteger } from "../pki/der.js";
+import type { KeyType } from "../pki/key-types.js";
+import { keyTypeOf } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority, ServiceKeys } from "../signer/index.js";
 import {
   type CertId,
@@ -55,7 +57,7 @@ export interface OcspAnswer {
 interface Responder {
   record: OcspResponderRecord;
   keyHash: Buffer;
-  keyType: "p256";
+  keyType: KeyType;
   /** When half the certificate's validity is gone: the responder is renewed from then on. */
   renewAfter: number;
 }
@@ -88,7 +90,7 @@ export class OcspResponder {
       certificates: CertificateLookup;
       ca: CertificateAuthority;
       /** The signer's port to Keyward's own keys: responder keys are made and used through it. */
-      keys: Pick<ServiceKeys, "generateKeyPair" | "signOcspResponse">;
+      keys: Pick<ServiceKeys, "generateKeyPair" | "signOcspResponse" | "keyType">;
       issueResponder: ResponderIssuer;
       clock: Clock;
       settings: OcspSettings;
@@ -372,7 +374,9 @@ export class OcspResponder {
 
   private async createResponder(caId: string): Promise<Responder> {
     const label = `ocsp-${caId}-${this.deps.clock.now().toISOString().slice(0, 10)}`;
-    const { uri, spki } = await this.deps.keys.generateKeyPair("p256", label);
+    // The CA's own key type when the token can make it (opencryptoki's soft token has no EC).
+    const keyType = await this.deps.keys.keyType({ preferred: (await this.deps.ca.get(caId)).keyType });
+    const { uri, spki } = await this.deps.keys.generateKeyPair(keyType, label);
     const issued = await this.deps.issueResponder(caId, spki);
     const record: OcspResponderRecord = {
       caId,
@@ -392,7 +396,9 @@ export class OcspResponder {
     const { spki } = certificateSubjectAndSpki(record.certificate);
     const cert = new x509.X509Certificate(new Uint8Array(record.certificate));
     const renewAfter = cert.notBefore.getTime() + (cert.notAfter.getTime() - cert.notBefore.getTime()) / 2;
-    return { record, keyHash: hash("sha1", subjectPublicKeyBits(spki)), keyType: "p256", renewAfter };
+    const keyType = keyTypeOf(createPublicKey({ key: spki, format: "der", type: "spki" }));
+    if (!keyType) throw new Error(`OCSP responder ${record.serial} has a key Keyward cannot sign with`);
+    return { record, keyHash: hash("sha1", subjectPublicKeyBits(spki)), keyType, renewAfter };
   }
 
   private async matchIssuer(certId: CertId): Promise<IssuerMatch | undefined> {

@@ -89,6 +89,7 @@ export class CertificateAuthority {
     this.serviceKeys = serviceKeys({
       keys: deps.keys,
       lint: deps.lint,
+      defaultKeyType: async () => (await this.defaultIssuer()).keyType,
       isCaKey: async (uri) => [...(await this.all()).values()].some((ca) => ca.record.keyUri === uri),
     });
   }

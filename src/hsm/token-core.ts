@@ -188,7 +188,7 @@ export class TokenCore {
   /**
    * Live probes for what a mechanism list cannot tell: session objects, C_GenerateKey and
    * C_CreateObject of secret keys. Each creates a small object labelled keyward-probe and destroys
-   * it at once. Run by `keyward hsm check`, `GET /api/v1/hsm` and `init`, not at every start.
+   * it at once. Run by `keyward hsm check` and `GET /api/v1/hsm`, not at every start.
    */
   async probe(): Promise<Capabilities> {
     const probes = await this.withSession("probe the token", (session) => {

@@ -22,6 +22,20 @@ ensureDebianPackages([
   { name: "xxd", present: () => existsSync("/usr/bin/xxd") },
   // The load balancer of the fleet test (scripts/fleet.mjs).
   { name: "nginx", present: () => existsSync("/usr/sbin/nginx") },
+  // The portability suite's tokens (test/interop/tokens.test.ts, docs/hsm.md): tpm2-pkcs11 on a
+  // software TPM behind tpm2-abrmd on a private D-Bus bus, and opencryptoki's soft token.
+  { name: "swtpm", present: () => existsSync("/usr/bin/swtpm") },
+  { name: "swtpm-tools", present: () => existsSync("/usr/bin/swtpm_setup") },
+  { name: "tpm2-tools", present: () => existsSync("/usr/bin/tpm2_getrandom") },
+  { name: "tpm2-abrmd", present: () => existsSync("/usr/sbin/tpm2-abrmd") },
+  {
+    name: "libtss2-tcti-tabrmd0",
+    present: () => existsSync("/usr/lib/x86_64-linux-gnu/libtss2-tcti-tabrmd.so.0"),
+  },
+  { name: "libtpm2-pkcs11-1", present: () => existsSync("/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so") },
+  { name: "libtpm2-pkcs11-tools", present: () => existsSync("/usr/bin/tpm2_ptool") },
+  { name: "dbus", present: () => existsSync("/usr/bin/dbus-daemon") },
+  { name: "opencryptoki", present: () => existsSync("/usr/sbin/pkcsslotd") },
   // The browser the console tests drive (playwright-core, no downloaded browser).
   { name: "chromium", present: () => existsSync("/usr/bin/chromium") },
 ]);

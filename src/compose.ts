@@ -366,7 +366,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     currentCrl: (caId) => revocation.crl.current(caId),
     responder: (caId) => revocationStore.currentResponder(caId),
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
-    verifyAudit: () => audit.verify(),
+    verifyAudit: () => audit.verify({ seal: true }),
     settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
   });
   const health = createHealth(

@@ -392,11 +392,13 @@ export const ConfigSchema = z
       .default({ bursts: {} }),
     audit: z
       .object({
-        checkpointEvents: z.number().int().min(1).max(1_000_000).default(1000),
-        checkpointSeconds: z.number().int().min(5).max(86_400).default(300),
+        /** A signed tree head at least this often while events arrive (and at shutdown). */
+        treeHeadSeconds: z.number().int().min(1).max(60).default(1),
+        /** The witness file every signed tree head is appended to; default `<dataDir>/audit-witness.log`. */
+        witness: z.string().min(1).optional(),
       })
       .strict()
-      .default({ checkpointEvents: 1000, checkpointSeconds: 300 }),
+      .default({ treeHeadSeconds: 1 }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -417,4 +419,5 @@ export type Config = z.infer<typeof ConfigSchema> & {
   /** True when baseUrl came from http://<listen> rather than from the config or KEYWARD_BASE_URL. */
   baseUrlFromListen?: boolean;
   database: { url: string };
+  audit: { treeHeadSeconds: number; witness: string };
 };

@@ -207,6 +207,16 @@ export interface AuditCheckpointsTable {
   signer_serial: string;
 }
 
+export interface AuditTreeHeadsTable {
+  size: number;
+  root_hash: string;
+  at: string;
+  signature: Buffer;
+  signer_serial: string;
+  leaves_from: number;
+  leaves: Buffer | null;
+}
+
 export interface AuditKeysTable {
   id: number;
   key_uri: string;
@@ -400,6 +410,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_tree_heads: AuditTreeHeadsTable;
   audit_keys: AuditKeysTable;
   users: UsersTable;
   recovery_codes: RecoveryCodesTable;

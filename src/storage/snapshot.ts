@@ -26,6 +26,7 @@ export const SNAPSHOT_TABLES = [
   "audit_events",
   "audit_head",
   "audit_checkpoints",
+  "audit_tree_heads",
   "users",
   "recovery_codes",
   "approvals",

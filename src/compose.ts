@@ -367,6 +367,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     responder: (caId) => revocationStore.currentResponder(caId),
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
     verifyAudit: () => audit.verify({ seal: true }),
+    dueCrls: () => revocationStore.dueCrls(),
     settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
   });
   const health = createHealth(

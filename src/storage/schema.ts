@@ -217,6 +217,12 @@ export interface AuditTreeHeadsTable {
   leaves: Buffer | null;
 }
 
+export interface CrlDueTable {
+  ca_id: string;
+  generation: number;
+  since: string;
+}
+
 export interface AuditKeysTable {
   id: number;
   key_uri: string;
@@ -411,6 +417,7 @@ export interface Database {
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_tree_heads: AuditTreeHeadsTable;
+  crl_due: CrlDueTable;
   audit_keys: AuditKeysTable;
   users: UsersTable;
   recovery_codes: RecoveryCodesTable;

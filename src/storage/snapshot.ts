@@ -16,6 +16,7 @@ export const SNAPSHOT_TABLES = [
   "blocked_keys",
   "crl_numbers",
   "crls",
+  "crl_due",
   "ocsp_responses",
   "acme_accounts",
   "acme_orders",

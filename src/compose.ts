@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Acme, createAcme } from "./acme/index.js";
-import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
+import { type Actor, AuditLog, AuditSummaries, SYSTEM_ACTOR } from "./audit/index.js";
 import { BackupService } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
@@ -199,6 +199,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       }),
     certificateChain: (serial) => issuance.issuance.findCertificateChain(serial),
   });
+  // Refusals anyone can cause in bulk are audited with a bounded number of writes.
+  const auditSummaries = new AuditSummaries({ record: (event) => audit.record(event), clock, logger });
   const { bursts, keyUsed } = createBurstWatch({
     metrics,
     audit,
@@ -231,6 +233,15 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       seeds: hsm.secretKeys,
       clock,
       sessionMinutes: config.access.sessionMinutes,
+      throttle: config.access.loginThrottle,
+      onThrottled: (source, scope) =>
+        // The global bucket refuses whoever comes: one kind, however many addresses a flood uses.
+        auditSummaries.note(scope === "global" ? "auth.login.throttled:global" : `auth.login.throttled:${source}`, {
+          action: "auth.login.throttled",
+          actor: { id: "anonymous", name: "anonymous", kind: "anonymous", address: source },
+          outcome: "denied",
+          details: { scope },
+        }),
     }),
   };
 
@@ -376,7 +387,15 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   );
 
   // Started in this order, stopped in reverse.
-  const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup];
+  const background: Background[] = [
+    issuance,
+    audit,
+    auditSummaries,
+    revocation,
+    kmsSchedule,
+    escrowSchedule,
+    acmeCleanup,
+  ];
   return {
     config,
     clock,

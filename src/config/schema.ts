@@ -313,9 +313,27 @@ export const ConfigSchema = z
           .min(1)
           .max(24 * 30)
           .default(24),
+        /**
+         * Failed and unknown-name logins (each a slow hash and a database write) per source
+         * address and for everyone together (token buckets; refused with 429 and Retry-After).
+         */
+        loginThrottle: z
+          .object({
+            perSourceBurst: z.number().int().min(1).max(10_000).default(10),
+            perSourcePerMinute: z.number().int().min(1).max(60_000).default(10),
+            globalBurst: z.number().int().min(1).max(100_000).default(20),
+            globalPerSecond: z.number().int().min(1).max(10_000).default(2),
+          })
+          .strict()
+          .default({ perSourceBurst: 10, perSourcePerMinute: 10, globalBurst: 20, globalPerSecond: 2 }),
       })
       .strict()
-      .default({ sessionMinutes: 15, quorum: {}, approvalHours: 24 }),
+      .default({
+        sessionMinutes: 15,
+        quorum: {},
+        approvalHours: 24,
+        loginThrottle: { perSourceBurst: 10, perSourcePerMinute: 10, globalBurst: 20, globalPerSecond: 2 },
+      }),
     kms: z
       .object({
         /**

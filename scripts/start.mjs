@@ -45,5 +45,13 @@ const server = spawn(process.execPath, [join(root, "bin", "keyward.js"), "serve"
   env,
   stdio: "inherit",
 });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
+// Forwarded once: a Ctrl-C reaches the whole process group, so `serve` may get it twice (directly
+// and from here); it shuts down once either way, and we wait for it.
+let forwarded = false;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    if (!forwarded) server.kill(signal);
+    forwarded = true;
+  });
+}
 server.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

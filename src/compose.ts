@@ -93,6 +93,8 @@ export interface Services extends Health {
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
   audit: AuditLog;
+  /** Audit events for refusals anyone can cause in bulk: bounded, with summaries. */
+  refusals: AuditSummaries;
   metrics: Metrics;
   /** Per-principal burst detection on key use (certificate signing, decrypts). */
   bursts: RateWatch;
@@ -426,6 +428,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       return run(params, actor);
     },
     audit,
+    refusals: auditSummaries,
     metrics,
     bursts,
     ...health,

@@ -33,8 +33,11 @@ export class AuditSummaries {
     return this.deps.windowMs ?? 60_000;
   }
 
-  /** Records `event` (of kind `key`) now, or counts it towards the window's summary. Never throws. */
-  note(key: string, event: Omit<AuditEvent, "at">): void {
+  /**
+   * Records `event` (of kind `key`) now, or counts it towards the window's summary. Resolves once
+   * a recorded event is stored (rejects when it cannot be: callers fail closed), at once otherwise.
+   */
+  note(key: string, event: Omit<AuditEvent, "at">): Promise<void> {
     const now = this.deps.clock.now();
     let window = this.windows.get(key);
     if (window && now.getTime() - window.start.getTime() >= this.windowMs) {
@@ -46,12 +49,12 @@ export class AuditSummaries {
       this.windows.set(key, window);
       this.ensureTimer();
     }
-    if (window.recorded < this.perWindow) {
-      window.recorded++;
-      this.write(event);
-    } else {
+    if (window.recorded >= this.perWindow) {
       window.suppressed++;
+      return Promise.resolve();
     }
+    window.recorded++;
+    return this.deps.record(event).then(() => undefined);
   }
 
   /** Writes the summaries of windows that ended (on a timer, and at shutdown for all). */

@@ -1,4 +1,4 @@
-import { SYSTEM_ACTOR } from "../audit/index.js";
+import { type Actor, SYSTEM_ACTOR } from "../audit/index.js";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { ConflictError } from "../errors/index.js";
@@ -168,10 +168,10 @@ export class CrlPublisher {
   ) {}
 
   /** Signs a fresh CRL for the CA; concurrent calls for one CA share the run. */
-  generate(caId: string): Promise<StoredCrl> {
+  generate(caId: string, actor: Actor = SYSTEM_ACTOR): Promise<StoredCrl> {
     const inFlight = this.running.get(caId);
-    if (inFlight) return inFlight.then(() => this.generate(caId));
-    const run = this.build(caId).finally(() => this.running.delete(caId));
+    if (inFlight) return inFlight.then(() => this.generate(caId, actor));
+    const run = this.build(caId, actor).finally(() => this.running.delete(caId));
     this.running.set(caId, run);
     return run;
   }
@@ -262,7 +262,8 @@ export class CrlPublisher {
     return sequence(explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))), onlyContains(0x81));
   }
 
-  private async build(caId: string): Promise<StoredCrl> {
+  /** `actor`: who asked for this CRL (the CLI's operator, a person through the API), else Keyward itself. */
+  private async build(caId: string, actor: Actor): Promise<StoredCrl> {
     // Read before the entries: a revocation committed after this keeps the CA due.
     const due = await this.deps.store.crlDue(caId);
     const issuer = await this.deps.ca.issuerInfo(caId);
@@ -307,7 +308,7 @@ export class CrlPublisher {
       crl,
       {
         action: "crl.sign",
-        actor: SYSTEM_ACTOR,
+        actor,
         target: { type: "ca", id: caId },
         outcome: "success",
         details: { number, entries: count, nextUpdate: nextUpdate.toISOString() },

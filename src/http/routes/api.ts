@@ -19,12 +19,14 @@ import { type CertificateAuthority, caView } from "../../signer/index.js";
 import {
   type AuthorizeDeps,
   actorOf,
+  auditRefusal,
   authorize,
   principalOf,
   requireJson,
   requireStepUp,
   type StepUpDeps,
 } from "../middleware.js";
+import { KeywardError } from "../../errors/index.js";
 import { parseInput } from "../validate.js";
 import { type AccessRouteDeps, accessRoutes } from "./access-api.js";
 import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
@@ -494,7 +496,21 @@ export function apiRouter(deps: ApiRouterDeps, routes: ApiRoute[]): Router {
   const body = [requireJson(), express.json({ limit: deps.config.policy.maxBodyBytes, type: "application/json" })];
   for (const route of routes) {
     const stepUp = route.stepUp ? [requireStepUp(deps, route.permission)] : [];
-    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, route.handler);
+    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, async (req, res, next) => {
+      try {
+        await route.handler(req, res);
+      } catch (error) {
+        // A refused change is an event; a refused read (a bad filter, an unknown id) is not.
+        if (route.method === "post" && error instanceof KeywardError && error.isClientError) {
+          try {
+            await auditRefusal(deps, req, res, error);
+          } catch (auditError) {
+            return next(auditError);
+          }
+        }
+        next(error);
+      }
+    });
   }
   return router;
 }

@@ -405,9 +405,11 @@ export const ConfigSchema = z
             z.object({ count: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict(),
           )
           .default({}),
+        /** /metrics labels series by KMS key id and principal name (public endpoint: off by default). */
+        detailedLabels: z.boolean().default(false),
       })
       .strict()
-      .default({ bursts: {} }),
+      .default({ bursts: {}, detailedLabels: false }),
     audit: z
       .object({
         /** A signed tree head at least this often while events arrive (and at shutdown). */

@@ -24,6 +24,9 @@ if (existsSync(join(root, "src"))) {
   ensureBuild(root);
 }
 
+// From here on (not for npm ci and the build above): the data dir holds the token, PINs and the
+// database, owner-only whatever the caller's umask; `keyward` inherits this and sets it itself too.
+process.umask(0o077);
 const dataDir = resolve(process.env.KEYWARD_DATA_DIR ?? join(root, "data"));
 const env = { ...process.env, KEYWARD_DATA_DIR: dataDir };
 const keyward = (args, options = {}) =>

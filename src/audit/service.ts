@@ -45,6 +45,7 @@ export class AuditLog {
   private signedSize = 0;
   private pending: Buffer[] = [];
   private readonly witness: WitnessFile;
+  private signer: { key: { keyUri: string; certificateSerial: string }; renewAt: number } | undefined;
 
   constructor(
     private readonly deps: {
@@ -148,14 +149,20 @@ export class AuditLog {
    * The audit key, created in the token with its certificate on first use and replaced by a new
    * one in its certificate's last 30 days; old tree heads keep naming the signer they used.
    */
-  private async key() {
+  private async key(): Promise<{ keyUri: string; certificateSerial: string }> {
+    // Looked up once until its renewal is due: a head a second should cost a signature, not a
+    // certificate chain read and parsed each time.
+    if (this.signer && this.deps.clock.now().getTime() < this.signer.renewAt) return this.signer.key;
     const existing = await this.deps.store.auditKey();
     if (existing) {
       const chain = await this.deps.certificateChain(existing.certificateSerial);
       // Our own key's certificate gone from the database is damage to report, not a reason to renew.
       if (!chain) throw new NotFoundError(`no certificate with serial ${existing.certificateSerial}`);
-      const renewBy = this.deps.clock.now().getTime() + 30 * 86_400_000;
-      if (chain[0]!.notAfter.getTime() > renewBy) return existing;
+      const renewAt = chain[0]!.notAfter.getTime() - 30 * 86_400_000;
+      if (this.deps.clock.now().getTime() < renewAt) {
+        this.signer = { key: existing, renewAt };
+        return existing;
+      }
     }
     const { uri, spki } = await this.deps.keys.generateKeyPair("p256", "keyward-audit");
     const issued = await this.deps.issueAuditCertificate(spki);

@@ -8,6 +8,8 @@ import type { AuditEvent } from "./event.js";
  * rest only counted and recorded as one summary event when the window ends. A flood of refusals
  * then costs a bounded number of audit writes, and the log still says it happened and how much.
  */
+const MAX_WINDOWS = 1000;
+
 export class AuditSummaries {
   private readonly windows = new Map<
     string,
@@ -38,6 +40,8 @@ export class AuditSummaries {
    * a recorded event is stored (rejects when it cannot be: callers fail closed), at once otherwise.
    */
   note(key: string, event: Omit<AuditEvent, "at">): Promise<void> {
+    // A flood from ever new addresses or names shares one window per action beyond this many kinds.
+    if (!this.windows.has(key) && this.windows.size >= MAX_WINDOWS) key = `overflow:${event.action}`;
     const now = this.deps.clock.now();
     let window = this.windows.get(key);
     if (window && now.getTime() - window.start.getTime() >= this.windowMs) {

@@ -987,10 +987,59 @@ async function fleetRates(): Promise<void> {
   await client.end();
 }
 
+/**
+ * Issue 22: cached OCSP throughput alone, and while 50 connections send bad logins as fast as
+ * they are answered (unknown names and wrong passwords; each admitted one costs a scrypt hash).
+ * The throttle answers most of them with 429 after a second, so the flood is bounded.
+ */
+async function loginFloodRates(): Promise<void> {
+  const server = await startServer();
+  const dir = server.dir;
+  try {
+    const { csr } = opensslCsr(dir, "flood");
+    const issued = (await (
+      await fetch(`${server.url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${server.admin}`, "content-type": "application/json" },
+        body: JSON.stringify({ csr, profile: "server" }),
+      })
+    ).json()) as { certificate: string; chain: string };
+    writeFileSync(join(dir, "flood.pem"), issued.certificate);
+    writeFileSync(join(dir, "flood-chain.pem"), issued.chain);
+    execFileSync("openssl", [
+      "ocsp",
+      ...["-issuer", join(dir, "flood-chain.pem"), "-cert", join(dir, "flood.pem")],
+      ...["-no_nonce", "-reqout", join(dir, "flood.req")],
+    ]);
+    const path = `/ocsp/${encodeURIComponent(readFileSync(join(dir, "flood.req")).toString("base64"))}`;
+    const ocsp = { url: `${server.url}${path}`, connections: 16 };
+    // Alone before and after the flood, averaged: this shared machine's speed drifts.
+    const before = (await rate(ocsp)).rps;
+    const flood = autocannon({
+      url: `${server.url}/api/v1/auth/login`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "nobody", password: "not the password", otp: "123456" }),
+      connections: 50,
+      duration: SECONDS + 4,
+    });
+    // Measured once the flood is steady: the first seconds spend each address's burst (10 hashes).
+    await new Promise((r) => setTimeout(r, 3000));
+    const loaded = (await autocannon({ ...ocsp, duration: SECONDS })).requests.average;
+    const logins = await flood;
+    const alone = (before + (await rate(ocsp)).rps) / 2;
+    record("OCSP GET cached, 16 conn, alone", alone, "req/s");
+    record("OCSP GET cached, 16 conn, under 50 conn of bad logins", loaded, "req/s", { name: "alone", value: alone });
+    record("  bad logins answered (401 + 429)", logins.requests.average, "req/s");
+  } finally {
+    await server.stop();
+  }
+}
+
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,acme,ocsp,crl,kms runs a subset.
-  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,crl,kms,fleet").split(","));
+  // BENCH_ONLY=hsm,issuance,acme,ocsp,login-flood,crl,kms,fleet runs a subset.
+  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,login-flood,crl,kms,fleet").split(","));
   // A section that fails is reported and the others still run: one flaky peer must not cost the
   // minutes of figures around it.
   const failed: Array<{ section: string; error: string }> = [];
@@ -1034,6 +1083,7 @@ async function main() {
   });
   await section("acme", acmeRates);
   await section("ocsp", ocspRates);
+  await section("login-flood", loginFloodRates);
   await section("crl", () =>
     crlFigures((process.env.BENCH_CRL_COUNTS ?? "10000,100000,1000000").split(",").map(Number)),
   );

@@ -24,6 +24,9 @@ if (existsSync(join(root, "src"))) {
   ensureBuild(root);
 }
 
+// From here on (not for npm ci and the build above): the data dir holds the token, PINs and the
+// database, owner-only whatever the caller's umask; `keyward` inherits this and sets it itself too.
+process.umask(0o077);
 const dataDir = resolve(process.env.KEYWARD_DATA_DIR ?? join(root, "data"));
 const env = { ...process.env, KEYWARD_DATA_DIR: dataDir };
 const keyward = (args, options = {}) =>
@@ -45,5 +48,13 @@ const server = spawn(process.execPath, [join(root, "bin", "keyward.js"), "serve"
   env,
   stdio: "inherit",
 });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
+// Forwarded once: a Ctrl-C reaches the whole process group, so `serve` may get it twice (directly
+// and from here); it shuts down once either way, and we wait for it.
+let forwarded = false;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    if (!forwarded) server.kill(signal);
+    forwarded = true;
+  });
+}
 server.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, UserService } from "./access/index.js";
 import { type Acme, createAcme } from "./acme/index.js";
-import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
+import { type Actor, AuditLog, AuditSummaries, SYSTEM_ACTOR } from "./audit/index.js";
 import { BackupService } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
@@ -93,6 +93,8 @@ export interface Services extends Health {
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
   audit: AuditLog;
+  /** Audit events for refusals anyone can cause in bulk: bounded, with summaries. */
+  refusals: AuditSummaries;
   metrics: Metrics;
   /** Per-principal burst detection on key use (certificate signing, decrypts). */
   bursts: RateWatch;
@@ -150,7 +152,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   }
   const { hsm, caTokens } = tokens;
   const db = database.db;
-  const metrics = new Metrics({ defaultMetrics: true });
+  const metrics = new Metrics({ defaultMetrics: true, detailedLabels: config.monitoring.detailedLabels });
   hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
   // Periodic jobs run once per slot across every instance sharing this database.
   const schedulerSlots = new SchedulerSlots(db, clock);
@@ -216,6 +218,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       }),
     certificateChain: (serial) => issuance.issuance.findCertificateChain(serial),
   });
+  // Refusals anyone can cause in bulk are audited with a bounded number of writes.
+  const auditSummaries = new AuditSummaries({ record: (event) => audit.record(event), clock, logger });
   const { bursts, keyUsed } = createBurstWatch({
     metrics,
     audit,
@@ -248,6 +252,15 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       seeds: hsm.secretKeys,
       clock,
       sessionMinutes: config.access.sessionMinutes,
+      throttle: config.access.loginThrottle,
+      onThrottled: (source, scope) =>
+        // The global bucket refuses whoever comes: one kind, however many addresses a flood uses.
+        auditSummaries.note(scope === "global" ? "auth.login.throttled:global" : `auth.login.throttled:${source}`, {
+          action: "auth.login.throttled",
+          actor: { id: "anonymous", name: "anonymous", kind: "anonymous", address: source },
+          outcome: "denied",
+          details: { scope },
+        }),
     }),
   };
 
@@ -383,7 +396,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     currentCrl: (caId) => revocation.crl.current(caId),
     responder: (caId) => revocationStore.currentResponder(caId),
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
-    verifyAudit: () => audit.verify(),
+    verifyAudit: () => audit.verify({ seal: true }),
+    dueCrls: () => revocationStore.dueCrls(),
     settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
   });
   const health = createHealth(
@@ -392,7 +406,15 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   );
 
   // Started in this order, stopped in reverse.
-  const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup];
+  const background: Background[] = [
+    issuance,
+    audit,
+    auditSummaries,
+    revocation,
+    kmsSchedule,
+    escrowSchedule,
+    acmeCleanup,
+  ];
   return {
     config,
     clock,
@@ -423,6 +445,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       return run(params, actor);
     },
     audit,
+    refusals: auditSummaries,
     metrics,
     bursts,
     ...health,

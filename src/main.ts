@@ -27,8 +27,9 @@ export async function runServer(config: Config, onListening: (listening: Listeni
     // Migrations once, before the workers race to run them.
     await (await openDatabase(config.database.url)).close();
     const supervisor = superviseWorkers(config.workers, logger, (code) => process.exit(code));
-    process.once("SIGTERM", () => supervisor.stop("SIGTERM"));
-    process.once("SIGINT", () => supervisor.stop("SIGINT"));
+    // `on`, not `once`: a signal to the process group (Ctrl-C, a supervisor) comes twice, directly
+    // and forwarded by `npm start`, and a second one must not end the process mid-drain.
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => supervisor.stop(signal));
     onListening({ url: await supervisor.listening, workers: config.workers });
     return;
   }
@@ -45,12 +46,12 @@ export async function runServer(config: Config, onListening: (listening: Listeni
     const opened = services;
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      // Repeated signals (the process group's and the one `npm start` forwards) are one shutdown.
+      if (stopping) return logger.info({ signal }, "already shutting down");
       stopping = true;
       void shutDown(signal, { services: opened, server, config, logger });
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => stop(signal));
   } catch (error) {
     // It never served: what was opened closes, and the caller reports why it failed.
     await services?.close();

@@ -46,7 +46,7 @@ export function sensitiveOperations(deps: {
         // The parent's CRL names the revoked CA; the root's needs `keyward crl root` when offline.
         // The revocation stands either way, so a CRL that cannot be signed now is logged and the
         // result says crlNumber: null rather than failing an operation that took effect.
-        const crl = await deps.crl.generate(record.parentId!).catch((error: unknown) => {
+        const crl = await deps.crl.generate(record.parentId!, actor).catch((error: unknown) => {
           if (error instanceof ConflictError) {
             deps.logger?.warn({ ca: record.id, parent: record.parentId }, `${error.message}; then: keyward crl root`);
           } else {

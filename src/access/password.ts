@@ -37,10 +37,27 @@ function maxmemFor(cost: number, blockSize: number, parallelism: number): number
   return 128 * cost * blockSize + 128 * blockSize * parallelism + 16 * 1024 * 1024;
 }
 
-function derive(password: string, salt: Buffer, keyBytes: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyBytes, options, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+/**
+ * scrypt runs in libuv's thread pool, off the event loop; one derivation at a time, so logins
+ * (even a flood the throttle admits) keep at most one core busy and the other serves the rest.
+ */
+const MAX_CONCURRENT_DERIVATIONS = 1;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function derive(password: string, salt: Buffer, keyBytes: number, options: ScryptOptions): Promise<Buffer> {
+  // A finishing derivation hands its slot straight to the next waiter, so none can jump the queue.
+  if (running < MAX_CONCURRENT_DERIVATIONS) running++;
+  else await new Promise<void>((go) => waiting.push(go));
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(password, salt, keyBytes, options, (error, key) => (error ? reject(error) : resolve(key)));
+    });
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   UnauthorizedError,
 } from "../errors/index.js";
 import { lockoutAfterFailure } from "./lockout.js";
+import { LoginThrottle, type LoginThrottleSettings } from "./login-throttle.js";
 import type { Principal, UserScopes } from "./principal.js";
 import { checkPasswordStrength, hashPassword, verifyPassword } from "./password.js";
 import { generateRecoveryCodes, hashRecoveryCode } from "./recovery-codes.js";
@@ -88,8 +89,15 @@ export class UserService {
       clock: Clock;
       sessionMinutes: number;
       issuer?: string;
+      throttle?: LoginThrottleSettings;
+      /** A login refused by the throttle: no hash, no database write; the caller may summarize them. */
+      onThrottled?: (source: string, scope: "source" | "global") => void;
     },
-  ) {}
+  ) {
+    this.throttle = new LoginThrottle(deps.throttle, deps.clock.now().getTime());
+  }
+
+  private readonly throttle: LoginThrottle;
 
   async create(
     input: { name: string; role: string; password: string; scopes?: UserScopes },
@@ -155,6 +163,15 @@ export class UserService {
     context: LoginContext = {},
   ): Promise<{ token: string; expiresAt: Date; user: UserRecord }> {
     const now = this.deps.clock.now();
+    const source = context.address ?? "unknown";
+    const refused = this.throttle.admit(source, now.getTime());
+    if (refused) {
+      this.deps.onThrottled?.(source, refused.scope);
+      throw new TooManyRequestsError(
+        `too many failed logins from ${refused.scope === "source" ? "this address" : "all addresses"}: retry in ${refused.retryAfter} s`,
+        refused.retryAfter,
+      );
+    }
     const user = await this.deps.store.byName(input.name);
     const actor: Actor = {
       id: user?.id ?? "anonymous",
@@ -213,6 +230,7 @@ export class UserService {
       ...event("success"),
       details: { session: session.id, method: input.recoveryCode !== undefined ? "recovery-code" : "totp" },
     });
+    this.throttle.refund(source);
     return { token, expiresAt: session.expiresAt, user };
   }
 

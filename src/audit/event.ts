@@ -73,14 +73,26 @@ export function chainHash(prevHash: string, seq: number, event: AuditEvent): str
     .digest("hex");
 }
 
-/** The bytes a checkpoint signature covers. */
-export function checkpointMessage(checkpoint: { seq: number; hash: string; at: Date }): Buffer {
+/** The leaf of the audit log's Merkle tree for an event: its canonical body, sequence number included. */
+export function eventLeaf(seq: number, event: AuditEvent): Buffer {
+  return Buffer.from(canonicalJson(eventBody(seq, event)));
+}
+
+/** What a tree head says: the first `size` events have this Merkle root (hex), as of `at`. */
+export interface TreeHead {
+  size: number;
+  rootHash: string;
+  at: Date;
+}
+
+/** The bytes a tree head's signature covers. */
+export function treeHeadMessage(head: TreeHead): Buffer {
   return Buffer.from(
     canonicalJson({
-      type: "keyward-audit-checkpoint",
-      seq: checkpoint.seq,
-      hash: checkpoint.hash,
-      at: checkpoint.at.toISOString(),
+      type: "keyward-audit-tree-head",
+      size: head.size,
+      rootHash: head.rootHash,
+      at: head.at.toISOString(),
     }),
   );
 }

@@ -1,13 +1,17 @@
-import type { AuditEvent, StoredAuditEvent } from "./event.js";
+import type { AuditEvent, StoredAuditEvent, TreeHead } from "./event.js";
 
-export interface AuditCheckpoint {
-  seq: number;
-  hash: string;
-  at: Date;
-  /** DER ECDSA signature over checkpointMessage() by the audit key. */
+/** A tree head signed with the audit key (DER ECDSA over treeHeadMessage()). */
+export interface SignedTreeHead extends TreeHead {
   signature: Buffer;
   /** Serial of the audit key's certificate. */
   signerSerial: string;
+}
+
+/** A signed tree head as the database keeps it, with the leaf hashes it added since `leavesFrom`. */
+export interface StoredTreeHead extends SignedTreeHead {
+  leavesFrom: number;
+  /** Concatenated 32-byte leaf hashes of events leavesFrom+1 … size; absent for very large batches. */
+  leaves?: Buffer;
 }
 
 export interface AuditFilter {
@@ -29,8 +33,12 @@ export interface AuditStore {
   search(filter: AuditFilter): Promise<StoredAuditEvent[]>;
   /** The chain head as the database records it: the last sequence number and hash. */
   head(): Promise<{ seq: number; hash: string }>;
-  saveCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
-  checkpoints(): Promise<AuditCheckpoint[]>;
+  saveTreeHead(head: StoredTreeHead): Promise<void>;
+  /** Every stored tree head, smallest first, without their leaves. */
+  treeHeads(): Promise<StoredTreeHead[]>;
+  /** The leaf hashes a stored tree head added, if it kept them. */
+  treeHeadLeaves(size: number): Promise<Buffer | undefined>;
+  latestTreeHead(): Promise<StoredTreeHead | undefined>;
   auditKey(): Promise<{ keyUri: string; certificateSerial: string } | undefined>;
   /** Stores the audit key unless one exists (another instance won); returns the stored one. */
   saveAuditKey(key: {

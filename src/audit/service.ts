@@ -1,34 +1,51 @@
 import { createPublicKey, verify as verifySignature } from "node:crypto";
+import { existsSync } from "node:fs";
 import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
-import { NotFoundError } from "../errors/index.js";
+import { BadRequestError, NotFoundError } from "../errors/index.js";
 import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
-import { checkpointMessage, type AuditEvent, type StoredAuditEvent } from "./event.js";
-import type { AuditCheckpoint, AuditFilter, AuditStore } from "./ports.js";
-import { type AuditVerification, verifyAuditChain } from "./verify.js";
+import { type AuditEvent, eventLeaf, type StoredAuditEvent, treeHeadMessage } from "./event.js";
+import { CompactTree, consistencyProof, inclusionProof, leafHash } from "./merkle.js";
+import type { AuditFilter, AuditStore, SignedTreeHead, StoredTreeHead } from "./ports.js";
+import { type AuditVerification, verifyAuditLog, type WitnessEntry } from "./verify.js";
+import { readWitness, treeHeadJson, WitnessFile } from "./witness.js";
 
-/** What the audit log needs from the token: a P-256 key pair it signs checkpoints with. */
+/** What the audit log needs from the token: a P-256 key pair it signs tree heads with. */
 export interface AuditKeys {
   generateKeyPair(keyType: "p256", label: string): Promise<{ uri: string; spki: Buffer }>;
   sign(uri: string, algorithm: { name: "ECDSA"; hash: "SHA-256" }, data: Uint8Array): Promise<Buffer>;
 }
 
 export interface AuditSettings {
-  /** Sign a checkpoint once this many events were added since the last one… */
-  checkpointEvents: number;
-  /** …or when this many seconds passed and there is anything new. */
-  checkpointSeconds: number;
+  /** Sign a tree head this often while events arrive (and at shutdown). */
+  treeHeadSeconds: number;
+  /** The witness file every signed tree head is appended to. */
+  witness: string;
 }
+
+/** Tree heads store the leaf hashes they add up to this many; a larger batch (a first head over an old log) stores none. */
+const MAX_STORED_LEAVES = 100_000;
+/** Slack on top of the signing interval before an uncovered event counts as a missing head. */
+const UNCOVERED_GRACE_MS = 10_000;
 
 /**
  * The tamper-evident audit log (DESIGN.md §6). Events of state changes are written by the stores
- * inside the change's own transaction; this service records the rest (logins, denied requests),
- * signs checkpoints with an HSM key whose certificate chains to our root, and verifies the chain.
+ * inside the change's own transaction; this service records the rest (logins, denied requests).
+ * The events are the leaves of an RFC 9162 Merkle tree: at most once per `treeHeadSeconds` while
+ * events arrive, and at shutdown, the service signs the tree head (size, root, time) with an HSM
+ * key certified under our root, stores it and appends it to the witness file. Verification
+ * rebuilds the tree and holds every head against it.
  */
 export class AuditLog {
   private timer: NodeJS.Timeout | undefined;
-  private signing: Promise<AuditCheckpoint | undefined> | undefined;
+  private signing: Promise<SignedTreeHead | undefined> | undefined;
+  /** The tree of the events this process has read, and the leaves added since the last head it knows. */
+  private tree: CompactTree | undefined;
+  private signedSize = 0;
+  private pending: Buffer[] = [];
+  private readonly witness: WitnessFile;
+  private signer: { key: { keyUri: string; certificateSerial: string }; renewAt: number } | undefined;
 
   constructor(
     private readonly deps: {
@@ -45,7 +62,9 @@ export class AuditLog {
       certificateChain: (serial: string) => Promise<x509.X509Certificate[] | undefined>;
       logger?: Logger;
     },
-  ) {}
+  ) {
+    this.witness = new WitnessFile(deps.settings.witness);
+  }
 
   /** For events that are not part of a data change (their own transaction). Fails closed: throws. */
   record(event: Omit<AuditEvent, "at">): Promise<StoredAuditEvent> {
@@ -56,42 +75,94 @@ export class AuditLog {
     return this.deps.store.search(filter);
   }
 
-  /** Signs the current head unless the last checkpoint already covers it. */
-  checkpoint(): Promise<AuditCheckpoint | undefined> {
-    this.signing ??= this.signHead().finally(() => {
+  /** The last event's sequence number. */
+  async lastSeq(): Promise<number> {
+    return (await this.deps.store.head()).seq;
+  }
+
+  /** Signs a tree head over every stored event unless the last head already covers them. */
+  treeHead(): Promise<SignedTreeHead | undefined> {
+    this.signing ??= this.signTreeHead().finally(() => {
       this.signing = undefined;
     });
     return this.signing;
   }
 
-  private async signHead(): Promise<AuditCheckpoint | undefined> {
-    const head = await this.deps.store.head();
-    const last = (await this.deps.store.checkpoints()).at(-1);
-    if (head.seq === 0 || (last && last.seq >= head.seq)) return undefined;
+  private async signTreeHead(): Promise<SignedTreeHead | undefined> {
+    // The key first: certifying a new one records an event that this head then covers.
     const key = await this.key();
-    const at = this.deps.clock.now();
-    const raw = await this.deps.keys.sign(
-      key.keyUri,
-      { name: "ECDSA", hash: "SHA-256" },
-      checkpointMessage({ seq: head.seq, hash: head.hash, at }),
-    );
-    const checkpoint = { ...head, at, signature: ecdsaRawToDer(raw), signerSerial: key.certificateSerial };
-    await this.deps.store.saveCheckpoint(checkpoint);
-    return checkpoint;
+    const latest = await this.deps.store.latestTreeHead();
+    const tree = await this.catchUp(latest);
+    if (!latest && tree.treeSize === 0) return undefined;
+    if (latest && tree.treeSize <= latest.size) {
+      if (tree.treeSize < latest.size) {
+        // Never sign a shorter log over a longer signed one: that is what truncation looks like.
+        this.deps.logger?.error(
+          { events: tree.treeSize, treeHeadSize: latest.size },
+          "the audit log holds fewer events than its last signed tree head; not signing",
+        );
+      }
+      return undefined;
+    }
+    const head = { size: tree.treeSize, rootHash: tree.root().toString("hex"), at: this.deps.clock.now() };
+    const raw = await this.deps.keys.sign(key.keyUri, { name: "ECDSA", hash: "SHA-256" }, treeHeadMessage(head));
+    const signed: SignedTreeHead = { ...head, signature: ecdsaRawToDer(raw), signerSerial: key.certificateSerial };
+    const leaves = this.pending.length <= MAX_STORED_LEAVES ? Buffer.concat(this.pending) : undefined;
+    await this.deps.store.saveTreeHead({ ...signed, leavesFrom: this.signedSize, ...(leaves ? { leaves } : {}) });
+    this.signedSize = head.size;
+    this.pending = [];
+    this.deps.logger?.info({ treeHead: treeHeadJson(signed) }, "audit tree head signed");
+    await this.witness.append(signed);
+    return signed;
+  }
+
+  /**
+   * Extends this process's tree with the events stored since it last looked (the whole log the
+   * first time). Events commit in sequence order (appenders queue on the head row), so reading
+   * stops at the first gap.
+   */
+  private async catchUp(latest: StoredTreeHead | undefined): Promise<CompactTree> {
+    if (!this.tree) {
+      this.tree = new CompactTree();
+      this.signedSize = 0;
+      this.pending = [];
+    }
+    const tree = this.tree;
+    for (;;) {
+      const page = await this.deps.store.page(tree.treeSize, 1000);
+      for (const event of page) {
+        if (event.seq !== tree.treeSize + 1) return tree;
+        const leaf = leafHash(eventLeaf(event.seq, event));
+        tree.append(leaf);
+        this.pending.push(leaf);
+        // Rebuilding after a restart: the stored head's leaves are already stored.
+        if (latest && tree.treeSize === latest.size && this.signedSize < latest.size) {
+          this.signedSize = latest.size;
+          this.pending = [];
+        }
+      }
+      if (page.length < 1000) return tree;
+    }
   }
 
   /**
    * The audit key, created in the token with its certificate on first use and replaced by a new
-   * one in its certificate's last 30 days; old checkpoints keep naming the signer they used.
+   * one in its certificate's last 30 days; old tree heads keep naming the signer they used.
    */
-  private async key() {
+  private async key(): Promise<{ keyUri: string; certificateSerial: string }> {
+    // Looked up once until its renewal is due: a head a second should cost a signature, not a
+    // certificate chain read and parsed each time.
+    if (this.signer && this.deps.clock.now().getTime() < this.signer.renewAt) return this.signer.key;
     const existing = await this.deps.store.auditKey();
     if (existing) {
       const chain = await this.deps.certificateChain(existing.certificateSerial);
       // Our own key's certificate gone from the database is damage to report, not a reason to renew.
       if (!chain) throw new NotFoundError(`no certificate with serial ${existing.certificateSerial}`);
-      const renewBy = this.deps.clock.now().getTime() + 30 * 86_400_000;
-      if (chain[0]!.notAfter.getTime() > renewBy) return existing;
+      const renewAt = chain[0]!.notAfter.getTime() - 30 * 86_400_000;
+      if (this.deps.clock.now().getTime() < renewAt) {
+        this.signer = { key: existing, renewAt };
+        return existing;
+      }
     }
     const { uri, spki } = await this.deps.keys.generateKeyPair("p256", "keyward-audit");
     const issued = await this.deps.issueAuditCertificate(spki);
@@ -102,28 +173,110 @@ export class AuditLog {
     });
   }
 
-  /** Proves the chain and every checkpoint, naming the first altered or missing event. */
-  async verify(): Promise<AuditVerification & { signers: string[] }> {
-    const checkpoints = await this.deps.store.checkpoints();
+  /**
+   * Rebuilds the tree from the events and checks every signed tree head in the database, in the
+   * witness (`witness`, else the configured file when it exists) and in `sinceTreeHead` (a head an
+   * outside auditor kept: the log must have only grown since). `seal` first signs a head over
+   * what is stored, as a live server does before it reports on itself.
+   */
+  async verify(
+    options: { witness?: string; sinceTreeHead?: string; seal?: boolean } = {},
+  ): Promise<AuditVerification & { signers: string[] }> {
+    if (options.seal) await this.treeHead();
+    const treeHeads = await this.deps.store.treeHeads();
+    const witnessPath =
+      options.witness ?? (existsSync(this.deps.settings.witness) ? this.deps.settings.witness : undefined);
+    if (options.witness && !existsSync(options.witness)) throw new NotFoundError(`no witness file ${options.witness}`);
+    const witnessed: WitnessEntry[] | undefined = witnessPath ? await readWitness(witnessPath) : undefined;
+    const witness = witnessed ? [...witnessed] : options.sinceTreeHead ? [] : undefined;
+    if (options.sinceTreeHead) {
+      // The kept head is held to the log like a witness line: it must be stored and still match.
+      const entries = existsSync(options.sinceTreeHead) ? await readWitness(options.sinceTreeHead) : [];
+      const kept = entries.filter((e) => e.head).at(-1);
+      if (!kept) throw new BadRequestError(`${options.sinceTreeHead} holds no signed tree head`);
+      witness!.push(kept);
+    }
+    const all = [...treeHeads, ...(witness ?? []).flatMap((w) => (w.head ? [w.head] : []))];
     const signers = new Map<string, x509.X509Certificate | undefined>();
-    for (const serial of new Set(checkpoints.map((c) => c.signerSerial))) {
+    for (const serial of new Set(all.map((h) => h.signerSerial))) {
       signers.set(serial, await this.trustedSigner(serial));
     }
-    const result = await verifyAuditChain({
+    const result = await verifyAuditLog({
       page: (afterSeq) => this.deps.store.page(afterSeq, 1000),
       head: await this.deps.store.head(),
-      checkpoints,
-      checkSignature: async (c) => {
-        const signer = signers.get(c.signerSerial);
+      treeHeads,
+      leavesOf: async (size) => (await this.deps.store.treeHeadLeaves(size)) ?? undefined,
+      witness,
+      checkSignature: async (h) => {
+        const signer = signers.get(h.signerSerial);
         if (!signer) return false;
         const key = createPublicKey({ key: Buffer.from(signer.publicKey.rawData), format: "der", type: "spki" });
-        return verifySignature("sha256", checkpointMessage(c), key, c.signature);
+        return verifySignature("sha256", treeHeadMessage(h), key, h.signature);
       },
+      now: this.deps.clock.now(),
+      maxUncoveredMs: this.deps.settings.treeHeadSeconds * 1000 + UNCOVERED_GRACE_MS,
     });
-    return { ...result, signers: [...signers.keys()] };
+    return {
+      ...result,
+      ...(witnessed ? { witnessed: witnessed.filter((w) => w.head).length } : {}),
+      signers: [...signers.keys()],
+    };
   }
 
-  /** JSON Lines of every event, then the checkpoints and the signer chain: enough to verify offline. */
+  /** The latest signed tree heads, newest first. */
+  async treeHeads(limit: number): Promise<SignedTreeHead[]> {
+    return (await this.deps.store.treeHeads()).slice(-limit).reverse();
+  }
+
+  /** Leaf hashes of the first `size` events, refusing a size beyond the stored log. */
+  private async leaves(size: number): Promise<Buffer[]> {
+    const leaves: Buffer[] = [];
+    while (leaves.length < size) {
+      const page = await this.deps.store.page(leaves.length, Math.min(1000, size - leaves.length));
+      if (page.length === 0) break;
+      for (const e of page) leaves.push(leafHash(eventLeaf(e.seq, e)));
+    }
+    if (leaves.length < size) throw new NotFoundError(`the audit log holds ${leaves.length} events, not ${size}`);
+    return leaves;
+  }
+
+  /** The size a proof is for: the given one, else the latest signed head's. */
+  private async proofSize(treeSize: number | undefined): Promise<{ size: number; head?: SignedTreeHead }> {
+    const heads = await this.deps.store.treeHeads();
+    const size = treeSize ?? heads.at(-1)?.size;
+    if (!size) throw new NotFoundError("no signed tree head yet");
+    return { size, head: heads.find((h) => h.size === size) };
+  }
+
+  /** RFC 9162 inclusion proof: event `seq` is leaf seq-1 of the tree of `treeSize` events. */
+  async inclusionProof(seq: number, treeSize?: number) {
+    const { size, head } = await this.proofSize(treeSize);
+    if (seq < 1 || seq > size) throw new BadRequestError(`event ${seq} is not in a tree of ${size} events`);
+    const leaves = await this.leaves(size);
+    return {
+      seq,
+      leafIndex: seq - 1,
+      treeSize: size,
+      leafHash: leaves[seq - 1]!.toString("hex"),
+      path: inclusionProof(seq - 1, leaves).map((h) => h.toString("hex")),
+      ...(head ? { treeHead: treeHeadJson(head) } : {}),
+    };
+  }
+
+  /** RFC 9162 consistency proof: the tree of `from` events is a prefix of the tree of `to`. */
+  async consistencyProof(from: number, to?: number) {
+    const { size, head } = await this.proofSize(to);
+    if (from < 1 || from > size) throw new BadRequestError(`no consistency proof from ${from} to ${size} events`);
+    const leaves = await this.leaves(size);
+    return {
+      from,
+      to: size,
+      path: consistencyProof(from, leaves).map((h) => h.toString("hex")),
+      ...(head ? { treeHead: treeHeadJson(head) } : {}),
+    };
+  }
+
+  /** JSON Lines of every event, then the tree heads and the signer chains: enough to verify offline. */
   async *export(): AsyncGenerator<string> {
     let after = 0;
     for (;;) {
@@ -132,42 +285,37 @@ export class AuditLog {
       for (const event of page) yield `${JSON.stringify({ type: "event", ...exportable(event) })}\n`;
       after = page.at(-1)!.seq;
     }
-    for (const c of await this.deps.store.checkpoints()) {
-      const chain = (await this.deps.certificateChain(c.signerSerial)) ?? [];
-      yield `${JSON.stringify({
-        type: "checkpoint",
-        seq: c.seq,
-        hash: c.hash,
-        at: c.at.toISOString(),
-        signature: c.signature.toString("base64"),
-        signerSerial: c.signerSerial,
-        chain: chain.map((cert) => cert.toString("pem")),
-      })}\n`;
+    const chains = new Map<string, string[]>();
+    for (const h of await this.deps.store.treeHeads()) {
+      if (!chains.has(h.signerSerial)) {
+        const chain = (await this.deps.certificateChain(h.signerSerial)) ?? [];
+        chains.set(
+          h.signerSerial,
+          chain.map((cert) => cert.toString("pem")),
+        );
+      }
+      yield `${JSON.stringify({ ...treeHeadJson(h), chain: chains.get(h.signerSerial) })}\n`;
     }
   }
 
-  /** Checkpoints on a timer and after bursts; a failure is logged and retried on the next tick. */
+  /** A tree head every `treeHeadSeconds` while events arrive; a failure is logged and retried on the next tick. */
   start(): void {
     const tick = async () => {
-      const head = await this.deps.store.head();
-      const last = (await this.deps.store.checkpoints()).at(-1);
-      const pending = head.seq - (last?.seq ?? 0);
-      const age = this.deps.clock.now().getTime() - (last?.at.getTime() ?? 0);
-      if (
-        pending >= this.deps.settings.checkpointEvents ||
-        (pending > 0 && age >= this.deps.settings.checkpointSeconds * 1000)
-      ) {
-        await this.checkpoint();
-      }
+      const [seq, latest] = await Promise.all([this.lastSeq(), this.deps.store.latestTreeHead()]);
+      if (seq > (latest?.size ?? 0)) await this.treeHead();
     };
     this.timer = setInterval(() => {
-      tick().catch((error) => this.deps.logger?.error({ err: error }, "audit checkpoint failed"));
-    }, 5_000);
+      tick().catch((error) => this.deps.logger?.error({ err: error }, "audit tree head failed"));
+    }, this.deps.settings.treeHeadSeconds * 1000);
     this.timer.unref();
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
+  /** Stops the timer and signs a last head over everything stored (shutdown). */
+  async stop(): Promise<void> {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.treeHead().catch((error) => this.deps.logger?.error({ err: error }, "final audit tree head failed"));
   }
 
   /** The signer's certificate, if it chains to our root by signature and was valid when used. */

@@ -21,6 +21,7 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   approvals: "approvals:read",
   "audit verify": "audit:read",
   "audit checkpoint": "audit:read",
+  "audit tree-head": "audit:read",
   "audit export": "audit:read",
   "audit list": "audit:read",
   "cert issue": "certificates:issue",

@@ -113,6 +113,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     baseUrl,
     ...(config.baseUrl === undefined ? { baseUrlFromListen: true } : {}),
     database: { url: resolveSqlitePath(databaseUrl) },
+    audit: { ...config.audit, witness: resolve(config.audit.witness ?? join(dataDir, "audit-witness.log")) },
   };
 }
 

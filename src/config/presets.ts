@@ -12,7 +12,7 @@ const intermediate = (keyType: string, validityDays: number) => [
  * wins. Why each value was chosen: docs/handbook/profiles.md.
  */
 export const PRESET_SETTINGS: Record<PresetName, Json> = {
-  // A laptop or CI: fast keys, short lifetimes, nobody to ask for approval, few checkpoints. The
+  // A laptop or CI: fast keys, short lifetimes, nobody to ask for approval. The
   // intermediate outlives Keyward's own 397-day service certificates (audit and KMS signers).
   dev: {
     ca: {
@@ -22,7 +22,6 @@ export const PRESET_SETTINGS: Record<PresetName, Json> = {
     profiles: { server: { validityDays: 30 }, client: { validityDays: 30 } },
     revocation: { crlValidityHours: 24, ocspValidityHours: 24, rootCrlValidityDays: 365 },
     access: { sessionMinutes: 60, quorum: {} },
-    audit: { checkpointEvents: 10_000, checkpointSeconds: 3600 },
     kms: { destroyWaitDays: 1 },
     ceremony: { minWitnesses: 0 },
   },
@@ -35,7 +34,6 @@ export const PRESET_SETTINGS: Record<PresetName, Json> = {
     profiles: { server: { validityDays: 90 }, client: { validityDays: 90 } },
     revocation: { crlValidityHours: 24, ocspValidityHours: 72, rootCrlValidityDays: 180 },
     access: { sessionMinutes: 15, quorum: {} },
-    audit: { checkpointEvents: 1000, checkpointSeconds: 300 },
     kms: { destroyWaitDays: 7 },
     ceremony: { minWitnesses: 1 },
   },
@@ -64,7 +62,6 @@ export const PRESET_SETTINGS: Record<PresetName, Json> = {
       },
     },
     acme: { externalAccountRequired: true },
-    audit: { checkpointEvents: 100, checkpointSeconds: 60 },
     kms: { destroyWaitDays: 30, allowJweDistribution: false },
     ceremony: { minWitnesses: 2 },
   },

@@ -318,9 +318,27 @@ export const ConfigSchema = z
           .min(1)
           .max(24 * 30)
           .default(24),
+        /**
+         * Failed and unknown-name logins (each a slow hash and a database write) per source
+         * address and for everyone together (token buckets; refused with 429 and Retry-After).
+         */
+        loginThrottle: z
+          .object({
+            perSourceBurst: z.number().int().min(1).max(10_000).default(10),
+            perSourcePerMinute: z.number().int().min(1).max(60_000).default(10),
+            globalBurst: z.number().int().min(1).max(100_000).default(20),
+            globalPerSecond: z.number().int().min(1).max(10_000).default(2),
+          })
+          .strict()
+          .default({ perSourceBurst: 10, perSourcePerMinute: 10, globalBurst: 20, globalPerSecond: 2 }),
       })
       .strict()
-      .default({ sessionMinutes: 15, quorum: {}, approvalHours: 24 }),
+      .default({
+        sessionMinutes: 15,
+        quorum: {},
+        approvalHours: 24,
+        loginThrottle: { perSourceBurst: 10, perSourcePerMinute: 10, globalBurst: 20, globalPerSecond: 2 },
+      }),
     kms: z
       .object({
         /**
@@ -392,16 +410,20 @@ export const ConfigSchema = z
             z.object({ count: z.number().int().min(1), perSeconds: z.number().int().min(1) }).strict(),
           )
           .default({}),
+        /** /metrics labels series by KMS key id and principal name (public endpoint: off by default). */
+        detailedLabels: z.boolean().default(false),
       })
       .strict()
-      .default({ bursts: {} }),
+      .default({ bursts: {}, detailedLabels: false }),
     audit: z
       .object({
-        checkpointEvents: z.number().int().min(1).max(1_000_000).default(1000),
-        checkpointSeconds: z.number().int().min(5).max(86_400).default(300),
+        /** A signed tree head at least this often while events arrive (and at shutdown). */
+        treeHeadSeconds: z.number().int().min(1).max(60).default(1),
+        /** The witness file every signed tree head is appended to; default `<dataDir>/audit-witness.log`. */
+        witness: z.string().min(1).optional(),
       })
       .strict()
-      .default({ checkpointEvents: 1000, checkpointSeconds: 300 }),
+      .default({ treeHeadSeconds: 1 }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()
@@ -422,4 +444,5 @@ export type Config = z.infer<typeof ConfigSchema> & {
   /** True when baseUrl came from http://<listen> rather than from the config or KEYWARD_BASE_URL. */
   baseUrlFromListen?: boolean;
   database: { url: string };
+  audit: { treeHeadSeconds: number; witness: string };
 };

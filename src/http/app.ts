@@ -2,7 +2,7 @@ import type { RequestListener } from "node:http";
 import express from "express";
 import type { Logger } from "pino";
 import type { UserService } from "../access/index.js";
-import { NotFoundError } from "../errors/index.js";
+import { NotFoundError, TooManyRequestsError } from "../errors/index.js";
 import type { RevokedKeyList } from "../keys/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { consoleRouter } from "./console.js";
@@ -84,6 +84,9 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
         user: { id: session.user.id, name: session.user.name, role: session.user.role },
       });
     } catch (error) {
+      // A throttled client waits a second for its 429: a flooding connection then costs one cheap
+      // answer a second (a timer, no CPU) instead of as many as it can send.
+      if (error instanceof TooManyRequestsError) await new Promise((r) => setTimeout(r, 1000));
       next(error);
     }
   });

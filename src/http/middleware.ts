@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import type { Actor, AuditLog } from "../audit/index.js";
+import type { Actor, AuditSummaries } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import type { Metrics } from "../metrics/index.js";
@@ -41,9 +41,9 @@ export function accessLog(logger: Logger): RequestHandler {
   };
 }
 
-/** Where refusals are counted and audited. */
+/** Where refusals are counted and audited (bounded: a flood of them gets a summary). */
 interface DenialDeps {
-  audit: Pick<AuditLog, "record">;
+  refusals: Pick<AuditSummaries, "note">;
   metrics?: Pick<Metrics, "deniedRequests">;
 }
 
@@ -67,11 +67,12 @@ async function deny(
   const who = refusal.principal
     ? { id: refusal.principal.id, name: refusal.principal.name, kind: refusal.principal.kind }
     : { id: "anonymous", name: "anonymous", kind: "anonymous" as const };
+  const route = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
   try {
-    await deps.audit.record({
+    await deps.refusals.note(`request.denied:${refusal.reason}:${who.id}:${req.ip}`, {
       action: "request.denied",
       actor: { ...who, requestId: res.locals.requestId as string, ...(req.ip ? { address: req.ip } : {}) },
-      target: { type: "route", id: `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}` },
+      target: { type: "route", id: route },
       outcome: "denied",
       details: { permission: refusal.permission, reason: refusal.error.message },
     });
@@ -79,6 +80,22 @@ async function deny(
     return next(auditError);
   }
   next(refusal.error);
+}
+
+/**
+ * A state-changing request the caller was refused (a policy-refused issuance, a decrypt with the
+ * wrong context, a compromised key without override…) is an audit event, like a denied one.
+ */
+export async function auditRefusal(deps: DenialDeps, req: Request, res: Response, error: KeywardError): Promise<void> {
+  const actor = actorOf(req, res);
+  const route = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
+  await deps.refusals.note(`request.refused:${actor.id}:${route}`, {
+    action: "request.refused",
+    actor,
+    target: { type: "route", id: `${req.method} ${req.originalUrl.split("?")[0]}`.slice(0, 200) },
+    outcome: "denied",
+    details: { code: error.code, reason: error.message.slice(0, 500) },
+  });
 }
 
 const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError =>

@@ -19,7 +19,7 @@ export function createBurstWatch(deps: {
     clock: deps.clock,
     limits: deps.limits,
     onBurst: (burst) => {
-      metrics.anomalies.inc({ principal: burst.principal, operation: burst.operation });
+      metrics.countAnomaly(burst.principal, burst.operation);
       logger?.warn({ ...burst }, "burst of key operations above the configured rate");
       void deps.audit
         .record({
@@ -36,7 +36,7 @@ export function createBurstWatch(deps: {
     bursts,
     // Every use of a KMS key: counted by key and operation, and watched for bursts by principal.
     keyUsed({ keyId, operation, actor }) {
-      metrics.keyOperations.inc({ key: keyId, operation });
+      metrics.countKeyOperation(keyId, operation);
       bursts.record(actor.name, `key.${operation}`);
     },
   };

@@ -11,6 +11,11 @@ export type HsmOperation = "sign" | "generate" | "encrypt" | "decrypt" | "wrap" 
 export interface MetricsOptions {
   /** Process and Node runtime metrics (CPU, memory, event-loop lag, GC); off by default so tests stay quiet. */
   defaultMetrics?: boolean;
+  /**
+   * Label series by KMS key id and by principal (`monitoring.detailedLabels`). Off by default:
+   * /metrics is public, and key ids and names tell an outsider what exists and who uses it.
+   */
+  detailedLabels?: boolean;
 }
 
 /** PKCS#11 calls on a local token take ~0.1 ms, over a network HSM tens of ms; anything near 1 s is an incident. */
@@ -41,17 +46,21 @@ export class Metrics {
   readonly crlRequests: Counter<"ca">;
   readonly hsmOperationSeconds: Histogram<"operation" | "mechanism">;
   readonly hsmErrors: Counter<"operation" | "code">;
+  /** Use countKeyOperation: without detailed labels the series has no `key` label. */
   readonly keyOperations: Counter<"key" | "operation">;
   readonly deniedRequests: Counter<"permission" | "reason">;
   readonly acmeOrders: Counter<"status">;
   readonly httpRequestSeconds: Histogram<"route" | "method" | "status">;
+  /** Use countAnomaly: without detailed labels the series has no `principal` label. */
   readonly anomalies: Counter<"principal" | "operation">;
+  private readonly detailedLabels: boolean;
   /** A cell appears with its first request; looked up without building a key. */
   private readonly ocspCounts: Record<OcspMethod, Partial<Record<OcspResult, OcspCount>>> = { GET: {}, POST: {} };
 
   constructor(options: MetricsOptions = {}) {
     const registry = new Registry();
     this.registry = registry;
+    this.detailedLabels = options.detailedLabels ?? false;
     // `registers` must always be given: prom-client falls back to the global registry otherwise.
     const registers = [registry];
 
@@ -102,8 +111,8 @@ export class Metrics {
     });
     this.keyOperations = new Counter({
       name: "keyward_key_operations_total",
-      help: "Operations performed with managed keys, by key and operation.",
-      labelNames: ["key", "operation"] as const,
+      help: `Operations performed with managed keys, by ${this.detailedLabels ? "key and " : ""}operation.`,
+      labelNames: (this.detailedLabels ? ["key", "operation"] : ["operation"]) as ["key", "operation"],
       registers,
     });
     this.deniedRequests = new Counter({
@@ -127,12 +136,20 @@ export class Metrics {
     });
     this.anomalies = new Counter({
       name: "keyward_anomalies_total",
-      help: "Bursts of sensitive operations above the configured rate, by principal and operation.",
-      labelNames: ["principal", "operation"] as const,
+      help: `Bursts of sensitive operations above the configured rate, by ${this.detailedLabels ? "principal and " : ""}operation.`,
+      labelNames: (this.detailedLabels ? ["principal", "operation"] : ["operation"]) as ["principal", "operation"],
       registers,
     });
 
     if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  }
+
+  countKeyOperation(key: string, operation: string): void {
+    this.keyOperations.inc(this.detailedLabels ? { key, operation } : { operation });
+  }
+
+  countAnomaly(principal: string, operation: string): void {
+    this.anomalies.inc(this.detailedLabels ? { principal, operation } : { operation });
   }
 
   /**

@@ -15,7 +15,8 @@ export interface Warning {
     | "crl-missing"
     | "audit-chain-broken"
     | "ocsp-responder-expired"
-    | "ocsp-unanswered";
+    | "ocsp-unanswered"
+    | "crl-due";
   message: string;
 }
 
@@ -62,6 +63,8 @@ export class OverviewService {
       responder: (caId: string) => Promise<ResponderInfo | undefined>;
       pendingApprovals: () => Promise<Approval[]>;
       verifyAudit: () => Promise<{ ok: boolean; events: number; problem?: unknown }>;
+      /** CAs whose CRL lacks a revocation (durable mark, cleared when the CRL is signed). */
+      dueCrls: () => Promise<Array<{ caId: string; since: Date }>>;
       settings: OverviewSettings;
     },
   ) {}
@@ -84,6 +87,19 @@ export class OverviewService {
       };
       cas.push(health);
       if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
+    }
+    // The minute sweep signs due CRLs; one still due after two minutes waits for a key (an offline
+    // root: the next ceremony) or keeps failing.
+    for (const due of await this.deps.dueCrls()) {
+      if (now.getTime() - due.since.getTime() < 120_000) continue;
+      const root = cas.find((c) => c.ca.id === due.caId)?.ca.kind === "root";
+      warnings.push({
+        level: "warning",
+        code: "crl-due",
+        message: `the ${due.caId} CRL lacks revocations made since ${due.since.toISOString()}${
+          root ? ": sign it at the next root ceremony (keyward crl root)" : ""
+        }`,
+      });
     }
     const refreshBefore = new Date(now.getTime() - (this.deps.settings.ocspValidityHours * 3_600_000) / 2);
     const coverage = await this.deps.store.ocspCoverage(now, refreshBefore);

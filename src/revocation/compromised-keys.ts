@@ -59,7 +59,7 @@ export class CompromisedKeys {
     const issuers = [...new Set(certificates.filter((c) => revoked.includes(c.serial)).map((c) => c.caId))];
     const crls = [];
     for (const issuer of issuers) {
-      const crl = await this.deps.crl.generate(issuer);
+      const crl = await this.deps.crl.generate(issuer, actor);
       crls.push({ issuer, number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate });
     }
     const answers = [];

@@ -1,6 +1,7 @@
-import { SYSTEM_ACTOR } from "../audit/index.js";
+import { type Actor, SYSTEM_ACTOR } from "../audit/index.js";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
+import { ConflictError } from "../errors/index.js";
 import { wholeSeconds } from "../clock/index.js";
 import {
   booleanTrue,
@@ -167,10 +168,10 @@ export class CrlPublisher {
   ) {}
 
   /** Signs a fresh CRL for the CA; concurrent calls for one CA share the run. */
-  generate(caId: string): Promise<StoredCrl> {
+  generate(caId: string, actor: Actor = SYSTEM_ACTOR): Promise<StoredCrl> {
     const inFlight = this.running.get(caId);
-    if (inFlight) return inFlight.then(() => this.generate(caId));
-    const run = this.build(caId).finally(() => this.running.delete(caId));
+    if (inFlight) return inFlight.then(() => this.generate(caId, actor));
+    const run = this.build(caId, actor).finally(() => this.running.delete(caId));
     this.running.set(caId, run);
     return run;
   }
@@ -197,23 +198,37 @@ export class CrlPublisher {
     this.pending.set(caId, timer);
   }
 
-  /** Regenerates each CA's CRL once half its validity has passed (and at once when there is none). */
+  /**
+   * Every minute (and at once, so at startup): re-signs each intermediate's CRL that is due (a
+   * revocation since its last CRL, recorded durably with the revocation) or half through its
+   * validity (or missing), and the root's when due. An offline root's stays due, with a warning,
+   * until a ceremony signs it.
+   */
   start(
-    caIds: () => Promise<string[]>,
+    cas: () => Promise<Array<{ id: string; kind: "root" | "intermediate" }>>,
     intervalMs = 60_000,
     /** Across a fleet, only the instance that claims a CA's slot checks it (see SchedulerSlots). */
     claim: (job: string, periodMs: number) => Promise<boolean> = async () => true,
   ): void {
     const tick = async () => {
-      for (const caId of await caIds()) {
-        if (!(await claim(`crl:${caId}`, intervalMs))) continue;
+      for (const { id: caId, kind } of await cas()) {
+        const due = await this.deps.store.crlDue(caId);
+        if (kind === "root" && !due) continue;
+        // A due CRL is not left to whoever claimed this minute (maybe the instance that just died):
+        // two instances signing it at once only spend a CRL number.
+        if (!due && !(await claim(`crl:${caId}`, intervalMs))) continue;
         const crl = await this.current(caId);
         const now = this.deps.clock.now();
         const half = crl ? crl.thisUpdate.getTime() + (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 0;
         // One CA whose key is not at hand (left in a previous token) must not hold back the others.
-        if (now.getTime() >= half) {
+        if (due || now.getTime() >= half) {
           await this.generate(caId).catch((error) =>
-            this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"),
+            error instanceof ConflictError
+              ? this.deps.logger?.warn(
+                  { caId, dueSince: due?.since },
+                  `the ${caId} CRL lacks revocations: ${error.message}; sign it at the next ceremony (keyward crl root)`,
+                )
+              : this.deps.logger?.error({ err: error, caId }, "CRL generation failed; serving the previous CRL"),
           );
         }
       }
@@ -247,7 +262,10 @@ export class CrlPublisher {
     return sequence(explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))), onlyContains(0x81));
   }
 
-  private async build(caId: string): Promise<StoredCrl> {
+  /** `actor`: who asked for this CRL (the CLI's operator, a person through the API), else Keyward itself. */
+  private async build(caId: string, actor: Actor): Promise<StoredCrl> {
+    // Read before the entries: a revocation committed after this keeps the CA due.
+    const due = await this.deps.store.crlDue(caId);
     const issuer = await this.deps.ca.issuerInfo(caId);
     const thisUpdate = wholeSeconds(this.deps.clock.now());
     const { validityHours, rootValidityHours } = this.deps.settings;
@@ -286,14 +304,18 @@ export class CrlPublisher {
     entries.enclose(0x30);
     const der = entries.bytes();
     const crl: StoredCrl = { caId, number, thisUpdate, nextUpdate, der };
-    await this.deps.store.saveCrl(crl, {
-      action: "crl.sign",
-      actor: SYSTEM_ACTOR,
-      target: { type: "ca", id: caId },
-      outcome: "success",
-      details: { number, entries: count, nextUpdate: nextUpdate.toISOString() },
-      at: thisUpdate,
-    });
+    await this.deps.store.saveCrl(
+      crl,
+      {
+        action: "crl.sign",
+        actor,
+        target: { type: "ca", id: caId },
+        outcome: "success",
+        details: { number, entries: count, nextUpdate: nextUpdate.toISOString() },
+        at: thisUpdate,
+      },
+      due?.generation,
+    );
     this.latest.set(caId, crl);
     this.deps.logger?.info({ caId, number, entries: count }, "CRL signed");
     return crl;

@@ -101,9 +101,8 @@ export function createRevocation(deps: {
     crl,
     compromisedKeys,
     start() {
-      // The root's key may be offline: its CRL is signed with `keyward crl root`, not here.
-      const intermediates = async () => (await ca.list()).filter((c) => c.kind === "intermediate").map((c) => c.id);
-      crl.start(intermediates, 60_000, deps.slots);
+      // The root's CRL only when due (a revoked intermediate): otherwise it is signed at ceremonies.
+      crl.start(async () => (await ca.list()).map((c) => ({ id: c.id, kind: c.kind })), 60_000, deps.slots);
       ocsp.start(60_000, deps.slots);
       // Other instances' revocations: at once by notice (PostgreSQL), within a second by the sweep.
       ocsp.watchStorage(1000);

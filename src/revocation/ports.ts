@@ -72,7 +72,15 @@ export interface RevocationStore {
 
   /** Allocates the next CRL number for a CA; strictly increasing, never reused. */
   nextCrlNumber(caId: string): Promise<number>;
-  saveCrl(crl: StoredCrl, audit: AuditEvent): Promise<void>;
+  /**
+   * Stores a signed CRL; `dueGeneration` (read before its entries were) clears the CA's "due"
+   * mark unless a later revocation bumped it meanwhile.
+   */
+  saveCrl(crl: StoredCrl, audit: AuditEvent, dueGeneration?: number): Promise<void>;
+  /** The CA's "due" mark, set in the transaction of every revocation or release since its last CRL. */
+  crlDue(caId: string): Promise<{ generation: number; since: Date } | undefined>;
+  /** Every CA whose CRL is due. */
+  dueCrls(): Promise<Array<{ caId: string; since: Date }>>;
   latestCrl(caId: string): Promise<StoredCrl | undefined>;
   /** The number of the newest stored CRL, without its DER (which may be tens of megabytes). */
   latestCrlNumber(caId: string): Promise<number | undefined>;

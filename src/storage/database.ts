@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
@@ -44,12 +44,17 @@ export async function openDatabase(url: string): Promise<OpenDatabase> {
 }
 
 function openSqlite(path: string): Omit<OpenDatabase, "ping"> {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   let sqlite: SqliteDatabase.Database;
   try {
     sqlite = new SqliteDatabase(path);
   } catch (error) {
     throw new StorageError(`cannot open SQLite database ${path}: ${(error as Error).message}`, error);
+  }
+  // Owner-only whatever the umask (or an older Keyward) made it; SQLite gives the WAL and SHM files
+  // the database file's mode, and any that exist already are fixed here too.
+  if (path !== ":memory:") {
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   }
   sqlite.pragma("journal_mode = WAL");
   // FULL: a commit is on disk before we answer (revocations and issuance must survive power loss).

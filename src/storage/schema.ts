@@ -207,6 +207,22 @@ export interface AuditCheckpointsTable {
   signer_serial: string;
 }
 
+export interface AuditTreeHeadsTable {
+  size: number;
+  root_hash: string;
+  at: string;
+  signature: Buffer;
+  signer_serial: string;
+  leaves_from: number;
+  leaves: Buffer | null;
+}
+
+export interface CrlDueTable {
+  ca_id: string;
+  generation: number;
+  since: string;
+}
+
 export interface AuditKeysTable {
   id: number;
   key_uri: string;
@@ -400,6 +416,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_tree_heads: AuditTreeHeadsTable;
+  crl_due: CrlDueTable;
   audit_keys: AuditKeysTable;
   users: UsersTable;
   recovery_codes: RecoveryCodesTable;

@@ -64,6 +64,35 @@ describe("ACME directory and nonces", () => {
     expect(get.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(get.headers.get("replay-nonce")).not.toBe(head.headers.get("replay-nonce"));
   });
+
+  it("adds no nonce row for anonymous GETs and 404s (issue 22), only for newNonce and POSTs", async () => {
+    const rows = async () =>
+      Number(
+        (
+          await kw.services.database.db
+            .selectFrom("acme_nonces")
+            .select((eb) => eb.fn.countAll().as("n"))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const before = await rows();
+    const gets = await Promise.all(
+      [
+        "/acme/directory",
+        "/acme/no-such-thing",
+        "/acme/order/unknown",
+        "/acme/renewal-info/x.y",
+        "/acme/cert/00",
+      ].flatMap((path) => Array.from({ length: 20 }, () => fetch(`${kw.url}${path}`))),
+    );
+    expect(gets.some((r) => r.status === 404)).toBe(true);
+    for (const res of gets) expect(res.headers.get("replay-nonce")).toBeNull();
+    expect(await rows()).toBe(before);
+    await nonce();
+    const refused = await post(`${kw.url}/acme/new-account`, {});
+    expect(refused.res.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(await rows()).toBe(before + 2);
+  });
 });
 
 describe("ACME accounts with acme-client (an unmodified client)", () => {

@@ -1,10 +1,12 @@
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { sql } from "kysely";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/index.js";
+import { type Actor, auditView, canonicalJson, chainHash } from "../../src/audit/index.js";
 import { openssl, opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
 import { createPerson, type Person, SteppingClock } from "../helpers/people.js";
 
@@ -35,6 +37,37 @@ async function issue(name: string): Promise<string> {
   expect(res.status).toBe(201);
   return ((await res.json()) as { serial: string }).serial;
 }
+
+/** RFC 9162 leaf hash of an exported event, by hand: SHA-256(0x00 ‖ canonical body). */
+const leaf = (e: Record<string, unknown>) =>
+  createHash("sha256")
+    .update(Buffer.from([0]))
+    .update(
+      canonicalJson({
+        seq: e.seq,
+        at: e.at,
+        action: e.action,
+        actor: { id: (e.actor as Actor).id, name: (e.actor as Actor).name, kind: (e.actor as Actor).kind },
+        requestId: (e.actor as Actor).requestId ?? null,
+        address: (e.actor as Actor).address ?? null,
+        target: e.target ?? null,
+        outcome: e.outcome,
+        details: e.details ?? {},
+      }),
+    )
+    .digest();
+
+/** RFC 9162 MTH, by hand. */
+const mth = (leaves: Buffer[]): Buffer => {
+  if (leaves.length === 1) return leaves[0]!;
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return createHash("sha256")
+    .update(Buffer.from([1]))
+    .update(mth(leaves.slice(0, k)))
+    .update(mth(leaves.slice(k)))
+    .digest();
+};
 
 async function verify() {
   const res = await kw.api("/api/v1/audit/verify");
@@ -85,9 +118,11 @@ describe("the audit log", () => {
     expect((await verify()).ok).toBe(true);
   });
 
-  it("signs checkpoints in the HSM with a key certified under our root; openssl verifies them", async () => {
-    const checkpoint = await kw.services.audit.checkpoint();
-    expect(checkpoint).toBeDefined();
+  it("signs tree heads in the HSM with a key certified under our root; openssl verifies them", async () => {
+    // Verifying through the API above already signed a head over every event: nothing new to sign.
+    expect(await kw.services.audit.treeHead()).toBeUndefined();
+    const [head] = await kw.services.audit.treeHeads(1);
+    expect(head!.size).toBe(await kw.services.audit.lastSeq());
     const file = join(kw.dir, "audit.jsonl");
     const cli = await kw.services.audit.export();
     let text = "";
@@ -97,11 +132,15 @@ describe("the audit log", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
-    const cp = lines.find((l) => l.type === "checkpoint");
-    expect(cp.seq).toBe(checkpoint!.seq);
-    // The signer chain verifies against our root with openssl, and the signature over the checkpoint too.
-    const [leaf, ...chain] = cp.chain as string[];
-    writeFile(kw.dir, "audit-signer.pem", leaf!);
+    const sth = lines.filter((l) => l.type === "keyward-audit-tree-head").at(-1);
+    expect(sth.size).toBe(head!.size);
+    // The root hash is RFC 9162's over the events' canonical bodies, recomputed here by hand.
+    const events = lines.filter((l) => l.type === "event");
+    expect(events).toHaveLength(head!.size);
+    expect(mth(events.map(leaf)).toString("hex")).toBe(sth.rootHash);
+    // The signer chain verifies against our root with openssl, and the signature over the tree head too.
+    const [signer, ...chain] = sth.chain as string[];
+    writeFile(kw.dir, "audit-signer.pem", signer!);
     writeFile(kw.dir, "audit-chain.pem", chain.slice(0, -1).join(""));
     writeFile(kw.dir, "audit-root.pem", chain.at(-1)!);
     expect(
@@ -114,9 +153,14 @@ describe("the audit log", () => {
         join(kw.dir, "audit-signer.pem"),
       ]),
     ).toContain("OK");
-    const message = JSON.stringify({ at: cp.at, hash: cp.hash, seq: cp.seq, type: "keyward-audit-checkpoint" });
-    writeFile(kw.dir, "checkpoint.msg", message);
-    writeFile(kw.dir, "checkpoint.sig", Buffer.from(cp.signature, "base64"));
+    const message = JSON.stringify({
+      at: sth.at,
+      rootHash: sth.rootHash,
+      size: sth.size,
+      type: "keyward-audit-tree-head",
+    });
+    writeFile(kw.dir, "sth.msg", message);
+    writeFile(kw.dir, "sth.sig", Buffer.from(sth.signature, "base64"));
     openssl(["x509", "-in", join(kw.dir, "audit-signer.pem"), "-pubkey", "-noout", "-out", join(kw.dir, "audit.pub")]);
     expect(
       openssl([
@@ -125,10 +169,17 @@ describe("the audit log", () => {
         "-verify",
         join(kw.dir, "audit.pub"),
         "-signature",
-        join(kw.dir, "checkpoint.sig"),
-        join(kw.dir, "checkpoint.msg"),
+        join(kw.dir, "sth.sig"),
+        join(kw.dir, "sth.msg"),
       ]),
     ).toContain("Verified OK");
+    // The same head went to the witness file, 0600.
+    const witness = readFileSync(kw.config.audit.witness, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(witness.at(-1)).toMatchObject({ size: sth.size, rootHash: sth.rootHash, signature: sth.signature });
+    expect(statSync(kw.config.audit.witness).mode & 0o777).toBe(0o600);
     // The audit key cannot leave the token.
     const key = await kw.services.database.db.selectFrom("audit_keys").selectAll().executeTakeFirstOrThrow();
     expect(await kw.services.hsm.signingKeys.keyAttributes(key.key_uri)).toMatchObject({
@@ -137,8 +188,65 @@ describe("the audit log", () => {
     });
   });
 
+  it("serves RFC 9162 inclusion and consistency proofs that an independent verifier accepts", async () => {
+    await issue("proof-1");
+    const first = (await kw.services.audit.treeHead())!;
+    await issue("proof-2");
+    const second = (await kw.services.audit.treeHead())!;
+    const seq = first.size - 1;
+    const inclusion = (await (await kw.api(`/api/v1/audit/proof/inclusion/${seq}`)).json()) as {
+      leafIndex: number;
+      treeSize: number;
+      leafHash: string;
+      path: string[];
+      treeHead: { rootHash: string };
+    };
+    expect(inclusion).toMatchObject({
+      leafIndex: seq - 1,
+      treeSize: second.size,
+      treeHead: { rootHash: second.rootHash },
+    });
+    const [event] = await kw.services.audit.search({ afterSeq: seq - 1, limit: 1 });
+    expect(inclusion.leafHash).toBe(leaf(JSON.parse(JSON.stringify(auditView(event!)))).toString("hex"));
+    const consistency = (await (
+      await kw.api(`/api/v1/audit/proof/consistency?from=${first.size}&to=${second.size}`)
+    ).json()) as { path: string[] };
+    // RFC 9162 §2.1.3.2 and §2.1.4.2 as written, in Python: not Keyward's code.
+    const checked = execFileSync("python3", ["-c", RFC9162_VERIFY], {
+      encoding: "utf8",
+      input: JSON.stringify({
+        inclusion: { ...inclusion, root: second.rootHash },
+        consistency: {
+          m: first.size,
+          n: second.size,
+          first: first.rootHash,
+          second: second.rootHash,
+          path: consistency.path,
+        },
+      }),
+    });
+    expect(checked.trim()).toBe("inclusion ok\nconsistency ok");
+    expect((await kw.api(`/api/v1/audit/proof/inclusion/${second.size + 5}`)).status).toBe(400);
+  });
+
+  it("signs a head at most once a second while events arrive, and one at shutdown", async () => {
+    const before = (await kw.services.audit.treeHeads(1000)).length;
+    kw.services.audit.start();
+    const started = Date.now();
+    while (Date.now() - started < 3000) await issue(`load-${Date.now()}`);
+    await new Promise((r) => setTimeout(r, 1300));
+    const seconds = (Date.now() - started) / 1000;
+    const heads = await kw.services.audit.treeHeads(1000);
+    expect(heads.length - before).toBeGreaterThanOrEqual(2);
+    expect(heads.length - before).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    expect(heads[0]!.size).toBe(await kw.services.audit.lastSeq());
+    await issue("last-before-shutdown");
+    await kw.services.audit.stop();
+    expect((await kw.services.audit.treeHeads(1))[0]!.size).toBe(await kw.services.audit.lastSeq());
+  });
+
   it("reports a storage failure while checking a signer as an error, not as tampering", async () => {
-    // The checkpoint signed above names its signer by serial; the certificates become unreadable.
+    // The tree head signed above names its signer by serial; the certificates become unreadable.
     await sql`ALTER TABLE certificates RENAME TO certificates_unreadable`.execute(db());
     try {
       await expect(kw.services.audit.verify()).rejects.toThrow(/no such table/);
@@ -148,20 +256,22 @@ describe("the audit log", () => {
     }
     expect((await verify()).ok).toBe(true);
 
-    // A checkpoint naming a signer certificate that does not exist is not trusted.
+    // A tree head naming a signer certificate that does not exist is not trusted.
     const last = await db()
-      .selectFrom("audit_checkpoints")
-      .select(["seq", "signer_serial"])
-      .orderBy("seq", "desc")
+      .selectFrom("audit_tree_heads")
+      .select(["size", "signer_serial"])
+      .orderBy("size", "desc")
       .executeTakeFirstOrThrow();
-    await db().updateTable("audit_checkpoints").set({ signer_serial: "7e57" }).where("seq", "=", last.seq).execute();
+    await db().updateTable("audit_tree_heads").set({ signer_serial: "7e57" }).where("size", "=", last.size).execute();
     try {
-      expect((await verify()).problem).toMatchObject({ seq: last.seq, kind: "signature" });
+      expect((await kw.services.audit.verify()).problems).toContainEqual(
+        expect.objectContaining({ seq: last.size, kind: "signature" }),
+      );
     } finally {
       await db()
-        .updateTable("audit_checkpoints")
+        .updateTable("audit_tree_heads")
         .set({ signer_serial: last.signer_serial })
-        .where("seq", "=", last.seq)
+        .where("size", "=", last.size)
         .execute();
     }
     expect((await verify()).ok).toBe(true);
@@ -183,7 +293,11 @@ describe("the audit log", () => {
     await db().deleteFrom("audit_events").where("seq", "=", target).execute();
     const gap = await verify();
     expect(gap.problem).toMatchObject({ seq: target, kind: "missing" });
-    expect(gap.problem!.detail).toBe(`event ${target} is missing: the next stored event is ${target + 1}`);
+    expect(gap.problem!.detail).toMatch(
+      new RegExp(
+        `^event ${target} is missing after event ${target - 1} \\(.+\\): the next stored event is event ${target + 1} \\(`,
+      ),
+    );
     await db().insertInto("audit_events").values(original).execute();
 
     // A careful forger rewrites the event and every later hash: the signed checkpoint still tells.
@@ -218,7 +332,8 @@ describe("the audit log", () => {
     await db().updateTable("audit_head").set({ hash: prev }).execute();
     const rewritten = await verify();
     expect(rewritten.ok).toBe(false);
-    expect(rewritten.problem!.kind).toBe("checkpoint");
+    // The tree head signed over the original events names the forged one, not a neighbour.
+    expect(rewritten.problem).toMatchObject({ seq: target, kind: "altered", event: { action: original.action } });
   });
 
   it("never writes a PIN, token, password or TOTP seed to the logs or the audit log", async () => {
@@ -240,3 +355,43 @@ describe("the audit log", () => {
     }
   });
 });
+
+const RFC9162_VERIFY = `
+import hashlib, json, sys
+H = lambda b: hashlib.sha256(b).digest()
+node = lambda l, r: H(b"\\x01" + l + r)
+d = json.load(sys.stdin)
+i = d["inclusion"]
+fn, sn, r = i["leafIndex"], i["treeSize"] - 1, bytes.fromhex(i["leafHash"])
+for p in map(bytes.fromhex, i["path"]):
+    assert sn != 0
+    if fn & 1 or fn == sn:
+        r = node(p, r)
+        while not fn & 1 and fn != 0:
+            fn >>= 1; sn >>= 1
+    else:
+        r = node(r, p)
+    fn >>= 1; sn >>= 1
+assert sn == 0 and r.hex() == i["root"]
+print("inclusion ok")
+c = d["consistency"]
+m, n, path = c["m"], c["n"], [bytes.fromhex(x) for x in c["path"]]
+assert path
+if m & (m - 1) == 0:
+    path = [bytes.fromhex(c["first"])] + path
+fn, sn = m - 1, n - 1
+while fn & 1:
+    fn >>= 1; sn >>= 1
+fr = sr = path[0]
+for x in path[1:]:
+    assert sn != 0
+    if fn & 1 or fn == sn:
+        fr = node(x, fr); sr = node(x, sr)
+        while not fn & 1 and fn != 0:
+            fn >>= 1; sn >>= 1
+    else:
+        sr = node(sr, x)
+    fn >>= 1; sn >>= 1
+assert fr.hex() == c["first"] and sr.hex() == c["second"] and sn == 0
+print("consistency ok")
+`;

@@ -58,7 +58,13 @@ describe("a CA whose keys are not in the token", () => {
 
   it("signs the other intermediate's CRL when one CA's cannot be", async () => {
     expect(await k.services.crl.current("issuing-2")).toBeUndefined();
-    k.services.crl.start(async () => ["intermediate", "issuing-2"], 60_000);
+    k.services.crl.start(
+      async () => [
+        { id: "intermediate", kind: "intermediate" },
+        { id: "issuing-2", kind: "intermediate" },
+      ],
+      60_000,
+    );
     try {
       for (let i = 0; i < 50 && !(await k.services.crl.current("issuing-2")); i++) {
         await new Promise((r) => setTimeout(r, 100));

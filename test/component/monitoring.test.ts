@@ -38,6 +38,9 @@ describe("monitoring", () => {
       body: Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]),
     });
     expect(ocsp.status).toBe(200);
+    const key = (await (await kw.api("/api/v1/keys", { body: { name: "metered" } })).json()) as { id: string };
+    const plaintext = Buffer.from("x").toString("base64");
+    expect((await kw.api(`/api/v1/keys/${key.id}/encrypt`, { body: { plaintext } })).status).toBe(200);
 
     const res = await fetch(`${kw.url}/metrics`);
     expect(res.headers.get("content-type")).toContain("text/plain");
@@ -52,7 +55,11 @@ describe("monitoring", () => {
       sample(text, "keyward_hsm_operation_duration_seconds_count", 'operation="sign",mechanism="pkcs11"'),
     ).toBeGreaterThanOrEqual(6);
     // Three issues in a minute against a limit of two: one anomaly, logged in the audit trail too.
-    expect(sample(text, "keyward_anomalies_total", 'principal="test-admin",operation="certificate.issue"')).toBe(1);
+    expect(sample(text, "keyward_anomalies_total", 'operation="certificate.issue"')).toBe(1);
+    expect(sample(text, "keyward_key_operations_total", 'operation="encrypt"')).toBe(1);
+    // The public endpoint names neither keys nor people (issue 22) unless monitoring.detailedLabels.
+    expect(text).not.toContain(key.id);
+    expect(text).not.toContain("test-admin");
     const anomalies = await kw.services.audit.search({ action: "anomaly.burst", limit: 10 });
     expect(anomalies).toHaveLength(1);
     expect(anomalies[0]!.details).toMatchObject({ limit: 2, perSeconds: 60 });

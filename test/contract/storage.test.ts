@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
-import { type AuditEvent, verifyAuditChain } from "../../src/audit/index.js";
+import { type AuditEvent, verifyAuditLog } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
 import type { CertificateRecord } from "../../src/issuance/index.js";
 import { DuplicateSerialError } from "../../src/errors/index.js";
@@ -491,11 +491,14 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     const events = await audit.page(0, 100_000);
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: head.seq }, (_, i) => i + 1));
     expect(events.filter((e) => e.action === "test.concurrent")).toHaveLength(30);
-    const result = await verifyAuditChain({
+    const result = await verifyAuditLog({
       page: (after) => audit.page(after, 7),
       head,
-      checkpoints: [],
+      treeHeads: [],
+      leavesOf: async () => undefined,
       checkSignature: async () => true,
+      now: new Date(0),
+      maxUncoveredMs: 1000,
     });
     expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
   });
@@ -511,11 +514,14 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
       expect(await takeSnapshot(target)).toEqual(snapshot);
       // The restored audit chain is the same chain, and it verifies.
       const audit = new SqlAuditStore(target.db);
-      const verified = await verifyAuditChain({
+      const verified = await verifyAuditLog({
         page: (after) => audit.page(after, 1000),
         head: await audit.head(),
-        checkpoints: [],
+        treeHeads: [],
+        leavesOf: async () => undefined,
         checkSignature: async () => true,
+        now: new Date(0),
+        maxUncoveredMs: 1000,
       });
       expect(verified.ok).toBe(true);
       await expect(restoreSnapshot(target, snapshot)).rejects.toThrow(

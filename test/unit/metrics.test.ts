@@ -290,4 +290,15 @@ describe("RateWatch", () => {
     expect(() => new RateWatch({ ...base, limits: { sign: { count: 5, perSeconds: 0 } } })).toThrow(RangeError);
     expect(() => new RateWatch({ ...base, limits: {}, maxKeys: 0 })).toThrow(RangeError);
   });
+  it("labels key operations and anomalies by key and principal only when asked to", async () => {
+    for (const detailedLabels of [false, true]) {
+      const metrics = new Metrics({ detailedLabels });
+      metrics.countKeyOperation("key-1234", "decrypt");
+      metrics.countAnomaly("alice", "key.decrypt");
+      const { body } = await metrics.render();
+      expect(body.includes('key="key-1234"')).toBe(detailedLabels);
+      expect(body.includes('principal="alice"')).toBe(detailedLabels);
+      expect(body).toMatch(/keyward_key_operations_total\{.*operation="decrypt"\} 1/);
+    }
+  });
 });

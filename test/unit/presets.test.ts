@@ -20,14 +20,15 @@ describe("security-needs presets", () => {
     for (const preset of PRESETS) expect(loadConfig({ env: env(), preset }).preset).toBe(preset);
   });
 
-  it("dev: fast keys, short lifetimes, no approvals, rare checkpoints", () => {
+  it("dev: fast keys, short lifetimes, no approvals", () => {
     const c = loadConfig({ env: env(), preset: "dev" });
     expect([c.ca.root.keyType, c.ca.intermediates[0]!.keyType]).toEqual(["p256", "p256"]);
     expect(c.ca.intermediates[0]!.validityDays).toBe(730);
     expect(c.profiles.server!.validityDays).toBe(30);
     expect(c.access.quorum).toEqual({});
     expect(c.ceremony.minWitnesses).toBe(0);
-    expect(c.audit.checkpointSeconds).toBe(3600);
+    // Every preset signs audit tree heads every second (issue 22): no preset trades that away.
+    expect(c.audit.treeHeadSeconds).toBe(1);
   });
 
   it("small: the shipped defaults and one witness at root ceremonies", () => {
@@ -46,7 +47,7 @@ describe("security-needs presets", () => {
     expect(c.access.quorum["ca.create"]).toEqual({ approvals: 2, role: "admin" });
     expect(c.access.quorum["key.destroy"]).toEqual({ approvals: 2, role: "key-officer" });
     expect(c.revocation).toMatchObject({ crlValidityHours: 12, ocspValidityHours: 24, rootCrlValidityDays: 90 });
-    expect(c.audit).toEqual({ checkpointEvents: 100, checkpointSeconds: 60 });
+    expect(c.audit).toEqual({ treeHeadSeconds: 1, witness: join(dataDir, "audit-witness.log") });
     expect(c.kms.allowJweDistribution).toBe(false);
     expect(c.profiles.server!.keyTypes).not.toContain("rsa2048");
     // Issue 20: the preset keeps the server profile's BR key and revocation policies.
@@ -57,15 +58,15 @@ describe("security-needs presets", () => {
   });
 
   it("is stored in keyward.yaml by init and read back; the operator's own settings still win", () => {
-    writeFileSync(join(dataDir, "keyward.yaml"), "# ours\naudit:\n  checkpointSeconds: 30\n");
+    writeFileSync(join(dataDir, "keyward.yaml"), "# ours\nrevocation:\n  crlValidityHours: 6\n");
     storePreset(dataDir, "regulated");
     const text = readFileSync(join(dataDir, "keyward.yaml"), "utf8");
     expect(text).toContain("# ours");
     expect(text).toMatch(/^preset: regulated$/m);
     const c = loadConfig({ env: env() });
     expect(c.preset).toBe("regulated");
-    expect(c.audit.checkpointSeconds).toBe(30);
-    expect(c.audit.checkpointEvents).toBe(100);
+    expect(c.revocation.crlValidityHours).toBe(6);
+    expect(c.revocation.ocspValidityHours).toBe(24);
   });
 
   it("refuses an unknown preset, naming the choices", () => {

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
-import { auditView } from "../../audit/index.js";
+import { auditView, treeHeadJson } from "../../audit/index.js";
 import { positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
@@ -11,35 +11,50 @@ export function registerAuditCommands(program: Command, ctx: CliContext): void {
   const audit = program.command("audit").description("the tamper-evident audit log");
   audit
     .command("verify")
-    .description("recompute the hash chain and check every signed checkpoint (exit 1 when broken)")
-    .action(async () => {
+    .description(
+      "rebuild the Merkle tree from the events and check every signed tree head in the database and the witness (exit 1 when broken)",
+    )
+    .option("--witness <file>", "the witness file to hold the database against (default: audit.witness when it exists)")
+    .option("--since-sth <file>", "a signed tree head kept earlier: the log must have only grown since")
+    .action(async (opts: { witness?: string; sinceSth?: string }) => {
       await ctx.withServices(async (s, out) => {
-        out.progress("Verifying the audit chain…");
-        const result = await s.audit.verify();
+        out.progress("Verifying the audit log…");
+        const result = await s.audit.verify({ witness: opts.witness, sinceTreeHead: opts.sinceSth });
         out.result(result, () =>
           result.ok
-            ? `OK: ${result.events} events, ${result.checkpoints} signed checkpoints, chain intact.`
-            : `BROKEN at event ${result.problem!.seq} (${result.problem!.kind}): ${result.problem!.detail}`,
+            ? `OK: ${result.events} events, ${result.treeHeads} signed tree heads${
+                result.witnessed === undefined ? "" : `, ${result.witnessed} in the witness`
+              }, covering ${result.coveredSize} events.`
+            : [
+                `BROKEN at event ${result.problem!.seq} (${result.problem!.kind}): ${result.problem!.detail}`,
+                ...result.problems.slice(1).map((p) => `  also: ${p.detail}`),
+              ].join("\n"),
         );
         if (!result.ok) process.exitCode = 1;
       });
     });
-  audit
-    .command("checkpoint")
-    .description("sign a checkpoint of the chain head now with the HSM audit key")
-    .action(async () => {
-      await ctx.withServices(async (s, out) => {
-        const checkpoint = await s.audit.checkpoint();
-        out.result(
-          checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at } : { seq: null },
-          () =>
-            checkpoint ? `Checkpoint signed at event ${checkpoint.seq}.` : "Nothing new since the last checkpoint.",
-        );
+  for (const name of ["tree-head", "checkpoint"]) {
+    audit
+      .command(name)
+      .description(
+        name === "checkpoint"
+          ? "the same as tree-head"
+          : "sign a tree head over the stored events now with the HSM audit key",
+      )
+      .action(async () => {
+        await ctx.withServices(async (s, out) => {
+          const head = await s.audit.treeHead();
+          out.result(head ? treeHeadJson(head) : { size: null }, () =>
+            head ? `Tree head signed over ${head.size} events.` : "Nothing new since the last tree head.",
+          );
+        });
       });
-    });
+  }
   audit
     .command("export")
-    .description("write every event and checkpoint as JSON Lines, with the signer chain, for offline verification")
+    .description(
+      "write every event and signed tree head as JSON Lines, with the signer chain, for offline verification",
+    )
     .requiredOption("--out <file>", "JSON Lines file to write")
     .action(async (opts: { out: string }) => {
       await ctx.withServices(async (s, out) => {

@@ -43,7 +43,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         if (offline && s.caTokens.isAttached(offline)) await ceremonyWitnesses(s, "ca.revoke", opts.witness ?? []);
         const record = await s.ca.revokeIntermediate(opts.id, REASONS[opts.reason], cliActor());
         // It issues nothing more from now on; with an offline root, its CRL waits for the ceremony.
-        const crl = await s.crl.generate(record.parentId!).catch((error: Error) => error);
+        const crl = await s.crl.generate(record.parentId!, cliActor()).catch((error: Error) => error);
         if (crl instanceof Error && !(crl instanceof ConflictError)) throw crl;
         out.result({ ...caView(record), crlNumber: crl instanceof Error ? null : crl.number }, () =>
           crl instanceof Error

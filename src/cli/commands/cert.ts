@@ -132,7 +132,7 @@ export function registerCertCommands(program: Command, ctx: CliContext): void {
           const invalidityDate = opts.invalidityDate ? parseDate(opts.invalidityDate, "--invalidity-date") : undefined;
           const result = await s.revocation.revoke({ serial, reason: opts.reason, invalidityDate, actor: cliActor() });
           // The CLI exits at once: sign the CRL now instead of after the server's debounce.
-          const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
+          const crl = await s.crl.generate((await s.issuance.get(serial)).caId, cliActor());
           out.result(
             { ...revocationView(result), crlNumber: crl.number },
             () => `Revoked ${result.serial} (${result.reason}); OCSP answers re-signed, CRL ${crl.number} published.`,
@@ -148,7 +148,7 @@ export function registerCertCommands(program: Command, ctx: CliContext): void {
     .action(async (serial: string) => {
       await ctx.withServices(async (s, out) => {
         const result = await s.revocation.release(serial, cliActor());
-        const crl = await s.crl.generate((await s.issuance.get(serial)).caId);
+        const crl = await s.crl.generate((await s.issuance.get(serial)).caId, cliActor());
         out.result(
           { ...revocationView(result), crlNumber: crl.number },
           () => `Released ${result.serial}: valid again; CRL ${crl.number} published.`,

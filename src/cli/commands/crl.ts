@@ -17,7 +17,7 @@ export function registerCrl(program: Command, ctx: CliContext): void {
         const caId = caArg === "root" || caArg === "" ? (await s.ca.root()).id : caArg;
         const ca = await s.ca.get(caId);
         const ceremony = ca.kind === "root" ? await ceremonyWitnesses(s, undefined, opts.witness ?? []) : undefined;
-        const crl = await s.crl.generate(ca.id);
+        const crl = await s.crl.generate(ca.id, cliActor());
         if (ceremony?.rootToken) {
           await s.audit.record({
             action: "ceremony.sign-root-crl",

@@ -52,7 +52,7 @@ export function registerInit(program: Command, ctx: CliContext): void {
         );
         const created = await s.ca.initialize(settings, cliActor());
         // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
-        for (const ca of created) await s.crl.generate(ca.id);
+        for (const ca of created) await s.crl.generate(ca.id, cliActor());
         const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
         out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
           [

@@ -313,7 +313,7 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
         for (const caId of new Set(
           await Promise.all(result.revoked.map(async (serial) => (await s.issuance.get(serial)).caId)),
         )) {
-          await s.crl.generate(caId);
+          await s.crl.generate(caId, cliActor());
         }
         out.result(
           result,

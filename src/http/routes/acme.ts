@@ -17,16 +17,20 @@ export interface AcmeRouteDeps {
   bursts: Pick<RateWatch, "record">;
 }
 
-/** RFC 8555 routes under /acme. Every response carries a fresh Replay-Nonce (§6.5). */
+/**
+ * RFC 8555 routes under /acme. Every response to a POST carries a fresh Replay-Nonce (§6.5), and
+ * newNonce hands one out; GETs do not: each nonce is a database row until it is used or expires,
+ * and anonymous GETs (a crawler, a flood of 404s) must not be able to add rows.
+ */
 export function acmeRoutes(deps: AcmeRouteDeps, logger: Logger): Router {
   const router = Router();
   const { acme, config, metrics } = deps;
   const { accounts, orders, authorizations, views, urls } = acme;
   const index = `<${urls.url("directory")}>;rel="index"`;
 
-  const withNonce = async (_req: Request, res: Response, next: NextFunction) => {
+  const withNonce = async (req: Request, res: Response, next: NextFunction) => {
     try {
-      res.setHeader("Replay-Nonce", await accounts.newNonce());
+      if (req.method === "POST" || req.path === "/new-nonce") res.setHeader("Replay-Nonce", await accounts.newNonce());
       res.setHeader("Link", index);
       next();
     } catch (error) {

@@ -1,7 +1,7 @@
 import express, { Router } from "express";
 import { z } from "zod";
 import type { AcmeRenewals, AcmeService } from "../../acme/index.js";
-import { type AuditLog, auditView } from "../../audit/index.js";
+import { type AuditLog, auditView, treeHeadJson } from "../../audit/index.js";
 import type { Clock } from "../../clock/index.js";
 import type { Config } from "../../config/index.js";
 import { certificateView, type IssuanceService } from "../../issuance/index.js";
@@ -19,12 +19,14 @@ import { type CertificateAuthority, caView } from "../../signer/index.js";
 import {
   type AuthorizeDeps,
   actorOf,
+  auditRefusal,
   authorize,
   principalOf,
   requireJson,
   requireStepUp,
   type StepUpDeps,
 } from "../middleware.js";
+import { KeywardError } from "../../errors/index.js";
 import { parseInput } from "../validate.js";
 import { type AccessRouteDeps, accessRoutes } from "./access-api.js";
 import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
@@ -138,6 +140,11 @@ const AuditQuery = z
   })
   .strict();
 
+const positive = z.coerce.number().int().min(1);
+const TreeHeadsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(10) }).strict();
+const InclusionQuery = z.object({ treeSize: positive.optional() }).strict();
+const ConsistencyQuery = z.object({ from: positive, to: positive.optional() }).strict();
+
 const serialHex = z.string().regex(/^[0-9a-f]{1,40}$/, "a lowercase hex serial");
 const RenewalWindowBody = z
   .object({
@@ -159,7 +166,7 @@ export interface CoreRouteDeps extends ApprovalDeps {
     accounts: Pick<AcmeService, "createExternalAccountKey">;
     renewals: Pick<AcmeRenewals, "forceRenewal">;
   };
-  audit: Pick<AuditLog, "search" | "verify">;
+  audit: Pick<AuditLog, "search" | "verify" | "treeHeads" | "inclusionProof" | "consistencyProof">;
   metrics: Pick<Metrics, "certificatesIssued" | "certificatesRevoked">;
   bursts: Pick<RateWatch, "record">;
   config: Pick<Config, "profiles">;
@@ -387,9 +394,43 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
       method: "get",
       path: "/audit/verify",
       permission: "audit:read",
-      summary: "Verify the audit chain and its signed checkpoints; names the first altered or missing event",
+      summary:
+        "Sign a tree head over the stored events, rebuild the Merkle tree and check every signed tree head (database and witness); names the first bad event",
       async handler(_req, res) {
-        res.json(await deps.audit.verify());
+        res.json(await deps.audit.verify({ seal: true }));
+      },
+    },
+    {
+      method: "get",
+      path: "/audit/tree-heads",
+      permission: "audit:read",
+      summary: "The latest signed tree heads of the audit log, newest first (limit=, default 10)",
+      async handler(req, res) {
+        const q = parseInput(TreeHeadsQuery, req.query, "query");
+        res.json({ items: (await deps.audit.treeHeads(q.limit)).map(treeHeadJson) });
+      },
+    },
+    {
+      method: "get",
+      path: "/audit/proof/inclusion/:seq",
+      permission: "audit:read",
+      summary:
+        "RFC 9162 inclusion proof of event seq in the tree of treeSize events (default: the latest signed tree head)",
+      async handler(req, res) {
+        const seq = parseInput(positive, req.params.seq, "event sequence number");
+        const q = parseInput(InclusionQuery, req.query, "query");
+        res.json(await deps.audit.inclusionProof(seq, q.treeSize));
+      },
+    },
+    {
+      method: "get",
+      path: "/audit/proof/consistency",
+      permission: "audit:read",
+      summary:
+        "RFC 9162 consistency proof that the tree of from events is a prefix of the tree of to events (default: the latest signed tree head)",
+      async handler(req, res) {
+        const q = parseInput(ConsistencyQuery, req.query, "query");
+        res.json(await deps.audit.consistencyProof(q.from, q.to));
       },
     },
     {
@@ -462,7 +503,21 @@ export function apiRouter(deps: ApiRouterDeps, routes: ApiRoute[]): Router {
   const body = [requireJson(), express.json({ limit: deps.config.policy.maxBodyBytes, type: "application/json" })];
   for (const route of routes) {
     const stepUp = route.stepUp ? [requireStepUp(deps, route.permission)] : [];
-    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, route.handler);
+    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, async (req, res, next) => {
+      try {
+        await route.handler(req, res);
+      } catch (error) {
+        // A refused change is an event; a refused read (a bad filter, an unknown id) is not.
+        if (route.method === "post" && error instanceof KeywardError && error.isClientError) {
+          try {
+            await auditRefusal(deps, req, res, error);
+          } catch (auditError) {
+            return next(auditError);
+          }
+        }
+        next(error);
+      }
+    });
   }
   return router;
 }

@@ -1,14 +1,14 @@
 import type { Kysely, Selectable } from "kysely";
 import {
-  type AuditCheckpoint,
   type AuditEvent,
   type AuditFilter,
   type AuditStore,
   canonicalJson,
   chainHash,
   type StoredAuditEvent,
+  type StoredTreeHead,
 } from "../../audit/index.js";
-import type { AuditEventsTable, Database } from "../schema.js";
+import type { AuditEventsTable, AuditTreeHeadsTable, Database } from "../schema.js";
 
 /**
  * Appends an event to the chain inside the caller's transaction, so a change and its event commit
@@ -81,6 +81,18 @@ function toEvent(row: Selectable<AuditEventsTable>): StoredAuditEvent {
   };
 }
 
+function toTreeHead(r: Selectable<AuditTreeHeadsTable>): StoredTreeHead {
+  return {
+    size: Number(r.size),
+    rootHash: r.root_hash,
+    at: new Date(r.at),
+    signature: Buffer.from(r.signature),
+    signerSerial: r.signer_serial,
+    leavesFrom: Number(r.leaves_from),
+    ...(r.leaves ? { leaves: Buffer.from(r.leaves) } : {}),
+  };
+}
+
 export class SqlAuditStore implements AuditStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -121,29 +133,49 @@ export class SqlAuditStore implements AuditStore {
     return { seq: Number(row.seq), hash: row.hash };
   }
 
-  async saveCheckpoint(c: AuditCheckpoint): Promise<void> {
+  async saveTreeHead(h: StoredTreeHead): Promise<void> {
     await this.db
-      .insertInto("audit_checkpoints")
+      .insertInto("audit_tree_heads")
       .values({
-        seq: c.seq,
-        hash: c.hash,
-        at: c.at.toISOString(),
-        signature: c.signature,
-        signer_serial: c.signerSerial,
+        size: h.size,
+        root_hash: h.rootHash,
+        at: h.at.toISOString(),
+        signature: h.signature,
+        signer_serial: h.signerSerial,
+        leaves_from: h.leavesFrom,
+        leaves: h.leaves ?? null,
       })
-      .onConflict((oc) => oc.column("seq").doNothing())
+      // Two instances signing the same size sign the same root: the first row stands.
+      .onConflict((oc) => oc.column("size").doNothing())
       .execute();
   }
 
-  async checkpoints(): Promise<AuditCheckpoint[]> {
-    const rows = await this.db.selectFrom("audit_checkpoints").selectAll().orderBy("seq").execute();
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      hash: r.hash,
-      at: new Date(r.at),
-      signature: Buffer.from(r.signature),
-      signerSerial: r.signer_serial,
-    }));
+  async treeHeads(): Promise<StoredTreeHead[]> {
+    const rows = await this.db
+      .selectFrom("audit_tree_heads")
+      .select(["size", "root_hash", "at", "signature", "signer_serial", "leaves_from"])
+      .orderBy("size")
+      .execute();
+    return rows.map((r) => toTreeHead({ ...r, leaves: null }));
+  }
+
+  async treeHeadLeaves(size: number): Promise<Buffer | undefined> {
+    const row = await this.db
+      .selectFrom("audit_tree_heads")
+      .select("leaves")
+      .where("size", "=", size)
+      .executeTakeFirst();
+    return row?.leaves ? Buffer.from(row.leaves) : undefined;
+  }
+
+  async latestTreeHead(): Promise<StoredTreeHead | undefined> {
+    const row = await this.db
+      .selectFrom("audit_tree_heads")
+      .select(["size", "root_hash", "at", "signature", "signer_serial", "leaves_from"])
+      .orderBy("size", "desc")
+      .limit(1)
+      .executeTakeFirst();
+    return row && toTreeHead({ ...row, leaves: null });
   }
 
   async auditKey() {

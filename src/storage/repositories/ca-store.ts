@@ -1,5 +1,6 @@
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit, withAudit } from "./audit-store.js";
+import { markCrlDue } from "./revocation-store.js";
 import type { Kysely, Selectable } from "kysely";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
@@ -111,7 +112,15 @@ export class SqlCaStore implements CaStore {
           .where("id", "=", id)
           .where("revoked_at", "is", null)
           .executeTakeFirst();
-        return Number(result.numUpdatedRows) === 1;
+        if (Number(result.numUpdatedRows) !== 1) return false;
+        // The parent's CRL (the root's, signed at a ceremony when the root is offline) must name it.
+        const { parent_id } = await tx
+          .selectFrom("cas")
+          .select("parent_id")
+          .where("id", "=", id)
+          .executeTakeFirstOrThrow();
+        if (parent_id) await markCrlDue(tx, parent_id, at);
+        return true;
       },
     );
   }

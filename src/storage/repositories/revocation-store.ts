@@ -79,6 +79,7 @@ export class SqlRevocationStore implements RevocationStore {
           .onConflict((oc) => oc.column("spki_sha256").doNothing())
           .execute();
       }
+      await markCrlDueFor(tx, input.serial, input.revokedAt);
       await appendAudit(tx, audit);
       return true;
     });
@@ -96,7 +97,9 @@ export class SqlRevocationStore implements RevocationStore {
           .where("status", "=", "revoked")
           .where("revocation_reason", "=", CERTIFICATE_HOLD)
           .executeTakeFirst();
-        return Number(result.numUpdatedRows) === 1;
+        if (Number(result.numUpdatedRows) !== 1) return false;
+        await markCrlDueFor(tx, serial, audit.at);
+        return true;
       },
     );
   }
@@ -213,8 +216,11 @@ export class SqlRevocationStore implements RevocationStore {
     return Number(row.last_number);
   }
 
-  async saveCrl(crl: StoredCrl, audit: AuditEvent): Promise<void> {
+  async saveCrl(crl: StoredCrl, audit: AuditEvent, dueGeneration?: number): Promise<void> {
     await withAudit(this.db, audit, async (tx) => {
+      if (dueGeneration !== undefined) {
+        await tx.deleteFrom("crl_due").where("ca_id", "=", crl.caId).where("generation", "<=", dueGeneration).execute();
+      }
       await tx
         .insertInto("crls")
         .values({
@@ -232,6 +238,20 @@ export class SqlRevocationStore implements RevocationStore {
         .where("number", "<", crl.number - 10)
         .execute();
     });
+  }
+
+  async crlDue(caId: string): Promise<{ generation: number; since: Date } | undefined> {
+    const row = await this.db
+      .selectFrom("crl_due")
+      .select(["generation", "since"])
+      .where("ca_id", "=", caId)
+      .executeTakeFirst();
+    return row && { generation: Number(row.generation), since: new Date(row.since) };
+  }
+
+  async dueCrls(): Promise<Array<{ caId: string; since: Date }>> {
+    const rows = await this.db.selectFrom("crl_due").select(["ca_id", "since"]).orderBy("since").execute();
+    return rows.map((r) => ({ caId: r.ca_id, since: new Date(r.since) }));
   }
 
   async latestCrl(caId: string): Promise<StoredCrl | undefined> {
@@ -340,6 +360,27 @@ export class SqlRevocationStore implements RevocationStore {
       })
       .execute();
   }
+}
+
+/**
+ * Marks the CA's CRL due inside the caller's transaction (a revocation, a release, a revoked
+ * intermediate for the root): the CRL sweep re-signs it even if this process dies right after.
+ */
+export async function markCrlDue(tx: Kysely<Database>, caId: string, at: Date): Promise<void> {
+  await tx
+    .insertInto("crl_due")
+    .values({ ca_id: caId, generation: 1, since: at.toISOString() })
+    .onConflict((oc) => oc.column("ca_id").doUpdateSet({ generation: sql`crl_due.generation + 1` }))
+    .execute();
+}
+
+async function markCrlDueFor(tx: Kysely<Database>, serial: string, at: Date): Promise<void> {
+  const row = await tx
+    .selectFrom("certificates")
+    .select("ca_id")
+    .where("serial", "=", serial)
+    .executeTakeFirstOrThrow();
+  await markCrlDue(tx, row.ca_id, at);
 }
 
 /** Inserts or replaces one pre-signed answer (also inside the issuing transaction). */

@@ -6,7 +6,7 @@ import { BackupService } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
-import { createHealth, type Health } from "./health/index.js";
+import { checkCapabilities, createHealth, type Health } from "./health/index.js";
 import { openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
 import {
   type CertificateRecord,
@@ -58,6 +58,13 @@ import {
   SqlTokenStore,
   SqlUserStore,
 } from "./storage/index.js";
+
+/** Keyward's own service keys that health reports on: purpose, component, what the key does. */
+const SERVICE_KEYS = [
+  ["revoked-keys", "kms-signer", "KMS signer key (/kms/revoked)"],
+  ["backup-signer", "backup-signer", "backup signer key"],
+  ["key-import", "kms-import-key", "KMS key-import key"],
+] as const;
 
 /** Everything a serving instance or a CLI command uses: the modules as their factories built them. */
 export interface Services extends Health {
@@ -176,15 +183,17 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     clock,
     logger,
   });
+  const serviceKeyStore = new SqlServiceKeyStore(db);
   const serviceKeys = certifiedServiceKeys({
     ca,
     issuance: issuance.issuance,
-    store: new SqlServiceKeyStore(db),
+    store: serviceKeyStore,
     clock,
   });
 
+  const auditStore = new SqlAuditStore(db);
   const audit = new AuditLog({
-    store: new SqlAuditStore(db),
+    store: auditStore,
     keys: ca.serviceKeys,
     clock,
     settings: config.audit,
@@ -367,10 +376,38 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     responder: (caId) => revocationStore.currentResponder(caId),
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
     verifyAudit: () => audit.verify(),
+    capabilities: async () => (await health.readiness()).components,
     settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
   });
   const health = createHealth(
-    { database: () => database.ping(), token: () => hsm.ping() },
+    () =>
+      checkCapabilities({
+        clock,
+        database: () => database.ping(),
+        token: () => hsm.ping(),
+        tokenLabel: hsm.tokenLabel,
+        probeKey: (uri) => caTokens.probeKey(uri),
+        cas: () => caStore.list(),
+        responder: (caId) => revocationStore.currentResponder(caId),
+        currentCrl: (caId) => revocation.crl.current(caId),
+        async serviceKeys() {
+          const created = [];
+          for (const [purpose, component, what] of SERVICE_KEYS) {
+            const record = await serviceKeyStore.get(purpose);
+            if (record) created.push({ component, what, keyUri: record.keyUri });
+          }
+          return created;
+        },
+        async auditSigner() {
+          const [key, head, last] = [
+            await auditStore.auditKey(),
+            await auditStore.head(),
+            (await auditStore.checkpoints()).at(-1),
+          ];
+          return { keyUri: key?.keyUri, lastSignedAt: last?.at, unsignedEvents: head.seq - (last?.seq ?? 0) };
+        },
+        auditIntervalSeconds: config.audit.checkpointSeconds,
+      }),
     { lintGateOff: !config.lint.enabled },
   );
 

@@ -37,6 +37,11 @@ export class Pkcs11Hsm {
     return this.core.ping();
   }
 
+  /** Whether the key the URI names is in this token now (a fresh search, not a cached handle). */
+  probeKey(uri: string): Promise<"present" | "missing"> {
+    return this.core.probeKey(uri);
+  }
+
   /** Times every token operation (latency and errors by operation), e.g. for Prometheus. */
   instrument(observe: <T>(operation: string, run: () => Promise<T>) => Promise<T>): void {
     this.core.instrument(observe);

@@ -153,6 +153,19 @@ export class TokenCore {
     });
   }
 
+  /**
+   * Whether the key the URI names is in the token now: searched afresh (never a cached handle), so
+   * a key deleted since it was last used reads as missing. Health asks this; a missing key is not
+   * an unavailable token.
+   */
+  async probeKey(uri: string): Promise<"present" | "missing"> {
+    const type = parsePkcs11Uri(uri).type;
+    const objectClass = type === "secret-key" ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY;
+    return this.withSession("find key", (session) =>
+      this.findObjects(session, uri, objectClass).length > 0 ? "present" : "missing",
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -2,6 +2,7 @@ import type { Approval } from "../access/index.js";
 import type { Clock } from "../clock/index.js";
 import type { StoredCrl } from "../revocation/index.js";
 import type { CaRecord } from "../signer/index.js";
+import type { ComponentHealth, ComponentStatus } from "../health/index.js";
 import type { DailyCount, OverviewStore } from "./ports.js";
 
 const DAY_MS = 86_400_000;
@@ -15,8 +16,14 @@ export interface Warning {
     | "crl-missing"
     | "audit-chain-broken"
     | "ocsp-responder-expired"
-    | "ocsp-unanswered";
+    | "ocsp-unanswered"
+    | "ca-key-missing"
+    | "key-missing"
+    | "health";
   message: string;
+  /** What the warning is about, for the console to link: a CA, a certificate, a key in the token. */
+  caId?: string;
+  keyUri?: string;
 }
 
 export interface ResponderInfo {
@@ -30,6 +37,8 @@ export interface CaHealth {
   daysLeft: number;
   crl: (Pick<StoredCrl, "number" | "thisUpdate" | "nextUpdate"> & { fresh: boolean }) | null;
   responder: (ResponderInfo & { daysLeft: number }) | null;
+  /** Whether the CA's key is in its token now (health's ca-key component). */
+  key: { status: ComponentStatus; detail: string } | null;
 }
 
 export interface Overview {
@@ -62,6 +71,8 @@ export class OverviewService {
       responder: (caId: string) => Promise<ResponderInfo | undefined>;
       pendingApprovals: () => Promise<Approval[]>;
       verifyAudit: () => Promise<{ ok: boolean; events: number; problem?: unknown }>;
+      /** Health's capability checks: keys present in the token, token and database up. */
+      capabilities: () => Promise<ComponentHealth[]>;
       settings: OverviewSettings;
     },
   ) {}
@@ -71,7 +82,10 @@ export class OverviewService {
     const daysUntil = (d: Date) => Math.floor((d.getTime() - now.getTime()) / DAY_MS);
     const warnings: Warning[] = [];
     const cas: CaHealth[] = [];
+    const capabilities = await this.deps.capabilities();
+    warnings.push(...capabilityWarnings(capabilities));
     for (const ca of await this.deps.cas()) {
+      const key = capabilities.find((c) => c.component === `ca-key:${ca.id}`);
       const crl = await this.deps.currentCrl(ca.id);
       const responder = ca.kind === "intermediate" ? await this.deps.responder(ca.id) : undefined;
       const health: CaHealth = {
@@ -81,6 +95,7 @@ export class OverviewService {
           ? { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, fresh: crl.nextUpdate > now }
           : null,
         responder: responder ? { ...responder, daysLeft: daysUntil(responder.notAfter) } : null,
+        key: key ? { status: key.status, detail: key.detail } : null,
       };
       cas.push(health);
       if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
@@ -164,4 +179,25 @@ export class OverviewService {
     }
     return warnings;
   }
+}
+
+/**
+ * The health components the overview does not already judge itself (CRL freshness and responder
+ * expiry it does): a CA key, responder key or service key missing, the token or database down.
+ */
+function capabilityWarnings(components: ComponentHealth[]): Warning[] {
+  return components
+    .filter((c) => c.status !== "ok" && !c.component.startsWith("crl:"))
+    .filter((c) => !c.component.startsWith("ocsp-responder:") || c.keyUri !== undefined)
+    .map((c) => ({
+      level: c.status === "failing" ? ("critical" as const) : ("warning" as const),
+      code: c.component.startsWith("ca-key:")
+        ? ("ca-key-missing" as const)
+        : c.keyUri
+          ? ("key-missing" as const)
+          : ("health" as const),
+      message: `${c.component}: ${c.detail}`,
+      ...(c.caId ? { caId: c.caId } : {}),
+      ...(c.keyUri ? { keyUri: c.keyUri } : {}),
+    }));
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { ApprovalService, TokenService, UserService } from "./access/index.js";
+import { ApprovalService, TokenService, TotpEnrolment, UserService } from "./access/index.js";
 import { type Acme, createAcme } from "./acme/index.js";
 import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
 import { BackupService } from "./backup/index.js";
@@ -84,6 +84,8 @@ export interface Services extends Health {
   crl: CrlPublisher;
   tokens: TokenService;
   users: UserService;
+  /** A new authenticator after a recovery-code login, an admin's reset or the CLI's. */
+  totpEnrolment: TotpEnrolment;
   /** The KMS: lifecycle, data plane (encrypt, decrypt, MAC) and BYOK import. */
   keys: KeyLifecycle;
   keyCrypto: KeyCrypto;
@@ -233,14 +235,16 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // certificate through issuance: issuance's explicit port closes the loop.
   issuance.issuance.attachOcsp(revocation.ocsp);
 
+  const userStore = new SqlUserStore(db);
   const access = {
     tokens: new TokenService({ store: new SqlTokenStore(db), clock }),
     users: new UserService({
-      store: new SqlUserStore(db),
+      store: userStore,
       seeds: hsm.secretKeys,
       clock,
       sessionMinutes: config.access.sessionMinutes,
     }),
+    totpEnrolment: new TotpEnrolment({ store: userStore, seeds: hsm.secretKeys, clock }),
   };
 
   // The KMS: key lifecycle, data plane, BYOK import, distribution and the signed revoked-key list.

@@ -7,6 +7,7 @@ import { registerCaCommands } from "./commands/ca.js";
 import { registerCertCommands } from "./commands/cert.js";
 import { registerCrl } from "./commands/crl.js";
 import { registerEscrowCommands } from "./commands/escrow.js";
+import { registerHealth } from "./commands/health.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/key.js";
 import { registerLint } from "./commands/lint.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     registerTokenCommands,
     registerUserCommands,
     registerApprovals,
+    registerHealth,
     registerAuditCommands,
     registerCertCommands,
     registerCrl,

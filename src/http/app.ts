@@ -85,6 +85,8 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
         token: session.token,
         expiresAt: session.expiresAt.toISOString(),
         user: { id: session.user.id, name: session.user.name, role: session.user.role },
+        // True after a recovery code: the session may only enrol a new authenticator (POST /api/v1/auth/totp/enrol).
+        totpEnrolmentRequired: session.user.totpEnrolmentRequired,
       });
     } catch (error) {
       next(error);

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { ApprovalService, TokenService, TotpEnrolment, UserService } from "./access/index.js";
 import { type Acme, createAcme } from "./acme/index.js";
 import { type Actor, AuditLog, SYSTEM_ACTOR } from "./audit/index.js";
-import { BackupService } from "./backup/index.js";
+import { BackupService, copySoftHsmToken } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
@@ -328,6 +328,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     }),
     config,
     audit,
+    carryToken: () => copySoftHsmToken(config.hsm),
+    probeKey: (uri) => caTokens.probeKey(uri),
   });
 
   const acme = createAcme({

@@ -12,4 +12,4 @@ export { readPin } from "./pin.js";
 export { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./uri.js";
 export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type SealedImport } from "./key-wrapping.js";
 export { type KeyProbe, type OfflineTokenOptions, TokenSet } from "./token-set.js";
-export { openTokens, type TokenSettings } from "./open.js";
+export { openTokens, type TokenSettings, useSoftHsmConf } from "./open.js";

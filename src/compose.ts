@@ -383,7 +383,11 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
     verifyAudit: () => audit.verify(),
     capabilities: async () => (await health.readiness()).components,
-    settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
+    settings: {
+      caWarningDays: 90,
+      ocspValidityHours: config.revocation.ocspValidityHours,
+      internalProfiles: Object.keys(config.profiles).filter((name) => config.profiles[name]!.internal),
+    },
   });
   const health = createHealth(
     () =>

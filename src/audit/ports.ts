@@ -18,6 +18,9 @@ export interface AuditFilter {
   since?: Date;
   until?: Date;
   afterSeq?: number;
+  beforeSeq?: number;
+  /** Newest first (the console's default view); otherwise in chain order. */
+  newestFirst?: boolean;
   limit: number;
 }
 

@@ -15,6 +15,8 @@ export interface ComponentHealth {
   /** The CA the component belongs to, for the console to link. */
   caId?: string;
   keyUri?: string;
+  /** The key is on an offline token (an offline root): not opened by the server, by design. */
+  offline?: true;
 }
 
 /** What the capability checks read; each throws when what it reads cannot answer. */
@@ -65,6 +67,7 @@ export async function checkCapabilities(ports: CapabilityPorts): Promise<Compone
       status: "ok",
       detail: `${what} on offline token ${probe.token} (${probe.attached ? "attached, not opened" : "not attached"}; used at ceremonies)`,
       keyUri: uri,
+      offline: true,
     };
   };
 

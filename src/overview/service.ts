@@ -24,6 +24,8 @@ export interface Warning {
   /** What the warning is about, for the console to link: a CA, a certificate, a key in the token. */
   caId?: string;
   keyUri?: string;
+  /** Certificates it names (the first few), each linked to its page. */
+  serials?: string[];
 }
 
 export interface ResponderInfo {
@@ -38,7 +40,7 @@ export interface CaHealth {
   crl: (Pick<StoredCrl, "number" | "thisUpdate" | "nextUpdate"> & { fresh: boolean }) | null;
   responder: (ResponderInfo & { daysLeft: number }) | null;
   /** Whether the CA's key is in its token now (health's ca-key component). */
-  key: { status: ComponentStatus; detail: string } | null;
+  key: { status: ComponentStatus; detail: string; online: boolean } | null;
 }
 
 export interface Overview {
@@ -55,6 +57,8 @@ export interface OverviewSettings {
   caWarningDays: number;
   /** OCSP answers are re-signed once this much of their validity has passed. */
   ocspValidityHours: number;
+  /** Profiles only Keyward issues (its own service keys): not counted in OCSP coverage. */
+  internalProfiles: readonly string[];
 }
 
 /**
@@ -95,20 +99,22 @@ export class OverviewService {
           ? { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, fresh: crl.nextUpdate > now }
           : null,
         responder: responder ? { ...responder, daysLeft: daysUntil(responder.notAfter) } : null,
-        key: key ? { status: key.status, detail: key.detail } : null,
+        key: key ? { status: key.status, detail: key.detail, online: !key.offline } : null,
       };
       cas.push(health);
       if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
     }
     const refreshBefore = new Date(now.getTime() - (this.deps.settings.ocspValidityHours * 3_600_000) / 2);
-    const coverage = await this.deps.store.ocspCoverage(now, refreshBefore);
+    const coverage = await this.deps.store.ocspCoverage(now, refreshBefore, this.deps.settings.internalProfiles);
     const unanswered = coverage.certificates - coverage.answered;
     if (unanswered > 0) {
       // Not an outage (the responder signs on demand) but every such request costs an HSM signature.
+      const named = coverage.unansweredSerials;
       warnings.push({
         level: "warning",
         code: "ocsp-unanswered",
-        message: `${unanswered} unexpired certificate(s) have no pre-signed OCSP answer`,
+        message: `${unanswered} unexpired certificate(s) have no pre-signed OCSP answer: ${named.join(", ")}${unanswered > named.length ? ", …" : ""}`,
+        serials: named,
       });
     }
     const audit = await this.deps.verifyAudit();

@@ -168,6 +168,13 @@ export class CrlPublisher {
 
   /** Signs a fresh CRL for the CA; concurrent calls for one CA share the run. */
   generate(caId: string): Promise<StoredCrl> {
+    // This CRL covers every revocation committed so far: a regeneration they scheduled is redundant
+    // (one committed later schedules its own).
+    const pending = this.pending.get(caId);
+    if (pending) {
+      clearTimeout(pending);
+      this.pending.delete(caId);
+    }
     const inFlight = this.running.get(caId);
     if (inFlight) return inFlight.then(() => this.generate(caId));
     const run = this.build(caId).finally(() => this.running.delete(caId));

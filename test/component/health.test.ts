@@ -96,6 +96,7 @@ describe("health per capability", () => {
     expect(overview.cas.find((c: { id: string }) => c.id === "intermediate").key).toEqual({
       status: "failing",
       detail: expected,
+      online: true,
     });
 
     const { csr } = opensslCsr(k.dir, "after");

@@ -31,7 +31,13 @@ export interface ArchiveHeader {
   /** Present when the online token itself is in the payload (`backup create --include-token`). */
   token?: { label: string; module: "softhsm2"; files: number };
   /** AES-256-GCM of the payload under a key derived from the KEK; AAD is the header's digest. */
-  payload: { iv: string; ciphertext: string; sha256: string };
+  payload: {
+    iv: string;
+    ciphertext: string;
+    sha256: string;
+    /** The payload JSON was gzipped before encryption (ciphertext does not compress afterwards). */
+    compression?: "gzip";
+  };
 }
 
 export interface Archive extends ArchiveHeader {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -129,7 +129,8 @@ export class BackupService {
       const iv = randomBytes(12);
       const dataKey = dataKeyOf(kek);
       const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
-      const ciphertext = Buffer.concat([cipher.update(JSON.stringify(payload)), cipher.final(), cipher.getAuthTag()]);
+      const plain = gzipSync(JSON.stringify(payload));
+      const ciphertext = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
       dataKey.fill(0);
       const header: ArchiveHeader = {
         ...base,
@@ -137,6 +138,7 @@ export class BackupService {
           iv: iv.toString("base64"),
           ciphertext: ciphertext.toString("base64"),
           sha256: createHash("sha256").update(ciphertext).digest("hex"),
+          compression: "gzip",
         },
       };
       const { keyUri, chain } = await this.deps.signer.current();
@@ -293,8 +295,9 @@ export async function openArchive(
   const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64")).setAAD(payloadAad(base));
   decipher.setAuthTag(ciphertext.subarray(-16));
   try {
+    const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]);
     const payload = JSON.parse(
-      Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]).toString("utf8"),
+      (sealed.compression === "gzip" ? gunzipSync(plain) : plain).toString("utf8"),
     ) as ArchivePayload;
     return { archive, payload, kek, shares: shares.map((s) => s.custodian) };
   } catch {

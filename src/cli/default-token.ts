@@ -109,7 +109,7 @@ export function checkConfiguredToken(config: Config): void {
   useSoftHsmConf(hsm);
   if (!Pkcs11Hsm.tokenPresent(hsm.module, hsm.token)) {
     throw new ConfigError(
-      `no initialised token labelled "${hsm.token}" in ${hsm.module}: initialise it first with the HSM's tool (SoftHSM2: softhsm2-util --init-token --free --label ${hsm.token} --pin … --so-pin …), then run keyward init again`,
+      `no token labelled "${hsm.token}" in ${hsm.module}: initialise it first with the HSM's tool (SoftHSM2: softhsm2-util --init-token --free --label ${hsm.token} --pin … --so-pin …), then run keyward init again`,
     );
   }
 }

@@ -66,7 +66,7 @@ describe("keyward init on a fresh data dir", () => {
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
-      'no initialised token labelled "keyward" in /usr/lib/softhsm/libsofthsm2.so: initialise it first with the HSM\'s tool (SoftHSM2: softhsm2-util --init-token --free --label keyward',
+      'no token labelled "keyward" in /usr/lib/softhsm/libsofthsm2.so: initialise it first with the HSM\'s tool (SoftHSM2: softhsm2-util --init-token --free --label keyward',
     );
     expect(existsSync(dir)).toBe(false);
   });

@@ -1,11 +1,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { openArchive, parseArchive, restoreSoftHsmToken } from "../../backup/index.js";
+import { type OpenedArchive, openArchive, parseArchive, restoreSoftHsmToken } from "../../backup/index.js";
+import type { Services } from "../../compose.js";
 import { readOperatorFile } from "../../config/index.js";
 import { BadRequestError, ConflictError } from "../../errors/index.js";
 import { cliActor } from "../actor.js";
 import { list, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
+import type { Output } from "../output.js";
 
 function readArchive(path: string): Buffer {
   try {
@@ -110,38 +112,24 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         });
         // Everything is checked and decrypted before anything is written.
         const opened = await openArchive(readArchive(path), shares);
-        if (opts.includeToken) {
-          if (!opened.payload.token) {
-            throw new ConflictError(
-              "--include-token: this archive carries no token (it was made without backup create --include-token)",
+        try {
+          if (opts.includeToken) {
+            if (!opened.payload.token) {
+              throw new ConflictError(
+                "--include-token: this archive carries no token (it was made without backup create --include-token)",
+              );
+            }
+            // The token is put back before anything opens it: the server's token is the archive's.
+            removeToken = restoreSoftHsmToken(ctx.config().hsm, opened.payload.token);
+            out.progress(
+              `Token "${opened.payload.token.label}" put back (${opened.payload.token.files.length} files).`,
             );
           }
-          // The token is put back before anything opens it: the server's token is the archive's.
-          removeToken = restoreSoftHsmToken(ctx.config().hsm, opened.payload.token);
-          out.progress(`Token "${opened.payload.token.label}" put back (${opened.payload.token.files.length} files).`);
+          await ctx.withServices((s) => restoreInto(s, opened, removeToken !== undefined, out));
+        } finally {
+          // Restore zeroes it too; this covers a refusal before it ran.
+          opened.kek.fill(0);
         }
-        await ctx.withServices(async (s) => {
-          const tokenRestored = removeToken !== undefined;
-          const missing = await s.backup.keysNotComingBack(opened);
-          if (missing.length > 0) {
-            // Said before anything is restored: this deployment will not sign with these keys.
-            const why = opened.payload.token
-              ? "the archive carries them in its copy of the token: restore with --include-token to bring them back"
-              : "the archive cannot hold them";
-            process.stderr.write(
-              `warning: these keys will not be in token "${s.config.hsm.token}" after this restore (${why}); the restored deployment cannot use them until they are restored HSM-natively or replaced (docs/handbook/backup-restore.md):\n${missing.map((k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`).join("\n")}\n`,
-            );
-          }
-          const restored = await s.backup.restore(opened, cliActor(), { tokenRestored });
-          out.result({ ...restored, missingKeys: missing }, () =>
-            [
-              `Restored backup ${restored.id} of ${restored.createdAt}: ${Object.values(restored.rows).reduce((a, b) => a + b, 0)} rows, ${restored.token ? `token "${restored.token}" put back` : `${restored.keys} key versions unwrapped into the token`}.`,
-              ...(missing.length
-                ? [`Not restored (see keyward health): ${missing.map((k) => `${k.kind} ${k.name}`).join(", ")}`]
-                : []),
-            ].join("\n"),
-          );
-        });
       });
       // A restore that failed after the token was put back leaves nothing behind.
       if (process.exitCode && removeToken) removeToken();
@@ -162,4 +150,27 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         out.result({ out: opts.out }, () => `Sealed share of ${opts.custodian} written to ${opts.out}`);
       }),
     );
+}
+
+/** The database part of a restore, saying first which keys will not be in the token afterwards. */
+async function restoreInto(s: Services, opened: OpenedArchive, tokenRestored: boolean, out: Output) {
+  const missing = await s.backup.keysNotComingBack(opened);
+  if (missing.length > 0) {
+    // Said before anything is restored: this deployment will not sign with these keys.
+    const why = opened.payload.token
+      ? "the archive carries them in its copy of the token: restore with --include-token to bring them back"
+      : "the archive cannot hold them";
+    process.stderr.write(
+      `warning: these keys will not be in token "${s.config.hsm.token}" after this restore (${why}); the restored deployment cannot use them until they are restored HSM-natively or replaced (docs/handbook/backup-restore.md):\n${missing.map((k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`).join("\n")}\n`,
+    );
+  }
+  const restored = await s.backup.restore(opened, cliActor(), { tokenRestored });
+  out.result({ ...restored, missingKeys: missing }, () =>
+    [
+      `Restored backup ${restored.id} of ${restored.createdAt}: ${Object.values(restored.rows).reduce((a, b) => a + b, 0)} rows, ${restored.token ? `token "${restored.token}" put back` : `${restored.keys} key versions unwrapped into the token`}.`,
+      ...(missing.length
+        ? [`Not restored (see keyward health): ${missing.map((k) => `${k.kind} ${k.name}`).join(", ")}`]
+        : []),
+    ].join("\n"),
+  );
 }

@@ -1036,10 +1036,114 @@ async function loginFloodRates(): Promise<void> {
   }
 }
 
+/**
+ * Disaster recovery at size: a deployment with `count` certificates (each with a stored OCSP
+ * answer) backed up with its token, then restored onto a wiped data dir and token. The rows are
+ * inserted directly (issuing 100,000 through the HSM would take the bench's whole budget); their
+ * blobs are random bytes of real sizes, which gzip cannot shrink: the archive size is an upper bound.
+ */
+async function backupFigures(count: number): Promise<void> {
+  const token = createTestToken("keyward");
+  const env = testEnv(token, { KEYWARD_LOG_LEVEL: "warn" });
+  try {
+    await run(["init"], env);
+    for (const who of ["ann", "ben"]) {
+      const { csrFile } = opensslCsr(token.dir, who, { key: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] });
+      await run(
+        ["cert", "issue", "--csr", csrFile, "--profile", "recipient", "--out", join(token.dir, `${who}.pem`)],
+        env,
+      );
+      await run(["escrow", "agent", "add", "--name", who, "--certificate", join(token.dir, `${who}.pem`)], env);
+    }
+    const db = new Database(join(token.dir, "keyward.db"));
+    const insert = db.prepare(
+      "insert into certificates (serial, ca_id, profile, status, subject, names, spki_sha256, key_type, tbs, certificate, not_before, not_after, created_at) values (?, 'intermediate', 'server', 'valid', ?, ?, ?, 'p256', ?, ?, ?, ?, ?)",
+    );
+    const answer = db.prepare(
+      "insert into ocsp_responses (serial, hash, this_update, next_update, der) values (?, 'sha1', ?, ?, ?)",
+    );
+    const now = new Date();
+    const later = new Date(now.getTime() + 90 * 86_400_000).toISOString();
+    db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        const serial = randomBytes(16).toString("hex");
+        const name = `host-${i}.example.com`;
+        insert.run(
+          serial,
+          `CN=${name}`,
+          JSON.stringify([name]),
+          randomBytes(32).toString("hex"),
+          randomBytes(450),
+          randomBytes(650),
+          now.toISOString(),
+          later,
+          now.toISOString(),
+        );
+        answer.run(serial, now.toISOString(), later, randomBytes(280));
+      }
+    })();
+    db.close();
+    const archive = join(token.dir, "keyward.backup");
+    let start = process.hrtime.bigint();
+    await run(
+      ["backup", "create", "--out", archive, "--custodians", "ann,ben", "--threshold", "2", "--include-token"],
+      env,
+    );
+    record(
+      `backup create --include-token (${count} certificates): time`,
+      Number(process.hrtime.bigint() - start) / 1e9,
+      "s",
+    );
+    record(`backup archive (${count} certificates): size`, statSync(archive).size / 1024 / 1024, "MiB");
+    const shares: string[] = [];
+    for (const who of ["ann", "ben"]) {
+      const sealed = join(token.dir, `${who}.cms`);
+      await run(["backup", "share", "export", archive, "--custodian", who, "--out", sealed], env);
+      const share = join(token.dir, `${who}.share`);
+      await run(
+        [
+          "escrow",
+          "share",
+          "decrypt",
+          "--in",
+          sealed,
+          "--key",
+          join(token.dir, `${who}.key`),
+          "--certificate",
+          join(token.dir, `${who}.pem`),
+          "--out",
+          share,
+        ],
+        env,
+      );
+      shares.push("--share", `${who}=${share}`);
+    }
+    // The fire: database and token gone; the operator still has the config and the PIN.
+    for (const f of ["keyward.db", "keyward.db-wal", "keyward.db-shm"]) rmSync(join(token.dir, f), { force: true });
+    rmSync(join(token.dir, "tokens"), { recursive: true, force: true });
+    mkdirSync(join(token.dir, "tokens"));
+    start = process.hrtime.bigint();
+    await run(["backup", "restore", archive, "--include-token", ...shares], env);
+    record(
+      `backup restore --include-token (${count} certificates): time`,
+      Number(process.hrtime.bigint() - start) / 1e9,
+      "s",
+    );
+    const restored = new Database(join(token.dir, "keyward.db"), { readonly: true });
+    const rowsBack = (restored.prepare("select count(*) as n from certificates").get() as { n: number }).n;
+    restored.close();
+    if (rowsBack < count) throw new Error(`the restore brought back ${rowsBack} of ${count} certificates`);
+  } finally {
+    token.cleanup();
+  }
+}
+
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,acme,ocsp,login-flood,crl,kms,fleet runs a subset.
-  const only = new Set((process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,login-flood,crl,kms,fleet").split(","));
+  // BENCH_ONLY=hsm,issuance,acme,ocsp,login-flood,crl,kms,backup,fleet runs a subset.
+  const only = new Set(
+    (process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,login-flood,crl,kms,backup,fleet").split(","),
+  );
   // A section that fails is reported and the others still run: one flaky peer must not cost the
   // minutes of figures around it.
   const failed: Array<{ section: string; error: string }> = [];
@@ -1088,6 +1192,7 @@ async function main() {
     crlFigures((process.env.BENCH_CRL_COUNTS ?? "10000,100000,1000000").split(",").map(Number)),
   );
   await section("kms", kmsRates);
+  await section("backup", () => backupFigures(Number(process.env.BENCH_BACKUP_CERTIFICATES ?? 100_000)));
   await section("fleet", fleetRates);
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);

@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
-import { ApprovalService, TokenService, UserService } from "./access/index.js";
+import { ApprovalService, TokenService, TotpEnrolment, UserService } from "./access/index.js";
 import { type Acme, createAcme } from "./acme/index.js";
 import { type Actor, AuditLog, AuditSummaries, SYSTEM_ACTOR } from "./audit/index.js";
-import { BackupService } from "./backup/index.js";
+import { BackupService, copySoftHsmToken } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
-import { createHealth, type Health } from "./health/index.js";
+import { checkCapabilities, createHealth, type Health } from "./health/index.js";
 import { type HsmReport, openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
 import {
   type CertificateRecord,
@@ -59,6 +59,13 @@ import {
   SqlUserStore,
 } from "./storage/index.js";
 
+/** Keyward's own service keys that health reports on: purpose, component, what the key does. */
+const SERVICE_KEYS = [
+  ["revoked-keys", "kms-signer", "KMS signer key (/kms/revoked)"],
+  ["backup-signer", "backup-signer", "backup signer key"],
+  ["key-import", "kms-import-key", "KMS key-import key"],
+] as const;
+
 /** Everything a serving instance or a CLI command uses: the modules as their factories built them. */
 export interface Services extends Health {
   config: Config;
@@ -77,6 +84,8 @@ export interface Services extends Health {
   crl: CrlPublisher;
   tokens: TokenService;
   users: UserService;
+  /** A new authenticator after a recovery-code login, an admin's reset or the CLI's. */
+  totpEnrolment: TotpEnrolment;
   /** The KMS: lifecycle, data plane (encrypt, decrypt, MAC) and BYOK import. */
   keys: KeyLifecycle;
   keyCrypto: KeyCrypto;
@@ -195,15 +204,17 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     clock,
     logger,
   });
+  const serviceKeyStore = new SqlServiceKeyStore(db);
   const serviceKeys = certifiedServiceKeys({
     ca,
     issuance: issuance.issuance,
-    store: new SqlServiceKeyStore(db),
+    store: serviceKeyStore,
     clock,
   });
 
+  const auditStore = new SqlAuditStore(db);
   const audit = new AuditLog({
-    store: new SqlAuditStore(db),
+    store: auditStore,
     keys: ca.serviceKeys,
     clock,
     settings: config.audit,
@@ -245,10 +256,11 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // certificate through issuance: issuance's explicit port closes the loop.
   issuance.issuance.attachOcsp(revocation.ocsp);
 
+  const userStore = new SqlUserStore(db);
   const access = {
     tokens: new TokenService({ store: new SqlTokenStore(db), clock }),
     users: new UserService({
-      store: new SqlUserStore(db),
+      store: userStore,
       seeds: hsm.secretKeys,
       clock,
       sessionMinutes: config.access.sessionMinutes,
@@ -262,6 +274,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
           details: { scope },
         }),
     }),
+    totpEnrolment: new TotpEnrolment({ store: userStore, seeds: hsm.secretKeys, clock }),
   };
 
   // The KMS: key lifecycle, data plane, BYOK import, distribution and the signed revoked-key list.
@@ -345,6 +358,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     }),
     config,
     audit,
+    carryToken: () => copySoftHsmToken(config.hsm),
+    probeKey: (uri) => caTokens.probeKey(uri),
   });
 
   const acme = createAcme({
@@ -398,10 +413,43 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     pendingApprovals: () => approvals.list({ status: "pending", limit: 100 }),
     verifyAudit: () => audit.verify({ seal: true }),
     dueCrls: () => revocationStore.dueCrls(),
-    settings: { caWarningDays: 90, ocspValidityHours: config.revocation.ocspValidityHours },
+    capabilities: async () => (await health.readiness()).components,
+    settings: {
+      caWarningDays: 90,
+      ocspValidityHours: config.revocation.ocspValidityHours,
+      internalProfiles: Object.keys(config.profiles).filter((name) => config.profiles[name]!.internal),
+    },
   });
   const health = createHealth(
-    { database: () => database.ping(), token: () => hsm.ping() },
+    () =>
+      checkCapabilities({
+        clock,
+        database: () => database.ping(),
+        token: () => hsm.ping(),
+        tokenLabel: hsm.tokenLabel,
+        probeKey: (uri) => caTokens.probeKey(uri),
+        cas: () => caStore.list(),
+        responder: (caId) => revocationStore.currentResponder(caId),
+        currentCrl: (caId) => revocation.crl.current(caId),
+        async serviceKeys() {
+          const created = [];
+          for (const [purpose, component, what] of SERVICE_KEYS) {
+            const record = await serviceKeyStore.get(purpose);
+            if (record) created.push({ component, what, keyUri: record.keyUri });
+          }
+          return created;
+        },
+        async auditSigner() {
+          const [key, head, last] = [
+            await auditStore.auditKey(),
+            await auditStore.head(),
+            await auditStore.latestTreeHead(),
+          ];
+          return { keyUri: key?.keyUri, lastSignedAt: last?.at, unsignedEvents: head.seq - (last?.size ?? 0) };
+        },
+        // Heads come every second under load; a warning only after 30 s without one.
+        auditIntervalSeconds: Math.max(config.audit.treeHeadSeconds, 10),
+      }),
     { lintGateOff: !config.lint.enabled },
   );
 

@@ -6,6 +6,8 @@ export interface Session {
   expiresAt: string;
   user: { id: string; name: string; role: string };
   permissions: string[];
+  /** After a recovery-code login: nothing but enrolling a new authenticator until it is done. */
+  totpEnrolmentRequired?: boolean;
 }
 
 const STORAGE_KEY = "keyward.session";
@@ -111,11 +113,16 @@ export async function call<T>(path: string, options: CallOptions = {}): Promise<
 
 export const get = async <T>(path: string): Promise<T> => (await call<T>(path)).data;
 
-export async function login(name: string, password: string, otp: string): Promise<void> {
+/** Password plus either the authenticator's code or a recovery code. */
+export async function login(
+  name: string,
+  password: string,
+  second: { otp: string } | { recoveryCode: string },
+): Promise<void> {
   const res = await fetch("/api/v1/auth/login", {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ name, password, otp }),
+    body: JSON.stringify({ name, password, ...second }),
     credentials: "omit",
   });
   if (!res.ok) throw await problemOf(res);
@@ -123,6 +130,11 @@ export async function login(name: string, password: string, otp: string): Promis
   current = { ...body, permissions: [] };
   const me = await get<{ permissions: string[] }>("/me");
   set({ ...body, permissions: me.permissions });
+}
+
+/** The new authenticator is confirmed: the session may use the console again. */
+export function enrolmentDone(): void {
+  if (current) set({ ...current, totpEnrolmentRequired: false });
 }
 
 export async function logout(): Promise<void> {

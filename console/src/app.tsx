@@ -5,6 +5,7 @@ import { CertificatePage } from "./pages/certificate.js";
 import { CertificatesPage } from "./pages/certificates.js";
 import { CompromisedKeyPage } from "./pages/compromised.js";
 import { KeysPage } from "./pages/keys.js";
+import { EnrolPage } from "./pages/enrol.js";
 import { LoginPage } from "./pages/login.js";
 import { OverviewPage } from "./pages/overview.js";
 import { href, useRoute } from "./router.js";
@@ -24,9 +25,11 @@ function SessionClock({ expiresAt }: { expiresAt: string }) {
     return () => clearInterval(timer);
   }, []);
   const seconds = Math.max(0, Math.round((new Date(expiresAt).getTime() - now) / 1000));
+  // "expires in 14 min", not "14:41": a countdown must not read as a clock time.
+  const left = seconds >= 60 ? `${Math.ceil(seconds / 60)} min` : `${seconds} s`;
   return (
     <span class="muted" title={`Session ends at ${expiresAt}`}>
-      session {Math.floor(seconds / 60)}:{String(seconds % 60).padStart(2, "0")}
+      session expires in {left}
     </span>
   );
 }
@@ -50,6 +53,7 @@ export function App() {
   }, [path]);
 
   if (!current) return <LoginPage notice={notice} />;
+  if (current.totpEnrolmentRequired) return <EnrolPage name={current.user.name} />;
 
   const allowed = PAGES.filter((p) => session.can(p.permission));
   const [page, ...rest] = route;

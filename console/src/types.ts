@@ -13,6 +13,7 @@ export interface CertificateSummary {
   requestedBy: string | null;
   revokedAt: string | null;
   revocationReason: string | null;
+  invalidityDate: string | null;
 }
 
 export interface OcspSummary {

@@ -9,7 +9,8 @@ export {
   UserService,
   type UserStore,
 } from "./users.js";
-export { otpauthUri, totpQrForTerminal } from "./totp.js";
+export { otpauthUri, totpQrDataUrl, totpQrForTerminal } from "./totp.js";
+export { type EnrolmentSeeds, TotpEnrolment } from "./totp-enrolment.js";
 export {
   type Approval,
   ApprovalService,

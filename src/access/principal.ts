@@ -15,4 +15,6 @@ export interface Principal {
   /** Limits beyond the role (allowed profiles, name patterns, keys); empty lists: no limit. */
   scopes: UserScopes;
   kind: "token" | "user";
+  /** A person who logged in with a recovery code (or was told to by an admin): enrol first. */
+  totpEnrolmentRequired?: boolean;
 }

@@ -224,6 +224,12 @@ export function otpauthUri(options: OtpauthUriOptions): string {
   return `otpauth://totp/${label}?${query}`;
 }
 
+/** For the console's enrolment page: the QR code as an SVG data URL for an <img>. */
+export async function totpQrDataUrl(uri: string): Promise<string> {
+  const svg = await QRCode.toString(uri, { type: "svg", margin: 2 });
+  return `data:image/svg+xml;base64,${Buffer.from(svg).toString("base64")}`;
+}
+
 /** For CLI enrolment: a QR code drawn with block characters that a phone can scan off the screen. */
 export function totpQrForTerminal(uri: string): Promise<string> {
   return QRCode.toString(uri, { type: "terminal", small: true });

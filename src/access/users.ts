@@ -5,6 +5,7 @@ import {
   BadRequestError,
   ConflictError,
   NotFoundError,
+  HsmKeyNotFoundError,
   TooManyRequestsError,
   UnauthorizedError,
 } from "../errors/index.js";
@@ -28,6 +29,10 @@ export interface UserRecord {
   scopes: UserScopes;
   createdAt: Date;
   disabledAt: Date | null;
+  /** Set by a recovery-code login or an admin: sessions may do nothing but enrol a new authenticator. */
+  totpEnrolmentRequired: boolean;
+  /** A seed enrolled but not yet confirmed with a code from the new authenticator. */
+  totpPendingKeyUri: string | null;
 }
 
 export interface SessionRecord {
@@ -59,12 +64,39 @@ export interface UserStore {
   sessionByTokenHash(tokenHash: string): Promise<SessionRecord | undefined>;
   revokeSession(id: string, at: Date, audit: AuditEvent): Promise<boolean>;
   setRole(id: string, role: Role, audit: AuditEvent): Promise<void>;
+  /** From now on the person must enrol a new authenticator before doing anything else. */
+  requireTotpEnrolment(id: string, audit: AuditEvent): Promise<void>;
+  setPendingTotp(id: string, keyUri: string, audit: AuditEvent): Promise<void>;
+  /** The new seed replaces the old one and the requirement ends; `usedStep`: the confirming code's. */
+  completeTotpEnrolment(id: string, keyUri: string, usedStep: number | null, audit: AuditEvent): Promise<void>;
 }
 
 /** The token keeps each person's TOTP seed: it is imported once and only ever used by handle. */
 export interface TotpSeeds {
   importHmacKey(value: Buffer, label: string): Promise<string>;
   hmacSha1(uri: string, data: Uint8Array): Promise<Buffer>;
+}
+
+/** A person's TOTP seed is gone from the token (a restore without it): say what to do, not "HSM down". */
+export function seedMissing(error: unknown, user: UserRecord): never {
+  if (error instanceof HsmKeyNotFoundError) {
+    throw new UnauthorizedError(
+      `the authenticator seed of ${user.name} is not in the token (e.g. after a restore without the token): log in with a recovery code, then enrol a new authenticator`,
+    );
+  }
+  throw error;
+}
+
+/** Marks a person as having to enrol a new authenticator, audited with why. */
+export function requireEnrolment(store: UserStore, user: UserRecord, actor: Actor, reason: string, at: Date) {
+  return store.requireTotpEnrolment(user.id, {
+    action: "user.totp.required",
+    actor,
+    target: { type: "user", id: user.id },
+    outcome: "success",
+    details: { name: user.name, reason },
+    at,
+  });
 }
 
 export interface LoginContext {
@@ -129,6 +161,8 @@ export class UserService {
         scopes: input.scopes ?? {},
         createdAt: now,
         disabledAt: null,
+        totpEnrolmentRequired: false,
+        totpPendingKeyUri: null,
       };
       await this.deps.store.insert(user, recoveryCodes.map(hashRecoveryCode), {
         action: "user.create",
@@ -215,6 +249,10 @@ export class UserService {
     if (input.recoveryCode !== undefined) {
       if (!(await this.deps.store.consumeRecoveryCode(user.id, hashRecoveryCode(input.recoveryCode), now)))
         return failure("wrong or used recovery code");
+      // A recovery code means the authenticator is lost (or its seed is: a restore without the
+      // token): the session is good only for enrolling a new one.
+      await requireEnrolment(this.deps.store, user, actor, "login with a recovery code", now);
+      user.totpEnrolmentRequired = true;
     } else if (!(await this.checkTotp(user, input.otp))) {
       return failure(input.otp ? "wrong or replayed TOTP code" : "no TOTP code");
     }
@@ -245,7 +283,15 @@ export class UserService {
     const user =
       session && !session.revokedAt && session.expiresAt > now && (await this.deps.store.byId(session.userId));
     if (!session || !user || user.disabledAt) throw new UnauthorizedError("the session is unknown, expired or ended");
-    return { id: user.id, name: user.name, role: user.role, kind: "user", scopes: user.scopes, sessionId: session.id };
+    return {
+      id: user.id,
+      name: user.name,
+      role: user.role,
+      kind: "user",
+      scopes: user.scopes,
+      sessionId: session.id,
+      ...(user.totpEnrolmentRequired ? { totpEnrolmentRequired: true } : {}),
+    };
   }
 
   async logout(sessionId: string, actor: Actor): Promise<void> {
@@ -284,7 +330,7 @@ export class UserService {
   private async checkTotp(user: UserRecord, otp: string | undefined): Promise<boolean> {
     if (!otp) return false;
     const result = await verifyTotpWithMac(
-      (counter) => this.deps.seeds.hmacSha1(user.totpKeyUri, counter),
+      (counter) => this.deps.seeds.hmacSha1(user.totpKeyUri, counter).catch((error) => seedMissing(error, user)),
       otp,
       this.deps.clock.now(),
       { lastUsedStep: user.totpLastStep ?? undefined },

@@ -11,6 +11,7 @@ export function userView(u: UserRecord) {
     createdAt: u.createdAt.toISOString(),
     lockedUntil: u.lockedUntil?.toISOString() ?? null,
     disabled: u.disabledAt !== null,
+    totpEnrolmentRequired: u.totpEnrolmentRequired,
   };
 }
 

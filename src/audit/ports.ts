@@ -22,6 +22,9 @@ export interface AuditFilter {
   since?: Date;
   until?: Date;
   afterSeq?: number;
+  beforeSeq?: number;
+  /** Newest first (the console's default view); otherwise in chain order. */
+  newestFirst?: boolean;
   limit: number;
 }
 

@@ -3,6 +3,7 @@ import { gunzipSync } from "node:zlib";
 import * as x509 from "@peculiar/x509";
 import { canonicalJson } from "../audit/index.js";
 import { BadRequestError } from "../errors/index.js";
+import type { CarriedToken } from "./softhsm-token.js";
 
 export const ARCHIVE_FORMAT = "keyward-backup/1";
 
@@ -20,12 +21,23 @@ export interface ArchiveHeader {
     threshold: number;
     shares: Array<{ name: string; certificate: string; cms: string; shareHash: string }>;
   };
-  /** Keys that are not in the archive because the token never lets them out: restore them HSM-natively. */
+  /**
+   * Keys the token never lets out (CA keys, non-distributable keys): in the archive only inside the
+   * carried token (`token`), otherwise to be restored HSM-natively or replaced.
+   */
   needsHsmBackup: Array<{ kind: "ca" | "key"; id: string; name: string; version?: number; keyUri: string }>;
   /** CA certificates (public), for reading the archive without restoring it. */
   caCertificates: string[];
+  /** Present when the online token itself is in the payload (`backup create --include-token`). */
+  token?: { label: string; module: "softhsm2"; files: number };
   /** AES-256-GCM of the payload under a key derived from the KEK; AAD is the header's digest. */
-  payload: { iv: string; ciphertext: string; sha256: string };
+  payload: {
+    iv: string;
+    ciphertext: string;
+    sha256: string;
+    /** The payload JSON was gzipped before encryption (ciphertext does not compress afterwards). */
+    compression?: "gzip";
+  };
 }
 
 export interface Archive extends ArchiveHeader {
@@ -39,6 +51,8 @@ export interface ArchivePayload {
   /** Distributable key versions wrapped (AES-KW, in the token) under the KEK. */
   wrappedKeys: Array<{ keyId: string; version: number; wrapped: string }>;
   config: unknown;
+  /** The online token's files (SoftHSM2), when the archive carries it. */
+  token?: CarriedToken;
 }
 
 export const signedBytes = (header: ArchiveHeader) => Buffer.from(canonicalJson(header as never));
@@ -84,6 +98,8 @@ export interface ArchiveCheck {
   custodians: string[];
   payloadBytes: number;
   needsHsmBackup: ArchiveHeader["needsHsmBackup"];
+  /** The token the archive carries (restore it with `backup restore --include-token`). */
+  token: ArchiveHeader["token"] | null;
 }
 
 /**
@@ -131,6 +147,7 @@ export async function checkArchive(archive: Archive): Promise<ArchiveCheck> {
     custodians: header.custodians.shares.map((s) => s.name),
     payloadBytes: ciphertext.length,
     needsHsmBackup: header.needsHsmBackup,
+    token: header.token ?? null,
   };
 }
 

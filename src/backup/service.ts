@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -12,6 +12,7 @@ import type { SigningServiceKey } from "../issuance/index.js";
 import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
 import type { Wrapping } from "../hsm/index.js";
+import type { CarriedToken } from "./softhsm-token.js";
 import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
 import {
   ARCHIVE_FORMAT,
@@ -51,11 +52,15 @@ export class BackupService {
       signer: SigningServiceKey;
       config: unknown;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
+      /** A consistent copy of the online token's files; throws when this token cannot be carried. */
+      carryToken: () => CarriedToken;
+      /** Where a key stands in the token now (present, missing, on an offline token). */
+      probeKey: (uri: string) => Promise<{ state: "present" | "missing" | "offline"; token: string }>;
     },
   ) {}
 
   async create(
-    request: { custodians: string[]; threshold: number },
+    request: { custodians: string[]; threshold: number; includeToken?: boolean },
     actor: Actor,
   ): Promise<{ archive: Buffer; header: ArchiveHeader }> {
     const all = await this.deps.custodians();
@@ -96,6 +101,9 @@ export class BackupService {
         }
       }
       const snapshot = await takeSnapshot(this.deps.database);
+      // After the snapshot: every key a snapshot row names was created before it, so it is in the copy.
+      const token = request.includeToken ? this.deps.carryToken() : undefined;
+
       shares = await split(new Uint8Array(kek), custodians.length, request.threshold);
       const id = randomUUID();
       const base = {
@@ -115,12 +123,14 @@ export class BackupService {
         },
         needsHsmBackup,
         caCertificates: cas.map((c) => c.certificate.toString("base64")),
+        ...(token ? { token: { label: token.label, module: "softhsm2" as const, files: token.files.length } } : {}),
       } satisfies Omit<ArchiveHeader, "payload">;
-      const payload: ArchivePayload = { snapshot, wrappedKeys, config: this.deps.config };
+      const payload: ArchivePayload = { snapshot, wrappedKeys, config: this.deps.config, ...(token ? { token } : {}) };
       const iv = randomBytes(12);
       const dataKey = dataKeyOf(kek);
       const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
-      const ciphertext = Buffer.concat([cipher.update(JSON.stringify(payload)), cipher.final(), cipher.getAuthTag()]);
+      const plain = gzipSync(JSON.stringify(payload));
+      const ciphertext = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
       dataKey.fill(0);
       const header: ArchiveHeader = {
         ...base,
@@ -128,6 +138,7 @@ export class BackupService {
           iv: iv.toString("base64"),
           ciphertext: ciphertext.toString("base64"),
           sha256: createHash("sha256").update(ciphertext).digest("hex"),
+          compression: "gzip",
         },
       };
       const { keyUri, chain } = await this.deps.signer.current();
@@ -149,6 +160,7 @@ export class BackupService {
           threshold: request.threshold,
           wrappedKeys: wrappedKeys.length,
           needsHsmBackup: needsHsmBackup.length,
+          token: token ? token.label : null,
         },
       });
       return { archive: gzipSync(JSON.stringify(archive)), header };
@@ -174,57 +186,35 @@ export class BackupService {
   }
 
   /**
-   * Restores onto an empty database and token with the custodians' decrypted shares. Everything is
-   * checked (signature, shares, payload tag, schema) before anything is written.
+   * The CA and other keys that a restore of this archive will not bring back: not carried, and not
+   * in the token restored into. Restore says so before it starts; the restored deployment's health
+   * then names each.
    */
-  async restore(bytes: Buffer, shares: Array<{ custodian: string; share: Buffer }>, actor: Actor) {
-    const archive = parseArchive(bytes);
-    const report = await checkArchive(archive);
-    if (!report.ok) throw new BadRequestError(`the archive is damaged: ${report.problems.join("; ")}`);
+  async keysNotComingBack(opened: OpenedArchive) {
+    const missing: ArchiveHeader["needsHsmBackup"] = [];
+    // Keys on an offline token (the root's) are not missing: they come back when it is attached.
+    for (const k of opened.archive.needsHsmBackup) {
+      const probe = await this.deps.probeKey(k.keyUri);
+      if (probe.state === "missing") missing.push(k);
+    }
+    return missing;
+  }
+
+  /**
+   * Restores onto an empty database (and a fresh token, or the archive's own token put back by
+   * `restoreSoftHsmToken`) from an archive opened with the custodians' shares.
+   */
+  async restore(opened: OpenedArchive, actor: Actor, options: { tokenRestored: boolean }) {
+    const { archive, payload, shares } = opened;
     if ((await this.deps.cas()).length > 0) {
       throw new ConflictError("restore needs a fresh data directory and token: this one already has a CA");
     }
-    const accepted: Uint8Array[] = [];
-    for (const { custodian, share } of shares) {
-      const expected = archive.custodians.shares.find((s) => s.name === custodian);
-      if (!expected)
-        throw new BadRequestError(
-          `"${custodian}" is not a custodian of this archive (custodians: ${report.custodians.join(", ")})`,
-        );
-      if (custodianShareHash(archive.id, custodian, share) !== expected.shareHash) {
-        throw new BadRequestError(
-          `the share given for ${custodian} is not ${custodian}'s share of this archive: it is wrong, altered or from another backup`,
-        );
-      }
-      accepted.push(new Uint8Array(share));
-    }
-    if (accepted.length < archive.custodians.threshold) {
-      throw new BadRequestError(
-        `${accepted.length} share(s) given; this archive needs ${archive.custodians.threshold}`,
-      );
-    }
-    const kek = Buffer.from(await combine(accepted));
+    const kek = opened.kek;
     try {
-      const { signature: _signature, payload: sealed, ...base } = archive;
-      const dataKey = dataKeyOf(kek);
-      const ciphertext = Buffer.from(sealed.ciphertext, "base64");
-      const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64")).setAAD(
-        payloadAad(base),
-      );
-      decipher.setAuthTag(ciphertext.subarray(-16));
-      let payload: ArchivePayload;
-      try {
-        payload = JSON.parse(
-          Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]).toString("utf8"),
-        );
-      } catch {
-        throw new BadRequestError("the payload does not decrypt with these shares");
-      } finally {
-        dataKey.fill(0);
-      }
       const counts = await restoreSnapshot(this.deps.database, payload.snapshot);
       let keys = 0;
-      for (const w of payload.wrappedKeys) {
+      // A restored token already holds every key version at the URI its row names.
+      for (const w of options.tokenRestored ? [] : payload.wrappedKeys) {
         const key = await this.deps.keys.get(w.keyId);
         const uri = await this.deps.token.unwrapSecretKeyUnder(Buffer.from(w.wrapped, "base64"), kek, {
           algorithm: key.algorithm,
@@ -241,9 +231,10 @@ export class BackupService {
         outcome: "success",
         details: {
           createdAt: archive.createdAt,
-          custodians: shares.map((s) => s.custodian),
+          custodians: shares,
           keys,
           needsHsmBackup: archive.needsHsmBackup.length,
+          token: options.tokenRestored ? (payload.token?.label ?? null) : null,
         },
       });
       return {
@@ -251,10 +242,68 @@ export class BackupService {
         createdAt: archive.createdAt,
         rows: counts,
         keys,
+        token: options.tokenRestored ? (payload.token?.label ?? null) : null,
         needsHsmBackup: archive.needsHsmBackup,
       };
     } finally {
       kek.fill(0);
     }
+  }
+}
+
+/** An archive checked and decrypted with enough custodians' shares; `kek` is zeroed by restore. */
+export interface OpenedArchive {
+  archive: Archive;
+  payload: ArchivePayload;
+  kek: Buffer;
+  /** The custodians whose shares opened it. */
+  shares: string[];
+}
+
+/**
+ * Checks an archive (signature, shares, payload tag) and decrypts it with the custodians' shares,
+ * before anything is written anywhere.
+ */
+export async function openArchive(
+  bytes: Buffer,
+  shares: Array<{ custodian: string; share: Buffer }>,
+): Promise<OpenedArchive> {
+  const archive = parseArchive(bytes);
+  const report = await checkArchive(archive);
+  if (!report.ok) throw new BadRequestError(`the archive is damaged: ${report.problems.join("; ")}`);
+  const accepted: Uint8Array[] = [];
+  for (const { custodian, share } of shares) {
+    const expected = archive.custodians.shares.find((s) => s.name === custodian);
+    if (!expected)
+      throw new BadRequestError(
+        `"${custodian}" is not a custodian of this archive (custodians: ${report.custodians.join(", ")})`,
+      );
+    if (custodianShareHash(archive.id, custodian, share) !== expected.shareHash) {
+      throw new BadRequestError(
+        `the share given for ${custodian} is not ${custodian}'s share of this archive: it is wrong, altered or from another backup`,
+      );
+    }
+    accepted.push(new Uint8Array(share));
+  }
+  if (accepted.length < archive.custodians.threshold) {
+    throw new BadRequestError(`${accepted.length} share(s) given; this archive needs ${archive.custodians.threshold}`);
+  }
+  const kek = Buffer.from(await combine(accepted));
+  const { signature: _signature, payload: sealed, ...base } = archive;
+  const dataKey = dataKeyOf(kek);
+  const ciphertext = Buffer.from(sealed.ciphertext, "base64");
+  const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64")).setAAD(payloadAad(base));
+  decipher.setAuthTag(ciphertext.subarray(-16));
+  try {
+    const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]);
+    const payload = JSON.parse(
+      (sealed.compression === "gzip" ? gunzipSync(plain) : plain).toString("utf8"),
+    ) as ArchivePayload;
+    return { archive, payload, kek, shares: shares.map((s) => s.custodian) };
+  } catch {
+    kek.fill(0);
+    throw new BadRequestError("the payload does not decrypt with these shares");
+  } finally {
+    dataKey.fill(0);
   }
 }

@@ -8,6 +8,7 @@ import { registerCertCommands } from "./commands/cert.js";
 import { registerCrl } from "./commands/crl.js";
 import { registerEscrowCommands } from "./commands/escrow.js";
 import { registerHsmCommands } from "./commands/hsm.js";
+import { registerHealth } from "./commands/health.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/key.js";
 import { registerLint } from "./commands/lint.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     registerTokenCommands,
     registerUserCommands,
     registerApprovals,
+    registerHealth,
     registerAuditCommands,
     registerCertCommands,
     registerCrl,

@@ -242,6 +242,19 @@ export class HsmOperationError extends HsmError {
 export class HsmWeakenedKeyError extends HsmOperationError {}
 
 /**
+ * A key the operation needs is gone from its token (deleted, or never brought back by a restore):
+ * the token itself works. Unlike other HSM faults the client is told which key, never "the HSM is
+ * not available" — key URIs name objects, they hold no secret.
+ */
+export class KeyMissingError extends HsmKeyNotFoundError {
+  override readonly publicDetail: string;
+  constructor(detail: string, cause?: unknown) {
+    super(detail, { cause });
+    this.publicDetail = detail;
+  }
+}
+
+/**
  * What Keyward was about to sign broke a lint rule: nothing was signed. A server-side fault (our
  * profiles or code built it), so clients see a generic 500 and the findings go to the log.
  */

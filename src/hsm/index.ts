@@ -11,6 +11,6 @@ export type { Pkcs11HsmOptions } from "./token-core.js";
 export { readPin } from "./pin.js";
 export { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./uri.js";
 export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type SealedImport } from "./key-wrapping.js";
-export { type OfflineTokenOptions, TokenSet } from "./token-set.js";
-export { openTokens, type TokenSettings } from "./open.js";
 export type { FeatureStatus, FeatureSupport, HsmReport } from "./capabilities.js";
+export { type KeyProbe, type OfflineTokenOptions, TokenSet } from "./token-set.js";
+export { openTokens, type TokenSettings, useSoftHsmConf } from "./open.js";

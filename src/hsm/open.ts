@@ -18,15 +18,19 @@ export interface TokenSettings {
   disableMechanisms?: string[];
 }
 
+/** SoftHSM reads SOFTHSM2_CONF once, at C_Initialize: it must be set before the module loads. */
+export function useSoftHsmConf(settings: Pick<TokenSettings, "softhsmConf">): void {
+  const conf = settings.softhsmConf;
+  if (!process.env.SOFTHSM2_CONF && conf && existsSync(conf)) process.env.SOFTHSM2_CONF = conf;
+}
+
 /**
  * Opens the online token and the set of CA tokens around it. CA keys are found by the token their
  * URI names: an offline root's token is opened only when a ceremony needs it, so a server without
  * it attached starts and serves.
  */
 export async function openTokens(settings: TokenSettings): Promise<{ hsm: Pkcs11Hsm; caTokens: TokenSet }> {
-  // SoftHSM reads SOFTHSM2_CONF once, at C_Initialize: it must be set before the module loads.
-  const conf = settings.softhsmConf;
-  if (!process.env.SOFTHSM2_CONF && conf && existsSync(conf)) process.env.SOFTHSM2_CONF = conf;
+  useSoftHsmConf(settings);
   const hsm = await Pkcs11Hsm.open({
     modulePath: settings.module,
     tokenLabel: settings.token,

@@ -5,6 +5,11 @@ import { readPin } from "./pin.js";
 import { Pkcs11Hsm } from "./pkcs11-hsm.js";
 import { parsePkcs11Uri } from "./uri.js";
 
+/** Where a key stands (TokenSet.probeKey). */
+export type KeyProbe =
+  | { state: "present" | "missing"; token: string }
+  | { state: "offline"; token: string; attached: boolean };
+
 export interface OfflineTokenOptions {
   /** Module of offline tokens (a separate USB HSM in production; the same SoftHSM2 module in tests). */
   modulePath: string;
@@ -54,6 +59,19 @@ export class TokenSet implements SigningKeys {
   /** Checks a key type against the named token, attaching it when it is offline. */
   async checkKeyTypeOn(token: string, keyType: KeyType): Promise<void> {
     (await this.attach(token)).signingKeys.checkKeyType(keyType);
+  }
+
+  /**
+   * Where the key the URI names stands now: in its token, missing from it, or on an offline token
+   * that is not open in this process (by design until a ceremony attaches it).
+   */
+  async probeKey(uri: string): Promise<KeyProbe> {
+    const label = parsePkcs11Uri(uri).token ?? this.online.tokenLabel;
+    if (label === this.online.tokenLabel) return { state: await this.online.probeKey(uri), token: label };
+    const opened = this.offline.get(label);
+    const token = opened && (await opened.catch(() => undefined));
+    if (!token) return { state: "offline", token: label, attached: this.isAttached(label) };
+    return { state: await token.probeKey(uri), token: label };
   }
 
   /** Generates a key pair in the online token. */

@@ -3,6 +3,7 @@ import express from "express";
 import type { Logger } from "pino";
 import type { UserService } from "../access/index.js";
 import { NotFoundError, TooManyRequestsError } from "../errors/index.js";
+import { publicReadiness, type Readiness } from "../health/index.js";
 import type { RevokedKeyList } from "../keys/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { consoleRouter } from "./console.js";
@@ -18,8 +19,8 @@ import { VERSION } from "../version.js";
 
 /** What the app itself answers: health, readiness, metrics, the key revocation list, login. */
 interface AppOwnDeps {
-  /** Whether this instance can serve: database reachable, token usable. */
-  readiness(): Promise<{ ready: boolean; database: string; hsm: string; draining?: true }>;
+  /** Whether this instance can serve: every capability checked (public: ok/failing per component). */
+  readiness(): Promise<Readiness>;
   metrics: Pick<Metrics, "render">;
   revokedKeys: Pick<RevokedKeyList, "current">;
   users: Pick<UserService, "login">;
@@ -45,10 +46,12 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
   app.get("/health", (_req, res) => {
     res.json({ status: "ok", version: VERSION });
   });
-  // Ready means able to serve: the database answers and the token signs. Load balancers use this.
+  // Ready means able to serve: the database answers, the token signs and no key it needs is
+  // missing. Load balancers use this; it says ok or failing per component, the details (key URIs,
+  // errors) are for operators at GET /api/v1/health.
   app.get("/ready", async (_req, res) => {
-    const checks = await deps.readiness();
-    res.status(checks.ready ? 200 : 503).json(checks);
+    const readiness = await deps.readiness();
+    res.status(readiness.ready ? 200 : 503).json(publicReadiness(readiness));
   });
   app.get("/metrics", async (_req, res) => {
     const { contentType, body } = await deps.metrics.render();
@@ -82,6 +85,8 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
         token: session.token,
         expiresAt: session.expiresAt.toISOString(),
         user: { id: session.user.id, name: session.user.name, role: session.user.role },
+        // True after a recovery code: the session may only enrol a new authenticator (POST /api/v1/auth/totp/enrol).
+        totpEnrolmentRequired: session.user.totpEnrolmentRequired,
       });
     } catch (error) {
       // A throttled client waits a second for its 429: a flooding connection then costs one cheap

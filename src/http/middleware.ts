@@ -121,6 +121,11 @@ export function authorize(deps: AuthorizeDeps, permission: Permission): RequestH
       if (!roleAllows(principal.role, permission)) {
         throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
       }
+      if (principal.totpEnrolmentRequired && permission !== "self") {
+        throw new ForbiddenError(
+          "enrol a new authenticator first (POST /api/v1/auth/totp/enrol, then /api/v1/auth/totp/confirm with its first code)",
+        );
+      }
       res.locals.principal = principal;
       next();
     } catch (error) {

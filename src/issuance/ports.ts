@@ -21,10 +21,12 @@ export interface CertificateRecord {
   certificate: Buffer | null;
   revokedAt: Date | null;
   revocationReason: number | null;
+  /** RFC 5280 §5.3.2: when the key is known or suspected to have been compromised, if given. */
+  invalidityDate?: Date | null;
 }
 
 export interface CertificateIntent
-  extends Omit<CertificateRecord, "status" | "certificate" | "revokedAt" | "revocationReason"> {
+  extends Omit<CertificateRecord, "status" | "certificate" | "revokedAt" | "revocationReason" | "invalidityDate"> {
   /** The exact TBSCertificate bytes the HSM is about to sign. */
   tbs: Buffer;
 }

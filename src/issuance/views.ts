@@ -21,6 +21,7 @@ export function certificateView(c: CertificateRecord, now: Date, withPem: boolea
     requestedBy: c.requestedBy,
     revokedAt: c.revokedAt?.toISOString() ?? null,
     revocationReason: reasonName(c.revocationReason),
+    invalidityDate: c.invalidityDate?.toISOString() ?? null,
     ...(withPem ? { certificate: c.certificate ? certificatePem(c.certificate) : null } : {}),
   };
 }

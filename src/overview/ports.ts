@@ -10,8 +10,13 @@ export interface OverviewStore {
   issuedPerDay(since: Date): Promise<DailyCount[]>;
   revokedPerDay(since: Date): Promise<DailyCount[]>;
   /**
-   * Unexpired issued certificates (valid or revoked; not OCSP responders') and how many have a stored OCSP answer
-   * that is still valid, and how many of those were signed before `refreshBefore` (due again).
+   * Unexpired issued certificates (valid or revoked; not Keyward's own: responders' and the
+   * internal profiles') and how many have a stored OCSP answer that is still valid, how many of
+   * those were signed before `refreshBefore` (due again), and the first few without one.
    */
-  ocspCoverage(now: Date, refreshBefore: Date): Promise<{ certificates: number; answered: number; due: number }>;
+  ocspCoverage(
+    now: Date,
+    refreshBefore: Date,
+    internalProfiles: readonly string[],
+  ): Promise<{ certificates: number; answered: number; due: number; unansweredSerials: string[] }>;
 }

@@ -2,6 +2,7 @@ import type { Approval } from "../access/index.js";
 import type { Clock } from "../clock/index.js";
 import type { StoredCrl } from "../revocation/index.js";
 import type { CaRecord } from "../signer/index.js";
+import type { ComponentHealth, ComponentStatus } from "../health/index.js";
 import type { DailyCount, OverviewStore } from "./ports.js";
 
 const DAY_MS = 86_400_000;
@@ -16,8 +17,16 @@ export interface Warning {
     | "audit-chain-broken"
     | "ocsp-responder-expired"
     | "ocsp-unanswered"
-    | "crl-due";
+    | "crl-due"
+    | "ca-key-missing"
+    | "key-missing"
+    | "health";
   message: string;
+  /** What the warning is about, for the console to link: a CA, a certificate, a key in the token. */
+  caId?: string;
+  keyUri?: string;
+  /** Certificates it names (the first few), each linked to its page. */
+  serials?: string[];
 }
 
 export interface ResponderInfo {
@@ -31,6 +40,8 @@ export interface CaHealth {
   daysLeft: number;
   crl: (Pick<StoredCrl, "number" | "thisUpdate" | "nextUpdate"> & { fresh: boolean }) | null;
   responder: (ResponderInfo & { daysLeft: number }) | null;
+  /** Whether the CA's key is in its token now (health's ca-key component). */
+  key: { status: ComponentStatus; detail: string; online: boolean } | null;
 }
 
 export interface Overview {
@@ -47,6 +58,8 @@ export interface OverviewSettings {
   caWarningDays: number;
   /** OCSP answers are re-signed once this much of their validity has passed. */
   ocspValidityHours: number;
+  /** Profiles only Keyward issues (its own service keys): not counted in OCSP coverage. */
+  internalProfiles: readonly string[];
 }
 
 /**
@@ -65,6 +78,8 @@ export class OverviewService {
       verifyAudit: () => Promise<{ ok: boolean; events: number; problem?: unknown }>;
       /** CAs whose CRL lacks a revocation (durable mark, cleared when the CRL is signed). */
       dueCrls: () => Promise<Array<{ caId: string; since: Date }>>;
+      /** Health's capability checks: keys present in the token, token and database up. */
+      capabilities: () => Promise<ComponentHealth[]>;
       settings: OverviewSettings;
     },
   ) {}
@@ -74,7 +89,10 @@ export class OverviewService {
     const daysUntil = (d: Date) => Math.floor((d.getTime() - now.getTime()) / DAY_MS);
     const warnings: Warning[] = [];
     const cas: CaHealth[] = [];
+    const capabilities = await this.deps.capabilities();
+    warnings.push(...capabilityWarnings(capabilities));
     for (const ca of await this.deps.cas()) {
+      const key = capabilities.find((c) => c.component === `ca-key:${ca.id}`);
       const crl = await this.deps.currentCrl(ca.id);
       const responder = ca.kind === "intermediate" ? await this.deps.responder(ca.id) : undefined;
       const health: CaHealth = {
@@ -84,6 +102,7 @@ export class OverviewService {
           ? { number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, fresh: crl.nextUpdate > now }
           : null,
         responder: responder ? { ...responder, daysLeft: daysUntil(responder.notAfter) } : null,
+        key: key ? { status: key.status, detail: key.detail, online: !key.offline } : null,
       };
       cas.push(health);
       if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
@@ -102,14 +121,16 @@ export class OverviewService {
       });
     }
     const refreshBefore = new Date(now.getTime() - (this.deps.settings.ocspValidityHours * 3_600_000) / 2);
-    const coverage = await this.deps.store.ocspCoverage(now, refreshBefore);
+    const coverage = await this.deps.store.ocspCoverage(now, refreshBefore, this.deps.settings.internalProfiles);
     const unanswered = coverage.certificates - coverage.answered;
     if (unanswered > 0) {
       // Not an outage (the responder signs on demand) but every such request costs an HSM signature.
+      const named = coverage.unansweredSerials;
       warnings.push({
         level: "warning",
         code: "ocsp-unanswered",
-        message: `${unanswered} unexpired certificate(s) have no pre-signed OCSP answer`,
+        message: `${unanswered} unexpired certificate(s) have no pre-signed OCSP answer: ${named.join(", ")}${unanswered > named.length ? ", …" : ""}`,
+        serials: named,
       });
     }
     const audit = await this.deps.verifyAudit();
@@ -180,4 +201,25 @@ export class OverviewService {
     }
     return warnings;
   }
+}
+
+/**
+ * The health components the overview does not already judge itself (CRL freshness and responder
+ * expiry it does): a CA key, responder key or service key missing, the token or database down.
+ */
+function capabilityWarnings(components: ComponentHealth[]): Warning[] {
+  return components
+    .filter((c) => c.status !== "ok" && !c.component.startsWith("crl:"))
+    .filter((c) => !c.component.startsWith("ocsp-responder:") || c.keyUri !== undefined)
+    .map((c) => ({
+      level: c.status === "failing" ? ("critical" as const) : ("warning" as const),
+      code: c.component.startsWith("ca-key:")
+        ? ("ca-key-missing" as const)
+        : c.keyUri
+          ? ("key-missing" as const)
+          : ("health" as const),
+      message: `${c.component}: ${c.detail}`,
+      ...(c.caId ? { caId: c.caId } : {}),
+      ...(c.keyUri ? { keyUri: c.keyUri } : {}),
+    }));
 }

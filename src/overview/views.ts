@@ -16,6 +16,7 @@ export function overviewView(o: Overview) {
           nextUpdate: h.crl.nextUpdate.toISOString(),
           fresh: h.crl.fresh,
         },
+        key: h.key,
         ocspResponder: h.responder && {
           serial: h.responder.serial,
           keyUri: h.responder.keyUri,

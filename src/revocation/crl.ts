@@ -169,6 +169,13 @@ export class CrlPublisher {
 
   /** Signs a fresh CRL for the CA; concurrent calls for one CA share the run. */
   generate(caId: string, actor: Actor = SYSTEM_ACTOR): Promise<StoredCrl> {
+    // This CRL covers every revocation committed so far: a regeneration they scheduled is redundant
+    // (one committed later schedules its own).
+    const pending = this.pending.get(caId);
+    if (pending) {
+      clearTimeout(pending);
+      this.pending.delete(caId);
+    }
     const inFlight = this.running.get(caId);
     if (inFlight) return inFlight.then(() => this.generate(caId, actor));
     const run = this.build(caId, actor).finally(() => this.running.delete(caId));

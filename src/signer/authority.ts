@@ -10,6 +10,7 @@ import { spkiSha256Hex, toArrayBuffer } from "../pki/spki.js";
 import { normalizeBaseUrl } from "./base-url.js";
 import { nameConstraintsExtension, subjectKeyIdentifier } from "./extensions.js";
 import { issuingScope } from "../config/issuing-scope.js";
+import { caKeyMissing, namingMissingKeys } from "./missing-keys.js";
 import type { Logger } from "pino";
 import type { LintContext, Linter } from "../lint/index.js";
 import type { CaRecord, CaStore, KeyStore } from "./ports.js";
@@ -70,6 +71,8 @@ export class CertificateAuthority {
   private readonly prepared = new WeakMap<PreparedCertificate, Buffer>();
   private loaded: Map<string, LoadedCa> | undefined;
   private loadedAt = 0;
+  /** The token's signing keys; a signature with a key gone from the token names that key. */
+  private readonly keys: KeyStore;
 
   constructor(
     private readonly deps: {
@@ -86,8 +89,12 @@ export class CertificateAuthority {
       rootKeys?: Pick<KeyStore, "generateKeyPair" | "checkKeyType">;
     },
   ) {
+    this.keys = namingMissingKeys(deps.keys, async (uri) => {
+      const ca = [...(await this.all()).values()].find((c) => c.record.keyUri === uri);
+      return ca ? caKeyMissing(ca.record.id, uri) : `key missing (${uri})`;
+    });
     this.serviceKeys = serviceKeys({
-      keys: deps.keys,
+      keys: namingMissingKeys(deps.keys, async (uri) => `key missing (${uri})`),
       lint: deps.lint,
       defaultKeyType: async () => (await this.defaultIssuer()).keyType,
       isCaKey: async (uri) => [...(await this.all()).values()].some((ca) => ca.record.keyUri === uri),
@@ -286,7 +293,7 @@ export class CertificateAuthority {
     if (!tbs) throw new Error("signCertificate takes only what prepareCertificate returned");
     this.prepared.delete(prepared);
     const ca = await this.load(prepared.caId);
-    return aboutCa(prepared.caId, signStructure(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbs));
+    return aboutCa(prepared.caId, signStructure(this.keys, ca.record.keyUri, ca.record.keyType, tbs));
   }
 
   /** What CRLs and OCSP need to name a CA: its subject Name and SPKI (DER) and key identifier. */
@@ -310,7 +317,7 @@ export class CertificateAuthority {
   async signCrl(caId: string, tbsCertList: Buffer, history: LintContext["crl"] = {}): Promise<[Buffer, Buffer]> {
     const ca = await this.load(caId);
     this.deps.lint.check("crl", tbsCertList, { ...this.lintContext(ca), crl: history });
-    return aboutCa(caId, signatureParts(this.deps.keys, ca.record.keyUri, ca.record.keyType, tbsCertList));
+    return aboutCa(caId, signatureParts(this.keys, ca.record.keyUri, ca.record.keyType, tbsCertList));
   }
 
   private issuing(ca: LoadedCa): NonNullable<LoadedCa["issuing"]> {
@@ -365,12 +372,12 @@ export class CertificateAuthority {
   }
 
   private async createRoot(settings: CaSettings & { pathLength?: number }, created: string[]): Promise<LoadedCa> {
-    const { uri, spki } = await (this.deps.rootKeys ?? this.deps.keys).generateKeyPair(
+    const { uri, spki } = await (this.deps.rootKeys ?? this.keys).generateKeyPair(
       settings.keyType,
       `${settings.id}-ca`,
     );
     created.push(uri);
-    const key = new TokenPrivateKey(this.deps.keys, uri, settings.keyType);
+    const key = new TokenPrivateKey(this.keys, uri, settings.keyType);
     const now = this.deps.clock.now();
     const notBefore = wholeSeconds(new Date(now.getTime() - BACKDATE_MS));
     const notAfter = wholeSeconds(addDays(now, settings.validityDays));
@@ -403,7 +410,7 @@ export class CertificateAuthority {
     isDefault: boolean,
     created: string[],
   ): Promise<LoadedCa> {
-    const { uri, spki } = await this.deps.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
+    const { uri, spki } = await this.keys.generateKeyPair(settings.keyType, `${settings.id}-ca`);
     created.push(uri);
     const now = this.deps.clock.now();
     const notBefore = wholeSeconds(new Date(now.getTime() - BACKDATE_MS));
@@ -445,7 +452,7 @@ export class CertificateAuthority {
       this.crypto,
     );
     const record = this.record(settings, "intermediate", parent.record.id, uri, spki, certificate, isDefault);
-    return { record, certificate, key: new TokenPrivateKey(this.deps.keys, uri, settings.keyType) };
+    return { record, certificate, key: new TokenPrivateKey(this.keys, uri, settings.keyType) };
   }
 
   private record(
@@ -486,7 +493,7 @@ export class CertificateAuthority {
         map.set(record.id, {
           record,
           certificate: new x509.X509Certificate(toArrayBuffer(record.certificate)),
-          key: new TokenPrivateKey(this.deps.keys, record.keyUri, record.keyType as KeyType),
+          key: new TokenPrivateKey(this.keys, record.keyUri, record.keyType as KeyType),
         });
       }
       this.loaded = map;
@@ -508,7 +515,7 @@ export class CertificateAuthority {
   private async destroyKeys(uris: string[]): Promise<void> {
     // The creation's own error is what the caller must see; a key left behind is named in the log.
     for (const uri of uris) {
-      await this.deps.keys.destroyKeyPair(uri).catch((error) => {
+      await this.keys.destroyKeyPair(uri).catch((error) => {
         this.deps.logger?.error({ err: error, keyUri: uri }, "a failed CA creation left its key pair in the token");
       });
     }

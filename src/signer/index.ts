@@ -11,4 +11,5 @@ export { signatureAlgorithmIdentifier, signStructure } from "./structure.js";
 export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./service-key.js";
 export type { ServiceKeys } from "./service-keys.js";
 export { caView } from "./views.js";
+export { caKeyMissing } from "./missing-keys.js";
 export { type BaseUrlChoice, baseUrlOfHierarchy, chooseBaseUrl, normalizeBaseUrl } from "./base-url.js";

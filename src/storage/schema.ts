@@ -243,6 +243,8 @@ export interface UsersTable {
   scopes: string;
   created_at: string;
   disabled_at: string | null;
+  totp_enrolment_required: Generated<number>;
+  totp_pending_key_uri: string | null;
 }
 
 export interface RecoveryCodesTable {

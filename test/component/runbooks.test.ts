@@ -137,7 +137,8 @@ describe("executable runbooks (docs/handbook)", () => {
   });
 
   for (const page of pages) {
-    it.concurrent(`${page}: every block runs and its checks pass`, { timeout: 240_000 }, async () => {
+    // backup-restore.md runs a whole disaster drill twice (with and without the token): ~150 CLI calls.
+    it.concurrent(`${page}: every block runs and its checks pass`, { timeout: 420_000 }, async () => {
       const result = await limited(() => runPage(page));
       const tail = result.output.split("\n").slice(-40).join("\n");
       expect(result.code, `${page} failed in block ${result.failedBlock}:\n${tail}`).toBe(0);

@@ -67,6 +67,8 @@ describe.each(engines)("overview aggregates on %s", (_engine, url) => {
       ["0a03", "2026-12-09T10:00:00.000Z", "ocsp-responder", "2026-12-16T00:00:00.000Z", true],
       ["0a04", "2026-12-09T11:00:00.000Z", "server", "2027-03-01T00:00:00.000Z", false],
       ["0a05", "2026-11-01T00:00:00.000Z", "server", "2026-12-01T00:00:00.000Z", true],
+      // Keyward's own (a KMS signer's certificate): answered on demand, left out on purpose.
+      ["0a06", "2026-11-20T00:00:00.000Z", "kms-signer", "2027-03-01T00:00:00.000Z", true],
     ];
     for (const [serial, createdAt, profile, notAfter, issued] of rows) {
       await certs.recordIntent(
@@ -125,17 +127,21 @@ describe.each(engines)("overview aggregates on %s", (_engine, url) => {
     expect(await store.revokedPerDay(since)).toEqual([{ day: "2026-12-10", count: 1 }]);
   });
 
-  it("measures OCSP coverage of unexpired certificates, leaving out responders and unissued ones", async () => {
-    expect(await store.ocspCoverage(now, at("2026-12-09T00:00:00.000Z"))).toEqual({
+  it("measures OCSP coverage of unexpired certificates, leaving out Keyward's own and unissued ones", async () => {
+    expect(await store.ocspCoverage(now, at("2026-12-09T00:00:00.000Z"), ["kms-signer"])).toEqual({
       certificates: 2,
       answered: 2,
       due: 1,
+      unansweredSerials: [],
     });
-    // Three days on, both answers have expired.
-    expect(await store.ocspCoverage(at("2026-12-14T00:00:00.000Z"), now)).toEqual({
+    // Three days on, both answers have expired: the certificates are named.
+    expect(await store.ocspCoverage(at("2026-12-14T00:00:00.000Z"), now, ["kms-signer"])).toEqual({
       certificates: 2,
       answered: 0,
       due: 0,
+      unansweredSerials: ["0a01", "0a02"],
     });
+    // Without the internal profile, its certificate counts (and is named) like any other.
+    expect((await store.ocspCoverage(now, at("2026-12-09T00:00:00.000Z"), [])).unansweredSerials).toEqual(["0a06"]);
   });
 });

@@ -3,6 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, PHONE, DESKTOP, type TestBrowser } from "../helpers/browser.js";
 import { opensslAsync, opensslCsr, openssl, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
 import { createPerson, type Person, SteppingClock } from "../helpers/people.js";
+import { base32Decode, totpCode } from "../../src/access/totp.js";
+
+const secretOf = (otpauthUri: string) => base32Decode(new URL(otpauthUri).searchParams.get("secret")!);
 import { type Permission, roleAllows } from "../../src/access/index.js";
 
 // The admin console in a real browser (Debian's chromium through playwright-core) against a real
@@ -338,9 +341,11 @@ describe("the admin console", { timeout: 120_000 }, () => {
     const fill = (path: string) =>
       path.replace("{serial}", leaves.other.serial).replace("{id}", "x").replace("{version}", "1");
     // POST routes an auditor may call: reads with a body, and what concerns the caller alone.
-    const openToAuditors: Record<string, "read" | "own session" | "own escrow share"> = {
+    const openToAuditors: Record<string, "read" | "own session" | "own authenticator" | "own escrow share"> = {
       "post /api/v1/public-keys/lookup": "read",
       "post /api/v1/auth/logout": "own session",
+      "post /api/v1/auth/totp/enrol": "own authenticator",
+      "post /api/v1/auth/totp/confirm": "own authenticator",
       // Only the person linked to an escrow agent may hand in that agent's share.
       "post /api/v1/escrow/recoveries/{id}/shares": "own escrow share",
     };
@@ -429,6 +434,116 @@ describe("the admin console", { timeout: 120_000 }, () => {
     await openPage("Audit", "Audit log");
     await page.getByText(/Chain of \d+ events verifies/).waitFor();
     await browser.screenshot("auditor-audit-1280");
+    await logOut();
+  });
+
+  it("names what needs attention and links it; shows key state, newest audit first, invalidity dates (issue 23)", async () => {
+    const { page } = browser;
+    // A second intermediate whose key is gone from the token, and a certificate without an OCSP answer.
+    const second = await kw.services.ca.createIntermediate(
+      { id: "issuing-2", keyType: "p256", commonName: "Issuing 2", validityDays: 365 },
+      { makeDefault: false },
+      { id: "test", name: "test", kind: "system" },
+    );
+    await kw.services.hsm.signingKeys.destroyKeyPair(second.keyUri);
+    await kw.services.database.db.deleteFrom("ocsp_responses").where("serial", "=", leaves.other.serial).execute();
+    // Revoked with an invalidity date: the key was known compromised two days earlier.
+    const invalidity = new Date(clock.now().getTime() - 2 * 86_400_000);
+    invalidity.setUTCMilliseconds(0);
+    const compromised = await issue("compromised", opensslCsr(kw.dir, "compromised").csr);
+    const revoked = await kw.api(`/api/v1/certificates/${compromised.serial}/revoke`, {
+      body: { reason: "keyCompromise", invalidityDate: invalidity.toISOString() },
+    });
+    expect(revoked.status).toBe(200);
+
+    await logIn(admin);
+    await expect.poll(() => page.locator(".who").textContent()).toMatch(/session expires in \d+ min/);
+    const caWarning = page.locator(".warnings li", { hasText: "ca-key:issuing-2" });
+    await caWarning.waitFor();
+    expect(await caWarning.textContent()).toContain("cannot sign: CA key issuing-2 missing from token keyward");
+    expect(await caWarning.getAttribute("class")).toContain("critical");
+    // The scrolling region (TableWrap), not the section around it that has the same name.
+    const hierarchy = page.locator("section.table-wrap[aria-label='CA hierarchy']");
+    expect(await hierarchy.locator("#ca-issuing-2").textContent()).toContain("missing");
+    expect(await hierarchy.locator("#ca-root").textContent()).toContain("online");
+    expect(await hierarchy.locator("#ca-root").textContent()).toContain("checked against the root CRL");
+    expect(await hierarchy.locator("#ca-root").textContent()).not.toContain("offline");
+    await browser.screenshot("admin-overview-key-missing-1280");
+    // The OCSP warning names the certificate; its link opens the certificate's page.
+    const ocspWarning = page.locator(".warnings li", { hasText: "no pre-signed OCSP answer" });
+    expect(await ocspWarning.textContent()).toContain(leaves.other.serial);
+    await ocspWarning.getByRole("link", { name: leaves.other.serial }).click();
+    await page.getByRole("heading", { name: `Certificate ${leaves.other.serial}` }).waitFor();
+
+    await page.goto(`${kw.url}/console/#/certificates/${compromised.serial}`);
+    await page.getByRole("heading", { name: `Certificate ${compromised.serial}` }).waitFor();
+    await page.getByText("Invalidity date").waitFor();
+    expect(await page.locator("dl.facts").textContent()).toContain(invalidity.toISOString().slice(0, 10));
+    await browser.screenshot("admin-certificate-invalidity-1280");
+
+    await openPage("Keys", "Keys");
+    const card = page.locator("article.key", { hasText: "payments" });
+    const facts = await card.locator("dl.facts").textContent();
+    expect(facts).toMatch(/Primary versionv\d+ \(encrypts and wraps\)/);
+    expect(facts).toContain("in the token (HSM), never extractable");
+    expect(facts).toContain("not escrowed");
+    expect(facts).toContain("flag the distribution as exposed");
+    await browser.screenshot("admin-keys-facts-1280");
+
+    // The audit log: newest first, details as name/value pairs rather than raw JSON.
+    await openPage("Audit", "Audit log");
+    const rows = page.getByRole("region", { name: "Audit events" }).locator("tbody tr");
+    await expect.poll(() => rows.count()).toBeGreaterThan(5);
+    const seqs = (await rows.locator("td:first-child").allTextContents()).map(Number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    const revocation = rows.filter({ hasText: "certificate.revoke" }).first();
+    expect(await revocation.locator("dl.details dt").allTextContents()).toContain("reason");
+    expect(await revocation.textContent()).not.toContain("{");
+    await browser.screenshot("admin-audit-newest-1280");
+
+    // At a phone's width the CA hierarchy stacks its rows: nothing in it is cut off or scrolled.
+    await page.setViewportSize(PHONE);
+    await openPage("Overview", "Overview");
+    const region = page.locator("section.table-wrap[aria-label='CA hierarchy']");
+    await region.locator("#ca-issuing-2").waitFor();
+    await browser.screenshot("admin-overview-key-missing-phone");
+    expect(await region.evaluate((el) => [el.scrollWidth, el.clientWidth])).toEqual([
+      await region.evaluate((el) => el.clientWidth),
+      await region.evaluate((el) => el.clientWidth),
+    ]);
+    expect(await fitsWidth()).toBe(true);
+    await page.setViewportSize(DESKTOP);
+    await logOut();
+  });
+
+  it("logs a person in with a recovery code and enrols a new authenticator from a QR code", async () => {
+    const { page } = browser;
+    const rita = await createPerson(kw, clock, "rita", "auditor");
+    await page.goto(`${kw.url}/console/`);
+    await page.getByLabel("Name").fill("rita");
+    await page.getByLabel("Password").fill(rita.password);
+    await page.getByRole("button", { name: "Lost your authenticator? Use a recovery code" }).click();
+    await page.getByLabel("Recovery code").fill(rita.recoveryCodes[0]!);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Enrol a new authenticator" }).waitFor();
+    expect(await page.getByRole("navigation", { name: "Main" }).count()).toBe(0);
+    await page.getByRole("button", { name: "Show the QR code" }).click();
+    const qr = page.getByRole("img", { name: "QR code of the new authenticator" });
+    await qr.waitFor();
+    // The CSP lets the data: image load: it has real pixels.
+    await expect.poll(() => qr.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    await browser.screenshot("recovery-enrol-1280");
+    await page.setViewportSize(PHONE);
+    expect(await fitsWidth()).toBe(true);
+    await browser.screenshot("recovery-enrol-phone");
+    await page.setViewportSize(DESKTOP);
+    const uri = (await page.locator("main p.mono").textContent())!;
+    clock.nextStep();
+    await page.getByLabel("First code from the new app").fill(totpCode(secretOf(uri), clock.now()));
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+    const events = await kw.services.audit.search({ targetId: rita.id, action: "user.totp.enrol", limit: 5 });
+    expect(events).toHaveLength(1);
     await logOut();
   });
 

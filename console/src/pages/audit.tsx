@@ -32,8 +32,9 @@ export function AuditPage() {
   const [more, setMore] = useState<AuditEvent[]>([]);
   const [moreError, setMoreError] = useState<unknown>();
   const toIso = (local: string) => (local ? new Date(`${local}Z`).toISOString() : undefined);
-  const params = (f: Filters, after?: number) =>
-    query({ ...f, since: toIso(f.since), until: toIso(f.until), limit: PAGE, after });
+  // Newest first: what happened last is what an operator looks for; "Older" pages back.
+  const params = (f: Filters, before?: number) =>
+    query({ ...f, since: toIso(f.since), until: toIso(f.until), limit: PAGE, order: "desc", before });
   const events = useLoad(() => get<{ items: AuditEvent[] }>(`/audit${params(applied)}`), [applied]);
   const items = [...(events.data?.items ?? []), ...more];
   const v = verification.data;
@@ -134,7 +135,9 @@ export function AuditPage() {
                   <td>
                     <Badge value={e.outcome} />
                   </td>
-                  <td class="mono small wrap">{Object.keys(e.details).length ? JSON.stringify(e.details) : ""}</td>
+                  <td class="small wrap">
+                    <Details details={e.details} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -153,9 +156,27 @@ export function AuditPage() {
             }
           }}
         >
-          More
+          Older events
         </button>
       ) : null}
     </section>
+  );
+}
+
+/** Details as "name: value" lines, not raw JSON; nested values stay compact. */
+function Details({ details }: { details: Record<string, unknown> }) {
+  const entries = Object.entries(details);
+  if (entries.length === 0) return null;
+  return (
+    <dl class="details">
+      {entries.map(([name, value]) => (
+        <div key={name}>
+          <dt>{name}</dt>
+          <dd class={typeof value === "string" && value.length > 24 ? "mono" : undefined}>
+            {typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)}
+          </dd>
+        </div>
+      ))}
+    </dl>
   );
 }

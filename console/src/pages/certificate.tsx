@@ -60,6 +60,17 @@ export function CertificatePage({ serial }: { serial: string }) {
             <dd>
               <Badge value={c.status} /> {c.revocationReason ? `${c.revocationReason} at ${dateTime(c.revokedAt)}` : ""}
             </dd>
+            {c.invalidityDate ? (
+              <>
+                <dt>Invalidity date</dt>
+                <dd>
+                  {dateTime(c.invalidityDate)}{" "}
+                  <span class="muted small">
+                    (the key is known or suspected compromised since then; in the CRL entry)
+                  </span>
+                </dd>
+              </>
+            ) : null}
             <dt>OCSP answers</dt>
             <dd>
               {c.ocsp ? (

@@ -20,8 +20,16 @@ interface ManagedKey {
   distributable: boolean;
   rotationDays: number | null;
   tags: string[];
+  onRecipientRevoked: string;
   createdAt: string;
   versions: KeyVersion[];
+}
+
+interface EscrowPolicy {
+  keyId: string | null;
+  tag: string | null;
+  agentIds: string[];
+  threshold: number;
 }
 
 interface Distribution {
@@ -56,10 +64,22 @@ function nextRotation(k: ManagedKey): string {
 export function KeysPage() {
   const keys = useLoad(async () => {
     const { items } = await get<{ items: ManagedKey[] }>("/keys");
-    const distributions = await Promise.all(
-      items.map((k) => get<{ items: Distribution[] }>(`/keys/${encodeURIComponent(k.id)}/distributions`)),
-    );
-    return items.map((key, i) => ({ key, distributions: distributions[i]!.items }));
+    const [distributions, policies, agents] = await Promise.all([
+      Promise.all(items.map((k) => get<{ items: Distribution[] }>(`/keys/${encodeURIComponent(k.id)}/distributions`))),
+      get<{ items: EscrowPolicy[] }>("/escrow/policies"),
+      get<{ items: Array<{ id: string; name: string }> }>("/escrow/agents"),
+    ]);
+    const agentName = new Map(agents.items.map((a) => [a.id, a.name]));
+    return items.map((key, i) => {
+      // The key's own policy, else one for a tag it carries.
+      const policy =
+        policies.items.find((p) => p.keyId === key.id) ??
+        policies.items.find((p) => p.tag !== null && key.tags.includes(p.tag));
+      const escrow = policy
+        ? `${policy.threshold} of ${policy.agentIds.length} (${policy.agentIds.map((id) => agentName.get(id) ?? id).join(", ")})${policy.tag ? ` by tag ${policy.tag}` : ""}`
+        : null;
+      return { key, distributions: distributions[i]!.items, escrow };
+    });
   }, []);
   const [action, setAction] = useState<Action | undefined>();
   const [busy, setBusy] = useState(false);
@@ -109,7 +129,7 @@ export function KeysPage() {
       ) : keys.data.length === 0 ? (
         <p class="muted">No symmetric keys yet.</p>
       ) : (
-        keys.data.map(({ key, distributions }) => {
+        keys.data.map(({ key, distributions, escrow }) => {
           const path = `/keys/${encodeURIComponent(key.id)}`;
           const live = key.versions.filter((v) => v.state !== "destroyed");
           const suspended = live.some((v) => v.state === "suspended");
@@ -132,6 +152,25 @@ export function KeysPage() {
                 ) : null}
                 .
               </p>
+              <dl class="facts">
+                <dt>Primary version</dt>
+                <dd>{primary ? `v${primary} (encrypts and wraps)` : "none active: nothing encrypts with this key"}</dd>
+                <dt>Protection</dt>
+                <dd>
+                  in the token (HSM),{" "}
+                  {key.distributable ? "sensitive; leaves it only wrapped to a checked recipient" : "never extractable"}
+                </dd>
+                <dt>Escrow</dt>
+                <dd>{escrow ? `escrowed ${escrow}` : "not escrowed"}</dd>
+                <dt>When a recipient is revoked</dt>
+                <dd>
+                  {{
+                    flag: "flag the distribution as exposed",
+                    rotate: "rotate the key",
+                    compromise: "mark the version compromised",
+                  }[key.onRecipientRevoked] ?? key.onRecipientRevoked}
+                </dd>
+              </dl>
               {canManage ? (
                 <div class="actions">
                   <button

@@ -6,6 +6,7 @@ export function LoginPage({ notice }: { notice?: string }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState("");
+  const [recovery, setRecovery] = useState(false);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
@@ -24,7 +25,7 @@ export function LoginPage({ notice }: { notice?: string }) {
           setBusy(true);
           setError(undefined);
           try {
-            await login(name, password, otp);
+            await login(name, password, recovery ? { recoveryCode: otp } : { otp });
           } catch (err) {
             setError(err);
             setOtp("");
@@ -44,16 +45,45 @@ export function LoginPage({ notice }: { notice?: string }) {
           value={password}
           onInput={value(setPassword)}
         />
-        <label for="login-otp">Authenticator code</label>
-        <input
-          id="login-otp"
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          pattern="[0-9]{6,8}"
-          required
-          value={otp}
-          onInput={value(setOtp)}
-        />
+        {recovery ? (
+          <>
+            <label for="login-recovery">Recovery code</label>
+            <input
+              key="recovery"
+              id="login-recovery"
+              autoComplete="off"
+              required
+              placeholder="abcd-efgh-ijkl"
+              value={otp}
+              onInput={value(setOtp)}
+            />
+            <p class="muted small">Each code works once; you will then enrol a new authenticator.</p>
+          </>
+        ) : (
+          <>
+            <label for="login-otp">Authenticator code</label>
+            <input
+              key="otp"
+              id="login-otp"
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              pattern="[0-9]{6,8}"
+              required
+              value={otp}
+              onInput={value(setOtp)}
+            />
+          </>
+        )}
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            setRecovery(!recovery);
+            setOtp("");
+          }}
+        >
+          {recovery ? "Use the authenticator app" : "Lost your authenticator? Use a recovery code"}
+        </button>
         <ErrorBox error={error} />
         <button type="submit" class="primary" disabled={busy}>
           {busy ? "Logging in…" : "Log in"}

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { call, get, session } from "../api.js";
 import { dateTime, day } from "../format.js";
+import { href } from "../router.js";
 import { Badge, ConfirmDialog, ErrorBox, Loading, TableWrap, useLoad } from "../ui.js";
 
 interface CaInfo {
@@ -17,6 +18,17 @@ interface CaInfo {
   revokedAt: string | null;
   crl: { number: number; thisUpdate: string; nextUpdate: string; fresh: boolean } | null;
   ocspResponder: { serial: string; keyUri: string; notAfter: string; daysLeft: number } | null;
+  /** Whether the CA key is in its token now (health's check), and whether that token is online. */
+  key: { status: "ok" | "warning" | "failing"; detail: string; online: boolean } | null;
+}
+
+interface Warning {
+  level: string;
+  code: string;
+  message: string;
+  caId?: string;
+  keyUri?: string;
+  serials?: string[];
 }
 
 interface Overview {
@@ -35,7 +47,7 @@ interface Overview {
     expiresAt: string;
   }>;
   audit: { ok: boolean; events: number; problem?: { seq: number; kind: string; detail: string } };
-  warnings: Array<{ level: string; code: string; message: string }>;
+  warnings: Warning[];
 }
 
 type Activity = { days: Array<{ day: string; issued: number; revoked: number }> };
@@ -131,6 +143,7 @@ export function OverviewPage() {
                 {o.warnings.map((w) => (
                   <li key={w.code + w.message} class={`alert ${w.level}`}>
                     <Badge value={w.level} /> {w.message}
+                    <WarningLinks warning={w} />
                   </li>
                 ))}
               </ul>
@@ -139,12 +152,12 @@ export function OverviewPage() {
           <section aria-labelledby="hierarchy-title">
             <h2 id="hierarchy-title">CA hierarchy</h2>
             <TableWrap label="CA hierarchy">
-              <table>
+              <table class="stack">
                 <thead>
                   <tr>
                     <th scope="col">CA</th>
                     <th scope="col">Key</th>
-                    <th scope="col">HSM object</th>
+                    <th scope="col">In the token</th>
                     <th scope="col">Validity</th>
                     <th scope="col">Days left</th>
                     <th scope="col">CRL</th>
@@ -153,7 +166,7 @@ export function OverviewPage() {
                 </thead>
                 <tbody>
                   {o.cas.map((ca) => (
-                    <tr key={ca.id} class={ca.parent ? "child" : ""}>
+                    <tr key={ca.id} id={`ca-${ca.id}`} class={ca.parent ? "child" : ""}>
                       <th scope="row">
                         {ca.parent ? "└ " : ""}
                         {ca.id} <Badge value={ca.kind} />
@@ -161,23 +174,35 @@ export function OverviewPage() {
                         {ca.revokedAt ? <Badge value="revoked" /> : null}
                         <div class="muted small">{ca.subject}</div>
                       </th>
-                      <td>{ca.keyType}</td>
-                      <td class="mono small wrap">{ca.keyUri}</td>
-                      <td>
+                      <td data-label="Key">{ca.keyType}</td>
+                      <td data-label="In the token">
+                        {ca.key ? (
+                          <>
+                            <Badge
+                              value={ca.key.status === "ok" ? (ca.key.online ? "online" : "offline") : "missing"}
+                            />
+                            <div class="muted small wrap">{ca.key.detail}</div>
+                          </>
+                        ) : (
+                          <span class="muted">not checked ({ca.revokedAt ? "revoked" : "expired"})</span>
+                        )}
+                        <div class="mono small wrap">{ca.keyUri}</div>
+                      </td>
+                      <td data-label="Validity">
                         {day(ca.notBefore)} – {day(ca.notAfter)}
                       </td>
-                      <td>{ca.daysLeft}</td>
-                      <td>
+                      <td data-label="Days left">{ca.daysLeft}</td>
+                      <td data-label="CRL">
                         {ca.crl ? (
                           <>
                             #{ca.crl.number} <Badge value={ca.crl.fresh ? "fresh" : "stale"} />
                             <div class="muted small">next {dateTime(ca.crl.nextUpdate)}</div>
                           </>
                         ) : (
-                          <span class="muted">{ca.kind === "root" ? "signed offline" : "none yet"}</span>
+                          <span class="muted">{ca.kind === "root" ? "signed at root ceremonies" : "none yet"}</span>
                         )}
                       </td>
-                      <td>
+                      <td data-label="OCSP responder">
                         {ca.ocspResponder ? (
                           <>
                             <span class="mono small">{ca.ocspResponder.serial.slice(0, 12)}…</span>
@@ -187,7 +212,11 @@ export function OverviewPage() {
                             </div>
                           </>
                         ) : (
-                          <span class="muted">{ca.kind === "root" ? "none (offline root)" : "not yet issued"}</span>
+                          <span class="muted">
+                            {ca.kind === "root"
+                              ? "none: intermediates are checked against the root CRL"
+                              : "not yet issued"}
+                          </span>
                         )}
                       </td>
                     </tr>
@@ -293,5 +322,32 @@ export function OverviewPage() {
         </>
       )}
     </section>
+  );
+}
+
+/** What a warning is about, linked: its certificates' pages, or its CA's row in the hierarchy. */
+function WarningLinks({ warning }: { warning: Warning }) {
+  const serials = warning.serials ?? [];
+  if (serials.length === 0 && !warning.caId) return null;
+  return (
+    <div class="small">
+      {serials.map((serial) => (
+        <a key={serial} class="mono" href={href("certificates", serial)}>
+          {serial}{" "}
+        </a>
+      ))}
+      {warning.caId ? (
+        <a
+          href={`#ca-${warning.caId}`}
+          onClick={(e) => {
+            // The hash is the router's: scroll to the row instead of navigating.
+            e.preventDefault();
+            document.getElementById(`ca-${warning.caId}`)?.scrollIntoView();
+          }}
+        >
+          CA {warning.caId} in the hierarchy
+        </a>
+      ) : null}
+    </div>
   );
 }

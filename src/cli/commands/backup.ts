@@ -1,11 +1,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parseArchive } from "../../backup/index.js";
+import { type OpenedArchive, openArchive, parseArchive, restoreSoftHsmToken } from "../../backup/index.js";
+import type { Services } from "../../compose.js";
 import { readOperatorFile } from "../../config/index.js";
-import { BadRequestError } from "../../errors/index.js";
+import { BadRequestError, ConflictError } from "../../errors/index.js";
 import { cliActor } from "../actor.js";
 import { list, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
+import type { Output } from "../output.js";
 
 function readArchive(path: string): Buffer {
   try {
@@ -23,14 +25,20 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     .requiredOption("--out <file>", "the archive to write")
     .requiredOption("--custodians <names>", "comma-separated escrow agents who will hold the backup key's shares", list)
     .requiredOption("--threshold <m>", "shares needed to restore", (v) => positiveInt(v, "--threshold"))
+    .option(
+      "--include-token",
+      "also carry the online token itself (SoftHSM2: a consistent copy of its directory; CA keys, TOTP seeds, every key) — refused for tokens that cannot be copied",
+    )
     .description(
       "write one archive: database snapshot, distributable keys wrapped under the backup key, CA certificates, config",
     )
-    .action(async (opts: { out: string; custodians: string[]; threshold: number }) => {
+    .action(async (opts: { out: string; custodians: string[]; threshold: number; includeToken?: boolean }) => {
       await ctx.withServices(async (s, out) => {
-        out.progress("Taking a consistent snapshot and wrapping distributable keys in the token…");
+        out.progress(
+          `Taking a consistent snapshot and wrapping distributable keys in the token${opts.includeToken ? ", then copying the token" : ""}…`,
+        );
         const { archive, header } = await s.backup.create(
-          { custodians: opts.custodians, threshold: opts.threshold },
+          { custodians: opts.custodians, threshold: opts.threshold, includeToken: opts.includeToken },
           cliActor(),
         );
         writeFileSync(opts.out, archive, { mode: 0o600 });
@@ -41,15 +49,25 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
             bytes: archive.length,
             threshold: header.custodians.threshold,
             custodians: header.custodians.shares.map((c) => c.name),
+            token: header.token ?? null,
             needsHsmBackup: header.needsHsmBackup,
           },
           () =>
             [
               `Backup ${header.id} written to ${opts.out} (${archive.length} bytes); ${header.custodians.threshold} of ${header.custodians.shares.length} custodians restore it.`,
-              `Not in the archive (non-extractable; back them up HSM-natively or plan a CA rollover):`,
-              ...header.needsHsmBackup.map(
-                (k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`,
-              ),
+              ...(header.token
+                ? [
+                    `It carries token "${header.token.label}" (${header.token.files} files; its PIN is not in the archive).`,
+                  ]
+                : []),
+              ...(header.needsHsmBackup.length && !header.token
+                ? [
+                    `Not in the archive (non-extractable; back them up HSM-natively or plan a CA rollover):`,
+                    ...header.needsHsmBackup.map(
+                      (k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`,
+                    ),
+                  ]
+                : []),
             ].join("\n"),
         );
       });
@@ -77,9 +95,14 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
       "a custodian's decrypted share (repeat for each)",
       (v, all: string[] = []) => [...all, v],
     )
+    .option(
+      "--include-token",
+      "put the archive's token back first (SoftHSM2; no token with its label may exist; its PIN is the one it had)",
+    )
     .description("restore onto a fresh data dir and token with M custodians' shares")
-    .action(async (path: string, opts: { share: string[] }) => {
-      await ctx.withServices(async (s, out) => {
+    .action(async (path: string, opts: { share: string[]; includeToken?: boolean }) => {
+      let removeToken: (() => void) | undefined;
+      await ctx.run(async (out) => {
         const shares = opts.share.map((entry) => {
           const [custodian, file] = entry.split("=", 2);
           if (!custodian || !file) throw new BadRequestError(`--share takes NAME=FILE, got "${entry}"`);
@@ -87,14 +110,29 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
           if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new BadRequestError(`the share in ${file} is not base64`);
           return { custodian, share: Buffer.from(text, "base64") };
         });
-        const restored = await s.backup.restore(readArchive(path), shares, cliActor());
-        out.result(restored, () =>
-          [
-            `Restored backup ${restored.id} of ${restored.createdAt}: ${Object.values(restored.rows).reduce((a, b) => a + b, 0)} rows, ${restored.keys} key versions unwrapped into the token.`,
-            `Restore HSM-natively (or re-create): ${restored.needsHsmBackup.map((k) => `${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}`).join(", ")}`,
-          ].join("\n"),
-        );
+        // Everything is checked and decrypted before anything is written.
+        const opened = await openArchive(readArchive(path), shares);
+        try {
+          if (opts.includeToken) {
+            if (!opened.payload.token) {
+              throw new ConflictError(
+                "--include-token: this archive carries no token (it was made without backup create --include-token)",
+              );
+            }
+            // The token is put back before anything opens it: the server's token is the archive's.
+            removeToken = restoreSoftHsmToken(ctx.config().hsm, opened.payload.token);
+            out.progress(
+              `Token "${opened.payload.token.label}" put back (${opened.payload.token.files.length} files).`,
+            );
+          }
+          await ctx.withServices((s) => restoreInto(s, opened, removeToken !== undefined, out));
+        } finally {
+          // Restore zeroes it too; this covers a refusal before it ran.
+          opened.kek.fill(0);
+        }
       });
+      // A restore that failed after the token was put back leaves nothing behind.
+      if (process.exitCode && removeToken) removeToken();
     });
   const share = backup.command("share").description("a custodian's share of an archive");
   share
@@ -112,4 +150,27 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         out.result({ out: opts.out }, () => `Sealed share of ${opts.custodian} written to ${opts.out}`);
       }),
     );
+}
+
+/** The database part of a restore, saying first which keys will not be in the token afterwards. */
+async function restoreInto(s: Services, opened: OpenedArchive, tokenRestored: boolean, out: Output) {
+  const missing = await s.backup.keysNotComingBack(opened);
+  if (missing.length > 0) {
+    // Said before anything is restored: this deployment will not sign with these keys.
+    const why = opened.payload.token
+      ? "the archive carries them in its copy of the token: restore with --include-token to bring them back"
+      : "the archive cannot hold them";
+    process.stderr.write(
+      `warning: these keys will not be in token "${s.config.hsm.token}" after this restore (${why}); the restored deployment cannot use them until they are restored HSM-natively or replaced (docs/handbook/backup-restore.md):\n${missing.map((k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`).join("\n")}\n`,
+    );
+  }
+  const restored = await s.backup.restore(opened, cliActor(), { tokenRestored });
+  out.result({ ...restored, missingKeys: missing }, () =>
+    [
+      `Restored backup ${restored.id} of ${restored.createdAt}: ${Object.values(restored.rows).reduce((a, b) => a + b, 0)} rows, ${restored.token ? `token "${restored.token}" put back` : `${restored.keys} key versions unwrapped into the token`}.`,
+      ...(missing.length
+        ? [`Not restored (see keyward health): ${missing.map((k) => `${k.kind} ${k.name}`).join(", ")}`]
+        : []),
+    ].join("\n"),
+  );
 }

@@ -6,6 +6,13 @@ import { caView } from "../../signer/index.js";
 import { cliActor } from "../actor.js";
 import type { CliContext } from "../context.js";
 import { day, table } from "../output.js";
+import {
+  checkConfiguredToken,
+  dataDirEntries,
+  ensureDefaultToken,
+  removeAdded,
+  usesDefaultToken,
+} from "../default-token.js";
 import { storePreset } from "../preset-file.js";
 
 /** `keyward init`: the CA keys and certificates, once. */
@@ -26,54 +33,70 @@ export function registerInit(program: Command, ctx: CliContext): void {
         ...(opts.profile ? { preset: opts.profile } : {}),
         ...(opts.rootToken ? { hsm: { rootToken: opts.rootToken } } : {}),
       };
-      await ctx.withServices(async (s, out) => {
-        const existing = await s.ca.list();
-        if (existing.length > 0) {
-          out.result(
-            { initialized: false, cas: existing.map(caView) },
-            () =>
-              `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
-          );
-          return;
+      let before: ReturnType<typeof dataDirEntries> | undefined;
+      let dataDir: string | undefined;
+      // The token first: the embedded default is created here as npm start creates it; any other
+      // is checked, and what is missing is named, before anything is written.
+      await ctx.run((out) => {
+        const config = ctx.config(overrides);
+        dataDir = config.dataDir;
+        before = dataDirEntries(dataDir);
+        if (!usesDefaultToken(config)) return checkConfiguredToken(config);
+        if (ensureDefaultToken(config).created) {
+          out.progress(`Created a SoftHSM2 token "${config.hsm.token}" in ${config.dataDir} (its PIN: hsm.pin)`);
         }
-        const settings = structuredClone(s.config.ca);
-        if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
-        if (opts.intermediateKey)
-          settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
-        const rootToken = s.config.hsm.rootToken;
-        if (rootToken && !s.caTokens.isAttached(rootToken)) {
-          throw new BadRequestError(
-            `--root-token: no token labelled "${rootToken}" is attached; create it first (softhsm2-util --init-token --free --label ${rootToken}, or your HSM's tool)`,
+      });
+      if (!process.exitCode)
+        await ctx.withServices(async (s, out) => {
+          const existing = await s.ca.list();
+          if (existing.length > 0) {
+            out.result(
+              { initialized: false, cas: existing.map(caView) },
+              () =>
+                `CA already initialised in ${s.config.dataDir} (${existing.map((c) => c.id).join(", ")}); nothing changed.`,
+            );
+            return;
+          }
+          const settings = structuredClone(s.config.ca);
+          if (opts.rootKey) settings.root.keyType = opts.rootKey as typeof settings.root.keyType;
+          if (opts.intermediateKey)
+            settings.intermediates[0]!.keyType = opts.intermediateKey as typeof settings.root.keyType;
+          const rootToken = s.config.hsm.rootToken;
+          if (rootToken && !s.caTokens.isAttached(rootToken)) {
+            throw new BadRequestError(
+              `--root-token: no token labelled "${rootToken}" is attached; create it first (softhsm2-util --init-token --free --label ${rootToken}, or your HSM's tool)`,
+            );
+          }
+          out.progress(
+            `Generating the root key (${settings.root.keyType}) in token "${rootToken ?? s.config.hsm.token}" and ` +
+              `${settings.intermediates.map((i) => `${i.id} (${i.keyType})`).join(", ")} in token "${s.config.hsm.token}"…`,
           );
-        }
-        out.progress(
-          `Generating the root key (${settings.root.keyType}) in token "${rootToken ?? s.config.hsm.token}" and ` +
-            `${settings.intermediates.map((i) => `${i.id} (${i.keyType})`).join(", ")} in token "${s.config.hsm.token}"…`,
-        );
-        const created = await s.ca.initialize(settings, cliActor());
-        // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
-        for (const ca of created) await s.crl.generate(ca.id, cliActor());
-        const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
-        out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
-          [
-            `Initialised CA in ${s.config.dataDir}:`,
-            table(
-              created.map((c) => [
-                `  ${c.id}`,
-                c.kind,
-                c.keyType,
-                `until ${day(c.notAfter)}`,
-                c.isDefault ? "default issuer" : "",
-                c.subject,
-              ]),
-            ),
-            `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
-            ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
-            ...(rootToken
-              ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
-              : []),
-          ].join("\n"),
-        );
-      }, overrides);
+          const created = await s.ca.initialize(settings, cliActor());
+          // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
+          for (const ca of created) await s.crl.generate(ca.id, cliActor());
+          const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
+          out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
+            [
+              `Initialised CA in ${s.config.dataDir}:`,
+              table(
+                created.map((c) => [
+                  `  ${c.id}`,
+                  c.kind,
+                  c.keyType,
+                  `until ${day(c.notAfter)}`,
+                  c.isDefault ? "default issuer" : "",
+                  c.subject,
+                ]),
+              ),
+              `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
+              ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
+              ...(rootToken
+                ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
+                : []),
+            ].join("\n"),
+          );
+        }, overrides);
+      // A failed init leaves nothing behind: not a database, not a half-made token.
+      if (process.exitCode && dataDir && before) removeAdded(dataDir, before);
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { totpQrForTerminal, userView } from "../../access/index.js";
-import { BadRequestError } from "../../errors/index.js";
+import { BadRequestError, NotFoundError } from "../../errors/index.js";
 import { cliActor } from "../actor.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
@@ -25,6 +25,22 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
           () =>
             `${created.otpauthUri}\n\nRecovery codes (each works once; store them offline):\n${created.recoveryCodes.join("\n")}`,
         );
+      });
+    });
+  user
+    .command("reset-totp")
+    .description(
+      "give a person a new authenticator now (lost phone, or a restore without the token): prints the new QR code once; the old seed stops working",
+    )
+    .requiredOption("--name <name>", "login name")
+    .action(async (opts: { name: string }) => {
+      await ctx.withServices(async (s, out) => {
+        const person = (await s.users.list()).find((u) => u.name === opts.name);
+        if (!person) throw new NotFoundError(`no person named "${opts.name}"`);
+        const { user: updated, otpauthUri } = await s.totpEnrolment.replaceNow(person.id, cliActor());
+        out.progress(`New authenticator for "${updated.name}". Scan this with the authenticator app:`);
+        if (!out.json) out.progress(await totpQrForTerminal(otpauthUri));
+        out.result({ ...userView(updated), otpauthUri }, () => otpauthUri);
       });
     });
   user

@@ -6,6 +6,8 @@ import {
   PERMISSIONS,
   ROLES,
   roleAllows,
+  type TotpEnrolment,
+  totpQrDataUrl,
   type UserService,
   userView,
 } from "../../access/index.js";
@@ -48,8 +50,11 @@ export const LoginBody = z
   })
   .strict();
 
+const ConfirmBody = z.object({ otp: z.string().regex(/^[0-9]{6}$/, "6 digits") }).strict();
+
 export interface AccessRouteDeps extends ApprovalDeps {
   users: Pick<UserService, "logout" | "list" | "create" | "get">;
+  totpEnrolment: Pick<TotpEnrolment, "begin" | "confirm" | "force">;
   approvals: Pick<ApprovalService, "needsApproval" | "request" | "list" | "get" | "approve" | "reject">;
 }
 
@@ -78,6 +83,42 @@ export function accessRoutes(deps: AccessRouteDeps): ApiRoute[] {
         if (p.kind !== "user" || !p.sessionId) throw new BadRequestError("only a person's session can be logged out");
         await users.logout(p.sessionId, actorOf(req, res));
         res.status(204).end();
+      },
+    },
+    {
+      method: "post",
+      path: "/auth/totp/enrol",
+      permission: "self",
+      summary:
+        "Start enrolling a new authenticator (after a recovery-code login, or any time): a new seed in the token, its otpauth URI and QR code, shown once",
+      async handler(req, res) {
+        const p = principalOf(res);
+        if (p.kind !== "user") throw new BadRequestError("only a person enrols an authenticator");
+        const { otpauthUri } = await deps.totpEnrolment.begin(p.id, actorOf(req, res));
+        res.status(201).json({ otpauthUri, qrCode: await totpQrDataUrl(otpauthUri) });
+      },
+    },
+    {
+      method: "post",
+      path: "/auth/totp/confirm",
+      permission: "self",
+      summary: "Finish enrolling: the first code of the new authenticator; it replaces the old one",
+      async handler(req, res) {
+        const p = principalOf(res);
+        if (p.kind !== "user") throw new BadRequestError("only a person enrols an authenticator");
+        const { otp } = parseInput(ConfirmBody, req.body, "request body");
+        const user = await deps.totpEnrolment.confirm(p.id, otp, actorOf(req, res));
+        res.json(userView(user));
+      },
+    },
+    {
+      method: "post",
+      path: "/users/:id/reset-totp",
+      permission: "users:manage",
+      stepUp: true,
+      summary: "Make a person enrol a new authenticator at their next login (a lost or shared phone)",
+      async handler(req, res) {
+        res.json(userView(await deps.totpEnrolment.force(String(req.params.id), actorOf(req, res))));
       },
     },
     {

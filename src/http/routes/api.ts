@@ -136,6 +136,8 @@ const AuditQuery = z
     since: isoDate.optional(),
     until: isoDate.optional(),
     after: z.coerce.number().int().min(0).optional(),
+    before: z.coerce.number().int().min(1).optional(),
+    order: z.enum(["asc", "desc"]).default("asc"),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();
@@ -374,7 +376,8 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
       method: "get",
       path: "/audit",
       permission: "audit:read",
-      summary: "Audit events in order, filtered by action, actor, target, outcome and time; page with after=<seq>",
+      summary:
+        "Audit events in order (order=desc: newest first), filtered by action, actor, target, outcome and time; page with after=<seq> (asc) or before=<seq> (desc)",
       async handler(req, res) {
         const q = parseInput(AuditQuery, req.query, "query");
         const items = await deps.audit.search({
@@ -385,6 +388,8 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
           since: q.since,
           until: q.until,
           afterSeq: q.after,
+          beforeSeq: q.before,
+          newestFirst: q.order === "desc",
           limit: q.limit,
         });
         res.json({ items: items.map(auditView) });

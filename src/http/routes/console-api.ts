@@ -2,6 +2,7 @@ import { z } from "zod";
 import { type AuditLog, auditView } from "../../audit/index.js";
 import type { Clock } from "../../clock/index.js";
 import { certificateText, certificateView, type IssuanceService } from "../../issuance/index.js";
+import type { Readiness } from "../../health/index.js";
 import { type OverviewService, overviewView } from "../../overview/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import { type CompromisedKeys, type OcspResponder, ocspAnswerView } from "../../revocation/index.js";
@@ -24,6 +25,7 @@ const CompromiseBody = z
   .strict();
 
 export interface ConsoleRouteDeps extends ApprovalDeps {
+  readiness(): Promise<Readiness>;
   overview: Pick<OverviewService, "overview" | "dailyActivity">;
   compromisedKeys: Pick<CompromisedKeys, "find">;
   issuance: Pick<IssuanceService, "get">;
@@ -37,6 +39,17 @@ export interface ConsoleRouteDeps extends ApprovalDeps {
 export function consoleRoutes(deps: ConsoleRouteDeps): ApiRoute[] {
   const { overview, compromisedKeys, issuance, clock } = deps;
   return [
+    {
+      method: "get",
+      path: "/health",
+      permission: "overview:read",
+      summary:
+        "Readiness with details: each component (database, token, CA keys, OCSP responder keys, CRLs, audit signer, KMS signer) ok, warning or failing, and why",
+      async handler(_req, res) {
+        // A report, not a probe: 200 whatever it says (`ready` says whether the instance can serve).
+        res.json(await deps.readiness());
+      },
+    },
     {
       method: "get",
       path: "/overview",

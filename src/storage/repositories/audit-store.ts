@@ -120,7 +120,11 @@ export class SqlAuditStore implements AuditStore {
     if (filter.since) query = query.where("at", ">=", filter.since.toISOString());
     if (filter.until) query = query.where("at", "<", filter.until.toISOString());
     if (filter.afterSeq !== undefined) query = query.where("seq", ">", filter.afterSeq);
-    const rows = await query.orderBy("seq").limit(filter.limit).execute();
+    if (filter.beforeSeq !== undefined) query = query.where("seq", "<", filter.beforeSeq);
+    const rows = await query
+      .orderBy("seq", filter.newestFirst ? "desc" : "asc")
+      .limit(filter.limit)
+      .execute();
     return rows.map(toEvent);
   }
 

@@ -33,6 +33,7 @@ function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
     certificate: row.certificate ? Buffer.from(row.certificate) : null,
     revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
     revocationReason: row.revocation_reason,
+    invalidityDate: row.invalidity_date ? new Date(row.invalidity_date) : null,
   };
 }
 

@@ -30,22 +30,40 @@ export class SqlOverviewStore implements OverviewStore {
     return rows.map((r) => ({ day: r.day, count: Number(r.count) }));
   }
 
-  async ocspCoverage(now: Date, refreshBefore: Date) {
-    const row = await this.db
-      .selectFrom("certificates as c")
-      .leftJoin("ocsp_responses as o", (join) =>
-        join.onRef("o.serial", "=", "c.serial").on("o.hash", "=", "sha1").on("o.next_update", ">", now.toISOString()),
-      )
+  async ocspCoverage(now: Date, refreshBefore: Date, internalProfiles: readonly string[]) {
+    // Keyward's own certificates (responders carry id-pkix-ocsp-nocheck; the others sign its
+    // statements and are answered on demand) are left out on purpose.
+    const excluded = ["ocsp-responder", ...internalProfiles];
+    const covered = () =>
+      this.db
+        .selectFrom("certificates as c")
+        .leftJoin("ocsp_responses as o", (join) =>
+          join.onRef("o.serial", "=", "c.serial").on("o.hash", "=", "sha1").on("o.next_update", ">", now.toISOString()),
+        )
+        .where("c.status", "in", ["valid", "revoked"])
+        .where("c.not_after", ">", now.toISOString())
+        .where("c.profile", "not in", excluded);
+    const row = await covered()
       .select([
         (eb) => eb.fn.countAll().as("certificates"),
         (eb) => eb.fn.count("o.serial").as("answered"),
         sql<number | string>`sum(case when o.this_update < ${refreshBefore.toISOString()} then 1 else 0 end)`.as("due"),
       ])
-      .where("c.status", "in", ["valid", "revoked"])
-      .where("c.not_after", ">", now.toISOString())
-      // Responder certificates carry id-pkix-ocsp-nocheck: nobody asks OCSP about them.
-      .where("c.profile", "!=", "ocsp-responder")
       .executeTakeFirstOrThrow();
-    return { certificates: Number(row.certificates), answered: Number(row.answered), due: Number(row.due ?? 0) };
+    const unanswered = await covered()
+      .select("c.serial")
+      .where("o.serial", "is", null)
+      .orderBy("c.serial")
+      .limit(UNANSWERED_NAMED)
+      .execute();
+    return {
+      certificates: Number(row.certificates),
+      answered: Number(row.answered),
+      due: Number(row.due ?? 0),
+      unansweredSerials: unanswered.map((r) => r.serial),
+    };
   }
 }
+
+/** How many unanswered certificates the overview names (and links), beyond the count. */
+const UNANSWERED_NAMED = 5;

@@ -20,6 +20,8 @@ function toUser(row: Selectable<UsersTable>): UserRecord {
     scopes: JSON.parse(row.scopes),
     createdAt: new Date(row.created_at),
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    totpEnrolmentRequired: Number(row.totp_enrolment_required) === 1,
+    totpPendingKeyUri: row.totp_pending_key_uri,
   };
 }
 
@@ -97,6 +99,28 @@ export class SqlUserStore implements UserStore {
       });
       return until;
     });
+  }
+
+  async requireTotpEnrolment(id: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx.updateTable("users").set({ totp_enrolment_required: 1 }).where("id", "=", id).execute(),
+    );
+  }
+
+  async setPendingTotp(id: string, keyUri: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx.updateTable("users").set({ totp_pending_key_uri: keyUri }).where("id", "=", id).execute(),
+    );
+  }
+
+  async completeTotpEnrolment(id: string, keyUri: string, usedStep: number | null, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .updateTable("users")
+        .set({ totp_key_uri: keyUri, totp_pending_key_uri: null, totp_enrolment_required: 0, totp_last_step: usedStep })
+        .where("id", "=", id)
+        .execute(),
+    );
   }
 
   async consumeTotpStep(id: string, step: number): Promise<boolean> {

@@ -16,6 +16,10 @@ export const PERMISSIONS = {
   "revocations:read": ["admin", "ca-operator", "auditor"],
   "keys:block": ["admin", "ca-operator"],
   "acme:manage": ["admin", "ca-operator"],
+  /** SSH certificates: which principals each may get is the SSH profiles' business (config `ssh.profiles`). */
+  "ssh:read": ["admin", "ca-operator", "auditor", "requester"],
+  "ssh:sign": ["admin", "ca-operator", "key-officer", "auditor", "requester"],
+  "ssh:revoke": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
   "users:manage": ["admin"],

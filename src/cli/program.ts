@@ -12,6 +12,7 @@ import { registerKeyCommands } from "./commands/key.js";
 import { registerLint } from "./commands/lint.js";
 import { registerRevocations } from "./commands/revocations.js";
 import { registerServe } from "./commands/serve.js";
+import { registerSshCommands } from "./commands/ssh.js";
 import { registerTokenCommands } from "./commands/token.js";
 import { registerUserCommands } from "./commands/user.js";
 import { createContext } from "./context.js";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
     registerEscrowCommands,
     registerBackupCommands,
     registerLint,
+    registerSshCommands,
   ]) {
     register(program, context);
   }

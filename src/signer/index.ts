@@ -12,3 +12,10 @@ export { type ServiceKeyRecord, type ServiceKeyStore, ServiceKey } from "./servi
 export type { ServiceKeys } from "./service-keys.js";
 export { caView } from "./views.js";
 export { type BaseUrlChoice, baseUrlOfHierarchy, chooseBaseUrl, normalizeBaseUrl } from "./base-url.js";
+export {
+  type PreparedSshSignature,
+  SshAuthority,
+  type SshCaKeyRecord,
+  type SshCaKeyStore,
+  type SshCaType,
+} from "./ssh-authority.js";

@@ -31,6 +31,7 @@ import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-ro
 import { type ConsoleRouteDeps, consoleRoutes } from "./console-api.js";
 import { type EscrowRouteDeps, escrowRoutes } from "./escrow-api.js";
 import { type KeyRouteDeps, keyRoutes } from "./keys-api.js";
+import { type SshRouteDeps, sshRoutes } from "./ssh-api.js";
 
 const IssueBody = z
   .object({
@@ -165,7 +166,12 @@ export interface CoreRouteDeps extends ApprovalDeps {
   clock: Clock;
 }
 
-export type ApiRouteDeps = CoreRouteDeps & AccessRouteDeps & KeyRouteDeps & EscrowRouteDeps & ConsoleRouteDeps;
+export type ApiRouteDeps = CoreRouteDeps &
+  AccessRouteDeps &
+  KeyRouteDeps &
+  EscrowRouteDeps &
+  ConsoleRouteDeps &
+  SshRouteDeps;
 
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
 export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
@@ -410,6 +416,7 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
     ...keyRoutes(deps),
     ...escrowRoutes(deps),
     ...consoleRoutes(deps),
+    ...sshRoutes(deps),
   ];
 }
 

@@ -333,6 +333,12 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     count: (event, type) => metrics.sshCertificates.inc({ event, type }),
     logger,
   });
+  // A key blocked by an X.509 revocation (or `key block`) is blocked in the KRL too.
+  revocation.revocation.onRevoked(() => ssh.refreshKrl({ onlyIfChanged: true }));
+  const sshKrl = every(60_000, () => ssh.refreshKrl({ onlyIfChanged: true }), failed("SSH KRL refresh"), {
+    slots,
+    job: "ssh-krl",
+  });
 
   const acme = createAcme({
     stores: {
@@ -392,7 +398,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   );
 
   // Started in this order, stopped in reverse.
-  const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup];
+  const background: Background[] = [issuance, audit, revocation, kmsSchedule, escrowSchedule, acmeCleanup, sshKrl];
   return {
     config,
     clock,

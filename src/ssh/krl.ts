@@ -3,7 +3,7 @@
  * `RevokedKeys` reads. Unsigned: OpenSSH ≥ 9.4 refuses KRLs with a signature section; the KRL is
  * served over the same channel as the CA keys and its integrity is the transport's.
  */
-import { SshWriter } from "./wire.js";
+import { SshReader, SshWriter } from "./wire.js";
 
 const KRL_MAGIC = 0x5353484b524c0a00n; // "SSHKRL\n\0"
 const KRL_FORMAT_VERSION = 1;
@@ -57,4 +57,21 @@ export function encodeKrl(krl: KrlContents): Buffer {
     w.byte(SECTION_EXPLICIT_KEY).string(list.finish());
   }
   return w.finish();
+}
+
+/** The sections after the header: what a KRL revokes, whatever its version, date and comment. */
+function sections(krl: Buffer): Buffer {
+  const r = new SshReader(krl);
+  if (r.uint64() !== KRL_MAGIC || r.uint32() !== KRL_FORMAT_VERSION) throw new Error("not a version 1 KRL");
+  r.uint64();
+  r.uint64();
+  r.uint64();
+  r.string();
+  r.string();
+  return krl.subarray(r.position);
+}
+
+/** Whether two KRLs revoke exactly the same (so a new version would add nothing). */
+export function sameRevocations(a: Buffer, b: Buffer): boolean {
+  return sections(a).equals(sections(b));
 }

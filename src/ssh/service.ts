@@ -16,7 +16,7 @@ import {
   parsePublicKeyLine,
   publicKeyLine,
 } from "./keys.js";
-import { encodeKrl } from "./krl.js";
+import { encodeKrl, sameRevocations } from "./krl.js";
 import { decideSsh, type SshRequester, type SshSignRequest } from "./policy.js";
 import type { SshCertificateFilter, SshCertificateRecord, SshStore, StoredKrl } from "./ports.js";
 
@@ -252,8 +252,12 @@ export class SshService {
     return (await this.deps.store.currentKrl()) ?? this.refreshKrl();
   }
 
-  /** Generates and stores a new KRL: revoked serials per CA key, and the blocked keys of our certificates. */
-  async refreshKrl(): Promise<StoredKrl> {
+  /**
+   * Generates and stores a new KRL: revoked serials per CA key, and the blocked keys of our
+   * certificates. `onlyIfChanged` (after X.509 revocations, and the periodic sweep that catches
+   * keys blocked without one) keeps the current KRL when the new one would revoke nothing more.
+   */
+  async refreshKrl(options: { onlyIfChanged?: boolean } = {}): Promise<StoredKrl> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.deps.store.currentKrl();
       const now = this.deps.clock.now();
@@ -271,6 +275,7 @@ export class SshService {
         })),
         keys: await this.deps.store.blockedKeyBlobs(),
       });
+      if (options.onlyIfChanged && current && sameRevocations(current.krl, krl)) return current;
       const stored = { version, generatedAt: now, krl };
       if (await this.deps.store.storeKrl(stored)) return stored;
     }

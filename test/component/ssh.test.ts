@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
+import { execFileSync } from "node:child_process";
+import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 import { createPerson, SteppingClock } from "../helpers/people.js";
 import { krlQuery, sshFingerprint, sshKeygen, sshKeygenShow } from "../helpers/ssh.js";
 
@@ -185,5 +186,30 @@ describe("SSH certificate authority", () => {
     expect(items.map((i) => i.status).sort()).toEqual(["revoked", "revoked"]);
     const events = await kw.services.audit.search({ action: "ssh.revoke", limit: 10 });
     expect(events).toHaveLength(2);
+  });
+
+  it("one key, one fate: keyCompromise on an X.509 certificate puts the key in the KRL; an SSH keyCompromise blocks X.509 issuance", async () => {
+    // One P-256 key, certified both ways.
+    const x509 = opensslCsr(dir, "shared");
+    const pub = execFileSync("ssh-keygen", ["-y", "-f", x509.keyFile], { encoding: "utf8" }).trim();
+    const sshCert = await sign({ publicKey: pub, type: "user", principals: ["shared"] });
+    expect(sshCert.status, JSON.stringify(sshCert.json)).toBe(201);
+    writeFileSync(join(dir, "shared-cert.pub"), `${sshCert.json.certificate}\n`);
+    const issued = await kw.api("/api/v1/certificates", { body: { csr: x509.csr, profile: "client" } });
+    expect(issued.status, await issued.clone().text()).toBe(201);
+    const { serial } = (await issued.json()) as { serial: string };
+    const revoked = await kw.api(`/api/v1/certificates/${serial}/revoke`, { body: { reason: "keyCompromise" } });
+    expect(revoked.status).toBe(200);
+    const krl = await kw.api("/ssh/revoked.krl", { token: null });
+    writeFileSync(join(dir, "shared.krl"), Buffer.from(await krl.arrayBuffer()));
+    expect(krlQuery(join(dir, "shared.krl"), join(dir, "shared-cert.pub")).revoked).toBe(true);
+
+    const other = opensslCsr(dir, "other");
+    const otherPub = execFileSync("ssh-keygen", ["-y", "-f", other.keyFile], { encoding: "utf8" }).trim();
+    const otherSsh = await sign({ publicKey: otherPub, type: "user", principals: ["other"] });
+    await kw.api(`/api/v1/ssh/certificates/${otherSsh.json.serial}/revoke`, { body: { reason: "keyCompromise" } });
+    const refused = await kw.api("/api/v1/certificates", { body: { csr: other.csr, profile: "client" } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/blocked|compromise/i);
   });
 });

@@ -133,7 +133,10 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
     if (f.keyId) q = q.where("key_id", "=", f.keyId);
     if (f.fingerprint) q = q.where("fingerprint", "=", f.fingerprint);
     // Principals are a JSON array of strings: match one whole element.
-    if (f.principal) q = q.where("principals", "like", `%${JSON.stringify(f.principal).replace(/[\\%_]/g, "\\$&")}%`);
+    if (f.principal) {
+      const pattern = `%${JSON.stringify(f.principal).replace(/[\\%_]/g, "\\$&")}%`;
+      q = q.where(sql<boolean>`principals like ${pattern} escape '\\'`);
+    }
     const now = f.now.toISOString();
     if (f.status === "expired") q = q.where("status", "=", "valid").where("valid_before", "<=", now);
     else if (f.status === "valid") q = q.where("status", "=", "valid").where("valid_before", ">", now);

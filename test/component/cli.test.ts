@@ -44,7 +44,12 @@ describe("keyward init", () => {
     expect(human.stdout).toContain("CA already initialised");
 
     const keys = listTokenObjects(token, "privkey");
-    expect(keys.map((k) => /label:\s+(\S+)/.exec(k)?.[1]).sort()).toEqual(["intermediate-ca", "root-ca"]);
+    expect(keys.map((k) => /label:\s+(\S+)/.exec(k)?.[1]).sort()).toEqual([
+      "intermediate-ca",
+      "root-ca",
+      "ssh-host-ca",
+      "ssh-user-ca",
+    ]);
     for (const key of keys) expect(key).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
   });
 

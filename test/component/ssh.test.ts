@@ -212,4 +212,16 @@ describe("SSH certificate authority", () => {
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { detail: string }).detail).toMatch(/blocked|compromise/i);
   });
+
+  it("counts signatures, refusals and revocations in /metrics", async () => {
+    const body = await (await kw.api("/metrics", { token: null })).text();
+    const value = (event: string) =>
+      Number(
+        new RegExp(`^keyward_ssh_certificates_total\\{event="${event}",type="user"\\} (\\d+)$`, "m").exec(body)?.[1] ??
+          0,
+      );
+    expect(value("signed")).toBeGreaterThanOrEqual(8);
+    expect(value("refused")).toBeGreaterThanOrEqual(5);
+    expect(value("revoked")).toBeGreaterThanOrEqual(3);
+  });
 });

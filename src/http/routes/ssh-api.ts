@@ -2,6 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import { type SshService, SSH_REVOCATION_REASONS, sshCertificateView } from "../../ssh/index.js";
 import type { Clock } from "../../clock/index.js";
+import type { RateWatch } from "../../metrics/index.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import type { ApiRoute } from "./api-route.js";
@@ -38,6 +39,7 @@ const RevokeBody = z
 export interface SshRouteDeps {
   ssh: Pick<SshService, "sign" | "list" | "get" | "revoke" | "caPublicKey" | "krl">;
   clock: Clock;
+  bursts: Pick<RateWatch, "record">;
 }
 
 /** The SSH CA's admin API: sign, list, show, revoke (docs/ssh.md). */
@@ -52,10 +54,12 @@ export function sshRoutes(deps: SshRouteDeps): ApiRoute[] {
       async handler(req, res) {
         const body = parseInput(SignBody, req.body, "request body");
         const principal = principalOf(res);
+        const actor = actorOf(req, res);
+        deps.bursts.record(actor.name, "ssh.sign");
         const signed = await ssh.sign(
           body,
           { name: principal.name, role: principal.role, scopes: principal.scopes },
-          actorOf(req, res),
+          actor,
         );
         res.status(201).json({
           certificate: signed.certificate,

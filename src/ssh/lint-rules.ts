@@ -17,6 +17,7 @@ function rule(
   return {
     name,
     description,
+    severity: "error",
     targets: ["ssh-certificate"],
     check(body, context = {}) {
       let cert: ParsedCertificateBody;
@@ -39,6 +40,7 @@ export const sshLintRules: readonly LintRule[] = [
     name: "ssh_cert_structure",
     description:
       "PROTOCOL.certkeys: the body reads as a v01 certificate of a supported key type, with no trailing bytes",
+    severity: "error",
     targets: ["ssh-certificate"],
     check(body) {
       try {
@@ -67,7 +69,7 @@ export const sshLintRules: readonly LintRule[] = [
   ),
   rule(
     "ssh_cert_principal_text",
-    "principals are non-empty and free of whitespace, commas and control characters",
+    "PROTOCOL.certkeys principals: non-empty, free of whitespace, commas (sshd's principal lists) and control characters",
     (c) => {
       const bad = c.principals.find((p) => !p || /[\s,\p{Cc}]/u.test(p));
       return bad !== undefined && `principal ${JSON.stringify(bad)}`;
@@ -83,7 +85,7 @@ export const sshLintRules: readonly LintRule[] = [
   ),
   rule(
     "ssh_cert_key_id",
-    "a key ID names the certificate in sshd's logs and in KRLs",
+    "PROTOCOL.certkeys key id: names the certificate in sshd's logs and in KRLs; never empty",
     (c) => !c.keyId && "empty key ID",
   ),
   rule("ssh_cert_nonce", "PROTOCOL.certkeys: the CA-provided random nonce (at least 16 bytes)", (c) =>

@@ -52,7 +52,10 @@ describe("keyward lint", () => {
     expect(listed.rules).toContainEqual(
       expect.objectContaining({ name: "rfc5280_5_2_3_crl_number_increases", target: "crl", severity: "error" }),
     );
-    expect(listed.rules.every((r) => /(RFC|BR) /.test(r.description))).toBe(true);
+    expect(listed.rules.every((r) => /(RFC|BR) |PROTOCOL\.certkeys/.test(r.description))).toBe(true);
+    expect(listed.rules).toContainEqual(
+      expect.objectContaining({ name: "ssh_cert_principals", target: "ssh-certificate" }),
+    );
     const human = await keyward(k.token, ["lint", "--rules"]);
     expect(human.stdout).toMatch(/certificate +warning +br_7_1_3_1_tls_server_eddsa/);
     const bare = await keyward(k.token, ["lint"]);

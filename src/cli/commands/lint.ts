@@ -4,6 +4,7 @@ import { identify, issuerContext, lintArtifact, readDer } from "../../lint/artif
 import { createLinter } from "../../lint/index.js";
 import { defaultRules } from "../../lint/rules/index.js";
 import { BadRequestError } from "../../errors/index.js";
+import { sshLintRules } from "../../ssh/index.js";
 import type { CliContext } from "../context.js";
 
 /** `keyward lint FILE`: the gate's rules on any certificate, CRL or OCSP response; offline. */
@@ -18,14 +19,15 @@ export function registerLint(program: Command, ctx: CliContext): void {
       await ctx.run((out) => {
         if (opts.rules || !file) {
           if (!opts.rules) throw new BadRequestError("name the file to lint, or --rules to list the rules");
-          const rules = defaultRules.map((r) => ({
+          // The SSH certificate rules live with the SSH encoding (src/ssh); the gate runs them too.
+          const rules = [...defaultRules, ...sshLintRules].map((r) => ({
             name: r.name,
             target: r.targets.join(","),
             severity: r.severity,
             description: r.description ?? "",
           }));
           out.result({ rules }, () =>
-            rules.map((r) => `${r.target.padEnd(11)} ${r.severity.padEnd(7)} ${r.name}\n  ${r.description}`).join("\n"),
+            rules.map((r) => `${r.target.padEnd(15)} ${r.severity.padEnd(7)} ${r.name}\n  ${r.description}`).join("\n"),
           );
           return;
         }

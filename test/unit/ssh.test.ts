@@ -19,6 +19,7 @@ import {
 import { encodeKrl, sameRevocations } from "../../src/ssh/krl.js";
 import { sshLintRules } from "../../src/ssh/lint-rules.js";
 import { decideSsh } from "../../src/ssh/policy.js";
+import { SshWriter } from "../../src/ssh/wire.js";
 import { krlQuery, sshFingerprint, sshKeygen, sshKeygenShow } from "../helpers/ssh.js";
 
 const dir = mkdtempSync(join(tmpdir(), "keyward-ssh-unit-"));
@@ -166,6 +167,31 @@ describe("OpenSSH certificates", () => {
       ["ssh_cert_critical_options", userCertificate(ca, pub, { criticalOptions: { "no-such-option": "" } })],
       ["ssh_cert_critical_options", userCertificate(ca, pub, { type: "host" })],
     ];
+    // certificateBody always sorts; this body is written field by field to break the order.
+    const w = new SshWriter()
+      .string("ssh-ed25519-cert-v01@openssh.com")
+      .string(Buffer.alloc(32, 1))
+      .raw(parsePublicKeyLine(pub).fields)
+      .uint64(9n)
+      .uint32(1)
+      .string("unit")
+      .string(new SshWriter().string("alice").finish())
+      .uint64(BigInt(Math.floor(now / 1000) - 60))
+      .uint64(BigInt(Math.floor(now / 1000) + 3600));
+    const unsorted = w
+      .string(
+        new SshWriter()
+          .string("source-address")
+          .string(new SshWriter().string("10.0.0.1").finish())
+          .string("force-command")
+          .string(new SshWriter().string("true").finish())
+          .finish(),
+      )
+      .string(Buffer.alloc(0))
+      .string(Buffer.from("x"))
+      .string(ca.blob)
+      .finish();
+    broken.push(["ssh_cert_options_order", unsorted], ["ssh_cert_reserved", unsorted]);
     for (const [rule, body] of broken) {
       let error: unknown;
       try {
@@ -243,7 +269,7 @@ describe("SSH profiles", () => {
   const key = parsePublicKeyLine(sshKeygen(dir, "policy", "ed25519").pub);
   const requester = (role: "admin" | "requester" | "ca-operator", scopes = {}) => ({ name: "dana", role, scopes });
 
-  it("the placeholder for the own name is the requester's own name; admins may name anyone", () => {
+  it("a requester gets principals naming itself (the user placeholder); admins may name anyone", () => {
     expect(decideSsh({ type: "user", principals: ["dana"] }, key, requester("requester"), profiles)).toMatchObject({
       principals: ["dana"],
       validityHours: 16,

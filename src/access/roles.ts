@@ -18,7 +18,8 @@ export const PERMISSIONS = {
   "acme:manage": ["admin", "ca-operator"],
   /** SSH certificates: which principals each may get is the SSH profiles' business (config `ssh.profiles`). */
   "ssh:read": ["admin", "ca-operator", "auditor", "requester"],
-  "ssh:sign": ["admin", "ca-operator", "key-officer", "auditor", "requester"],
+  /** Not auditors: they change nothing, not even by getting a certificate. */
+  "ssh:sign": ["admin", "ca-operator", "key-officer", "requester"],
   "ssh:revoke": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
   "audit:read": ["admin", "auditor"],

@@ -9,6 +9,29 @@ import { blobFromSpki } from "./keys.js";
 
 type Verdict = string | undefined | false;
 
+/** Every rule reads the same body: parsed once per body (the signer passes one Buffer to all rules). */
+const parsed = new WeakMap<Buffer, ParsedCertificateBody>();
+function parse(body: Buffer): ParsedCertificateBody {
+  let cert = parsed.get(body);
+  if (!cert) {
+    cert = parseCertificate(body);
+    parsed.set(body, cert);
+  }
+  return cert;
+}
+
+/** The CA keys' OpenSSH blobs, derived once per key. */
+const caBlobs = new Map<string, Buffer>();
+function caBlob(spki: Buffer): Buffer {
+  const id = spki.toString("base64");
+  let blob = caBlobs.get(id);
+  if (!blob) {
+    blob = blobFromSpki(spki);
+    if (caBlobs.size < 64) caBlobs.set(id, blob);
+  }
+  return blob;
+}
+
 function rule(
   name: string,
   description: string,
@@ -22,7 +45,7 @@ function rule(
     check(body, context = {}) {
       let cert: ParsedCertificateBody;
       try {
-        cert = parseCertificate(body);
+        cert = parse(body);
       } catch {
         return []; // ssh_cert_structure reports it, once
       }
@@ -44,7 +67,7 @@ export const sshLintRules: readonly LintRule[] = [
     targets: ["ssh-certificate"],
     check(body) {
       try {
-        parseCertificate(body);
+        parse(body);
         return [];
       } catch (error) {
         return [{ rule: "ssh_cert_structure", severity: "error", message: (error as Error).message }];
@@ -55,9 +78,7 @@ export const sshLintRules: readonly LintRule[] = [
     "ssh_cert_signature_key",
     "PROTOCOL.certkeys: signature key is the CA key that signs (sshd matches it against TrustedUserCAKeys)",
     (c, ctx) =>
-      ctx.issuer &&
-      !c.signatureKey.equals(blobFromSpki(ctx.issuer.spki)) &&
-      "the signature key is not the signing CA's key",
+      ctx.issuer && !c.signatureKey.equals(caBlob(ctx.issuer.spki)) && "the signature key is not the signing CA's key",
   ),
   rule("ssh_cert_type", "PROTOCOL.certkeys: type is SSH_CERT_TYPE_USER (1) or SSH_CERT_TYPE_HOST (2)", (c) =>
     c.type !== 1 && c.type !== 2 ? `certificate type ${c.type}` : undefined,

@@ -68,7 +68,19 @@ function randomSerial(): bigint {
  * they are signed by the CA keys in the token, revoked into a KRL that sshd reads.
  */
 export class SshService {
+  /** The CA keys' OpenSSH blobs by key URI (there are two; each is derived once). */
+  private readonly caBlobs = new Map<string, Buffer>();
+
   constructor(private readonly deps: SshServiceDeps) {}
+
+  private caBlob(ca: SshCaKeyRecord): Buffer {
+    let blob = this.caBlobs.get(ca.keyUri);
+    if (!blob) {
+      blob = blobFromSpki(ca.spki);
+      this.caBlobs.set(ca.keyUri, blob);
+    }
+    return blob;
+  }
 
   /** Creates the user and host CA keys that are missing (`keyward init`, `keyward ssh init`). */
   async init(actor: Actor): Promise<{ created: SshCaKeyRecord[]; existing: SshCaKeyRecord[] }> {
@@ -135,7 +147,7 @@ export class SshService {
       validBefore,
       criticalOptions: decision.criticalOptions,
       extensions: decision.extensions,
-      signatureKey: blobFromSpki(ca.spki),
+      signatureKey: this.caBlob(ca),
     });
     const algorithm = caSignatureAlgorithm(ca.keyType);
     const prepared = await this.deps.authority.prepare(request.type, body, algorithm.signing);

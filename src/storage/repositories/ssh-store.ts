@@ -4,6 +4,7 @@ import { ConflictError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { SshCaKeyRecord, SshCaKeyStore } from "../../signer/index.js";
 import type { SshCertificateFilter, SshCertificateRecord, SshStore, StoredKrl } from "../../ssh/index.js";
+import { GroupCommit } from "../group-commit.js";
 import type { Database, SshCertificatesTable } from "../schema.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 import { isUniqueViolation } from "./unique.js";
@@ -33,7 +34,12 @@ function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
 
 /** The SSH CA's keys, certificates and KRLs (src/ssh, src/signer/ssh-authority.ts). */
 export class SqlSshStore implements SshStore, SshCaKeyStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** A signature's two writes are group-committed, as X.509 issuance's: concurrent signings share fsyncs. */
+  private readonly writes: GroupCommit;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.writes = new GroupCommit(db);
+  }
 
   async sshCaKeys(): Promise<SshCaKeyRecord[]> {
     const rows = await this.db.selectFrom("ssh_ca_keys").selectAll().orderBy("type", "desc").execute();
@@ -69,8 +75,8 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
 
   async recordIntent(r: SshCertificateRecord, audit: AuditEvent): Promise<void> {
     try {
-      await withAudit(this.db, audit, (tx) =>
-        tx
+      await this.writes.run(async (tx) => {
+        await tx
           .insertInto("ssh_certificates")
           .values({
             serial: r.serial,
@@ -92,8 +98,9 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
             revoked_at: null,
             revocation_reason: null,
           })
-          .execute(),
-      );
+          .execute();
+        await appendAudit(tx, audit);
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new ConflictError(`SSH certificate serial ${r.serial} is already used`);
       throw error;
@@ -101,12 +108,14 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
   }
 
   async markIssued(serial: string, certificate: Buffer): Promise<void> {
-    await this.db
-      .updateTable("ssh_certificates")
-      .set({ status: "valid", certificate })
-      .where("serial", "=", serial)
-      .where("status", "=", "pending")
-      .execute();
+    await this.writes.run((tx) =>
+      tx
+        .updateTable("ssh_certificates")
+        .set({ status: "valid", certificate })
+        .where("serial", "=", serial)
+        .where("status", "=", "pending")
+        .execute(),
+    );
   }
 
   async markFailed(serial: string): Promise<void> {

@@ -32,6 +32,9 @@ export interface PreparedSshSignature {
   readonly body: Buffer;
 }
 
+/** How long the SSH CA keys read from storage are used before they are read again (as the hierarchy). */
+const RELOAD_MS = 30_000;
+
 /**
  * Token errors that mean "this token cannot make that kind of key" (not "the token is broken"):
  * the next candidate type is tried.
@@ -53,7 +56,7 @@ const UNSUPPORTED = new Set([
  */
 export class SshAuthority {
   private readonly prepared = new WeakMap<PreparedSshSignature, { body: Buffer; algorithm: SigningAlgorithm }>();
-  private cached: SshCaKeyRecord[] | undefined;
+  private cached: { keys: SshCaKeyRecord[]; at: number } | undefined;
 
   constructor(
     private readonly deps: { keys: KeyStore; store: SshCaKeyStore; lint: Linter; clock: Clock; logger?: Logger },
@@ -95,8 +98,11 @@ export class SshAuthority {
   }
 
   async keys(): Promise<SshCaKeyRecord[]> {
-    this.cached ??= await this.deps.store.sshCaKeys();
-    return this.cached;
+    // Another process (`keyward ssh init`) may create them: read again now and then.
+    const now = this.deps.clock.now().getTime();
+    if (!this.cached || now - this.cached.at > RELOAD_MS)
+      this.cached = { keys: await this.deps.store.sshCaKeys(), at: now };
+    return this.cached.keys;
   }
 
   async caKey(type: SshCaType): Promise<SshCaKeyRecord> {
@@ -110,8 +116,9 @@ export class SshAuthority {
     return key;
   }
 
+  /** For the service-key port, which never signs with a CA key (read like the hierarchy: cached, reloaded). */
   async isCaKey(uri: string): Promise<boolean> {
-    return (await this.deps.store.sshCaKeys()).some((k) => k.keyUri === uri);
+    return (await this.keys()).some((k) => k.keyUri === uri);
   }
 
   /** Lints a certificate body against the CA key that will sign it; only what this returns is signed. */

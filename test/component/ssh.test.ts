@@ -44,6 +44,10 @@ describe("SSH certificate authority", () => {
     // The CA keys never leave the token.
     const attributes = await kw.services.caTokens.keyAttributes(keys[0]!.keyUri);
     expect(attributes).toMatchObject({ sensitive: true, extractable: false, token: true });
+    // They are CA keys: the service-key port (OCSP, audit, KMS statements) never signs with them.
+    await expect(
+      kw.services.ca.serviceKeys.sign(keys[0]!.keyUri, { name: "Ed25519" }, Buffer.from("x")),
+    ).rejects.toThrow(/never sign with a CA key/);
   });
 
   it("signs a user certificate that ssh-keygen -L reads: principals, validity, serial, signing CA", async () => {

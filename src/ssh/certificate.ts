@@ -3,6 +3,7 @@
  * in the token (src/signer), and the `*-cert-v01@openssh.com` line sshd and ssh read.
  */
 import { randomBytes } from "node:crypto";
+import { BadRequestError } from "../errors/index.js";
 import type { SshPublicKey } from "./keys.js";
 import { SshReader, SshWriter } from "./wire.js";
 
@@ -79,6 +80,22 @@ export function signedCertificate(body: Buffer, signature: Buffer): Buffer {
 export function certificateLine(certificate: Buffer, comment?: string): string {
   const type = new SshReader(certificate).text();
   return `${type} ${certificate.toString("base64")}${comment ? ` ${comment}` : ""}`;
+}
+
+/**
+ * The to-be-signed body of a certificate (a `*-cert-v01@openssh.com` line or blob): what the lint
+ * rules read, for `keyward lint` on certificates from anywhere. Undefined for text that is not one.
+ */
+export function certificateBodyOfLine(text: string): Buffer | undefined {
+  const match = /^\s*(\S+-cert-v01@openssh\.com)\s+([A-Za-z0-9+/]+={0,2})(\s|$)/.exec(text);
+  if (!match) return undefined;
+  const certificate = Buffer.from(match[2]!, "base64");
+  try {
+    const { signature } = parseCertificate(certificate, true);
+    return certificate.subarray(0, certificate.length - 4 - signature!.length);
+  } catch (error) {
+    throw new BadRequestError(`not a readable OpenSSH certificate: ${(error as Error).message}`);
+  }
 }
 
 /** A certificate body read back: what the lint rules check and what listings show. */

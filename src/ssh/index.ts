@@ -5,7 +5,13 @@
  */
 import { SshService, type SshServiceDeps } from "./service.js";
 
-export { CERT_TYPES, DEFAULT_USER_EXTENSIONS, parseCertificate, type SshCertType } from "./certificate.js";
+export {
+  CERT_TYPES,
+  certificateBodyOfLine,
+  DEFAULT_USER_EXTENSIONS,
+  parseCertificate,
+  type SshCertType,
+} from "./certificate.js";
 export { blobFromSpki, fingerprintOf, parsePublicKeyLine, publicKeyLine } from "./keys.js";
 export { encodeKrl } from "./krl.js";
 export { sshLintRules } from "./lint-rules.js";

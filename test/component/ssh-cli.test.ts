@@ -14,7 +14,8 @@ afterAll(() => {
   for (const t of tokens) t.cleanup();
 });
 
-describe("keyward ssh", () => {
+// Each command opens the token and the database (seconds on two busy cores): a test runs several.
+describe("keyward ssh", { timeout: 150_000 }, () => {
   it("ssh init adds the SSH CA keys to a deployment made before them; init makes them for a new one", async () => {
     // A deployment whose CA was created without SSH keys (as every one before this release).
     const old = createTestToken("keyward");

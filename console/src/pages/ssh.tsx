@@ -1,8 +1,16 @@
 import { useState } from "preact/hooks";
-import { get, query } from "../api.js";
+import { call, get, query, session } from "../api.js";
 import { dateTime } from "../format.js";
 import type { SshCertificateSummary } from "../types.js";
-import { Badge, ErrorBox, TableWrap } from "../ui.js";
+import { Badge, ConfirmDialog, ErrorBox, TableWrap } from "../ui.js";
+
+const SSH_REVOCATION_REASONS = [
+  "unspecified",
+  "keyCompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+] as const;
 
 interface Filters {
   principal: string;
@@ -20,6 +28,27 @@ export function SshPage() {
   const [result, setResult] = useState<{ items: SshCertificateSummary[]; next: string | null } | undefined>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const [revoking, setRevoking] = useState<SshCertificateSummary | undefined>();
+  const [reason, setReason] = useState<string>("unspecified");
+  const [revokeError, setRevokeError] = useState<unknown>();
+  const [done, setDone] = useState<string | undefined>();
+  const canRevoke = session.can("ssh:revoke");
+
+  async function revoke(certificate: SshCertificateSummary) {
+    setBusy(true);
+    setRevokeError(undefined);
+    try {
+      await call(`/ssh/certificates/${encodeURIComponent(certificate.serial)}/revoke`, { body: { reason } });
+      setRevoking(undefined);
+      setDone(`SSH certificate ${certificate.serial} revoked (${reason}); the KRL at /ssh/revoked.krl lists it.`);
+      const updated = await get<SshCertificateSummary>(`/ssh/certificates/${encodeURIComponent(certificate.serial)}`);
+      setResult((r) => r && { ...r, items: r.items.map((i) => (i.serial === updated.serial ? updated : i)) });
+    } catch (e) {
+      setRevokeError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
   const field = (key: keyof Filters) => ({
     id: `ssh-${key}`,
     name: key,
@@ -108,6 +137,7 @@ export function SshPage() {
         </div>
       </form>
       <ErrorBox error={error} />
+      {done ? <p role="status">{done}</p> : null}
       {result ? (
         <>
           <p aria-live="polite">
@@ -125,6 +155,7 @@ export function SshPage() {
                     <th scope="col">Status</th>
                     <th scope="col">Valid until</th>
                     <th scope="col">Requested by</th>
+                    {canRevoke ? <th scope="col">Action</th> : null}
                   </tr>
                 </thead>
                 <tbody>
@@ -146,6 +177,24 @@ export function SshPage() {
                       </td>
                       <td>{dateTime(c.validBefore)}</td>
                       <td>{c.requestedBy}</td>
+                      {canRevoke ? (
+                        <td>
+                          {c.status === "valid" ? (
+                            <button
+                              type="button"
+                              class="danger"
+                              aria-label={`Revoke SSH certificate ${c.serial}`}
+                              onClick={() => {
+                                setRevokeError(undefined);
+                                setReason("unspecified");
+                                setRevoking(c);
+                              }}
+                            >
+                              Revoke…
+                            </button>
+                          ) : null}
+                        </td>
+                      ) : null}
                     </tr>
                   ))}
                 </tbody>
@@ -159,6 +208,36 @@ export function SshPage() {
           ) : null}
         </>
       ) : null}
+      <ConfirmDialog
+        open={revoking !== undefined}
+        title="Revoke this SSH certificate?"
+        confirmLabel="Revoke"
+        danger
+        busy={busy}
+        error={revokeError}
+        onCancel={() => setRevoking(undefined)}
+        onConfirm={() => revoking && void revoke(revoking)}
+      >
+        <p>
+          SSH certificate <span class="mono">{revoking?.serial}</span> ({revoking?.principals.join(", ")}) will be
+          listed in the KRL; servers refuse it once they fetch it.
+        </p>
+        <p>
+          <label for="ssh-revoke-reason">Reason</label>{" "}
+          <select
+            id="ssh-revoke-reason"
+            value={reason}
+            onChange={(e) => setReason((e.target as HTMLSelectElement).value)}
+          >
+            {SSH_REVOCATION_REASONS.map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
+          </select>
+        </p>
+        {reason === "keyCompromise" ? <p>Its key will be blocked: no SSH or X.509 certificate for it again.</p> : null}
+      </ConfirmDialog>
     </section>
   );
 }

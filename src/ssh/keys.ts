@@ -156,6 +156,20 @@ export function blobFromSpki(spki: Buffer): Buffer {
   }
 }
 
+const caBlobs = new Map<string, Buffer>();
+
+/** blobFromSpki for the CA keys, which sign (and are linted against) every certificate: derived once each. */
+export function caKeyBlob(spki: Buffer): Buffer {
+  const id = spki.toString("base64");
+  let blob = caBlobs.get(id);
+  if (!blob) {
+    blob = blobFromSpki(spki);
+    // A handful of CA keys exist; the bound only keeps a misuse from growing the map.
+    if (caBlobs.size < 64) caBlobs.set(id, blob);
+  }
+  return blob;
+}
+
 /** `type base64 comment`, as in an authorized_keys or .pub file. */
 export function publicKeyLine(blob: Buffer, comment?: string): string {
   const type = new SshReader(blob).text();

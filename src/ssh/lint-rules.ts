@@ -5,7 +5,7 @@
  */
 import type { LintContext, LintFinding, LintRule } from "../lint/index.js";
 import { CRITICAL_OPTIONS, type ParsedCertificateBody, parseCertificate } from "./certificate.js";
-import { blobFromSpki } from "./keys.js";
+import { caKeyBlob } from "./keys.js";
 
 type Verdict = string | undefined | false;
 
@@ -18,18 +18,6 @@ function parse(body: Buffer): ParsedCertificateBody {
     parsed.set(body, cert);
   }
   return cert;
-}
-
-/** The CA keys' OpenSSH blobs, derived once per key. */
-const caBlobs = new Map<string, Buffer>();
-function caBlob(spki: Buffer): Buffer {
-  const id = spki.toString("base64");
-  let blob = caBlobs.get(id);
-  if (!blob) {
-    blob = blobFromSpki(spki);
-    if (caBlobs.size < 64) caBlobs.set(id, blob);
-  }
-  return blob;
 }
 
 function rule(
@@ -78,7 +66,9 @@ export const sshLintRules: readonly LintRule[] = [
     "ssh_cert_signature_key",
     "PROTOCOL.certkeys: signature key is the CA key that signs (sshd matches it against TrustedUserCAKeys)",
     (c, ctx) =>
-      ctx.issuer && !c.signatureKey.equals(caBlob(ctx.issuer.spki)) && "the signature key is not the signing CA's key",
+      ctx.issuer &&
+      !c.signatureKey.equals(caKeyBlob(ctx.issuer.spki)) &&
+      "the signature key is not the signing CA's key",
   ),
   rule("ssh_cert_type", "PROTOCOL.certkeys: type is SSH_CERT_TYPE_USER (1) or SSH_CERT_TYPE_HOST (2)", (c) =>
     c.type !== 1 && c.type !== 2 ? `certificate type ${c.type}` : undefined,

@@ -9,7 +9,7 @@ import { spkiSha256Hex } from "../pki/spki.js";
 import type { SshAuthority, SshCaKeyRecord } from "../signer/index.js";
 import { certificateBody, certificateLine, type SshCertType, signedCertificate } from "./certificate.js";
 import {
-  blobFromSpki,
+  caKeyBlob,
   caKeyTypeCandidates,
   caSignatureAlgorithm,
   encodeSignature,
@@ -68,19 +68,7 @@ function randomSerial(): bigint {
  * they are signed by the CA keys in the token, revoked into a KRL that sshd reads.
  */
 export class SshService {
-  /** The CA keys' OpenSSH blobs by key URI (there are two; each is derived once). */
-  private readonly caBlobs = new Map<string, Buffer>();
-
   constructor(private readonly deps: SshServiceDeps) {}
-
-  private caBlob(ca: SshCaKeyRecord): Buffer {
-    let blob = this.caBlobs.get(ca.keyUri);
-    if (!blob) {
-      blob = blobFromSpki(ca.spki);
-      this.caBlobs.set(ca.keyUri, blob);
-    }
-    return blob;
-  }
 
   /** Creates the user and host CA keys that are missing (`keyward init`, `keyward ssh init`). */
   async init(actor: Actor): Promise<{ created: SshCaKeyRecord[]; existing: SshCaKeyRecord[] }> {
@@ -90,7 +78,7 @@ export class SshService {
   /** The CA's public key as one OpenSSH line (for TrustedUserCAKeys, or @cert-authority in known_hosts). */
   async caPublicKey(type: SshCertType): Promise<{ line: string; keyType: KeyType }> {
     const key = await this.deps.authority.caKey(type);
-    return { line: publicKeyLine(blobFromSpki(key.spki), `keyward-${type}-ca`), keyType: key.keyType };
+    return { line: publicKeyLine(caKeyBlob(key.spki), `keyward-${type}-ca`), keyType: key.keyType };
   }
 
   profiles(): Readonly<Record<string, SshProfile>> {
@@ -147,7 +135,7 @@ export class SshService {
       validBefore,
       criticalOptions: decision.criticalOptions,
       extensions: decision.extensions,
-      signatureKey: this.caBlob(ca),
+      signatureKey: caKeyBlob(ca.spki),
     });
     const algorithm = caSignatureAlgorithm(ca.keyType);
     const prepared = await this.deps.authority.prepare(request.type, body, algorithm.signing);
@@ -281,7 +269,7 @@ export class SshService {
         generatedAt: now,
         comment: "Keyward SSH KRL",
         certificates: keys.map((k) => ({
-          caKey: blobFromSpki(k.spki),
+          caKey: caKeyBlob(k.spki),
           serials: revoked.filter((r) => r.type === k.type).map((r) => BigInt(r.serial)),
           keyIds: [],
         })),

@@ -81,10 +81,6 @@ export class SshService {
     return { line: publicKeyLine(caKeyBlob(key.spki), `keyward-${type}-ca`), keyType: key.keyType };
   }
 
-  profiles(): Readonly<Record<string, SshProfile>> {
-    return this.deps.settings.profiles;
-  }
-
   /** Checks the request against its profile, records it, signs it in the token; every refusal is audited. */
   async sign(
     request: SshSignRequest & { publicKey: string },

@@ -112,6 +112,42 @@ async function issuanceRate(connections: number[], lint = true): Promise<Map<num
   return results;
 }
 
+/**
+ * SSH certificates through POST /api/v1/ssh/certificates next to X.509 issuance on the same server
+ * in the same run, alternating so drift in the machine's speed hits both alike.
+ */
+async function sshRates(): Promise<void> {
+  const server = await startServer();
+  try {
+    const { csr } = opensslCsr(server.dir, "bench-x509");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(server.dir, "bench-ssh")]);
+    const publicKey = readFileSync(join(server.dir, "bench-ssh.pub"), "utf8");
+    const headers = { authorization: `Bearer ${server.admin}`, "content-type": "application/json" };
+    for (const connections of [1, 16]) {
+      const x509 = await rate({
+        url: `${server.url}/api/v1/certificates`,
+        method: "POST",
+        headers,
+        body: JSON.stringify({ csr, profile: "server" }),
+        connections,
+      });
+      const ssh = await rate({
+        url: `${server.url}/api/v1/ssh/certificates`,
+        method: "POST",
+        headers,
+        body: JSON.stringify({ publicKey, type: "user", principals: ["bench"] }),
+        connections,
+      });
+      record(`SSH certificates POST /api/v1/ssh/certificates, Ed25519 CA, ${connections} conn`, ssh.rps, "cert/s", {
+        name: "X.509 issuance, same server",
+        value: x509.rps,
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 /** The default rules on a typical server leaf TBS (openssl-made), in this process: the gate's CPU. */
 function lintRate(): number {
   const dir = mkdtempSync(join(tmpdir(), "keyward-bench-lint-"));
@@ -1140,9 +1176,9 @@ async function backupFigures(count: number): Promise<void> {
 
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,acme,ocsp,login-flood,crl,kms,backup,fleet runs a subset.
+  // BENCH_ONLY=hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,backup,fleet runs a subset.
   const only = new Set(
-    (process.env.BENCH_ONLY ?? "hsm,issuance,acme,ocsp,login-flood,crl,kms,backup,fleet").split(","),
+    (process.env.BENCH_ONLY ?? "hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,backup,fleet").split(","),
   );
   // A section that fails is reported and the others still run: one flaky peer must not cost the
   // minutes of figures around it.
@@ -1185,6 +1221,7 @@ async function main() {
     }
     record("lint gate alone: default rules on a server leaf TBS", lintRate(), "TBS/s");
   });
+  await section("ssh", sshRates);
   await section("acme", acmeRates);
   await section("ocsp", ocspRates);
   await section("login-flood", loginFloodRates);

@@ -37,6 +37,7 @@ import {
   type RevocationService,
 } from "./revocation/index.js";
 import { baseUrlOfHierarchy, CertificateAuthority, chooseBaseUrl } from "./signer/index.js";
+import { createSsh, type SshService, sshLintRules } from "./ssh/index.js";
 import {
   createNotifier,
   type OpenDatabase,
@@ -55,6 +56,7 @@ import {
   SqlRateLimitStore,
   SqlRevocationStore,
   SqlServiceKeyStore,
+  SqlSshStore,
   SqlTokenStore,
   SqlUserStore,
 } from "./storage/index.js";
@@ -80,6 +82,8 @@ export interface Services extends Health {
   findCertificate(serial: string): Promise<CertificateRecord | undefined>;
   revocation: RevocationService;
   acme: Acme;
+  /** The SSH certificate authority (user and host certificates, KRL). */
+  ssh: SshService;
   ocsp: OcspResponder;
   crl: CrlPublisher;
   tokens: TokenService;
@@ -172,14 +176,16 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // The CA: the only holder of the signing-keys facet, with the lint gate before every signature.
   if (!config.lint.enabled) logger?.warn("the lint gate is OFF (lint.enabled: false): signatures are not linted");
   const rootToken = config.hsm.rootToken;
+  const sshStore = new SqlSshStore(db);
   const ca = new CertificateAuthority({
     keys: caTokens,
     store: caStore,
     clock,
     baseUrl: config.baseUrl,
     profiles: config.profiles,
-    lint: createLinter(config.lint.enabled ? defaultRules : []),
+    lint: createLinter(config.lint.enabled ? [...defaultRules, ...sshLintRules] : []),
     logger,
+    sshStore,
     rootKeys: rootToken
       ? {
           generateKeyPair: (type, label) => caTokens.generateKeyPairOn(rootToken, type, label),
@@ -362,6 +368,23 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     probeKey: (uri) => caTokens.probeKey(uri),
   });
 
+  // The SSH CA: certificates signed by the signer's SSH keys, revocations into a KRL.
+  const ssh = createSsh({
+    authority: ca.ssh,
+    store: sshStore,
+    audit,
+    clock,
+    settings: config.ssh,
+    count: (event, type) => metrics.sshCertificates.inc({ event, type }),
+    logger,
+  });
+  // A key blocked by an X.509 revocation (or `key block`) is blocked in the KRL too.
+  revocation.revocation.onRevoked(() => ssh.refreshKrl({ onlyIfChanged: true }));
+  const sshKrl = every(60_000, () => ssh.refreshKrl({ onlyIfChanged: true }), failed("SSH KRL refresh"), {
+    slots,
+    job: "ssh-krl",
+  });
+
   const acme = createAcme({
     stores: {
       accounts: new SqlAcmeStore(db, database.relaxed),
@@ -462,6 +485,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     kmsSchedule,
     escrowSchedule,
     acmeCleanup,
+    sshKrl,
   ];
   return {
     config,
@@ -477,6 +501,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     crl: revocation.crl,
     compromisedKeys: revocation.compromisedKeys,
     acme,
+    ssh,
     ...access,
     keys,
     keyCrypto: kms.crypto,

@@ -8,12 +8,14 @@ import { KeysPage } from "./pages/keys.js";
 import { EnrolPage } from "./pages/enrol.js";
 import { LoginPage } from "./pages/login.js";
 import { OverviewPage } from "./pages/overview.js";
+import { SshPage } from "./pages/ssh.js";
 import { href, useRoute } from "./router.js";
 
 const PAGES = [
   { id: "overview", label: "Overview", permission: "overview:read" },
   { id: "certificates", label: "Certificates", permission: "certificates:read" },
   { id: "compromised", label: "Compromised key", permission: "certificates:read" },
+  { id: "ssh", label: "SSH", permission: "ssh:read" },
   { id: "keys", label: "Keys", permission: "keys:read" },
   { id: "audit", label: "Audit", permission: "audit:read" },
 ] as const;
@@ -64,6 +66,7 @@ export function App() {
   else if (active?.id === "overview") content = <OverviewPage />;
   else if (active?.id === "certificates") content = <CertificatesPage />;
   else if (active?.id === "compromised") content = <CompromisedKeyPage />;
+  else if (active?.id === "ssh") content = <SshPage />;
   else if (active?.id === "keys") content = <KeysPage />;
   else if (active?.id === "audit") content = <AuditPage />;
 

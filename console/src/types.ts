@@ -34,3 +34,20 @@ export const REVOCATION_REASONS = [
   "certificateHold",
   "privilegeWithdrawn",
 ] as const;
+
+/** An SSH certificate as GET /api/v1/ssh/certificates lists it. */
+export interface SshCertificateSummary {
+  serial: string;
+  type: "user" | "host";
+  keyId: string;
+  principals: string[];
+  profile: string;
+  keyAlgorithm: string;
+  fingerprint: string;
+  status: string;
+  validAfter: string;
+  validBefore: string;
+  requestedBy: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+}

@@ -16,6 +16,11 @@ export const PERMISSIONS = {
   "revocations:read": ["admin", "ca-operator", "auditor"],
   "keys:block": ["admin", "ca-operator"],
   "acme:manage": ["admin", "ca-operator"],
+  /** SSH certificates: which principals each may get is the SSH profiles' business (config `ssh.profiles`). */
+  "ssh:read": ["admin", "ca-operator", "auditor", "requester"],
+  /** Not auditors: they change nothing, not even by getting a certificate. */
+  "ssh:sign": ["admin", "ca-operator", "key-officer", "requester"],
+  "ssh:revoke": ["admin", "ca-operator"],
   "tokens:manage": ["admin"],
   "audit:read": ["admin", "auditor"],
   "users:manage": ["admin"],

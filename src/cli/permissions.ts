@@ -73,6 +73,13 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "backup verify": "backup:manage",
   "backup restore": "setup",
   "backup share export": "offline",
+  "ssh init": "ca:manage",
+  "ssh ca-key": "ca:read",
+  "ssh sign": "ssh:sign",
+  "ssh list": "ssh:read",
+  "ssh show": "ssh:read",
+  "ssh revoke": "ssh:revoke",
+  "ssh krl": "ssh:read",
 };
 
 /** The command's full name without the program's, e.g. "key distribute". */

@@ -14,6 +14,7 @@ import { registerKeyCommands } from "./commands/key.js";
 import { registerLint } from "./commands/lint.js";
 import { registerRevocations } from "./commands/revocations.js";
 import { registerServe } from "./commands/serve.js";
+import { registerSshCommands } from "./commands/ssh.js";
 import { registerTokenCommands } from "./commands/token.js";
 import { registerUserCommands } from "./commands/user.js";
 import { createContext } from "./context.js";
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     registerBackupCommands,
     registerHsmCommands,
     registerLint,
+    registerSshCommands,
   ]) {
     register(program, context);
   }

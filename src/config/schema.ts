@@ -136,6 +136,49 @@ const NameConstraintsSchema = z
   .strict();
 export type NameConstraintsSettings = z.infer<typeof NameConstraintsSchema>;
 
+/**
+ * An SSH certificate profile (src/ssh): who may get which principals, for how long, for which
+ * keys. `${user}` in a principal pattern is the requester's own name (a person's login name, a
+ * token's name); host principals use the name patterns of X.509 profiles (`*.example.com`, CIDR).
+ */
+export const SshProfileSchema = z
+  .object({
+    certType: z.enum(["user", "host"]),
+    description: z.string().default(""),
+    /** Each entry: these roles may get principals matching these patterns (`*` is any). */
+    allow: z
+      .array(
+        z
+          .object({
+            roles: z.array(z.enum(["admin", "ca-operator", "key-officer", "auditor", "requester"])).min(1),
+            principals: z.array(z.string().min(1).max(255)).min(1),
+          })
+          .strict(),
+      )
+      .min(1),
+    defaultValidityHours: z.number().int().min(1).max(8784).default(16),
+    maxValidityHours: z.number().int().min(1).max(8784).default(24),
+    maxPrincipals: z.number().int().min(1).max(256).default(16),
+    keyTypes: z
+      .array(z.enum(["ed25519", "ecdsa", "rsa"]))
+      .min(1)
+      .default(["ed25519", "ecdsa", "rsa"]),
+    /** DSA is never accepted and RSA below 2048 bits never (the schema's floor). */
+    minRsaBits: z.number().int().min(2048).max(16_384).default(2048),
+    criticalOptions: z.array(z.enum(["force-command", "source-address", "verify-required"])).default([]),
+    /** What a certificate gets when the request names none (user certificates: ssh-keygen's defaults). */
+    extensions: z.array(z.string().regex(/^[\x21-\x7e]+$/)).default([]),
+    /** What a request may ask for instead (default: `extensions`). */
+    allowedExtensions: z.array(z.string().regex(/^[\x21-\x7e]+$/)).optional(),
+  })
+  .strict()
+  .refine((p) => p.defaultValidityHours <= p.maxValidityHours, "defaultValidityHours is above maxValidityHours")
+  .refine(
+    (p) => p.certType === "user" || (p.criticalOptions.length === 0 && p.extensions.length === 0),
+    "host certificates carry no critical options or extensions",
+  );
+export type SshProfile = z.infer<typeof SshProfileSchema>;
+
 export const PRESETS = ["dev", "small", "regulated"] as const;
 export type PresetName = (typeof PRESETS)[number];
 
@@ -277,6 +320,15 @@ export const ConfigSchema = z
         rateLimits: { ordersPerAccountPerHour: 300, ordersPerDomainPerHour: 1000 },
       }),
     profiles: z.record(id, ProfileSchema),
+    /** The SSH certificate authority (src/ssh, docs/ssh.md). */
+    ssh: z
+      .object({
+        /** `auto`: Ed25519 where the token can, else ECDSA P-256, else RSA-3072. */
+        caKeyType: z.enum(["auto", ...KEY_TYPES]).default("auto"),
+        profiles: z.record(id, SshProfileSchema).default({}),
+      })
+      .strict()
+      .default({ caKeyType: "auto", profiles: {} }),
     /** HTTPS with optional client certificates (mTLS) issued by this CA; off: plain HTTP behind a proxy. */
     tls: z
       .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })

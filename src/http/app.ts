@@ -13,6 +13,7 @@ import { LoginBody } from "./routes/access-api.js";
 import { type AcmeRouteDeps, acmeRoutes } from "./routes/acme.js";
 import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
 import { type CaRouteDeps, caRoutes } from "./routes/ca.js";
+import { sshPublicRoutes } from "./routes/ssh-api.js";
 import { type CrlRouteDeps, type OcspRouteDeps, ocspHandler, revocationRoutes } from "./routes/revocation.js";
 import { parseInput } from "./validate.js";
 import { VERSION } from "../version.js";
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
   app.use(consoleRouter());
   app.use(caRoutes(deps));
   app.use(revocationRoutes(deps));
+  app.use(sshPublicRoutes(deps));
   app.use("/acme", acmeRoutes(deps, logger));
 
   const routes = apiRoutes(deps);

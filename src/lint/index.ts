@@ -12,8 +12,11 @@
  */
 import { LintError } from "../errors/index.js";
 
-/** What is about to be signed: the DER of a TBSCertificate, a TBSCertList or an OCSP ResponseData. */
-export type LintTarget = "certificate" | "crl" | "ocsp";
+/**
+ * What is about to be signed: the DER of a TBSCertificate, a TBSCertList or an OCSP ResponseData,
+ * or the body of an OpenSSH certificate (PROTOCOL.certkeys; its rules live in src/ssh).
+ */
+export type LintTarget = "certificate" | "crl" | "ocsp" | "ssh-certificate";
 
 export interface LintFinding {
   rule: string;
@@ -56,7 +59,10 @@ export interface Linter {
 
 export function createLinter(rules: readonly LintRule[] = []): Linter {
   const byTarget = new Map<LintTarget, LintRule[]>(
-    (["certificate", "crl", "ocsp"] as const).map((t) => [t, rules.filter((rule) => rule.targets.includes(t))]),
+    (["certificate", "crl", "ocsp", "ssh-certificate"] as const).map((t) => [
+      t,
+      rules.filter((rule) => rule.targets.includes(t)),
+    ]),
   );
   const findings = (target: LintTarget, tbs: Buffer, context?: LintContext) => {
     const found: LintFinding[] = [];

@@ -42,6 +42,7 @@ export class Metrics {
 
   readonly certificatesIssued: Counter<"profile" | "source">;
   readonly certificatesRevoked: Counter<"reason">;
+  readonly sshCertificates: Counter<"event" | "type">;
   readonly ocspRequests: Counter<"method" | "result">;
   readonly crlRequests: Counter<"ca">;
   readonly hsmOperationSeconds: Histogram<"operation" | "mechanism">;
@@ -68,6 +69,12 @@ export class Metrics {
       name: "keyward_certificates_issued_total",
       help: "Certificates issued, by profile and by the channel that requested them (api, acme, cli).",
       labelNames: ["profile", "source"] as const,
+      registers,
+    });
+    this.sshCertificates = new Counter({
+      name: "keyward_ssh_certificates_total",
+      help: "SSH certificates signed, refused and revoked, by certificate type (user, host).",
+      labelNames: ["event", "type"] as const,
       registers,
     });
     this.certificatesRevoked = new Counter({

@@ -17,6 +17,7 @@ import type { CaRecord, CaStore, KeyStore } from "./ports.js";
 import { type ServiceKeys, serviceKeys } from "./service-keys.js";
 import { signatureAlgorithmIdentifier, signatureParts, signStructure } from "./structure.js";
 import { signingCrypto, TokenPrivateKey } from "./webcrypto.js";
+import { SshAuthority, type SshCaKeyStore } from "./ssh-authority.js";
 
 export interface HierarchySettings {
   root: CaSettings & { pathLength?: number };
@@ -55,6 +56,14 @@ interface LoadedCa {
   issuing?: { name: Buffer; signatureAlgorithm: Buffer; extensions: Buffer[]; unchecked: Buffer[]; lint: LintContext };
 }
 
+/** A CA built without an SSH key store (some tests) has no SSH keys and cannot create them. */
+const NO_SSH_KEYS: SshCaKeyStore = {
+  sshCaKeys: async () => [],
+  insertSshCaKey: async () => {
+    throw new Error("this CA has no SSH key store");
+  },
+};
+
 /** How long the hierarchy read from storage is used before it is read again. */
 const RELOAD_MS = 30_000;
 
@@ -87,19 +96,32 @@ export class CertificateAuthority {
       profiles: Readonly<Record<string, Profile>>;
       /** Where a new root's key is generated when the root lives on its own (offline) token. */
       rootKeys?: Pick<KeyStore, "generateKeyPair" | "checkKeyType">;
+      /** Where the SSH CA keys are recorded (they are CA keys too: service keys never reach them). */
+      sshStore?: SshCaKeyStore;
     },
   ) {
     this.keys = namingMissingKeys(deps.keys, async (uri) => {
       const ca = [...(await this.all()).values()].find((c) => c.record.keyUri === uri);
       return ca ? caKeyMissing(ca.record.id, uri) : `key missing (${uri})`;
     });
+    this.ssh = new SshAuthority({
+      keys: deps.keys,
+      store: deps.sshStore ?? NO_SSH_KEYS,
+      lint: deps.lint,
+      clock: deps.clock,
+      logger: deps.logger,
+    });
     this.serviceKeys = serviceKeys({
       keys: namingMissingKeys(deps.keys, async (uri) => `key missing (${uri})`),
       lint: deps.lint,
       defaultKeyType: async () => (await this.defaultIssuer()).keyType,
-      isCaKey: async (uri) => [...(await this.all()).values()].some((ca) => ca.record.keyUri === uri),
+      isCaKey: async (uri) =>
+        [...(await this.all()).values()].some((ca) => ca.record.keyUri === uri) || (await this.ssh.isCaKey(uri)),
     });
   }
+
+  /** The SSH user and host CA keys: OpenSSH certificates are signed here, like X.509 ones above. */
+  readonly ssh: SshAuthority;
 
   /** Keyward's own keys (OCSP responders, audit, KMS statements): the port that never reaches a CA key. */
   readonly serviceKeys: ServiceKeys;

@@ -13,3 +13,10 @@ export type { ServiceKeys } from "./service-keys.js";
 export { caView } from "./views.js";
 export { caKeyMissing } from "./missing-keys.js";
 export { type BaseUrlChoice, baseUrlOfHierarchy, chooseBaseUrl, normalizeBaseUrl } from "./base-url.js";
+export {
+  type PreparedSshSignature,
+  SshAuthority,
+  type SshCaKeyRecord,
+  type SshCaKeyStore,
+  type SshCaType,
+} from "./ssh-authority.js";

@@ -16,3 +16,4 @@ export { SqlEscrowStore } from "./repositories/escrow-store.js";
 export { createNotifier, type Notifier } from "./notifications.js";
 export { SchedulerSlots } from "./repositories/scheduler-slots.js";
 export { SqlOverviewStore } from "./repositories/overview-store.js";
+export { SqlSshStore } from "./repositories/ssh-store.js";

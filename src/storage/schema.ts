@@ -28,6 +28,44 @@ export interface DeploymentSettingsTable {
   updated_at: string;
 }
 
+export interface SshCaKeysTable {
+  type: "user" | "host";
+  key_type: string;
+  key_uri: string;
+  spki: Buffer;
+  created_at: string;
+}
+
+export interface SshCertificatesTable {
+  /** uint64 serial in decimal. */
+  serial: string;
+  type: "user" | "host";
+  key_id: string;
+  /** JSON array of principals. */
+  principals: string;
+  profile: string;
+  key_algorithm: string;
+  fingerprint: string;
+  spki_sha256: string;
+  public_key: Buffer;
+  valid_after: string;
+  valid_before: string;
+  status: "pending" | "valid" | "revoked" | "failed";
+  body: Buffer;
+  certificate: Buffer | null;
+  requested_by: string;
+  created_at: string;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+}
+
+export interface SshKrlsTable {
+  /** bigint: a string from PostgreSQL, a number from SQLite. */
+  version: number | string;
+  generated_at: string;
+  krl: Buffer;
+}
+
 export interface CertificatesTable {
   serial: string;
   ca_id: string;
@@ -400,6 +438,9 @@ export interface SchedulerSlotsTable {
 export interface Database {
   cas: CasTable;
   deployment_settings: DeploymentSettingsTable;
+  ssh_ca_keys: SshCaKeysTable;
+  ssh_certificates: SshCertificatesTable;
+  ssh_krls: SshKrlsTable;
   certificates: CertificatesTable;
   api_tokens: ApiTokensTable;
   blocked_keys: BlockedKeysTable;

@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyward } from "../helpers/cli.js";
-import { openssl, opensslCsr, startKeyward, type TestKeyward, writeFile } from "../helpers/keyward.js";
+import { openssl, opensslCsr, startKeyward, type TestKeyward, testActor, writeFile } from "../helpers/keyward.js";
+import { sshKeygen } from "../helpers/ssh.js";
 
 /** `keyward lint FILE` on what openssl makes wrong and on what Keyward issues. */
 describe("keyward lint", () => {
@@ -41,6 +43,31 @@ describe("keyward lint", () => {
     );
   });
 
+  it("lints OpenSSH certificates: ssh-keygen's defaults (no principals, forever) break rules; Keyward's pass against its CA", async () => {
+    // ssh-keygen -s without -n and -V: valid for any principal, forever.
+    const ca = sshKeygen(k.dir, "other-ca", "ed25519");
+    const user = sshKeygen(k.dir, "lint-user", "ed25519");
+    execFileSync("ssh-keygen", ["-q", "-s", ca.path, "-I", "anything", `${user.path}.pub`]);
+    const bad = await lint(`${user.path}-cert.pub`, "--json");
+    expect(bad.code).toBe(1);
+    const findings = JSON.parse(bad.stdout).findings.map((f: { rule: string }) => f.rule);
+    expect(findings).toEqual(expect.arrayContaining(["ssh_cert_principals", "ssh_cert_validity"]));
+
+    await k.services.ssh.init(testActor);
+    const res = await k.api("/api/v1/ssh/certificates", {
+      body: { publicKey: user.pub, type: "user", principals: ["alice"] },
+    });
+    const ours = writeFile(k.dir, "ours-cert.pub", ((await res.json()) as { certificate: string }).certificate);
+    const userCa = writeFile(k.dir, "user_ca.pub", await (await k.api("/ssh/user_ca.pub", { token: null })).text());
+    const hostCa = writeFile(k.dir, "host_ca.pub", await (await k.api("/ssh/host_ca.pub", { token: null })).text());
+    const good = await lint(ours, "--issuer", userCa);
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/ssh-certificate\s+no findings/);
+    const wrongCa = await lint(ours, "--issuer", hostCa);
+    expect(wrongCa.code).toBe(1);
+    expect(wrongCa.stdout).toMatch(/ssh_cert_signature_key: the signature key is not the signing CA's key/);
+  });
+
   it("lists the rules with their target and severity (--rules), and asks for a file otherwise", async () => {
     const listed = JSON.parse((await keyward(k.token, ["--json", "lint", "--rules"])).stdout) as {
       rules: { name: string; target: string; severity: string; description: string }[];
@@ -52,7 +79,10 @@ describe("keyward lint", () => {
     expect(listed.rules).toContainEqual(
       expect.objectContaining({ name: "rfc5280_5_2_3_crl_number_increases", target: "crl", severity: "error" }),
     );
-    expect(listed.rules.every((r) => /(RFC|BR) /.test(r.description))).toBe(true);
+    expect(listed.rules.every((r) => /(RFC|BR) |PROTOCOL\.certkeys/.test(r.description))).toBe(true);
+    expect(listed.rules).toContainEqual(
+      expect.objectContaining({ name: "ssh_cert_principals", target: "ssh-certificate" }),
+    );
     const human = await keyward(k.token, ["lint", "--rules"]);
     expect(human.stdout).toMatch(/certificate +warning +br_7_1_3_1_tls_server_eddsa/);
     const bare = await keyward(k.token, ["lint"]);

@@ -49,6 +49,8 @@ describe("keyward init", () => {
       "intermediate-ca",
       "keyward-audit",
       "root-ca",
+      "ssh-host-ca",
+      "ssh-user-ca",
     ]);
     for (const key of keys) expect(key).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
   });

@@ -80,6 +80,7 @@ describe("Metrics", () => {
         "keyward_http_request_duration_seconds histogram",
         "keyward_key_operations_total counter",
         "keyward_ocsp_requests_total counter",
+        "keyward_ssh_certificates_total counter",
       ].sort(),
     );
   });

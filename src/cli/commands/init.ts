@@ -74,26 +74,35 @@ export function registerInit(program: Command, ctx: CliContext): void {
           const created = await s.ca.initialize(settings, cliActor());
           // First CRLs now, while the root key is at hand (later root CRLs: `keyward crl root`).
           for (const ca of created) await s.crl.generate(ca.id, cliActor());
+          const ssh = await s.ssh.init(cliActor());
           const presetFile = opts.profile ? storePreset(s.config.dataDir, opts.profile) : undefined;
-          out.result({ initialized: true, preset: s.config.preset ?? null, cas: created.map(caView) }, () =>
-            [
-              `Initialised CA in ${s.config.dataDir}:`,
-              table(
-                created.map((c) => [
-                  `  ${c.id}`,
-                  c.kind,
-                  c.keyType,
-                  `until ${day(c.notAfter)}`,
-                  c.isDefault ? "default issuer" : "",
-                  c.subject,
-                ]),
-              ),
-              `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
-              ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
-              ...(rootToken
-                ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
-                : []),
-            ].join("\n"),
+          out.result(
+            {
+              initialized: true,
+              preset: s.config.preset ?? null,
+              cas: created.map(caView),
+              ssh: ssh.existing.map((k) => ({ type: k.type, keyType: k.keyType })),
+            },
+            () =>
+              [
+                `Initialised CA in ${s.config.dataDir}:`,
+                table(
+                  created.map((c) => [
+                    `  ${c.id}`,
+                    c.kind,
+                    c.keyType,
+                    `until ${day(c.notAfter)}`,
+                    c.isDefault ? "default issuer" : "",
+                    c.subject,
+                  ]),
+                ),
+                `Root certificate: ${s.config.baseUrl}/ca/root.pem`,
+                `SSH CA keys: ${ssh.existing.map((k) => `${k.type} (${k.keyType})`).join(", ")}: ${s.config.baseUrl}/ssh/user_ca.pub, ${s.config.baseUrl}/ssh/host_ca.pub`,
+                ...(presetFile ? [`Preset: ${s.config.preset} (stored in ${presetFile})`] : []),
+                ...(rootToken
+                  ? [`The root key is on token "${rootToken}": detach it now; the server runs without it.`]
+                  : []),
+              ].join("\n"),
           );
         }, overrides);
       // A failed init leaves nothing behind: not a database, not a half-made token.

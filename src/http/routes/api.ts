@@ -34,6 +34,7 @@ import { type ConsoleRouteDeps, consoleRoutes } from "./console-api.js";
 import { type EscrowRouteDeps, escrowRoutes } from "./escrow-api.js";
 import { type HsmRouteDeps, hsmRoutes } from "./hsm-api.js";
 import { type KeyRouteDeps, keyRoutes } from "./keys-api.js";
+import { type SshRouteDeps, sshRoutes } from "./ssh-api.js";
 
 const IssueBody = z
   .object({
@@ -180,7 +181,8 @@ export type ApiRouteDeps = CoreRouteDeps &
   KeyRouteDeps &
   EscrowRouteDeps &
   ConsoleRouteDeps &
-  HsmRouteDeps;
+  HsmRouteDeps &
+  SshRouteDeps;
 
 /** The admin API as a table: each route names its permission, so none can be mounted open. */
 export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
@@ -463,6 +465,7 @@ export function apiRoutes(deps: ApiRouteDeps): ApiRoute[] {
     ...escrowRoutes(deps),
     ...consoleRoutes(deps),
     ...hsmRoutes(deps),
+    ...sshRoutes(deps),
   ];
 }
 

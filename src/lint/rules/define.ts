@@ -48,7 +48,7 @@ export const crlRule = (d: Definition<TbsCertList>) => define("crl", parseTbsCer
 export const ocspRule = (d: Definition<ResponseData>) => define("ocsp", parseResponseData, d);
 
 /** The one rule per target that reports a structure the parser cannot read. */
-export function structureRule(target: LintTarget, name: string, citation: string): LintRule {
+export function structureRule(target: keyof typeof PARSERS, name: string, citation: string): LintRule {
   return {
     name,
     description: citation,

@@ -20,6 +20,7 @@ import {
   type KeyDistribution,
   type KeyImport,
   type KeyLifecycle,
+  type KeyPairCrypto,
   loadTrustAnchors,
   type RevokedKeyList,
   recipientTrust as createRecipientTrust,
@@ -80,6 +81,8 @@ export interface Services extends Health {
   /** The KMS: lifecycle, data plane (encrypt, decrypt, MAC) and BYOK import. */
   keys: KeyLifecycle;
   keyCrypto: KeyCrypto;
+  /** KMS key pairs' data plane: public key, sign, verify, JWS, RSA-OAEP decrypt. */
+  keyPairs: KeyPairCrypto;
   keyImport: KeyImport;
   distribution: KeyDistribution;
   escrow: EscrowService;
@@ -245,6 +248,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     keyStore: new SqlKeyStore(db),
     distributionStore: new SqlDistributionStore(db),
     secretKeys: hsm.secretKeys,
+    keyPairs: hsm.keyPairs,
     wrapping: hsm.wrapping,
     clock,
     audit,
@@ -393,6 +397,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     ...access,
     keys,
     keyCrypto: kms.crypto,
+    keyPairs: kms.keyPairs,
     keyImport: kms.imports,
     distribution,
     escrow,

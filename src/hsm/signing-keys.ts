@@ -2,7 +2,7 @@ import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { HsmError } from "../errors/index.js";
 import { type KeyType, keyFamily, rsaBits, type SigningAlgorithm } from "../pki/key-types.js";
-import type { GeneratedKeyPair, KeyAttributes, SigningKeys } from "./facets.js";
+import type { GeneratedKeyPair, KeyAttributes, KeyPairUsage, SigningKeys } from "./facets.js";
 import type { TokenCore } from "./token-core.js";
 
 // pkcs11js 2.1.7 has no EdDSA constants (PKCS#11 3.0 values).
@@ -26,7 +26,7 @@ export class Pkcs11SigningKeys implements SigningKeys {
 
   constructor(private readonly core: TokenCore) {}
 
-  async generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "unwrap" = "sign"): Promise<GeneratedKeyPair> {
+  async generateKeyPair(keyType: KeyType, label: string, usage: KeyPairUsage = "sign"): Promise<GeneratedKeyPair> {
     const sign = usage === "sign";
     const id = randomBytes(16);
     const common = [
@@ -39,7 +39,7 @@ export class Pkcs11SigningKeys implements SigningKeys {
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
       { type: pkcs11js.CKA_PRIVATE, value: false },
       { type: pkcs11js.CKA_VERIFY, value: sign },
-      { type: pkcs11js.CKA_WRAP, value: !sign },
+      { type: pkcs11js.CKA_WRAP, value: usage === "unwrap" },
       { type: pkcs11js.CKA_ENCRYPT, value: !sign },
     ];
     const privateTemplate: pkcs11js.Template = [
@@ -49,9 +49,10 @@ export class Pkcs11SigningKeys implements SigningKeys {
       { type: pkcs11js.CKA_SENSITIVE, value: true },
       { type: pkcs11js.CKA_EXTRACTABLE, value: false },
       { type: pkcs11js.CKA_SIGN, value: sign },
-      // An import key only unwraps keys sent to it; it never signs and never decrypts data.
-      { type: pkcs11js.CKA_UNWRAP, value: !sign },
-      { type: pkcs11js.CKA_DECRYPT, value: false },
+      // An import key only unwraps keys sent to it and never decrypts data; a KMS decrypt key only
+      // decrypts (RSA-OAEP) and never unwraps into the token.
+      { type: pkcs11js.CKA_UNWRAP, value: usage === "unwrap" },
+      { type: pkcs11js.CKA_DECRYPT, value: usage === "decrypt" },
     ];
     let mechanism: number;
     switch (keyFamily(keyType)) {

@@ -5,9 +5,12 @@ import type { Clock } from "../clock/index.js";
 import { KeyCrypto } from "./crypto-service.js";
 import { KeyDistribution } from "./distribution.js";
 import { KeyImport } from "./import-service.js";
+import { KeyPairCrypto } from "./key-pair-crypto.js";
 import { KeyLifecycle } from "./lifecycle-service.js";
 import type {
   DistributionStore,
+  KeyPairCryptoOps,
+  KeyPairLifecycleOps,
   KeyStore,
   KeyWrappingOps,
   SecretKeyCryptoOps,
@@ -41,6 +44,8 @@ export interface KeysDeps {
   distributionStore: DistributionStore;
   /** The HSM's secret-key facet: exactly the methods the KMS calls. */
   secretKeys: SecretKeyLifecycleOps & SecretKeyCryptoOps;
+  /** The HSM's key-pair facet (KMS objects only): key pairs' lifecycle and data plane. */
+  keyPairs: KeyPairLifecycleOps & KeyPairCryptoOps;
   /** The HSM's wrapping facet: distribution and BYOK import. */
   wrapping: KeyWrappingOps & Pick<SecretKeyImportOps, "importSecretKey">;
   clock: Clock;
@@ -64,6 +69,8 @@ export interface Keys {
   lifecycle: KeyLifecycle;
   /** Using keys: encrypt/decrypt (JWE), rewrap, data keys, MAC. */
   crypto: KeyCrypto;
+  /** Using key pairs: public key, sign, verify, JWS, RSA-OAEP decrypt. */
+  keyPairs: KeyPairCrypto;
   /** BYOK: the import certificate and versions imported under it. */
   imports: KeyImport;
   distribution: KeyDistribution;
@@ -83,7 +90,13 @@ export function createKeys(deps: KeysDeps): Keys {
   };
   const lifecycle = new KeyLifecycle({
     store: keyStore,
-    token: secretKeys,
+    token: {
+      generateSecretKey: (algorithm, label, options) => secretKeys.generateSecretKey(algorithm, label, options),
+      destroySecretKey: (uri) => secretKeys.destroySecretKey(uri),
+      generateKeyPair: (keyType, label, usage) => deps.keyPairs.generateKeyPair(keyType, label, usage),
+      destroyKeyPair: (uri) => deps.keyPairs.destroyKeyPair(uri),
+      oaepHashes: (uri) => deps.keyPairs.oaepHashes(uri),
+    },
     clock,
     logger,
     destroyWaitDays: settings.destroyWaitDays,
@@ -91,6 +104,7 @@ export function createKeys(deps: KeysDeps): Keys {
     onNewVersion,
   });
   const crypto = new KeyCrypto({ keys: lifecycle, token: secretKeys, audit: deps.audit, onUse: deps.onUse });
+  const keyPairs = new KeyPairCrypto({ keys: lifecycle, token: deps.keyPairs, audit: deps.audit, onUse: deps.onUse });
   const imports = new KeyImport({
     keys: lifecycle,
     store: keyStore,
@@ -124,6 +138,7 @@ export function createKeys(deps: KeysDeps): Keys {
   return {
     lifecycle,
     crypto,
+    keyPairs,
     imports,
     distribution,
     revokedList,

@@ -282,6 +282,7 @@ export interface KeysTable {
   tags: string;
   created_at: string;
   on_recipient_revoked: Generated<string>;
+  oaep_hash: string | null;
 }
 
 export interface KeyVersionsTable {
@@ -294,6 +295,9 @@ export interface KeyVersionsTable {
   deactivate_at: string | null;
   destroy_after: string | null;
   destroyed_at: string | null;
+  /** Key pairs: DER SubjectPublicKeyInfo. */
+  public_key: Uint8Array | null;
+  certificate_serial: string | null;
 }
 
 export interface KeyDistributionsTable {

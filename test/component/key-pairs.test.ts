@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compactVerify, importJWK, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyward } from "../helpers/cli.js";
 import { startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 import { listTokenObjects, readPrivateValue } from "../helpers/softhsm.js";
 
@@ -397,4 +398,49 @@ describe("KMS key pairs (issue 24)", () => {
     expect(gone.status).toBe(409);
     expect(await detail(gone)).toBe("version 1 of key lifecycle-pair is destroyed: it verifies nothing any more");
   });
+
+  it("keyward key create/public-key/sign/verify: human and --json output, signature checked by openssl", async () => {
+    const created = await keyward(kw.token, [
+      "key",
+      "create",
+      "--name",
+      "cli-release",
+      "--algorithm",
+      "ECDSA-P384",
+      "--purpose",
+      "sign",
+      "--json",
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const key = JSON.parse(created.stdout) as KeyView;
+    expect(key).toMatchObject({ algorithm: "ECDSA-P384", purpose: "sign", keyPair: true });
+    const human = await keyward(kw.token, ["key", "public-key", key.id]);
+    expect(human.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const pub = file("cli.pem", human.stdout);
+    const msg = file("cli.msg", MESSAGE);
+    const sigFile = join(dir, "cli.sig");
+    const signed = await keyward(kw.token, ["key", "sign", key.id, "--in", msg, "--out", sigFile]);
+    expect(signed.code, signed.stderr).toBe(0);
+    expect(signed.stdout).toContain("Signed with version 1 (ES384)");
+    expect(openssl(["dgst", "-sha384", "-verify", pub, "-signature", sigFile, msg]).toString()).toContain(
+      "Verified OK",
+    );
+    const verified = await keyward(kw.token, ["key", "verify", key.id, "--in", msg, "--signature", sigFile, "--json"]);
+    expect(JSON.parse(verified.stdout)).toEqual({ valid: true, version: 1, state: "active", algorithm: "ES384" });
+    const bad = await keyward(kw.token, ["key", "verify", key.id, "--in", pub, "--signature", sigFile]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("Signature does NOT verify");
+    const refused = await keyward(kw.token, [
+      "key",
+      "create",
+      "--name",
+      "x",
+      "--algorithm",
+      "Ed25519",
+      "--purpose",
+      "decrypt",
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('purpose "decrypt" does not fit Ed25519');
+  }, 60_000);
 });

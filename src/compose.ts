@@ -19,6 +19,7 @@ import {
   type KeyCrypto,
   type KeyDistribution,
   type KeyImport,
+  type KeyCertification,
   type KeyLifecycle,
   type KeyPairCrypto,
   loadTrustAnchors,
@@ -83,6 +84,8 @@ export interface Services extends Health {
   keyCrypto: KeyCrypto;
   /** KMS key pairs' data plane: public key, sign, verify, JWS, RSA-OAEP decrypt. */
   keyPairs: KeyPairCrypto;
+  /** Certificates for KMS key pairs under Keyward's CA. */
+  keyCertification: KeyCertification;
   keyImport: KeyImport;
   distribution: KeyDistribution;
   escrow: EscrowService;
@@ -255,6 +258,23 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     logger,
     onUse: keyUsed,
     trust,
+    // Key pairs' certificates go through normal issuance (profiles, policy, lint, audit).
+    certificates: {
+      async issue(csr, profile, actor, scope) {
+        const issued = await issuance.issuance.issue({ csr, profile, actor, scope });
+        return {
+          serial: issued.serial,
+          certificate: issued.certificate,
+          chain: issued.chain.map((c) => Buffer.from(c.rawData)),
+          notAfter: issued.notAfter,
+        };
+      },
+      async revokeForCompromise(serial, actor) {
+        const record = await certificates.get(serial);
+        if (record?.status === "revoked") return;
+        await revocation.revocation.revoke({ serial, reason: "keyCompromise", actor });
+      },
+    },
     importKey: serviceKeys.key({
       purpose: "key-import",
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
@@ -398,6 +418,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     keys,
     keyCrypto: kms.crypto,
     keyPairs: kms.keyPairs,
+    keyCertification: kms.certification,
     keyImport: kms.imports,
     distribution,
     escrow,

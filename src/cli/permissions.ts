@@ -44,6 +44,7 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "key public-key": "keys:read",
   "key sign": "keys:use",
   "key verify": "keys:use",
+  "key certify": "keys:manage",
   "key policy": "keys:manage",
   "key distribute": "keys:distribute",
   "key import-certificate": "keys:read",

@@ -2,6 +2,7 @@ import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
+import { type KeyCertificateIssuer, KeyCertification } from "./certify.js";
 import { KeyCrypto } from "./crypto-service.js";
 import { KeyDistribution } from "./distribution.js";
 import { KeyImport } from "./import-service.js";
@@ -58,6 +59,8 @@ export interface KeysDeps {
   trust: RecipientTrust;
   /** The RSA key pair that BYOK senders seal keys to; without it, import is refused. */
   importKey?: ServiceKeyPort;
+  /** Normal issuance and revocation, for certificates of key pairs; without it, certify is refused. */
+  certificates?: KeyCertificateIssuer;
   /** The key that signs the revoked-key list, and ECDSA P-256 SHA-256 with it (raw r‖s). */
   revokedListSigner: ServiceKeyPort & { sign(keyUri: string, data: Buffer): Promise<Buffer> };
   settings: KeysSettings;
@@ -71,6 +74,8 @@ export interface Keys {
   crypto: KeyCrypto;
   /** Using key pairs: public key, sign, verify, JWS, RSA-OAEP decrypt. */
   keyPairs: KeyPairCrypto;
+  /** Certificates for key pairs under Keyward's CA; revoked when a version is compromised. */
+  certification: KeyCertification;
   /** BYOK: the import certificate and versions imported under it. */
   imports: KeyImport;
   distribution: KeyDistribution;
@@ -102,7 +107,18 @@ export function createKeys(deps: KeysDeps): Keys {
     destroyWaitDays: settings.destroyWaitDays,
     defaults: { rotationDays: settings.defaultRotationDays, cryptoperiodDays: settings.defaultCryptoperiodDays },
     onNewVersion,
+    onCompromised: (version, actor) => certification.revokeCompromised(version, actor),
   });
+  const certification: KeyCertification = new KeyCertification({
+    keys: lifecycle,
+    store: keyStore,
+    token: deps.keyPairs,
+    issuer: deps.certificates,
+    clock,
+    logger,
+  });
+  // Rotation certifies the new version of keys that ask for it (key certify --certify-on-rotate).
+  listeners.push((keyId, actor) => certification.certifyNewVersion(keyId, actor));
   const crypto = new KeyCrypto({ keys: lifecycle, token: secretKeys, audit: deps.audit, onUse: deps.onUse });
   const keyPairs = new KeyPairCrypto({ keys: lifecycle, token: deps.keyPairs, audit: deps.audit, onUse: deps.onUse });
   const imports = new KeyImport({
@@ -139,6 +155,7 @@ export function createKeys(deps: KeysDeps): Keys {
     lifecycle,
     crypto,
     keyPairs,
+    certification,
     imports,
     distribution,
     revokedList,

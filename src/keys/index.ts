@@ -32,6 +32,12 @@ export {
   signatureAlgorithmsFor,
 } from "./key-pairs.js";
 export { type EncryptionContext, KeyCrypto } from "./crypto-service.js";
+export {
+  type CertifyRequest,
+  type CertifyResult,
+  type KeyCertificateIssuer,
+  KeyCertification,
+} from "./certify.js";
 export { KeyPairCrypto, MAX_SIGN_MESSAGE_BYTES, OAEP_ALGORITHMS, type SignResult } from "./key-pair-crypto.js";
 export { PUBLIC_KEY_FORMATS, type PublicKeyFormat } from "./public-key.js";
 export { KeyImport } from "./import-service.js";

@@ -68,6 +68,8 @@ export class KeyLifecycle {
       defaults?: { rotationDays: number; cryptoperiodDays: number };
       /** After a version is added (create, rotate): e.g. escrow it. Failures reach the caller. */
       onNewVersion?: (keyId: string, actor: Actor) => Promise<unknown>;
+      /** After a version became compromised: e.g. revoke its certificate. Failures reach the caller. */
+      onCompromised?: (version: KeyVersion, actor: Actor) => Promise<unknown>;
     },
   ) {}
 
@@ -103,6 +105,7 @@ export class KeyLifecycle {
       tags: request.tags ?? [],
       onRecipientRevoked: request.onRecipientRevoked ?? "flag",
       oaepHash: null,
+      certifyProfile: null,
       createdAt: now,
       versions: [],
     };
@@ -233,6 +236,7 @@ export class KeyLifecycle {
         }),
       );
       if (!moved) throw new ConflictError(`version ${v.version} of key ${key.name} changed state just now; try again`);
+      if (change.to === "compromised") await this.deps.onCompromised?.(v, actor);
     }
     return this.get(id);
   }

@@ -53,6 +53,8 @@ export interface ManagedKey {
   onRecipientRevoked: RecipientPolicy;
   /** Decrypt key pairs: the RSA-OAEP hash this token decrypts with (found when the key was made). */
   oaepHash: OaepHash | null;
+  /** Key pairs: the profile each new version is certified with at rotation (null: not certified). */
+  certifyProfile: string | null;
   createdAt: Date;
   versions: KeyVersion[];
 }
@@ -75,6 +77,7 @@ export interface KeyStore {
   replaceVersionUri(keyId: string, version: number, keyUri: string, audit: AuditEvent): Promise<void>;
   /** Records the certificate issued for a key pair's version. */
   setVersionCertificate(keyId: string, version: number, serial: string, audit: AuditEvent): Promise<void>;
+  setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Pre-activation versions whose activation date has come. */

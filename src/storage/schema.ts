@@ -283,6 +283,7 @@ export interface KeysTable {
   created_at: string;
   on_recipient_revoked: Generated<string>;
   oaep_hash: string | null;
+  certify_profile: string | null;
 }
 
 export interface KeyVersionsTable {

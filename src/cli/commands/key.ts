@@ -280,6 +280,62 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
       },
     );
   key
+    .command("certify")
+    .argument("<id>", "key id")
+    .requiredOption("--profile <profile>", "certificate profile, e.g. signing")
+    .option("--subject <cn>", "subject CN (default: the key's name)")
+    .option("--san <type:value...>", "subjectAltName entries, e.g. email:releases@example.com")
+    .option("--version <n>", "version (default: the primary)", (v) => positiveInt(v, "--version"))
+    .option("--certify-on-rotate", "certify each new version with this profile when the key rotates")
+    .option("--out <file>", "write the certificate and its chain (PEM) here")
+    .description("certify a key pair's version under Keyward's CA (CSR signed in the HSM, normal issuance)")
+    .action(
+      async (
+        id: string,
+        opts: {
+          profile: string;
+          subject?: string;
+          san?: string[];
+          version?: number;
+          certifyOnRotate?: boolean;
+          out?: string;
+        },
+      ) => {
+        await ctx.withServices(async (s, out) => {
+          const sans = (opts.san ?? []).map((entry) => {
+            const at = entry.indexOf(":");
+            return { type: entry.slice(0, at) as "dns" | "email" | "uri" | "ip", value: entry.slice(at + 1) };
+          });
+          const result = await s.keyCertification.certify(
+            id,
+            {
+              profile: opts.profile,
+              subject: opts.subject,
+              sans,
+              version: opts.version,
+              certifyOnRotate: opts.certifyOnRotate,
+            },
+            cliActor(),
+          );
+          const pem = [result.certificate, ...result.chain].map((c) => certificatePem(c)).join("");
+          if (opts.out) writeFileSync(opts.out, pem);
+          out.result(
+            {
+              keyId: result.keyId,
+              version: result.version,
+              serial: result.serial,
+              certificate: pem,
+              notAfter: result.notAfter.toISOString(),
+            },
+            () =>
+              opts.out
+                ? `Version ${result.version} certified: serial ${result.serial}, until ${result.notAfter.toISOString()}; PEM in ${opts.out}`
+                : pem.trimEnd(),
+          );
+        });
+      },
+    );
+  key
     .command("policy")
     .argument("<id>", "key id")
     .addOption(

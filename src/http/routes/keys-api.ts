@@ -6,6 +6,7 @@ import {
   isKeyPair,
   KEY_ALGORITHMS,
   KEY_PURPOSES,
+  type KeyCertification,
   type KeyCrypto,
   type KeyDistribution,
   type KeyImport,
@@ -108,6 +109,18 @@ const KeyPairDecryptBody = z
     version: z.number().int().min(1).optional(),
   })
   .strict();
+const CertifyBody = z
+  .object({
+    profile: z.string().min(1).max(64),
+    subject: z.string().min(1).max(64).optional(),
+    sans: z
+      .array(z.object({ type: z.enum(["dns", "email", "uri", "ip"]), value: z.string().min(1).max(253) }).strict())
+      .max(20)
+      .optional(),
+    version: z.number().int().min(1).optional(),
+    certifyOnRotate: z.boolean().optional(),
+  })
+  .strict();
 const b64 = (text: string | undefined) => (text === undefined ? undefined : Buffer.from(text, "base64"));
 /** The message or digest of a sign/verify body as bytes. */
 const signInput = (body: { message?: string; digest?: string }) =>
@@ -117,13 +130,14 @@ export interface KeyRouteDeps extends ApprovalDeps {
   keys: Pick<KeyLifecycle, "list" | "create" | "get" | "rotate" | "changeState" | "cancelDestroy" | "setPolicy">;
   keyCrypto: Pick<KeyCrypto, "encrypt" | "decrypt" | "rewrap" | "generateDataKey" | "mac" | "verifyMac">;
   keyPairs: Pick<KeyPairCrypto, "publicKey" | "sign" | "verify" | "signJws" | "decrypt">;
+  keyCertification: Pick<KeyCertification, "certify">;
   keyImport: Pick<KeyImport, "importCertificate" | "importVersion">;
   distribution: Pick<KeyDistribution, "distribute" | "list">;
 }
 
 /** The KMS keys (DESIGN.md §5; key pairs: docs/kms-key-pairs.md). Using a key also needs it in the caller's key scope. */
 export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
-  const { keys, keyCrypto, keyPairs, keyImport, distribution } = deps;
+  const { keys, keyCrypto, keyPairs, keyCertification, keyImport, distribution } = deps;
   const usable = async (res: Response, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
@@ -408,6 +422,30 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
             actorOf(req, res),
           ),
         );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/certificate",
+      permission: "keys:manage",
+      summary:
+        "Certify a key pair's version under Keyward's CA: a CSR signed in the HSM by the version, through normal issuance",
+      async handler(req, res) {
+        const body = parseInput(CertifyBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const { profiles, names } = principalOf(res).scopes;
+        const result = await keyCertification.certify(key.id, body, actorOf(req, res), { profiles, names });
+        res
+          .status(201)
+          .location(`/api/v1/certificates/${result.serial}`)
+          .json({
+            keyId: result.keyId,
+            version: result.version,
+            serial: result.serial,
+            certificate: certificatePem(result.certificate),
+            chain: result.chain.map((c) => certificatePem(c)).join(""),
+            notAfter: result.notAfter.toISOString(),
+          });
       },
     },
     {

@@ -68,6 +68,7 @@ export class SqlKeyStore implements KeyStore {
             tags: JSON.stringify(key.tags),
             on_recipient_revoked: key.onRecipientRevoked,
             oaep_hash: key.oaepHash,
+            certify_profile: key.certifyProfile,
             created_at: key.createdAt.toISOString(),
           })
           .execute();
@@ -155,6 +156,12 @@ export class SqlKeyStore implements KeyStore {
     );
   }
 
+  async setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx.updateTable("keys").set({ certify_profile: profile }).where("id", "=", keyId).execute(),
+    );
+  }
+
   async dueForActivation(now: Date): Promise<KeyVersion[]> {
     const rows = await this.db
       .selectFrom("key_versions")
@@ -198,6 +205,7 @@ export class SqlKeyStore implements KeyStore {
       tags: JSON.parse(r.tags),
       onRecipientRevoked: r.on_recipient_revoked as RecipientPolicy,
       oaepHash: r.oaep_hash as OaepHash | null,
+      certifyProfile: r.certify_profile,
       createdAt: new Date(r.created_at),
       versions: versions.filter((v) => v.key_id === r.id).map(toVersion),
     }));

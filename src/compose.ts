@@ -269,6 +269,9 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
           notAfter: issued.notAfter,
         };
       },
+      async chain(serial) {
+        return (await issuance.issuance.certificateChain(serial)).map((c) => Buffer.from(c.rawData));
+      },
       async revokeForCompromise(serial, actor) {
         const record = await certificates.get(serial);
         if (record?.status === "revoked") return;

@@ -19,6 +19,8 @@ export interface KeyCertificateIssuer {
     actor: Actor,
     scope?: { profiles?: string[]; names?: string[] },
   ): Promise<{ serial: string; certificate: Buffer; chain: Buffer[]; notAfter: Date }>;
+  /** A certificate and its issuing chain by serial (DER, leaf first). */
+  chain(serial: string): Promise<Buffer[]>;
   /** Revokes with keyCompromise (which also blocks the key); already revoked is no error. */
   revokeForCompromise(serial: string, actor: Actor): Promise<void>;
 }

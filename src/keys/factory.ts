@@ -120,7 +120,14 @@ export function createKeys(deps: KeysDeps): Keys {
   // Rotation certifies the new version of keys that ask for it (key certify --certify-on-rotate).
   listeners.push((keyId, actor) => certification.certifyNewVersion(keyId, actor));
   const crypto = new KeyCrypto({ keys: lifecycle, token: secretKeys, audit: deps.audit, onUse: deps.onUse });
-  const keyPairs = new KeyPairCrypto({ keys: lifecycle, token: deps.keyPairs, audit: deps.audit, onUse: deps.onUse });
+  const keyPairs = new KeyPairCrypto({
+    keys: lifecycle,
+    token: deps.keyPairs,
+    audit: deps.audit,
+    onUse: deps.onUse,
+    certificateChain: deps.certificates && ((serial) => deps.certificates!.chain(serial)),
+    clock,
+  });
   const imports = new KeyImport({
     keys: lifecycle,
     store: keyStore,

@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { BadRequestError, ConflictError, HsmError, KeywardError } from "../errors/index.js";
 import type { HashName } from "../pki/key-types.js";
-import { DerError } from "../pki/der.js";
+import type { Clock } from "../clock/index.js";
+import { cmsSignedAttributes, cmsSignedData } from "../pki/cms-signed.js";
+import { DerError, NULL, oid, sequence } from "../pki/der.js";
 import { ecdsaDerToRaw, ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import { spkiSha256Hex } from "../pki/spki.js";
 import {
@@ -56,6 +58,9 @@ export class KeyPairCrypto {
       token: KeyPairCryptoOps;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
       onUse?: (use: { keyId: string; operation: string; actor: Actor }) => void;
+      /** A certificate and its chain (DER, leaf first) by serial: what CMS signatures carry. */
+      certificateChain?: (serial: string) => Promise<Buffer[]>;
+      clock: Clock;
     },
   ) {}
 
@@ -215,6 +220,49 @@ export class KeyPairCrypto {
   }
 
   /**
+   * CMS SignedData (RFC 5652) of the content, signed in the token by the primary version with
+   * content type, signing time and message digest as signed attributes, carrying the version's
+   * certificate and its chain: `openssl cms -verify -binary -content F -CAfile root.pem` checks it.
+   */
+  async signCms(
+    id: string,
+    request: { content: Buffer; detached: boolean },
+    actor: Actor,
+  ): Promise<{ cms: Buffer; version: number; serial: string }> {
+    const key = await this.deps.keys.get(id);
+    return this.audited(key, "sign-cms", actor, async () => {
+      requireKeyPair(key, "sign", "sign-cms");
+      const version = this.signingVersion(key);
+      if (!version.certificateSerial || !this.deps.certificateChain) {
+        throw new ConflictError(
+          `version ${version.version} of key ${key.name} has no certificate: certify it first (POST /api/v1/keys/${key.id}/certificate)`,
+        );
+      }
+      const cms = CMS_ALGORITHMS[key.algorithm as KeyPairAlgorithm];
+      const spec = signatureSpec(key as KeyPair, cms.signature);
+      const digest = createHash(cms.digest).update(request.content).digest();
+      const signedAttributes = cmsSignedAttributes(digest, this.deps.clock.now());
+      const input = spec.hash ? createHash(NODE_HASH[spec.hash]).update(signedAttributes).digest() : signedAttributes;
+      const raw = await this.deps.token.sign(version.keyUri, spec.mechanism, input);
+      const der = cmsSignedData({
+        certificates: await this.deps.certificateChain(version.certificateSerial),
+        digestAlgorithm: cms.digestAlgorithm,
+        signatureAlgorithm: cms.signatureAlgorithm,
+        signedAttributes,
+        signature: spec.mechanism.name === "ECDSA" ? ecdsaRawToDer(raw) : raw,
+        content: request.detached ? undefined : request.content,
+      });
+      await this.used(key, "sign-cms", actor, {
+        version: version.version,
+        algorithm: spec.algorithm,
+        contentSha256: sha256(request.content),
+        certificate: version.certificateSerial,
+      });
+      return { cms: der, version: version.version, serial: version.certificateSerial };
+    });
+  }
+
+  /**
    * RSA-OAEP decryption in the token with the given version (default: the primary); active and
    * deactivated versions decrypt. Any failure to decrypt is one answer, whatever the token said, so
    * the API is no padding oracle.
@@ -335,6 +383,43 @@ export class KeyPairCrypto {
     });
   }
 }
+
+/** CMS digest and signature algorithms per key (RFC 5754; Ed25519 with SHA-512: RFC 8419 §3). */
+const CMS_ALGORITHMS: Record<
+  KeyPairAlgorithm,
+  { digest: string; signature: SignatureAlgorithm; digestAlgorithm: Buffer; signatureAlgorithm: Buffer }
+> = (() => {
+  const sha = (n: number) => sequence(oid(`2.16.840.1.101.3.4.2.${n}`));
+  const rsa = {
+    digest: "sha256",
+    signature: "RS256" as const,
+    digestAlgorithm: sha(1),
+    signatureAlgorithm: sequence(oid("1.2.840.113549.1.1.11"), NULL),
+  };
+  return {
+    "ECDSA-P256": {
+      digest: "sha256",
+      signature: "ES256",
+      digestAlgorithm: sha(1),
+      signatureAlgorithm: sequence(oid("1.2.840.10045.4.3.2")),
+    },
+    "ECDSA-P384": {
+      digest: "sha384",
+      signature: "ES384",
+      digestAlgorithm: sha(2),
+      signatureAlgorithm: sequence(oid("1.2.840.10045.4.3.3")),
+    },
+    Ed25519: {
+      digest: "sha512",
+      signature: "EdDSA",
+      digestAlgorithm: sha(3),
+      signatureAlgorithm: sequence(oid("1.3.101.112")),
+    },
+    "RSA-2048": rsa,
+    "RSA-3072": rsa,
+    "RSA-4096": rsa,
+  };
+})();
 
 /** Header members a caller may not set in sign-jws. */
 const RESERVED_HEADERS = new Set(["alg", "kid", "crit", "b64", "jwk", "jku", "x5u"]);

@@ -109,6 +109,7 @@ const KeyPairDecryptBody = z
     version: z.number().int().min(1).optional(),
   })
   .strict();
+const SignCmsBody = z.object({ content: base64, detached: z.boolean().default(true) }).strict();
 const CertifyBody = z
   .object({
     profile: z.string().min(1).max(64),
@@ -129,7 +130,7 @@ const signInput = (body: { message?: string; digest?: string }) =>
 export interface KeyRouteDeps extends ApprovalDeps {
   keys: Pick<KeyLifecycle, "list" | "create" | "get" | "rotate" | "changeState" | "cancelDestroy" | "setPolicy">;
   keyCrypto: Pick<KeyCrypto, "encrypt" | "decrypt" | "rewrap" | "generateDataKey" | "mac" | "verifyMac">;
-  keyPairs: Pick<KeyPairCrypto, "publicKey" | "sign" | "verify" | "signJws" | "decrypt">;
+  keyPairs: Pick<KeyPairCrypto, "publicKey" | "sign" | "verify" | "signJws" | "signCms" | "decrypt">;
   keyCertification: Pick<KeyCertification, "certify">;
   keyImport: Pick<KeyImport, "importCertificate" | "importVersion">;
   distribution: Pick<KeyDistribution, "distribute" | "list">;
@@ -422,6 +423,23 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
             actorOf(req, res),
           ),
         );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/sign-cms",
+      permission: "keys:use",
+      summary:
+        "CMS SignedData (RFC 5652, base64 DER) of the content by the primary version, with its certificate and chain (detached by default)",
+      async handler(req, res) {
+        const body = parseInput(SignCmsBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const result = await keyPairs.signCms(
+          key.id,
+          { content: b64(body.content)!, detached: body.detached },
+          actorOf(req, res),
+        );
+        res.json({ ...result, cms: result.cms.toString("base64") });
       },
     },
     {

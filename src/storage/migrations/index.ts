@@ -16,7 +16,7 @@ import { up as m0014 } from "./0014-escrow.js";
 import { up as m0015 } from "./0015-scheduler-slots.js";
 import { up as m0016 } from "./0016-revoked-covering-index.js";
 import { up as m0017 } from "./0017-deployment-settings.js";
-import { up as m0021 } from "./0021-key-pairs.js";
+import { up as m0018 } from "./0018-key-pairs.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -45,7 +45,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0015_scheduler_slots", m0015],
   ["0016_revoked_covering_index", m0016],
   ["0017_deployment_settings", m0017],
-  ["0021_key_pairs", m0021],
+  ["0018_key_pairs", m0018],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

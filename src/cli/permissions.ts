@@ -45,6 +45,8 @@ export const CLI_PERMISSIONS: Record<string, Permission | "setup" | "offline"> =
   "key sign": "keys:use",
   "key verify": "keys:use",
   "key certify": "keys:manage",
+  "key sign-jws": "keys:use",
+  "key sign-cms": "keys:use",
   "key policy": "keys:manage",
   "key distribute": "keys:distribute",
   "key import-certificate": "keys:read",

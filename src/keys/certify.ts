@@ -1,12 +1,10 @@
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { Actor } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import { NULL, oid, sequence } from "../pki/der.js";
-import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import { certificationRequest, certificationRequestInfo } from "../pki/pkcs10.js";
-import { isKeyPair, type SignatureAlgorithm, signatureSpec } from "./key-pairs.js";
+import { derSignature, isKeyPair, type SignatureAlgorithm, signatureSpec, tokenInput } from "./key-pairs.js";
 import { USES } from "./lifecycle.js";
 import type { KeyPairAlgorithm, KeyPairCryptoOps, KeyStore, KeyVersion, ManagedKey } from "./ports.js";
 import { keyEvent, primaryVersion, versionOf } from "./versions.js";
@@ -141,9 +139,7 @@ export class KeyCertification {
   ): Promise<Buffer> {
     const spec = signatureSpec(key, key.algorithm.startsWith("RSA") ? "RS256" : undefined);
     const info = certificationRequestInfo(request.subject ?? key.name, version.publicKey!, request.sans ?? []);
-    const input = spec.hash ? createHash(spec.hash.replace("-", "").toLowerCase()).update(info).digest() : info;
-    const raw = await this.deps.token.sign(version.keyUri, spec.mechanism, input);
-    const signature = spec.mechanism.name === "ECDSA" ? ecdsaRawToDer(raw) : raw;
-    return certificationRequest(info, CSR_SIGNATURE[spec.algorithm]!, signature);
+    const raw = await this.deps.token.sign(version.keyUri, spec.mechanism, tokenInput(spec, info));
+    return certificationRequest(info, CSR_SIGNATURE[spec.algorithm]!, derSignature(spec, raw));
   }
 }

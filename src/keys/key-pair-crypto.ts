@@ -1,19 +1,20 @@
 import { createHash } from "node:crypto";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { BadRequestError, ConflictError, HsmError, KeywardError } from "../errors/index.js";
-import type { HashName } from "../pki/key-types.js";
 import type { Clock } from "../clock/index.js";
 import { cmsSignedAttributes, cmsSignedData } from "../pki/cms-signed.js";
 import { DerError, NULL, oid, sequence } from "../pki/der.js";
-import { ecdsaDerToRaw, ecdsaRawToDer } from "../pki/ecdsa-signature.js";
+import { ecdsaDerToRaw } from "../pki/ecdsa-signature.js";
 import { spkiSha256Hex } from "../pki/spki.js";
 import {
   checkDigest,
+  derSignature,
   isKeyPair,
   requireKeyPair,
   type SignatureAlgorithm,
   signatureAlgorithmsFor,
   signatureSpec,
+  tokenInput,
 } from "./key-pairs.js";
 import { USES } from "./lifecycle.js";
 import type { KeyPairAlgorithm, KeyPairCryptoOps, KeyVersion, ManagedKey, OaepHash } from "./ports.js";
@@ -23,7 +24,6 @@ import { primaryVersion, versionOf } from "./versions.js";
 /** The largest message `sign` takes whole; longer documents are signed by their digest. */
 export const MAX_SIGN_MESSAGE_BYTES = 32_768;
 
-const NODE_HASH: Record<HashName, string> = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
 const EC_SIZE: Partial<Record<KeyPairAlgorithm, number>> = { "ECDSA-P256": 32, "ECDSA-P384": 48 };
 const RSA_BYTES: Partial<Record<KeyPairAlgorithm, number>> = { "RSA-2048": 256, "RSA-3072": 384, "RSA-4096": 512 };
 /** JOSE names of RSA-OAEP by hash (RFC 7518 §4.3). */
@@ -113,7 +113,7 @@ export class KeyPairCrypto {
         ...(request.digest ? { digest: request.digest.toString("hex") } : { messageSha256: sha256(request.message!) }),
       });
       return {
-        signature: spec.mechanism.name === "ECDSA" ? ecdsaRawToDer(raw) : raw,
+        signature: derSignature(spec, raw),
         version: version.version,
         algorithm: spec.algorithm,
         kid: `${key.id}/${version.version}`,
@@ -202,7 +202,7 @@ export class KeyPairCrypto {
       const header = { ...request.header, alg: spec.algorithm, kid };
       const signingInput = `${b64u(JSON.stringify(header))}.${request.payload.toString("base64url")}`;
       const bytes = Buffer.from(signingInput, "ascii");
-      const input = spec.hash ? createHash(NODE_HASH[spec.hash]).update(bytes).digest() : bytes;
+      const input = tokenInput(spec, bytes);
       // JWS ECDSA signatures are r‖s (RFC 7518 §3.4): the token's own form.
       const signature = await this.deps.token.sign(version.keyUri, spec.mechanism, input);
       await this.used(key, "sign-jws", actor, {
@@ -242,14 +242,14 @@ export class KeyPairCrypto {
       const spec = signatureSpec(key as KeyPair, cms.signature);
       const digest = createHash(cms.digest).update(request.content).digest();
       const signedAttributes = cmsSignedAttributes(digest, this.deps.clock.now());
-      const input = spec.hash ? createHash(NODE_HASH[spec.hash]).update(signedAttributes).digest() : signedAttributes;
+      const input = tokenInput(spec, signedAttributes);
       const raw = await this.deps.token.sign(version.keyUri, spec.mechanism, input);
       const der = cmsSignedData({
         certificates: await this.deps.certificateChain(version.certificateSerial),
         digestAlgorithm: cms.digestAlgorithm,
         signatureAlgorithm: cms.signatureAlgorithm,
         signedAttributes,
-        signature: spec.mechanism.name === "ECDSA" ? ecdsaRawToDer(raw) : raw,
+        signature: derSignature(spec, raw),
         content: request.detached ? undefined : request.content,
       });
       await this.used(key, "sign-cms", actor, {
@@ -346,7 +346,7 @@ export class KeyPairCrypto {
         }`,
       );
     }
-    return spec.hash ? createHash(NODE_HASH[spec.hash]).update(message).digest() : message;
+    return tokenInput(spec, message);
   }
 
   /** Runs a use of the key; a refused request (4xx) is audited as a failure with its reason. */

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { BadRequestError, ConflictError } from "../errors/index.js";
+import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
 import type { HashName, KeyType } from "../pki/key-types.js";
 import {
   KEY_PAIR_ALGORITHMS,
@@ -62,6 +64,17 @@ interface SignatureSpec {
 }
 
 const HASH_BYTES: Record<HashName, number> = { "SHA-256": 32, "SHA-384": 48, "SHA-512": 64 };
+const NODE_HASH: Record<HashName, string> = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+
+/** What the token signs for these bytes: their digest, or (pure EdDSA) the bytes themselves. */
+export function tokenInput(spec: SignatureSpec, data: Buffer): Buffer {
+  return spec.hash ? createHash(NODE_HASH[spec.hash]).update(data).digest() : data;
+}
+
+/** The token's signature in its usual encoding: ECDSA as DER Ecdsa-Sig-Value (X.509, CMS, openssl). */
+export function derSignature(spec: SignatureSpec, raw: Buffer): Buffer {
+  return spec.mechanism.name === "ECDSA" ? ecdsaRawToDer(raw) : raw;
+}
 
 const SPECS: Record<SignatureAlgorithm, SignatureSpec> = {
   ES256: { hash: "SHA-256", mechanism: { name: "ECDSA" } },

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyward } from "../helpers/cli.js";
 import { startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 let kw: TestKeyward;
@@ -239,4 +240,36 @@ describe("certificates for KMS key pairs (issue 24)", () => {
       `version 1 of key uncertified has no certificate: certify it first (POST /api/v1/keys/${key.id}/certificate)`,
     );
   });
+
+  it("keyward key certify and sign-cms: the CLI's CMS verifies with openssl and the root alone", async () => {
+    // The CLI reads the deployment's config file: the same signing set-up as the server's overrides.
+    writeFileSync(join(kw.dir, "keyward.yaml"), JSON.stringify(SIGNING));
+    const key = await createKey({ name: "cli-contracts", algorithm: "ECDSA-P256" });
+    const certFile = join(dir, "cli-contracts.pem");
+    const certified = await keyward(kw.token, ["key", "certify", key.id, "--profile", "signing", "--out", certFile]);
+    expect(certified.code, certified.stderr).toBe(0);
+    expect(certified.stdout).toMatch(/^Version 1 certified: serial [0-9a-f]+/);
+    const content = file("cli-contract.txt", "terms accepted\n");
+    const sig = join(dir, "cli-contract.p7s");
+    const signed = await keyward(kw.token, ["key", "sign-cms", key.id, "--in", content, "--out", sig]);
+    expect(signed.code, signed.stderr).toBe(0);
+    const root = file("cli-root.pem", await (await kw.api("/ca/root.pem", { token: null })).text());
+    openssl([
+      "cms",
+      "-verify",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      sig,
+      "-content",
+      content,
+      "-CAfile",
+      root,
+      "-purpose",
+      "any",
+      "-out",
+      "/dev/null",
+    ]);
+  }, 60_000);
 });

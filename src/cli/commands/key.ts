@@ -280,6 +280,40 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
       },
     );
   key
+    .command("sign-jws")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the payload ('-' for stdin)")
+    .option("--header <json>", 'extra protected header members, e.g. \'{"typ":"JWT"}\'')
+    .description("print a compact JWS of the payload (kid <id>/<version>), signed in the HSM")
+    .action(async (id: string, opts: { in: string; header?: string }) => {
+      await ctx.withServices(async (s, out) => {
+        const header = opts.header ? (JSON.parse(opts.header) as Record<string, unknown>) : undefined;
+        const payload = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const result = await s.keyPairs.signJws(id, { payload, header }, cliActor());
+        out.result(result, () => result.jws);
+      });
+    });
+  key
+    .command("sign-cms")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the content ('-' for stdin)")
+    .requiredOption("--out <file>", "where the CMS SignedData (DER) goes")
+    .option("--attached", "carry the content inside (default: detached)")
+    .description(
+      "CMS SignedData by the certified primary version (openssl cms -verify -binary -content F -CAfile root.pem)",
+    )
+    .action(async (id: string, opts: { in: string; out: string; attached?: boolean }) => {
+      await ctx.withServices(async (s, out) => {
+        const content = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const result = await s.keyPairs.signCms(id, { content, detached: !opts.attached }, cliActor());
+        writeFileSync(opts.out, result.cms);
+        out.result(
+          { version: result.version, serial: result.serial, out: opts.out },
+          () => `Signed with version ${result.version} (certificate ${result.serial}); CMS in ${opts.out}`,
+        );
+      });
+    });
+  key
     .command("certify")
     .argument("<id>", "key id")
     .requiredOption("--profile <profile>", "certificate profile, e.g. signing")

@@ -2,8 +2,9 @@
  * What the token does for each kind of consumer. The adapter (Pkcs11Hsm) is a session core with
  * one facet per kind, and each module receives only the facet it needs: signing keys go to the
  * signer alone (CA keys) — everyone else signs with Keyward's own service keys through the
- * signer's ServiceKeys port; secret keys to the KMS, escrow, people's TOTP seeds and ACME EAB;
- * wrapping to the KMS (distribution, import), escrow and backup.
+ * signer's ServiceKeys port; key pairs (objects labelled `kms-…` only) to the KMS; secret keys to
+ * the KMS, escrow, people's TOTP seeds and ACME EAB; wrapping to the KMS (distribution, import),
+ * escrow and backup.
  */
 import type { HashName, KeyType, SigningAlgorithm } from "../pki/key-types.js";
 import type { CmsSealedKey, RecipientPublicKey, SealedImport } from "./key-wrapping.js";

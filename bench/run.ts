@@ -2,7 +2,7 @@
 // the same run on the same machine (shared machines are noisy; compare ratios, not absolutes).
 import "reflect-metadata";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createCipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -921,6 +921,77 @@ async function kmsRates(): Promise<void> {
   }
 }
 
+/**
+ * KMS key pairs: signatures of a 1 KiB message per algorithm through POST /api/v1/keys/{id}/sign
+ * (8 connections; JSON, key scope, audit event), next to the token's own rate for the same key type
+ * and mechanism in this process (4 sessions, 8 in flight).
+ */
+async function kmsSignRates(): Promise<void> {
+  const message = randomBytes(1024);
+  const algorithms = [
+    ["ECDSA-P256", "p256", { name: "ECDSA" }, "sha256"],
+    ["ECDSA-P384", "p384", { name: "ECDSA" }, "sha384"],
+    ["Ed25519", "ed25519", { name: "Ed25519" }, null],
+    ["RSA-2048", "rsa2048", { name: "RSA-PKCS1", hash: "SHA-256" }, "sha256"],
+    ["RSA-3072", "rsa3072", { name: "RSA-PKCS1", hash: "SHA-256" }, "sha256"],
+  ] as const;
+  const raw = new Map<string, number>();
+  const token = createTestToken("bench-kms-pairs");
+  const hsm = await Pkcs11Hsm.open({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+    sessions: 4,
+  });
+  try {
+    for (const [name, keyType, mechanism, hash] of algorithms) {
+      const { uri } = await hsm.keyPairs.generateKeyPair(keyType, `kms-bench-${keyType}`, "sign");
+      const end = Date.now() + SECONDS * 1000;
+      let count = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (Date.now() < end) {
+            const input = hash ? createHash(hash).update(message).digest() : message;
+            await hsm.keyPairs.sign(uri, mechanism, input);
+            count++;
+          }
+        }),
+      );
+      raw.set(name, count / SECONDS);
+      record(`SoftHSM2 ${name} sign (KMS key pair), 4 sessions, 8 in flight`, count / SECONDS, "sign/s");
+    }
+  } finally {
+    await hsm.close();
+    token.cleanup();
+  }
+  const server = await startServer();
+  try {
+    const headers = { authorization: `Bearer ${server.admin}`, "content-type": "application/json" };
+    for (const [name] of algorithms) {
+      const created = (await (
+        await fetch(`${server.url}/api/v1/keys`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ name: `bench-${name.toLowerCase()}`, algorithm: name, purpose: "sign" }),
+        })
+      ).json()) as { id: string };
+      const { rps } = await rate({
+        url: `${server.url}/api/v1/keys/${created.id}/sign`,
+        method: "POST",
+        headers,
+        body: JSON.stringify({ message: message.toString("base64") }),
+        connections: 8,
+      });
+      record(`KMS POST /api/v1/keys/{id}/sign, ${name}, 1 KiB, 8 connections (audit event each)`, rps, "sign/s", {
+        name: "raw token sign",
+        value: raw.get(name)!,
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 /** Issuance (16 connections) and cached OCSP GET (64) against one deployment. */
 async function deploymentRates(url: string, admin: string, dir: string): Promise<{ issuance: number; ocsp: number }> {
   const { csr } = opensslCsr(dir, "fleet-bench");
@@ -1176,9 +1247,9 @@ async function backupFigures(count: number): Promise<void> {
 
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,backup,fleet runs a subset.
+  // BENCH_ONLY=hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet runs a subset.
   const only = new Set(
-    (process.env.BENCH_ONLY ?? "hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,backup,fleet").split(","),
+    (process.env.BENCH_ONLY ?? "hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet").split(","),
   );
   // A section that fails is reported and the others still run: one flaky peer must not cost the
   // minutes of figures around it.
@@ -1230,6 +1301,7 @@ async function main() {
   );
   await section("kms", kmsRates);
   await section("backup", () => backupFigures(Number(process.env.BENCH_BACKUP_CERTIFICATES ?? 100_000)));
+  await section("kms-sign", kmsSignRates);
   await section("fleet", fleetRates);
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);

@@ -19,7 +19,9 @@ import {
   type KeyCrypto,
   type KeyDistribution,
   type KeyImport,
+  type KeyCertification,
   type KeyLifecycle,
+  type KeyPairCrypto,
   loadTrustAnchors,
   type RevokedKeyList,
   recipientTrust as createRecipientTrust,
@@ -93,6 +95,10 @@ export interface Services extends Health {
   /** The KMS: lifecycle, data plane (encrypt, decrypt, MAC) and BYOK import. */
   keys: KeyLifecycle;
   keyCrypto: KeyCrypto;
+  /** KMS key pairs' data plane: public key, sign, verify, JWS, RSA-OAEP decrypt. */
+  keyPairs: KeyPairCrypto;
+  /** Certificates for KMS key pairs under Keyward's CA. */
+  keyCertification: KeyCertification;
   keyImport: KeyImport;
   distribution: KeyDistribution;
   escrow: EscrowService;
@@ -294,12 +300,33 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     keyStore: new SqlKeyStore(db),
     distributionStore: new SqlDistributionStore(db),
     secretKeys: hsm.secretKeys,
+    keyPairs: hsm.keyPairs,
     wrapping: hsm.wrapping,
     clock,
     audit,
     logger,
     onUse: keyUsed,
     trust,
+    // Key pairs' certificates go through normal issuance (profiles, policy, lint, audit).
+    certificates: {
+      async issue(csr, profile, actor, scope) {
+        const issued = await issuance.issuance.issue({ csr, profile, actor, scope });
+        return {
+          serial: issued.serial,
+          certificate: issued.certificate,
+          chain: issued.chain.map((c) => Buffer.from(c.rawData)),
+          notAfter: issued.notAfter,
+        };
+      },
+      async chain(serial) {
+        return (await issuance.issuance.certificateChain(serial)).map((c) => Buffer.from(c.rawData));
+      },
+      async revokeForCompromise(serial, actor) {
+        const record = await certificates.get(serial);
+        if (record?.status === "revoked") return;
+        await revocation.revocation.revoke({ serial, reason: "keyCompromise", actor });
+      },
+    },
     importKey: serviceKeys.key({
       purpose: "key-import",
       // SoftHSM 2.6 unwraps RSA-OAEP with SHA-1 only; RSA-3072 keeps the import key strong anyway.
@@ -505,6 +532,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     ...access,
     keys,
     keyCrypto: kms.crypto,
+    keyPairs: kms.keyPairs,
+    keyCertification: kms.certification,
     keyImport: kms.imports,
     distribution,
     escrow,

@@ -5,7 +5,7 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError } from "../errors/index.js";
 import type { EscrowAgent } from "../escrow/index.js";
-import { checkRecipient, type KeyLifecycle, type RecipientTrust } from "../keys/index.js";
+import { checkRecipient, type KeyLifecycle, type RecipientTrust, secretAlgorithm } from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
 import { certificatePem } from "../pki/pem.js";
 import type { SigningServiceKey } from "../issuance/index.js";
@@ -217,7 +217,7 @@ export class BackupService {
       for (const w of options.tokenRestored ? [] : payload.wrappedKeys) {
         const key = await this.deps.keys.get(w.keyId);
         const uri = await this.deps.token.unwrapSecretKeyUnder(Buffer.from(w.wrapped, "base64"), kek, {
-          algorithm: key.algorithm,
+          algorithm: secretAlgorithm(key, "restored from a wrapped copy"),
           label: `kms-${key.name}-v${w.version}-${randomBytes(3).toString("hex")}`,
           extractable: key.distributable,
         });

@@ -4,7 +4,15 @@ import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from "../errors/index.js";
-import { checkRecipient, type KeyLifecycle, type ManagedKey, type RecipientTrust } from "../keys/index.js";
+import {
+  checkRecipient,
+  isKeyPair,
+  type KeyLifecycle,
+  keyPairNeverLeaves,
+  type ManagedKey,
+  type RecipientTrust,
+  secretAlgorithm,
+} from "../keys/index.js";
 import { sealToCertificate } from "../pki/cms.js";
 import type { SecretKeys, Wrapping } from "../hsm/index.js";
 import { certificatePem } from "../pki/pem.js";
@@ -136,7 +144,8 @@ export class EscrowService {
     const keys = keyId ? [await this.deps.keys.get(keyId)] : await this.deps.keys.list();
     for (const key of keys) {
       const policy = policyFor(key, policies);
-      if (!policy) continue;
+      // A tag policy may match a key pair, which never leaves the token: nothing to escrow.
+      if (!policy || isKeyPair(key)) continue;
       for (const version of key.versions) {
         if (version.state === "destroyed" || done.has(`${key.id}/${version.version}`)) continue;
         await this.escrowVersion(key, version.version, policy, actor);
@@ -298,7 +307,7 @@ export class EscrowService {
       }
       secret = await combine(shares.map((s) => new Uint8Array(s)));
       const uri = await this.deps.wrapping.unwrapSecretKeyUnder(escrow.wrapped, Buffer.from(secret), {
-        algorithm: key.algorithm,
+        algorithm: secretAlgorithm(key, "recovered from escrow"),
         label: `kms-${key.name}-v${recovery.version}-${randomBytes(3).toString("hex")}`,
         extractable: key.distributable,
       });
@@ -388,6 +397,7 @@ export class EscrowService {
 }
 
 function requireEscrowable(key: ManagedKey): void {
+  if (isKeyPair(key)) throw new ConflictError(keyPairNeverLeaves(key, "escrowed"));
   if (!key.distributable) {
     throw new ConflictError(
       `key ${key.name} is not distributable: its versions are non-extractable and cannot be wrapped for escrow (create escrowed keys with distributable: true)`,

@@ -2,10 +2,11 @@
  * What the token does for each kind of consumer. The adapter (Pkcs11Hsm) is a session core with
  * one facet per kind, and each module receives only the facet it needs: signing keys go to the
  * signer alone (CA keys) — everyone else signs with Keyward's own service keys through the
- * signer's ServiceKeys port; secret keys to the KMS, escrow, people's TOTP seeds and ACME EAB;
- * wrapping to the KMS (distribution, import), escrow and backup.
+ * signer's ServiceKeys port; key pairs (objects labelled `kms-…` only) to the KMS; secret keys to
+ * the KMS, escrow, people's TOTP seeds and ACME EAB; wrapping to the KMS (distribution, import),
+ * escrow and backup.
  */
-import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+import type { HashName, KeyType, SigningAlgorithm } from "../pki/key-types.js";
 import type { CmsSealedKey, RecipientPublicKey, SealedImport } from "./key-wrapping.js";
 
 export interface GeneratedKeyPair {
@@ -33,12 +34,45 @@ export interface SigningKeys {
    * missing mechanism and the key types it can do), before anything is generated.
    */
   checkKeyType(keyType: KeyType): void;
-  /** `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs. */
-  generateKeyPair(keyType: KeyType, label: string, usage?: "sign" | "unwrap"): Promise<GeneratedKeyPair>;
+  /**
+   * `unwrap`: a key that only receives keys sealed to it (BYOK import), never signs; `decrypt`: an
+   * RSA key that only decrypts (KMS key pairs of purpose decrypt).
+   */
+  generateKeyPair(keyType: KeyType, label: string, usage?: KeyPairUsage): Promise<GeneratedKeyPair>;
   /** DER SubjectPublicKeyInfo of the key pair the private-key URI names. */
   publicKey(uri: string): Promise<Buffer>;
   /** ECDSA answers raw r||s, as WebCrypto does. */
   sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
+  keyAttributes(uri: string): Promise<KeyAttributes>;
+  destroyKeyPair(uri: string): Promise<void>;
+}
+
+export type KeyPairUsage = "sign" | "unwrap" | "decrypt";
+
+/** How a KMS key pair signs; ECDSA and RSA take a digest, Ed25519 (pure EdDSA) the message. */
+export type KeyPairMechanism =
+  | { name: "ECDSA" }
+  | { name: "RSA-PKCS1"; hash: HashName }
+  | { name: "RSA-PSS"; hash: HashName; saltLength: number }
+  | { name: "Ed25519" };
+
+export type OaepHash = "SHA-256" | "SHA-1";
+
+/**
+ * Applications' key pairs (the KMS): made like CA keys and used by URI, for objects labelled
+ * `kms-…` only, so this facet can never sign with a CA or service key.
+ */
+export interface KeyPairs {
+  generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "decrypt"): Promise<GeneratedKeyPair>;
+  publicKey(uri: string): Promise<Buffer>;
+  /** ECDSA answers raw r||s. */
+  sign(uri: string, mechanism: KeyPairMechanism, input: Buffer): Promise<Buffer>;
+  /** Checks a signature with the public half in the token; false when it does not verify. */
+  verify(uri: string, mechanism: KeyPairMechanism, input: Buffer, signature: Buffer): Promise<boolean>;
+  /** RSAES-OAEP with MGF1 of the same hash and an empty label. */
+  decrypt(uri: string, hash: OaepHash, ciphertext: Buffer): Promise<Buffer>;
+  /** The OAEP hashes the token can decrypt with (probed once with this key), strongest first. */
+  oaepHashes(uri: string): Promise<OaepHash[]>;
   keyAttributes(uri: string): Promise<KeyAttributes>;
   destroyKeyPair(uri: string): Promise<void>;
 }

@@ -1,6 +1,9 @@
 export type {
   GeneratedKeyPair,
   KeyAttributes,
+  KeyPairMechanism,
+  KeyPairs,
+  OaepHash,
   SecretKeyAlgorithm,
   SecretKeys,
   SigningKeys,

@@ -1,5 +1,6 @@
 import type { Capabilities } from "./capabilities.js";
-import type { SecretKeys, SigningKeys, Wrapping } from "./facets.js";
+import type { KeyPairs, SecretKeys, SigningKeys, Wrapping } from "./facets.js";
+import { Pkcs11KeyPairs } from "./key-pairs.js";
 import { Pkcs11SecretKeys } from "./secret-keys.js";
 import { Pkcs11SigningKeys } from "./signing-keys.js";
 import { type Pkcs11HsmOptions, TokenCore } from "./token-core.js";
@@ -13,9 +14,13 @@ export class Pkcs11Hsm {
   readonly signingKeys: SigningKeys;
   readonly secretKeys: SecretKeys;
   readonly wrapping: Wrapping;
+  /** The KMS's key pairs (objects labelled kms-… only). */
+  readonly keyPairs: KeyPairs;
 
   private constructor(private readonly core: TokenCore) {
-    this.signingKeys = new Pkcs11SigningKeys(core);
+    const signingKeys = new Pkcs11SigningKeys(core);
+    this.signingKeys = signingKeys;
+    this.keyPairs = new Pkcs11KeyPairs(core, signingKeys);
     this.secretKeys = new Pkcs11SecretKeys(core);
     this.wrapping = new Pkcs11Wrapping(core);
   }

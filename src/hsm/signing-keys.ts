@@ -2,7 +2,7 @@ import { createHash, createPublicKey, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { HsmOperationError, HsmUnsupportedError, HsmWeakenedKeyError } from "../errors/index.js";
 import { type KeyType, keyFamily, rsaBits, type SigningAlgorithm } from "../pki/key-types.js";
-import type { GeneratedKeyPair, KeyAttributes, SigningKeys } from "./facets.js";
+import type { GeneratedKeyPair, KeyAttributes, KeyPairUsage, SigningKeys } from "./facets.js";
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from "./mechanisms.js";
 import type { TokenCore } from "./token-core.js";
 
@@ -42,7 +42,7 @@ export class Pkcs11SigningKeys implements SigningKeys {
    * and the private half says what matters. What the token made is read back: a private key that
    * is not sensitive, extractable, not private or usable for more than asked is destroyed.
    */
-  async generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "unwrap" = "sign"): Promise<GeneratedKeyPair> {
+  async generateKeyPair(keyType: KeyType, label: string, usage: KeyPairUsage = "sign"): Promise<GeneratedKeyPair> {
     this.checkKeyType(keyType);
     const sign = usage === "sign";
     const id = randomBytes(16);
@@ -59,9 +59,10 @@ export class Pkcs11SigningKeys implements SigningKeys {
       { type: pkcs11js.CKA_SENSITIVE, value: true },
       { type: pkcs11js.CKA_EXTRACTABLE, value: false },
       { type: pkcs11js.CKA_SIGN, value: sign },
-      // An import key only unwraps keys sent to it; it never signs and never decrypts data.
-      { type: pkcs11js.CKA_UNWRAP, value: !sign },
-      { type: pkcs11js.CKA_DECRYPT, value: false },
+      // An import key only unwraps keys sent to it and never decrypts data; a KMS decrypt key only
+      // decrypts (RSA-OAEP) and never unwraps into the token.
+      { type: pkcs11js.CKA_UNWRAP, value: usage === "unwrap" },
+      { type: pkcs11js.CKA_DECRYPT, value: usage === "decrypt" },
     ];
     let mechanism: number;
     switch (keyFamily(keyType)) {
@@ -96,7 +97,8 @@ export class Pkcs11SigningKeys implements SigningKeys {
       !attributes.sensitive && "not sensitive",
       attributes.extractable && "extractable",
       usable.sign !== sign && (sign ? "cannot sign" : "can sign"),
-      !sign && !usable.unwrap && "cannot unwrap",
+      usage === "unwrap" && !usable.unwrap && "cannot unwrap",
+      usage === "decrypt" && !usable.decrypt && "cannot decrypt",
     ].filter((x): x is string => typeof x === "string");
     if (weakened.length) {
       await this.destroyKeyPair(uri);
@@ -205,12 +207,16 @@ export class Pkcs11SigningKeys implements SigningKeys {
   }
 
   /** What the private key may be used for, as the token says. */
-  private usage(uri: string): Promise<{ sign: boolean; unwrap: boolean }> {
+  private usage(uri: string): Promise<{ sign: boolean; unwrap: boolean; decrypt: boolean }> {
     return this.core.withKey(uri, "read key attributes", (session, key) => {
-      const [sign, unwrap] = this.core.p11
-        .C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_SIGN }, { type: pkcs11js.CKA_UNWRAP }])
+      const [sign, unwrap, decrypt] = this.core.p11
+        .C_GetAttributeValue(session, key, [
+          { type: pkcs11js.CKA_SIGN },
+          { type: pkcs11js.CKA_UNWRAP },
+          { type: pkcs11js.CKA_DECRYPT },
+        ])
         .map((a) => bool(a.value as Buffer));
-      return { sign: sign!, unwrap: unwrap! };
+      return { sign: sign!, unwrap: unwrap!, decrypt: decrypt! };
     });
   }
 

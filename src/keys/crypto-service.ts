@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { canonicalJson } from "../audit/index.js";
 import { BadRequestError, ConflictError, HsmError } from "../errors/index.js";
+import { isKeyPair } from "./key-pairs.js";
 import { USES } from "./lifecycle.js";
 import type { ManagedKey, SecretKeyCryptoOps } from "./ports.js";
 import { primaryVersion, versionOf } from "./versions.js";
@@ -37,6 +38,7 @@ export class KeyCrypto {
     context?: EncryptionContext,
   ): Promise<{ ciphertext: string; version: number }> {
     const key = await this.deps.keys.get(id);
+    refuseKeyPair(key, "encrypt");
     if (key.purpose === "mac") throw new BadRequestError(`key ${key.name} is an HMAC key: use mac, not encrypt`);
     const version = primaryVersion(key);
     if (!version) throw new ConflictError(`key ${key.name} has no active version to encrypt with`);
@@ -72,6 +74,7 @@ export class KeyCrypto {
     options: { context?: EncryptionContext; override?: { reason: string } } = {},
   ): Promise<{ plaintext: Buffer; version: number }> {
     const key = await this.deps.keys.get(id);
+    refuseKeyPair(key, "decrypt a JWE");
     const parts = jwe.split(".");
     if (parts.length !== 5 || parts[1] !== "" || !parts.every((p) => /^[A-Za-z0-9_-]*$/.test(p))) {
       throw new BadRequestError(
@@ -151,6 +154,7 @@ export class KeyCrypto {
 
   async mac(id: string, data: Buffer, actor: Actor): Promise<{ mac: string; version: number }> {
     const key = await this.deps.keys.get(id);
+    refuseKeyPair(key, "MAC");
     if (key.purpose !== "mac") throw new BadRequestError(`key ${key.name} is not an HMAC key`);
     const version = primaryVersion(key);
     if (!version) throw new ConflictError(`key ${key.name} has no active version to MAC with`);
@@ -161,6 +165,7 @@ export class KeyCrypto {
 
   async verifyMac(id: string, data: Buffer, mac: string, version: number, actor: Actor): Promise<boolean> {
     const key = await this.deps.keys.get(id);
+    refuseKeyPair(key, "verify a MAC");
     const v = versionOf(key, version);
     if (!USES[v.state].process)
       throw new ConflictError(`version ${version} of key ${key.name} is ${v.state}: it cannot verify`);
@@ -180,6 +185,16 @@ export class KeyCrypto {
       details: { name: key.name, ...details },
     });
   }
+}
+
+/** The secret-key data plane refuses key pairs, naming what they do instead. */
+function refuseKeyPair(key: ManagedKey, operation: string): void {
+  if (!isKeyPair(key)) return;
+  throw new BadRequestError(
+    key.purpose === "decrypt"
+      ? `key ${key.name} is an ${key.algorithm} decrypt key pair: it cannot ${operation}; encrypt to its public key (GET /api/v1/keys/${key.id}/public-key) and send the RSA-OAEP ciphertext to decrypt`
+      : `key ${key.name} is a ${key.algorithm} signing key pair: it cannot ${operation}; it signs (sign, sign-jws) and verifies signatures`,
+  );
 }
 
 /** The context enters the protected header only as a digest: it authenticates without being disclosed. */

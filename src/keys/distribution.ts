@@ -4,6 +4,7 @@ import type { Actor } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, ForbiddenError } from "../errors/index.js";
 import { cmsRecipientOf, envelopedData, kariSharedInfo } from "../pki/cms.js";
+import { isKeyPair, keyPairNeverLeaves } from "./key-pairs.js";
 import { USES } from "./lifecycle.js";
 import type { Distribution, DistributionStore, KeyVersion, KeyWrappingOps, ManagedKey } from "./ports.js";
 import { type CheckedRecipient, checkRecipient, type RecipientTrust } from "./recipients.js";
@@ -54,6 +55,7 @@ export class KeyDistribution {
 
   async distribute(id: string, request: DistributeRequest, actor: Actor): Promise<DistributionResult> {
     const key = await this.deps.keys.get(id);
+    if (isKeyPair(key)) throw new ForbiddenError(keyPairNeverLeaves(key, "distributed (share its public key instead)"));
     if (!key.distributable) {
       throw new ForbiddenError(
         `key ${key.name} is not distributable: its versions are non-extractable in the token and can never leave it`,

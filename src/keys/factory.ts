@@ -2,12 +2,16 @@ import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
+import { type KeyCertificateIssuer, KeyCertification } from "./certify.js";
 import { KeyCrypto } from "./crypto-service.js";
 import { KeyDistribution } from "./distribution.js";
 import { KeyImport } from "./import-service.js";
+import { KeyPairCrypto } from "./key-pair-crypto.js";
 import { KeyLifecycle } from "./lifecycle-service.js";
 import type {
   DistributionStore,
+  KeyPairCryptoOps,
+  KeyPairLifecycleOps,
   KeyStore,
   KeyWrappingOps,
   SecretKeyCryptoOps,
@@ -41,6 +45,8 @@ export interface KeysDeps {
   distributionStore: DistributionStore;
   /** The HSM's secret-key facet: exactly the methods the KMS calls. */
   secretKeys: SecretKeyLifecycleOps & SecretKeyCryptoOps;
+  /** The HSM's key-pair facet (KMS objects only): key pairs' lifecycle and data plane. */
+  keyPairs: KeyPairLifecycleOps & KeyPairCryptoOps;
   /** The HSM's wrapping facet: distribution and BYOK import. */
   wrapping: KeyWrappingOps & Pick<SecretKeyImportOps, "importSecretKey">;
   clock: Clock;
@@ -53,6 +59,8 @@ export interface KeysDeps {
   trust: RecipientTrust;
   /** The RSA key pair that BYOK senders seal keys to; without it, import is refused. */
   importKey?: ServiceKeyPort;
+  /** Normal issuance and revocation, for certificates of key pairs; without it, certify is refused. */
+  certificates?: KeyCertificateIssuer;
   /** The key that signs the revoked-key list, and ECDSA P-256 SHA-256 with it (raw r‖s). */
   revokedListSigner: ServiceKeyPort & { sign(keyUri: string, data: Buffer): Promise<Buffer> };
   settings: KeysSettings;
@@ -64,6 +72,10 @@ export interface Keys {
   lifecycle: KeyLifecycle;
   /** Using keys: encrypt/decrypt (JWE), rewrap, data keys, MAC. */
   crypto: KeyCrypto;
+  /** Using key pairs: public key, sign, verify, JWS, RSA-OAEP decrypt. */
+  keyPairs: KeyPairCrypto;
+  /** Certificates for key pairs under Keyward's CA; revoked when a version is compromised. */
+  certification: KeyCertification;
   /** BYOK: the import certificate and versions imported under it. */
   imports: KeyImport;
   distribution: KeyDistribution;
@@ -83,14 +95,39 @@ export function createKeys(deps: KeysDeps): Keys {
   };
   const lifecycle = new KeyLifecycle({
     store: keyStore,
-    token: secretKeys,
+    token: {
+      generateSecretKey: (algorithm, label, options) => secretKeys.generateSecretKey(algorithm, label, options),
+      destroySecretKey: (uri) => secretKeys.destroySecretKey(uri),
+      generateKeyPair: (keyType, label, usage) => deps.keyPairs.generateKeyPair(keyType, label, usage),
+      destroyKeyPair: (uri) => deps.keyPairs.destroyKeyPair(uri),
+      oaepHashes: (uri) => deps.keyPairs.oaepHashes(uri),
+    },
     clock,
     logger,
     destroyWaitDays: settings.destroyWaitDays,
     defaults: { rotationDays: settings.defaultRotationDays, cryptoperiodDays: settings.defaultCryptoperiodDays },
     onNewVersion,
+    onCompromised: (version, actor) => certification.revokeCompromised(version, actor),
   });
+  const certification: KeyCertification = new KeyCertification({
+    keys: lifecycle,
+    store: keyStore,
+    token: deps.keyPairs,
+    issuer: deps.certificates,
+    clock,
+    logger,
+  });
+  // Rotation certifies the new version of keys that ask for it (key certify --certify-on-rotate).
+  listeners.push((keyId, actor) => certification.certifyNewVersion(keyId, actor));
   const crypto = new KeyCrypto({ keys: lifecycle, token: secretKeys, audit: deps.audit, onUse: deps.onUse });
+  const keyPairs = new KeyPairCrypto({
+    keys: lifecycle,
+    token: deps.keyPairs,
+    audit: deps.audit,
+    onUse: deps.onUse,
+    certificateChain: deps.certificates && ((serial) => deps.certificates!.chain(serial)),
+    clock,
+  });
   const imports = new KeyImport({
     keys: lifecycle,
     store: keyStore,
@@ -124,6 +161,8 @@ export function createKeys(deps: KeysDeps): Keys {
   return {
     lifecycle,
     crypto,
+    keyPairs,
+    certification,
     imports,
     distribution,
     revokedList,

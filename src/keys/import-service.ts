@@ -4,6 +4,7 @@ import type { Actor } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, HsmError } from "../errors/index.js";
 import { parseImport } from "./import.js";
+import { secretAlgorithm } from "./key-pairs.js";
 import type { KeyStore, ManagedKey, SecretKeyImportOps } from "./ports.js";
 import { keyEvent, nextVersionNumber, recordVersionOrDestroy, versionLabel, versionRecord } from "./versions.js";
 
@@ -50,6 +51,7 @@ export class KeyImport {
    */
   async importVersion(id: string, format: "cms" | "jwe", data: string, actor: Actor): Promise<ManagedKey> {
     const key = await this.deps.keys.get(id);
+    const algorithm = secretAlgorithm(key, "imported (bring your own key covers secret keys)");
     if (!this.deps.importKey) throw new ConflictError("key import is not configured on this server");
     const { keyUri: importKeyUri, chain } = await this.deps.importKey.current();
     const sealed = parseImport(format, data, Buffer.from(chain[0]!.rawData));
@@ -58,7 +60,7 @@ export class KeyImport {
     let keyUri: string;
     try {
       keyUri = await this.deps.token.importSecretKey(importKeyUri, sealed, {
-        algorithm: key.algorithm,
+        algorithm,
         label: versionLabel(key, next),
         extractable: key.distributable,
       });
@@ -71,7 +73,8 @@ export class KeyImport {
       throw error;
     }
     const version = versionRecord(key, next, keyUri, now);
-    await recordVersionOrDestroy(this.deps, keyUri, () =>
+    const destroy = (uri: string) => this.deps.token.destroySecretKey(uri);
+    await recordVersionOrDestroy({ destroy, logger: this.deps.logger }, keyUri, () =>
       this.deps.store.addVersion(version, keyEvent("key.import", key, actor, now, { version: next, format, keyUri })),
     );
     await this.deps.onNewVersion?.(key.id, actor);

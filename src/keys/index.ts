@@ -1,9 +1,15 @@
 export { checkTransition, KEY_STATES, type KeyState, TRANSITIONS, USES } from "./lifecycle.js";
 export {
   KEY_ALGORITHMS,
+  KEY_PAIR_ALGORITHMS,
   KEY_PURPOSES,
+  SECRET_KEY_ALGORITHMS,
   type KeyAlgorithm,
+  type KeyPairAlgorithm,
+  type KeyPairCryptoOps,
+  type KeyPairLifecycleOps,
   type KeyPurpose,
+  type OaepHash,
   type Distribution,
   type DistributionStore,
   type KeyStore,
@@ -17,7 +23,23 @@ export {
   type SecretKeyLifecycleOps,
 } from "./ports.js";
 export { type CreateKeyRequest, KeyLifecycle } from "./lifecycle-service.js";
+export {
+  isKeyPair,
+  keyPairNeverLeaves,
+  SIGNATURE_ALGORITHMS,
+  type SignatureAlgorithm,
+  secretAlgorithm,
+  signatureAlgorithmsFor,
+} from "./key-pairs.js";
 export { type EncryptionContext, KeyCrypto } from "./crypto-service.js";
+export {
+  type CertifyRequest,
+  type CertifyResult,
+  type KeyCertificateIssuer,
+  KeyCertification,
+} from "./certify.js";
+export { KeyPairCrypto, MAX_SIGN_MESSAGE_BYTES, OAEP_ALGORITHMS, type SignResult } from "./key-pair-crypto.js";
+export { PUBLIC_KEY_FORMATS, type PublicKeyFormat } from "./public-key.js";
 export { KeyImport } from "./import-service.js";
 export { createKeys, type Keys, type KeysDeps, type KeysSettings } from "./factory.js";
 export { keyEvent, primaryVersion } from "./versions.js";

@@ -4,13 +4,16 @@ import type { Actor } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors/index.js";
 import { checkTransition, type KeyState } from "./lifecycle.js";
+import { isKeyPair, isKeyPairAlgorithm, KEY_TYPE_OF } from "./key-pairs.js";
 import type {
   KeyAlgorithm,
+  KeyPairLifecycleOps,
   KeyPurpose,
   KeyStore,
   KeyVersion,
   ManagedKey,
   RecipientPolicy,
+  SecretKeyAlgorithm,
   SecretKeyLifecycleOps,
 } from "./ports.js";
 import {
@@ -39,17 +42,25 @@ export interface CreateKeyRequest {
   deactivateAt?: Date;
 }
 
+/** The purposes each kind of key may have; the first is the default. */
+function purposesOf(algorithm: KeyAlgorithm): KeyPurpose[] {
+  if (algorithm === "HMAC-SHA256") return ["mac"];
+  if (algorithm.startsWith("AES-")) return ["encrypt", "wrap"];
+  return algorithm.startsWith("RSA-") ? ["sign", "decrypt"] : ["sign"];
+}
+
 /**
  * The key lifecycle of the KMS (DESIGN.md §5): keys whose versions live only in the token, with the
  * NIST SP 800-57 states (lifecycle.ts), rotation, scheduled destruction and the scheduler that
  * activates, deactivates, rotates and destroys on time. State changes are audited by the store in
- * the same transaction. Using a key is the data plane's job (KeyCrypto).
+ * the same transaction. Secret keys and key pairs share all of it; only the token objects a version
+ * names differ. Using a key is the data plane's job (KeyCrypto, KeyPairCrypto).
  */
 export class KeyLifecycle {
   constructor(
     private readonly deps: {
       store: KeyStore;
-      token: SecretKeyLifecycleOps;
+      token: SecretKeyLifecycleOps & KeyPairLifecycleOps;
       clock: Clock;
       logger?: Logger;
       destroyWaitDays: number;
@@ -57,6 +68,8 @@ export class KeyLifecycle {
       defaults?: { rotationDays: number; cryptoperiodDays: number };
       /** After a version is added (create, rotate): e.g. escrow it. Failures reach the caller. */
       onNewVersion?: (keyId: string, actor: Actor) => Promise<unknown>;
+      /** After a version became compromised: e.g. revoke its certificate. Failures reach the caller. */
+      onCompromised?: (version: KeyVersion, actor: Actor) => Promise<unknown>;
     },
   ) {}
 
@@ -64,10 +77,16 @@ export class KeyLifecycle {
     if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(request.name)) {
       throw new BadRequestError("key names are 1-64 lowercase letters, digits, dots, dashes or underscores");
     }
-    const purpose = request.purpose ?? (request.algorithm === "HMAC-SHA256" ? "mac" : "encrypt");
-    if ((purpose === "mac") !== (request.algorithm === "HMAC-SHA256")) {
+    const purposes = purposesOf(request.algorithm);
+    const purpose = request.purpose ?? purposes[0]!;
+    if (!purposes.includes(purpose)) {
       throw new BadRequestError(
-        `purpose "${purpose}" does not fit ${request.algorithm}: HMAC keys MAC, AES keys encrypt or wrap`,
+        `purpose "${purpose}" does not fit ${request.algorithm}: HMAC keys MAC, AES keys encrypt or wrap, RSA key pairs sign or decrypt, EC and Ed25519 key pairs sign`,
+      );
+    }
+    if (isKeyPairAlgorithm(request.algorithm) && request.distributable) {
+      throw new BadRequestError(
+        `a ${request.algorithm} key pair cannot be distributable: its private half is generated non-extractable and never leaves the token (share the public key, or certify it)`,
       );
     }
     const now = this.deps.clock.now();
@@ -85,13 +104,16 @@ export class KeyLifecycle {
       cryptoperiodDays: request.cryptoperiodDays ?? (this.deps.defaults?.cryptoperiodDays || null),
       tags: request.tags ?? [],
       onRecipientRevoked: request.onRecipientRevoked ?? "flag",
+      oaepHash: null,
+      certifyProfile: null,
       createdAt: now,
       versions: [],
     };
     const version = await this.newVersion(key, 1, now, { activateAt: start > now ? start : undefined });
     if (request.deactivateAt) version.deactivateAt = request.deactivateAt;
+    if (key.purpose === "decrypt") key.oaepHash = await this.oaepHashOf(key, version.keyUri);
     // The database may refuse (e.g. the name is taken): the new secret must not linger in the token.
-    await recordVersionOrDestroy(this.deps, version.keyUri, () =>
+    await recordVersionOrDestroy(this.destroyer(key), version.keyUri, () =>
       this.deps.store.create(
         { ...key, versions: [version] },
         keyEvent("key.create", key, actor, now, {
@@ -99,6 +121,7 @@ export class KeyLifecycle {
           purpose,
           distributable: key.distributable,
           keyUri: version.keyUri,
+          ...(key.oaepHash ? { oaepHash: key.oaepHash } : {}),
         }),
       ),
     );
@@ -140,7 +163,7 @@ export class KeyLifecycle {
     const now = this.deps.clock.now();
     const next = nextVersionNumber(key);
     const version = await this.newVersion(key, next, now);
-    await recordVersionOrDestroy(this.deps, version.keyUri, () =>
+    await recordVersionOrDestroy(this.destroyer(key), version.keyUri, () =>
       this.deps.store.addVersion(
         version,
         keyEvent("key.rotate", key, actor, now, { version: next, keyUri: version.keyUri }),
@@ -170,7 +193,7 @@ export class KeyLifecycle {
     );
     if (v.keyUri === keyUri) return;
     try {
-      await this.deps.token.destroySecretKey(v.keyUri);
+      await this.destroyObject(key, v.keyUri);
     } catch (error) {
       // The version now uses the new object and the recovery is recorded: failing it here would
       // report a done recovery as failed. The old object (a missing one is no error) holds the same
@@ -213,6 +236,7 @@ export class KeyLifecycle {
         }),
       );
       if (!moved) throw new ConflictError(`version ${v.version} of key ${key.name} changed state just now; try again`);
+      if (change.to === "compromised") await this.deps.onCompromised?.(v, actor);
     }
     return this.get(id);
   }
@@ -274,7 +298,7 @@ export class KeyLifecycle {
     let destroyed = 0;
     for (const v of await this.deps.store.dueForDestruction(now)) {
       const key = (await this.deps.store.get(v.keyId))!;
-      await this.deps.token.destroySecretKey(v.keyUri);
+      await this.destroyObject(key, v.keyUri);
       const event = keyEvent("key.destroy", key, actor, now, { version: v.version, keyUri: v.keyUri });
       if (
         await this.deps.store.updateVersion(
@@ -314,9 +338,39 @@ export class KeyLifecycle {
     now: Date,
     options: { activateAt?: Date } = {},
   ): Promise<KeyVersion> {
-    const keyUri = await this.deps.token.generateSecretKey(key.algorithm, versionLabel(key, version), {
+    const label = versionLabel(key, version);
+    if (isKeyPair(key)) {
+      const usage = key.purpose === "decrypt" ? "decrypt" : "sign";
+      const pair = await this.deps.token.generateKeyPair(KEY_TYPE_OF[key.algorithm], label, usage);
+      return versionRecord(key, version, pair.uri, now, options.activateAt, pair.spki);
+    }
+    const keyUri = await this.deps.token.generateSecretKey(key.algorithm as SecretKeyAlgorithm, label, {
       extractable: key.distributable,
     });
     return versionRecord(key, version, keyUri, now, options.activateAt);
+  }
+
+  /**
+   * The RSA-OAEP hash a decrypt key pair uses: SHA-256 where the token decrypts with it, SHA-1 on
+   * tokens that do OAEP with SHA-1 only (SoftHSM 2.6). A token that does neither gets no such key.
+   */
+  private async oaepHashOf(key: ManagedKey, keyUri: string) {
+    const hashes = await this.deps.token.oaepHashes(keyUri);
+    if (hashes.length === 0) {
+      await this.destroyObject(key, keyUri);
+      throw new ConflictError(
+        `this token does not decrypt RSA-OAEP with SHA-256 or SHA-1, so it cannot hold a decrypt key; key ${key.name} was not created`,
+      );
+    }
+    return hashes[0]!;
+  }
+
+  /** C_DestroyObject of a version's objects: the secret key, or both halves of a key pair. */
+  private destroyObject(key: ManagedKey, keyUri: string): Promise<void> {
+    return isKeyPair(key) ? this.deps.token.destroyKeyPair(keyUri) : this.deps.token.destroySecretKey(keyUri);
+  }
+
+  private destroyer(key: ManagedKey) {
+    return { destroy: (keyUri: string) => this.destroyObject(key, keyUri), logger: this.deps.logger };
   }
 }

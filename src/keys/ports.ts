@@ -1,11 +1,19 @@
 import type { AuditEvent } from "../audit/index.js";
-import type { CmsSealedKey, RecipientPublicKey, SealedImport } from "../hsm/index.js";
+import type { CmsSealedKey, KeyPairMechanism, OaepHash, RecipientPublicKey, SealedImport } from "../hsm/index.js";
+import type { KeyType } from "../pki/key-types.js";
 import type { KeyState } from "./lifecycle.js";
 
-export const KEY_ALGORITHMS = ["AES-128", "AES-256", "HMAC-SHA256"] as const;
+export const SECRET_KEY_ALGORITHMS = ["AES-128", "AES-256", "HMAC-SHA256"] as const;
+export type SecretKeyAlgorithm = (typeof SECRET_KEY_ALGORITHMS)[number];
+/** Key pairs: the private half generated in the token, sensitive and never extractable. */
+export const KEY_PAIR_ALGORITHMS = ["ECDSA-P256", "ECDSA-P384", "Ed25519", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
+export type KeyPairAlgorithm = (typeof KEY_PAIR_ALGORITHMS)[number];
+export const KEY_ALGORITHMS = [...SECRET_KEY_ALGORITHMS, ...KEY_PAIR_ALGORITHMS] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
-export const KEY_PURPOSES = ["encrypt", "mac", "wrap"] as const;
+/** encrypt, mac, wrap: secret keys; sign, decrypt: key pairs (decrypt: RSA only). */
+export const KEY_PURPOSES = ["encrypt", "mac", "wrap", "sign", "decrypt"] as const;
 export type KeyPurpose = (typeof KEY_PURPOSES)[number];
+export type { KeyPairMechanism, OaepHash };
 
 /** What a recipient certificate's revocation does to the keys it received. */
 export const RECIPIENT_POLICIES = ["flag", "rotate", "compromise"] as const;
@@ -25,6 +33,10 @@ export interface KeyVersion {
   /** Set while a destruction is scheduled; cancellable until then. */
   destroyAfter: Date | null;
   destroyedAt: Date | null;
+  /** Key pairs: the version's DER SubjectPublicKeyInfo (null for secret keys). */
+  publicKey: Buffer | null;
+  /** Key pairs: the serial of the certificate Keyward issued for this version, if any. */
+  certificateSerial: string | null;
 }
 
 export interface ManagedKey {
@@ -39,6 +51,10 @@ export interface ManagedKey {
   tags: string[];
   /** flag: mark the distributions exposed; rotate: also rotate and deactivate the version; compromise: mark it compromised. */
   onRecipientRevoked: RecipientPolicy;
+  /** Decrypt key pairs: the RSA-OAEP hash this token decrypts with (found when the key was made). */
+  oaepHash: OaepHash | null;
+  /** Key pairs: the profile each new version is certified with at rotation (null: not certified). */
+  certifyProfile: string | null;
   createdAt: Date;
   versions: KeyVersion[];
 }
@@ -59,6 +75,9 @@ export interface KeyStore {
   ): Promise<boolean>;
   setPolicy(keyId: string, onRecipientRevoked: RecipientPolicy, audit: AuditEvent): Promise<void>;
   replaceVersionUri(keyId: string, version: number, keyUri: string, audit: AuditEvent): Promise<void>;
+  /** Records the certificate issued for a key pair's version. */
+  setVersionCertificate(keyId: string, version: number, serial: string, audit: AuditEvent): Promise<void>;
+  setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Pre-activation versions whose activation date has come. */
@@ -73,8 +92,24 @@ export interface KeyStore {
  */
 /** Lifecycle: a version's object is made at create/rotate and destroyed at the end of its life. */
 export interface SecretKeyLifecycleOps {
-  generateSecretKey(algorithm: KeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  generateSecretKey(algorithm: SecretKeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
   destroySecretKey(uri: string): Promise<void>;
+}
+
+/** Lifecycle of key pairs: the same versions and states, other token objects. */
+export interface KeyPairLifecycleOps {
+  generateKeyPair(keyType: KeyType, label: string, usage: "sign" | "decrypt"): Promise<{ uri: string; spki: Buffer }>;
+  destroyKeyPair(uri: string): Promise<void>;
+  /** The OAEP hashes the token decrypts with (probed with this key), strongest first. */
+  oaepHashes(uri: string): Promise<OaepHash[]>;
+}
+
+/** Data plane of key pairs: signatures and RSA-OAEP decryption in the token. */
+export interface KeyPairCryptoOps {
+  sign(uri: string, mechanism: KeyPairMechanism, input: Buffer): Promise<Buffer>;
+  /** With the version's public half in the token; false when the signature does not verify. */
+  verify(uri: string, mechanism: KeyPairMechanism, input: Buffer, signature: Buffer): Promise<boolean>;
+  decrypt(uri: string, hash: OaepHash, ciphertext: Buffer): Promise<Buffer>;
 }
 
 /** Data plane: what encrypt/decrypt and MAC do with a version's object. */
@@ -90,7 +125,7 @@ export interface SecretKeyImportOps {
   importSecretKey(
     importKeyUri: string,
     sealed: SealedImport,
-    target: { algorithm: KeyAlgorithm; label: string; extractable: boolean },
+    target: { algorithm: SecretKeyAlgorithm; label: string; extractable: boolean },
   ): Promise<string>;
   destroySecretKey(uri: string): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type * as x509 from "@peculiar/x509";
 import type { Clock } from "../clock/index.js";
+import { spkiSha256Hex } from "../pki/spki.js";
 import type { ManagedKey } from "./ports.js";
 
 export interface RevokedKeyEntry {
@@ -10,6 +11,7 @@ export interface RevokedKeyEntry {
   name: string;
   version: number;
   state: "compromised" | "destroyed";
+  spkiSha256?: string;
   destroyedAt?: string;
 }
 
@@ -84,6 +86,8 @@ export function revokedEntries(keys: ManagedKey[]): RevokedKeyEntry[] {
         name: key.name,
         version: v.version,
         state: v.state,
+        // A key pair's public key, so holders of its signatures know which key to distrust.
+        ...(v.publicKey ? { spkiSha256: spkiSha256Hex(v.publicKey) } : {}),
         ...(v.destroyedAt ? { destroyedAt: v.destroyedAt.toISOString() } : {}),
       });
     }

@@ -53,6 +53,7 @@ export function versionRecord(
   keyUri: string,
   now: Date,
   activateAt?: Date,
+  publicKey: Buffer | null = null,
 ): KeyVersion {
   const start = activateAt ?? now;
   return {
@@ -65,6 +66,8 @@ export function versionRecord(
     deactivateAt: key.cryptoperiodDays ? new Date(start.getTime() + key.cryptoperiodDays * DAY) : null,
     destroyAfter: null,
     destroyedAt: null,
+    publicKey,
+    certificateSerial: null,
   };
 }
 
@@ -74,7 +77,7 @@ export function versionRecord(
  * linger in the token, and the refusal reaches the caller.
  */
 export async function recordVersionOrDestroy(
-  deps: { token: { destroySecretKey(uri: string): Promise<void> }; logger?: Logger },
+  deps: { destroy(keyUri: string): Promise<void>; logger?: Logger },
   keyUri: string,
   record: () => Promise<void>,
 ): Promise<void> {
@@ -82,7 +85,7 @@ export async function recordVersionOrDestroy(
     await record();
   } catch (error) {
     try {
-      await deps.token.destroySecretKey(keyUri);
+      await deps.destroy(keyUri);
     } catch (destroyError) {
       // The refusal is what the caller must see, so it propagates and this failure is logged. The
       // object left behind protects nothing: no record names it, so Keyward never uses it and no

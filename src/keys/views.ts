@@ -1,6 +1,17 @@
+import { spkiSha256Hex } from "../pki/spki.js";
+import { OAEP_ALGORITHMS } from "./key-pair-crypto.js";
+import { isKeyPair, signatureAlgorithmsFor } from "./key-pairs.js";
 import type { Distribution, ManagedKey } from "./ports.js";
 
-/** JSON shape of a symmetric key with its versions (never key material). */
+/** What a key pair does: its signature algorithms, or the RSA-OAEP variant it decrypts. */
+function keyPairView(k: ManagedKey) {
+  if (!isKeyPair(k)) return {};
+  return k.purpose === "decrypt"
+    ? { keyPair: true, encryptionAlgorithm: OAEP_ALGORITHMS[k.oaepHash ?? "SHA-256"] }
+    : { keyPair: true, signatureAlgorithms: signatureAlgorithmsFor(k.algorithm) };
+}
+
+/** JSON shape of a key (secret key or key pair) with its versions (never private key material). */
 export function keyView(k: ManagedKey) {
   return {
     id: k.id,
@@ -12,6 +23,7 @@ export function keyView(k: ManagedKey) {
     cryptoperiodDays: k.cryptoperiodDays,
     tags: k.tags,
     onRecipientRevoked: k.onRecipientRevoked,
+    ...keyPairView(k),
     createdAt: k.createdAt.toISOString(),
     versions: k.versions.map((v) => ({
       version: v.version,
@@ -22,6 +34,7 @@ export function keyView(k: ManagedKey) {
       deactivateAt: v.deactivateAt?.toISOString() ?? null,
       destroyAfter: v.destroyAfter?.toISOString() ?? null,
       destroyedAt: v.destroyedAt?.toISOString() ?? null,
+      ...(v.publicKey ? { spkiSha256: spkiSha256Hex(v.publicKey), certificateSerial: v.certificateSerial } : {}),
     })),
   };
 }

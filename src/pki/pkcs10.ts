@@ -1,5 +1,20 @@
-import { children, DerError, decodeOid, type DerElement, expectTag, readElement } from "./der.js";
-import { decodeGeneralNames, type GeneralName } from "./general-names.js";
+import { commonNameSubject } from "./certificate-der.js";
+import {
+  bitString,
+  children,
+  DerError,
+  decodeOid,
+  type DerElement,
+  expectTag,
+  octetString,
+  oid,
+  readElement,
+  sequence,
+  set,
+  smallInteger,
+  tlv,
+} from "./der.js";
+import { decodeGeneralNames, encodeGeneralNames, type GeneralName } from "./general-names.js";
 
 /**
  * A PKCS#10 CertificationRequest (RFC 2986) decoded with Keyward's own DER reader: the CSR is on
@@ -169,4 +184,32 @@ export function signatureCheck(csr: DecodedCsr): CsrSignatureCheck {
   } catch (error) {
     return { ...signed, hash: null, refused: error instanceof DerError ? error.message : "it cannot be decoded" };
   }
+}
+
+/**
+ * The CertificationRequestInfo of a CSR Keyward makes for a key it holds (a KMS key pair): the
+ * subject CN, the key, and the requested subjectAltName when there are names.
+ */
+export function certificationRequestInfo(
+  commonName: string | undefined,
+  spki: Buffer,
+  sans: ReadonlyArray<{ type: string; value: string }>,
+): Buffer {
+  const extensionRequest = sans.length
+    ? sequence(
+        oid(OID_EXTENSION_REQUEST),
+        set(sequence(sequence(oid(OID_SUBJECT_ALT_NAME), octetString(encodeGeneralNames(sans))))),
+      )
+    : undefined;
+  return sequence(
+    smallInteger(0),
+    commonNameSubject(commonName),
+    spki,
+    tlv(0xa0, ...(extensionRequest ? [extensionRequest] : [])),
+  );
+}
+
+/** The signed CertificationRequest: info, the signature's AlgorithmIdentifier and the signature. */
+export function certificationRequest(info: Buffer, signatureAlgorithm: Buffer, signature: Buffer): Buffer {
+  return sequence(info, signatureAlgorithm, bitString(signature));
 }

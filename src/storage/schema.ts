@@ -338,6 +338,8 @@ export interface KeysTable {
   tags: string;
   created_at: string;
   on_recipient_revoked: Generated<string>;
+  oaep_hash: string | null;
+  certify_profile: string | null;
 }
 
 export interface KeyVersionsTable {
@@ -350,6 +352,9 @@ export interface KeyVersionsTable {
   deactivate_at: string | null;
   destroy_after: string | null;
   destroyed_at: string | null;
+  /** Key pairs: DER SubjectPublicKeyInfo. */
+  public_key: Uint8Array | null;
+  certificate_serial: string | null;
 }
 
 export interface KeyDistributionsTable {

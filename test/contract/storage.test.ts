@@ -15,6 +15,7 @@ import {
   SqlAcmeStore,
   SqlAuditStore,
   SqlCertificateStore,
+  SqlKeyStore,
   SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
@@ -482,6 +483,55 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     const later = { ...window, end: new Date(now.getTime() + 7_200_000), explanationUrl: null };
     expect(await orders.forceRenewalWindow({ serials: ["a1"] }, later, now, ev("acme.renewal-window.force"))).toBe(1);
     expect(await orders.renewalWindow("a1")).toEqual(later);
+  });
+
+  it("stores KMS key pairs: each version's public key and certificate, the OAEP hash and certify-on-rotate profile", async () => {
+    const keys = new SqlKeyStore(opened.db);
+    const spki = randomBytes(91);
+    const version = {
+      keyId: "k-pair",
+      version: 1,
+      keyUri: "pkcs11:token=t;object=kms-inbox-v1-abcdef;type=private",
+      state: "active" as const,
+      createdAt: now,
+      activateAt: null,
+      deactivateAt: null,
+      destroyAfter: null,
+      destroyedAt: null,
+      publicKey: spki,
+      certificateSerial: null,
+    };
+    await keys.create(
+      {
+        id: "k-pair",
+        name: "inbox",
+        algorithm: "RSA-3072",
+        purpose: "decrypt",
+        distributable: false,
+        rotationDays: null,
+        cryptoperiodDays: null,
+        tags: [],
+        onRecipientRevoked: "flag",
+        oaepHash: "SHA-1",
+        certifyProfile: null,
+        createdAt: now,
+        versions: [version],
+      },
+      ev("key.create"),
+    );
+    await keys.setVersionCertificate("k-pair", 1, "0abc", ev("key.certify"));
+    await keys.setCertifyProfile("k-pair", "signing", ev("key.policy"));
+    await keys.addVersion({ ...version, version: 2, publicKey: null }, ev("key.rotate"));
+    const stored = (await keys.get("k-pair"))!;
+    expect(stored).toMatchObject({
+      algorithm: "RSA-3072",
+      purpose: "decrypt",
+      oaepHash: "SHA-1",
+      certifyProfile: "signing",
+    });
+    expect(stored.versions[0]!.publicKey).toEqual(spki);
+    expect(stored.versions[0]!.certificateSerial).toBe("0abc");
+    expect(stored.versions[1]).toMatchObject({ publicKey: null, certificateSerial: null });
   });
 
   it("keeps one unbroken audit chain under concurrent appends, and verifies it", async () => {

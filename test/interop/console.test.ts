@@ -564,6 +564,25 @@ describe("the admin console", { timeout: 120_000 }, () => {
     await logOut();
   });
 
+  it("shows a key pair's public key and certificate, and signs a test message in the token", async () => {
+    const { page } = browser;
+    const created = await kw.api("/api/v1/keys", { body: { name: "releases", algorithm: "ECDSA-P256" } });
+    const { id } = (await created.json()) as { id: string };
+    await logIn(admin);
+    await openPage("Keys", "Keys");
+    const card = page.getByRole("article").filter({ has: page.getByRole("heading", { name: /releases/ }) });
+    await card.getByText("Public key (version 1)").click();
+    await card.getByText("-----BEGIN PUBLIC KEY-----", { exact: false }).waitFor();
+    await card.getByText("No version is certified.").waitFor();
+    await card.getByRole("button", { name: "Sign test message" }).click();
+    await card.getByText("Version 1 signed with ES256 in the token; verified with version 1.").waitFor();
+    await browser.screenshot("admin-keys-key-pair-1280");
+    const uses = (await (await kw.api(`/api/v1/audit?action=key.sign&target=${id}`)).json()) as {
+      items: Array<{ outcome: string }>;
+    };
+    expect(uses.items.map((e) => e.outcome)).toEqual(["success"]);
+  });
+
   it("ends the session when it expires: back to the login page, nothing shown", async () => {
     const { page } = browser;
     await logIn(admin);

@@ -4,20 +4,20 @@ import { recordVersionOrDestroy } from "../../src/keys/versions.js";
 
 describe("a new key version whose record is refused", () => {
   it("has its token object destroyed, and the refusal reaches the caller", async () => {
-    const token = { destroySecretKey: vi.fn(async () => undefined) };
+    const destroy = vi.fn(async (_uri: string) => undefined);
     const refusal = new Error('a key named "payments" already exists');
     await expect(
-      recordVersionOrDestroy({ token }, "pkcs11:object=kms-payments-v1", () => Promise.reject(refusal)),
+      recordVersionOrDestroy({ destroy }, "pkcs11:object=kms-payments-v1", () => Promise.reject(refusal)),
     ).rejects.toBe(refusal);
-    expect(token.destroySecretKey).toHaveBeenCalledWith("pkcs11:object=kms-payments-v1");
+    expect(destroy).toHaveBeenCalledWith("pkcs11:object=kms-payments-v1");
   });
 
   it("still reports the refusal when the object cannot be destroyed, and logs the object left behind", async () => {
-    const token = { destroySecretKey: vi.fn(async () => Promise.reject(new Error("CKR_DEVICE_REMOVED"))) };
+    const destroy = vi.fn(async (_uri: string) => Promise.reject(new Error("CKR_DEVICE_REMOVED")));
     const logger = { error: vi.fn() };
     const refusal = new Error("database unreachable");
     await expect(
-      recordVersionOrDestroy({ token, logger: logger as unknown as Logger }, "pkcs11:object=kms-x-v2", () =>
+      recordVersionOrDestroy({ destroy, logger: logger as unknown as Logger }, "pkcs11:object=kms-x-v2", () =>
         Promise.reject(refusal),
       ),
     ).rejects.toBe(refusal);
@@ -28,8 +28,8 @@ describe("a new key version whose record is refused", () => {
   });
 
   it("destroys nothing when the record is written", async () => {
-    const token = { destroySecretKey: vi.fn(async () => undefined) };
-    await recordVersionOrDestroy({ token }, "pkcs11:object=kms-y-v1", async () => undefined);
-    expect(token.destroySecretKey).not.toHaveBeenCalled();
+    const destroy = vi.fn(async (_uri: string) => undefined);
+    await recordVersionOrDestroy({ destroy }, "pkcs11:object=kms-y-v1", async () => undefined);
+    expect(destroy).not.toHaveBeenCalled();
   });
 });

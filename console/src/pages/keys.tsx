@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { call, get, session } from "../api.js";
 import { dateTime, day } from "../format.js";
 import { Badge, ConfirmDialog, ErrorBox, Loading, TableWrap, useLoad } from "../ui.js";
+import { KeyPairPanel } from "./key-pair.js";
 
 interface KeyVersion {
   version: number;
@@ -10,6 +11,8 @@ interface KeyVersion {
   createdAt: string;
   destroyAfter: string | null;
   destroyedAt: string | null;
+  spkiSha256?: string;
+  certificateSerial?: string | null;
 }
 
 interface ManagedKey {
@@ -18,6 +21,8 @@ interface ManagedKey {
   algorithm: string;
   purpose: string;
   distributable: boolean;
+  /** Key pairs (ECDSA, Ed25519, RSA): docs/kms-key-pairs.md. */
+  keyPair?: boolean;
   rotationDays: number | null;
   tags: string[];
   onRecipientRevoked: string;
@@ -127,7 +132,7 @@ export function KeysPage() {
       {!keys.data ? (
         <Loading what="keys" />
       ) : keys.data.length === 0 ? (
-        <p class="muted">No symmetric keys yet.</p>
+        <p class="muted">No keys yet.</p>
       ) : (
         keys.data.map(({ key, distributions, escrow }) => {
           const path = `/keys/${encodeURIComponent(key.id)}`;
@@ -171,6 +176,7 @@ export function KeysPage() {
                   }[key.onRecipientRevoked] ?? key.onRecipientRevoked}
                 </dd>
               </dl>
+              {key.keyPair ? <KeyPairPanel id={key.id} purpose={key.purpose} versions={key.versions} /> : null}
               {canManage ? (
                 <div class="actions">
                   <button

@@ -2,9 +2,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { readOperatorFile } from "../../config/index.js";
 import {
+  isKeyPair,
   KEY_ALGORITHMS,
+  KEY_PURPOSES,
+  type KeyPurpose,
   keyView,
   type ManagedKey,
+  PUBLIC_KEY_FORMATS,
+  type PublicKeyFormat,
   RECIPIENT_POLICIES,
   type RecipientPolicy,
 } from "../../keys/index.js";
@@ -14,11 +19,11 @@ import { list, parseDate, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
 
-/** `keyward key …`: symmetric keys in the HSM (KMS), and blocking compromised public keys. */
+/** `keyward key …`: KMS keys in the HSM (secret keys and key pairs), and blocking compromised public keys. */
 export function registerKeyCommands(program: Command, ctx: CliContext): void {
   const key = program
     .command("key")
-    .description("symmetric keys in the HSM (KMS), and blocking compromised public keys");
+    .description("KMS keys in the HSM (secret keys and key pairs), and blocking compromised public keys");
   const showKey = (k: ManagedKey) =>
     table([
       ["VERSION", "STATE", "CREATED", "DESTROY AFTER"],
@@ -31,9 +36,14 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
     ]);
   key
     .command("create")
-    .description("create a symmetric key generated in the HSM")
+    .description("create a key generated in the HSM: a secret key, or a key pair whose private half never leaves it")
     .requiredOption("--name <name>", "key name")
     .addOption(new Option("--algorithm <alg>").choices(KEY_ALGORITHMS).default("AES-256"))
+    .addOption(
+      new Option("--purpose <purpose>", "default: encrypt (AES), mac (HMAC), sign (key pairs); decrypt: RSA").choices(
+        KEY_PURPOSES,
+      ),
+    )
     .option("--distributable", "may be wrapped to recipient certificates (extractable in the token)")
     .option("--rotation-days <n>", "rotate automatically after this many days", (v) =>
       positiveInt(v, "--rotation-days"),
@@ -55,6 +65,7 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
       async (opts: {
         name: string;
         algorithm: (typeof KEY_ALGORITHMS)[number];
+        purpose?: KeyPurpose;
         distributable?: boolean;
         rotationDays?: number;
         cryptoperiodDays?: number;
@@ -67,24 +78,25 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
           const created = await s.keys.create({ ...opts, distributable: opts.distributable ?? false }, cliActor());
           out.result(
             keyView(created),
-            () => `Key ${created.name} (${created.id}), ${created.algorithm}:\n${showKey(created)}`,
+            () => `Key ${created.name} (${created.id}), ${created.algorithm}, ${created.purpose}:\n${showKey(created)}`,
           );
         });
       },
     );
   key
     .command("list")
-    .description("list symmetric keys")
+    .description("list keys (secret keys and key pairs)")
     .action(async () => {
       await ctx.withServices(async (s, out) => {
         const items = await s.keys.list();
         out.result({ items: items.map(keyView) }, () =>
           table([
-            ["ID", "NAME", "ALGORITHM", "PRIMARY", "VERSIONS"],
+            ["ID", "NAME", "ALGORITHM", "PURPOSE", "PRIMARY", "VERSIONS"],
             ...items.map((k) => [
               k.id,
               k.name,
               k.algorithm,
+              k.purpose,
               String(s.keys.primary(k)?.version ?? "none"),
               k.versions.map((v) => `${v.version}:${v.state}`).join(" "),
             ]),
@@ -168,18 +180,195 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
   key
     .command("decrypt")
     .argument("<id>", "key id")
-    .requiredOption("--in <file>", "file with the compact JWE ('-' for stdin)")
+    .requiredOption(
+      "--in <file>",
+      "the compact JWE, or for an RSA decrypt key pair the binary RSA-OAEP ciphertext ('-' for stdin)",
+    )
     .option("--out <file>", "write the plaintext here (default stdout)")
-    .description("decrypt a JWE made by key encrypt")
+    .description(
+      "decrypt a JWE made by key encrypt, or an RSA-OAEP ciphertext made with a decrypt key pair's public key",
+    )
     .action(async (id: string, opts: { in: string; out?: string }) => {
       await ctx.withServices(async (s, out) => {
-        const jwe = readOperatorFile(opts.in, "ciphertext").trim();
-        const { plaintext, version } = await s.keyCrypto.decrypt(id, jwe, cliActor());
+        const k = await s.keys.get(id);
+        const { plaintext, version } = isKeyPair(k)
+          ? await s.keyPairs.decrypt(id, { ciphertext: readFileSync(opts.in === "-" ? 0 : opts.in) }, cliActor())
+          : await s.keyCrypto.decrypt(id, readOperatorFile(opts.in, "ciphertext").trim(), cliActor());
         if (opts.out) writeFileSync(opts.out, plaintext, { mode: 0o600 });
         if (out.json) out.result({ plaintext: plaintext.toString("base64"), version }, () => "");
         else if (!opts.out) process.stdout.write(plaintext);
       });
     });
+  key
+    .command("public-key")
+    .argument("<id>", "key id")
+    .option("--version <n>", "version (default: the primary)", (v) => positiveInt(v, "--version"))
+    .addOption(new Option("--format <format>").choices(PUBLIC_KEY_FORMATS).default("pem"))
+    .option("--out <file>", "write it here instead of printing it")
+    .description("a key pair's public key: PEM (openssl), JWK (kid <id>/<version>) or OpenSSH")
+    .action(async (id: string, opts: { version?: number; format: PublicKeyFormat; out?: string }) => {
+      await ctx.withServices(async (s, out) => {
+        const result = await s.keyPairs.publicKey(id, opts);
+        const text =
+          typeof result.publicKey === "string" ? result.publicKey : `${JSON.stringify(result.publicKey, null, 2)}\n`;
+        if (opts.out) writeFileSync(opts.out, opts.format === "ssh" ? `${text}\n` : text);
+        out.result(result, () =>
+          opts.out ? `Version ${result.version} of ${id} written to ${opts.out}` : text.trimEnd(),
+        );
+      });
+    });
+  key
+    .command("sign")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the message ('-' for stdin), or with --digest its binary digest")
+    .option("--digest", "the file is a digest (SHA-256/384/512 as the algorithm needs), not the message")
+    .option("--algorithm <alg>", "ES256, ES384, EdDSA, RS256…RS512, PS256…PS512 (default: the key's first)")
+    .option("--out <file>", "write the binary signature here (default: print base64)")
+    .description("sign in the HSM with the primary version (ECDSA signatures are DER, as openssl dgst -verify reads)")
+    .action(async (id: string, opts: { in: string; digest?: boolean; algorithm?: string; out?: string }) => {
+      await ctx.withServices(async (s, out) => {
+        const data = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const result = await s.keyPairs.sign(
+          id,
+          { ...(opts.digest ? { digest: data } : { message: data }), algorithm: opts.algorithm },
+          cliActor(),
+        );
+        if (opts.out) writeFileSync(opts.out, result.signature);
+        const view = { ...result, signature: result.signature.toString("base64") };
+        out.result(view, () =>
+          opts.out
+            ? `Signed with version ${result.version} (${result.algorithm}); signature in ${opts.out}`
+            : view.signature,
+        );
+      });
+    });
+  key
+    .command("verify")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the message, or with --digest its binary digest")
+    .requiredOption("--signature <file>", "the binary signature")
+    .option("--digest", "the file is a digest, not the message")
+    .option("--algorithm <alg>", "the signature algorithm (default: the key's first)")
+    .option("--version <n>", "only this version (default: each version not destroyed)", (v) =>
+      positiveInt(v, "--version"),
+    )
+    .description("check a signature with a key pair's version (exit code 0 only when it verifies)")
+    .action(
+      async (
+        id: string,
+        opts: { in: string; signature: string; digest?: boolean; algorithm?: string; version?: number },
+      ) => {
+        await ctx.withServices(async (s, out) => {
+          const data = readFileSync(opts.in === "-" ? 0 : opts.in);
+          const result = await s.keyPairs.verify(
+            id,
+            {
+              ...(opts.digest ? { digest: data } : { message: data }),
+              signature: readFileSync(opts.signature),
+              algorithm: opts.algorithm,
+              version: opts.version,
+            },
+            cliActor(),
+          );
+          out.result(result, () =>
+            result.valid
+              ? `Verified: version ${result.version} (${result.state}), ${result.algorithm}`
+              : "Signature does NOT verify",
+          );
+          if (!result.valid) process.exitCode = 1;
+        });
+      },
+    );
+  key
+    .command("sign-jws")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the payload ('-' for stdin)")
+    .option("--header <json>", 'extra protected header members, e.g. \'{"typ":"JWT"}\'')
+    .description("print a compact JWS of the payload (kid <id>/<version>), signed in the HSM")
+    .action(async (id: string, opts: { in: string; header?: string }) => {
+      await ctx.withServices(async (s, out) => {
+        const header = opts.header ? (JSON.parse(opts.header) as Record<string, unknown>) : undefined;
+        const payload = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const result = await s.keyPairs.signJws(id, { payload, header }, cliActor());
+        out.result(result, () => result.jws);
+      });
+    });
+  key
+    .command("sign-cms")
+    .argument("<id>", "key id")
+    .requiredOption("--in <file>", "the content ('-' for stdin)")
+    .requiredOption("--out <file>", "where the CMS SignedData (DER) goes")
+    .option("--attached", "carry the content inside (default: detached)")
+    .description(
+      "CMS SignedData by the certified primary version (openssl cms -verify -binary -content F -CAfile root.pem)",
+    )
+    .action(async (id: string, opts: { in: string; out: string; attached?: boolean }) => {
+      await ctx.withServices(async (s, out) => {
+        const content = readFileSync(opts.in === "-" ? 0 : opts.in);
+        const result = await s.keyPairs.signCms(id, { content, detached: !opts.attached }, cliActor());
+        writeFileSync(opts.out, result.cms);
+        out.result(
+          { version: result.version, serial: result.serial, out: opts.out },
+          () => `Signed with version ${result.version} (certificate ${result.serial}); CMS in ${opts.out}`,
+        );
+      });
+    });
+  key
+    .command("certify")
+    .argument("<id>", "key id")
+    .requiredOption("--profile <profile>", "certificate profile, e.g. signing")
+    .option("--subject <cn>", "subject CN (default: the key's name)")
+    .option("--san <type:value...>", "subjectAltName entries, e.g. email:releases@example.com")
+    .option("--version <n>", "version (default: the primary)", (v) => positiveInt(v, "--version"))
+    .option("--certify-on-rotate", "certify each new version with this profile when the key rotates")
+    .option("--out <file>", "write the certificate and its chain (PEM) here")
+    .description("certify a key pair's version under Keyward's CA (CSR signed in the HSM, normal issuance)")
+    .action(
+      async (
+        id: string,
+        opts: {
+          profile: string;
+          subject?: string;
+          san?: string[];
+          version?: number;
+          certifyOnRotate?: boolean;
+          out?: string;
+        },
+      ) => {
+        await ctx.withServices(async (s, out) => {
+          const sans = (opts.san ?? []).map((entry) => {
+            const at = entry.indexOf(":");
+            return { type: entry.slice(0, at) as "dns" | "email" | "uri" | "ip", value: entry.slice(at + 1) };
+          });
+          const result = await s.keyCertification.certify(
+            id,
+            {
+              profile: opts.profile,
+              subject: opts.subject,
+              sans,
+              version: opts.version,
+              certifyOnRotate: opts.certifyOnRotate,
+            },
+            cliActor(),
+          );
+          const pem = [result.certificate, ...result.chain].map((c) => certificatePem(c)).join("");
+          if (opts.out) writeFileSync(opts.out, pem);
+          out.result(
+            {
+              keyId: result.keyId,
+              version: result.version,
+              serial: result.serial,
+              certificate: pem,
+              notAfter: result.notAfter.toISOString(),
+            },
+            () =>
+              opts.out
+                ? `Version ${result.version} certified: serial ${result.serial}, until ${result.notAfter.toISOString()}; PEM in ${opts.out}`
+                : pem.trimEnd(),
+          );
+        });
+      },
+    );
   key
     .command("policy")
     .argument("<id>", "key id")

@@ -3,14 +3,18 @@ import { z } from "zod";
 import { ForbiddenError } from "../../errors/index.js";
 import {
   distributionView,
+  isKeyPair,
   KEY_ALGORITHMS,
   KEY_PURPOSES,
+  type KeyCertification,
   type KeyCrypto,
   type KeyDistribution,
   type KeyImport,
   type KeyLifecycle,
+  type KeyPairCrypto,
   keyView,
   type ManagedKey,
+  PUBLIC_KEY_FORMATS,
   RECIPIENT_POLICIES,
 } from "../../keys/index.js";
 import { certificatePem } from "../../pki/pem.js";
@@ -74,17 +78,67 @@ const VerifyBody = z
   .object({ data: base64, mac: z.string().min(1).max(200), version: z.number().int().min(1) })
   .strict();
 const VersionParam = z.coerce.number().int().min(1);
+const PublicKeyQuery = z
+  .object({ version: z.coerce.number().int().min(1).optional(), format: z.enum(PUBLIC_KEY_FORMATS).default("pem") })
+  .strict();
+/** The message whole (base64) or, for ECDSA and RSA, its digest: exactly one. */
+const signed = {
+  message: base64.optional(),
+  digest: base64.max(100).optional(),
+  algorithm: z.string().min(1).max(20).optional(),
+  version: z.number().int().min(1).optional(),
+};
+const oneInput = (b: { message?: string; digest?: string }) => (b.message === undefined) !== (b.digest === undefined);
+const ONE_INPUT = { message: "give exactly one of message and digest (base64)" };
+const SignBody = z.object(signed).strict().refine(oneInput, ONE_INPUT);
+const SignatureVerifyBody = z
+  .object({ ...signed, signature: base64.min(1).max(2000) })
+  .strict()
+  .refine(oneInput, ONE_INPUT);
+const SignJwsBody = z
+  .object({
+    payload: z.union([base64, z.record(z.string(), z.unknown())]),
+    header: z.record(z.string().max(64), z.unknown()).optional(),
+    algorithm: z.string().min(1).max(20).optional(),
+  })
+  .strict();
+const KeyPairDecryptBody = z
+  .object({
+    ciphertext: base64.min(1).max(1000),
+    algorithm: z.string().min(1).max(20).optional(),
+    version: z.number().int().min(1).optional(),
+  })
+  .strict();
+const SignCmsBody = z.object({ content: base64, detached: z.boolean().default(true) }).strict();
+const CertifyBody = z
+  .object({
+    profile: z.string().min(1).max(64),
+    subject: z.string().min(1).max(64).optional(),
+    sans: z
+      .array(z.object({ type: z.enum(["dns", "email", "uri", "ip"]), value: z.string().min(1).max(253) }).strict())
+      .max(20)
+      .optional(),
+    version: z.number().int().min(1).optional(),
+    certifyOnRotate: z.boolean().optional(),
+  })
+  .strict();
+const b64 = (text: string | undefined) => (text === undefined ? undefined : Buffer.from(text, "base64"));
+/** The message or digest of a sign/verify body as bytes. */
+const signInput = (body: { message?: string; digest?: string }) =>
+  body.digest !== undefined ? { digest: b64(body.digest)! } : { message: b64(body.message)! };
 
 export interface KeyRouteDeps extends ApprovalDeps {
   keys: Pick<KeyLifecycle, "list" | "create" | "get" | "rotate" | "changeState" | "cancelDestroy" | "setPolicy">;
   keyCrypto: Pick<KeyCrypto, "encrypt" | "decrypt" | "rewrap" | "generateDataKey" | "mac" | "verifyMac">;
+  keyPairs: Pick<KeyPairCrypto, "publicKey" | "sign" | "verify" | "signJws" | "signCms" | "decrypt">;
+  keyCertification: Pick<KeyCertification, "certify">;
   keyImport: Pick<KeyImport, "importCertificate" | "importVersion">;
   distribution: Pick<KeyDistribution, "distribute" | "list">;
 }
 
-/** The symmetric keys (KMS) of DESIGN.md §5. Using a key also needs it in the caller's key scope. */
+/** The KMS keys (DESIGN.md §5; key pairs: docs/kms-key-pairs.md). Using a key also needs it in the caller's key scope. */
 export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
-  const { keys, keyCrypto, keyImport, distribution } = deps;
+  const { keys, keyCrypto, keyPairs, keyCertification, keyImport, distribution } = deps;
   const usable = async (res: Response, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
@@ -101,7 +155,7 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
       method: "get",
       path: "/keys",
       permission: "keys:read",
-      summary: "List symmetric keys with their versions and states",
+      summary: "List keys (secret keys and key pairs) with their versions and states",
       async handler(_req, res) {
         res.json({ items: (await keys.list()).map(keyView) });
       },
@@ -110,7 +164,8 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
       method: "post",
       path: "/keys",
       permission: "keys:manage",
-      summary: "Create a symmetric key (AES-128, AES-256, HMAC-SHA256) generated in the HSM",
+      summary:
+        "Create a key generated in the HSM: AES-128, AES-256, HMAC-SHA256, or a key pair (ECDSA-P256, ECDSA-P384, Ed25519, RSA-2048/3072/4096; purpose sign or decrypt)",
       async handler(req, res) {
         const { activateAt, deactivateAt, ...body } = parseInput(CreateKeyBody, req.body, "request body");
         const request = {
@@ -233,10 +288,20 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
       path: "/keys/:id/decrypt",
       permission: "keys:use",
       summary:
-        "Decrypt a JWE made by encrypt (active or deactivated versions; override for suspended or compromised: admins)",
+        "Decrypt a JWE made by encrypt (active or deactivated versions; override for suspended or compromised: admins); for an RSA decrypt key pair, an RSA-OAEP ciphertext (base64) made with its public key",
       async handler(req, res) {
-        const body = parseInput(DecryptBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
+        if (isKeyPair(key)) {
+          const pair = parseInput(KeyPairDecryptBody, req.body, "request body");
+          const result = await keyPairs.decrypt(
+            key.id,
+            { ...pair, ciphertext: b64(pair.ciphertext)! },
+            actorOf(req, res),
+          );
+          res.json({ ...result, plaintext: result.plaintext.toString("base64") });
+          return;
+        }
+        const body = parseInput(DecryptBody, req.body, "request body");
         if (body.override && principalOf(res).role !== "admin")
           throw new ForbiddenError("only an admin may override a key's state to decrypt");
         const { plaintext, version } = await keyCrypto.decrypt(key.id, body.ciphertext, actorOf(req, res), body);
@@ -281,10 +346,22 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
       method: "post",
       path: "/keys/:id/verify",
       permission: "keys:use",
-      summary: "Check an HMAC made by mac (any version that may still process data)",
+      summary:
+        "Check an HMAC made by mac (any version that may still process data), or a key pair's signature (any version not destroyed)",
       async handler(req, res) {
-        const body = parseInput(VerifyBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
+        if (isKeyPair(key)) {
+          const pair = parseInput(SignatureVerifyBody, req.body, "request body");
+          res.json(
+            await keyPairs.verify(
+              key.id,
+              { ...signInput(pair), signature: b64(pair.signature)!, algorithm: pair.algorithm, version: pair.version },
+              actorOf(req, res),
+            ),
+          );
+          return;
+        }
+        const body = parseInput(VerifyBody, req.body, "request body");
         res.json({
           valid: await keyCrypto.verifyMac(
             key.id,
@@ -294,6 +371,99 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
             actorOf(req, res),
           ),
         });
+      },
+    },
+    {
+      method: "get",
+      path: "/keys/:id/public-key",
+      permission: "keys:read",
+      summary: "A key pair's public key (?version=, ?format=pem|jwk|ssh); the JWK's kid is <id>/<version>",
+      async handler(req, res) {
+        const q = parseInput(PublicKeyQuery, req.query, "query");
+        const result = await keyPairs.publicKey(String(req.params.id), q);
+        if (q.format === "pem" && !req.accepts("json")) {
+          res.type("application/x-pem-file").send(result.publicKey);
+          return;
+        }
+        res.json(result);
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/sign",
+      permission: "keys:use",
+      summary:
+        "Sign a message or its digest in the HSM with the primary version: ECDSA (DER), Ed25519, RSA PKCS#1 v1.5 or PSS",
+      async handler(req, res) {
+        const body = parseInput(SignBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const result = await keyPairs.sign(
+          key.id,
+          { ...signInput(body), algorithm: body.algorithm, version: body.version },
+          actorOf(req, res),
+        );
+        res.json({ ...result, signature: result.signature.toString("base64") });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/sign-jws",
+      permission: "keys:use",
+      summary:
+        "A compact JWS of the payload (base64 bytes, or a JSON object) with kid <id>/<version>, signed in the HSM",
+      async handler(req, res) {
+        const body = parseInput(SignJwsBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const payload =
+          typeof body.payload === "string" ? b64(body.payload)! : Buffer.from(JSON.stringify(body.payload), "utf8");
+        res.json(
+          await keyPairs.signJws(
+            key.id,
+            { payload, header: body.header, algorithm: body.algorithm },
+            actorOf(req, res),
+          ),
+        );
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/sign-cms",
+      permission: "keys:use",
+      summary:
+        "CMS SignedData (RFC 5652, base64 DER) of the content by the primary version, with its certificate and chain (detached by default)",
+      async handler(req, res) {
+        const body = parseInput(SignCmsBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const result = await keyPairs.signCms(
+          key.id,
+          { content: b64(body.content)!, detached: body.detached },
+          actorOf(req, res),
+        );
+        res.json({ ...result, cms: result.cms.toString("base64") });
+      },
+    },
+    {
+      method: "post",
+      path: "/keys/:id/certificate",
+      permission: "keys:manage",
+      summary:
+        "Certify a key pair's version under Keyward's CA: a CSR signed in the HSM by the version, through normal issuance",
+      async handler(req, res) {
+        const body = parseInput(CertifyBody, req.body, "request body");
+        const key = await usable(res, String(req.params.id));
+        const { profiles, names } = principalOf(res).scopes;
+        const result = await keyCertification.certify(key.id, body, actorOf(req, res), { profiles, names });
+        res
+          .status(201)
+          .location(`/api/v1/certificates/${result.serial}`)
+          .json({
+            keyId: result.keyId,
+            version: result.version,
+            serial: result.serial,
+            certificate: certificatePem(result.certificate),
+            chain: result.chain.map((c) => certificatePem(c)).join(""),
+            notAfter: result.notAfter.toISOString(),
+          });
       },
     },
     {

@@ -20,6 +20,7 @@ import { up as m0018 } from "./0018-audit-tree-heads.js";
 import { up as m0019 } from "./0019-crl-due.js";
 import { up as m0020 } from "./0020-totp-enrolment.js";
 import { up as m0021 } from "./0021-ssh.js";
+import { up as m0022 } from "./0022-key-pairs.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -52,6 +53,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0019_crl_due", m0019],
   ["0020_totp_enrolment", m0020],
   ["0021_ssh", m0021],
+  ["0022_key_pairs", m0022],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

@@ -8,6 +8,7 @@ import type {
   KeyStore,
   KeyVersion,
   ManagedKey,
+  OaepHash,
   RecipientPolicy,
 } from "../../keys/index.js";
 import type { Database, KeysTable, KeyVersionsTable } from "../schema.js";
@@ -27,6 +28,8 @@ function toVersion(row: Selectable<KeyVersionsTable>): KeyVersion {
     deactivateAt: date(row.deactivate_at),
     destroyAfter: date(row.destroy_after),
     destroyedAt: date(row.destroyed_at),
+    publicKey: row.public_key ? Buffer.from(row.public_key) : null,
+    certificateSerial: row.certificate_serial,
   };
 }
 
@@ -41,6 +44,8 @@ function versionRow(v: KeyVersion) {
     deactivate_at: v.deactivateAt?.toISOString() ?? null,
     destroy_after: v.destroyAfter?.toISOString() ?? null,
     destroyed_at: v.destroyedAt?.toISOString() ?? null,
+    public_key: v.publicKey,
+    certificate_serial: v.certificateSerial,
   };
 }
 
@@ -62,6 +67,8 @@ export class SqlKeyStore implements KeyStore {
             cryptoperiod_days: key.cryptoperiodDays,
             tags: JSON.stringify(key.tags),
             on_recipient_revoked: key.onRecipientRevoked,
+            oaep_hash: key.oaepHash,
+            certify_profile: key.certifyProfile,
             created_at: key.createdAt.toISOString(),
           })
           .execute();
@@ -138,6 +145,23 @@ export class SqlKeyStore implements KeyStore {
     );
   }
 
+  async setVersionCertificate(keyId: string, version: number, serial: string, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx
+        .updateTable("key_versions")
+        .set({ certificate_serial: serial })
+        .where("key_id", "=", keyId)
+        .where("version", "=", version)
+        .execute(),
+    );
+  }
+
+  async setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void> {
+    await withAudit(this.db, audit, (tx) =>
+      tx.updateTable("keys").set({ certify_profile: profile }).where("id", "=", keyId).execute(),
+    );
+  }
+
   async dueForActivation(now: Date): Promise<KeyVersion[]> {
     const rows = await this.db
       .selectFrom("key_versions")
@@ -180,6 +204,8 @@ export class SqlKeyStore implements KeyStore {
       cryptoperiodDays: r.cryptoperiod_days === null ? null : Number(r.cryptoperiod_days),
       tags: JSON.parse(r.tags),
       onRecipientRevoked: r.on_recipient_revoked as RecipientPolicy,
+      oaepHash: r.oaep_hash as OaepHash | null,
+      certifyProfile: r.certify_profile,
       createdAt: new Date(r.created_at),
       versions: versions.filter((v) => v.key_id === r.id).map(toVersion),
     }));

@@ -96,6 +96,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_ACME_TLSALPN01_PORT) acme.tlsAlpn01Port = Number(env.KEYWARD_ACME_TLSALPN01_PORT);
   if (env.KEYWARD_ACME_DNS_RESOLVER) acme.dnsResolver = env.KEYWARD_ACME_DNS_RESOLVER;
   if (Object.keys(acme).length) fromEnv.acme = acme;
+  if (env.KEYWARD_KMIP_LISTEN) fromEnv.kmip = { listen: env.KEYWARD_KMIP_LISTEN };
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
 
   const result = ConfigSchema.safeParse(expandDataDir(raw, dataDir));

@@ -132,6 +132,70 @@ export class KeyCrypto {
     return { plaintext, version: version.version };
   }
 
+  /**
+   * Raw AES-GCM under the primary version, for protocols that carry IV and tag themselves (KMIP
+   * Encrypt): nothing in the output names the version, so decryptGcm tries the versions that may
+   * still process data. A caller-chosen IV must be 96 bits; without one a random IV is made.
+   */
+  async encryptGcm(
+    id: string,
+    input: { plaintext: Buffer; aad?: Buffer; iv?: Buffer },
+    actor: Actor,
+  ): Promise<{ ciphertext: Buffer; tag: Buffer; iv: Buffer; version: number }> {
+    const key = await this.deps.keys.get(id);
+    if (key.purpose === "mac") throw new BadRequestError(`key ${key.name} is an HMAC key: use mac, not encrypt`);
+    const version = primaryVersion(key);
+    if (!version) throw new ConflictError(`key ${key.name} has no active version to encrypt with`);
+    const iv = input.iv ?? randomBytes(12);
+    if (iv.length !== 12) throw new BadRequestError(`AES-GCM takes a 96-bit IV, not ${iv.length * 8} bits`);
+    const sealed = await this.deps.token.aesGcmEncrypt(
+      version.keyUri,
+      iv,
+      input.aad ?? Buffer.alloc(0),
+      input.plaintext,
+    );
+    await this.used(key, "encrypt", actor, { version: version.version, bytes: input.plaintext.length, format: "gcm" });
+    return { ciphertext: sealed.subarray(0, -16), tag: sealed.subarray(-16), iv, version: version.version };
+  }
+
+  /** Opens what encryptGcm sealed: the newest version that may process data and authenticates it. */
+  async decryptGcm(
+    id: string,
+    input: { ciphertext: Buffer; tag: Buffer; iv: Buffer; aad?: Buffer },
+    actor: Actor,
+  ): Promise<{ plaintext: Buffer; version: number }> {
+    const key = await this.deps.keys.get(id);
+    if (key.purpose === "mac") throw new BadRequestError(`key ${key.name} is an HMAC key: it does not decrypt`);
+    if (input.iv.length !== 12 || input.tag.length !== 16)
+      throw new BadRequestError("AES-GCM here takes a 96-bit IV and a 128-bit tag");
+    const candidates = key.versions.filter((v) => USES[v.state].process).sort((a, b) => b.version - a.version);
+    if (candidates.length === 0) throw new ConflictError(`key ${key.name} has no version that may decrypt`);
+    const sealed = Buffer.concat([input.ciphertext, input.tag]);
+    for (const version of candidates) {
+      try {
+        const plaintext = await this.deps.token.aesGcmDecrypt(
+          version.keyUri,
+          input.iv,
+          input.aad ?? Buffer.alloc(0),
+          sealed,
+        );
+        await this.used(key, "decrypt", actor, { version: version.version, format: "gcm" });
+        return { plaintext, version: version.version };
+      } catch (error) {
+        if (
+          !(
+            error instanceof HsmError &&
+            /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(error.message)
+          )
+        )
+          throw error;
+      }
+    }
+    throw new BadRequestError(
+      `the ciphertext does not authenticate under any usable version of key ${key.name}: it was altered or made with another key`,
+    );
+  }
+
   /** Decrypts and re-encrypts under the primary version; the plaintext never leaves the server. */
   async rewrap(id: string, jwe: string, actor: Actor, context?: EncryptionContext) {
     const { plaintext } = await this.decrypt(id, jwe, actor, { context });

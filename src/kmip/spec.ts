@@ -67,6 +67,7 @@ export const TAG = {
   LocatedItems: 0x4200d5,
   AuthenticatedEncryptionAdditionalData: 0x4200fe,
   AuthenticatedEncryptionTag: 0x4200ff,
+  TagLength: 0x4200ce,
 } as const;
 
 export const OPERATION = {

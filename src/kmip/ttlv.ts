@@ -26,8 +26,13 @@ const TYPE_NAMES = new Map<number, TtlvTypeName>(
 
 export type TtlvItem =
   | { tag: number; type: "Structure"; value: TtlvItem[] }
-  | { tag: number; type: "Integer" | "Enumeration" | "Interval"; value: number }
-  | { tag: number; type: "LongInteger" | "BigInteger" | "DateTimeExtended"; value: bigint }
+  | { tag: number; type: "Integer"; value: number }
+  | { tag: number; type: "Enumeration"; value: number }
+  | { tag: number; type: "Interval"; value: number }
+  | { tag: number; type: "LongInteger"; value: bigint }
+  | { tag: number; type: "BigInteger"; value: bigint }
+  /** Microseconds since the epoch (KMIP 2.0). */
+  | { tag: number; type: "DateTimeExtended"; value: bigint }
   | { tag: number; type: "Boolean"; value: boolean }
   | { tag: number; type: "TextString"; value: string }
   | { tag: number; type: "ByteString"; value: Buffer }
@@ -132,7 +137,7 @@ function decodeItem(
     case "Enumeration":
     case "Interval":
       return {
-        item: { tag, type, value: type === "Integer" ? value.readInt32BE(0) : value.readUInt32BE(0) },
+        item: { tag, type, value: type === "Integer" ? value.readInt32BE(0) : value.readUInt32BE(0) } as TtlvItem,
         end,
       };
     case "LongInteger":

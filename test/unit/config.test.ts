@@ -73,6 +73,7 @@ describe("loadConfig defaults", () => {
     expect(Object.keys(config.profiles).sort()).toEqual([
       "audit-signer",
       "client",
+      "kmip-client",
       "kms-import",
       "kms-signer",
       "ocsp-responder",
@@ -139,6 +140,7 @@ describe("loadConfig overlay file", () => {
       "audit-signer",
       "client",
       "iot",
+      "kmip-client",
       "kms-import",
       "kms-signer",
       "ocsp-responder",
@@ -409,7 +411,7 @@ profiles:
       "profiles.server.policies: a profile issuing TLS server certificates asserts a policy (BR §7.1.2.7.9)",
     );
     writeOverlay(
-      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n    - id: bare\n      keyType: p256\n      commonName: B\n      validityDays: 1\nprofiles:\n  server:\n    issuer: intermediate\n  client:\n    issuer: intermediate\n",
+      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n    - id: bare\n      keyType: p256\n      commonName: B\n      validityDays: 1\nprofiles:\n  server:\n    issuer: intermediate\n  client:\n    issuer: intermediate\n  kmip-client:\n    issuer: intermediate\n",
     );
     expect(configError(() => loadConfig({ env: env() }))).toContain(
       "ca.intermediates[1] (bare): none of the profiles it may issue has an extKeyUsage",

@@ -371,6 +371,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     cas: () => ca.list(),
     findCertificate,
     tokens: access.tokens,
+    approvals,
     audit,
     clock,
     logger,

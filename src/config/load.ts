@@ -132,6 +132,13 @@ function checkCrossReferences(config: z.infer<typeof ConfigSchema>): void {
       );
     }
   }
+  for (const operation of config.kmip.requireApproval) {
+    if (!config.access.quorum[`key.${operation}`]) {
+      throw new ConfigError(
+        `invalid configuration: kmip.requireApproval names ${operation}, but access.quorum has no "key.${operation}" rule saying who approves it`,
+      );
+    }
+  }
   for (const [index, ca] of config.ca.intermediates.entries()) {
     if (issuingScope(ca.id, config.profiles).extKeyUsage.length === 0) {
       throw new ConfigError(

@@ -413,9 +413,14 @@ export const ConfigSchema = z
         maxMessageBytes: z.number().int().min(1024).max(67_108_864).default(1_048_576),
         /** A connection that sends nothing this long is closed. */
         idleTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
+        /**
+         * KMIP operations that wait for the quorum approvals the API uses (access.quorum["key.destroy"],
+         * ["key.compromise"]) instead of running for a bound role that holds the permission.
+         */
+        requireApproval: z.array(z.enum(["destroy", "compromise"])).default([]),
       })
       .strict()
-      .default({ serverNames: [], maxMessageBytes: 1_048_576, idleTimeoutSeconds: 300 }),
+      .default({ serverNames: [], maxMessageBytes: 1_048_576, idleTimeoutSeconds: 300, requireApproval: [] }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -20,9 +20,10 @@ export interface KmipSettings {
   serverNames: string[];
   maxMessageBytes: number;
   idleTimeoutSeconds: number;
+  requireApproval: ReadonlyArray<"destroy" | "compromise">;
 }
 
-export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor"> {
+export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireApproval"> {
   /** Issues the listener's own TLS certificate (profile `server`). */
   issuance: IssueForCsr;
   /** Keyward's CAs: the client certificates they issued are the ones accepted. */
@@ -62,7 +63,7 @@ const SERVER_ACTOR: Actor = { id: "kmip", name: "kmip-listener", kind: "system" 
 
 export function createKmip(deps: KmipDeps): Kmip {
   const { settings, clock, logger } = deps;
-  const operations = new KmipOperations({ ...deps, vendor: "Keyward" });
+  const operations = new KmipOperations({ ...deps, vendor: "Keyward", requireApproval: settings.requireApproval });
   let identity: ServerIdentity | undefined;
   let renewal: NodeJS.Timeout | undefined;
 

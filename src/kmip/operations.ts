@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Permission, type Principal, roleAllows } from "../access/index.js";
+import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
 import type { Actor } from "../audit/index.js";
 import type { KeyAlgorithm, KeyCrypto, KeyDistribution, KeyLifecycle, KeyPurpose, ManagedKey } from "../keys/index.js";
 import {
@@ -55,6 +55,9 @@ export interface KmipOperationsDeps {
   keys: Pick<KeyLifecycle, "create" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
   crypto: Pick<KeyCrypto, "encryptGcm" | "decryptGcm" | "mac">;
   distribution: Pick<KeyDistribution, "exportToClient">;
+  /** The API's quorum approvals, for the operations `requireApproval` names. */
+  approvals: Pick<ApprovalService, "request">;
+  requireApproval: ReadonlyArray<"destroy" | "compromise">;
   /** Vendor Identification in Query answers. */
   vendor: string;
 }
@@ -334,17 +337,17 @@ export class KmipOperations {
     const message = optionalText(reason, TAG.RevocationMessage);
     const compromise = COMPROMISE_REASONS.has(code);
     const occurred = optionalDate(payload, TAG.CompromiseOccurrenceDate);
-    await this.deps.keys.changeState(
-      key.id,
-      {
-        // KMIP: compromise reasons make the object Compromised, every other reason Deactivated.
-        to: compromise ? "compromised" : "deactivated",
-        reason: [`KMIP Revoke: ${reasonName}`, message, occurred ? `occurred ${occurred.toISOString()}` : undefined]
-          .filter(Boolean)
-          .join("; "),
-      },
-      actor,
-    );
+    const why = [`KMIP Revoke: ${reasonName}`, message, occurred ? `occurred ${occurred.toISOString()}` : undefined]
+      .filter(Boolean)
+      .join("; ");
+    if (compromise && this.deps.requireApproval.includes("compromise")) {
+      const summary = `compromise key ${key.name} (${why})`;
+      throw pending("Revoke", [
+        await this.deps.approvals.request("key.compromise", { keyId: key.id, reason: why }, summary, actor),
+      ]);
+    }
+    // KMIP: compromise reasons make the object Compromised, every other reason Deactivated.
+    await this.deps.keys.changeState(key.id, { to: compromise ? "compromised" : "deactivated", reason: why }, actor);
     return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
   }
 
@@ -357,6 +360,21 @@ export class KmipOperations {
         "IllegalOperation",
         `key ${key.name} has an ${active.state} version (${active.version}): revoke it before destroying`,
       );
+    }
+    const due = live.filter((v) => !v.destroyAfter);
+    if (due.length && this.deps.requireApproval.includes("destroy")) {
+      const requests = [];
+      for (const v of due) {
+        requests.push(
+          await this.deps.approvals.request(
+            "key.destroy",
+            { keyId: key.id, version: v.version },
+            `destroy version ${v.version} of key ${key.name} (KMIP Destroy)`,
+            actor,
+          ),
+        );
+      }
+      throw pending("Destroy", requests);
     }
     // Destruction waits out the configured period (kms.destroyWaitDays) exactly as the API's does;
     // until then an operator may cancel it.
@@ -446,6 +464,18 @@ export class KmipOperations {
     if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${id}`);
     return this.deps.keys.get(id);
   }
+}
+
+/**
+ * KMIP 1.x clients cannot poll an approval (Operation Pending needs asynchronous support few have):
+ * the refusal names the pending requests, which run the operation once approved.
+ */
+function pending(operation: string, requests: Array<{ id: string; requiredApprovals: number; approverRole: string }>) {
+  const first = requests[0]!;
+  return new KmipError(
+    "PermissionDenied",
+    `${operation} needs ${first.requiredApprovals} approval(s) from ${first.approverRole}s (kmip.requireApproval): approval request ${requests.map((r) => r.id).join(", ")} is pending and runs the operation once approved`,
+  );
 }
 
 const CREATE_ATTRIBUTES = new Set([

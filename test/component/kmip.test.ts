@@ -6,12 +6,26 @@ import { TAG } from "../../src/kmip/spec.js";
 import { decodeTtlv, encodeTtlv, messageLength, type TtlvItem } from "../../src/kmip/ttlv.js";
 import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
-let kw: TestKeyward;
-let port: number;
-let root: string;
-let officer: { cert: string; key: string; serial: string };
+/** A Keyward with its KMIP listener, and a key-officer client of it. */
+interface Target {
+  kw: TestKeyward;
+  port: number;
+  root: string;
+  officer: Client;
+}
+type Client = { cert: string; key: string; serial: string };
+let main: Target;
 
-async function issueClient(name: string, role?: string) {
+async function startTarget(overrides: Record<string, unknown>): Promise<Target> {
+  const kw = await startKeyward({ overrides });
+  const port = (await kw.services.kmip.start())!.port;
+  const root = await (await fetch(`${kw.url}/ca/root.pem`)).text();
+  const target: Target = { kw, port, root, officer: undefined as never };
+  target.officer = await issueClient(target, "kmip-raw", "key-officer");
+  return target;
+}
+
+async function issueClient({ kw }: Pick<Target, "kw">, name: string, role?: string): Promise<Client> {
   const { csr, keyFile } = opensslCsr(kw.dir, name, { subj: `/CN=${name}`, san: `URI:urn:keyward:kmip:${name}` });
   const res = await kw.api("/api/v1/certificates", { body: { csr, profile: "kmip-client" } });
   if (res.status !== 201) throw new Error(await res.text());
@@ -21,7 +35,10 @@ async function issueClient(name: string, role?: string) {
 }
 
 /** A KMIP connection speaking raw TTLV: what a client library does under its API. */
-async function session(client = officer): Promise<{ send(message: Buffer): Promise<TtlvItem>; close(): void }> {
+async function session(
+  { port, root, officer }: Target = main,
+  client = officer,
+): Promise<{ send(message: Buffer): Promise<TtlvItem>; close(): void }> {
   const socket: TLSSocket = await new Promise((resolve, reject) => {
     const s = connect({ host: "127.0.0.1", port, ca: root, cert: client.cert, key: client.key }, () => resolve(s));
     s.once("error", reject);
@@ -85,14 +102,11 @@ function aesAttributes(name: string, length = 256, mask = 0x0c): TtlvItem {
 }
 
 beforeAll(async () => {
-  kw = await startKeyward({ overrides: { kmip: { listen: "127.0.0.1:0", maxMessageBytes: 4096 } } });
-  port = (await kw.services.kmip.start())!.port;
-  root = await (await fetch(`${kw.url}/ca/root.pem`)).text();
-  officer = await issueClient("kmip-raw", "key-officer");
+  main = await startTarget({ kmip: { listen: "127.0.0.1:0", maxMessageBytes: 4096 } });
 });
 
 afterAll(async () => {
-  await kw?.close();
+  await main?.kw.close();
 });
 
 describe("KMIP messages over the listener (raw TTLV)", () => {
@@ -197,7 +211,7 @@ describe("KMIP messages over the listener (raw TTLV)", () => {
     ]);
     const [revoked] = batch(await s.send(request([[19, [text(TAG.UniqueIdentifier, uid), revoke]]])));
     expect(value(revoked, TAG.ResultStatus)).toBe(0);
-    expect((await kw.services.keys.get(uid)).versions[0]!.state).toBe("compromised");
+    expect((await main.kw.services.keys.get(uid)).versions[0]!.state).toBe("compromised");
 
     const [badAlgorithm, keyPair, unknownOp, badLocate] = batch(
       await s.send(
@@ -240,20 +254,58 @@ describe("KMIP messages over the listener (raw TTLV)", () => {
     expect(value(tooBig, TAG.ResultReason)).toBe(0x04);
     expect(value(tooBig, TAG.ResultMessage)).toMatch(/takes at most 4096/);
     s.close();
-    const events = await kw.services.audit.search({ action: "kmip.unknown", limit: 10 });
+    const events = await main.kw.services.audit.search({ action: "kmip.unknown", limit: 10 });
     expect(events.length).toBeGreaterThanOrEqual(2);
     expect(events.every((e) => e.outcome === "failure")).toBe(true);
   });
 
   it("refuses a revoked client certificate on an open connection at its next message", async () => {
-    const client = await issueClient("kmip-short-lived", "key-officer");
-    const s = await session(client);
+    const client = await issueClient(main, "kmip-short-lived", "key-officer");
+    const s = await session(main, client);
     expect(value(batch(await s.send(request([[30, []]])))[0], TAG.ResultStatus)).toBe(0);
-    const revoked = await kw.api(`/api/v1/certificates/${client.serial}/revoke`, { body: { reason: "keyCompromise" } });
+    const revoked = await main.kw.api(`/api/v1/certificates/${client.serial}/revoke`, {
+      body: { reason: "keyCompromise" },
+    });
     expect(revoked.status).toBe(200);
     const [refused] = batch(await s.send(request([[30, []]])));
     expect(value(refused, TAG.ResultReason)).toBe(0x0c);
     expect(value(refused, TAG.ResultMessage)).toMatch(/revoked/);
     s.close();
+  });
+});
+
+describe("KMIP with kmip.requireApproval", () => {
+  it("files Destroy as a quorum approval request, and the approval schedules the destruction", async () => {
+    const approving = await startTarget({
+      kmip: { listen: "127.0.0.1:0", requireApproval: ["destroy"] },
+      access: { quorum: { "key.destroy": { approvals: 1, role: "admin" } } },
+    });
+    try {
+      const s = await session(approving);
+      const [create] = batch(
+        await s.send(request([[1, [enumeration(TAG.ObjectType, 2), aesAttributes("raw-quorum")]]])),
+      );
+      const uid = value(field(create, TAG.ResponsePayload), TAG.UniqueIdentifier) as string;
+      const revoke = struct(TAG.RevocationReason, [enumeration(TAG.RevocationReasonCode, 6)]);
+      const [, destroy] = batch(
+        await s.send(
+          request([
+            [19, [text(TAG.UniqueIdentifier, uid), revoke]],
+            [20, [text(TAG.UniqueIdentifier, uid)]],
+          ]),
+        ),
+      );
+      expect(value(destroy, TAG.ResultReason)).toBe(0x0c);
+      expect(value(destroy, TAG.ResultMessage)).toMatch(/Destroy needs 1 approval\(s\) from admins .* is pending/);
+      const keys = approving.kw.services.keys;
+      expect((await keys.get(uid)).versions[0]!.destroyAfter).toBeNull();
+      const [pendingRequest] = await approving.kw.services.approvals.list({ status: "pending", limit: 10 });
+      expect(pendingRequest).toMatchObject({ operation: "key.destroy", requestedBy: { name: "kmip-raw" } });
+      await approving.kw.services.approvals.approve(pendingRequest!.id, { actor: testActor, role: "admin" });
+      expect((await keys.get(uid)).versions[0]!.destroyAfter).not.toBeNull();
+      s.close();
+    } finally {
+      await approving.kw.close();
+    }
   });
 });

@@ -418,6 +418,20 @@ profiles:
     );
   });
 
+  it("refuses kmip.requireApproval for an operation access.quorum does not say who approves; KEYWARD_KMIP_LISTEN turns KMIP on", () => {
+    writeOverlay("kmip:\n  requireApproval: [destroy]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain(
+      'kmip.requireApproval names destroy, but access.quorum has no "key.destroy" rule',
+    );
+    writeOverlay(
+      "kmip:\n  requireApproval: [destroy]\naccess:\n  quorum:\n    key.destroy: { approvals: 2, role: admin }\n",
+    );
+    const kmip = loadConfig({ env: env() }).kmip;
+    expect(kmip.listen).toBeUndefined();
+    expect(kmip.requireApproval).toEqual(["destroy"]);
+    expect(loadConfig({ env: { ...env(), KEYWARD_KMIP_LISTEN: "127.0.0.1:5696" } }).kmip.listen).toBe("127.0.0.1:5696");
+  });
+
   it("takes policies, a CPS URI and a country per intermediate, and a country for the root", () => {
     writeOverlay(`
 ca:

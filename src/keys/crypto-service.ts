@@ -114,11 +114,7 @@ export class KeyCrypto {
     try {
       plaintext = await this.deps.token.aesGcmDecrypt(version.keyUri, iv, Buffer.from(parts[0]!, "ascii"), sealed);
     } catch (error) {
-      // A failed GCM tag is CKR_ENCRYPTED_DATA_INVALID in PKCS#11; SoftHSM 2.6 reports it as CKR_GENERAL_ERROR.
-      if (
-        error instanceof HsmError &&
-        /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(error.message)
-      ) {
+      if (isTagFailure(error)) {
         throw new BadRequestError(
           "the ciphertext does not authenticate under this key: it was altered or made with another key",
         );
@@ -182,13 +178,8 @@ export class KeyCrypto {
         await this.used(key, "decrypt", actor, { version: version.version, format: "gcm" });
         return { plaintext, version: version.version };
       } catch (error) {
-        if (
-          !(
-            error instanceof HsmError &&
-            /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(error.message)
-          )
-        )
-          throw error;
+        // Not this version's ciphertext: an older one may open it.
+        if (!isTagFailure(error)) throw error;
       }
     }
     throw new BadRequestError(
@@ -244,6 +235,13 @@ export class KeyCrypto {
       details: { name: key.name, ...details },
     });
   }
+}
+
+/** A failed GCM tag is CKR_ENCRYPTED_DATA_INVALID in PKCS#11; SoftHSM 2.6 reports it as CKR_GENERAL_ERROR. */
+function isTagFailure(error: unknown): boolean {
+  return (
+    error instanceof HsmError && /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(error.message)
+  );
 }
 
 /** The context enters the protected header only as a digest: it authenticates without being disclosed. */

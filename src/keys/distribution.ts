@@ -111,7 +111,7 @@ export class KeyDistribution {
   /**
    * The raw key of the primary version, to a client authenticated by its certificate (KMIP Get):
    * recorded as a distribution to that certificate, so revoking it marks the key exposed like any
-   * other recipient. Only distributable keys; the caller zeroes the returned buffer when done.
+   * other recipient. Only distributable keys.
    */
   async exportToClient(
     id: string,

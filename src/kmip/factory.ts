@@ -43,6 +43,8 @@ export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireAp
 export interface Kmip {
   /** Listens when `kmip.listen` is configured; resolves to the bound address, else undefined. */
   start(): Promise<{ host: string; port: number } | undefined>;
+  /** Reissues the listener's certificate once 2/3 of its validity have passed (checked hourly); true when it did. */
+  renewCertificate(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -133,11 +135,12 @@ export function createKmip(deps: KmipDeps): Kmip {
     },
   });
 
-  async function renewIfDue(): Promise<void> {
-    if (!identity || !renewalDue(identity, clock.now())) return;
+  async function renewCertificate(): Promise<boolean> {
+    if (!identity || !renewalDue(identity, clock.now())) return false;
     identity = await issueServerIdentity(deps.issuance, serverNames(settings), SERVER_ACTOR);
     await listener.reload();
     logger?.info({ notAfter: identity.notAfter.toISOString() }, "KMIP server certificate renewed");
+    return true;
   }
 
   return {
@@ -146,12 +149,15 @@ export function createKmip(deps: KmipDeps): Kmip {
       const { host, port } = listenAddress(settings.listen);
       const bound = await listener.listen(host, port);
       renewal = setInterval(() => {
-        renewIfDue().catch((error: unknown) => logger?.error({ err: error }, "KMIP server certificate renewal failed"));
+        renewCertificate().catch((error: unknown) =>
+          logger?.error({ err: error }, "KMIP server certificate renewal failed"),
+        );
       }, RENEWAL_CHECK_MS);
       renewal.unref();
       logger?.info({ kmip: `${bound.host}:${bound.port}` }, "KMIP listening");
       return bound;
     },
+    renewCertificate,
     async stop() {
       if (renewal) clearInterval(renewal);
       await listener.close();

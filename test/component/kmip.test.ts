@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { Clock } from "../../src/clock/index.js";
 import { connect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, enumeration, int, struct, text } from "../../src/kmip/items.js";
@@ -16,8 +17,8 @@ interface Target {
 type Client = { cert: string; key: string; serial: string };
 let main: Target;
 
-async function startTarget(overrides: Record<string, unknown>): Promise<Target> {
-  const kw = await startKeyward({ overrides });
+async function startTarget(overrides: Record<string, unknown>, clock?: Clock): Promise<Target> {
+  const kw = await startKeyward({ overrides, clock });
   const port = (await kw.services.kmip.start())!.port;
   const root = await (await fetch(`${kw.url}/ca/root.pem`)).text();
   const target: Target = { kw, port, root, officer: undefined as never };
@@ -306,6 +307,46 @@ describe("KMIP with kmip.requireApproval", () => {
       s.close();
     } finally {
       await approving.kw.close();
+    }
+  });
+});
+
+describe("the listener's own certificate", () => {
+  it("is issued by Keyward for the listen address and reissued once two thirds of its validity have passed", async () => {
+    let offsetMs = 0;
+    const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
+    const target = await startTarget({ kmip: { listen: "127.0.0.1:0" } }, clock);
+    // The client checks only the chain here: after the jump the new certificate starts in its future.
+    const served = () =>
+      new Promise<{ serial: string; validTo: string; san?: string }>((resolve, reject) => {
+        const s = connect(
+          {
+            host: "127.0.0.1",
+            port: target.port,
+            cert: target.officer.cert,
+            key: target.officer.key,
+            rejectUnauthorized: false,
+          },
+          () => {
+            const peer = s.getPeerCertificate();
+            resolve({ serial: peer.serialNumber, validTo: peer.valid_to, san: peer.subjectaltname });
+            s.destroy();
+          },
+        );
+        s.once("error", reject);
+      });
+    try {
+      const first = await served();
+      expect(first.san).toBe("IP Address:127.0.0.1");
+      expect(await target.kw.services.findCertificate(first.serial.toLowerCase())).toMatchObject({ profile: "server" });
+      expect(await target.kw.services.kmip.renewCertificate()).toBe(false);
+      offsetMs = 61 * 86_400_000; // the server profile's 90 days: due after 60
+      expect(await target.kw.services.kmip.renewCertificate()).toBe(true);
+      const second = await served();
+      expect(second.serial).not.toBe(first.serial);
+      expect(new Date(second.validTo).getTime()).toBeGreaterThan(new Date(first.validTo).getTime());
+    } finally {
+      await target.kw.close();
     }
   });
 });

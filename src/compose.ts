@@ -26,6 +26,7 @@ import {
   type RevokedKeyList,
   recipientTrust as createRecipientTrust,
 } from "./keys/index.js";
+import { createKmip, type Kmip } from "./kmip/index.js";
 import { createLinter } from "./lint/index.js";
 import { defaultRules } from "./lint/rules/index.js";
 import { createBurstWatch, Metrics, type RateWatch } from "./metrics/index.js";
@@ -109,6 +110,8 @@ export interface Services extends Health {
   compromisedKeys: CompromisedKeys;
   /** The console's overview: hierarchy health, OCSP coverage, approvals, audit state, warnings. */
   overview: OverviewService;
+  /** The KMIP listener over the KMS (started by the server when `kmip.listen` is set). */
+  kmip: Kmip;
   /** Runs a sensitive operation now (after step-up, when no quorum is required or once it was reached). */
   runOperation(operation: string, params: Record<string, unknown>, actor: Actor): Promise<unknown>;
   audit: AuditLog;
@@ -454,6 +457,22 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     executors: operations,
   });
 
+  // KMIP clients use the KMS's keys; their certificates are ours, bound to tokens like mTLS ones.
+  const kmip = createKmip({
+    keys,
+    crypto: kms.crypto,
+    distribution,
+    issuance: { issue: (request) => issuance.issuance.issue(request) },
+    cas: () => ca.list(),
+    findCertificate,
+    tokens: access.tokens,
+    approvals,
+    audit,
+    clock,
+    logger,
+    settings: config.kmip,
+  });
+
   const overview = new OverviewService({
     store: new SqlOverviewStore(db),
     clock,
@@ -541,6 +560,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     revokedKeys: kms.revokedList,
     approvals,
     overview,
+    kmip,
     runOperation(operation, params, actor) {
       const run = operations.get(operation);
       if (!run) throw new Error(`no operation ${operation}`);
@@ -555,6 +575,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       for (const job of background) job.start();
     },
     async close() {
+      await kmip.stop();
       for (const job of [...background].reverse()) await job.stop();
       await notifier.close();
       await caTokens.close();

@@ -41,6 +41,7 @@ export async function runServer(config: Config, onListening: (listening: Listeni
     const { host, port } = listenAddress(config.listen);
     const server = await listen(createApp(services, logger), host, port, await tlsOptions(services));
     logger.info({ url: server.url, dataDir: config.dataDir }, "listening");
+    await services.kmip.start();
     if (isWorker()) reportListening(server.url);
     else onListening({ url: server.url });
     const opened = services;

@@ -97,6 +97,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_ACME_TLSALPN01_PORT) acme.tlsAlpn01Port = Number(env.KEYWARD_ACME_TLSALPN01_PORT);
   if (env.KEYWARD_ACME_DNS_RESOLVER) acme.dnsResolver = env.KEYWARD_ACME_DNS_RESOLVER;
   if (Object.keys(acme).length) fromEnv.acme = acme;
+  if (env.KEYWARD_KMIP_LISTEN) fromEnv.kmip = { listen: env.KEYWARD_KMIP_LISTEN };
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
 
   const result = ConfigSchema.safeParse(expandDataDir(raw, dataDir));
@@ -130,6 +131,13 @@ function checkCrossReferences(config: z.infer<typeof ConfigSchema>): void {
     if (profile.extKeyUsage.includes("serverAuth") && profile.policies.length === 0) {
       throw new ConfigError(
         `invalid configuration: profiles.${name}.policies: a profile issuing TLS server certificates asserts a policy (BR §7.1.2.7.9), e.g. [2.23.140.1.2.1] for domain validation`,
+      );
+    }
+  }
+  for (const operation of config.kmip.requireApproval) {
+    if (!config.access.quorum[`key.${operation}`]) {
+      throw new ConfigError(
+        `invalid configuration: kmip.requireApproval names ${operation}, but access.quorum has no "key.${operation}" rule saying who approves it`,
       );
     }
   }

@@ -476,6 +476,30 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ treeHeadSeconds: 1 }),
+    /**
+     * The KMIP server (docs/kmip.md): OASIS KMIP 1.0-1.4 over TLS 1.2+ with client certificates
+     * required. Off unless `listen` is set (KEYWARD_KMIP_LISTEN).
+     */
+    kmip: z
+      .object({
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "kmip.listen is host:port")
+          .optional(),
+        /** DNS names or IP addresses in the listener's certificate; default: the listen host. */
+        serverNames: z.array(z.string().min(1)).default([]),
+        /** Largest request message accepted (TTLV header included). */
+        maxMessageBytes: z.number().int().min(1024).max(67_108_864).default(1_048_576),
+        /** A connection that sends nothing this long is closed. */
+        idleTimeoutSeconds: z.number().int().min(1).max(86_400).default(300),
+        /**
+         * KMIP operations that wait for the quorum approvals the API uses (access.quorum["key.destroy"],
+         * ["key.compromise"]) instead of running for a bound role that holds the permission.
+         */
+        requireApproval: z.array(z.enum(["destroy", "compromise"])).default([]),
+      })
+      .strict()
+      .default({ serverNames: [], maxMessageBytes: 1_048_576, idleTimeoutSeconds: 300, requireApproval: [] }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

@@ -117,11 +117,7 @@ export class KeyCrypto {
     try {
       plaintext = await this.deps.token.aesGcmDecrypt(version.keyUri, iv, Buffer.from(parts[0]!, "ascii"), sealed);
     } catch (error) {
-      // A failed GCM tag is CKR_ENCRYPTED_DATA_INVALID in PKCS#11; SoftHSM 2.6 reports it as CKR_GENERAL_ERROR.
-      if (
-        error instanceof HsmError &&
-        /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(error.message)
-      ) {
+      if (isTagFailure(error)) {
         throw new BadRequestError(
           "the ciphertext does not authenticate under this key: it was altered or made with another key",
         );
@@ -133,6 +129,65 @@ export class KeyCrypto {
       ...(options.override ? { override: options.override.reason, state: version.state } : {}),
     });
     return { plaintext, version: version.version };
+  }
+
+  /**
+   * Raw AES-GCM under the primary version, for protocols that carry IV and tag themselves (KMIP
+   * Encrypt): nothing in the output names the version, so decryptGcm tries the versions that may
+   * still process data. A caller-chosen IV must be 96 bits; without one a random IV is made.
+   */
+  async encryptGcm(
+    id: string,
+    input: { plaintext: Buffer; aad?: Buffer; iv?: Buffer },
+    actor: Actor,
+  ): Promise<{ ciphertext: Buffer; tag: Buffer; iv: Buffer; version: number }> {
+    const key = await this.deps.keys.get(id);
+    if (key.purpose === "mac") throw new BadRequestError(`key ${key.name} is an HMAC key: use mac, not encrypt`);
+    const version = primaryVersion(key);
+    if (!version) throw new ConflictError(`key ${key.name} has no active version to encrypt with`);
+    const iv = input.iv ?? randomBytes(12);
+    if (iv.length !== 12) throw new BadRequestError(`AES-GCM takes a 96-bit IV, not ${iv.length * 8} bits`);
+    const sealed = await this.deps.token.aesGcmEncrypt(
+      version.keyUri,
+      iv,
+      input.aad ?? Buffer.alloc(0),
+      input.plaintext,
+    );
+    await this.used(key, "encrypt", actor, { version: version.version, bytes: input.plaintext.length, format: "gcm" });
+    return { ciphertext: sealed.subarray(0, -16), tag: sealed.subarray(-16), iv, version: version.version };
+  }
+
+  /** Opens what encryptGcm sealed: the newest version that may process data and authenticates it. */
+  async decryptGcm(
+    id: string,
+    input: { ciphertext: Buffer; tag: Buffer; iv: Buffer; aad?: Buffer },
+    actor: Actor,
+  ): Promise<{ plaintext: Buffer; version: number }> {
+    const key = await this.deps.keys.get(id);
+    if (key.purpose === "mac") throw new BadRequestError(`key ${key.name} is an HMAC key: it does not decrypt`);
+    if (input.iv.length !== 12 || input.tag.length !== 16)
+      throw new BadRequestError("AES-GCM here takes a 96-bit IV and a 128-bit tag");
+    const candidates = key.versions.filter((v) => USES[v.state].process).sort((a, b) => b.version - a.version);
+    if (candidates.length === 0) throw new ConflictError(`key ${key.name} has no version that may decrypt`);
+    const sealed = Buffer.concat([input.ciphertext, input.tag]);
+    for (const version of candidates) {
+      try {
+        const plaintext = await this.deps.token.aesGcmDecrypt(
+          version.keyUri,
+          input.iv,
+          input.aad ?? Buffer.alloc(0),
+          sealed,
+        );
+        await this.used(key, "decrypt", actor, { version: version.version, format: "gcm" });
+        return { plaintext, version: version.version };
+      } catch (error) {
+        // Not this version's ciphertext: an older one may open it.
+        if (!isTagFailure(error)) throw error;
+      }
+    }
+    throw new BadRequestError(
+      `the ciphertext does not authenticate under any usable version of key ${key.name}: it was altered or made with another key`,
+    );
   }
 
   /** Decrypts and re-encrypts under the primary version; the plaintext never leaves the server. */
@@ -194,6 +249,14 @@ function refuseKeyPair(key: ManagedKey, operation: string): void {
     key.purpose === "decrypt"
       ? `key ${key.name} is an ${key.algorithm} decrypt key pair: it cannot ${operation}; encrypt to its public key (GET /api/v1/keys/${key.id}/public-key) and send the RSA-OAEP ciphertext to decrypt`
       : `key ${key.name} is a ${key.algorithm} signing key pair: it cannot ${operation}; it signs (sign, sign-jws) and verifies signatures`,
+  );
+}
+
+/** A failed GCM tag is CKR_ENCRYPTED_DATA_INVALID in PKCS#11; SoftHSM 2.6 reports it as CKR_GENERAL_ERROR. */
+function isTagFailure(error: unknown): boolean {
+  return (
+    error instanceof HsmError &&
+    /ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE|GENERAL_ERROR/.test(`${error.ckr ?? ""} ${error.message}`)
   );
 }
 

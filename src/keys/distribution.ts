@@ -110,6 +110,58 @@ export class KeyDistribution {
     };
   }
 
+  /**
+   * The raw key of the primary version, to a client authenticated by its certificate (KMIP Get):
+   * recorded as a distribution to that certificate, so revoking it marks the key exposed like any
+   * other recipient. Only distributable keys.
+   */
+  async exportToClient(
+    id: string,
+    client: { serial: string; subject: string; spkiSha256: string; notAfter: Date },
+    actor: Actor,
+  ): Promise<{ key: ManagedKey; version: number; value: Buffer }> {
+    const key = await this.deps.keys.get(id);
+    if (!key.distributable) {
+      throw new ForbiddenError(
+        `key ${key.name} is not distributable: its versions are non-extractable in the token and can never leave it`,
+      );
+    }
+    const version = this.chooseVersion(key, undefined);
+    const now = this.deps.clock.now();
+    const value = await this.deps.token.exportSecretKey(version.keyUri);
+    const distribution: Distribution = {
+      id: randomUUID(),
+      keyId: key.id,
+      version: version.version,
+      format: "kmip",
+      recipientSerial: client.serial,
+      recipientSubject: client.subject,
+      recipientSpkiSha256: client.spkiSha256,
+      recipientNotAfter: client.notAfter,
+      createdAt: now,
+      createdBy: actor.name,
+      exposedAt: null,
+      exposureReason: null,
+    };
+    try {
+      await this.deps.store.record(
+        distribution,
+        keyEvent("key.distribute", key, actor, now, {
+          version: version.version,
+          format: "kmip",
+          distribution: distribution.id,
+          recipientSerial: client.serial,
+          recipientSpkiSha256: client.spkiSha256,
+        }),
+      );
+    } catch (error) {
+      value.fill(0);
+      throw error;
+    }
+    this.deps.onUse?.({ keyId: key.id, operation: "distribute", actor });
+    return { key, version: version.version, value };
+  }
+
   async list(id: string): Promise<Distribution[]> {
     const key = await this.deps.keys.get(id);
     return this.deps.store.list(key.id);

@@ -135,7 +135,8 @@ export interface Distribution {
   id: string;
   keyId: string;
   version: number;
-  format: "cms" | "jwe";
+  /** kmip: the raw key given to a KMIP client (Get), the client certificate is the recipient. */
+  format: "cms" | "jwe" | "kmip";
   recipientSerial: string;
   recipientSubject: string;
   recipientSpkiSha256: string;

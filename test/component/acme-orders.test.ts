@@ -338,7 +338,7 @@ describe("ACME orders with acme-client", () => {
     const dir = (await (await fetch(`${kw.url}/acme/directory`)).json()) as {
       meta: { profiles: Record<string, string> };
     };
-    expect(Object.keys(dir.meta.profiles).sort()).toEqual(["client", "recipient", "server"]);
+    expect(Object.keys(dir.meta.profiles).sort()).toEqual(["client", "kmip-client", "recipient", "server"]);
     const c = await client();
     await c.createAccount({ termsOfServiceAgreed: true });
     const api = (
@@ -373,7 +373,7 @@ describe("ACME orders with acme-client", () => {
         { identifiers: [{ type: "dns", value: "x.example.com" }], profile: "ocsp-responder" },
         [201],
       ),
-    ).rejects.toThrow(/profile "ocsp-responder" is not offered; profiles are server, client, recipient/);
+    ).rejects.toThrow(/profile "ocsp-responder" is not offered; profiles are server, client, kmip-client, recipient/);
   });
 
   it("lets an administrator force the ARI window (e.g. after a key compromise), and honours replaces once", async () => {

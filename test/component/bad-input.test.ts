@@ -137,7 +137,7 @@ describe("bad CSRs are refused precisely and store nothing", () => {
     await expectProblem(
       post({ csr, profile: "nope" }),
       400,
-      'unknown profile "nope"; profiles are server, client, recipient',
+      'unknown profile "nope"; profiles are server, client, kmip-client, recipient',
     );
     await expectProblem(post({ csr, profile: "ocsp-responder" }), 400, /^unknown profile "ocsp-responder"/);
   });

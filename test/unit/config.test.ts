@@ -74,6 +74,7 @@ describe("loadConfig defaults", () => {
     expect(Object.keys(config.profiles).sort()).toEqual([
       "audit-signer",
       "client",
+      "kmip-client",
       "kms-import",
       "kms-signer",
       "ocsp-responder",
@@ -140,6 +141,7 @@ describe("loadConfig overlay file", () => {
       "audit-signer",
       "client",
       "iot",
+      "kmip-client",
       "kms-import",
       "kms-signer",
       "ocsp-responder",
@@ -410,11 +412,25 @@ profiles:
       "profiles.server.policies: a profile issuing TLS server certificates asserts a policy (BR §7.1.2.7.9)",
     );
     writeOverlay(
-      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n    - id: bare\n      keyType: p256\n      commonName: B\n      validityDays: 1\nprofiles:\n  server:\n    issuer: intermediate\n  client:\n    issuer: intermediate\n",
+      "ca:\n  intermediates:\n    - id: intermediate\n      keyType: p256\n      commonName: I\n      validityDays: 1\n    - id: bare\n      keyType: p256\n      commonName: B\n      validityDays: 1\nprofiles:\n  server:\n    issuer: intermediate\n  client:\n    issuer: intermediate\n  kmip-client:\n    issuer: intermediate\n",
     );
     expect(configError(() => loadConfig({ env: env() }))).toContain(
       "ca.intermediates[1] (bare): none of the profiles it may issue has an extKeyUsage",
     );
+  });
+
+  it("refuses kmip.requireApproval for an operation access.quorum does not say who approves; KEYWARD_KMIP_LISTEN turns KMIP on", () => {
+    writeOverlay("kmip:\n  requireApproval: [destroy]\n");
+    expect(configError(() => loadConfig({ env: env() }))).toContain(
+      'kmip.requireApproval names destroy, but access.quorum has no "key.destroy" rule',
+    );
+    writeOverlay(
+      "kmip:\n  requireApproval: [destroy]\naccess:\n  quorum:\n    key.destroy: { approvals: 2, role: admin }\n",
+    );
+    const kmip = loadConfig({ env: env() }).kmip;
+    expect(kmip.listen).toBeUndefined();
+    expect(kmip.requireApproval).toEqual(["destroy"]);
+    expect(loadConfig({ env: { ...env(), KEYWARD_KMIP_LISTEN: "127.0.0.1:5696" } }).kmip.listen).toBe("127.0.0.1:5696");
   });
 
   it("takes policies, a CPS URI and a country per intermediate, and a country for the root", () => {

@@ -1,0 +1,2 @@
+export { createKmip, type Kmip, type KmipDeps, type KmipSettings } from "./factory.js";
+export { decodeTtlv, encodeTtlv, messageLength, type TtlvItem, TtlvError } from "./ttlv.js";

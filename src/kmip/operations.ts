@@ -1,0 +1,566 @@
+import { randomBytes } from "node:crypto";
+import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
+import type { Actor } from "../audit/index.js";
+import type { KeyAlgorithm, KeyCrypto, KeyDistribution, KeyLifecycle, KeyPurpose, ManagedKey } from "../keys/index.js";
+import {
+  algorithmOf,
+  attributeItem,
+  currentVersion,
+  type KmipAttribute,
+  keyAttributes,
+  kmipState,
+  parseAttributes,
+} from "./attributes.js";
+import { KmipError } from "./errors.js";
+import {
+  bytes,
+  enumeration,
+  find,
+  findAll,
+  int,
+  optionalBytes,
+  optionalDate,
+  optionalEnum,
+  optionalInt,
+  optionalStruct,
+  optionalText,
+  struct,
+  text,
+} from "./items.js";
+import { type BatchRequest, type BatchResult, protocolVersionItem, requestedVersions } from "./messages.js";
+import {
+  BLOCK_CIPHER_MODE,
+  CRYPTO_ALGORITHM,
+  KEY_FORMAT_TYPE,
+  OBJECT_TYPE,
+  OPERATION,
+  type OperationName,
+  PADDING_METHOD,
+  PROTOCOL_VERSIONS,
+  QUERY_FUNCTION,
+  REVOCATION_REASON,
+  TAG,
+  USAGE_MASK,
+} from "./spec.js";
+import type { TtlvItem } from "./ttlv.js";
+
+/** The authenticated client of one request: its bound token's principal and its certificate. */
+export interface KmipClient {
+  principal: Principal;
+  actor: Actor;
+  certificate: { serial: string; subject: string; spkiSha256: string; notAfter: Date };
+}
+
+export interface KmipOperationsDeps {
+  keys: Pick<KeyLifecycle, "create" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
+  crypto: Pick<KeyCrypto, "encryptGcm" | "decryptGcm" | "mac">;
+  distribution: Pick<KeyDistribution, "exportToClient">;
+  /** The API's quorum approvals, for the operations `requireApproval` names. */
+  approvals: Pick<ApprovalService, "request">;
+  requireApproval: ReadonlyArray<"destroy" | "compromise">;
+  /** Vendor Identification in Query answers. */
+  vendor: string;
+}
+
+/** What each operation needs of the client's role (the API's permission table, src/access/roles.ts). */
+const PERMISSION: Record<OperationName, Permission | "keys:read-or-use"> = {
+  DiscoverVersions: "self",
+  Query: "self",
+  Create: "keys:manage",
+  CreateKeyPair: "keys:manage",
+  Register: "keys:manage",
+  ReKey: "keys:manage",
+  Activate: "keys:manage",
+  Revoke: "keys:manage",
+  Destroy: "keys:manage",
+  AddAttribute: "keys:manage",
+  ModifyAttribute: "keys:manage",
+  DeleteAttribute: "keys:manage",
+  // A service that may use keys must find them and read their attributes.
+  Locate: "keys:read-or-use",
+  GetAttributes: "keys:read-or-use",
+  GetAttributeList: "keys:read-or-use",
+  Get: "keys:distribute",
+  Encrypt: "keys:use",
+  Decrypt: "keys:use",
+  Mac: "keys:use",
+};
+
+/** The operations answered (Query); the others in OPERATION answer Operation Not Supported with a reason. */
+const SUPPORTED: OperationName[] = [
+  "DiscoverVersions",
+  "Query",
+  "Create",
+  "ReKey",
+  "Locate",
+  "Get",
+  "GetAttributes",
+  "GetAttributeList",
+  "Activate",
+  "Revoke",
+  "Destroy",
+  "Encrypt",
+  "Decrypt",
+  "Mac",
+];
+
+const COMPROMISE_REASONS = new Set<number>([REVOCATION_REASON.KeyCompromise, REVOCATION_REASON.CaCompromise]);
+const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASON).map(([n, c]) => [c, n]));
+
+/**
+ * KMIP operations on Keyward's KMS: a KMIP managed object is a Keyward key (its id is the Unique
+ * Identifier), so what a KMIP client does is visible and manageable in the API, CLI and console,
+ * and audited there with the client's certificate-bound token as the actor.
+ */
+export class KmipOperations {
+  constructor(private readonly deps: KmipOperationsDeps) {}
+
+  async handle(request: BatchRequest, client: KmipClient): Promise<BatchResult> {
+    const permission = PERMISSION[request.operation];
+    const role = client.principal.role;
+    const allowed =
+      permission === "keys:read-or-use"
+        ? roleAllows(role, "keys:read") || roleAllows(role, "keys:use")
+        : roleAllows(role, permission);
+    if (!allowed) {
+      throw new KmipError(
+        "PermissionDenied",
+        `role "${role}" lacks the permission "${permission === "keys:read-or-use" ? "keys:read or keys:use" : permission}" that ${request.operation} needs`,
+      );
+    }
+    const p = request.payload;
+    const actor = client.actor;
+    switch (request.operation) {
+      case "DiscoverVersions":
+        return this.discoverVersions(p);
+      case "Query":
+        return this.query(p);
+      case "Create":
+        return this.create(p, actor);
+      case "Locate":
+        return this.locate(p, request);
+      case "GetAttributes":
+        return this.getAttributes(p, request);
+      case "GetAttributeList": {
+        const key = await this.key(p, request);
+        return {
+          uniqueIdentifier: key.id,
+          payload: [
+            text(TAG.UniqueIdentifier, key.id),
+            ...keyAttributes(key).map(([name]) => text(TAG.AttributeName, name)),
+          ],
+        };
+      }
+      case "Activate":
+        return this.activate(p, request, actor);
+      case "Revoke":
+        return this.revoke(p, request, actor);
+      case "Destroy":
+        return this.destroy(p, request, actor);
+      case "ReKey": {
+        const key = await this.key(p, request);
+        if (optionalInt(p, TAG.Offset) !== undefined) {
+          throw new KmipError(
+            "FeatureNotSupported",
+            "ReKey with an Offset is not supported: the new version is active at once",
+          );
+        }
+        await this.deps.keys.rotate(key.id, actor);
+        // The object keeps its identifier: a Keyward key is one object across its versions.
+        return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+      }
+      case "Encrypt":
+        return this.encrypt(p, request, actor);
+      case "Decrypt":
+        return this.decrypt(p, request, actor);
+      case "Mac": {
+        const key = await this.key(p, request);
+        const params = optionalStruct(p, TAG.CryptographicParameters);
+        const algorithm = optionalEnum(params, TAG.CryptographicAlgorithm);
+        if (algorithm !== undefined && algorithm !== CRYPTO_ALGORITHM.HMAC_SHA256) {
+          throw new KmipError("InvalidField", "this server MACs with HMAC-SHA256 only");
+        }
+        const data = requiredBytes(p, TAG.Data, "Mac");
+        const { mac } = await this.deps.crypto.mac(key.id, data, actor);
+        return {
+          uniqueIdentifier: key.id,
+          payload: [text(TAG.UniqueIdentifier, key.id), bytes(TAG.MacData, Buffer.from(mac, "base64url"))],
+        };
+      }
+      case "Get":
+        return this.get(p, request, client);
+      case "Register":
+        throw new KmipError(
+          "OperationNotSupported",
+          "Register is not supported: key material enters Keyward only sealed to its import certificate (keyward key import, docs/keys.md), and secret data has no store here",
+        );
+      case "CreateKeyPair":
+        throw new KmipError(
+          "OperationNotSupported",
+          "Create Key Pair is not supported yet: Keyward's KMS holds symmetric keys only (asymmetric keys are issue 24)",
+        );
+      case "AddAttribute":
+      case "ModifyAttribute":
+      case "DeleteAttribute":
+        throw new KmipError(
+          "OperationNotSupported",
+          `${request.operation} is not supported yet: Keyward keys are renamed and tagged through the API`,
+        );
+    }
+  }
+
+  private discoverVersions(payload: TtlvItem | undefined): BatchResult {
+    const asked = requestedVersions(payload);
+    const ours = asked.length
+      ? asked.filter(([a, b]) => PROTOCOL_VERSIONS.some(([x, y]) => x === a && y === b))
+      : PROTOCOL_VERSIONS;
+    return { payload: ours.map(protocolVersionItem) };
+  }
+
+  private query(payload: TtlvItem | undefined): BatchResult {
+    const functions = findAll(payload, TAG.QueryFunction).map((f) => (f.type === "Enumeration" ? f.value : 0));
+    const out: TtlvItem[] = [];
+    if (functions.includes(QUERY_FUNCTION.Operations)) {
+      for (const name of SUPPORTED) out.push(enumeration(TAG.Operation, OPERATION[name]));
+    }
+    if (functions.includes(QUERY_FUNCTION.Objects)) out.push(enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey));
+    if (functions.includes(QUERY_FUNCTION.ServerInformation)) {
+      out.push(text(TAG.VendorIdentification, this.deps.vendor));
+    }
+    return { payload: out };
+  }
+
+  private async create(payload: TtlvItem | undefined, actor: Actor): Promise<BatchResult> {
+    const objectType = optionalEnum(payload, TAG.ObjectType);
+    if (objectType !== OBJECT_TYPE.SymmetricKey) {
+      throw new KmipError("InvalidField", "Create makes Symmetric Keys only (Object Type 2)");
+    }
+    const attributes = templateAttributes(payload);
+    const get = (name: string) => attributes.find((a) => a.name === name)?.value;
+    const algorithm = enumValue(get("Cryptographic Algorithm"), "Cryptographic Algorithm");
+    const length = intValue(get("Cryptographic Length"), "Cryptographic Length");
+    const mask =
+      intValue(get("Cryptographic Usage Mask"), "Cryptographic Usage Mask") ?? USAGE_MASK.Encrypt | USAGE_MASK.Decrypt;
+    let keyAlgorithm: KeyAlgorithm;
+    if (algorithm === CRYPTO_ALGORITHM.AES && (length === 128 || length === 256)) keyAlgorithm = `AES-${length}`;
+    else if (algorithm === CRYPTO_ALGORITHM.HMAC_SHA256 && (length === undefined || length === 256))
+      keyAlgorithm = "HMAC-SHA256";
+    else {
+      throw new KmipError(
+        "InvalidField",
+        `Keyward creates AES keys of 128 or 256 bits and HMAC-SHA256 keys, not algorithm ${algorithm ?? "(none)"} of ${length ?? "?"} bits`,
+      );
+    }
+    const purpose: KeyPurpose =
+      keyAlgorithm === "HMAC-SHA256"
+        ? "mac"
+        : mask & (USAGE_MASK.WrapKey | USAGE_MASK.UnwrapKey) && !(mask & (USAGE_MASK.Encrypt | USAGE_MASK.Decrypt))
+          ? "wrap"
+          : "encrypt";
+    const unknown = attributes.find((a) => !CREATE_ATTRIBUTES.has(a.name));
+    if (unknown) throw new KmipError("InvalidField", `Create does not take the attribute "${unknown.name}" here`);
+    const nameItem = get("Name");
+    const name = nameItem ? nameValue(nameItem) : `kmip-${randomBytes(6).toString("hex")}`;
+    const activation = get("Activation Date");
+    const key = await this.deps.keys.create(
+      {
+        name,
+        algorithm: keyAlgorithm,
+        purpose,
+        // The Export bit asks for a key that may leave (Get); without it the key never leaves the token.
+        distributable: (mask & USAGE_MASK.Export) !== 0,
+        ...(activation?.type === "DateTime" ? { activateAt: activation.value } : {}),
+        tags: ["kmip"],
+      },
+      actor,
+    );
+    return {
+      uniqueIdentifier: key.id,
+      payload: [enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey), text(TAG.UniqueIdentifier, key.id)],
+    };
+  }
+
+  private async locate(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
+    const filters = parseAttributes(payload);
+    const max = optionalInt(payload, TAG.MaximumItems);
+    const keys = (await this.deps.keys.list()).filter((key) => filters.every((f) => matches(key, f)));
+    keys.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const found = max !== undefined && max >= 0 ? keys.slice(0, max) : keys;
+    return {
+      payload: [
+        // Located Items is KMIP 1.3's; 1.2 clients would not expect it.
+        request.version[0] > 1 || request.version[1] >= 3 ? int(TAG.LocatedItems, keys.length) : undefined,
+        ...found.map((k) => text(TAG.UniqueIdentifier, k.id)),
+      ].filter((i): i is TtlvItem => i !== undefined),
+    };
+  }
+
+  private async getAttributes(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    const names = findAll(payload, TAG.AttributeName).map((n) => (n.type === "TextString" ? n.value : ""));
+    const all = keyAttributes(key);
+    const chosen = names.length ? all.filter(([name]) => names.includes(name)) : all;
+    return {
+      uniqueIdentifier: key.id,
+      payload: [text(TAG.UniqueIdentifier, key.id), ...chosen.map(([name, value]) => attributeItem(name, value))],
+    };
+  }
+
+  private async activate(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    const version = currentVersion(key);
+    // Keyward keys are active from creation unless given a later Activation Date: activating an
+    // active key changes nothing and succeeds, so clients that create-then-activate work unchanged.
+    if (version.state === "pre-activation") {
+      await this.deps.keys.changeState(
+        key.id,
+        { to: "active", version: version.version, reason: "KMIP Activate" },
+        actor,
+      );
+    } else if (version.state !== "active") {
+      throw new KmipError(
+        "IllegalOperation",
+        `key ${key.name} is ${version.state}: only a pre-active key can be activated`,
+      );
+    }
+    return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+  }
+
+  private async revoke(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    const reason = optionalStruct(payload, TAG.RevocationReason);
+    const code = optionalEnum(reason, TAG.RevocationReasonCode);
+    if (code === undefined)
+      throw new KmipError("MissingData", "Revoke needs a Revocation Reason with a Revocation Reason Code");
+    const reasonName = REASON_NAMES.get(code);
+    if (!reasonName) throw new KmipError("InvalidField", `unknown Revocation Reason Code ${code}`);
+    const message = optionalText(reason, TAG.RevocationMessage);
+    const compromise = COMPROMISE_REASONS.has(code);
+    const occurred = optionalDate(payload, TAG.CompromiseOccurrenceDate);
+    const why = [`KMIP Revoke: ${reasonName}`, message, occurred ? `occurred ${occurred.toISOString()}` : undefined]
+      .filter(Boolean)
+      .join("; ");
+    if (compromise && this.deps.requireApproval.includes("compromise")) {
+      const summary = `compromise key ${key.name} (${why})`;
+      throw pending("Revoke", [
+        await this.deps.approvals.request("key.compromise", { keyId: key.id, reason: why }, summary, actor),
+      ]);
+    }
+    // KMIP: compromise reasons make the object Compromised, every other reason Deactivated.
+    await this.deps.keys.changeState(key.id, { to: compromise ? "compromised" : "deactivated", reason: why }, actor);
+    return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+  }
+
+  private async destroy(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    const live = key.versions.filter((v) => v.state !== "destroyed");
+    const active = live.find((v) => v.state === "active" || v.state === "suspended");
+    if (active) {
+      throw new KmipError(
+        "IllegalOperation",
+        `key ${key.name} has an ${active.state} version (${active.version}): revoke it before destroying`,
+      );
+    }
+    const due = live.filter((v) => !v.destroyAfter);
+    if (due.length && this.deps.requireApproval.includes("destroy")) {
+      const requests = [];
+      for (const v of due) {
+        requests.push(
+          await this.deps.approvals.request(
+            "key.destroy",
+            { keyId: key.id, version: v.version },
+            `destroy version ${v.version} of key ${key.name} (KMIP Destroy)`,
+            actor,
+          ),
+        );
+      }
+      throw pending("Destroy", requests);
+    }
+    // Destruction waits out the configured period (kms.destroyWaitDays) exactly as the API's does;
+    // until then an operator may cancel it.
+    for (const v of live) {
+      if (!v.destroyAfter) await this.deps.keys.scheduleDestroy(key.id, v.version, actor);
+    }
+    return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+  }
+
+  private async encrypt(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    checkGcm(optionalStruct(payload, TAG.CryptographicParameters));
+    const data = requiredBytes(payload, TAG.Data, "Encrypt");
+    const iv = optionalBytes(payload, TAG.IvCounterNonce);
+    const aad = optionalBytes(payload, TAG.AuthenticatedEncryptionAdditionalData);
+    const sealed = await this.deps.crypto.encryptGcm(key.id, { plaintext: data, aad, iv }, actor);
+    // KMIP 1.4 returns the tag in its own field; earlier versions have none, so it follows the data.
+    const separateTag = atLeast14(request);
+    return {
+      uniqueIdentifier: key.id,
+      payload: [
+        text(TAG.UniqueIdentifier, key.id),
+        bytes(TAG.Data, separateTag ? sealed.ciphertext : Buffer.concat([sealed.ciphertext, sealed.tag])),
+        bytes(TAG.IvCounterNonce, sealed.iv),
+        ...(separateTag ? [bytes(TAG.AuthenticatedEncryptionTag, sealed.tag)] : []),
+      ],
+    };
+  }
+
+  private async decrypt(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    checkGcm(optionalStruct(payload, TAG.CryptographicParameters));
+    const data = requiredBytes(payload, TAG.Data, "Decrypt");
+    const iv = optionalBytes(payload, TAG.IvCounterNonce);
+    if (!iv)
+      throw new KmipError("MissingData", "Decrypt with AES-GCM needs the IV/Counter/Nonce that Encrypt returned");
+    const tag = optionalBytes(payload, TAG.AuthenticatedEncryptionTag);
+    const aad = optionalBytes(payload, TAG.AuthenticatedEncryptionAdditionalData);
+    if (!tag && data.length < 16)
+      throw new KmipError("InvalidField", "the data is shorter than the 16-byte GCM tag it must end with");
+    const { plaintext } = await this.deps.crypto.decryptGcm(
+      key.id,
+      tag
+        ? { ciphertext: data, tag, iv, aad }
+        : { ciphertext: data.subarray(0, -16), tag: data.subarray(-16), iv, aad },
+      actor,
+    );
+    return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id), bytes(TAG.Data, plaintext)] };
+  }
+
+  private async get(payload: TtlvItem | undefined, request: BatchRequest, client: KmipClient): Promise<BatchResult> {
+    const key = await this.key(payload, request);
+    const format = optionalEnum(payload, TAG.KeyFormatType);
+    if (format !== undefined && format !== KEY_FORMAT_TYPE.Raw) {
+      throw new KmipError("InvalidField", "symmetric keys are returned in Key Format Type Raw only");
+    }
+    if (find(payload, TAG.KeyWrappingSpecification)) {
+      throw new KmipError(
+        "FeatureNotSupported",
+        "key wrapping in Get is not supported: the key travels inside the mutually authenticated TLS session",
+      );
+    }
+    // ForbiddenError (Permission Denied) for keys that are not distributable.
+    const { value } = await this.deps.distribution.exportToClient(key.id, client.certificate, client.actor);
+    const { algorithm, length } = algorithmOf(key);
+    const keyBlock = struct(TAG.KeyBlock, [
+      enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.Raw),
+      struct(TAG.KeyValue, [bytes(TAG.KeyMaterial, value)]),
+      enumeration(TAG.CryptographicAlgorithm, algorithm),
+      int(TAG.CryptographicLength, length),
+    ]);
+    return {
+      uniqueIdentifier: key.id,
+      payload: [
+        enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey),
+        text(TAG.UniqueIdentifier, key.id),
+        struct(TAG.SymmetricKey, [keyBlock]),
+      ],
+    };
+  }
+
+  /** The object a request names: its Unique Identifier, else the batch's ID Placeholder. */
+  private async key(payload: TtlvItem | undefined, request: BatchRequest): Promise<ManagedKey> {
+    const id = optionalText(payload, TAG.UniqueIdentifier) ?? request.placeholder;
+    if (!id) throw new KmipError("MissingData", `${request.operation} needs a Unique Identifier`);
+    // Keyward key ids are UUIDs: anything else is simply not found (and never reaches SQL as garbage).
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${id}`);
+    return this.deps.keys.get(id);
+  }
+}
+
+/**
+ * KMIP 1.x clients cannot poll an approval (Operation Pending needs asynchronous support few have):
+ * the refusal names the pending requests, which run the operation once approved.
+ */
+function pending(operation: string, requests: Array<{ id: string; requiredApprovals: number; approverRole: string }>) {
+  const first = requests[0]!;
+  return new KmipError(
+    "PermissionDenied",
+    `${operation} needs ${first.requiredApprovals} approval(s) from ${first.approverRole}s (kmip.requireApproval): approval request ${requests.map((r) => r.id).join(", ")} is pending and runs the operation once approved`,
+  );
+}
+
+const CREATE_ATTRIBUTES = new Set([
+  "Cryptographic Algorithm",
+  "Cryptographic Length",
+  "Cryptographic Usage Mask",
+  "Name",
+  "Activation Date",
+]);
+
+/** Template-Attribute (KMIP 1.x) attributes, including Names given in it directly. */
+function templateAttributes(payload: TtlvItem | undefined): KmipAttribute[] {
+  const template = optionalStruct(payload, TAG.TemplateAttribute);
+  const names = findAll(template, TAG.Name).map((n) => ({ name: "Name", index: 0, value: n }));
+  return [...parseAttributes(template), ...names];
+}
+
+function nameValue(item: TtlvItem): string {
+  const value = optionalText(item, TAG.NameValue);
+  if (!value) throw new KmipError("InvalidField", "a Name needs a Name Value");
+  return value;
+}
+
+function enumValue(item: TtlvItem | undefined, what: string): number | undefined {
+  if (!item) return undefined;
+  if (item.type !== "Enumeration") throw new KmipError("InvalidField", `${what} is an Enumeration`);
+  return item.value;
+}
+
+function intValue(item: TtlvItem | undefined, what: string): number | undefined {
+  if (!item) return undefined;
+  if (item.type !== "Integer") throw new KmipError("InvalidField", `${what} is an Integer`);
+  return item.value;
+}
+
+function requiredBytes(payload: TtlvItem | undefined, tag: number, operation: string): Buffer {
+  const value = optionalBytes(payload, tag);
+  if (!value) throw new KmipError("MissingData", `${operation} needs Data`);
+  return value;
+}
+
+const atLeast14 = (request: BatchRequest) => request.version[0] > 1 || request.version[1] >= 4;
+
+/** AES-GCM (done by the token) is the one mode offered; other modes are refused by name. */
+function checkGcm(params: TtlvItem | undefined): void {
+  const mode = optionalEnum(params, TAG.BlockCipherMode);
+  const algorithm = optionalEnum(params, TAG.CryptographicAlgorithm);
+  const padding = optionalEnum(params, TAG.PaddingMethod);
+  const tagLength = optionalInt(params, TAG.TagLength);
+  if (algorithm !== undefined && algorithm !== CRYPTO_ALGORITHM.AES) {
+    throw new KmipError("InvalidField", "this server encrypts with AES only");
+  }
+  if (mode !== undefined && mode !== BLOCK_CIPHER_MODE.GCM) {
+    throw new KmipError(
+      "InvalidField",
+      `Block Cipher Mode ${mode} is not supported: this server encrypts with AES-GCM (mode 9) only`,
+    );
+  }
+  if (padding !== undefined && padding !== PADDING_METHOD.None) {
+    throw new KmipError("InvalidField", "AES-GCM takes no padding (Padding Method None)");
+  }
+  if (tagLength !== undefined && tagLength !== 16) {
+    throw new KmipError("InvalidField", `the GCM tag is 16 bytes here, not ${tagLength}`);
+  }
+}
+
+function matches(key: ManagedKey, filter: KmipAttribute): boolean {
+  const v = filter.value;
+  switch (filter.name) {
+    case "Name":
+      return nameValue(v) === key.name;
+    case "State":
+      return v.type === "Enumeration" && v.value === kmipState(key);
+    case "Object Type":
+      return v.type === "Enumeration" && v.value === OBJECT_TYPE.SymmetricKey;
+    case "Cryptographic Algorithm":
+      return v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
+    case "Cryptographic Length":
+      return v.type === "Integer" && v.value === algorithmOf(key).length;
+    case "Unique Identifier":
+      return v.type === "TextString" && v.value === key.id;
+    default:
+      throw new KmipError(
+        "InvalidField",
+        `Locate by "${filter.name}" is not supported; by Name, State, Object Type, Cryptographic Algorithm or Length`,
+      );
+  }
+}

@@ -1,0 +1,130 @@
+"""PyKMIP's own client against Keyward's KMIP listener (test/interop/kmip-pykmip.test.ts runs it).
+
+Usage: kmip-pykmip.py CONFIG_FILE SCENARIO; prints one JSON object with what it saw.
+"""
+import json
+import sys
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from kmip.core import enums
+from kmip.core.factories import attributes as attribute_factory
+from kmip.pie import exceptions
+from kmip.pie.client import ProxyKmipClient
+
+config_file, scenario = sys.argv[1], sys.argv[2]
+GCM = {
+    "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
+    "block_cipher_mode": enums.BlockCipherMode.GCM,
+    "padding_method": enums.PaddingMethod.NONE,
+}
+attrs = attribute_factory.AttributeFactory()
+
+
+def attribute_values(client, uid, names):
+    _, found = client.get_attributes(uid, names)
+    out = {}
+    for attribute in found:
+        value = attribute.attribute_value
+        if hasattr(value, "name_value"):
+            out[attribute.attribute_name.value] = value.name_value.value
+        elif hasattr(value, "value"):
+            v = value.value
+            out[attribute.attribute_name.value] = v.name if hasattr(v, "name") else v
+    return out
+
+
+def failure(call):
+    try:
+        call()
+    except exceptions.KmipOperationFailure as error:
+        return {"status": error.status.name, "reason": error.reason.name, "message": error.message}
+    return None
+
+
+result = {}
+with ProxyKmipClient(config="client", config_file=config_file) as client:
+    if scenario == "lifecycle":
+        uid = client.create(
+            enums.CryptographicAlgorithm.AES,
+            256,
+            name="kmip-demo-key",
+            cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT],
+        )
+        result["uid"] = uid
+        client.activate(uid)
+        result["located"] = client.locate(attributes=[attrs.create_attribute(enums.AttributeType.NAME, "kmip-demo-key")])
+        result["locatedActiveAes"] = client.locate(
+            attributes=[
+                attrs.create_attribute(enums.AttributeType.STATE, enums.State.ACTIVE),
+                attrs.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_ALGORITHM, enums.CryptographicAlgorithm.AES),
+                attrs.create_attribute(enums.AttributeType.OBJECT_TYPE, enums.ObjectType.SYMMETRIC_KEY),
+            ]
+        )
+        result["attributes"] = attribute_values(
+            client, uid, ["Name", "State", "Cryptographic Algorithm", "Cryptographic Length", "Object Type"]
+        )
+        result["attributeList"] = client.get_attribute_list(uid)
+        plaintext = b"sixteen byte blk and then some more"
+        ciphertext, iv = client.encrypt(plaintext, uid=uid, cryptographic_parameters=GCM)
+        result["ciphertextHex"] = ciphertext.hex()
+        result["decrypted"] = client.decrypt(
+            ciphertext, uid=uid, cryptographic_parameters=GCM, iv_counter_nonce=iv
+        ).decode()
+        tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+        result["tampered"] = failure(
+            lambda: client.decrypt(tampered, uid=uid, cryptographic_parameters=GCM, iv_counter_nonce=iv)
+        )
+        result["cbc"] = failure(
+            lambda: client.encrypt(
+                plaintext,
+                uid=uid,
+                cryptographic_parameters={
+                    "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
+                    "block_cipher_mode": enums.BlockCipherMode.CBC,
+                    "padding_method": enums.PaddingMethod.PKCS5,
+                },
+            )
+        )
+        result["getNotDistributable"] = failure(lambda: client.get(uid))
+        result["destroyActive"] = failure(lambda: client.destroy(uid))
+        client.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
+        result["stateAfterRevoke"] = attribute_values(client, uid, ["State"])["State"]
+        result["decryptAfterRevoke"] = client.decrypt(
+            ciphertext, uid=uid, cryptographic_parameters=GCM, iv_counter_nonce=iv
+        ).decode()
+        result["encryptAfterRevoke"] = failure(lambda: client.encrypt(plaintext, uid=uid, cryptographic_parameters=GCM))
+        client.destroy(uid)
+        result["afterDestroy"] = attribute_values(client, uid, ["State", "x-Keyward-Destroy-After"])
+        result["unknown"] = failure(lambda: client.get_attributes("00000000-0000-0000-0000-000000000000", ["State"]))
+        result["register"] = failure(
+            lambda: client.register(__import__("kmip.pie.objects", fromlist=["SecretData"]).SecretData(
+                b"password", enums.SecretDataType.PASSWORD))
+        )
+    elif scenario == "distributable":
+        # A key that may leave (usage mask Export): Get returns it, and a library Keyward did not
+        # write (pyca/cryptography) opens what the token sealed over KMIP.
+        uid = client.create(
+            enums.CryptographicAlgorithm.AES,
+            128,
+            name="kmip-export-key",
+            cryptographic_usage_mask=[
+                enums.CryptographicUsageMask.ENCRYPT,
+                enums.CryptographicUsageMask.DECRYPT,
+                enums.CryptographicUsageMask.EXPORT,
+            ],
+        )
+        result["uid"] = uid
+        ciphertext, iv = client.encrypt(b"opened elsewhere", uid=uid, cryptographic_parameters=GCM)
+        key = client.get(uid)
+        result["keyBits"] = len(key.value) * 8
+        result["algorithm"] = key.cryptographic_algorithm.name
+        result["openedByCryptography"] = AESGCM(key.value).decrypt(iv, ciphertext, None).decode()
+        rekeyed = client.rekey(uid=uid)
+        result["rekeyed"] = rekeyed
+        result["versionAfterRekey"] = attribute_values(client, uid, ["x-Keyward-Version"])["x-Keyward-Version"]
+        result["oldCiphertextAfterRekey"] = client.decrypt(
+            ciphertext, uid=uid, cryptographic_parameters=GCM, iv_counter_nonce=iv
+        ).decode()
+    elif scenario == "whoami":
+        result["located"] = client.locate()
+print(json.dumps(result))

@@ -54,7 +54,15 @@ export function createContext(program: Command): CliContext {
         const before = await services.audit.lastSeq();
         await work(services, out);
         // What this command recorded is covered by a signed tree head before it exits (no server may run).
-        if ((await services.audit.lastSeq()) > before) await services.audit.treeHead();
+        // The command's work is committed: a tree head the token cannot sign (e.g. no EC on an
+        // RSA-only token) is a warning here, not a failed command; `audit verify` and /ready say it.
+        if ((await services.audit.lastSeq()) > before) {
+          await services.audit.treeHead().catch((error: unknown) => {
+            process.stderr.write(
+              `warning: the audit tree head covering this command could not be signed: ${(error as Error).message}\n`,
+            );
+          });
+        }
       } catch (error) {
         process.exitCode = reportError(error, out.json);
       } finally {

@@ -581,6 +581,7 @@ describe("the admin console", { timeout: 120_000 }, () => {
       items: Array<{ outcome: string }>;
     };
     expect(uses.items.map((e) => e.outcome)).toEqual(["success"]);
+    await logOut();
   });
 
   it("ends the session when it expires: back to the login page, nothing shown", async () => {

@@ -201,7 +201,7 @@ export class HsmError extends KeywardError {
       fn && !this.summary.includes(fn) ? fn : undefined,
       mechanism && !this.summary.includes(mechanism) ? `mechanism ${mechanism}` : undefined,
       key && !this.summary.includes(key) ? `key ${key}` : undefined,
-      ca ? `CA ${ca}` : undefined,
+      ca && !this.summary.includes(`CA key ${ca} `) ? `CA ${ca}` : undefined,
       this.ckr && !this.summary.includes(this.ckr) ? this.ckr : undefined,
     ].filter(Boolean);
     this.message = about.length ? `${this.summary} (${about.join(", ")})` : this.summary;
@@ -249,8 +249,11 @@ export class HsmWeakenedKeyError extends HsmOperationError {}
 export class KeyMissingError extends HsmKeyNotFoundError {
   override readonly publicDetail: string;
   constructor(detail: string, cause?: unknown) {
-    super(detail, { cause });
-    this.publicDetail = detail;
+    // The problem keeps the key and token the token's own error named; the detail already says
+    // everything else, so no function or CKR_ is appended to it.
+    const { key, token } = cause instanceof HsmError ? cause.context : {};
+    super(detail, { cause, context: { key, token } });
+    this.publicDetail = this.message;
   }
 }
 

@@ -45,7 +45,7 @@ describe("HSM problems over the API", () => {
     expect((await kw.api("/api/v1/hsm", { token })).status).toBe(403);
   });
 
-  it("a CA key gone from the token: 500 'key missing: <uri>' naming the CA; the token is still ready", async () => {
+  it("a CA key gone from the token: 500 'CA key <id> missing from token <label> (<uri>)'; the token is still ready", async () => {
     expect((await issue()).status).toBe(201);
     const ca = await kw.services.ca.get("intermediate");
     await kw.services.hsm.signingKeys.destroyKeyPair(ca.keyUri);
@@ -53,12 +53,12 @@ describe("HSM problems over the API", () => {
     expect(res.status).toBe(500);
     const problem = await res.json();
     expect(problem.type).toBe("urn:keyward:problem:hsmKeyMissing");
-    expect(problem.detail).toContain(`key missing: ${ca.keyUri}`);
-    expect(problem.detail).toContain("CA intermediate");
+    expect(problem.detail).toContain(`cannot sign: CA key intermediate missing from token keyward (${ca.keyUri})`);
+    expect(problem.detail).not.toContain("(CA intermediate)");
     expect(problem.hsm).toMatchObject({ key: ca.keyUri, ca: "intermediate", token: "keyward" });
     expect(JSON.stringify(problem)).not.toContain(kw.token.pin);
     const ready = await fetch(`${kw.url}/ready`);
-    expect(((await ready.json()) as { hsm: string }).hsm).toBe("ok");
+    expect((await ready.json()).components).toMatchObject({ token: "ok", "ca-key:intermediate": "failing" });
   });
 
   it("the token gone: 503 'unavailable', and /ready fails", async () => {

@@ -262,7 +262,6 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     notices: notifier,
     slots,
     clock,
-    baseUrl: config.baseUrl,
     settings: config.revocation,
     profiles: config.profiles,
     logger,

@@ -22,3 +22,16 @@ export function list(value: string): string[] {
     .map((v) => v.trim())
     .filter(Boolean);
 }
+
+/** A JSON object given on the command line (e.g. extra JWS header members). */
+export function jsonObject(value: string, flag: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new BadRequestError(`${flag} must be a JSON object, got text that is not JSON`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new BadRequestError(`${flag} must be a JSON object`);
+  return parsed as Record<string, unknown>;
+}

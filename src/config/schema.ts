@@ -152,6 +152,8 @@ export const SshProfileSchema = z
           .object({
             roles: z.array(z.enum(["admin", "ca-operator", "key-officer", "auditor", "requester"])).min(1),
             principals: z.array(z.string().min(1).max(255)).min(1),
+            /** A shorter cap for these roles (at most the profile's maxValidityHours). */
+            maxValidityHours: z.number().int().min(1).max(8784).optional(),
           })
           .strict(),
       )
@@ -173,6 +175,10 @@ export const SshProfileSchema = z
   })
   .strict()
   .refine((p) => p.defaultValidityHours <= p.maxValidityHours, "defaultValidityHours is above maxValidityHours")
+  .refine(
+    (p) => p.allow.every((a) => (a.maxValidityHours ?? 0) <= p.maxValidityHours),
+    "an allow entry's maxValidityHours is above the profile's maxValidityHours",
+  )
   .refine(
     (p) => p.certType === "user" || (p.criticalOptions.length === 0 && p.extensions.length === 0),
     "host certificates carry no critical options or extensions",

@@ -161,7 +161,6 @@ export class CrlPublisher {
       store: RevocationStore;
       ca: CertificateAuthority;
       clock: Clock;
-      baseUrl: string;
       settings: CrlSettings;
       logger?: Logger;
     },
@@ -262,11 +261,12 @@ export class CrlPublisher {
    * own CRL, which a named distribution point would then not cover; the intermediates' CDP
    * (the root CRL's URL) is in scope all the same, since an IDP without a name matches any.
    */
-  private issuingDistributionPoint(caId: string, kind: "root" | "intermediate"): Buffer {
+  private async issuingDistributionPoint(caId: string, kind: "root" | "intermediate"): Promise<Buffer> {
     const onlyContains = (tag: number) => tlv(tag, Buffer.from([0xff]));
     if (kind === "root") return sequence(onlyContains(0x82));
-    const url = `${this.deps.baseUrl}/crl/${caId}.crl`;
-    return sequence(explicit(0, explicit(0, tlv(0x86, Buffer.from(url, "ascii")))), onlyContains(0x81));
+    // Every URL certificates of this CA may carry (more than one after `ca set-base-url`).
+    const names = (await this.deps.ca.crlScopeUrls(caId)).map((url) => tlv(0x86, Buffer.from(url, "ascii")));
+    return sequence(explicit(0, explicit(0, Buffer.concat(names))), onlyContains(0x81));
   }
 
   /** `actor`: who asked for this CRL (the CLI's operator, a person through the API), else Keyward itself. */
@@ -296,7 +296,7 @@ export class CrlPublisher {
     const extensions = [
       ...(issuer.keyIdentifier ? [extension("2.5.29.35", sequence(tlv(0x80, issuer.keyIdentifier)))] : []),
       extension("2.5.29.20", smallInteger(number)),
-      extension("2.5.29.28", this.issuingDistributionPoint(caId, issuer.record.kind), true),
+      extension("2.5.29.28", await this.issuingDistributionPoint(caId, issuer.record.kind), true),
     ];
     const count = entries.count;
     if (count) entries.enclose(0x30);

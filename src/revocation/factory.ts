@@ -46,7 +46,6 @@ export function createRevocation(deps: {
   notices: ChangeNotices;
   slots: ClaimSlot;
   clock: Clock;
-  baseUrl: string;
   settings: RevocationSettings;
   /** Each profile's allowed revocation reasons. */
   profiles: Readonly<Record<string, { revocationReasons: readonly string[] }>>;
@@ -79,7 +78,6 @@ export function createRevocation(deps: {
     store,
     ca,
     clock,
-    baseUrl: deps.baseUrl,
     logger,
     settings: {
       validityHours: settings.crlValidityHours,

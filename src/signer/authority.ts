@@ -203,21 +203,46 @@ export class CertificateAuthority {
 
   /**
    * Changes the deployment's base URL, on purpose and audited. What is signed from then on (by
-   * processes started after) names it; certificates already issued keep naming the old one.
+   * processes started after) names it; certificates already issued keep naming the old one, so
+   * CRLs keep naming it too (crlScopeUrls) until the last intermediate that could have issued
+   * such a certificate has expired.
    */
   async setBaseUrl(value: string, actor: Actor): Promise<{ from: string | undefined; to: string }> {
     const to = normalizeBaseUrl(value);
     const from = await this.deps.store.baseUrl();
     if (from === to) throw new ConflictError(`the deployment's base URL already is ${to}`);
-    await this.deps.store.setBaseUrl(to, {
-      action: "ca.set-base-url",
-      actor,
-      target: { type: "deployment", id: "base-url" },
-      outcome: "success",
-      details: { from: from ?? null, to },
-      at: this.deps.clock.now(),
-    });
+    const now = this.deps.clock.now();
+    const lastIssuerExpiry = Math.max(
+      0,
+      ...(await this.deps.store.list()).filter((r) => r.kind !== "root").map((r) => r.notAfter.getTime()),
+    );
+    const previous = [
+      ...(await this.deps.store.previousBaseUrls()).filter((p) => p.url !== to && p.url !== from && p.until > now),
+      ...(from && lastIssuerExpiry > now.getTime() ? [{ url: from, until: new Date(lastIssuerExpiry) }] : []),
+    ];
+    await this.deps.store.setBaseUrl(
+      to,
+      {
+        action: "ca.set-base-url",
+        actor,
+        target: { type: "deployment", id: "base-url" },
+        outcome: "success",
+        details: { from: from ?? null, to },
+        at: now,
+      },
+      previous,
+    );
     return { from, to };
+  }
+
+  /**
+   * The distribution point URLs of `caId`'s CRL: the current one, and those certificates issued
+   * under an earlier base URL still carry (RFC 5280 §6.3.3 b.2 matches any one of them).
+   */
+  async crlScopeUrls(caId: string): Promise<string[]> {
+    const now = this.deps.clock.now();
+    const earlier = (await this.deps.store.previousBaseUrls()).filter((p) => p.until > now).map((p) => p.url);
+    return [...new Set([this.deps.baseUrl, ...earlier])].map((base) => `${base}/crl/${caId}.crl`);
   }
 
   async list(): Promise<CaRecord[]> {

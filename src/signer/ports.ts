@@ -32,6 +32,12 @@ export interface CaRecord {
   revocationReason: number | null;
 }
 
+/** An earlier base URL, and until when certificates carrying it can still be valid. */
+export interface PreviousBaseUrl {
+  url: string;
+  until: Date;
+}
+
 export interface CaStore {
   list(): Promise<CaRecord[]>;
   get(id: string): Promise<CaRecord | undefined>;
@@ -42,8 +48,10 @@ export interface CaStore {
   insert(records: CaRecord[], audit: AuditEvent[], baseUrl?: string): Promise<void>;
   /** The base URL stored at init (or set since), undefined for a database from before it was stored. */
   baseUrl(): Promise<string | undefined>;
-  /** Stores a new base URL with its audit event. */
-  setBaseUrl(url: string, audit: AuditEvent): Promise<void>;
+  /** Stores a new base URL with its audit event, and the earlier ones CRLs must still name. */
+  setBaseUrl(url: string, audit: AuditEvent, previous: PreviousBaseUrl[]): Promise<void>;
+  /** Base URLs that certificates not yet expired still carry (empty unless the base URL changed). */
+  previousBaseUrls(): Promise<PreviousBaseUrl[]>;
   /** Makes `id` the only default intermediate. */
   setDefault(id: string, audit: AuditEvent): Promise<void>;
   /** Marks a CA revoked (and no longer default); false when it already was. */

@@ -96,9 +96,8 @@ export function decideSsh(
     throw new BadRequestError(
       `principals: ${JSON.stringify(bad)} is not a principal (no spaces, commas or control characters)`,
     );
-  const patterns = profile.allow
-    .filter((a) => (a.roles as string[]).includes(requester.role))
-    .flatMap((a) => a.principals.map((p) => p.replaceAll(USER, requester.name)));
+  const grants = profile.allow.filter((a) => (a.roles as string[]).includes(requester.role));
+  const patterns = grants.flatMap((a) => a.principals.map((p) => p.replaceAll(USER, requester.name)));
   if (patterns.length === 0) throw new ForbiddenError(`role ${requester.role} may not use SSH profile "${name}"`);
   const scopeNames = requester.scopes.names ?? [];
   for (const principal of principals) {
@@ -110,10 +109,14 @@ export function decideSsh(
       throw new PolicyError(`principals: "${principal}" is outside this token's names (${scopeNames.join(", ")})`);
   }
 
-  const validityHours = request.validityHours ?? profile.defaultValidityHours;
-  if (validityHours > profile.maxValidityHours)
+  // A role's cap is the most generous of its grants' caps (a grant without one: the profile's).
+  const cap = Math.max(...grants.map((a) => a.maxValidityHours ?? profile.maxValidityHours));
+  const validityHours = request.validityHours ?? Math.min(profile.defaultValidityHours, cap);
+  if (validityHours > cap)
     throw new PolicyError(
-      `validityHours: ${validityHours} is over the cap of SSH profile "${name}" (${profile.maxValidityHours})`,
+      cap < profile.maxValidityHours
+        ? `validityHours: ${validityHours} is over the cap for role ${requester.role} under SSH profile "${name}" (${cap})`
+        : `validityHours: ${validityHours} is over the cap of SSH profile "${name}" (${cap})`,
     );
 
   const criticalOptions = request.criticalOptions ?? {};

@@ -137,7 +137,8 @@ describe("CRL scope: openssl verify -crl_check_all", () => {
     expect(text).not.toContain("elsewhere.example");
   });
 
-  it("changes the base URL only with ca set-base-url, audited", async () => {
+  it("changes the base URL only with ca set-base-url, audited; CRLs keep covering the old URL", async () => {
+    const before = await issueLeaf("before-move");
     const invalid = await keyward(k.token, ["ca", "set-base-url", "ftp://ca.example.com"]);
     expect(invalid.code).not.toBe(0);
     expect(invalid.stderr).toContain("must be http or https");
@@ -153,9 +154,14 @@ describe("CRL scope: openssl verify -crl_check_all", () => {
     const issuer = (await k.services.ca.defaultIssuer()).id;
     const crl = await keyward(k.token, ["crl", issuer, "--out", file("moved.crl")]);
     expect(crl.code, crl.stderr).toBe(0);
-    expect(openssl(["crl", "-inform", "DER", "-in", file("moved.crl"), "-noout", "-text"])).toContain(
-      `URI:https://pki.example.com/crl/${issuer}.crl`,
-    );
+    const moved = openssl(["crl", "-inform", "DER", "-in", file("moved.crl"), "-noout", "-text"]);
+    expect(moved).toContain(`URI:https://pki.example.com/crl/${issuer}.crl`);
+    // Certificates issued before still name the old URL: the CRL's scope names it too (until the
+    // intermediates that issued them expire), so they stay checkable.
+    expect(moved).toContain(`URI:${k.url}/crl/${issuer}.crl`);
+    const rootCrl = (await k.services.crl.generate((await k.services.ca.root()).id)).der;
+    const checked = await verifyAll(before, issuer, { root: rootCrl, issuer: readFileSync(file("moved.crl")) });
+    expect(checked.trim()).toBe(`${before}: OK`);
   });
 
   it("issues the OCSP responder a certificate with neither a CRL distribution point nor an AIA", async () => {

@@ -192,6 +192,23 @@ describe("OpenSSH certificates", () => {
       .string(ca.blob)
       .finish();
     broken.push(["ssh_cert_options_order", unsorted], ["ssh_cert_reserved", unsorted]);
+    // A type OpenSSH does not define (certificateBody only writes 1 or 2).
+    const typeThree = new SshWriter()
+      .string("ssh-ed25519-cert-v01@openssh.com")
+      .string(Buffer.alloc(32, 1))
+      .raw(parsePublicKeyLine(pub).fields)
+      .uint64(9n)
+      .uint32(3)
+      .string("unit")
+      .string(new SshWriter().string("alice").finish())
+      .uint64(BigInt(Math.floor(now / 1000) - 60))
+      .uint64(BigInt(Math.floor(now / 1000) + 3600))
+      .string(Buffer.alloc(0))
+      .string(Buffer.alloc(0))
+      .string(Buffer.alloc(0))
+      .string(ca.blob)
+      .finish();
+    broken.push(["ssh_cert_type", typeThree]);
     for (const [rule, body] of broken) {
       let error: unknown;
       try {
@@ -281,6 +298,30 @@ describe("SSH profiles", () => {
     expect(
       decideSsh({ type: "user", principals: ["root", "dana"] }, key, requester("admin"), profiles).principals,
     ).toEqual(["root", "dana"]);
+  });
+
+  it("caps validity per role: a grant's own cap, else the profile's; the default never exceeds it", () => {
+    const custom = {
+      ...profiles,
+      short: {
+        ...profiles.user!,
+        defaultValidityHours: 16,
+        maxValidityHours: 24,
+        allow: [
+          { roles: ["admin" as const], principals: ["*"] },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the profiles' own placeholder, not a template
+          { roles: ["requester" as const], principals: ["${user}"], maxValidityHours: 8 },
+        ],
+      },
+    };
+    const ask = (role: "admin" | "requester", validityHours?: number) =>
+      decideSsh({ type: "user", profile: "short", principals: ["dana"], validityHours }, key, requester(role), custom);
+    expect(ask("requester").validityHours).toBe(8);
+    expect(ask("requester", 8).validityHours).toBe(8);
+    expect(() => ask("requester", 9)).toThrow(/over the cap for role requester .*\(8\)/);
+    expect(ask("admin").validityHours).toBe(16);
+    expect(ask("admin", 24).validityHours).toBe(24);
+    expect(() => ask("admin", 25)).toThrow(/over the cap of SSH profile "short" \(24\)/);
   });
 
   it("host principals follow X.509 name patterns; token scopes narrow them", () => {

@@ -15,7 +15,7 @@ import {
 } from "../../keys/index.js";
 import { certificatePem } from "../../pki/pem.js";
 import { cliActor } from "../actor.js";
-import { list, parseDate, positiveInt } from "../arguments.js";
+import { jsonObject, list, parseDate, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
 
@@ -283,11 +283,13 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
     .command("sign-jws")
     .argument("<id>", "key id")
     .requiredOption("--in <file>", "the payload ('-' for stdin)")
-    .option("--header <json>", 'extra protected header members, e.g. \'{"typ":"JWT"}\'')
+    .option("--header <json>", 'extra protected header members, e.g. \'{"typ":"JWT"}\'', (v) =>
+      jsonObject(v, "--header"),
+    )
     .description("print a compact JWS of the payload (kid <id>/<version>), signed in the HSM")
-    .action(async (id: string, opts: { in: string; header?: string }) => {
+    .action(async (id: string, opts: { in: string; header?: Record<string, unknown> }) => {
       await ctx.withServices(async (s, out) => {
-        const header = opts.header ? (JSON.parse(opts.header) as Record<string, unknown>) : undefined;
+        const header = opts.header;
         const payload = readFileSync(opts.in === "-" ? 0 : opts.in);
         const result = await s.keyPairs.signJws(id, { payload, header }, cliActor());
         out.result(result, () => result.jws);

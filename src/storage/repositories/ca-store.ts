@@ -4,7 +4,7 @@ import { markCrlDue } from "./revocation-store.js";
 import type { Kysely, Selectable } from "kysely";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
-import type { CaRecord, CaStore } from "../../signer/ports.js";
+import type { CaRecord, CaStore, PreviousBaseUrl } from "../../signer/ports.js";
 import type { CasTable, Database } from "../schema.js";
 
 function toRecord(row: Selectable<CasTable>): CaRecord {
@@ -27,12 +27,13 @@ function toRecord(row: Selectable<CasTable>): CaRecord {
 }
 
 const BASE_URL = "base_url";
+const PREVIOUS_BASE_URLS = "previous_base_urls";
 
-async function writeBaseUrl(tx: Kysely<Database>, url: string, at: Date): Promise<void> {
+async function writeSetting(tx: Kysely<Database>, name: string, value: string, at: Date): Promise<void> {
   await tx
     .insertInto("deployment_settings")
-    .values({ name: BASE_URL, value: url, updated_at: at.toISOString() })
-    .onConflict((c) => c.column("name").doUpdateSet({ value: url, updated_at: at.toISOString() }))
+    .values({ name, value, updated_at: at.toISOString() })
+    .onConflict((c) => c.column("name").doUpdateSet({ value, updated_at: at.toISOString() }))
     .execute();
 }
 
@@ -80,7 +81,7 @@ export class SqlCaStore implements CaStore {
             })
             .execute();
         }
-        if (baseUrl !== undefined) await writeBaseUrl(tx, baseUrl, audit[0]?.at ?? new Date());
+        if (baseUrl !== undefined) await writeSetting(tx, BASE_URL, baseUrl, audit[0]?.at ?? new Date());
         for (const event of audit) await appendAudit(tx, event);
       });
     } catch (error) {
@@ -97,8 +98,25 @@ export class SqlCaStore implements CaStore {
     return row?.value;
   }
 
-  async setBaseUrl(url: string, audit: AuditEvent): Promise<void> {
-    await withAudit(this.db, audit, (tx) => writeBaseUrl(tx, url, audit.at));
+  async setBaseUrl(url: string, audit: AuditEvent, previous: PreviousBaseUrl[]): Promise<void> {
+    const earlier = JSON.stringify(previous.map((p) => ({ url: p.url, until: p.until.toISOString() })));
+    await withAudit(this.db, audit, async (tx) => {
+      await writeSetting(tx, BASE_URL, url, audit.at);
+      await writeSetting(tx, PREVIOUS_BASE_URLS, earlier, audit.at);
+    });
+  }
+
+  async previousBaseUrls(): Promise<PreviousBaseUrl[]> {
+    const row = await this.db
+      .selectFrom("deployment_settings")
+      .select("value")
+      .where("name", "=", PREVIOUS_BASE_URLS)
+      .executeTakeFirst();
+    if (!row) return [];
+    return (JSON.parse(row.value) as Array<{ url: string; until: string }>).map((p) => ({
+      url: p.url,
+      until: new Date(p.until),
+    }));
   }
 
   async revoke(id: string, at: Date, reason: number, audit: AuditEvent): Promise<boolean> {

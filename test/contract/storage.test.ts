@@ -19,7 +19,7 @@ import {
   SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
-import { restoreSnapshot, takeSnapshot } from "../../src/storage/snapshot.js";
+import { restoreSnapshot, SNAPSHOT_LEFT_OUT, SNAPSHOT_TABLES, takeSnapshot } from "../../src/storage/snapshot.js";
 import { testDatabases } from "../helpers/engines.js";
 
 /** The same contract on both engines (DESIGN.md §7); PostgreSQL gets a schema of its own per run. */
@@ -551,6 +551,15 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
       maxUncoveredMs: 1000,
     });
     expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
+  });
+
+  it("snapshots every table the migrations create, or leaves it out on purpose", async () => {
+    const tables = (await opened.db.introspection.getTables())
+      .map((t) => t.name)
+      .filter((name) => !name.startsWith("kysely_"));
+    const listed: string[] = [...SNAPSHOT_TABLES, ...SNAPSHOT_LEFT_OUT];
+    expect(tables.filter((name) => !listed.includes(name))).toEqual([]);
+    expect(listed.filter((name) => !tables.includes(name))).toEqual([]);
   });
 
   it("snapshots consistently and restores into an empty database, all or nothing", async () => {

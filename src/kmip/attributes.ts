@@ -1,7 +1,7 @@
 import type { KeyState, KeyVersion, ManagedKey } from "../keys/index.js";
 import { KmipError } from "./errors.js";
 import { enumeration, find, findAll, int, optionalInt, optionalText, struct, text, dateTime } from "./items.js";
-import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
+import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, SECRET_DATA_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
 import type { TtlvItem } from "./ttlv.js";
 
 /** One KMIP 1.x attribute: its name, index and value (the value item keeps its TTLV type). */
@@ -55,12 +55,27 @@ export function kmipState(key: ManagedKey): number {
   return KEY_STATE_TO_KMIP[currentVersion(key).state];
 }
 
+/** Registered KMIP Secret Data: a generic secret in the token, tagged so (see Register). */
+export const SECRET_DATA_TAG = "kmip-secret-data";
+export const secretDataTypeTag = (type: number) => `${SECRET_DATA_TAG}-type-${type}`;
+export const isSecretData = (key: ManagedKey) => key.tags.includes(SECRET_DATA_TAG);
+
+export function secretDataTypeOf(key: ManagedKey): number {
+  const tag = key.tags.find((t) => t.startsWith(`${SECRET_DATA_TAG}-type-`));
+  return tag ? Number(tag.slice(SECRET_DATA_TAG.length + 6)) : SECRET_DATA_TYPE.Password;
+}
+
+export function objectTypeOf(key: ManagedKey): number {
+  return isSecretData(key) ? OBJECT_TYPE.SecretData : OBJECT_TYPE.SymmetricKey;
+}
+
 export function algorithmOf(key: ManagedKey): { algorithm: number; length: number } {
   if (key.algorithm === "HMAC-SHA256") return { algorithm: CRYPTO_ALGORITHM.HMAC_SHA256, length: 256 };
   return { algorithm: CRYPTO_ALGORITHM.AES, length: key.algorithm === "AES-128" ? 128 : 256 };
 }
 
 export function usageMaskOf(key: ManagedKey): number {
+  if (isSecretData(key)) return USAGE_MASK.Export;
   const base =
     key.purpose === "mac"
       ? USAGE_MASK.MacGenerate | USAGE_MASK.MacVerify
@@ -75,12 +90,14 @@ export function usageMaskOf(key: ManagedKey): number {
 export function keyAttributes(key: ManagedKey): Array<[string, TtlvItem]> {
   const v = currentVersion(key);
   const { algorithm, length } = algorithmOf(key);
+  // Secret Data has no cryptographic algorithm or length in KMIP.
+  const secret = isSecretData(key);
   const attributes: Array<[string, TtlvItem | undefined]> = [
     ["Unique Identifier", text(0, key.id)],
     ["Name", struct(0, [text(TAG.NameValue, key.name), enumeration(TAG.NameType, NAME_TYPE.UninterpretedTextString)])],
-    ["Object Type", enumeration(0, OBJECT_TYPE.SymmetricKey)],
-    ["Cryptographic Algorithm", enumeration(0, algorithm)],
-    ["Cryptographic Length", int(0, length)],
+    ["Object Type", enumeration(0, objectTypeOf(key))],
+    ["Cryptographic Algorithm", secret ? undefined : enumeration(0, algorithm)],
+    ["Cryptographic Length", secret ? undefined : int(0, length)],
     ["Cryptographic Usage Mask", int(0, usageMaskOf(key))],
     ["State", enumeration(0, kmipState(key))],
     ["Initial Date", dateTime(0, key.createdAt)],

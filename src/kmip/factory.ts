@@ -51,6 +51,7 @@ export interface Kmip {
 /** Operations whose domain call writes its own audit event on success (key.create, key.encrypt, …). */
 const AUDITED_BY_KEYS = new Set<OperationName>([
   "Create",
+  "Register",
   "ReKey",
   "Activate",
   "Revoke",

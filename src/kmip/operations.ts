@@ -1,15 +1,28 @@
 import { randomBytes } from "node:crypto";
 import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
 import type { Actor } from "../audit/index.js";
-import type { KeyAlgorithm, KeyCrypto, KeyDistribution, KeyLifecycle, KeyPurpose, ManagedKey } from "../keys/index.js";
+import type {
+  KeyAlgorithm,
+  KeyCrypto,
+  KeyDistribution,
+  KeyLifecycle,
+  KeyPurpose,
+  ManagedKey,
+  SecretKeyAlgorithm,
+} from "../keys/index.js";
 import {
   algorithmOf,
   attributeItem,
   currentVersion,
   type KmipAttribute,
   keyAttributes,
+  isSecretData,
   kmipState,
+  objectTypeOf,
   parseAttributes,
+  SECRET_DATA_TAG,
+  secretDataTypeOf,
+  secretDataTypeTag,
 } from "./attributes.js";
 import { KmipError } from "./errors.js";
 import {
@@ -39,6 +52,7 @@ import {
   PROTOCOL_VERSIONS,
   QUERY_FUNCTION,
   REVOCATION_REASON,
+  SECRET_DATA_TYPE,
   TAG,
   USAGE_MASK,
 } from "./spec.js";
@@ -52,7 +66,7 @@ export interface KmipClient {
 }
 
 export interface KmipOperationsDeps {
-  keys: Pick<KeyLifecycle, "create" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
+  keys: Pick<KeyLifecycle, "create" | "register" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
   crypto: Pick<KeyCrypto, "encryptGcm" | "decryptGcm" | "mac">;
   distribution: Pick<KeyDistribution, "exportToClient">;
   /** The API's quorum approvals, for the operations `requireApproval` names. */
@@ -91,6 +105,7 @@ const SUPPORTED: OperationName[] = [
   "DiscoverVersions",
   "Query",
   "Create",
+  "Register",
   "ReKey",
   "Locate",
   "Get",
@@ -159,6 +174,7 @@ export class KmipOperations {
         return this.destroy(p, request, actor);
       case "ReKey": {
         const key = await this.key(p, request);
+        if (isSecretData(key)) throw new KmipError("IllegalOperation", `${key.name} is Secret Data: it has no new key`);
         if (optionalInt(p, TAG.Offset) !== undefined) {
           throw new KmipError(
             "FeatureNotSupported",
@@ -175,6 +191,7 @@ export class KmipOperations {
         return this.decrypt(p, request, actor);
       case "Mac": {
         const key = await this.key(p, request);
+        if (isSecretData(key)) throw new KmipError("IllegalOperation", `${key.name} is Secret Data, not a MAC key`);
         const params = optionalStruct(p, TAG.CryptographicParameters);
         const algorithm = optionalEnum(params, TAG.CryptographicAlgorithm);
         if (algorithm !== undefined && algorithm !== CRYPTO_ALGORITHM.HMAC_SHA256) {
@@ -190,10 +207,7 @@ export class KmipOperations {
       case "Get":
         return this.get(p, request, client);
       case "Register":
-        throw new KmipError(
-          "OperationNotSupported",
-          "Register is not supported: key material enters Keyward only sealed to its import certificate (keyward key import, docs/keys.md), and secret data has no store here",
-        );
+        return this.register(p, actor);
       case "CreateKeyPair":
         throw new KmipError(
           "OperationNotSupported",
@@ -223,7 +237,12 @@ export class KmipOperations {
     if (functions.includes(QUERY_FUNCTION.Operations)) {
       for (const name of SUPPORTED) out.push(enumeration(TAG.Operation, OPERATION[name]));
     }
-    if (functions.includes(QUERY_FUNCTION.Objects)) out.push(enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey));
+    if (functions.includes(QUERY_FUNCTION.Objects)) {
+      out.push(
+        enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey),
+        enumeration(TAG.ObjectType, OBJECT_TYPE.SecretData),
+      );
+    }
     if (functions.includes(QUERY_FUNCTION.ServerInformation)) {
       out.push(text(TAG.VendorIdentification, this.deps.vendor));
     }
@@ -251,12 +270,7 @@ export class KmipOperations {
         `Keyward creates AES keys of 128 or 256 bits and HMAC-SHA256 keys, not algorithm ${algorithm ?? "(none)"} of ${length ?? "?"} bits`,
       );
     }
-    const purpose: KeyPurpose =
-      keyAlgorithm === "HMAC-SHA256"
-        ? "mac"
-        : mask & (USAGE_MASK.WrapKey | USAGE_MASK.UnwrapKey) && !(mask & (USAGE_MASK.Encrypt | USAGE_MASK.Decrypt))
-          ? "wrap"
-          : "encrypt";
+    const purpose: KeyPurpose = keyAlgorithm === "HMAC-SHA256" ? "mac" : purposeOf(mask);
     const unknown = attributes.find((a) => !CREATE_ATTRIBUTES.has(a.name));
     if (unknown) throw new KmipError("InvalidField", `Create does not take the attribute "${unknown.name}" here`);
     const nameItem = get("Name");
@@ -278,6 +292,78 @@ export class KmipOperations {
       uniqueIdentifier: key.id,
       payload: [enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey), text(TAG.UniqueIdentifier, key.id)],
     };
+  }
+
+  /**
+   * Register: the client's key or secret becomes a Keyward key whose first version is a token object
+   * made from the value (sensitive; extractable only when it may leave). It came over mutual TLS, as
+   * Get's answers leave; the value is zeroed once the token holds it and never reaches the database.
+   */
+  private async register(payload: TtlvItem | undefined, actor: Actor): Promise<BatchResult> {
+    const objectType = optionalEnum(payload, TAG.ObjectType);
+    const attributes = templateAttributes(payload);
+    const unknown = attributes.find((a) => !REGISTER_ATTRIBUTES.has(a.name));
+    if (unknown) throw new KmipError("InvalidField", `Register does not take the attribute "${unknown.name}" here`);
+    const get = (name: string) => attributes.find((a) => a.name === name)?.value;
+    const mask = intValue(get("Cryptographic Usage Mask"), "Cryptographic Usage Mask") ?? 0;
+    const nameItem = get("Name");
+    const name = nameItem ? nameValue(nameItem) : `kmip-${randomBytes(6).toString("hex")}`;
+    if (objectType === OBJECT_TYPE.SymmetricKey) {
+      const block = keyBlockOf(optionalStruct(payload, TAG.SymmetricKey), KEY_FORMAT_TYPE.Raw, "a Symmetric Key");
+      const algorithm = optionalEnum(block.item, TAG.CryptographicAlgorithm);
+      const length = optionalInt(block.item, TAG.CryptographicLength) ?? block.material.length * 8;
+      let keyAlgorithm: SecretKeyAlgorithm;
+      if (algorithm === CRYPTO_ALGORITHM.AES && (length === 128 || length === 256)) keyAlgorithm = `AES-${length}`;
+      else if (algorithm === CRYPTO_ALGORITHM.HMAC_SHA256 && length >= 128) keyAlgorithm = "HMAC-SHA256";
+      else {
+        block.material.fill(0);
+        throw new KmipError(
+          "InvalidField",
+          `Keyward registers AES keys of 128 or 256 bits and HMAC-SHA256 keys, not algorithm ${algorithm ?? "(none)"} of ${length} bits`,
+        );
+      }
+      if (length !== block.material.length * 8) {
+        block.material.fill(0);
+        throw new KmipError("InvalidField", `the Key Material is ${block.material.length * 8} bits, not ${length}`);
+      }
+      const key = await this.deps.keys.register(
+        {
+          name,
+          algorithm: keyAlgorithm,
+          purpose: keyAlgorithm === "HMAC-SHA256" ? "mac" : purposeOf(mask),
+          distributable: (mask & USAGE_MASK.Export) !== 0,
+          tags: ["kmip"],
+        },
+        block.material,
+        actor,
+      );
+      return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+    }
+    if (objectType === OBJECT_TYPE.SecretData) {
+      const secret = optionalStruct(payload, TAG.SecretData);
+      const dataType = optionalEnum(secret, TAG.SecretDataType);
+      if (dataType !== SECRET_DATA_TYPE.Password && dataType !== SECRET_DATA_TYPE.Seed) {
+        throw new KmipError("InvalidField", "Secret Data needs a Secret Data Type: Password (1) or Seed (2)");
+      }
+      const block = keyBlockOf(secret, KEY_FORMAT_TYPE.Opaque, "Secret Data");
+      // A secret given back by Get must be extractable, so it is a distributable key (recorded as a
+      // distribution on every Get). It is kept as the token's generic secret, which Keyward's KMS
+      // calls HMAC-SHA256; the tags say it is KMIP Secret Data and of which type.
+      const key = await this.deps.keys.register(
+        {
+          name,
+          algorithm: "HMAC-SHA256",
+          purpose: "mac",
+          distributable: true,
+          rotationDays: 0,
+          tags: ["kmip", SECRET_DATA_TAG, secretDataTypeTag(dataType)],
+        },
+        block.material,
+        actor,
+      );
+      return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+    }
+    throw new KmipError("InvalidField", "Register takes Symmetric Keys (Object Type 2) and Secret Data (7)");
   }
 
   private async locate(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
@@ -428,8 +514,14 @@ export class KmipOperations {
   private async get(payload: TtlvItem | undefined, request: BatchRequest, client: KmipClient): Promise<BatchResult> {
     const key = await this.key(payload, request);
     const format = optionalEnum(payload, TAG.KeyFormatType);
-    if (format !== undefined && format !== KEY_FORMAT_TYPE.Raw) {
-      throw new KmipError("InvalidField", "symmetric keys are returned in Key Format Type Raw only");
+    const wanted = isSecretData(key) ? KEY_FORMAT_TYPE.Opaque : KEY_FORMAT_TYPE.Raw;
+    if (format !== undefined && format !== wanted) {
+      throw new KmipError(
+        "InvalidField",
+        isSecretData(key)
+          ? "Secret Data is returned in Key Format Type Opaque only"
+          : "symmetric keys are returned in Key Format Type Raw only",
+      );
     }
     if (find(payload, TAG.KeyWrappingSpecification)) {
       throw new KmipError(
@@ -439,6 +531,20 @@ export class KmipOperations {
     }
     // ForbiddenError (Permission Denied) for keys that are not distributable.
     const { value } = await this.deps.distribution.exportToClient(key.id, client.certificate, client.actor);
+    if (isSecretData(key)) {
+      const block = struct(TAG.KeyBlock, [
+        enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.Opaque),
+        struct(TAG.KeyValue, [bytes(TAG.KeyMaterial, value)]),
+      ]);
+      return {
+        uniqueIdentifier: key.id,
+        payload: [
+          enumeration(TAG.ObjectType, OBJECT_TYPE.SecretData),
+          text(TAG.UniqueIdentifier, key.id),
+          struct(TAG.SecretData, [enumeration(TAG.SecretDataType, secretDataTypeOf(key)), block]),
+        ],
+      };
+    }
     const { algorithm, length } = algorithmOf(key);
     const keyBlock = struct(TAG.KeyBlock, [
       enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.Raw),
@@ -477,6 +583,34 @@ function pending(operation: string, requests: Array<{ id: string; requiredApprov
     `${operation} needs ${first.requiredApprovals} approval(s) from ${first.approverRole}s (kmip.requireApproval): approval request ${requests.map((r) => r.id).join(", ")} is pending and runs the operation once approved`,
   );
 }
+
+/** Usage mask Wrap/Unwrap alone → purpose wrap; anything else encrypts. */
+function purposeOf(mask: number): KeyPurpose {
+  return mask & (USAGE_MASK.WrapKey | USAGE_MASK.UnwrapKey) && !(mask & (USAGE_MASK.Encrypt | USAGE_MASK.Decrypt))
+    ? "wrap"
+    : "encrypt";
+}
+
+/** The Key Block of a registered object: its format and its material (a copy the caller zeroes). */
+function keyBlockOf(object: TtlvItem | undefined, format: number, what: string): { item: TtlvItem; material: Buffer } {
+  const block = optionalStruct(object, TAG.KeyBlock);
+  if (!block) throw new KmipError("MissingData", `Register of ${what} needs its Key Block`);
+  const given = optionalEnum(block, TAG.KeyFormatType);
+  if (given !== format) {
+    throw new KmipError("InvalidField", `${what} is registered in Key Format Type ${format}, not ${given ?? "(none)"}`);
+  }
+  if (find(block, TAG.KeyWrappingData)) {
+    throw new KmipError(
+      "FeatureNotSupported",
+      "wrapped key material is not registered here: send it inside the TLS session",
+    );
+  }
+  const material = optionalBytes(optionalStruct(block, TAG.KeyValue), TAG.KeyMaterial);
+  if (!material?.length) throw new KmipError("MissingData", `Register of ${what} needs its Key Material`);
+  return { item: block, material: Buffer.from(material) };
+}
+
+const REGISTER_ATTRIBUTES = new Set(["Cryptographic Usage Mask", "Name"]);
 
 const CREATE_ATTRIBUTES = new Set([
   "Cryptographic Algorithm",
@@ -550,11 +684,11 @@ function matches(key: ManagedKey, filter: KmipAttribute): boolean {
     case "State":
       return v.type === "Enumeration" && v.value === kmipState(key);
     case "Object Type":
-      return v.type === "Enumeration" && v.value === OBJECT_TYPE.SymmetricKey;
+      return v.type === "Enumeration" && v.value === objectTypeOf(key);
     case "Cryptographic Algorithm":
-      return v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
+      return !isSecretData(key) && v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
     case "Cryptographic Length":
-      return v.type === "Integer" && v.value === algorithmOf(key).length;
+      return !isSecretData(key) && v.type === "Integer" && v.value === algorithmOf(key).length;
     case "Unique Identifier":
       return v.type === "TextString" && v.value === key.id;
     default:

@@ -23,6 +23,7 @@ export const TAG = {
   KeyFormatType: 0x420042,
   KeyMaterial: 0x420043,
   KeyValue: 0x420045,
+  KeyWrappingData: 0x420046,
   KeyWrappingSpecification: 0x420047,
   LastChangeDate: 0x420048,
   MaximumItems: 0x42004f,
@@ -144,7 +145,9 @@ export const USAGE_MASK = {
   MacVerify: 0x100,
 } as const;
 
-export const KEY_FORMAT_TYPE = { Raw: 1 } as const;
+export const KEY_FORMAT_TYPE = { Raw: 1, Opaque: 2 } as const;
+
+export const SECRET_DATA_TYPE = { Password: 1, Seed: 2 } as const;
 
 export const QUERY_FUNCTION = { Operations: 1, Objects: 2, ServerInformation: 3 } as const;
 

@@ -8,7 +8,7 @@ import sys
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kmip.core import enums
 from kmip.core.factories import attributes as attribute_factory
-from kmip.pie import exceptions
+from kmip.pie import exceptions, objects
 from kmip.pie.client import ProxyKmipClient
 
 config_file, scenario = sys.argv[1], sys.argv[2]
@@ -96,10 +96,6 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
         client.destroy(uid)
         result["afterDestroy"] = attribute_values(client, uid, ["State", "x-Keyward-Destroy-After"])
         result["unknown"] = failure(lambda: client.get_attributes("00000000-0000-0000-0000-000000000000", ["State"]))
-        result["register"] = failure(
-            lambda: client.register(__import__("kmip.pie.objects", fromlist=["SecretData"]).SecretData(
-                b"password", enums.SecretDataType.PASSWORD))
-        )
     elif scenario == "distributable":
         # A key that may leave (usage mask Export): Get returns it, and a library Keyward did not
         # write (pyca/cryptography) opens what the token sealed over KMIP.
@@ -125,6 +121,45 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
         result["oldCiphertextAfterRekey"] = client.decrypt(
             ciphertext, uid=uid, cryptographic_parameters=GCM, iv_counter_nonce=iv
         ).decode()
+    elif scenario == "register":
+        # The client's own AES key, allowed to leave (Export): the token encrypts with it, and Get
+        # gives back the very bytes registered.
+        material = bytes(range(32))
+        uid = client.register(
+            objects.SymmetricKey(
+                enums.CryptographicAlgorithm.AES,
+                256,
+                material,
+                masks=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT,
+                       enums.CryptographicUsageMask.EXPORT],
+                name="kmip-registered-key",
+            )
+        )
+        result["keyUid"] = uid
+        ciphertext, iv = client.encrypt(b"sealed by the token", uid=uid, cryptographic_parameters=GCM)
+        result["openedWithRegistered"] = AESGCM(material).decrypt(iv, ciphertext, None).decode()
+        result["keyBack"] = client.get(uid).value == material
+        # Without Export the registered key never leaves again.
+        kept = client.register(
+            objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, bytes(16), name="kmip-registered-kept")
+        )
+        result["keptGet"] = failure(lambda: client.get(kept))
+        result["aes192"] = failure(
+            lambda: client.register(
+                objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 192, bytes(24), name="kmip-aes-192")
+            )
+        )
+        secret = client.register(
+            objects.SecretData(b"correct horse battery staple", enums.SecretDataType.PASSWORD, name="kmip-db-password")
+        )
+        result["secretUid"] = secret
+        back = client.get(secret)
+        result["secretBack"] = back.value.decode()
+        result["secretType"] = back.data_type.name
+        result["secretObjectType"] = attribute_values(client, secret, ["Object Type"])["Object Type"]
+        result["locatedSecrets"] = client.locate(
+            attributes=[attrs.create_attribute(enums.AttributeType.OBJECT_TYPE, enums.ObjectType.SECRET_DATA)]
+        )
     elif scenario == "whoami":
         result["located"] = client.locate()
 print(json.dumps(result))

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -104,7 +105,6 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     // Destroy schedules the destruction after kms.destroyWaitDays, as the API does.
     expect((r.afterDestroy as Record<string, string>)["x-Keyward-Destroy-After"]).toMatch(/^\d{4}-/);
     expect(r.unknown).toMatchObject({ reason: "ITEM_NOT_FOUND" });
-    expect(r.register).toMatchObject({ reason: "OPERATION_NOT_SUPPORTED" });
 
     // The same key in the KMS, with the client's bound token as the actor of every change.
     const key = await kw.services.keys.get(uid);
@@ -138,6 +138,35 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     const distributions = await kw.services.distribution.list(r.uid as string);
     expect(distributions).toHaveLength(1);
     expect(distributions[0]).toMatchObject({ format: "kmip", recipientSerial: officer.serial });
+  }, 120_000);
+
+  it("registers a symmetric key and a secret, and gives them back only when they may leave", async () => {
+    const officer = await client("kmip-registrar", "key-officer");
+    const r = await pykmip(officer.config, "register");
+    expect(r.openedWithRegistered).toBe("sealed by the token");
+    expect(r.keyBack).toBe(true);
+    expect(r.keptGet).toMatchObject({ reason: "PERMISSION_DENIED" });
+    expect(r.aes192).toMatchObject({ reason: "INVALID_FIELD" });
+    expect(r.secretBack).toBe("correct horse battery staple");
+    expect(r.secretType).toBe("PASSWORD");
+    expect(r.secretObjectType).toBe("SECRET_DATA");
+    expect(r.locatedSecrets).toEqual([r.secretUid]);
+    // Both are KMS keys: registered (audited so), in the token, the secret only as a distributable one.
+    const key = await kw.services.keys.get(r.keyUid as string);
+    expect(key).toMatchObject({ name: "kmip-registered-key", algorithm: "AES-256", distributable: true });
+    const secret = await kw.services.keys.get(r.secretUid as string);
+    expect(secret).toMatchObject({ name: "kmip-db-password", distributable: true });
+    expect(secret.tags).toContain("kmip-secret-data");
+    expect(secret.versions[0]!.keyUri).toMatch(/^pkcs11:/);
+    const events = (await kw.services.audit.search({ limit: 1000 })).filter((e) => e.actor.name === "kmip-registrar");
+    expect(events.filter((e) => e.action === "key.register")).toHaveLength(3);
+    expect(events.filter((e) => e.action === "key.distribute")).toHaveLength(2);
+    // The secret is nowhere in the clear under the data dir: not in the database, not in the token's files.
+    const files = readdirSync(kw.dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+    expect(files.some((f) => /\.(db|sqlite)/.test(f.name))).toBe(true);
+    for (const f of files) {
+      expect(readFileSync(join(f.parentPath, f.name)).includes("correct horse")).toBe(false);
+    }
   }, 120_000);
 
   it("refuses a role without the permission, an unbound certificate, and ends access when the certificate is revoked", async () => {

@@ -12,6 +12,8 @@ from kmip.pie import exceptions, objects
 from kmip.pie.client import ProxyKmipClient
 
 config_file, scenario = sys.argv[1], sys.argv[2]
+# Names are unique in Keyward: a prefix lets a scenario run for several clients of one server.
+prefix = sys.argv[3] if len(sys.argv) > 3 else ""
 GCM = {
     "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
     "block_cipher_mode": enums.BlockCipherMode.GCM,
@@ -132,7 +134,7 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
                 material,
                 masks=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT,
                        enums.CryptographicUsageMask.EXPORT],
-                name="kmip-registered-key",
+                name=prefix + "kmip-registered-key",
             )
         )
         result["keyUid"] = uid
@@ -141,16 +143,16 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
         result["keyBack"] = client.get(uid).value == material
         # Without Export the registered key never leaves again.
         kept = client.register(
-            objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, bytes(16), name="kmip-registered-kept")
+            objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, bytes(16), name=prefix + "kmip-registered-kept")
         )
         result["keptGet"] = failure(lambda: client.get(kept))
         result["aes192"] = failure(
             lambda: client.register(
-                objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 192, bytes(24), name="kmip-aes-192")
+                objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 192, bytes(24), name=prefix + "kmip-aes-192")
             )
         )
         secret = client.register(
-            objects.SecretData(b"correct horse battery staple", enums.SecretDataType.PASSWORD, name="kmip-db-password")
+            objects.SecretData(b"correct horse battery staple", enums.SecretDataType.PASSWORD, name=prefix + "kmip-db-password")
         )
         result["secretUid"] = secret
         back = client.get(secret)

@@ -1,7 +1,11 @@
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { webcrypto } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opensslCsr, startKeyward, type TestKeyward, testActor, writeFile } from "../helpers/keyward.js";
 
@@ -10,6 +14,80 @@ const SCRIPT = join(import.meta.dirname, "kmip-pykmip.py");
 
 let kw: TestKeyward;
 let port: number;
+
+const crypto = webcrypto as unknown as Crypto;
+const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
+
+/** A CA that is not Keyward's (a company's own PKI): a self-signed root that issues client certificates. */
+async function outsideCa(name: string) {
+  const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      name: `CN=${name}`,
+      keys,
+      signingAlgorithm: SIGN,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  let serial = 0x100000 + Math.floor(Math.random() * 0xffffff);
+  return {
+    certificate,
+    /** A client certificate (with its key, PEM) for a SAN URI. */
+    async issue(cn: string, uri: string) {
+      const leafKeys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
+      const leaf = await x509.X509CertificateGenerator.create(
+        {
+          serialNumber: (serial++).toString(16),
+          subject: `CN=${cn}`,
+          issuer: certificate.subject,
+          publicKey: leafKeys.publicKey,
+          signingKey: keys.privateKey,
+          signingAlgorithm: SIGN,
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 86_400_000),
+          extensions: [
+            new x509.BasicConstraintsExtension(false, undefined, true),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+            new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }]),
+            await x509.AuthorityKeyIdentifierExtension.create(certificate, false, crypto),
+          ],
+        },
+        crypto,
+      );
+      const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
+      const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString("base64")}\n-----END PRIVATE KEY-----\n`;
+      return { serial: leaf.serialNumber, cert: leaf.toString("pem"), key };
+    },
+    /** Its CRL (DER) revoking these serials. */
+    async crl(revoked: string[]) {
+      const made = await x509.X509CrlGenerator.create(
+        {
+          issuer: certificate.subject,
+          thisUpdate: new Date(Date.now() - 60_000),
+          nextUpdate: new Date(Date.now() + 3_600_000),
+          signingAlgorithm: SIGN,
+          signingKey: keys.privateKey,
+          entries: revoked.map((serialNumber) => ({ serialNumber, revocationDate: new Date(Date.now() - 1000) })),
+          extensions: [await x509.AuthorityKeyIdentifierExtension.create(certificate, false, crypto)],
+        },
+        crypto,
+      );
+      return Buffer.from(made.rawData);
+    },
+  };
+}
+
+let outside: Awaited<ReturnType<typeof outsideCa>>;
+let crlServer: Server;
+let outsideCrl: Buffer;
 
 /** A kmip-client certificate issued by Keyward through the API, bound to a role (or not). */
 async function client(
@@ -22,9 +100,14 @@ async function client(
   const body = (await res.json()) as { serial: string; certificate: string; chain: string };
   if (role) await kw.services.tokens.create({ role, name, clientCertSerial: body.serial }, testActor);
   const cert = writeFile(kw.dir, `${name}.pem`, body.certificate + body.chain);
+  const config = await pykmipConfig(name, cert, keyFile);
+  return { serial: body.serial, config, cert, key: keyFile };
+}
+
+/** PyKMIP's ProxyKmipClient reads its settings from a config file: one per client, in the temp dir. */
+async function pykmipConfig(name: string, cert: string, keyFile: string): Promise<string> {
   const ca = writeFile(kw.dir, "root.pem", await (await fetch(`${kw.url}/ca/root.pem`)).text());
-  // PyKMIP's ProxyKmipClient reads its settings from a config file: one per client, in the temp dir.
-  const config = writeFile(
+  return writeFile(
     kw.dir,
     `${name}.conf`,
     [
@@ -41,12 +124,19 @@ async function client(
       "",
     ].join("\n"),
   );
-  return { serial: body.serial, config, cert, key: keyFile };
+}
+
+/** A PyKMIP config for a certificate of an outside CA. */
+async function outsideClient(ca: Awaited<ReturnType<typeof outsideCa>>, name: string, uri: string) {
+  const issued = await ca.issue(name, uri);
+  const cert = writeFile(kw.dir, `${name}.pem`, issued.cert);
+  const key = writeFile(kw.dir, `${name}.key`, issued.key);
+  return { serial: issued.serial, config: await pykmipConfig(name, cert, key) };
 }
 
 /** Runs a scenario of the Python script with PyKMIP (asynchronously: the server shares this event loop). */
-async function pykmip(config: string, scenario: string): Promise<Record<string, unknown>> {
-  const { stdout } = await run("/usr/bin/python3", [SCRIPT, config, scenario], { timeout: 60_000 });
+async function pykmip(config: string, scenario: string, prefix = ""): Promise<Record<string, unknown>> {
+  const { stdout } = await run("/usr/bin/python3", [SCRIPT, config, scenario, prefix], { timeout: 60_000 });
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
@@ -64,13 +154,36 @@ async function sClient(args: string[]): Promise<{ code: number; output: string }
 }
 
 beforeAll(async () => {
-  kw = await startKeyward({ overrides: { kmip: { listen: "127.0.0.1:0" } } });
+  // The outside CA's CRL is served over HTTP, as its own PKI would (read afresh: crlRefreshSeconds 0).
+  outside = await outsideCa("Outside Corp Root");
+  outsideCrl = await outside.crl([]);
+  crlServer = createServer((_req, res) => res.end(outsideCrl));
+  await new Promise<void>((resolve) => crlServer.listen(0, "127.0.0.1", resolve));
+  const crlPort = (crlServer.address() as { port: number }).port;
+  const anchorDir = mkdtempSync(join(tmpdir(), "kmip-anchor-"));
+  const certFile = writeFile(anchorDir, "outside-root.pem", outside.certificate.toString("pem"));
+  kw = await startKeyward({
+    overrides: {
+      kmip: {
+        listen: "127.0.0.1:0",
+        trustAnchors: [
+          {
+            certFile,
+            crlUrl: `http://127.0.0.1:${crlPort}/root.crl`,
+            crlRefreshSeconds: 0,
+            clients: [{ name: "outside-app", role: "key-officer", uri: "urn:outside:kmip-app" }],
+          },
+        ],
+      },
+    },
+  });
   const bound = await kw.services.kmip.start();
   port = bound!.port;
 });
 
 afterAll(async () => {
   await kw?.close();
+  crlServer?.close();
 });
 
 describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
@@ -150,7 +263,8 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     expect(r.secretBack).toBe("correct horse battery staple");
     expect(r.secretType).toBe("PASSWORD");
     expect(r.secretObjectType).toBe("SECRET_DATA");
-    expect(r.locatedSecrets).toEqual([r.secretUid]);
+    expect(r.locatedSecrets).toContain(r.secretUid);
+    expect(r.locatedSecrets).not.toContain(r.keyUid);
     // Both are KMS keys: registered (audited so), in the token, the secret only as a distributable one.
     const key = await kw.services.keys.get(r.keyUid as string);
     expect(key).toMatchObject({ name: "kmip-registered-key", algorithm: "AES-256", distributable: true });
@@ -181,6 +295,32 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     const revoked = await kw.api(`/api/v1/certificates/${app.serial}/revoke`, { body: { reason: "keyCompromise" } });
     expect(revoked.status).toBe(200);
     await expect(pykmip(app.config, "whoami")).rejects.toThrow(/revoked/);
+  }, 120_000);
+
+  it("accepts a configured outside CA's client by its SAN URI, until its CRL revokes it; refuses any other CA at the handshake", async () => {
+    const app = await outsideClient(outside, "outside-app", "urn:outside:kmip-app");
+    const r = await pykmip(app.config, "register", "outside-");
+    expect(r.secretBack).toBe("correct horse battery staple");
+    const events = await kw.services.audit.search({ limit: 1000 });
+    expect(events.some((e) => e.action === "key.register" && e.actor.name === "outside-app")).toBe(true);
+
+    // The anchor's certificate, but not a client configured for it.
+    const stranger = await outsideClient(outside, "outside-stranger", "urn:outside:someone-else");
+    await expect(pykmip(stranger.config, "whoami")).rejects.toThrow(/not one of the clients configured/);
+
+    // The outside CA revokes the client: its next message is refused.
+    outsideCrl = await outside.crl([app.serial]);
+    await expect(pykmip(app.config, "whoami")).rejects.toThrow(/revoked by its CA's CRL/);
+
+    // A CA nobody configured: TLS refuses the certificate (TLS 1.3: after the client's Finished, so
+    // PyKMIP reads end-of-file instead of any KMIP answer), and nothing reaches the KMIP layer.
+    const rogue = await outsideCa("Rogue Root");
+    const intruder = await outsideClient(rogue, "rogue-app", "urn:outside:kmip-app");
+    await expect(pykmip(intruder.config, "whoami")).rejects.toThrow(/No data read from socket|SSL|alert/);
+    const after = await kw.services.audit.search({ limit: 1000 });
+    expect(
+      after.filter((e) => e.actor.name === "rogue-app" || e.details?.clientCertificate === intruder.serial),
+    ).toEqual([]);
   }, 120_000);
 
   it("requires a client certificate and TLS 1.2 or later (openssl s_client)", async () => {

@@ -1,4 +1,4 @@
-import type { KeyState, KeyVersion, ManagedKey } from "../keys/index.js";
+import { isKeyPair, type KeyState, type KeyVersion, type ManagedKey } from "../keys/index.js";
 import { KmipError } from "./errors.js";
 import { enumeration, find, findAll, int, optionalInt, optionalText, struct, text, dateTime } from "./items.js";
 import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, SECRET_DATA_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
@@ -65,17 +65,30 @@ export function secretDataTypeOf(key: ManagedKey): number {
   return tag ? Number(tag.slice(SECRET_DATA_TAG.length + 6)) : SECRET_DATA_TYPE.Password;
 }
 
-export function objectTypeOf(key: ManagedKey): number {
+/**
+ * A key pair is two KMIP objects: the private key is the Keyward key (its id), the public key is
+ * the same key's id with this suffix. Both share the key's lifecycle.
+ */
+export const PUBLIC_SUFFIX = "/public";
+
+export function objectTypeOf(key: ManagedKey, publicHalf = false): number {
+  if (isKeyPair(key)) return publicHalf ? OBJECT_TYPE.PublicKey : OBJECT_TYPE.PrivateKey;
   return isSecretData(key) ? OBJECT_TYPE.SecretData : OBJECT_TYPE.SymmetricKey;
 }
 
 export function algorithmOf(key: ManagedKey): { algorithm: number; length: number } {
-  if (key.algorithm === "HMAC-SHA256") return { algorithm: CRYPTO_ALGORITHM.HMAC_SHA256, length: 256 };
-  return { algorithm: CRYPTO_ALGORITHM.AES, length: key.algorithm === "AES-128" ? 128 : 256 };
+  const a = key.algorithm;
+  if (a === "HMAC-SHA256") return { algorithm: CRYPTO_ALGORITHM.HMAC_SHA256, length: 256 };
+  if (a.startsWith("RSA-")) return { algorithm: CRYPTO_ALGORITHM.RSA, length: Number(a.slice(4)) };
+  if (a.startsWith("ECDSA-P")) return { algorithm: CRYPTO_ALGORITHM.ECDSA, length: Number(a.slice(7)) };
+  if (a === "Ed25519") return { algorithm: CRYPTO_ALGORITHM.Ed25519, length: 255 };
+  return { algorithm: CRYPTO_ALGORITHM.AES, length: a === "AES-128" ? 128 : 256 };
 }
 
-export function usageMaskOf(key: ManagedKey): number {
+export function usageMaskOf(key: ManagedKey, publicHalf = false): number {
   if (isSecretData(key)) return USAGE_MASK.Export;
+  if (key.purpose === "sign") return publicHalf ? USAGE_MASK.Verify : USAGE_MASK.Sign;
+  if (key.purpose === "decrypt") return publicHalf ? USAGE_MASK.Encrypt : USAGE_MASK.Decrypt;
   const base =
     key.purpose === "mac"
       ? USAGE_MASK.MacGenerate | USAGE_MASK.MacVerify
@@ -87,18 +100,18 @@ export function usageMaskOf(key: ManagedKey): number {
 }
 
 /** The attributes of a key as KMIP names them, in the order Get Attribute List gives. */
-export function keyAttributes(key: ManagedKey): Array<[string, TtlvItem]> {
+export function keyAttributes(key: ManagedKey, publicHalf = false): Array<[string, TtlvItem]> {
   const v = currentVersion(key);
   const { algorithm, length } = algorithmOf(key);
   // Secret Data has no cryptographic algorithm or length in KMIP.
   const secret = isSecretData(key);
   const attributes: Array<[string, TtlvItem | undefined]> = [
-    ["Unique Identifier", text(0, key.id)],
+    ["Unique Identifier", text(0, publicHalf ? key.id + PUBLIC_SUFFIX : key.id)],
     ["Name", struct(0, [text(TAG.NameValue, key.name), enumeration(TAG.NameType, NAME_TYPE.UninterpretedTextString)])],
-    ["Object Type", enumeration(0, objectTypeOf(key))],
+    ["Object Type", enumeration(0, objectTypeOf(key, publicHalf))],
     ["Cryptographic Algorithm", secret ? undefined : enumeration(0, algorithm)],
     ["Cryptographic Length", secret ? undefined : int(0, length)],
-    ["Cryptographic Usage Mask", int(0, usageMaskOf(key))],
+    ["Cryptographic Usage Mask", int(0, usageMaskOf(key, publicHalf))],
     ["State", enumeration(0, kmipState(key))],
     ["Initial Date", dateTime(0, key.createdAt)],
     ["Activation Date", v.state === "pre-activation" ? undefined : dateTime(0, v.activateAt ?? v.createdAt)],

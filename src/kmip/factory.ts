@@ -57,6 +57,7 @@ export interface Kmip {
 /** Operations whose domain call writes its own audit event on success (key.create, key.encrypt, …). */
 const AUDITED_BY_KEYS = new Set<OperationName>([
   "Create",
+  "CreateKeyPair",
   "Register",
   "ReKey",
   "Activate",

@@ -1,14 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
 import type { Actor } from "../audit/index.js";
-import type {
-  KeyAlgorithm,
-  KeyCrypto,
-  KeyDistribution,
-  KeyLifecycle,
-  KeyPurpose,
-  ManagedKey,
-  SecretKeyAlgorithm,
+import {
+  isKeyPair,
+  type KeyAlgorithm,
+  type KeyCrypto,
+  type KeyDistribution,
+  type KeyLifecycle,
+  type KeyPairAlgorithm,
+  type KeyPurpose,
+  type ManagedKey,
+  type SecretKeyAlgorithm,
 } from "../keys/index.js";
 import {
   algorithmOf,
@@ -19,6 +21,7 @@ import {
   isSecretData,
   kmipState,
   objectTypeOf,
+  PUBLIC_SUFFIX,
   parseAttributes,
   SECRET_DATA_TAG,
   secretDataTypeOf,
@@ -51,6 +54,7 @@ import {
   PADDING_METHOD,
   PROTOCOL_VERSIONS,
   QUERY_FUNCTION,
+  RECOMMENDED_CURVE,
   REVOCATION_REASON,
   SECRET_DATA_TYPE,
   TAG,
@@ -105,6 +109,7 @@ const SUPPORTED: OperationName[] = [
   "DiscoverVersions",
   "Query",
   "Create",
+  "CreateKeyPair",
   "Register",
   "ReKey",
   "Locate",
@@ -157,12 +162,13 @@ export class KmipOperations {
       case "GetAttributes":
         return this.getAttributes(p, request);
       case "GetAttributeList": {
-        const key = await this.key(p, request);
+        const { key, publicHalf } = await this.object(p, request);
+        const uid = publicHalf ? key.id + PUBLIC_SUFFIX : key.id;
         return {
-          uniqueIdentifier: key.id,
+          uniqueIdentifier: uid,
           payload: [
-            text(TAG.UniqueIdentifier, key.id),
-            ...keyAttributes(key).map(([name]) => text(TAG.AttributeName, name)),
+            text(TAG.UniqueIdentifier, uid),
+            ...keyAttributes(key, publicHalf).map(([name]) => text(TAG.AttributeName, name)),
           ],
         };
       }
@@ -209,10 +215,7 @@ export class KmipOperations {
       case "Register":
         return this.register(p, actor);
       case "CreateKeyPair":
-        throw new KmipError(
-          "OperationNotSupported",
-          "Create Key Pair is not supported yet: Keyward's KMS holds symmetric keys only (asymmetric keys are issue 24)",
-        );
+        return this.createKeyPair(p, actor);
       case "AddAttribute":
       case "ModifyAttribute":
       case "DeleteAttribute":
@@ -369,26 +372,36 @@ export class KmipOperations {
   private async locate(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
     const filters = parseAttributes(payload);
     const max = optionalInt(payload, TAG.MaximumItems);
-    const keys = (await this.deps.keys.list()).filter((key) => filters.every((f) => matches(key, f)));
-    keys.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
-    const found = max !== undefined && max >= 0 ? keys.slice(0, max) : keys;
+    const all = (await this.deps.keys.list()).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    // A key pair is two objects: its private key, then its public key.
+    const objects = all.flatMap((key) =>
+      isKeyPair(key)
+        ? [
+            { key, pub: false },
+            { key, pub: true },
+          ]
+        : [{ key, pub: false }],
+    );
+    const hits = objects.filter((o) => filters.every((f) => matches(o.key, f, o.pub)));
+    const found = max !== undefined && max >= 0 ? hits.slice(0, max) : hits;
     return {
       payload: [
         // Located Items is KMIP 1.3's; 1.2 clients would not expect it.
-        request.version[0] > 1 || request.version[1] >= 3 ? int(TAG.LocatedItems, keys.length) : undefined,
-        ...found.map((k) => text(TAG.UniqueIdentifier, k.id)),
+        request.version[0] > 1 || request.version[1] >= 3 ? int(TAG.LocatedItems, hits.length) : undefined,
+        ...found.map((o) => text(TAG.UniqueIdentifier, o.pub ? o.key.id + PUBLIC_SUFFIX : o.key.id)),
       ].filter((i): i is TtlvItem => i !== undefined),
     };
   }
 
   private async getAttributes(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
-    const key = await this.key(payload, request);
+    const { key, publicHalf } = await this.object(payload, request);
+    const uid = publicHalf ? key.id + PUBLIC_SUFFIX : key.id;
     const names = findAll(payload, TAG.AttributeName).map((n) => (n.type === "TextString" ? n.value : ""));
-    const all = keyAttributes(key);
+    const all = keyAttributes(key, publicHalf);
     const chosen = names.length ? all.filter(([name]) => names.includes(name)) : all;
     return {
-      uniqueIdentifier: key.id,
-      payload: [text(TAG.UniqueIdentifier, key.id), ...chosen.map(([name, value]) => attributeItem(name, value))],
+      uniqueIdentifier: uid,
+      payload: [text(TAG.UniqueIdentifier, uid), ...chosen.map(([name, value]) => attributeItem(name, value))],
     };
   }
 
@@ -512,7 +525,8 @@ export class KmipOperations {
   }
 
   private async get(payload: TtlvItem | undefined, request: BatchRequest, client: KmipClient): Promise<BatchResult> {
-    const key = await this.key(payload, request);
+    const { key, publicHalf } = await this.object(payload, request);
+    if (isKeyPair(key)) return this.getKeyPairHalf(key, publicHalf, optionalEnum(payload, TAG.KeyFormatType));
     const format = optionalEnum(payload, TAG.KeyFormatType);
     const wanted = isSecretData(key) ? KEY_FORMAT_TYPE.Opaque : KEY_FORMAT_TYPE.Raw;
     if (format !== undefined && format !== wanted) {
@@ -562,13 +576,126 @@ export class KmipOperations {
     };
   }
 
-  /** The object a request names: its Unique Identifier, else the batch's ID Placeholder. */
+  /** A key pair's public key (X.509 SubjectPublicKeyInfo); its private key never leaves the token. */
+  private getKeyPairHalf(key: ManagedKey, publicHalf: boolean, format: number | undefined): BatchResult {
+    if (!publicHalf) {
+      throw new KmipError(
+        "PermissionDenied",
+        `the private key of ${key.name} was generated non-extractable in the token and never leaves it (Get ${key.id}${PUBLIC_SUFFIX} for its public key)`,
+      );
+    }
+    if (format !== undefined && format !== KEY_FORMAT_TYPE.X509) {
+      throw new KmipError(
+        "InvalidField",
+        "public keys are returned in Key Format Type X.509 (SubjectPublicKeyInfo) only",
+      );
+    }
+    const version = currentVersion(key);
+    if (!version.publicKey)
+      throw new KmipError("ItemNotFound", `version ${version.version} of ${key.name} has no public key`);
+    const { algorithm, length } = algorithmOf(key);
+    const uid = key.id + PUBLIC_SUFFIX;
+    return {
+      uniqueIdentifier: uid,
+      payload: [
+        enumeration(TAG.ObjectType, OBJECT_TYPE.PublicKey),
+        text(TAG.UniqueIdentifier, uid),
+        struct(TAG.PublicKey, [
+          struct(TAG.KeyBlock, [
+            enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.X509),
+            struct(TAG.KeyValue, [bytes(TAG.KeyMaterial, version.publicKey)]),
+            enumeration(TAG.CryptographicAlgorithm, algorithm),
+            int(TAG.CryptographicLength, length),
+          ]),
+        ]),
+      ],
+    };
+  }
+
+  /**
+   * Create Key Pair: a Keyward key pair (RSA 2048/3072/4096, ECDSA P-256/P-384), the private key
+   * generated non-extractable in the token. Its Unique Identifier is the key's id; the public key's
+   * is the same with /public. A Decrypt usage mask on the private key makes an RSA decrypt key.
+   */
+  private async createKeyPair(payload: TtlvItem | undefined, actor: Actor): Promise<BatchResult> {
+    const group = (tag: number) => {
+      const template = optionalStruct(payload, tag);
+      const names = findAll(template, TAG.Name).map((n) => ({ name: "Name", index: 0, value: n }));
+      return [...parseAttributes(template), ...names];
+    };
+    const common = group(TAG.CommonTemplateAttribute);
+    const privateAttrs = group(TAG.PrivateKeyTemplateAttribute);
+    const publicAttrs = group(TAG.PublicKeyTemplateAttribute);
+    const all = [...privateAttrs, ...common, ...publicAttrs];
+    const unknown = all.find((a) => !KEY_PAIR_ATTRIBUTES.has(a.name));
+    if (unknown)
+      throw new KmipError("InvalidField", `Create Key Pair does not take the attribute "${unknown.name}" here`);
+    const get = (name: string) => all.find((a) => a.name === name)?.value;
+    const algorithm = enumValue(get("Cryptographic Algorithm"), "Cryptographic Algorithm");
+    const curve = enumValue(get("Recommended Curve"), "Recommended Curve");
+    let length = intValue(get("Cryptographic Length"), "Cryptographic Length");
+    if (length === undefined && curve === RECOMMENDED_CURVE.P256) length = 256;
+    if (length === undefined && curve === RECOMMENDED_CURVE.P384) length = 384;
+    let keyAlgorithm: KeyPairAlgorithm;
+    if (algorithm === CRYPTO_ALGORITHM.RSA && (length === 2048 || length === 3072 || length === 4096)) {
+      keyAlgorithm = `RSA-${length}`;
+    } else if (
+      (algorithm === CRYPTO_ALGORITHM.ECDSA || algorithm === CRYPTO_ALGORITHM.EC) &&
+      (length === 256 || length === 384)
+    ) {
+      keyAlgorithm = `ECDSA-P${length}`;
+    } else {
+      throw new KmipError(
+        "InvalidField",
+        `Keyward makes RSA key pairs of 2048, 3072 or 4096 bits and EC key pairs on P-256 or P-384, not algorithm ${algorithm ?? "(none)"} of ${length ?? "?"} bits`,
+      );
+    }
+    const privateMask = intValue(
+      (
+        privateAttrs.find((a) => a.name === "Cryptographic Usage Mask") ??
+        common.find((a) => a.name === "Cryptographic Usage Mask")
+      )?.value,
+      "Cryptographic Usage Mask",
+    );
+    const purpose: KeyPurpose =
+      keyAlgorithm.startsWith("RSA-") &&
+      privateMask !== undefined &&
+      privateMask & USAGE_MASK.Decrypt &&
+      !(privateMask & USAGE_MASK.Sign)
+        ? "decrypt"
+        : "sign";
+    // The key's name: the private key's, else the common one, else the public key's.
+    const nameItem = [...privateAttrs, ...common, ...publicAttrs].find((a) => a.name === "Name")?.value;
+    const name = nameItem ? nameValue(nameItem) : `kmip-${randomBytes(6).toString("hex")}`;
+    const key = await this.deps.keys.create({ name, algorithm: keyAlgorithm, purpose, tags: ["kmip"] }, actor);
+    return {
+      uniqueIdentifier: key.id,
+      payload: [
+        text(TAG.PrivateKeyUniqueIdentifier, key.id),
+        text(TAG.PublicKeyUniqueIdentifier, key.id + PUBLIC_SUFFIX),
+      ],
+    };
+  }
+
+  /** The key a request names (for a key pair's public key: the key pair, whose lifecycle it shares). */
   private async key(payload: TtlvItem | undefined, request: BatchRequest): Promise<ManagedKey> {
-    const id = optionalText(payload, TAG.UniqueIdentifier) ?? request.placeholder;
-    if (!id) throw new KmipError("MissingData", `${request.operation} needs a Unique Identifier`);
+    return (await this.object(payload, request)).key;
+  }
+
+  /** The object a request names: its Unique Identifier, else the batch's ID Placeholder. */
+  private async object(
+    payload: TtlvItem | undefined,
+    request: BatchRequest,
+  ): Promise<{ key: ManagedKey; publicHalf: boolean }> {
+    const uid = optionalText(payload, TAG.UniqueIdentifier) ?? request.placeholder;
+    if (!uid) throw new KmipError("MissingData", `${request.operation} needs a Unique Identifier`);
+    const publicHalf = uid.endsWith(PUBLIC_SUFFIX);
+    const id = publicHalf ? uid.slice(0, -PUBLIC_SUFFIX.length) : uid;
     // Keyward key ids are UUIDs: anything else is simply not found (and never reaches SQL as garbage).
-    if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${id}`);
-    return this.deps.keys.get(id);
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
+    const key = await this.deps.keys.get(id);
+    if (publicHalf && !isKeyPair(key)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
+    return { key, publicHalf };
   }
 }
 
@@ -609,6 +736,14 @@ function keyBlockOf(object: TtlvItem | undefined, format: number, what: string):
   if (!material?.length) throw new KmipError("MissingData", `Register of ${what} needs its Key Material`);
   return { item: block, material: Buffer.from(material) };
 }
+
+const KEY_PAIR_ATTRIBUTES = new Set([
+  "Cryptographic Algorithm",
+  "Cryptographic Length",
+  "Cryptographic Usage Mask",
+  "Recommended Curve",
+  "Name",
+]);
 
 const REGISTER_ATTRIBUTES = new Set(["Cryptographic Usage Mask", "Name"]);
 
@@ -676,7 +811,7 @@ function checkGcm(params: TtlvItem | undefined): void {
   }
 }
 
-function matches(key: ManagedKey, filter: KmipAttribute): boolean {
+function matches(key: ManagedKey, filter: KmipAttribute, publicHalf: boolean): boolean {
   const v = filter.value;
   switch (filter.name) {
     case "Name":
@@ -684,13 +819,13 @@ function matches(key: ManagedKey, filter: KmipAttribute): boolean {
     case "State":
       return v.type === "Enumeration" && v.value === kmipState(key);
     case "Object Type":
-      return v.type === "Enumeration" && v.value === objectTypeOf(key);
+      return v.type === "Enumeration" && v.value === objectTypeOf(key, publicHalf);
     case "Cryptographic Algorithm":
       return !isSecretData(key) && v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
     case "Cryptographic Length":
       return !isSecretData(key) && v.type === "Integer" && v.value === algorithmOf(key).length;
     case "Unique Identifier":
-      return v.type === "TextString" && v.value === key.id;
+      return v.type === "TextString" && v.value === (publicHalf ? key.id + PUBLIC_SUFFIX : key.id);
     default:
       throw new KmipError(
         "InvalidField",

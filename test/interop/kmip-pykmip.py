@@ -162,6 +162,29 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
         result["locatedSecrets"] = client.locate(
             attributes=[attrs.create_attribute(enums.AttributeType.OBJECT_TYPE, enums.ObjectType.SECRET_DATA)]
         )
+    elif scenario == "keypair":
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+        for label, algorithm, length in [("rsa", enums.CryptographicAlgorithm.RSA, 2048),
+                                         ("ec", enums.CryptographicAlgorithm.ECDSA, 256)]:
+            public_uid, private_uid = client.create_key_pair(
+                algorithm, length, private_name=prefix + "kmip-" + label + "-pair",
+                private_usage_mask=[enums.CryptographicUsageMask.SIGN],
+                public_usage_mask=[enums.CryptographicUsageMask.VERIFY],
+            )
+            public = client.get(public_uid)
+            loaded = load_der_public_key(public.value)
+            result[label] = {
+                "publicUid": public_uid,
+                "privateUid": private_uid,
+                "publicFormat": public.key_format_type.name,
+                "publicBits": loaded.key_size,
+                "publicHex": public.value.hex(),
+                "privateGet": failure(lambda: client.get(private_uid)),
+                "types": [attribute_values(client, u, ["Object Type"])["Object Type"] for u in (public_uid, private_uid)],
+                "located": client.locate(
+                    attributes=[attrs.create_attribute(enums.AttributeType.NAME, prefix + "kmip-" + label + "-pair")]
+                ),
+            }
     elif scenario == "whoami":
         result["located"] = client.locate()
 print(json.dumps(result))

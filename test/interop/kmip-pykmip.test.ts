@@ -283,6 +283,29 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     }
   }, 120_000);
 
+  it("creates RSA and EC key pairs whose public key Get gives and whose private key never leaves", async () => {
+    const officer = await client("kmip-pairs", "key-officer");
+    const r = (await pykmip(officer.config, "keypair")) as Record<string, Record<string, unknown>>;
+    for (const [label, algorithm, bits] of [
+      ["rsa", "RSA-2048", 2048],
+      ["ec", "ECDSA-P256", 256],
+    ] as const) {
+      const pair = r[label]!;
+      expect(pair.publicUid).toBe(`${pair.privateUid}/public`);
+      expect(pair.publicFormat).toBe("X_509");
+      expect(pair.publicBits).toBe(bits);
+      expect(pair.privateGet).toMatchObject({ reason: "PERMISSION_DENIED" });
+      expect((pair.privateGet as { message: string }).message).toMatch(/never leaves/);
+      expect(pair.types).toEqual(["PUBLIC_KEY", "PRIVATE_KEY"]);
+      // Locate by the name finds both halves.
+      expect(pair.located).toEqual([pair.privateUid, pair.publicUid]);
+      // The KMS's own key pair: the public key is the one the API serves.
+      const key = await kw.services.keys.get(pair.privateUid as string);
+      expect(key).toMatchObject({ algorithm, purpose: "sign", distributable: false });
+      expect(key.versions[0]!.publicKey!.toString("hex")).toBe(pair.publicHex);
+    }
+  }, 180_000);
+
   it("refuses a role without the permission, an unbound certificate, and ends access when the certificate is revoked", async () => {
     const auditor = await client("kmip-auditor", "auditor");
     await expect(pykmip(auditor.config, "lifecycle")).rejects.toThrow(/PERMISSION_DENIED|lacks the permission/);

@@ -42,6 +42,12 @@ export interface CreateKeyRequest {
   deactivateAt?: Date;
 }
 
+function checkName(name: string): void {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name)) {
+    throw new BadRequestError("key names are 1-64 lowercase letters, digits, dots, dashes or underscores");
+  }
+}
+
 /** The purposes each kind of key may have; the first is the default. */
 function purposesOf(algorithm: KeyAlgorithm): KeyPurpose[] {
   if (algorithm === "HMAC-SHA256") return ["mac"];
@@ -102,9 +108,7 @@ export class KeyLifecycle {
   }
 
   private async make(request: CreateKeyRequest, actor: Actor, value?: Buffer): Promise<ManagedKey> {
-    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(request.name)) {
-      throw new BadRequestError("key names are 1-64 lowercase letters, digits, dots, dashes or underscores");
-    }
+    checkName(request.name);
     const purposes = purposesOf(request.algorithm);
     const purpose = request.purpose ?? purposes[0]!;
     if (!purposes.includes(purpose)) {
@@ -165,6 +169,19 @@ export class KeyLifecycle {
     const key = await this.deps.store.get(id);
     if (!key) throw new NotFoundError(`no key with id ${id}`);
     return key;
+  }
+
+  /** A new name (KMIP Modify Attribute Name): key names are unique, so a taken one is a conflict. */
+  async rename(id: string, name: string, actor: Actor): Promise<ManagedKey> {
+    checkName(name);
+    const key = await this.get(id);
+    if (key.name === name) return key;
+    await this.deps.store.rename(
+      key.id,
+      name,
+      keyEvent("key.rename", key, actor, this.deps.clock.now(), { newName: name, previous: key.name }),
+    );
+    return this.get(id);
   }
 
   /** Chooses what revoking a recipient certificate does to this key (see RecipientPolicy). */

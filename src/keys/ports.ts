@@ -78,6 +78,8 @@ export interface KeyStore {
   /** Records the certificate issued for a key pair's version. */
   setVersionCertificate(keyId: string, version: number, serial: string, audit: AuditEvent): Promise<void>;
   setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void>;
+  /** ConflictError when the name is taken. */
+  rename(keyId: string, name: string, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Pre-activation versions whose activation date has come. */

@@ -29,7 +29,7 @@ export interface KmipSettings {
   trustAnchors: readonly OutsideAnchorSettings[];
 }
 
-export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireApproval"> {
+export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireApproval" | "now"> {
   /** Issues the listener's own TLS certificate (profile `server`). */
   issuance: IssueForCsr;
   /** Keyward's CAs: the client certificates they issued are the ones accepted. */
@@ -59,6 +59,9 @@ const AUDITED_BY_KEYS = new Set<OperationName>([
   "Create",
   "CreateKeyPair",
   "Register",
+  "AddAttribute",
+  "ModifyAttribute",
+  "DeleteAttribute",
   "ReKey",
   "Activate",
   "Revoke",
@@ -73,7 +76,12 @@ const SERVER_ACTOR: Actor = { id: "kmip", name: "kmip-listener", kind: "system" 
 
 export function createKmip(deps: KmipDeps): Kmip {
   const { settings, clock, logger } = deps;
-  const operations = new KmipOperations({ ...deps, vendor: "Keyward", requireApproval: settings.requireApproval });
+  const operations = new KmipOperations({
+    ...deps,
+    vendor: "Keyward",
+    requireApproval: settings.requireApproval,
+    now: () => clock.now(),
+  });
   const outside = new OutsideClients(settings.trustAnchors);
   // Certificate (by fingerprint) → its SPKI hash: parsed once, compared on every message.
   const spkiCache = new Map<string, string>();

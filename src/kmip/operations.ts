@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
-import type { Actor } from "../audit/index.js";
+import type { Actor, AuditEvent } from "../audit/index.js";
 import {
   isKeyPair,
   type KeyAlgorithm,
@@ -27,6 +27,7 @@ import {
   secretDataTypeOf,
   secretDataTypeTag,
 } from "./attributes.js";
+import { CUSTOM_LIMITS, type CustomAttributeStore, isClientAttribute } from "./custom-attributes.js";
 import { KmipError } from "./errors.js";
 import {
   bytes,
@@ -70,7 +71,13 @@ export interface KmipClient {
 }
 
 export interface KmipOperationsDeps {
-  keys: Pick<KeyLifecycle, "create" | "register" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
+  keys: Pick<
+    KeyLifecycle,
+    "create" | "register" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate" | "rename"
+  >;
+  /** Clients' x-attributes on keys. */
+  customAttributes: CustomAttributeStore;
+  now(): Date;
   crypto: Pick<KeyCrypto, "encryptGcm" | "decryptGcm" | "mac">;
   distribution: Pick<KeyDistribution, "exportToClient">;
   /** The API's quorum approvals, for the operations `requireApproval` names. */
@@ -111,6 +118,9 @@ const SUPPORTED: OperationName[] = [
   "Create",
   "CreateKeyPair",
   "Register",
+  "AddAttribute",
+  "ModifyAttribute",
+  "DeleteAttribute",
   "ReKey",
   "Locate",
   "Get",
@@ -168,7 +178,10 @@ export class KmipOperations {
           uniqueIdentifier: uid,
           payload: [
             text(TAG.UniqueIdentifier, uid),
-            ...keyAttributes(key, publicHalf).map(([name]) => text(TAG.AttributeName, name)),
+            ...[...keyAttributes(key, publicHalf), ...(await this.custom(key))]
+              .map(([name]) => name)
+              .filter((name, i, names) => names.indexOf(name) === i)
+              .map((name) => text(TAG.AttributeName, name)),
           ],
         };
       }
@@ -218,11 +231,9 @@ export class KmipOperations {
         return this.createKeyPair(p, actor);
       case "AddAttribute":
       case "ModifyAttribute":
+        return this.setAttribute(p, request, actor);
       case "DeleteAttribute":
-        throw new KmipError(
-          "OperationNotSupported",
-          `${request.operation} is not supported yet: Keyward keys are renamed and tagged through the API`,
-        );
+        return this.deleteAttribute(p, request, actor);
     }
   }
 
@@ -397,11 +408,14 @@ export class KmipOperations {
     const { key, publicHalf } = await this.object(payload, request);
     const uid = publicHalf ? key.id + PUBLIC_SUFFIX : key.id;
     const names = findAll(payload, TAG.AttributeName).map((n) => (n.type === "TextString" ? n.value : ""));
-    const all = keyAttributes(key, publicHalf);
+    const all = [...keyAttributes(key, publicHalf), ...(await this.custom(key))];
     const chosen = names.length ? all.filter(([name]) => names.includes(name)) : all;
     return {
       uniqueIdentifier: uid,
-      payload: [text(TAG.UniqueIdentifier, uid), ...chosen.map(([name, value]) => attributeItem(name, value))],
+      payload: [
+        text(TAG.UniqueIdentifier, uid),
+        ...chosen.map(([name, value, index]) => attributeItem(name, value, index)),
+      ],
     };
   }
 
@@ -576,6 +590,103 @@ export class KmipOperations {
     };
   }
 
+  /** A key's custom attributes, as Get Attributes lists them (with their index). */
+  private async custom(key: ManagedKey): Promise<Array<[string, TtlvItem, number]>> {
+    return (await this.deps.customAttributes.list(key.id)).map((a) => [a.name, text(0, a.value), a.index]);
+  }
+
+  /**
+   * Add Attribute and Modify Attribute: a client's x-attributes (text) are kept with the key; Name is
+   * the Keyward key's one name, so it is modified (a rename), never added.
+   */
+  private async setAttribute(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const { key } = await this.object(payload, request);
+    const [attribute] = parseAttributes(payload);
+    if (!attribute) throw new KmipError("MissingData", `${request.operation} needs an Attribute`);
+    const adding = request.operation === "AddAttribute";
+    const answer = (index: number, value: TtlvItem): BatchResult => ({
+      uniqueIdentifier: key.id,
+      payload: [text(TAG.UniqueIdentifier, key.id), attributeItem(attribute.name, value, index)],
+    });
+    if (attribute.name === "Name") {
+      if (adding || attribute.index !== 0) {
+        throw new KmipError(
+          "IllegalOperation",
+          "a Keyward key has exactly one Name: modify it (index 0) to rename the key",
+        );
+      }
+      const renamed = await this.deps.keys.rename(key.id, nameValue(attribute.value), actor);
+      return answer(0, keyAttributes(renamed).find(([n]) => n === "Name")![1]);
+    }
+    if (!isClientAttribute(attribute.name)) {
+      throw new KmipError(
+        "IllegalOperation",
+        `${attribute.name} is set by Keyward, not by clients: clients add, modify and delete their own x- attributes (and rename with Name)`,
+      );
+    }
+    if (attribute.name.length > CUSTOM_LIMITS.nameChars)
+      throw new KmipError("InvalidField", "the attribute name is too long");
+    if (attribute.value.type !== "TextString" || attribute.value.value.length > CUSTOM_LIMITS.valueChars) {
+      throw new KmipError(
+        "InvalidField",
+        `custom attributes are Text Strings of at most ${CUSTOM_LIMITS.valueChars} characters`,
+      );
+    }
+    const existing = await this.deps.customAttributes.list(key.id);
+    const same = existing.filter((a) => a.name === attribute.name);
+    let index = attribute.index;
+    if (adding) {
+      if (existing.length >= CUSTOM_LIMITS.perKey) {
+        throw new KmipError("IllegalOperation", `a key keeps at most ${CUSTOM_LIMITS.perKey} custom attributes`);
+      }
+      // A new instance goes after the existing ones (KMIP assigns the index on Add).
+      index = same.length ? Math.max(...same.map((a) => a.index)) + 1 : 0;
+    } else if (!same.some((a) => a.index === index)) {
+      throw new KmipError("ItemNotFound", `key ${key.name} has no attribute ${attribute.name} at index ${index}`);
+    }
+    const value = attribute.value.value;
+    await this.deps.customAttributes.put(
+      key.id,
+      { name: attribute.name, index, value },
+      attributeEvent(adding ? "kmip.attribute.add" : "kmip.attribute.modify", key, actor, this.deps.now(), {
+        attribute: attribute.name,
+        index,
+        value,
+      }),
+    );
+    return answer(index, text(0, value));
+  }
+
+  private async deleteAttribute(
+    payload: TtlvItem | undefined,
+    request: BatchRequest,
+    actor: Actor,
+  ): Promise<BatchResult> {
+    const { key } = await this.object(payload, request);
+    const name = optionalText(payload, TAG.AttributeName);
+    if (!name) throw new KmipError("MissingData", "Delete Attribute needs an Attribute Name");
+    const index = optionalInt(payload, TAG.AttributeIndex) ?? 0;
+    if (!isClientAttribute(name)) {
+      throw new KmipError("IllegalOperation", `${name} cannot be deleted: only a client's own x- attributes can`);
+    }
+    const found = (await this.deps.customAttributes.list(key.id)).find((a) => a.name === name && a.index === index);
+    if (!found) throw new KmipError("ItemNotFound", `key ${key.name} has no attribute ${name} at index ${index}`);
+    await this.deps.customAttributes.remove(
+      key.id,
+      name,
+      index,
+      attributeEvent("kmip.attribute.delete", key, actor, this.deps.now(), {
+        attribute: name,
+        index,
+        value: found.value,
+      }),
+    );
+    return {
+      uniqueIdentifier: key.id,
+      payload: [text(TAG.UniqueIdentifier, key.id), attributeItem(name, text(0, found.value), index)],
+    };
+  }
+
   /** A key pair's public key (X.509 SubjectPublicKeyInfo); its private key never leaves the token. */
   private getKeyPairHalf(key: ManagedKey, publicHalf: boolean, format: number | undefined): BatchResult {
     if (!publicHalf) {
@@ -697,6 +808,23 @@ export class KmipOperations {
     if (publicHalf && !isKeyPair(key)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
     return { key, publicHalf };
   }
+}
+
+function attributeEvent(
+  action: string,
+  key: ManagedKey,
+  actor: Actor,
+  at: Date,
+  details: Record<string, string | number>,
+): AuditEvent {
+  return {
+    action,
+    actor,
+    target: { type: "key", id: key.id },
+    outcome: "success",
+    details: { name: key.name, ...details },
+    at,
+  };
 }
 
 /**

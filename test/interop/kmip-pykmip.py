@@ -7,6 +7,7 @@ import sys
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kmip.core import enums
+from kmip.core import exceptions as core_exceptions
 from kmip.core.factories import attributes as attribute_factory
 from kmip.pie import exceptions, objects
 from kmip.pie.client import ProxyKmipClient
@@ -40,6 +41,9 @@ def failure(call):
         call()
     except exceptions.KmipOperationFailure as error:
         return {"status": error.status.name, "reason": error.reason.name, "message": error.message}
+    except core_exceptions.OperationFailure as error:
+        # The newer calls (Delete/Modify Attribute) raise this one.
+        return {"status": error.status.name, "reason": error.reason.name, "message": str(error)}
     return None
 
 
@@ -185,6 +189,54 @@ with ProxyKmipClient(config="client", config_file=config_file) as client:
                     attributes=[attrs.create_attribute(enums.AttributeType.NAME, prefix + "kmip-" + label + "-pair")]
                 ),
             }
+    elif scenario == "attributes":
+        from kmip.core import objects as cobjects, primitives
+        from kmip.core.factories.payloads.response import ResponsePayloadFactory
+        from kmip.core.messages import payloads
+
+        # Nor can it read an Add Attribute answer, which has Modify Attribute's layout too.
+        ResponsePayloadFactory._create_add_attribute_payload = lambda self: payloads.ModifyAttributeResponsePayload()
+
+        def attribute(name, value, index=None):
+            return cobjects.Attribute(
+                attribute_name=cobjects.Attribute.AttributeName(name),
+                attribute_index=cobjects.Attribute.AttributeIndex(index) if index is not None else None,
+                attribute_value=primitives.TextString(value, tag=enums.Tags.ATTRIBUTE_VALUE),
+            )
+
+        def add(uid, name, value):
+            # KMIP 1.x Add Attribute has Modify Attribute's payload (Unique Identifier, Attribute):
+            # PyKMIP has no Add Attribute call of its own, so its Modify payload is sent as Add.
+            return client.proxy.send_request_payload(
+                enums.Operation.ADD_ATTRIBUTE,
+                payloads.ModifyAttributeRequestPayload(unique_identifier=uid, attribute=attribute(name, value)),
+            )
+
+        uid = client.create(enums.CryptographicAlgorithm.AES, 256, name="kmip-attr-key")
+        add(uid, "x-owner", "billing")
+        add(uid, "x-env", "prod")
+        add(uid, "x-env", "dr")
+        result["afterAdd"] = sorted(n for n in client.get_attribute_list(uid) if n.startswith("x-"))
+        _, found = client.get_attributes(uid, ["x-env"])
+        result["envs"] = sorted(a.attribute_value.value for a in found)
+        client.modify_attribute(unique_identifier=uid, attribute=attribute("x-owner", "payments", 0))
+        result["owner"] = attribute_values(client, uid, ["x-owner"])["x-owner"]
+        client.delete_attribute(unique_identifier=uid, attribute_name="x-env", attribute_index=1)
+        _, found = client.get_attributes(uid, ["x-env"])
+        result["envsAfterDelete"] = [a.attribute_value.value for a in found]
+        client.modify_attribute(
+            unique_identifier=uid,
+            attribute=attrs.create_attribute(enums.AttributeType.NAME, "kmip-attr-renamed"),
+        )
+        result["renamed"] = attribute_values(client, uid, ["Name"])["Name"]
+        result["locatedRenamed"] = client.locate(
+            attributes=[attrs.create_attribute(enums.AttributeType.NAME, "kmip-attr-renamed")]
+        )
+        result["deleteState"] = failure(
+            lambda: client.delete_attribute(unique_identifier=uid, attribute_name="State", attribute_index=0)
+        )
+        result["addName"] = failure(lambda: add(uid, "Name", "second-name"))
+        result["uid"] = uid
     elif scenario == "whoami":
         result["located"] = client.locate()
 print(json.dumps(result))

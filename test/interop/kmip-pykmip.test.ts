@@ -306,6 +306,27 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     }
   }, 180_000);
 
+  it("adds, modifies and deletes custom attributes, and renames a key with Modify Attribute Name", async () => {
+    const officer = await client("kmip-attributes", "key-officer");
+    const r = await pykmip(officer.config, "attributes");
+    expect(r.afterAdd).toEqual(["x-Keyward-Version", "x-env", "x-owner"]);
+    expect(r.envs).toEqual(["dr", "prod"]);
+    expect(r.owner).toBe("payments");
+    expect(r.envsAfterDelete).toEqual(["prod"]);
+    expect(r.renamed).toBe("kmip-attr-renamed");
+    expect(r.locatedRenamed).toEqual([r.uid]);
+    expect(r.deleteState).toMatchObject({ reason: "ILLEGAL_OPERATION" });
+    expect(r.addName).toMatchObject({ reason: "ILLEGAL_OPERATION" });
+    // The rename is the KMS key's, and every change is audited with the client as the actor.
+    expect((await kw.services.keys.get(r.uid as string)).name).toBe("kmip-attr-renamed");
+    const actions = (await kw.services.audit.search({ limit: 1000 }))
+      .filter((e) => e.actor.name === "kmip-attributes" && e.outcome === "success")
+      .map((e) => e.action);
+    expect(actions).toEqual(
+      expect.arrayContaining(["kmip.attribute.add", "kmip.attribute.modify", "kmip.attribute.delete", "key.rename"]),
+    );
+  }, 120_000);
+
   it("refuses a role without the permission, an unbound certificate, and ends access when the certificate is revoked", async () => {
     const auditor = await client("kmip-auditor", "auditor");
     await expect(pykmip(auditor.config, "lifecycle")).rejects.toThrow(/PERMISSION_DENIED|lacks the permission/);

@@ -226,8 +226,9 @@ describe("KMIP messages over the listener (raw TTLV)", () => {
     );
     expect(value(badAlgorithm, TAG.ResultReason)).toBe(0x07);
     expect(value(badAlgorithm, TAG.ResultMessage)).toMatch(/AES keys of 128 or 256 bits/);
-    expect(value(keyPair, TAG.ResultReason)).toBe(0x05);
-    expect(value(keyPair, TAG.ResultMessage)).toMatch(/Create Key Pair is not supported yet/);
+    // Create Key Pair without an algorithm: Invalid Field naming what it makes.
+    expect(value(keyPair, TAG.ResultReason)).toBe(0x07);
+    expect(value(keyPair, TAG.ResultMessage)).toMatch(/RSA key pairs of 2048, 3072 or 4096 bits/);
     expect(value(unknownOp, TAG.ResultReason)).toBe(0x05);
     expect(value(badLocate, TAG.ResultMessage)).toMatch(/Locate by "Contact Information" is not supported/);
     s.close();

@@ -20,32 +20,40 @@ const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 
 /** A CA that is not Keyward's (a company's own PKI): a self-signed root that issues client certificates. */
-async function outsideCa(name: string) {
+async function outsideCa(name: string, parent?: { certificate: x509.X509Certificate; keys: CryptoKeyPair }) {
   const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      name: `CN=${name}`,
-      keys,
-      signingAlgorithm: SIGN,
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + 86_400_000),
-      extensions: [
-        new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-      ],
-    },
-    crypto,
-  );
+  const common = {
+    signingAlgorithm: SIGN,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    ],
+  };
+  const certificate = parent
+    ? await x509.X509CertificateGenerator.create(
+        {
+          ...common,
+          subject: `CN=${name}`,
+          issuer: parent.certificate.subject,
+          publicKey: keys.publicKey,
+          signingKey: parent.keys.privateKey,
+        },
+        crypto,
+      )
+    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${name}`, keys }, crypto);
   let serial = 0x100000 + Math.floor(Math.random() * 0xffffff);
   return {
     certificate,
-    /** A client certificate (with its key, PEM) for a SAN URI. */
-    async issue(cn: string, uri: string) {
+    keys,
+    /** A client certificate (with its key, PEM) for a SAN URI; its chain up to the root follows it. */
+    async issue(cn: string, uri: string, serialNumber?: string) {
       const leafKeys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]);
       const leaf = await x509.X509CertificateGenerator.create(
         {
-          serialNumber: (serial++).toString(16),
+          serialNumber: serialNumber ?? (serial++).toString(16),
           subject: `CN=${cn}`,
           issuer: certificate.subject,
           publicKey: leafKeys.publicKey,
@@ -64,7 +72,8 @@ async function outsideCa(name: string) {
       );
       const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
       const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString("base64")}\n-----END PRIVATE KEY-----\n`;
-      return { serial: leaf.serialNumber, cert: leaf.toString("pem"), key };
+      const chain = parent ? certificate.toString("pem") : "";
+      return { serial: leaf.serialNumber, cert: `${leaf.toString("pem")}\n${chain}`, key };
     },
     /** Its CRL (DER) revoking these serials. */
     async crl(revoked: string[]) {
@@ -127,8 +136,8 @@ async function pykmipConfig(name: string, cert: string, keyFile: string): Promis
 }
 
 /** A PyKMIP config for a certificate of an outside CA. */
-async function outsideClient(ca: Awaited<ReturnType<typeof outsideCa>>, name: string, uri: string) {
-  const issued = await ca.issue(name, uri);
+async function outsideClient(ca: Awaited<ReturnType<typeof outsideCa>>, name: string, uri: string, serial?: string) {
+  const issued = await ca.issue(name, uri, serial);
   const cert = writeFile(kw.dir, `${name}.pem`, issued.cert);
   const key = writeFile(kw.dir, `${name}.key`, issued.key);
   return { serial: issued.serial, config: await pykmipConfig(name, cert, key) };
@@ -355,6 +364,13 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     // The outside CA revokes the client: its next message is refused.
     outsideCrl = await outside.crl([app.serial]);
     await expect(pykmip(app.config, "whoami")).rejects.toThrow(/revoked by its CA's CRL/);
+
+    // A CA under the anchor (TLS accepts the chain) issues a certificate with the serial of a
+    // Keyward certificate bound to a role: the serial alone does not make it that client.
+    const victim = await client("kmip-victim", "key-officer");
+    const sub = await outsideCa("Outside Issuing CA", outside);
+    const forged = await outsideClient(sub, "kmip-forger", "urn:outside:forger", victim.serial);
+    await expect(pykmip(forged.config, "whoami")).rejects.toThrow(/not the one Keyward issued/);
 
     // A CA nobody configured: TLS refuses the certificate (TLS 1.3: after the client's Finished, so
     // PyKMIP reads end-of-file instead of any KMIP answer), and nothing reaches the KMIP layer.

@@ -53,6 +53,7 @@ import {
   SqlCaStore,
   SqlCertificateStore,
   SqlDistributionStore,
+  SqlKmipAttributeStore,
   SqlEscrowStore,
   SqlKeyStore,
   SqlOverviewStore,
@@ -459,6 +460,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   // KMIP clients use the KMS's keys; their certificates are ours, bound to tokens like mTLS ones.
   const kmip = createKmip({
     keys,
+    customAttributes: new SqlKmipAttributeStore(db),
     crypto: kms.crypto,
     distribution,
     issuance: { issue: (request) => issuance.issuance.issue(request) },

@@ -503,9 +503,43 @@ export const ConfigSchema = z
          * ["key.compromise"]) instead of running for a bound role that holds the permission.
          */
         requireApproval: z.array(z.enum(["destroy", "compromise"])).default([]),
+        /**
+         * CAs besides Keyward's whose client certificates KMIP accepts (issuing directly), each with
+         * its CRL (required in practice: without one, status unknown, refused) and the clients it may
+         * have, matched by a SAN URI or the subject CN, each with a role.
+         */
+        trustAnchors: z
+          .array(
+            z
+              .object({
+                certFile: z.string().min(1),
+                crlUrl: z.url({ protocol: /^https?$/ }).optional(),
+                crlRefreshSeconds: z.number().int().min(0).max(86_400).default(300),
+                clients: z
+                  .array(
+                    z
+                      .object({
+                        name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+                        role: z.string().min(1),
+                        uri: z.string().min(1).optional(),
+                        cn: z.string().min(1).optional(),
+                      })
+                      .strict(),
+                  )
+                  .min(1),
+              })
+              .strict(),
+          )
+          .default([]),
       })
       .strict()
-      .default({ serverNames: [], maxMessageBytes: 1_048_576, idleTimeoutSeconds: 300, requireApproval: [] }),
+      .default({
+        serverNames: [],
+        maxMessageBytes: 1_048_576,
+        idleTimeoutSeconds: 300,
+        requireApproval: [],
+        trustAnchors: [],
+      }),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

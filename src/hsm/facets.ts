@@ -81,6 +81,13 @@ export interface KeyPairs {
 export interface SecretKeys {
   /** Always sensitive; extractable only for keys that may be distributed (wrapped). */
   generateSecretKey(algorithm: SecretKeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  /** A KMS secret from a registered value (KMIP Register): sensitive, extractable only when distributable. */
+  storeSecretKey(
+    algorithm: SecretKeyAlgorithm,
+    label: string,
+    value: Buffer,
+    options: { extractable: boolean },
+  ): Promise<string>;
   /** A shared HMAC secret shown to someone once (EAB key, TOTP seed), then used only by handle. */
   importHmacKey(value: Buffer, label: string): Promise<string>;
   /** Ciphertext with the 16-byte tag appended. */

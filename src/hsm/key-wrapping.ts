@@ -124,12 +124,35 @@ export function exportToHost(p11: pkcs11js.PKCS11, session: Handle, key: Handle)
     attr(pkcs11js.CKA_VALUE, transport),
   ]);
   try {
-    const wrapped = p11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, handle, key, Buffer.alloc(64));
+    // AES key wrap takes multiples of 8 bytes: the token pads a shorter secret (a registered KMIP
+    // password) with zeros, so the value is cut back to the object's own length.
+    const size = valueLength(p11, session, key);
+    const wrapped = p11.C_WrapKey(
+      session,
+      { mechanism: pkcs11js.CKM_AES_KEY_WRAP },
+      handle,
+      key,
+      Buffer.alloc(size === undefined ? 64 : Math.ceil(size / 8) * 8 + 8),
+    );
     const decipher = createDecipheriv("id-aes256-wrap", transport, Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
-    return Buffer.concat([decipher.update(wrapped), decipher.final()]);
+    const value = Buffer.concat([decipher.update(wrapped), decipher.final()]);
+    if (size === undefined || value.length === size) return value;
+    const exact = Buffer.from(value.subarray(0, size));
+    value.fill(0);
+    return exact;
   } finally {
     transport.fill(0);
     p11.C_DestroyObject(session, handle);
+  }
+}
+
+/** CKA_VALUE_LEN of a secret key (not sensitive); undefined on a token that does not give it. */
+function valueLength(p11: pkcs11js.PKCS11, session: Handle, key: Handle): number | undefined {
+  try {
+    const raw = p11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_VALUE_LEN }])[0]!.value as Buffer;
+    return raw.length >= 4 ? raw.readUInt32LE(0) : raw.length ? raw.readUIntLE(0, raw.length) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -87,6 +87,35 @@ export class Pkcs11SecretKeys implements SecretKeys {
     return uri;
   }
 
+  /**
+   * Creates a KMS secret from a value a client registered (KMIP Register, over mutual TLS): the same
+   * template as a generated one, so it is sensitive and extractable only when distributable. The
+   * caller zeroes the value.
+   */
+  async storeSecretKey(
+    algorithm: SecretKeyAlgorithm,
+    label: string,
+    value: Buffer,
+    options: { extractable: boolean },
+  ): Promise<string> {
+    const id = randomBytes(16);
+    const template = [
+      ...secretKeyTemplate(algorithm, label, id, options.extractable),
+      { type: pkcs11js.CKA_VALUE, value },
+    ];
+    this.core.requireFeature("secrets.import");
+    const uri = this.core.uri(label, id, "secret-key");
+    await this.core.withSession(
+      "store registered secret key",
+      (session) => this.core.p11.C_CreateObject(session, template),
+      {
+        key: uri,
+      },
+    );
+    await this.refuseWeakened(uri, options.extractable);
+    return uri;
+  }
+
   /** A secret the token made weaker than asked (not sensitive, extractable when it must not be) is destroyed. */
   private async refuseWeakened(uri: string, extractable: boolean): Promise<void> {
     const attributes = await this.secretKeyAttributes(uri);

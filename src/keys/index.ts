@@ -18,6 +18,7 @@ export {
   type RecipientPolicy,
   type KeyVersion,
   type ManagedKey,
+  type SecretKeyAlgorithm,
   type SecretKeyCryptoOps,
   type SecretKeyImportOps,
   type SecretKeyLifecycleOps,

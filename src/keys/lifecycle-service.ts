@@ -42,6 +42,12 @@ export interface CreateKeyRequest {
   deactivateAt?: Date;
 }
 
+function checkName(name: string): void {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name)) {
+    throw new BadRequestError("key names are 1-64 lowercase letters, digits, dots, dashes or underscores");
+  }
+}
+
 /** The purposes each kind of key may have; the first is the default. */
 function purposesOf(algorithm: KeyAlgorithm): KeyPurpose[] {
   if (algorithm === "HMAC-SHA256") return ["mac"];
@@ -74,9 +80,35 @@ export class KeyLifecycle {
   ) {}
 
   async create(request: CreateKeyRequest, actor: Actor): Promise<ManagedKey> {
-    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(request.name)) {
-      throw new BadRequestError("key names are 1-64 lowercase letters, digits, dots, dashes or underscores");
+    return this.make(request, actor);
+  }
+
+  /**
+   * A secret key whose first version holds a value a client brought (KMIP Register, over mutual
+   * TLS): stored in the token with the template of a generated key. The value is zeroed here.
+   */
+  async register(
+    request: CreateKeyRequest & { algorithm: SecretKeyAlgorithm },
+    value: Buffer,
+    actor: Actor,
+  ): Promise<ManagedKey> {
+    try {
+      if (!this.deps.token.storeSecretKey) throw new ConflictError("this token does not take registered key material");
+      const expected = request.algorithm === "AES-128" ? 16 : request.algorithm === "AES-256" ? 32 : undefined;
+      // HMAC takes keys of any length; fewer than 16 bytes (a short password) are still a secret to keep.
+      if (expected ? value.length !== expected : value.length < 1 || value.length > 1024) {
+        throw new BadRequestError(
+          `a registered ${request.algorithm} key is ${expected ? `${expected} bytes` : "1 to 1024 bytes"}, not ${value.length}`,
+        );
+      }
+      return await this.make(request, actor, value);
+    } finally {
+      value.fill(0);
     }
+  }
+
+  private async make(request: CreateKeyRequest, actor: Actor, value?: Buffer): Promise<ManagedKey> {
+    checkName(request.name);
     const purposes = purposesOf(request.algorithm);
     const purpose = request.purpose ?? purposes[0]!;
     if (!purposes.includes(purpose)) {
@@ -109,14 +141,14 @@ export class KeyLifecycle {
       createdAt: now,
       versions: [],
     };
-    const version = await this.newVersion(key, 1, now, { activateAt: start > now ? start : undefined });
+    const version = await this.newVersion(key, 1, now, { activateAt: start > now ? start : undefined, value });
     if (request.deactivateAt) version.deactivateAt = request.deactivateAt;
     if (key.purpose === "decrypt") key.oaepHash = await this.oaepHashOf(key, version.keyUri);
     // The database may refuse (e.g. the name is taken): the new secret must not linger in the token.
     await recordVersionOrDestroy(this.destroyer(key), version.keyUri, () =>
       this.deps.store.create(
         { ...key, versions: [version] },
-        keyEvent("key.create", key, actor, now, {
+        keyEvent(value ? "key.register" : "key.create", key, actor, now, {
           algorithm: key.algorithm,
           purpose,
           distributable: key.distributable,
@@ -137,6 +169,19 @@ export class KeyLifecycle {
     const key = await this.deps.store.get(id);
     if (!key) throw new NotFoundError(`no key with id ${id}`);
     return key;
+  }
+
+  /** A new name (KMIP Modify Attribute Name): key names are unique, so a taken one is a conflict. */
+  async rename(id: string, name: string, actor: Actor): Promise<ManagedKey> {
+    checkName(name);
+    const key = await this.get(id);
+    if (key.name === name) return key;
+    await this.deps.store.rename(
+      key.id,
+      name,
+      keyEvent("key.rename", key, actor, this.deps.clock.now(), { newName: name, previous: key.name }),
+    );
+    return this.get(id);
   }
 
   /** Chooses what revoking a recipient certificate does to this key (see RecipientPolicy). */
@@ -336,9 +381,15 @@ export class KeyLifecycle {
     key: ManagedKey,
     version: number,
     now: Date,
-    options: { activateAt?: Date } = {},
+    options: { activateAt?: Date; value?: Buffer } = {},
   ): Promise<KeyVersion> {
     const label = versionLabel(key, version);
+    if (options.value && this.deps.token.storeSecretKey && !isKeyPair(key)) {
+      const keyUri = await this.deps.token.storeSecretKey(key.algorithm as SecretKeyAlgorithm, label, options.value, {
+        extractable: key.distributable,
+      });
+      return versionRecord(key, version, keyUri, now, options.activateAt);
+    }
     if (isKeyPair(key)) {
       const usage = key.purpose === "decrypt" ? "decrypt" : "sign";
       const pair = await this.deps.token.generateKeyPair(KEY_TYPE_OF[key.algorithm], label, usage);

@@ -78,6 +78,8 @@ export interface KeyStore {
   /** Records the certificate issued for a key pair's version. */
   setVersionCertificate(keyId: string, version: number, serial: string, audit: AuditEvent): Promise<void>;
   setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void>;
+  /** ConflictError when the name is taken. */
+  rename(keyId: string, name: string, audit: AuditEvent): Promise<void>;
   /** Versions whose scheduled destruction is due. */
   dueForDestruction(now: Date): Promise<KeyVersion[]>;
   /** Pre-activation versions whose activation date has come. */
@@ -93,6 +95,13 @@ export interface KeyStore {
 /** Lifecycle: a version's object is made at create/rotate and destroyed at the end of its life. */
 export interface SecretKeyLifecycleOps {
   generateSecretKey(algorithm: SecretKeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
+  /** A secret from a value a client registered (KMIP Register); absent: registration is refused. */
+  storeSecretKey?(
+    algorithm: SecretKeyAlgorithm,
+    label: string,
+    value: Buffer,
+    options: { extractable: boolean },
+  ): Promise<string>;
   destroySecretKey(uri: string): Promise<void>;
 }
 

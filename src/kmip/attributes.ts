@@ -1,7 +1,7 @@
-import type { KeyState, KeyVersion, ManagedKey } from "../keys/index.js";
+import { isKeyPair, type KeyState, type KeyVersion, type ManagedKey } from "../keys/index.js";
 import { KmipError } from "./errors.js";
 import { enumeration, find, findAll, int, optionalInt, optionalText, struct, text, dateTime } from "./items.js";
-import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
+import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, SECRET_DATA_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
 import type { TtlvItem } from "./ttlv.js";
 
 /** One KMIP 1.x attribute: its name, index and value (the value item keeps its TTLV type). */
@@ -55,12 +55,40 @@ export function kmipState(key: ManagedKey): number {
   return KEY_STATE_TO_KMIP[currentVersion(key).state];
 }
 
-export function algorithmOf(key: ManagedKey): { algorithm: number; length: number } {
-  if (key.algorithm === "HMAC-SHA256") return { algorithm: CRYPTO_ALGORITHM.HMAC_SHA256, length: 256 };
-  return { algorithm: CRYPTO_ALGORITHM.AES, length: key.algorithm === "AES-128" ? 128 : 256 };
+/** Registered KMIP Secret Data: a generic secret in the token, tagged so (see Register). */
+export const SECRET_DATA_TAG = "kmip-secret-data";
+export const secretDataTypeTag = (type: number) => `${SECRET_DATA_TAG}-type-${type}`;
+export const isSecretData = (key: ManagedKey) => key.tags.includes(SECRET_DATA_TAG);
+
+export function secretDataTypeOf(key: ManagedKey): number {
+  const tag = key.tags.find((t) => t.startsWith(`${SECRET_DATA_TAG}-type-`));
+  return tag ? Number(tag.slice(SECRET_DATA_TAG.length + 6)) : SECRET_DATA_TYPE.Password;
 }
 
-export function usageMaskOf(key: ManagedKey): number {
+/**
+ * A key pair is two KMIP objects: the private key is the Keyward key (its id), the public key is
+ * the same key's id with this suffix. Both share the key's lifecycle.
+ */
+export const PUBLIC_SUFFIX = "/public";
+
+export function objectTypeOf(key: ManagedKey, publicHalf = false): number {
+  if (isKeyPair(key)) return publicHalf ? OBJECT_TYPE.PublicKey : OBJECT_TYPE.PrivateKey;
+  return isSecretData(key) ? OBJECT_TYPE.SecretData : OBJECT_TYPE.SymmetricKey;
+}
+
+export function algorithmOf(key: ManagedKey): { algorithm: number; length: number } {
+  const a = key.algorithm;
+  if (a === "HMAC-SHA256") return { algorithm: CRYPTO_ALGORITHM.HMAC_SHA256, length: 256 };
+  if (a.startsWith("RSA-")) return { algorithm: CRYPTO_ALGORITHM.RSA, length: Number(a.slice(4)) };
+  if (a.startsWith("ECDSA-P")) return { algorithm: CRYPTO_ALGORITHM.ECDSA, length: Number(a.slice(7)) };
+  if (a === "Ed25519") return { algorithm: CRYPTO_ALGORITHM.Ed25519, length: 255 };
+  return { algorithm: CRYPTO_ALGORITHM.AES, length: a === "AES-128" ? 128 : 256 };
+}
+
+export function usageMaskOf(key: ManagedKey, publicHalf = false): number {
+  if (isSecretData(key)) return USAGE_MASK.Export;
+  if (key.purpose === "sign") return publicHalf ? USAGE_MASK.Verify : USAGE_MASK.Sign;
+  if (key.purpose === "decrypt") return publicHalf ? USAGE_MASK.Encrypt : USAGE_MASK.Decrypt;
   const base =
     key.purpose === "mac"
       ? USAGE_MASK.MacGenerate | USAGE_MASK.MacVerify
@@ -72,16 +100,18 @@ export function usageMaskOf(key: ManagedKey): number {
 }
 
 /** The attributes of a key as KMIP names them, in the order Get Attribute List gives. */
-export function keyAttributes(key: ManagedKey): Array<[string, TtlvItem]> {
+export function keyAttributes(key: ManagedKey, publicHalf = false): Array<[string, TtlvItem]> {
   const v = currentVersion(key);
   const { algorithm, length } = algorithmOf(key);
+  // Secret Data has no cryptographic algorithm or length in KMIP.
+  const secret = isSecretData(key);
   const attributes: Array<[string, TtlvItem | undefined]> = [
-    ["Unique Identifier", text(0, key.id)],
+    ["Unique Identifier", text(0, publicHalf ? key.id + PUBLIC_SUFFIX : key.id)],
     ["Name", struct(0, [text(TAG.NameValue, key.name), enumeration(TAG.NameType, NAME_TYPE.UninterpretedTextString)])],
-    ["Object Type", enumeration(0, OBJECT_TYPE.SymmetricKey)],
-    ["Cryptographic Algorithm", enumeration(0, algorithm)],
-    ["Cryptographic Length", int(0, length)],
-    ["Cryptographic Usage Mask", int(0, usageMaskOf(key))],
+    ["Object Type", enumeration(0, objectTypeOf(key, publicHalf))],
+    ["Cryptographic Algorithm", secret ? undefined : enumeration(0, algorithm)],
+    ["Cryptographic Length", secret ? undefined : int(0, length)],
+    ["Cryptographic Usage Mask", int(0, usageMaskOf(key, publicHalf))],
     ["State", enumeration(0, kmipState(key))],
     ["Initial Date", dateTime(0, key.createdAt)],
     ["Activation Date", v.state === "pre-activation" ? undefined : dateTime(0, v.activateAt ?? v.createdAt)],

@@ -1,3 +1,6 @@
+import { createHash } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
+import * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Principal } from "../access/index.js";
 import type { Actor, AuditEvent } from "../audit/index.js";
@@ -9,6 +12,7 @@ import { KmipError } from "./errors.js";
 import { KmipListener } from "./listener.js";
 import type { MessageOutcome } from "./messages.js";
 import { type KmipClient, KmipOperations, type KmipOperationsDeps } from "./operations.js";
+import { OutsideClients, type OutsideAnchorSettings } from "./outside-clients.js";
 import { type IssueForCsr, issueServerIdentity, renewalDue, type ServerIdentity } from "./server-identity.js";
 import type { OperationName } from "./spec.js";
 import { DEFAULT_LIMITS } from "./ttlv.js";
@@ -21,9 +25,11 @@ export interface KmipSettings {
   maxMessageBytes: number;
   idleTimeoutSeconds: number;
   requireApproval: ReadonlyArray<"destroy" | "compromise">;
+  /** CAs besides Keyward's whose client certificates are accepted, and the clients each may have. */
+  trustAnchors: readonly OutsideAnchorSettings[];
 }
 
-export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireApproval"> {
+export interface KmipDeps extends Omit<KmipOperationsDeps, "vendor" | "requireApproval" | "now"> {
   /** Issues the listener's own TLS certificate (profile `server`). */
   issuance: IssueForCsr;
   /** Keyward's CAs: the client certificates they issued are the ones accepted. */
@@ -51,6 +57,11 @@ export interface Kmip {
 /** Operations whose domain call writes its own audit event on success (key.create, key.encrypt, …). */
 const AUDITED_BY_KEYS = new Set<OperationName>([
   "Create",
+  "CreateKeyPair",
+  "Register",
+  "AddAttribute",
+  "ModifyAttribute",
+  "DeleteAttribute",
   "ReKey",
   "Activate",
   "Revoke",
@@ -65,7 +76,15 @@ const SERVER_ACTOR: Actor = { id: "kmip", name: "kmip-listener", kind: "system" 
 
 export function createKmip(deps: KmipDeps): Kmip {
   const { settings, clock, logger } = deps;
-  const operations = new KmipOperations({ ...deps, vendor: "Keyward", requireApproval: settings.requireApproval });
+  const operations = new KmipOperations({
+    ...deps,
+    vendor: "Keyward",
+    requireApproval: settings.requireApproval,
+    now: () => clock.now(),
+  });
+  const outside = new OutsideClients(settings.trustAnchors);
+  // Certificate (by fingerprint) → its SPKI hash: parsed once, compared on every message.
+  const spkiCache = new Map<string, string>();
   let identity: ServerIdentity | undefined;
   let renewal: NodeJS.Timeout | undefined;
 
@@ -77,14 +96,27 @@ export function createKmip(deps: KmipDeps): Kmip {
     async tlsOptions() {
       identity ??= await issueServerIdentity(deps.issuance, serverNames(settings), SERVER_ACTOR);
       const cas = await deps.cas();
-      return { key: identity.key, cert: identity.cert, ca: cas.map((c) => certificatePem(c.certificate)) };
+      return {
+        key: identity.key,
+        cert: identity.cert,
+        ca: [...cas.map((c) => certificatePem(c.certificate)), ...outside.pems()],
+      };
     },
     async authenticate(peer, address, requestId): Promise<KmipClient> {
       const serial = peer.serialNumber?.toLowerCase().replace(/^(00)+/, "");
       if (!serial) throw new KmipError("AuthenticationNotSuccessful", "no client certificate");
+      if (outside.issuedByOutside(peer)) {
+        const found = await outside.authenticate(peer, serial, clock.now());
+        return { ...found, actor: actorOf(found.principal, requestId, address) };
+      }
       // TLS checked the chain; whether Keyward still considers the certificate good is checked here,
       // on every message: a revocation ends access at once, even on an open connection.
       const record = await deps.findCertificate(serial);
+      // The serial alone is not the certificate: a certificate another CA issued with the same serial
+      // must not stand for ours, so its key must be the one Keyward certified.
+      if (record && spkiOf(peer, spkiCache) !== record.spkiSha256) {
+        throw new KmipError("PermissionDenied", `client certificate ${serial} is not the one Keyward issued`);
+      }
       if (record?.status !== "valid" || record.notAfter <= clock.now()) {
         throw new KmipError(
           "PermissionDenied",
@@ -100,13 +132,7 @@ export function createKmip(deps: KmipDeps): Kmip {
       }
       return {
         principal,
-        actor: {
-          id: principal.id,
-          name: principal.name,
-          kind: principal.kind,
-          requestId,
-          ...(address ? { address } : {}),
-        },
+        actor: actorOf(principal, requestId, address),
         certificate: { serial, subject: record.subject, spkiSha256: record.spkiSha256, notAfter: record.notAfter },
       };
     },
@@ -170,6 +196,21 @@ function serverNames(settings: KmipSettings): string[] {
   if (settings.serverNames.length) return settings.serverNames;
   const host = settings.listen ? listenAddress(settings.listen).host : "localhost";
   return [host === "0.0.0.0" || host === "::" ? "localhost" : host];
+}
+
+function actorOf(principal: Principal, requestId: string, address: string | undefined): Actor {
+  return { id: principal.id, name: principal.name, kind: principal.kind, requestId, ...(address ? { address } : {}) };
+}
+
+function spkiOf(peer: PeerCertificate, cache: Map<string, string>): string {
+  let spki = cache.get(peer.fingerprint256);
+  if (!spki) {
+    const key = new x509.X509Certificate(new Uint8Array(peer.raw)).publicKey.rawData;
+    spki = createHash("sha256").update(Buffer.from(key)).digest("hex");
+    if (cache.size >= 1000) cache.clear();
+    cache.set(peer.fingerprint256, spki);
+  }
+  return spki;
 }
 
 const kebab = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase();

@@ -113,7 +113,7 @@ export class KmipListener {
       let client: KmipClient | undefined;
       let refusal: KmipError | undefined;
       try {
-        client = await this.deps.authenticate(socket.getPeerCertificate(), address, `kmip-${++this.requests}`);
+        client = await this.deps.authenticate(socket.getPeerCertificate(true), address, `kmip-${++this.requests}`);
       } catch (error) {
         refusal =
           error instanceof KmipError

@@ -1,16 +1,33 @@
 import { randomBytes } from "node:crypto";
 import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
-import type { Actor } from "../audit/index.js";
-import type { KeyAlgorithm, KeyCrypto, KeyDistribution, KeyLifecycle, KeyPurpose, ManagedKey } from "../keys/index.js";
+import type { Actor, AuditEvent } from "../audit/index.js";
+import {
+  isKeyPair,
+  type KeyAlgorithm,
+  type KeyCrypto,
+  type KeyDistribution,
+  type KeyLifecycle,
+  type KeyPairAlgorithm,
+  type KeyPurpose,
+  type ManagedKey,
+  type SecretKeyAlgorithm,
+} from "../keys/index.js";
 import {
   algorithmOf,
   attributeItem,
   currentVersion,
   type KmipAttribute,
   keyAttributes,
+  isSecretData,
   kmipState,
+  objectTypeOf,
+  PUBLIC_SUFFIX,
   parseAttributes,
+  SECRET_DATA_TAG,
+  secretDataTypeOf,
+  secretDataTypeTag,
 } from "./attributes.js";
+import { CUSTOM_LIMITS, type CustomAttributeStore, isClientAttribute } from "./custom-attributes.js";
 import { KmipError } from "./errors.js";
 import {
   bytes,
@@ -38,7 +55,9 @@ import {
   PADDING_METHOD,
   PROTOCOL_VERSIONS,
   QUERY_FUNCTION,
+  RECOMMENDED_CURVE,
   REVOCATION_REASON,
+  SECRET_DATA_TYPE,
   TAG,
   USAGE_MASK,
 } from "./spec.js";
@@ -52,7 +71,13 @@ export interface KmipClient {
 }
 
 export interface KmipOperationsDeps {
-  keys: Pick<KeyLifecycle, "create" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate">;
+  keys: Pick<
+    KeyLifecycle,
+    "create" | "register" | "get" | "list" | "changeState" | "scheduleDestroy" | "rotate" | "rename"
+  >;
+  /** Clients' x-attributes on keys. */
+  customAttributes: CustomAttributeStore;
+  now(): Date;
   crypto: Pick<KeyCrypto, "encryptGcm" | "decryptGcm" | "mac">;
   distribution: Pick<KeyDistribution, "exportToClient">;
   /** The API's quorum approvals, for the operations `requireApproval` names. */
@@ -91,6 +116,11 @@ const SUPPORTED: OperationName[] = [
   "DiscoverVersions",
   "Query",
   "Create",
+  "CreateKeyPair",
+  "Register",
+  "AddAttribute",
+  "ModifyAttribute",
+  "DeleteAttribute",
   "ReKey",
   "Locate",
   "Get",
@@ -142,12 +172,16 @@ export class KmipOperations {
       case "GetAttributes":
         return this.getAttributes(p, request);
       case "GetAttributeList": {
-        const key = await this.key(p, request);
+        const { key, publicHalf } = await this.object(p, request);
+        const uid = publicHalf ? key.id + PUBLIC_SUFFIX : key.id;
         return {
-          uniqueIdentifier: key.id,
+          uniqueIdentifier: uid,
           payload: [
-            text(TAG.UniqueIdentifier, key.id),
-            ...keyAttributes(key).map(([name]) => text(TAG.AttributeName, name)),
+            text(TAG.UniqueIdentifier, uid),
+            ...[...keyAttributes(key, publicHalf), ...(await this.custom(key))]
+              .map(([name]) => name)
+              .filter((name, i, names) => names.indexOf(name) === i)
+              .map((name) => text(TAG.AttributeName, name)),
           ],
         };
       }
@@ -159,6 +193,7 @@ export class KmipOperations {
         return this.destroy(p, request, actor);
       case "ReKey": {
         const key = await this.key(p, request);
+        if (isSecretData(key)) throw new KmipError("IllegalOperation", `${key.name} is Secret Data: it has no new key`);
         if (optionalInt(p, TAG.Offset) !== undefined) {
           throw new KmipError(
             "FeatureNotSupported",
@@ -175,6 +210,7 @@ export class KmipOperations {
         return this.decrypt(p, request, actor);
       case "Mac": {
         const key = await this.key(p, request);
+        if (isSecretData(key)) throw new KmipError("IllegalOperation", `${key.name} is Secret Data, not a MAC key`);
         const params = optionalStruct(p, TAG.CryptographicParameters);
         const algorithm = optionalEnum(params, TAG.CryptographicAlgorithm);
         if (algorithm !== undefined && algorithm !== CRYPTO_ALGORITHM.HMAC_SHA256) {
@@ -190,22 +226,14 @@ export class KmipOperations {
       case "Get":
         return this.get(p, request, client);
       case "Register":
-        throw new KmipError(
-          "OperationNotSupported",
-          "Register is not supported: key material enters Keyward only sealed to its import certificate (keyward key import, docs/keys.md), and secret data has no store here",
-        );
+        return this.register(p, actor);
       case "CreateKeyPair":
-        throw new KmipError(
-          "OperationNotSupported",
-          "Create Key Pair is not supported yet: Keyward's KMS holds symmetric keys only (asymmetric keys are issue 24)",
-        );
+        return this.createKeyPair(p, actor);
       case "AddAttribute":
       case "ModifyAttribute":
+        return this.setAttribute(p, request, actor);
       case "DeleteAttribute":
-        throw new KmipError(
-          "OperationNotSupported",
-          `${request.operation} is not supported yet: Keyward keys are renamed and tagged through the API`,
-        );
+        return this.deleteAttribute(p, request, actor);
     }
   }
 
@@ -223,7 +251,12 @@ export class KmipOperations {
     if (functions.includes(QUERY_FUNCTION.Operations)) {
       for (const name of SUPPORTED) out.push(enumeration(TAG.Operation, OPERATION[name]));
     }
-    if (functions.includes(QUERY_FUNCTION.Objects)) out.push(enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey));
+    if (functions.includes(QUERY_FUNCTION.Objects)) {
+      out.push(
+        enumeration(TAG.ObjectType, OBJECT_TYPE.SymmetricKey),
+        enumeration(TAG.ObjectType, OBJECT_TYPE.SecretData),
+      );
+    }
     if (functions.includes(QUERY_FUNCTION.ServerInformation)) {
       out.push(text(TAG.VendorIdentification, this.deps.vendor));
     }
@@ -251,12 +284,7 @@ export class KmipOperations {
         `Keyward creates AES keys of 128 or 256 bits and HMAC-SHA256 keys, not algorithm ${algorithm ?? "(none)"} of ${length ?? "?"} bits`,
       );
     }
-    const purpose: KeyPurpose =
-      keyAlgorithm === "HMAC-SHA256"
-        ? "mac"
-        : mask & (USAGE_MASK.WrapKey | USAGE_MASK.UnwrapKey) && !(mask & (USAGE_MASK.Encrypt | USAGE_MASK.Decrypt))
-          ? "wrap"
-          : "encrypt";
+    const purpose: KeyPurpose = keyAlgorithm === "HMAC-SHA256" ? "mac" : purposeOf(mask);
     const unknown = attributes.find((a) => !CREATE_ATTRIBUTES.has(a.name));
     if (unknown) throw new KmipError("InvalidField", `Create does not take the attribute "${unknown.name}" here`);
     const nameItem = get("Name");
@@ -280,29 +308,114 @@ export class KmipOperations {
     };
   }
 
+  /**
+   * Register: the client's key or secret becomes a Keyward key whose first version is a token object
+   * made from the value (sensitive; extractable only when it may leave). It came over mutual TLS, as
+   * Get's answers leave; the value is zeroed once the token holds it and never reaches the database.
+   */
+  private async register(payload: TtlvItem | undefined, actor: Actor): Promise<BatchResult> {
+    const objectType = optionalEnum(payload, TAG.ObjectType);
+    const attributes = templateAttributes(payload);
+    const unknown = attributes.find((a) => !REGISTER_ATTRIBUTES.has(a.name));
+    if (unknown) throw new KmipError("InvalidField", `Register does not take the attribute "${unknown.name}" here`);
+    const get = (name: string) => attributes.find((a) => a.name === name)?.value;
+    const mask = intValue(get("Cryptographic Usage Mask"), "Cryptographic Usage Mask") ?? 0;
+    const nameItem = get("Name");
+    const name = nameItem ? nameValue(nameItem) : `kmip-${randomBytes(6).toString("hex")}`;
+    if (objectType === OBJECT_TYPE.SymmetricKey) {
+      const block = keyBlockOf(optionalStruct(payload, TAG.SymmetricKey), KEY_FORMAT_TYPE.Raw, "a Symmetric Key");
+      const algorithm = optionalEnum(block.item, TAG.CryptographicAlgorithm);
+      const length = optionalInt(block.item, TAG.CryptographicLength) ?? block.material.length * 8;
+      let keyAlgorithm: SecretKeyAlgorithm;
+      if (algorithm === CRYPTO_ALGORITHM.AES && (length === 128 || length === 256)) keyAlgorithm = `AES-${length}`;
+      else if (algorithm === CRYPTO_ALGORITHM.HMAC_SHA256 && length >= 128) keyAlgorithm = "HMAC-SHA256";
+      else {
+        block.material.fill(0);
+        throw new KmipError(
+          "InvalidField",
+          `Keyward registers AES keys of 128 or 256 bits and HMAC-SHA256 keys, not algorithm ${algorithm ?? "(none)"} of ${length} bits`,
+        );
+      }
+      if (length !== block.material.length * 8) {
+        block.material.fill(0);
+        throw new KmipError("InvalidField", `the Key Material is ${block.material.length * 8} bits, not ${length}`);
+      }
+      const key = await this.deps.keys.register(
+        {
+          name,
+          algorithm: keyAlgorithm,
+          purpose: keyAlgorithm === "HMAC-SHA256" ? "mac" : purposeOf(mask),
+          distributable: (mask & USAGE_MASK.Export) !== 0,
+          tags: ["kmip"],
+        },
+        block.material,
+        actor,
+      );
+      return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+    }
+    if (objectType === OBJECT_TYPE.SecretData) {
+      const secret = optionalStruct(payload, TAG.SecretData);
+      const dataType = optionalEnum(secret, TAG.SecretDataType);
+      if (dataType !== SECRET_DATA_TYPE.Password && dataType !== SECRET_DATA_TYPE.Seed) {
+        throw new KmipError("InvalidField", "Secret Data needs a Secret Data Type: Password (1) or Seed (2)");
+      }
+      const block = keyBlockOf(secret, KEY_FORMAT_TYPE.Opaque, "Secret Data");
+      // A secret given back by Get must be extractable, so it is a distributable key (recorded as a
+      // distribution on every Get). It is kept as the token's generic secret, which Keyward's KMS
+      // calls HMAC-SHA256; the tags say it is KMIP Secret Data and of which type.
+      const key = await this.deps.keys.register(
+        {
+          name,
+          algorithm: "HMAC-SHA256",
+          purpose: "mac",
+          distributable: true,
+          rotationDays: 0,
+          tags: ["kmip", SECRET_DATA_TAG, secretDataTypeTag(dataType)],
+        },
+        block.material,
+        actor,
+      );
+      return { uniqueIdentifier: key.id, payload: [text(TAG.UniqueIdentifier, key.id)] };
+    }
+    throw new KmipError("InvalidField", "Register takes Symmetric Keys (Object Type 2) and Secret Data (7)");
+  }
+
   private async locate(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
     const filters = parseAttributes(payload);
     const max = optionalInt(payload, TAG.MaximumItems);
-    const keys = (await this.deps.keys.list()).filter((key) => filters.every((f) => matches(key, f)));
-    keys.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
-    const found = max !== undefined && max >= 0 ? keys.slice(0, max) : keys;
+    const all = (await this.deps.keys.list()).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    // A key pair is two objects: its private key, then its public key.
+    const objects = all.flatMap((key) =>
+      isKeyPair(key)
+        ? [
+            { key, pub: false },
+            { key, pub: true },
+          ]
+        : [{ key, pub: false }],
+    );
+    const hits = objects.filter((o) => filters.every((f) => matches(o.key, f, o.pub)));
+    const found = max !== undefined && max >= 0 ? hits.slice(0, max) : hits;
     return {
       payload: [
         // Located Items is KMIP 1.3's; 1.2 clients would not expect it.
-        request.version[0] > 1 || request.version[1] >= 3 ? int(TAG.LocatedItems, keys.length) : undefined,
-        ...found.map((k) => text(TAG.UniqueIdentifier, k.id)),
+        request.version[0] > 1 || request.version[1] >= 3 ? int(TAG.LocatedItems, hits.length) : undefined,
+        ...found.map((o) => text(TAG.UniqueIdentifier, o.pub ? o.key.id + PUBLIC_SUFFIX : o.key.id)),
       ].filter((i): i is TtlvItem => i !== undefined),
     };
   }
 
   private async getAttributes(payload: TtlvItem | undefined, request: BatchRequest): Promise<BatchResult> {
-    const key = await this.key(payload, request);
+    const { key, publicHalf } = await this.object(payload, request);
+    const uid = publicHalf ? key.id + PUBLIC_SUFFIX : key.id;
     const names = findAll(payload, TAG.AttributeName).map((n) => (n.type === "TextString" ? n.value : ""));
-    const all = keyAttributes(key);
+    const all = [...keyAttributes(key, publicHalf), ...(await this.custom(key))];
     const chosen = names.length ? all.filter(([name]) => names.includes(name)) : all;
     return {
-      uniqueIdentifier: key.id,
-      payload: [text(TAG.UniqueIdentifier, key.id), ...chosen.map(([name, value]) => attributeItem(name, value))],
+      uniqueIdentifier: uid,
+      payload: [
+        text(TAG.UniqueIdentifier, uid),
+        ...chosen.map(([name, value, index]) => attributeItem(name, value, index)),
+      ],
     };
   }
 
@@ -426,10 +539,17 @@ export class KmipOperations {
   }
 
   private async get(payload: TtlvItem | undefined, request: BatchRequest, client: KmipClient): Promise<BatchResult> {
-    const key = await this.key(payload, request);
+    const { key, publicHalf } = await this.object(payload, request);
+    if (isKeyPair(key)) return this.getKeyPairHalf(key, publicHalf, optionalEnum(payload, TAG.KeyFormatType));
     const format = optionalEnum(payload, TAG.KeyFormatType);
-    if (format !== undefined && format !== KEY_FORMAT_TYPE.Raw) {
-      throw new KmipError("InvalidField", "symmetric keys are returned in Key Format Type Raw only");
+    const wanted = isSecretData(key) ? KEY_FORMAT_TYPE.Opaque : KEY_FORMAT_TYPE.Raw;
+    if (format !== undefined && format !== wanted) {
+      throw new KmipError(
+        "InvalidField",
+        isSecretData(key)
+          ? "Secret Data is returned in Key Format Type Opaque only"
+          : "symmetric keys are returned in Key Format Type Raw only",
+      );
     }
     if (find(payload, TAG.KeyWrappingSpecification)) {
       throw new KmipError(
@@ -439,6 +559,20 @@ export class KmipOperations {
     }
     // ForbiddenError (Permission Denied) for keys that are not distributable.
     const { value } = await this.deps.distribution.exportToClient(key.id, client.certificate, client.actor);
+    if (isSecretData(key)) {
+      const block = struct(TAG.KeyBlock, [
+        enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.Opaque),
+        struct(TAG.KeyValue, [bytes(TAG.KeyMaterial, value)]),
+      ]);
+      return {
+        uniqueIdentifier: key.id,
+        payload: [
+          enumeration(TAG.ObjectType, OBJECT_TYPE.SecretData),
+          text(TAG.UniqueIdentifier, key.id),
+          struct(TAG.SecretData, [enumeration(TAG.SecretDataType, secretDataTypeOf(key)), block]),
+        ],
+      };
+    }
     const { algorithm, length } = algorithmOf(key);
     const keyBlock = struct(TAG.KeyBlock, [
       enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.Raw),
@@ -456,14 +590,241 @@ export class KmipOperations {
     };
   }
 
-  /** The object a request names: its Unique Identifier, else the batch's ID Placeholder. */
-  private async key(payload: TtlvItem | undefined, request: BatchRequest): Promise<ManagedKey> {
-    const id = optionalText(payload, TAG.UniqueIdentifier) ?? request.placeholder;
-    if (!id) throw new KmipError("MissingData", `${request.operation} needs a Unique Identifier`);
-    // Keyward key ids are UUIDs: anything else is simply not found (and never reaches SQL as garbage).
-    if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${id}`);
-    return this.deps.keys.get(id);
+  /** A key's custom attributes, as Get Attributes lists them (with their index). */
+  private async custom(key: ManagedKey): Promise<Array<[string, TtlvItem, number]>> {
+    return (await this.deps.customAttributes.list(key.id)).map((a) => [a.name, text(0, a.value), a.index]);
   }
+
+  /**
+   * Add Attribute and Modify Attribute: a client's x-attributes (text) are kept with the key; Name is
+   * the Keyward key's one name, so it is modified (a rename), never added.
+   */
+  private async setAttribute(payload: TtlvItem | undefined, request: BatchRequest, actor: Actor): Promise<BatchResult> {
+    const { key } = await this.object(payload, request);
+    const [attribute] = parseAttributes(payload);
+    if (!attribute) throw new KmipError("MissingData", `${request.operation} needs an Attribute`);
+    const adding = request.operation === "AddAttribute";
+    const answer = (index: number, value: TtlvItem): BatchResult => ({
+      uniqueIdentifier: key.id,
+      payload: [text(TAG.UniqueIdentifier, key.id), attributeItem(attribute.name, value, index)],
+    });
+    if (attribute.name === "Name") {
+      if (adding || attribute.index !== 0) {
+        throw new KmipError(
+          "IllegalOperation",
+          "a Keyward key has exactly one Name: modify it (index 0) to rename the key",
+        );
+      }
+      const renamed = await this.deps.keys.rename(key.id, nameValue(attribute.value), actor);
+      return answer(0, keyAttributes(renamed).find(([n]) => n === "Name")![1]);
+    }
+    if (!isClientAttribute(attribute.name)) {
+      throw new KmipError(
+        "IllegalOperation",
+        `${attribute.name} is set by Keyward, not by clients: clients add, modify and delete their own x- attributes (and rename with Name)`,
+      );
+    }
+    if (attribute.name.length > CUSTOM_LIMITS.nameChars)
+      throw new KmipError("InvalidField", "the attribute name is too long");
+    if (attribute.value.type !== "TextString" || attribute.value.value.length > CUSTOM_LIMITS.valueChars) {
+      throw new KmipError(
+        "InvalidField",
+        `custom attributes are Text Strings of at most ${CUSTOM_LIMITS.valueChars} characters`,
+      );
+    }
+    const existing = await this.deps.customAttributes.list(key.id);
+    const same = existing.filter((a) => a.name === attribute.name);
+    let index = attribute.index;
+    if (adding) {
+      if (existing.length >= CUSTOM_LIMITS.perKey) {
+        throw new KmipError("IllegalOperation", `a key keeps at most ${CUSTOM_LIMITS.perKey} custom attributes`);
+      }
+      // A new instance goes after the existing ones (KMIP assigns the index on Add).
+      index = same.length ? Math.max(...same.map((a) => a.index)) + 1 : 0;
+    } else if (!same.some((a) => a.index === index)) {
+      throw new KmipError("ItemNotFound", `key ${key.name} has no attribute ${attribute.name} at index ${index}`);
+    }
+    const value = attribute.value.value;
+    await this.deps.customAttributes.put(
+      key.id,
+      { name: attribute.name, index, value },
+      attributeEvent(adding ? "kmip.attribute.add" : "kmip.attribute.modify", key, actor, this.deps.now(), {
+        attribute: attribute.name,
+        index,
+        value,
+      }),
+    );
+    return answer(index, text(0, value));
+  }
+
+  private async deleteAttribute(
+    payload: TtlvItem | undefined,
+    request: BatchRequest,
+    actor: Actor,
+  ): Promise<BatchResult> {
+    const { key } = await this.object(payload, request);
+    const name = optionalText(payload, TAG.AttributeName);
+    if (!name) throw new KmipError("MissingData", "Delete Attribute needs an Attribute Name");
+    const index = optionalInt(payload, TAG.AttributeIndex) ?? 0;
+    if (!isClientAttribute(name)) {
+      throw new KmipError("IllegalOperation", `${name} cannot be deleted: only a client's own x- attributes can`);
+    }
+    const found = (await this.deps.customAttributes.list(key.id)).find((a) => a.name === name && a.index === index);
+    if (!found) throw new KmipError("ItemNotFound", `key ${key.name} has no attribute ${name} at index ${index}`);
+    await this.deps.customAttributes.remove(
+      key.id,
+      name,
+      index,
+      attributeEvent("kmip.attribute.delete", key, actor, this.deps.now(), {
+        attribute: name,
+        index,
+        value: found.value,
+      }),
+    );
+    return {
+      uniqueIdentifier: key.id,
+      payload: [text(TAG.UniqueIdentifier, key.id), attributeItem(name, text(0, found.value), index)],
+    };
+  }
+
+  /** A key pair's public key (X.509 SubjectPublicKeyInfo); its private key never leaves the token. */
+  private getKeyPairHalf(key: ManagedKey, publicHalf: boolean, format: number | undefined): BatchResult {
+    if (!publicHalf) {
+      throw new KmipError(
+        "PermissionDenied",
+        `the private key of ${key.name} was generated non-extractable in the token and never leaves it (Get ${key.id}${PUBLIC_SUFFIX} for its public key)`,
+      );
+    }
+    if (format !== undefined && format !== KEY_FORMAT_TYPE.X509) {
+      throw new KmipError(
+        "InvalidField",
+        "public keys are returned in Key Format Type X.509 (SubjectPublicKeyInfo) only",
+      );
+    }
+    const version = currentVersion(key);
+    if (!version.publicKey)
+      throw new KmipError("ItemNotFound", `version ${version.version} of ${key.name} has no public key`);
+    const { algorithm, length } = algorithmOf(key);
+    const uid = key.id + PUBLIC_SUFFIX;
+    return {
+      uniqueIdentifier: uid,
+      payload: [
+        enumeration(TAG.ObjectType, OBJECT_TYPE.PublicKey),
+        text(TAG.UniqueIdentifier, uid),
+        struct(TAG.PublicKey, [
+          struct(TAG.KeyBlock, [
+            enumeration(TAG.KeyFormatType, KEY_FORMAT_TYPE.X509),
+            struct(TAG.KeyValue, [bytes(TAG.KeyMaterial, version.publicKey)]),
+            enumeration(TAG.CryptographicAlgorithm, algorithm),
+            int(TAG.CryptographicLength, length),
+          ]),
+        ]),
+      ],
+    };
+  }
+
+  /**
+   * Create Key Pair: a Keyward key pair (RSA 2048/3072/4096, ECDSA P-256/P-384), the private key
+   * generated non-extractable in the token. Its Unique Identifier is the key's id; the public key's
+   * is the same with /public. A Decrypt usage mask on the private key makes an RSA decrypt key.
+   */
+  private async createKeyPair(payload: TtlvItem | undefined, actor: Actor): Promise<BatchResult> {
+    const group = (tag: number) => {
+      const template = optionalStruct(payload, tag);
+      const names = findAll(template, TAG.Name).map((n) => ({ name: "Name", index: 0, value: n }));
+      return [...parseAttributes(template), ...names];
+    };
+    const common = group(TAG.CommonTemplateAttribute);
+    const privateAttrs = group(TAG.PrivateKeyTemplateAttribute);
+    const publicAttrs = group(TAG.PublicKeyTemplateAttribute);
+    const all = [...privateAttrs, ...common, ...publicAttrs];
+    const unknown = all.find((a) => !KEY_PAIR_ATTRIBUTES.has(a.name));
+    if (unknown)
+      throw new KmipError("InvalidField", `Create Key Pair does not take the attribute "${unknown.name}" here`);
+    const get = (name: string) => all.find((a) => a.name === name)?.value;
+    const algorithm = enumValue(get("Cryptographic Algorithm"), "Cryptographic Algorithm");
+    const curve = enumValue(get("Recommended Curve"), "Recommended Curve");
+    let length = intValue(get("Cryptographic Length"), "Cryptographic Length");
+    if (length === undefined && curve === RECOMMENDED_CURVE.P256) length = 256;
+    if (length === undefined && curve === RECOMMENDED_CURVE.P384) length = 384;
+    let keyAlgorithm: KeyPairAlgorithm;
+    if (algorithm === CRYPTO_ALGORITHM.RSA && (length === 2048 || length === 3072 || length === 4096)) {
+      keyAlgorithm = `RSA-${length}`;
+    } else if (
+      (algorithm === CRYPTO_ALGORITHM.ECDSA || algorithm === CRYPTO_ALGORITHM.EC) &&
+      (length === 256 || length === 384)
+    ) {
+      keyAlgorithm = `ECDSA-P${length}`;
+    } else {
+      throw new KmipError(
+        "InvalidField",
+        `Keyward makes RSA key pairs of 2048, 3072 or 4096 bits and EC key pairs on P-256 or P-384, not algorithm ${algorithm ?? "(none)"} of ${length ?? "?"} bits`,
+      );
+    }
+    const privateMask = intValue(
+      (
+        privateAttrs.find((a) => a.name === "Cryptographic Usage Mask") ??
+        common.find((a) => a.name === "Cryptographic Usage Mask")
+      )?.value,
+      "Cryptographic Usage Mask",
+    );
+    const purpose: KeyPurpose =
+      keyAlgorithm.startsWith("RSA-") &&
+      privateMask !== undefined &&
+      privateMask & USAGE_MASK.Decrypt &&
+      !(privateMask & USAGE_MASK.Sign)
+        ? "decrypt"
+        : "sign";
+    // The key's name: the private key's, else the common one, else the public key's.
+    const nameItem = [...privateAttrs, ...common, ...publicAttrs].find((a) => a.name === "Name")?.value;
+    const name = nameItem ? nameValue(nameItem) : `kmip-${randomBytes(6).toString("hex")}`;
+    const key = await this.deps.keys.create({ name, algorithm: keyAlgorithm, purpose, tags: ["kmip"] }, actor);
+    return {
+      uniqueIdentifier: key.id,
+      payload: [
+        text(TAG.PrivateKeyUniqueIdentifier, key.id),
+        text(TAG.PublicKeyUniqueIdentifier, key.id + PUBLIC_SUFFIX),
+      ],
+    };
+  }
+
+  /** The key a request names (for a key pair's public key: the key pair, whose lifecycle it shares). */
+  private async key(payload: TtlvItem | undefined, request: BatchRequest): Promise<ManagedKey> {
+    return (await this.object(payload, request)).key;
+  }
+
+  /** The object a request names: its Unique Identifier, else the batch's ID Placeholder. */
+  private async object(
+    payload: TtlvItem | undefined,
+    request: BatchRequest,
+  ): Promise<{ key: ManagedKey; publicHalf: boolean }> {
+    const uid = optionalText(payload, TAG.UniqueIdentifier) ?? request.placeholder;
+    if (!uid) throw new KmipError("MissingData", `${request.operation} needs a Unique Identifier`);
+    const publicHalf = uid.endsWith(PUBLIC_SUFFIX);
+    const id = publicHalf ? uid.slice(0, -PUBLIC_SUFFIX.length) : uid;
+    // Keyward key ids are UUIDs: anything else is simply not found (and never reaches SQL as garbage).
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
+    const key = await this.deps.keys.get(id);
+    if (publicHalf && !isKeyPair(key)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
+    return { key, publicHalf };
+  }
+}
+
+function attributeEvent(
+  action: string,
+  key: ManagedKey,
+  actor: Actor,
+  at: Date,
+  details: Record<string, string | number>,
+): AuditEvent {
+  return {
+    action,
+    actor,
+    target: { type: "key", id: key.id },
+    outcome: "success",
+    details: { name: key.name, ...details },
+    at,
+  };
 }
 
 /**
@@ -477,6 +838,42 @@ function pending(operation: string, requests: Array<{ id: string; requiredApprov
     `${operation} needs ${first.requiredApprovals} approval(s) from ${first.approverRole}s (kmip.requireApproval): approval request ${requests.map((r) => r.id).join(", ")} is pending and runs the operation once approved`,
   );
 }
+
+/** Usage mask Wrap/Unwrap alone → purpose wrap; anything else encrypts. */
+function purposeOf(mask: number): KeyPurpose {
+  return mask & (USAGE_MASK.WrapKey | USAGE_MASK.UnwrapKey) && !(mask & (USAGE_MASK.Encrypt | USAGE_MASK.Decrypt))
+    ? "wrap"
+    : "encrypt";
+}
+
+/** The Key Block of a registered object: its format and its material (a copy the caller zeroes). */
+function keyBlockOf(object: TtlvItem | undefined, format: number, what: string): { item: TtlvItem; material: Buffer } {
+  const block = optionalStruct(object, TAG.KeyBlock);
+  if (!block) throw new KmipError("MissingData", `Register of ${what} needs its Key Block`);
+  const given = optionalEnum(block, TAG.KeyFormatType);
+  if (given !== format) {
+    throw new KmipError("InvalidField", `${what} is registered in Key Format Type ${format}, not ${given ?? "(none)"}`);
+  }
+  if (find(block, TAG.KeyWrappingData)) {
+    throw new KmipError(
+      "FeatureNotSupported",
+      "wrapped key material is not registered here: send it inside the TLS session",
+    );
+  }
+  const material = optionalBytes(optionalStruct(block, TAG.KeyValue), TAG.KeyMaterial);
+  if (!material?.length) throw new KmipError("MissingData", `Register of ${what} needs its Key Material`);
+  return { item: block, material: Buffer.from(material) };
+}
+
+const KEY_PAIR_ATTRIBUTES = new Set([
+  "Cryptographic Algorithm",
+  "Cryptographic Length",
+  "Cryptographic Usage Mask",
+  "Recommended Curve",
+  "Name",
+]);
+
+const REGISTER_ATTRIBUTES = new Set(["Cryptographic Usage Mask", "Name"]);
 
 const CREATE_ATTRIBUTES = new Set([
   "Cryptographic Algorithm",
@@ -542,7 +939,7 @@ function checkGcm(params: TtlvItem | undefined): void {
   }
 }
 
-function matches(key: ManagedKey, filter: KmipAttribute): boolean {
+function matches(key: ManagedKey, filter: KmipAttribute, publicHalf: boolean): boolean {
   const v = filter.value;
   switch (filter.name) {
     case "Name":
@@ -550,13 +947,13 @@ function matches(key: ManagedKey, filter: KmipAttribute): boolean {
     case "State":
       return v.type === "Enumeration" && v.value === kmipState(key);
     case "Object Type":
-      return v.type === "Enumeration" && v.value === OBJECT_TYPE.SymmetricKey;
+      return v.type === "Enumeration" && v.value === objectTypeOf(key, publicHalf);
     case "Cryptographic Algorithm":
-      return v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
+      return !isSecretData(key) && v.type === "Enumeration" && v.value === algorithmOf(key).algorithm;
     case "Cryptographic Length":
-      return v.type === "Integer" && v.value === algorithmOf(key).length;
+      return !isSecretData(key) && v.type === "Integer" && v.value === algorithmOf(key).length;
     case "Unique Identifier":
-      return v.type === "TextString" && v.value === key.id;
+      return v.type === "TextString" && v.value === (publicHalf ? key.id + PUBLIC_SUFFIX : key.id);
     default:
       throw new KmipError(
         "InvalidField",

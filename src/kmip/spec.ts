@@ -10,6 +10,7 @@ export const TAG = {
   BatchCount: 0x42000d,
   BatchItem: 0x42000f,
   BlockCipherMode: 0x420011,
+  CommonTemplateAttribute: 0x42001f,
   CompromiseOccurrenceDate: 0x420021,
   CryptographicAlgorithm: 0x420028,
   CryptographicLength: 0x42002a,
@@ -23,6 +24,7 @@ export const TAG = {
   KeyFormatType: 0x420042,
   KeyMaterial: 0x420043,
   KeyValue: 0x420045,
+  KeyWrappingData: 0x420046,
   KeyWrappingSpecification: 0x420047,
   LastChangeDate: 0x420048,
   MaximumItems: 0x42004f,
@@ -35,10 +37,17 @@ export const TAG = {
   Offset: 0x420058,
   Operation: 0x42005c,
   PaddingMethod: 0x42005f,
+  PrivateKey: 0x420064,
+  PrivateKeyTemplateAttribute: 0x420065,
+  PrivateKeyUniqueIdentifier: 0x420066,
   ProtocolVersion: 0x420069,
   ProtocolVersionMajor: 0x42006a,
   ProtocolVersionMinor: 0x42006b,
+  PublicKey: 0x42006d,
+  PublicKeyTemplateAttribute: 0x42006e,
+  PublicKeyUniqueIdentifier: 0x42006f,
   QueryFunction: 0x420074,
+  RecommendedCurve: 0x420075,
   RequestHeader: 0x420077,
   RequestMessage: 0x420078,
   RequestPayload: 0x420079,
@@ -113,9 +122,11 @@ export const RESULT_REASON = {
 } as const;
 export type ResultReasonName = keyof typeof RESULT_REASON;
 
-export const OBJECT_TYPE = { SymmetricKey: 2, SecretData: 7 } as const;
+export const OBJECT_TYPE = { SymmetricKey: 2, PublicKey: 3, PrivateKey: 4, SecretData: 7 } as const;
 
-export const CRYPTO_ALGORITHM = { AES: 3, HMAC_SHA256: 9 } as const;
+export const CRYPTO_ALGORITHM = { AES: 3, RSA: 4, ECDSA: 6, HMAC_SHA256: 9, EC: 0x1a, Ed25519: 0x37 } as const;
+
+export const RECOMMENDED_CURVE = { P256: 7, P384: 0x0a } as const;
 
 export const STATE = { PreActive: 1, Active: 2, Deactivated: 3, Compromised: 4, Destroyed: 5 } as const;
 
@@ -135,6 +146,8 @@ export const BLOCK_CIPHER_MODE = { CBC: 1, GCM: 9 } as const;
 export const PADDING_METHOD = { None: 1, PKCS5: 3 } as const;
 
 export const USAGE_MASK = {
+  Sign: 0x01,
+  Verify: 0x02,
   Encrypt: 0x04,
   Decrypt: 0x08,
   WrapKey: 0x10,
@@ -144,7 +157,9 @@ export const USAGE_MASK = {
   MacVerify: 0x100,
 } as const;
 
-export const KEY_FORMAT_TYPE = { Raw: 1 } as const;
+export const KEY_FORMAT_TYPE = { Raw: 1, Opaque: 2, X509: 5 } as const;
+
+export const SECRET_DATA_TYPE = { Password: 1, Seed: 2 } as const;
 
 export const QUERY_FUNCTION = { Operations: 1, Objects: 2, ServerInformation: 3 } as const;
 

@@ -11,6 +11,7 @@ export { SqlUserStore } from "./repositories/user-store.js";
 export { SqlApprovalStore } from "./repositories/quorum-store.js";
 export { SqlKeyStore } from "./repositories/key-store.js";
 export { SqlDistributionStore } from "./repositories/distribution-store.js";
+export { SqlKmipAttributeStore } from "./repositories/kmip-attribute-store.js";
 export { SqlServiceKeyStore } from "./repositories/service-key-store.js";
 export { SqlEscrowStore } from "./repositories/escrow-store.js";
 export { createNotifier, type Notifier } from "./notifications.js";

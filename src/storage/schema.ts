@@ -440,6 +440,13 @@ export interface SchedulerSlotsTable {
   claimed_at: string;
 }
 
+export interface KmipAttributesTable {
+  key_id: string;
+  name: string;
+  idx: number;
+  value: string;
+}
+
 export interface Database {
   cas: CasTable;
   deployment_settings: DeploymentSettingsTable;
@@ -475,6 +482,7 @@ export interface Database {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
   key_distributions: KeyDistributionsTable;
+  kmip_attributes: KmipAttributesTable;
   service_signing_keys: ServiceSigningKeysTable;
   escrow_agents: EscrowAgentsTable;
   escrow_policies: EscrowPoliciesTable;

@@ -41,6 +41,7 @@ export const SNAPSHOT_TABLES = [
   "keys",
   "key_versions",
   "key_distributions",
+  "kmip_attributes",
   "escrow_agents",
   "escrow_policies",
   "key_escrows",

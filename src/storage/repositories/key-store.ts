@@ -156,6 +156,15 @@ export class SqlKeyStore implements KeyStore {
     );
   }
 
+  async rename(keyId: string, name: string, audit: AuditEvent): Promise<void> {
+    try {
+      await withAudit(this.db, audit, (tx) => tx.updateTable("keys").set({ name }).where("id", "=", keyId).execute());
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`a key named "${name}" already exists`);
+      throw error;
+    }
+  }
+
   async setCertifyProfile(keyId: string, profile: string | null, audit: AuditEvent): Promise<void> {
     await withAudit(this.db, audit, (tx) =>
       tx.updateTable("keys").set({ certify_profile: profile }).where("id", "=", keyId).execute(),

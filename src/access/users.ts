@@ -10,7 +10,7 @@ import {
   UnauthorizedError,
 } from "../errors/index.js";
 import { lockoutAfterFailure } from "./lockout.js";
-import { LoginThrottle, type LoginThrottleSettings } from "./login-throttle.js";
+import { type LoginRefusal, LoginThrottle, type LoginThrottleSettings } from "./login-throttle.js";
 import type { Principal, UserScopes } from "./principal.js";
 import { checkPasswordStrength, hashPassword, verifyPassword } from "./password.js";
 import { generateRecoveryCodes, hashRecoveryCodes, matchRecoveryCode } from "./recovery-codes.js";
@@ -201,13 +201,7 @@ export class UserService {
     const now = this.deps.clock.now();
     const source = context.address ?? "unknown";
     const refused = this.throttle.admit(source, now.getTime());
-    if (refused) {
-      this.deps.onThrottled?.(source, refused.scope);
-      throw new TooManyRequestsError(
-        `too many failed logins from ${refused.scope === "source" ? "this address" : "all addresses"}: retry in ${refused.retryAfter} s`,
-        refused.retryAfter,
-      );
-    }
+    if (refused) throw this.refuse(source, refused);
     const user = await this.deps.store.byName(input.name);
     const actor: Actor = {
       id: user?.id ?? "anonymous",
@@ -273,6 +267,23 @@ export class UserService {
     });
     this.throttle.refund(source);
     return { token, expiresAt: session.expiresAt, user };
+  }
+
+  /**
+   * The refusal a login from `address` would get from the throttle now, or undefined: lets the
+   * HTTP edge answer a flood before reading or parsing anything (login() checks again).
+   */
+  throttled(address: string): TooManyRequestsError | undefined {
+    const refused = this.throttle.check(address, this.deps.clock.now().getTime());
+    return refused && this.refuse(address, refused);
+  }
+
+  private refuse(source: string, refused: LoginRefusal): TooManyRequestsError {
+    this.deps.onThrottled?.(source, refused.scope);
+    return new TooManyRequestsError(
+      `too many failed logins from ${refused.scope === "source" ? "this address" : "all addresses"}: retry in ${refused.retryAfter} s`,
+      refused.retryAfter,
+    );
   }
 
   isSessionToken(token: string): boolean {

@@ -503,6 +503,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
         cas: () => caStore.list(),
         responder: (caId) => revocationStore.currentResponder(caId),
         currentCrl: (caId) => revocation.crl.current(caId),
+        crlDue: (caId) => revocationStore.crlDue(caId),
         async serviceKeys() {
           const created = [];
           for (const [purpose, component, what] of SERVICE_KEYS) {

@@ -15,6 +15,11 @@ export interface LoginThrottleSettings {
   globalPerSecond: number;
 }
 
+export interface LoginRefusal {
+  retryAfter: number;
+  scope: "source" | "global";
+}
+
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottleSettings = Object.freeze({
   perSourceBurst: 10,
   perSourcePerMinute: 10,
@@ -62,15 +67,22 @@ export class LoginThrottle {
    * Takes a token for an attempt from `source`: undefined when admitted, else the seconds to wait
    * and which bucket refused.
    */
-  admit(source: string, now: number): { retryAfter: number; scope: "source" | "global" } | undefined {
+  admit(source: string, now: number): LoginRefusal | undefined {
+    const refused = this.check(source, now);
+    if (refused) return refused;
+    this.sources.get(source)!.take();
+    this.everyone.take();
+    return undefined;
+  }
+
+  /** Whether an attempt from `source` would be refused now, taking nothing. */
+  check(source: string, now: number): LoginRefusal | undefined {
     const s = this.settings;
     const bucket = this.source(source, now);
     const sourceWait = bucket.wait(now, s.perSourceBurst, s.perSourcePerMinute / 60_000);
     if (sourceWait > 0) return { retryAfter: sourceWait, scope: "source" };
     const globalWait = this.everyone.wait(now, s.globalBurst, s.globalPerSecond / 1000);
     if (globalWait > 0) return { retryAfter: globalWait, scope: "global" };
-    bucket.take();
-    this.everyone.take();
     return undefined;
   }
 

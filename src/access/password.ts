@@ -69,14 +69,21 @@ function normalize(password: string): string {
 }
 
 export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(SALT_BYTES);
-  const key = await derive(normalize(password), salt, KEY_BYTES, {
-    N: COST,
+  return scryptHash(normalize(password), randomBytes(SALT_BYTES), COST);
+}
+
+/**
+ * `secret` hashed with `salt` at `cost`, in the stored form `scrypt$N$r$p$saltB64$hashB64`, through
+ * the same bounded derivation queue as passwords (recovery codes use it too).
+ */
+export async function scryptHash(secret: string, salt: Buffer, cost: number): Promise<string> {
+  const key = await derive(secret, salt, KEY_BYTES, {
+    N: cost,
     r: BLOCK_SIZE,
     p: PARALLELISM,
-    maxmem: maxmemFor(COST, BLOCK_SIZE, PARALLELISM),
+    maxmem: maxmemFor(cost, BLOCK_SIZE, PARALLELISM),
   });
-  return ["scrypt", COST, BLOCK_SIZE, PARALLELISM, salt.toString("base64"), key.toString("base64")].join("$");
+  return ["scrypt", cost, BLOCK_SIZE, PARALLELISM, salt.toString("base64"), key.toString("base64")].join("$");
 }
 
 function decodeBase64(text: string): Buffer | undefined {
@@ -91,7 +98,7 @@ function parsePositiveInt(text: string): number | undefined {
   return Number(text);
 }
 
-interface ParsedHash {
+export interface ParsedHash {
   cost: number;
   blockSize: number;
   parallelism: number;
@@ -99,7 +106,8 @@ interface ParsedHash {
   key: Buffer;
 }
 
-function parse(encoded: string): ParsedHash | undefined {
+/** A stored hash's parts, or undefined when it is malformed or its parameters are out of bounds. */
+export function parseScryptHash(encoded: string): ParsedHash | undefined {
   const parts = encoded.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return undefined;
   const cost = parsePositiveInt(parts[1]!);
@@ -132,20 +140,24 @@ function parse(encoded: string): ParsedHash | undefined {
  * password instead of surfacing as a 500 that distinguishes accounts.
  */
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
-  const parsed = parse(encoded);
+  const parsed = parseScryptHash(encoded);
   if (!parsed) return false;
-  let key: Buffer;
+  const key = await deriveFor(normalize(password), parsed);
+  return key !== undefined && timingSafeEqual(key, parsed.key);
+}
+
+/** `secret` derived with a stored hash's salt and parameters (undefined when scrypt refuses them). */
+export async function deriveFor(secret: string, parsed: ParsedHash): Promise<Buffer | undefined> {
   try {
-    key = await derive(normalize(password), parsed.salt, parsed.key.length, {
+    return await derive(secret, parsed.salt, parsed.key.length, {
       N: parsed.cost,
       r: parsed.blockSize,
       p: parsed.parallelism,
       maxmem: maxmemFor(parsed.cost, parsed.blockSize, parsed.parallelism),
     });
   } catch {
-    return false;
+    return undefined;
   }
-  return timingSafeEqual(key, parsed.key);
 }
 
 /**

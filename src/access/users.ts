@@ -10,10 +10,10 @@ import {
   UnauthorizedError,
 } from "../errors/index.js";
 import { lockoutAfterFailure } from "./lockout.js";
-import { LoginThrottle, type LoginThrottleSettings } from "./login-throttle.js";
+import { type LoginRefusal, LoginThrottle, type LoginThrottleSettings } from "./login-throttle.js";
 import type { Principal, UserScopes } from "./principal.js";
 import { checkPasswordStrength, hashPassword, verifyPassword } from "./password.js";
-import { generateRecoveryCodes, hashRecoveryCode } from "./recovery-codes.js";
+import { generateRecoveryCodes, hashRecoveryCodes, matchRecoveryCode } from "./recovery-codes.js";
 import { isRole, ROLES, type Role } from "./roles.js";
 import { generateTotpSecret, otpauthUri, verifyTotpWithMac } from "./totp.js";
 
@@ -44,7 +44,7 @@ export interface SessionRecord {
 }
 
 export interface UserStore {
-  /** Stores a new user with the hashes of their recovery codes; ConflictError when the name is taken. */
+  /** Stores a new user with the salted hashes of their recovery codes; ConflictError when the name is taken. */
   insert(user: UserRecord, recoveryCodeHashes: string[], audit: AuditEvent): Promise<void>;
   byName(name: string): Promise<UserRecord | undefined>;
   byId(id: string): Promise<UserRecord | undefined>;
@@ -57,7 +57,9 @@ export interface UserStore {
   ): Promise<Date | null>;
   /** Marks a TOTP step used; false when it (or a later one) was used already: one code, one use. */
   consumeTotpStep(id: string, step: number): Promise<boolean>;
-  /** Marks an unused recovery code used; false when unknown or used. */
+  /** The stored (salted) hashes of the person's recovery codes not used yet. */
+  unusedRecoveryCodes(id: string): Promise<string[]>;
+  /** Marks an unused recovery code (its stored hash) used; false when unknown or used meanwhile. */
   consumeRecoveryCode(id: string, codeHash: string, at: Date): Promise<boolean>;
   /** Resets the failure count and opens a session, with the login's audit event. */
   openSession(session: SessionRecord, tokenHash: string, audit: AuditEvent): Promise<void>;
@@ -164,7 +166,7 @@ export class UserService {
         totpEnrolmentRequired: false,
         totpPendingKeyUri: null,
       };
-      await this.deps.store.insert(user, recoveryCodes.map(hashRecoveryCode), {
+      await this.deps.store.insert(user, await hashRecoveryCodes(recoveryCodes), {
         action: "user.create",
         actor,
         target: { type: "user", id: user.id },
@@ -199,13 +201,7 @@ export class UserService {
     const now = this.deps.clock.now();
     const source = context.address ?? "unknown";
     const refused = this.throttle.admit(source, now.getTime());
-    if (refused) {
-      this.deps.onThrottled?.(source, refused.scope);
-      throw new TooManyRequestsError(
-        `too many failed logins from ${refused.scope === "source" ? "this address" : "all addresses"}: retry in ${refused.retryAfter} s`,
-        refused.retryAfter,
-      );
-    }
+    if (refused) throw this.refuse(source, refused);
     const user = await this.deps.store.byName(input.name);
     const actor: Actor = {
       id: user?.id ?? "anonymous",
@@ -247,7 +243,8 @@ export class UserService {
     };
     if (!(await verifyPassword(input.password, user.passwordHash))) return failure("wrong password");
     if (input.recoveryCode !== undefined) {
-      if (!(await this.deps.store.consumeRecoveryCode(user.id, hashRecoveryCode(input.recoveryCode), now)))
+      const stored = await matchRecoveryCode(input.recoveryCode, await this.deps.store.unusedRecoveryCodes(user.id));
+      if (!stored || !(await this.deps.store.consumeRecoveryCode(user.id, stored, now)))
         return failure("wrong or used recovery code");
       // A recovery code means the authenticator is lost (or its seed is: a restore without the
       // token): the session is good only for enrolling a new one.
@@ -270,6 +267,23 @@ export class UserService {
     });
     this.throttle.refund(source);
     return { token, expiresAt: session.expiresAt, user };
+  }
+
+  /**
+   * The refusal a login from `address` would get from the throttle now, or undefined: lets the
+   * HTTP edge answer a flood before reading or parsing anything (login() checks again).
+   */
+  throttled(address: string): TooManyRequestsError | undefined {
+    const refused = this.throttle.check(address, this.deps.clock.now().getTime());
+    return refused && this.refuse(address, refused);
+  }
+
+  private refuse(source: string, refused: LoginRefusal): TooManyRequestsError {
+    this.deps.onThrottled?.(source, refused.scope);
+    return new TooManyRequestsError(
+      `too many failed logins from ${refused.scope === "source" ? "this address" : "all addresses"}: retry in ${refused.retryAfter} s`,
+      refused.retryAfter,
+    );
   }
 
   isSessionToken(token: string): boolean {

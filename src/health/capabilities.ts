@@ -30,12 +30,17 @@ export interface CapabilityPorts {
   cas(): Promise<CaRecord[]>;
   responder(caId: string): Promise<{ keyUri: string; notAfter: Date } | undefined>;
   currentCrl(caId: string): Promise<{ number: number; nextUpdate: Date } | undefined>;
+  /** The CA's durable "due" mark: its CRL lacks revocations made since `since`. */
+  crlDue(caId: string): Promise<{ since: Date } | undefined>;
   /** Keyward's own keys created so far (component name, what the key is for, its URI). */
   serviceKeys(): Promise<Array<{ component: string; what: string; keyUri: string }>>;
   auditSigner(): Promise<{ keyUri: string | undefined; lastSignedAt: Date | undefined; unsignedEvents: number }>;
   /** A checkpoint (signed tree head) is due this often while events arrive. */
   auditIntervalSeconds: number;
 }
+
+/** A due CRL whose key is online is signed by the minute sweep: only one due longer is a warning. */
+export const DUE_GRACE_MS = 120_000;
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -130,23 +135,43 @@ export async function checkCapabilities(ports: CapabilityPorts): Promise<Compone
   }
   for (const ca of cas) {
     await outcome(`crl:${ca.id}`, async () => {
-      const crl = await ports.currentCrl(ca.id);
-      const caId = ca.id;
-      if (!crl) {
-        // The root's CRL is signed at ceremonies; an intermediate's appears within minutes of start.
-        return ca.kind === "root"
-          ? { status: "ok", detail: "none published yet (signed with `keyward crl root`)", caId }
-          : { status: "warning", detail: "no CRL signed yet", caId };
-      }
-      if (crl.nextUpdate <= now) {
-        return {
-          status: ca.kind === "root" ? "warning" : "failing",
-          detail: `CRL number ${crl.number} is stale: nextUpdate ${crl.nextUpdate.toISOString()} has passed`,
-          caId,
-        };
-      }
-      return { status: "ok", detail: `CRL number ${crl.number} fresh until ${crl.nextUpdate.toISOString()}`, caId };
+      const fresh = await crlFreshness(ca);
+      const due = await ports.crlDue(ca.id);
+      if (!due) return fresh;
+      // The minute sweep signs a due CRL within a minute when its key is online; an offline root's
+      // waits for the next ceremony (a revoked intermediate), and says so until then.
+      const offline = components.some((c) => c.component === `ca-key:${ca.id}` && c.offline);
+      if (!offline && now.getTime() - due.since.getTime() < DUE_GRACE_MS) return fresh;
+      const lacking = `lacks revocations made since ${due.since.toISOString()}`;
+      return {
+        status: fresh.status === "failing" ? "failing" : "warning",
+        detail: `${fresh.detail}; ${
+          offline
+            ? `${lacking} (a revoked intermediate): sign it at the next root ceremony (keyward crl root)`
+            : `${lacking}: not signed yet, the minute sweep retries`
+        }`,
+        caId: ca.id,
+      };
     });
+  }
+
+  async function crlFreshness(ca: CaRecord): Promise<Omit<ComponentHealth, "component">> {
+    const crl = await ports.currentCrl(ca.id);
+    const caId = ca.id;
+    if (!crl) {
+      // The root's CRL is signed at ceremonies; an intermediate's appears within minutes of start.
+      return ca.kind === "root"
+        ? { status: "ok", detail: "none published yet (signed with `keyward crl root`)", caId }
+        : { status: "warning", detail: "no CRL signed yet", caId };
+    }
+    if (crl.nextUpdate <= now) {
+      return {
+        status: ca.kind === "root" ? "warning" : "failing",
+        detail: `CRL number ${crl.number} is stale: nextUpdate ${crl.nextUpdate.toISOString()} has passed`,
+        caId,
+      };
+    }
+    return { status: "ok", detail: `CRL number ${crl.number} fresh until ${crl.nextUpdate.toISOString()}`, caId };
   }
 
   await outcome("audit-signer", async () => {

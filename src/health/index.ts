@@ -1,6 +1,7 @@
 export {
   type CapabilityPorts,
   checkCapabilities,
+  DUE_GRACE_MS,
   type ComponentHealth,
   type ComponentStatus,
 } from "./capabilities.js";

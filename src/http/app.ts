@@ -1,4 +1,4 @@
-import type { RequestListener } from "node:http";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import express from "express";
 import type { Logger } from "pino";
 import type { UserService } from "../access/index.js";
@@ -7,8 +7,8 @@ import { publicReadiness, type Readiness } from "../health/index.js";
 import type { RevokedKeyList } from "../keys/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { consoleRouter } from "./console.js";
-import { accessLog, requestId, requireJson } from "./middleware.js";
-import { problemHandler } from "./problem.js";
+import { accessLog, requestId, requestIdFor, requireJson } from "./middleware.js";
+import { PROBLEM_CONTENT_TYPE, problemHandler, toProblem } from "./problem.js";
 import { LoginBody } from "./routes/access-api.js";
 import { type AcmeRouteDeps, acmeRoutes } from "./routes/acme.js";
 import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
@@ -24,7 +24,7 @@ interface AppOwnDeps {
   readiness(): Promise<Readiness>;
   metrics: Pick<Metrics, "render">;
   revokedKeys: Pick<RevokedKeyList, "current">;
-  users: Pick<UserService, "login">;
+  users: Pick<UserService, "login" | "throttled">;
 }
 
 /** Everything the HTTP edge uses: the union of what each route file declares. */
@@ -103,7 +103,39 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
   app.use(problemHandler(logger));
   // OCSP is the hot path: answered before express (no router, no middleware per request).
   const ocsp = ocspHandler(deps, logger);
+  const throttled = throttledLogin(deps, logger);
   return (req, res) => {
-    if (!ocsp(req, res)) app(req, res);
+    if (!ocsp(req, res) && !throttled(req, res)) app(req, res);
+  };
+}
+
+/**
+ * A login the throttle refuses anyway, answered before express: no routing, body parsing or
+ * validation, so a flood of them costs a map lookup and one small write each (issue 22). Held a
+ * second first (a timer, no CPU), so a connection cannot spin on it. The rest go to the route.
+ */
+function throttledLogin(deps: Pick<AppOwnDeps, "users">, logger: Logger) {
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== "POST" || req.url !== "/api/v1/auth/login") return false;
+    const refused = deps.users.throttled(req.socket.remoteAddress ?? "unknown");
+    if (!refused) return false;
+    const header = req.headers["x-request-id"];
+    const id = requestIdFor(typeof header === "string" ? header : undefined);
+    // Read and drop the body, so the connection stays usable for the client's next request.
+    req.resume();
+    const timer = setTimeout(() => {
+      const problem = toProblem(refused, id);
+      const body = JSON.stringify(problem);
+      res.writeHead(429, {
+        "content-type": PROBLEM_CONTENT_TYPE,
+        "content-length": Buffer.byteLength(body),
+        "retry-after": String(problem.retryAfter),
+        "x-request-id": id,
+      });
+      res.end(body);
+      logger.info({ requestId: id, method: "POST", path: "/api/v1/auth/login", status: 429 }, "request");
+    }, 1000);
+    res.on("close", () => clearTimeout(timer));
+    return true;
   };
 }

@@ -12,12 +12,16 @@ import { ForbiddenError, KeywardError, UnauthorizedError } from "../errors/index
 /** Request id for logs and problem `instance`; a well-formed incoming X-Request-Id is kept. */
 export function requestId(): RequestHandler {
   return (req, res, next) => {
-    const incoming = req.get("x-request-id");
-    const id = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    const id = requestIdFor(req.get("x-request-id"));
     res.locals.requestId = id;
     res.setHeader("X-Request-Id", id);
     next();
   };
+}
+
+/** The incoming X-Request-Id when well formed, else a new one. */
+export function requestIdFor(incoming: string | undefined): string {
+  return incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
 }
 
 export function accessLog(logger: Logger): RequestHandler {

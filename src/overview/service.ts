@@ -2,7 +2,7 @@ import type { Approval } from "../access/index.js";
 import type { Clock } from "../clock/index.js";
 import type { StoredCrl } from "../revocation/index.js";
 import type { CaRecord } from "../signer/index.js";
-import type { ComponentHealth, ComponentStatus } from "../health/index.js";
+import { type ComponentHealth, type ComponentStatus, DUE_GRACE_MS } from "../health/index.js";
 import type { DailyCount, OverviewStore } from "./ports.js";
 
 const DAY_MS = 86_400_000;
@@ -107,11 +107,13 @@ export class OverviewService {
       cas.push(health);
       if (ca.revokedAt === null) warnings.push(...this.caWarnings(health, now));
     }
-    // The minute sweep signs due CRLs; one still due after two minutes waits for a key (an offline
-    // root: the next ceremony) or keeps failing.
+    // The minute sweep signs due CRLs whose key is online; one still due after two minutes keeps
+    // failing. An offline root's waits for the next ceremony: said at once, until it is signed.
     for (const due of await this.deps.dueCrls()) {
-      if (now.getTime() - due.since.getTime() < 120_000) continue;
-      const root = cas.find((c) => c.ca.id === due.caId)?.ca.kind === "root";
+      const ca = cas.find((c) => c.ca.id === due.caId);
+      const offline = ca?.key?.online === false;
+      if (!offline && now.getTime() - due.since.getTime() < DUE_GRACE_MS) continue;
+      const root = ca?.ca.kind === "root";
       warnings.push({
         level: "warning",
         code: "crl-due",

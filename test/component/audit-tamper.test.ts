@@ -157,6 +157,19 @@ describe.each(["sqlite", "postgres"] as const)("a tampered audit log on %s", (en
     await restore();
   });
 
+  it("one tree head deleted from the database, the witness intact: named by its size and time", async () => {
+    const head = original.heads.find((h) => Number(h.size) === rounds[1])!;
+    await db().deleteFrom("audit_tree_heads").where("size", "=", rounds[1]!).execute();
+    const result = await verify();
+    expect(result.ok).toBe(false);
+    const missing = result.problems.filter((p) => p.kind === "tree-head");
+    expect(missing).toHaveLength(1);
+    expect(missing[0]!.detail).toContain(`tree head of size ${rounds[1]} signed at `);
+    expect(missing[0]!.detail).toContain(new Date(String(head.at)).toISOString());
+    expect(missing[0]!.detail).toContain("is missing from the database");
+    await restore();
+  });
+
   it("a tree head altered, forged or unsigned", async () => {
     await db()
       .updateTable("audit_tree_heads")

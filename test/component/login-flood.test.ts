@@ -39,6 +39,18 @@ describe("a login flood", () => {
     expect(((await refused.json()) as { detail: string }).detail).toMatch(/too many failed logins from this address/);
     // The refusal is held back a second (a timer, not CPU), so one connection cannot spin on it.
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    // Answered before anything is read or parsed: not even a body that is not JSON costs more.
+    const unread = await fetch(`${kw.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "x".repeat(20_000),
+    });
+    expect(unread.status).toBe(429);
+    expect(unread.headers.get("content-type")).toBe("application/problem+json");
+    expect(Number(unread.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await unread.json()) as { instance: string }).instance).toBe(
+      `urn:keyward:request:${unread.headers.get("x-request-id")}`,
+    );
     // A person with the right password is refused too while the address is throttled…
     expect((await login({ name: "carol", password: carol.password, otp: "000000" })).status).toBe(429);
     // …and gets through once a token came back (one a minute here).

@@ -22,6 +22,7 @@ import { up as m0020 } from "./0020-totp-enrolment.js";
 import { up as m0021 } from "./0021-ssh.js";
 import { up as m0022 } from "./0022-key-pairs.js";
 import { up as m0023 } from "./0023-kmip-attributes.js";
+import { up as m0024 } from "./0024-recovery-code-salts.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -56,6 +57,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0021_ssh", m0021],
   ["0022_key_pairs", m0022],
   ["0023_kmip_attributes", m0023],
+  ["0024_recovery_code_salts", m0024],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

@@ -133,6 +133,16 @@ export class SqlUserStore implements UserStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async unusedRecoveryCodes(id: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("recovery_codes")
+      .select("code_hash")
+      .where("user_id", "=", id)
+      .where("used_at", "is", null)
+      .execute();
+    return rows.map((r) => r.code_hash);
+  }
+
   async consumeRecoveryCode(id: string, codeHash: string, at: Date): Promise<boolean> {
     const result = await this.db
       .updateTable("recovery_codes")

@@ -43,7 +43,7 @@ export { KeyPairCrypto, MAX_SIGN_MESSAGE_BYTES, OAEP_ALGORITHMS, type SignResult
 export { PUBLIC_KEY_FORMATS, type PublicKeyFormat } from "./public-key.js";
 export { KeyImport } from "./import-service.js";
 export { createKeys, type Keys, type KeysDeps, type KeysSettings } from "./factory.js";
-export { keyEvent, primaryVersion } from "./versions.js";
+export { keyEvent, primaryVersion, REGISTERED_SECRET_TAG } from "./versions.js";
 export { type DistributeRequest, KeyDistribution } from "./distribution.js";
 export { caCertificate, checkRecipient, type RecipientTrust, type TrustedAuthority } from "./recipients.js";
 export { type RevokedKeyEntry, RevokedKeyList } from "./revoked-list.js";

@@ -21,6 +21,7 @@ import {
   keyEvent,
   nextVersionNumber,
   primaryVersion,
+  REGISTERED_SECRET_TAG,
   recordVersionOrDestroy,
   versionLabel,
   versionOf,
@@ -205,6 +206,10 @@ export class KeyLifecycle {
 
   async rotate(id: string, actor: Actor): Promise<ManagedKey> {
     const key = await this.get(id);
+    if (key.tags.includes(REGISTERED_SECRET_TAG))
+      throw new ConflictError(
+        `key ${key.name} holds registered secret data: a new version would replace it with random bytes; register the new secret instead`,
+      );
     const now = this.deps.clock.now();
     const next = nextVersionNumber(key);
     const version = await this.newVersion(key, next, now);

@@ -29,6 +29,12 @@ export function versionLabel(key: ManagedKey, version: number): string {
 }
 
 /** A successful change to a key, as its audit event (the key's name always among the details). */
+/**
+ * Registered secret data (KMIP Register of a password or seed): a value someone chose, kept as a
+ * generic secret. A new version would be random bytes in its place, so it is never rotated.
+ */
+export const REGISTERED_SECRET_TAG = "kmip-secret-data";
+
 export function keyEvent(
   action: string,
   key: ManagedKey,

@@ -1,4 +1,4 @@
-import { isKeyPair, type KeyState, type KeyVersion, type ManagedKey } from "../keys/index.js";
+import { isKeyPair, type KeyState, type KeyVersion, type ManagedKey, REGISTERED_SECRET_TAG } from "../keys/index.js";
 import { KmipError } from "./errors.js";
 import { enumeration, find, findAll, int, optionalInt, optionalText, struct, text, dateTime } from "./items.js";
 import { CRYPTO_ALGORITHM, NAME_TYPE, OBJECT_TYPE, SECRET_DATA_TYPE, STATE, TAG, USAGE_MASK } from "./spec.js";
@@ -56,7 +56,7 @@ export function kmipState(key: ManagedKey): number {
 }
 
 /** Registered KMIP Secret Data: a generic secret in the token, tagged so (see Register). */
-export const SECRET_DATA_TAG = "kmip-secret-data";
+export const SECRET_DATA_TAG = REGISTERED_SECRET_TAG;
 export const secretDataTypeTag = (type: number) => `${SECRET_DATA_TAG}-type-${type}`;
 export const isSecretData = (key: ManagedKey) => key.tags.includes(SECRET_DATA_TAG);
 

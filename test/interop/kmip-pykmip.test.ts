@@ -281,6 +281,9 @@ describe("KMIP with PyKMIP's ProxyKmipClient (python3-pykmip)", () => {
     expect(secret).toMatchObject({ name: "kmip-db-password", distributable: true });
     expect(secret.tags).toContain("kmip-secret-data");
     expect(secret.versions[0]!.keyUri).toMatch(/^pkcs11:/);
+    // A rotation would put random bytes where the registered password was: refused, nothing added.
+    await expect(kw.services.keys.rotate(secret.id, testActor)).rejects.toThrow(/holds registered secret data/);
+    expect((await kw.services.keys.get(secret.id)).versions).toHaveLength(1);
     const events = (await kw.services.audit.search({ limit: 1000 })).filter((e) => e.actor.name === "kmip-registrar");
     expect(events.filter((e) => e.action === "key.register")).toHaveLength(3);
     expect(events.filter((e) => e.action === "key.distribute")).toHaveLength(2);

@@ -340,7 +340,6 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     }),
     revokedListSigner: serviceKeys.signing({
       purpose: "revoked-keys",
-      keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Key Revocation List Signer",
     }),
@@ -388,7 +387,6 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     custodians: () => escrow.agents(),
     signer: serviceKeys.signing({
       purpose: "backup-signer",
-      keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Backup Signer",
     }),

@@ -48,7 +48,7 @@ export class BackupService {
       clock: Clock;
       cas: () => Promise<CaRecord[]>;
       custodians: () => Promise<EscrowAgent[]>;
-      /** The backup signer (ECDSA P-256, a service key certified under our CA). */
+      /** The backup signer, a service key certified under our CA (its type follows the token). */
       signer: SigningServiceKey;
       config: unknown;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
@@ -141,8 +141,9 @@ export class BackupService {
           compression: "gzip",
         },
       };
-      const { keyUri, chain } = await this.deps.signer.current();
-      const signature = await this.deps.signer.sign(keyUri, signedBytes(header));
+      const signingKey = await this.deps.signer.current();
+      const { chain } = signingKey;
+      const signature = await this.deps.signer.sign(signingKey, signedBytes(header));
       const archive: Archive = {
         ...header,
         signature: {

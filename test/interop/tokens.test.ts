@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,8 +24,8 @@ interface Case {
   /** What the token's KMS and people can do (others are refused with a problem naming why). */
   hmacKeys: boolean;
   people: boolean;
-  /** The audit signer's key type follows the token (EC only until the audit port takes any type). */
-  auditSigner: boolean;
+  /** The type Keyward's own statement signers (audit, KMS revoked list, backups) take on this token. */
+  serviceKey: "p256" | "rsa2048";
 }
 
 async function softhsm(): Promise<ForeignToken> {
@@ -45,7 +45,7 @@ async function softhsm(): Promise<ForeignToken> {
 const CASES: Array<[string, Case]> = [
   [
     "SoftHSM2",
-    { start: softhsm, rootKey: "p384", intermediateKey: "p256", hmacKeys: true, people: true, auditSigner: true },
+    { start: softhsm, rootKey: "p384", intermediateKey: "p256", hmacKeys: true, people: true, serviceKey: "p256" },
   ],
   [
     "tpm2-pkcs11 on swtpm",
@@ -56,7 +56,7 @@ const CASES: Array<[string, Case]> = [
       intermediateKey: "p256",
       hmacKeys: false,
       people: false,
-      auditSigner: true,
+      serviceKey: "p256",
     },
   ],
   [
@@ -69,7 +69,8 @@ const CASES: Array<[string, Case]> = [
       intermediateKey: "rsa2048",
       hmacKeys: true,
       people: true,
-      auditSigner: false,
+      // The issuing CA's type: the token has no EC.
+      serviceKey: "rsa2048",
     },
   ],
 ];
@@ -219,18 +220,39 @@ describe.each(CASES)("on %s", (_name, c) => {
     ).toBe("");
   });
 
-  it.skipIf(skipped(c))("an audit checkpoint signed in the token, and audit verify", async () => {
-    const checkpoint = await keyward(["audit", "checkpoint"]);
-    if (!c.auditSigner) {
-      // The audit signer is still P-256 only: refused with the reason, never a silent "OK".
-      expect(checkpoint.code).toBe(2);
-      expect(checkpoint.stderr).toContain("cannot make p256 keys: the token has no CKM_EC_KEY_PAIR_GEN");
-      return;
-    }
-    expect(checkpoint.code, checkpoint.stderr).toBe(0);
-    const verify = await keyward(["audit", "verify"]);
-    expect(verify.code, verify.stderr).toBe(0);
-    expect(verify.stdout).toMatch(/OK: \d+ events, [1-9]\d* signed tree heads/);
+  it.skipIf(skipped(c))(
+    "an audit checkpoint signed in the token with the CA's key type, and audit verify",
+    async () => {
+      const checkpoint = await keyward(["audit", "checkpoint"]);
+      expect(checkpoint.code, checkpoint.stderr).toBe(0);
+      const verify = await keyward(["audit", "verify"]);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.stdout).toMatch(/OK: \d+ events, [1-9]\d* signed tree heads/);
+      // The signer's certificate (from the export) carries the type the token could make.
+      const exported = await keyward(["audit", "export", "--out", join(work, "audit.jsonl")]);
+      expect(exported.code, exported.stderr).toBe(0);
+      const head = readFileSync(join(work, "audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { type: string; chain?: string[] })
+        .find((line) => line.chain);
+      expect(head?.chain?.length).toBeGreaterThan(1);
+      const { X509Certificate } = await import("node:crypto");
+      const signer = new X509Certificate(head!.chain![0]!).publicKey;
+      expect(signer.asymmetricKeyType).toBe(c.serviceKey === "p256" ? "ec" : "rsa");
+    },
+  );
+
+  it.skipIf(skipped(c))("the KMS revoked-key list is signed with the token's type and verifies (jose)", async () => {
+    const res = await fetch(`${url}/kms/revoked`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const jws = await res.text();
+    const jose = await import("jose");
+    const { alg, x5c } = jose.decodeProtectedHeader(jws);
+    expect(alg).toBe(c.serviceKey === "p256" ? "ES256" : "RS256");
+    const pem = `-----BEGIN CERTIFICATE-----\n${x5c![0]!.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+    const { payload } = await jose.compactVerify(jws, await jose.importX509(pem, alg!));
+    expect(JSON.parse(new TextDecoder().decode(payload)).keys).toEqual([]);
   });
 
   it.skipIf(skipped(c))("KMS keys where the token can hold them; a precise problem where it cannot", async () => {
@@ -296,7 +318,7 @@ describe.each(CASES)("on %s", (_name, c) => {
       ],
     ]);
     expect(request).toBe("");
-    const body = (await import("node:fs")).readFileSync(join(work, "req.der"));
+    const body = readFileSync(join(work, "req.der"));
     started = performance.now();
     const n = 200;
     for (let i = 0; i < n; i += 10) {

@@ -11,7 +11,7 @@ import { certificatePem } from "../pki/pem.js";
 import type { SigningServiceKey } from "../issuance/index.js";
 import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
-import type { Wrapping } from "../hsm/index.js";
+import { protectionOf, type Wrapping } from "../hsm/index.js";
 import type { CarriedToken } from "./softhsm-token.js";
 import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
 import {
@@ -92,6 +92,8 @@ export class BackupService {
       for (const key of await this.deps.keys.list()) {
         for (const v of key.versions) {
           if (v.state === "destroyed") continue;
+          // A sealed key travels in the snapshot (sealed_keys), wrapped by the token's kms-sealing key.
+          if (protectionOf(v.keyUri) === "sealed") continue;
           if (key.distributable) {
             const wrapped = await this.deps.token.wrapSecretKeyUnder(v.keyUri, kek);
             wrappedKeys.push({ keyId: key.id, version: v.version, wrapped: wrapped.toString("base64") });

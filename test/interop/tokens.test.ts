@@ -326,35 +326,44 @@ describe.each(CASES)("on %s", (_name, c) => {
     expect(listed.stdout).toMatch(new RegExp(`aes\\s+AES-256\\s+\\S+\\s+${c.aes}`));
   });
 
-  it.skipIf(skipped(c))("a person with TOTP logs in, the seed in the token or sealed by a token key", async () => {
-    const created = await keyward(
-      ["user", "create", "--name", "olivia", "--role", "auditor", "--password-stdin", "--json"],
-      "a long enough password\n",
-    );
-    expect(created.code, created.stderr).toBe(0);
-    const { totpCode, base32Decode } = await import("../../src/access/totp.js");
-    const secret = new URL(JSON.parse(created.stdout).otpauthUri).searchParams.get("secret")!;
-    const login = (otp: string) =>
-      fetch(`${url}/api/v1/auth/login`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name: "olivia", password: "a long enough password", otp }),
-      });
-    const ok = await login(totpCode(base32Decode(secret), new Date()));
-    expect(ok.status, await ok.clone().text()).toBe(200);
-    // Where the seed is: its handle in the users table names a token object or a sealed key.
-    const Database = (await import("better-sqlite3")).default;
-    const db = new Database(join(work, "keyward.db"), { readonly: true });
-    try {
-      const row = db.prepare("select totp_key_uri as uri from users where name = 'olivia'").get() as { uri: string };
-      expect(row.uri.startsWith("keyward-sealed:") ? "sealed" : "token").toBe(c.seeds);
-      const sealed = db.prepare("select count(*) as n from sealed_keys").get() as { n: number };
-      // Sealed keys exist exactly where this token needed them (AES keys and, on the TPM, HMAC and seeds).
-      expect(sealed.n > 0).toBe(c.seeds === "sealed" || c.aes === "sealed" || c.hmac === "sealed");
-    } finally {
-      db.close();
-    }
-  });
+  it.skipIf(skipped(c))(
+    "a person with TOTP logs in and an EAB key is made, in the token or sealed by a token key",
+    async () => {
+      const created = await keyward(
+        ["user", "create", "--name", "olivia", "--role", "auditor", "--password-stdin", "--json"],
+        "a long enough password\n",
+      );
+      expect(created.code, created.stderr).toBe(0);
+      const { totpCode, base32Decode } = await import("../../src/access/totp.js");
+      const secret = new URL(JSON.parse(created.stdout).otpauthUri).searchParams.get("secret")!;
+      const login = (otp: string) =>
+        fetch(`${url}/api/v1/auth/login`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: "olivia", password: "a long enough password", otp }),
+        });
+      const ok = await login(totpCode(base32Decode(secret), new Date()));
+      expect(ok.status, await ok.clone().text()).toBe(200);
+      // An ACME EAB key (a shared HMAC secret like the seed) follows the same rule.
+      const eab = await keyward(["acme", "eab", "create", "--name", "olivia-acme", "--json"]);
+      expect(eab.code, eab.stderr).toBe(0);
+      expect(JSON.parse(eab.stdout).hmacKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // Where the seed is: its handle in the users table names a token object or a sealed key.
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(join(work, "keyward.db"), { readonly: true });
+      try {
+        const row = db.prepare("select totp_key_uri as uri from users where name = 'olivia'").get() as { uri: string };
+        expect(row.uri.startsWith("keyward-sealed:") ? "sealed" : "token").toBe(c.seeds);
+        const eabRow = db.prepare("select key_uri as uri from acme_eab_keys").get() as { uri: string };
+        expect(eabRow.uri.startsWith("keyward-sealed:") ? "sealed" : "token").toBe(c.seeds);
+        const sealed = db.prepare("select count(*) as n from sealed_keys").get() as { n: number };
+        // Sealed keys exist exactly where this token needed them (AES keys and, on the TPM, HMAC and seeds).
+        expect(sealed.n > 0).toBe(c.seeds === "sealed" || c.aes === "sealed" || c.hmac === "sealed");
+      } finally {
+        db.close();
+      }
+    },
+  );
 
   it.skipIf(skipped(c))("issuance and OCSP rates (printed for the notes)", async () => {
     const csrs = Array.from({ length: 20 }, (_, i) => opensslCsr(work, `rate-${i}`).csr);

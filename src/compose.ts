@@ -7,7 +7,14 @@ import { type Background, type Clock, every, systemClock } from "./clock/index.j
 import type { Config } from "./config/index.js";
 import { EscrowService } from "./escrow/index.js";
 import { checkCapabilities, createHealth, type Health } from "./health/index.js";
-import { type HsmReport, openTokens, type Pkcs11Hsm, type TokenSet } from "./hsm/index.js";
+import {
+  type HsmReport,
+  openTokens,
+  type Pkcs11Hsm,
+  ProtectedSecretKeys,
+  protectedWrapping,
+  type TokenSet,
+} from "./hsm/index.js";
 import {
   type CertificateRecord,
   certifiedServiceKeys,
@@ -59,6 +66,7 @@ import {
   SqlOverviewStore,
   SqlRateLimitStore,
   SqlRevocationStore,
+  SqlSealedKeyStore,
   SqlServiceKeyStore,
   SqlSshStore,
   SqlTokenStore,
@@ -175,6 +183,18 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   }
   const { hsm, caTokens } = tokens;
   const db = database.db;
+  // kms.protection: new secret keys in the token, or sealed by a token key pair where configured
+  // (or, with auto, where the token cannot hold them); every consumer of secret keys goes through it.
+  const secretKeys = new ProtectedSecretKeys({
+    token: hsm.secretKeys,
+    keyPairs: hsm.keyPairs,
+    store: new SqlSealedKeyStore(db),
+    protection: config.kms.protection,
+    tokenLabel: hsm.tokenLabel,
+    feature: (name) => hsm.capabilities().feature(name),
+    keyTypes: () => hsm.capabilities().keyTypes(),
+  });
+  const wrapping = protectedWrapping(hsm.wrapping, secretKeys);
   const metrics = new Metrics({ defaultMetrics: true, detailedLabels: config.monitoring.detailedLabels });
   hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
   // Periodic jobs run once per slot across every instance sharing this database.
@@ -276,7 +296,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     tokens: new TokenService({ store: new SqlTokenStore(db), clock }),
     users: new UserService({
       store: userStore,
-      seeds: hsm.secretKeys,
+      seeds: secretKeys,
       clock,
       sessionMinutes: config.access.sessionMinutes,
       throttle: config.access.loginThrottle,
@@ -289,7 +309,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
           details: { scope },
         }),
     }),
-    totpEnrolment: new TotpEnrolment({ store: userStore, seeds: hsm.secretKeys, clock }),
+    totpEnrolment: new TotpEnrolment({ store: userStore, seeds: secretKeys, clock }),
   };
 
   // The KMS: key lifecycle, data plane, BYOK import, distribution and the signed revoked-key list.
@@ -302,9 +322,9 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   const kms = createKeys({
     keyStore: new SqlKeyStore(db),
     distributionStore: new SqlDistributionStore(db),
-    secretKeys: hsm.secretKeys,
+    secretKeys,
     keyPairs: hsm.keyPairs,
-    wrapping: hsm.wrapping,
+    wrapping,
     clock,
     audit,
     logger,
@@ -340,7 +360,6 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     }),
     revokedListSigner: serviceKeys.signing({
       purpose: "revoked-keys",
-      keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Key Revocation List Signer",
     }),
@@ -366,8 +385,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   const escrow = new EscrowService({
     store: new SqlEscrowStore(db),
     keys,
-    secretKeys: hsm.secretKeys,
-    wrapping: hsm.wrapping,
+    secretKeys,
+    wrapping,
     trust,
     clock,
     audit,
@@ -381,14 +400,13 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   const backup = new BackupService({
     database,
     keys,
-    token: hsm.wrapping,
+    token: wrapping,
     trust,
     clock,
     cas: () => ca.list(),
     custodians: () => escrow.agents(),
     signer: serviceKeys.signing({
       purpose: "backup-signer",
-      keyType: "p256",
       profile: "kms-signer",
       commonName: "Keyward Backup Signer",
     }),
@@ -425,8 +443,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     findCertificate,
     revocation: revocation.revocation,
     hmac: {
-      importKey: (value, label) => hsm.secretKeys.importHmacKey(value, label),
-      sign: (uri, data) => hsm.secretKeys.hmacSha256(uri, data),
+      importKey: (value, label) => secretKeys.importHmacKey(value, label),
+      sign: (uri, data) => secretKeys.hmacSha256(uri, data),
     },
     clock,
     config: { baseUrl: config.baseUrl, acme: config.acme, forbiddenNames: config.policy.forbiddenNames },

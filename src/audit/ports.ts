@@ -1,6 +1,6 @@
 import type { AuditEvent, StoredAuditEvent, TreeHead } from "./event.js";
 
-/** A tree head signed with the audit key (DER ECDSA over treeHeadMessage()). */
+/** A tree head signed with the audit key over treeHeadMessage() (ECDSA as DER, RSA PKCS#1 v1.5, or Ed25519). */
 export interface SignedTreeHead extends TreeHead {
   signature: Buffer;
   /** Serial of the audit key's certificate. */

@@ -1,20 +1,31 @@
-import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { existsSync } from "node:fs";
 import type * as x509 from "@peculiar/x509";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { BadRequestError, NotFoundError } from "../errors/index.js";
 import { ecdsaRawToDer } from "../pki/ecdsa-signature.js";
+import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
+import { isEcdsa, statementAlgorithm, statementKeyType, verifyStatement } from "../pki/statement-signature.js";
 import { type AuditEvent, eventLeaf, type StoredAuditEvent, treeHeadMessage } from "./event.js";
 import { CompactTree, consistencyProof, inclusionProof, leafHash } from "./merkle.js";
 import type { AuditFilter, AuditStore, SignedTreeHead, StoredTreeHead } from "./ports.js";
 import { type AuditVerification, verifyAuditLog, type WitnessEntry } from "./verify.js";
 import { readWitness, treeHeadJson, WitnessFile } from "./witness.js";
 
-/** What the audit log needs from the token: a P-256 key pair it signs tree heads with. */
+/**
+ * What the audit log needs from the token: a key pair it signs tree heads with, of a type the token
+ * can make (the default issuer's unless the token cannot: an RSA-only token signs with RSA).
+ */
 export interface AuditKeys {
-  generateKeyPair(keyType: "p256", label: string): Promise<{ uri: string; spki: Buffer }>;
-  sign(uri: string, algorithm: { name: "ECDSA"; hash: "SHA-256" }, data: Uint8Array): Promise<Buffer>;
+  keyType(): Promise<KeyType>;
+  generateKeyPair(keyType: KeyType, label: string): Promise<{ uri: string; spki: Buffer }>;
+  sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
+}
+
+interface AuditSigner {
+  keyUri: string;
+  certificateSerial: string;
+  keyType: KeyType;
 }
 
 export interface AuditSettings {
@@ -45,7 +56,7 @@ export class AuditLog {
   private signedSize = 0;
   private pending: Buffer[] = [];
   private readonly witness: WitnessFile;
-  private signer: { key: { keyUri: string; certificateSerial: string }; renewAt: number } | undefined;
+  private signer: { key: AuditSigner; renewAt: number } | undefined;
 
   constructor(
     private readonly deps: {
@@ -105,8 +116,10 @@ export class AuditLog {
       return undefined;
     }
     const head = { size: tree.treeSize, rootHash: tree.root().toString("hex"), at: this.deps.clock.now() };
-    const raw = await this.deps.keys.sign(key.keyUri, { name: "ECDSA", hash: "SHA-256" }, treeHeadMessage(head));
-    const signed: SignedTreeHead = { ...head, signature: ecdsaRawToDer(raw), signerSerial: key.certificateSerial };
+    const raw = await this.deps.keys.sign(key.keyUri, statementAlgorithm(key.keyType), treeHeadMessage(head));
+    // ECDSA as DER (as X.509 carries it); RSA and Ed25519 signatures are what the token returns.
+    const signature = isEcdsa(key.keyType) ? ecdsaRawToDer(raw) : raw;
+    const signed: SignedTreeHead = { ...head, signature, signerSerial: key.certificateSerial };
     const leaves = this.pending.length <= MAX_STORED_LEAVES ? Buffer.concat(this.pending) : undefined;
     await this.deps.store.saveTreeHead({ ...signed, leavesFrom: this.signedSize, ...(leaves ? { leaves } : {}) });
     this.signedSize = head.size;
@@ -149,7 +162,7 @@ export class AuditLog {
    * The audit key, created in the token with its certificate on first use and replaced by a new
    * one in its certificate's last 30 days; old tree heads keep naming the signer they used.
    */
-  private async key(): Promise<{ keyUri: string; certificateSerial: string }> {
+  private async key(): Promise<AuditSigner> {
     // Looked up once until its renewal is due: a head a second should cost a signature, not a
     // certificate chain read and parsed each time.
     if (this.signer && this.deps.clock.now().getTime() < this.signer.renewAt) return this.signer.key;
@@ -160,17 +173,21 @@ export class AuditLog {
       if (!chain) throw new NotFoundError(`no certificate with serial ${existing.certificateSerial}`);
       const renewAt = chain[0]!.notAfter.getTime() - 30 * 86_400_000;
       if (this.deps.clock.now().getTime() < renewAt) {
-        this.signer = { key: existing, renewAt };
-        return existing;
+        const key = { ...existing, keyType: statementKeyType(Buffer.from(chain[0]!.publicKey.rawData)) };
+        this.signer = { key, renewAt };
+        return key;
       }
     }
-    const { uri, spki } = await this.deps.keys.generateKeyPair("p256", "keyward-audit");
+    const keyType = await this.deps.keys.keyType();
+    const { uri, spki } = await this.deps.keys.generateKeyPair(keyType, "keyward-audit");
     const issued = await this.deps.issueAuditCertificate(spki);
-    return this.deps.store.saveAuditKey({
+    const saved = await this.deps.store.saveAuditKey({
       keyUri: uri,
       certificateSerial: issued.serial,
       createdAt: this.deps.clock.now(),
     });
+    // Another instance may have won the race: the stored key's type is the one to sign with.
+    return saved.keyUri === uri ? { ...saved, keyType } : this.key();
   }
 
   /**
@@ -210,8 +227,8 @@ export class AuditLog {
       checkSignature: async (h) => {
         const signer = signers.get(h.signerSerial);
         if (!signer) return false;
-        const key = createPublicKey({ key: Buffer.from(signer.publicKey.rawData), format: "der", type: "spki" });
-        return verifySignature("sha256", treeHeadMessage(h), key, h.signature);
+        // The signer's own key type: ECDSA (DER), RSA PKCS#1 v1.5 or Ed25519, as the token allowed.
+        return verifyStatement(Buffer.from(signer.publicKey.rawData), treeHeadMessage(h), h.signature, "der");
       },
       now: this.deps.clock.now(),
       maxUncoveredMs: this.deps.settings.treeHeadSeconds * 1000 + UNCOVERED_GRACE_MS,

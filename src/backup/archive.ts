@@ -1,8 +1,9 @@
-import { createHash, createPublicKey, verify as verifySignature } from "node:crypto";
+import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import * as x509 from "@peculiar/x509";
 import { canonicalJson } from "../audit/index.js";
 import { BadRequestError } from "../errors/index.js";
+import { verifyStatement } from "../pki/statement-signature.js";
 import type { CarriedToken } from "./softhsm-token.js";
 
 export const ARCHIVE_FORMAT = "keyward-backup/1";
@@ -41,7 +42,7 @@ export interface ArchiveHeader {
 }
 
 export interface Archive extends ArchiveHeader {
-  /** ES256 over the canonical JSON of everything else, by a key whose chain (x5c) leads to the root. */
+  /** ES256 (or the signer's type: RS256 on an RSA-only token) over the canonical JSON of everything else, by a key whose chain (x5c) leads to the root. */
   signature: { x5c: string[]; value: string };
 }
 
@@ -125,12 +126,12 @@ export async function checkArchive(archive: Archive): Promise<ArchiveCheck> {
         problems.push(`the signer's chain is broken at "${path[i]!.subject}"`);
       }
     }
-    const key = createPublicKey({ key: Buffer.from(chain[0]!.publicKey.rawData), format: "der", type: "spki" });
-    const valid = verifySignature(
-      "sha256",
+    // The signer's own type: ECDSA (r‖s), or RSA / Ed25519 where the token has no EC.
+    const valid = verifyStatement(
+      Buffer.from(chain[0]!.publicKey.rawData),
       signedBytes(header),
-      { key, dsaEncoding: "ieee-p1363" },
       Buffer.from(signature.value, "base64"),
+      "ieee-p1363",
     );
     if (!valid) {
       problems.push("the archive's signature does not verify: it was altered after it was made");

@@ -11,7 +11,7 @@ import { certificatePem } from "../pki/pem.js";
 import type { SigningServiceKey } from "../issuance/index.js";
 import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
-import type { Wrapping } from "../hsm/index.js";
+import { protectionOf, type Wrapping } from "../hsm/index.js";
 import type { CarriedToken } from "./softhsm-token.js";
 import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
 import {
@@ -48,7 +48,7 @@ export class BackupService {
       clock: Clock;
       cas: () => Promise<CaRecord[]>;
       custodians: () => Promise<EscrowAgent[]>;
-      /** The backup signer (ECDSA P-256, a service key certified under our CA). */
+      /** The backup signer, a service key certified under our CA (its type follows the token). */
       signer: SigningServiceKey;
       config: unknown;
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
@@ -92,6 +92,8 @@ export class BackupService {
       for (const key of await this.deps.keys.list()) {
         for (const v of key.versions) {
           if (v.state === "destroyed") continue;
+          // A sealed key travels in the snapshot (sealed_keys), wrapped by the token's kms-sealing key.
+          if (protectionOf(v.keyUri) === "sealed") continue;
           if (key.distributable) {
             const wrapped = await this.deps.token.wrapSecretKeyUnder(v.keyUri, kek);
             wrappedKeys.push({ keyId: key.id, version: v.version, wrapped: wrapped.toString("base64") });
@@ -141,8 +143,9 @@ export class BackupService {
           compression: "gzip",
         },
       };
-      const { keyUri, chain } = await this.deps.signer.current();
-      const signature = await this.deps.signer.sign(keyUri, signedBytes(header));
+      const signingKey = await this.deps.signer.current();
+      const { chain } = signingKey;
+      const signature = await this.deps.signer.sign(signingKey, signedBytes(header));
       const archive: Archive = {
         ...header,
         signature: {

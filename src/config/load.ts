@@ -98,6 +98,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (env.KEYWARD_ACME_DNS_RESOLVER) acme.dnsResolver = env.KEYWARD_ACME_DNS_RESOLVER;
   if (Object.keys(acme).length) fromEnv.acme = acme;
   if (env.KEYWARD_KMIP_LISTEN) fromEnv.kmip = { listen: env.KEYWARD_KMIP_LISTEN };
+  if (env.KEYWARD_KMS_PROTECTION) fromEnv.kms = { protection: env.KEYWARD_KMS_PROTECTION };
   raw = deepMerge(deepMerge(raw, fromEnv), options.overrides ?? {});
 
   const result = ConfigSchema.safeParse(expandDataDir(raw, dataDir));

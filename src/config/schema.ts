@@ -415,6 +415,13 @@ export const ConfigSchema = z
          * wrap); false limits distribution to CMS, sealed entirely in the token.
          */
         allowJweDistribution: z.boolean().default(true),
+        /**
+         * Where new secret keys (KMS AES/HMAC keys, TOTP seeds, ACME EAB keys) live (docs/hsm.md):
+         * `token` objects in the token (refused, naming what it lacks, where it cannot); `sealed`
+         * from the CSPRNG, stored only wrapped (RSA-OAEP) by a token key pair and unwrapped into
+         * memory per use; `auto` in the token where it can hold and use the kind of key, else sealed.
+         */
+        protection: z.enum(["token", "sealed", "auto"]).default("token"),
         /** Lifetime of the signed key revocation list (GET /kms/revoked). */
         revokedListHours: z
           .number()
@@ -445,6 +452,7 @@ export const ConfigSchema = z
         defaultCryptoperiodDays: 730,
         destroyWaitDays: 7,
         allowJweDistribution: true,
+        protection: "token",
         revokedListHours: 24,
         trustAnchors: [],
       }),

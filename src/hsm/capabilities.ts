@@ -281,6 +281,15 @@ export class Capabilities {
         create,
       ),
       need(
+        "kms.sealed",
+        "secret keys sealed by a token RSA key where the token cannot hold them (kms.protection sealed, auto)",
+        [
+          [pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN, "generate_key_pair"],
+          [pkcs11js.CKM_RSA_PKCS_OAEP, "decrypt"],
+        ],
+        "CKM_RSA_PKCS_OAEP (decrypt) unwraps each key in the token; AES-GCM / HMAC on the host for that use",
+      ),
+      need(
         "kms.distribute.rsa",
         "KMS key distribution to RSA recipients (CMS)",
         [

@@ -17,3 +17,12 @@ export { type CmsSealedKey, type RecipientPublicKey, recipientPublicKey, type Se
 export type { FeatureStatus, FeatureSupport, HsmReport } from "./capabilities.js";
 export { type KeyProbe, type OfflineTokenOptions, TokenSet } from "./token-set.js";
 export { openTokens, type TokenSettings, useSoftHsmConf } from "./open.js";
+export {
+  type Protection,
+  ProtectedSecretKeys,
+  type ProtectionSetting,
+  protectedWrapping,
+  protectionOf,
+  type SealedKeyRecord,
+  type SealedKeyStore,
+} from "./sealed-secret-keys.js";

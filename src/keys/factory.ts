@@ -19,7 +19,7 @@ import type {
   SecretKeyLifecycleOps,
 } from "./ports.js";
 import type { RecipientTrust } from "./recipients.js";
-import { RevokedKeyList } from "./revoked-list.js";
+import { RevokedKeyList, type StatementSigner } from "./revoked-list.js";
 
 /** A service key in the token with its certificate chain (leaf first); the signer owns these. */
 interface ServiceKeyPort {
@@ -61,8 +61,8 @@ export interface KeysDeps {
   importKey?: ServiceKeyPort;
   /** Normal issuance and revocation, for certificates of key pairs; without it, certify is refused. */
   certificates?: KeyCertificateIssuer;
-  /** The key that signs the revoked-key list, and ECDSA P-256 SHA-256 with it (raw r‖s). */
-  revokedListSigner: ServiceKeyPort & { sign(keyUri: string, data: Buffer): Promise<Buffer> };
+  /** The key that signs the revoked-key list (its type follows the token), and signing with it (ECDSA raw r‖s). */
+  revokedListSigner: StatementSigner;
   settings: KeysSettings;
 }
 
@@ -154,7 +154,6 @@ export function createKeys(deps: KeysDeps): Keys {
   const revokedList = new RevokedKeyList({
     keys: lifecycle,
     signer: deps.revokedListSigner,
-    sign: (keyUri, data) => deps.revokedListSigner.sign(keyUri, data),
     clock,
     validityHours: settings.revokedListHours,
     issuer: settings.issuer,

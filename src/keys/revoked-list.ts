@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import type * as x509 from "@peculiar/x509";
 import type { Clock } from "../clock/index.js";
+import type { KeyType } from "../pki/key-types.js";
 import { spkiSha256Hex } from "../pki/spki.js";
+import { jwsAlgorithmFor } from "../pki/statement-signature.js";
 import type { ManagedKey } from "./ports.js";
 
 export interface RevokedKeyEntry {
@@ -15,11 +17,17 @@ export interface RevokedKeyEntry {
   destroyedAt?: string;
 }
 
+/** A service key that signs statements with its own type's algorithm (ECDSA as raw r‖s, as JWS wants it). */
+export interface StatementSigner {
+  current(): Promise<{ keyUri: string; keyType: KeyType; chain: x509.X509Certificate[] }>;
+  sign(key: { keyUri: string; keyType: KeyType }, data: Buffer): Promise<Buffer>;
+}
+
 const b64u = (value: Buffer | string) => Buffer.from(value).toString("base64url");
 
 /**
  * The key revocation list (GET /kms/revoked): every compromised or destroyed key version, as a
- * compact JWS (ES256) by a service key whose certificate chain (x5c, leaf first, without the root)
+ * compact JWS by a service key (ES256 on most tokens; the key's own type where the token has no EC: RS256) whose certificate chain (x5c, leaf first, without the root)
  * leads to our root. Holders of distributed keys fetch it to learn which keys to stop using.
  * Re-signed when the list changes or at half its lifetime.
  */
@@ -30,9 +38,7 @@ export class RevokedKeyList {
   constructor(
     private readonly deps: {
       keys: { list(): Promise<ManagedKey[]> };
-      signer: { current(): Promise<{ keyUri: string; chain: x509.X509Certificate[] }> };
-      /** ECDSA P-256 SHA-256 in the token; raw r‖s as JWS wants it. */
-      sign(keyUri: string, data: Buffer): Promise<Buffer>;
+      signer: StatementSigner;
       clock: Clock;
       validityHours: number;
       issuer: string;
@@ -53,11 +59,12 @@ export class RevokedKeyList {
   }
 
   private async sign(entries: RevokedKeyEntry[], digest: string) {
-    const { keyUri, chain } = await this.deps.signer.current();
+    const key = await this.deps.signer.current();
+    const { chain } = key;
     const issuedAt = this.deps.clock.now();
     const nextUpdate = new Date(issuedAt.getTime() + this.deps.validityHours * 3_600_000);
     const header = {
-      alg: "ES256",
+      alg: jwsAlgorithmFor(key.keyType),
       typ: "keyward-revoked-keys+jws",
       x5c: chain.slice(0, -1).map((c) => Buffer.from(c.rawData).toString("base64")),
     };
@@ -68,7 +75,7 @@ export class RevokedKeyList {
       keys: entries,
     };
     const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(payload))}`;
-    const signature = await this.deps.sign(keyUri, Buffer.from(input, "ascii"));
+    const signature = await this.deps.signer.sign(key, Buffer.from(input, "ascii"));
     const jws = `${input}.${b64u(signature)}`;
     this.cached = { jws, digest, issuedAt: issuedAt.getTime(), nextUpdate };
     return { jws, nextUpdate };

@@ -1,3 +1,4 @@
+import { protectionOf } from "../hsm/index.js";
 import { spkiSha256Hex } from "../pki/spki.js";
 import { OAEP_ALGORITHMS } from "./key-pair-crypto.js";
 import { isKeyPair, signatureAlgorithmsFor } from "./key-pairs.js";
@@ -23,12 +24,15 @@ export function keyView(k: ManagedKey) {
     cryptoperiodDays: k.cryptoperiodDays,
     tags: k.tags,
     onRecipientRevoked: k.onRecipientRevoked,
+    // kms.protection when the newest version was made: "token" (an object in the token) or "sealed".
+    protection: protectionOf(k.versions.at(-1)?.keyUri ?? ""),
     ...keyPairView(k),
     createdAt: k.createdAt.toISOString(),
     versions: k.versions.map((v) => ({
       version: v.version,
       state: v.state,
       keyUri: v.keyUri,
+      protection: protectionOf(v.keyUri),
       createdAt: v.createdAt.toISOString(),
       activateAt: v.activateAt?.toISOString() ?? null,
       deactivateAt: v.deactivateAt?.toISOString() ?? null,

@@ -1,4 +1,4 @@
-import { type KeyType, keyFamily, type SigningAlgorithm } from "../pki/key-types.js";
+import type { KeyType, SigningAlgorithm } from "../pki/key-types.js";
 import type { Linter } from "../lint/index.js";
 import type { KeyStore } from "./ports.js";
 import { signStructure } from "./structure.js";
@@ -22,21 +22,6 @@ export interface ServiceKeys {
   sign(uri: string, algorithm: SigningAlgorithm, data: Uint8Array): Promise<Buffer>;
   /** Lints an OCSP ResponseData and signs it: the DER BasicOCSPResponse without certificates. */
   signOcspResponse(uri: string, keyType: KeyType, responseData: Buffer): Promise<Buffer>;
-}
-
-/**
- * How a service key signs Keyward's own statements (audit checkpoints, KMS lists): SHA-256 whatever
- * the key's size, so verifiers need only the key.
- */
-export function serviceSigningAlgorithm(keyType: KeyType): SigningAlgorithm {
-  switch (keyFamily(keyType)) {
-    case "ec":
-      return { name: "ECDSA", hash: "SHA-256" };
-    case "rsa":
-      return { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
-    case "ed25519":
-      return { name: "Ed25519" };
-  }
 }
 
 // After the preferred type: the types most verifiers take, smallest first.

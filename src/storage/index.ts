@@ -13,6 +13,7 @@ export { SqlKeyStore } from "./repositories/key-store.js";
 export { SqlDistributionStore } from "./repositories/distribution-store.js";
 export { SqlKmipAttributeStore } from "./repositories/kmip-attribute-store.js";
 export { SqlServiceKeyStore } from "./repositories/service-key-store.js";
+export { SqlSealedKeyStore } from "./repositories/sealed-key-store.js";
 export { SqlEscrowStore } from "./repositories/escrow-store.js";
 export { createNotifier, type Notifier } from "./notifications.js";
 export { SchedulerSlots } from "./repositories/scheduler-slots.js";

@@ -447,6 +447,17 @@ export interface KmipAttributesTable {
   value: string;
 }
 
+/** Secret keys kept sealed by a token key pair (kms.protection sealed/auto). */
+export interface SealedKeysTable {
+  id: string;
+  algorithm: string;
+  kek_uri: string;
+  oaep_hash: string;
+  wrapped: Buffer;
+  extractable: number;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   deployment_settings: DeploymentSettingsTable;
@@ -474,6 +485,7 @@ export interface Database {
   audit_tree_heads: AuditTreeHeadsTable;
   crl_due: CrlDueTable;
   audit_keys: AuditKeysTable;
+  sealed_keys: SealedKeysTable;
   users: UsersTable;
   recovery_codes: RecoveryCodesTable;
   sessions: SessionsTable;

@@ -38,6 +38,8 @@ export const SNAPSHOT_TABLES = [
   "recovery_codes",
   "approvals",
   "approval_votes",
+  // Sealed keys: useful wherever the token with their sealing key is (carried or restored).
+  "sealed_keys",
   "keys",
   "key_versions",
   "key_distributions",

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,11 +21,16 @@ interface Case {
   missing?: string;
   rootKey: string;
   intermediateKey: string;
-  /** What the token's KMS and people can do (others are refused with a problem naming why). */
-  hmacKeys: boolean;
-  people: boolean;
-  /** The audit signer's key type follows the token (EC only until the audit port takes any type). */
-  auditSigner: boolean;
+  /**
+   * kms.protection for the run, and where new secrets end up with it: AES keys, HMAC keys and
+   * imported secrets (TOTP seeds). `auto` seals what the token cannot hold.
+   */
+  protection: "token" | "auto";
+  aes: "token" | "sealed";
+  hmac: "token" | "sealed";
+  seeds: "token" | "sealed";
+  /** The type Keyward's own statement signers (audit, KMS revoked list, backups) take on this token. */
+  serviceKey: "p256" | "rsa2048";
 }
 
 async function softhsm(): Promise<ForeignToken> {
@@ -45,7 +50,16 @@ async function softhsm(): Promise<ForeignToken> {
 const CASES: Array<[string, Case]> = [
   [
     "SoftHSM2",
-    { start: softhsm, rootKey: "p384", intermediateKey: "p256", hmacKeys: true, people: true, auditSigner: true },
+    {
+      start: softhsm,
+      rootKey: "p384",
+      intermediateKey: "p256",
+      protection: "token",
+      aes: "token",
+      hmac: "token",
+      seeds: "token",
+      serviceKey: "p256",
+    },
   ],
   [
     "tpm2-pkcs11 on swtpm",
@@ -54,9 +68,12 @@ const CASES: Array<[string, Case]> = [
       missing: missingFor("tpm2"),
       rootKey: "p384",
       intermediateKey: "p256",
-      hmacKeys: false,
-      people: false,
-      auditSigner: true,
+      // No secret keys of any kind: everything sealed by an RSA key pair in the TPM.
+      protection: "auto",
+      aes: "sealed",
+      hmac: "sealed",
+      seeds: "sealed",
+      serviceKey: "p256",
     },
   ],
   [
@@ -67,9 +84,13 @@ const CASES: Array<[string, Case]> = [
       // No EC at all: RSA-2048 (the token has no CKM_SHA256_RSA_PKCS: signed with the DigestInfo fallback).
       rootKey: "rsa3072",
       intermediateKey: "rsa2048",
-      hmacKeys: true,
-      people: true,
-      auditSigner: false,
+      // HMAC keys and imported seeds in the token; no CKM_AES_GCM: AES keys sealed.
+      protection: "auto",
+      aes: "sealed",
+      hmac: "token",
+      seeds: "token",
+      // The issuing CA's type: the token has no EC.
+      serviceKey: "rsa2048",
     },
   ],
 ];
@@ -85,10 +106,10 @@ describe.each(CASES)("on %s", (_name, c) => {
   let env: NodeJS.ProcessEnv;
   let work: string;
 
-  const keyward = async (args: string[], input?: string) => {
+  const keyward = async (args: string[], input?: string, extraEnv: NodeJS.ProcessEnv = {}) => {
     const [cmd, argv] = token.command(process.execPath, [BIN, ...args]);
     try {
-      const pending = execFileAsync(cmd, argv, { env, maxBuffer: 16 * 1024 * 1024 });
+      const pending = execFileAsync(cmd, argv, { env: { ...env, ...extraEnv }, maxBuffer: 16 * 1024 * 1024 });
       pending.child.stdin?.end(input ?? "");
       const { stdout, stderr } = await pending;
       return { code: 0, stdout, stderr };
@@ -121,6 +142,7 @@ describe.each(CASES)("on %s", (_name, c) => {
       KEYWARD_HSM_PIN_SOURCE: `file:${join(work, "pin")}`,
       KEYWARD_LISTEN: `127.0.0.1:${port}`,
       KEYWARD_LOG_LEVEL: "warn",
+      KEYWARD_KMS_PROTECTION: c.protection,
     });
   }, 180_000);
 
@@ -219,61 +241,129 @@ describe.each(CASES)("on %s", (_name, c) => {
     ).toBe("");
   });
 
-  it.skipIf(skipped(c))("an audit checkpoint signed in the token, and audit verify", async () => {
-    const checkpoint = await keyward(["audit", "checkpoint"]);
-    if (!c.auditSigner) {
-      // The audit signer is still P-256 only: refused with the reason, never a silent "OK".
-      expect(checkpoint.code).toBe(2);
-      expect(checkpoint.stderr).toContain("cannot make p256 keys: the token has no CKM_EC_KEY_PAIR_GEN");
-      return;
-    }
-    expect(checkpoint.code, checkpoint.stderr).toBe(0);
-    const verify = await keyward(["audit", "verify"]);
-    expect(verify.code, verify.stderr).toBe(0);
-    expect(verify.stdout).toMatch(/OK: \d+ events, [1-9]\d* signed tree heads/);
+  it.skipIf(skipped(c))(
+    "an audit checkpoint signed in the token with the CA's key type, and audit verify",
+    async () => {
+      const checkpoint = await keyward(["audit", "checkpoint"]);
+      expect(checkpoint.code, checkpoint.stderr).toBe(0);
+      const verify = await keyward(["audit", "verify"]);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.stdout).toMatch(/OK: \d+ events, [1-9]\d* signed tree heads/);
+      // The signer's certificate (from the export) carries the type the token could make.
+      const exported = await keyward(["audit", "export", "--out", join(work, "audit.jsonl")]);
+      expect(exported.code, exported.stderr).toBe(0);
+      const head = readFileSync(join(work, "audit.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { type: string; chain?: string[] })
+        .find((line) => line.chain);
+      expect(head?.chain?.length).toBeGreaterThan(1);
+      const { X509Certificate } = await import("node:crypto");
+      const signer = new X509Certificate(head!.chain![0]!).publicKey;
+      expect(signer.asymmetricKeyType).toBe(c.serviceKey === "p256" ? "ec" : "rsa");
+    },
+  );
+
+  it.skipIf(skipped(c))("the KMS revoked-key list is signed with the token's type and verifies (jose)", async () => {
+    const res = await fetch(`${url}/kms/revoked`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const jws = await res.text();
+    const jose = await import("jose");
+    const { alg, x5c } = jose.decodeProtectedHeader(jws);
+    expect(alg).toBe(c.serviceKey === "p256" ? "ES256" : "RS256");
+    const pem = `-----BEGIN CERTIFICATE-----\n${x5c![0]!.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+    const { payload } = await jose.compactVerify(jws, await jose.importX509(pem, alg!));
+    expect(JSON.parse(new TextDecoder().decode(payload)).keys).toEqual([]);
   });
 
-  it.skipIf(skipped(c))("KMS keys where the token can hold them; a precise problem where it cannot", async () => {
+  it.skipIf(skipped(c))("KMS keys in the token or sealed by a token key: create, encrypt/decrypt, MAC", async () => {
+    if (c.aes === "sealed") {
+      // kms.protection token never falls back to sealed: refused, naming what the token lacks.
+      const strict = await keyward(["key", "create", "--name", "strict", "--algorithm", "AES-256"], undefined, {
+        KEYWARD_KMS_PROTECTION: "token",
+      });
+      expect(strict.code).toBe(2);
+      expect(strict.stderr).toContain("CKM_AES_GCM");
+      expect(strict.stderr).toContain('kms.protection is "token"');
+    }
     const aes = await api("/api/v1/keys", { name: "aes", algorithm: "AES-256" });
-    if (token.name === "SoftHSM2") {
-      expect(aes.status).toBe(201);
-    } else {
-      expect(aes.status).toBe(501);
-      expect((await aes.json()).detail).toContain("CKM_AES_GCM");
-    }
+    expect(aes.status, await aes.clone().text()).toBe(201);
+    const aesKey = (await aes.json()) as { id: string; protection: string; versions: Array<{ protection: string }> };
+    expect(aesKey.protection).toBe(c.aes);
+    expect(aesKey.versions[0]!.protection).toBe(c.aes);
+    const plaintext = Buffer.from("attack at dawn").toString("base64");
+    const encrypted = await api(`/api/v1/keys/${aesKey.id}/encrypt`, { plaintext });
+    expect(encrypted.status, await encrypted.clone().text()).toBe(200);
+    const { ciphertext } = (await encrypted.json()) as { ciphertext: string };
+    const decrypted = await api(`/api/v1/keys/${aesKey.id}/decrypt`, { ciphertext });
+    expect(decrypted.status, await decrypted.clone().text()).toBe(200);
+    expect(((await decrypted.json()) as { plaintext: string }).plaintext).toBe(plaintext);
+    // An altered ciphertext does not authenticate (400), sealed or not.
+    const parts = ciphertext.split(".");
+    parts[3] = Buffer.from("attack at dusk").toString("base64url");
+    const altered = await api(`/api/v1/keys/${aesKey.id}/decrypt`, { ciphertext: parts.join(".") });
+    expect(altered.status).toBe(400);
+
     const hmac = await api("/api/v1/keys", { name: "mac", algorithm: "HMAC-SHA256" });
-    if (!c.hmacKeys) {
-      expect(hmac.status).toBe(501);
-      expect((await hmac.json()).detail).toContain("CKM_GENERIC_SECRET_KEY_GEN");
-      return;
-    }
     expect(hmac.status, await hmac.clone().text()).toBe(201);
+    const hmacKey = (await hmac.json()) as { id: string; protection: string };
+    expect(hmacKey.protection).toBe(c.hmac);
+    const data = Buffer.from("message").toString("base64");
+    const mac = await api(`/api/v1/keys/${hmacKey.id}/mac`, { data });
+    expect(mac.status, await mac.clone().text()).toBe(200);
+    const made = (await mac.json()) as { mac: string; version: number };
+    const verified = await api(`/api/v1/keys/${hmacKey.id}/verify`, { data, mac: made.mac, version: made.version });
+    expect(await verified.json()).toMatchObject({ valid: true });
+    const wrong = await api(`/api/v1/keys/${hmacKey.id}/verify`, {
+      data: Buffer.from("other").toString("base64"),
+      mac: made.mac,
+      version: made.version,
+    });
+    expect(await wrong.json()).toMatchObject({ valid: false });
+
+    const listed = await keyward(["key", "list"]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`aes\\s+AES-256\\s+\\S+\\s+${c.aes}`));
   });
 
-  it.skipIf(skipped(c))("a person with TOTP, where the token holds imported secrets", async () => {
-    const created = await keyward(
-      ["user", "create", "--name", "olivia", "--role", "auditor", "--password-stdin", "--json"],
-      "a long enough password\n",
-    );
-    if (!c.people) {
-      expect(created.code).toBe(2);
-      expect(created.stdout + created.stderr).toContain("does not accept imported secret keys");
-      return;
-    }
-    expect(created.code, created.stderr).toBe(0);
-    const { totpCode, base32Decode } = await import("../../src/access/totp.js");
-    const secret = new URL(JSON.parse(created.stdout).otpauthUri).searchParams.get("secret")!;
-    const login = await fetch(`${url}/api/v1/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        name: "olivia",
-        password: "a long enough password",
-        otp: totpCode(base32Decode(secret), new Date()),
-      }),
-    });
-    expect(login.status, await login.clone().text()).toBe(200);
-  });
+  it.skipIf(skipped(c))(
+    "a person with TOTP logs in and an EAB key is made, in the token or sealed by a token key",
+    async () => {
+      const created = await keyward(
+        ["user", "create", "--name", "olivia", "--role", "auditor", "--password-stdin", "--json"],
+        "a long enough password\n",
+      );
+      expect(created.code, created.stderr).toBe(0);
+      const { totpCode, base32Decode } = await import("../../src/access/totp.js");
+      const secret = new URL(JSON.parse(created.stdout).otpauthUri).searchParams.get("secret")!;
+      const login = (otp: string) =>
+        fetch(`${url}/api/v1/auth/login`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: "olivia", password: "a long enough password", otp }),
+        });
+      const ok = await login(totpCode(base32Decode(secret), new Date()));
+      expect(ok.status, await ok.clone().text()).toBe(200);
+      // An ACME EAB key (a shared HMAC secret like the seed) follows the same rule.
+      const eab = await keyward(["acme", "eab", "create", "--name", "olivia-acme", "--json"]);
+      expect(eab.code, eab.stderr).toBe(0);
+      expect(JSON.parse(eab.stdout).hmacKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // Where the seed is: its handle in the users table names a token object or a sealed key.
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(join(work, "keyward.db"), { readonly: true });
+      try {
+        const row = db.prepare("select totp_key_uri as uri from users where name = 'olivia'").get() as { uri: string };
+        expect(row.uri.startsWith("keyward-sealed:") ? "sealed" : "token").toBe(c.seeds);
+        const eabRow = db.prepare("select key_uri as uri from acme_eab_keys").get() as { uri: string };
+        expect(eabRow.uri.startsWith("keyward-sealed:") ? "sealed" : "token").toBe(c.seeds);
+        const sealed = db.prepare("select count(*) as n from sealed_keys").get() as { n: number };
+        // Sealed keys exist exactly where this token needed them (AES keys and, on the TPM, HMAC and seeds).
+        expect(sealed.n > 0).toBe(c.seeds === "sealed" || c.aes === "sealed" || c.hmac === "sealed");
+      } finally {
+        db.close();
+      }
+    },
+  );
 
   it.skipIf(skipped(c))("issuance and OCSP rates (printed for the notes)", async () => {
     const csrs = Array.from({ length: 20 }, (_, i) => opensslCsr(work, `rate-${i}`).csr);
@@ -296,7 +386,7 @@ describe.each(CASES)("on %s", (_name, c) => {
       ],
     ]);
     expect(request).toBe("");
-    const body = (await import("node:fs")).readFileSync(join(work, "req.der"));
+    const body = readFileSync(join(work, "req.der"));
     started = performance.now();
     const n = 200;
     for (let i = 0; i < n; i += 10) {

@@ -21,6 +21,8 @@ interface ManagedKey {
   algorithm: string;
   purpose: string;
   distributable: boolean;
+  /** token: an object in the token; sealed: wrapped by a token key, unwrapped per use (docs/hsm.md). */
+  protection?: "token" | "sealed";
   /** Key pairs (ECDSA, Ed25519, RSA): docs/kms-key-pairs.md. */
   keyPair?: boolean;
   rotationDays: number | null;
@@ -147,8 +149,13 @@ export function KeysPage() {
                 {key.name} <span class="muted small">{key.algorithm}</span>
               </h2>
               <p>
-                Purpose {key.purpose}; {key.distributable ? "distributable" : "never leaves the token"}; rotation{" "}
-                {key.rotationDays ? `every ${key.rotationDays} days, next ${nextRotation(key)}` : "manual"};{" "}
+                Purpose {key.purpose};{" "}
+                {key.distributable
+                  ? "distributable"
+                  : key.protection === "sealed"
+                    ? "never distributed"
+                    : "never leaves the token"}
+                ; rotation {key.rotationDays ? `every ${key.rotationDays} days, next ${nextRotation(key)}` : "manual"};{" "}
                 {distributions.length} distribution{distributions.length === 1 ? "" : "s"}
                 {exposed ? (
                   <>
@@ -161,8 +168,10 @@ export function KeysPage() {
                 <dt>Primary version</dt>
                 <dd>{primary ? `v${primary} (encrypts and wraps)` : "none active: nothing encrypts with this key"}</dd>
                 <dt>Protection</dt>
-                <dd>
-                  in the token (HSM),{" "}
+                <dd data-protection={key.protection ?? "token"}>
+                  {key.protection === "sealed"
+                    ? "sealed: wrapped by a token key, unwrapped into memory for each use,"
+                    : "in the token (HSM),"}{" "}
                   {key.distributable ? "sensitive; leaves it only wrapped to a checked recipient" : "never extractable"}
                 </dd>
                 <dt>Escrow</dt>

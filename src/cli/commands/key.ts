@@ -17,6 +17,7 @@ import { certificatePem } from "../../pki/pem.js";
 import { cliActor } from "../actor.js";
 import { jsonObject, list, parseDate, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
+import { protectionOf } from "../../hsm/index.js";
 import { table } from "../output.js";
 
 /** `keyward key …`: KMS keys in the HSM (secret keys and key pairs), and blocking compromised public keys. */
@@ -26,10 +27,11 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
     .description("KMS keys in the HSM (secret keys and key pairs), and blocking compromised public keys");
   const showKey = (k: ManagedKey) =>
     table([
-      ["VERSION", "STATE", "CREATED", "DESTROY AFTER"],
+      ["VERSION", "STATE", "PROTECTION", "CREATED", "DESTROY AFTER"],
       ...k.versions.map((v) => [
         String(v.version),
         v.state,
+        protectionOf(v.keyUri),
         v.createdAt.toISOString(),
         v.destroyAfter?.toISOString() ?? "",
       ]),
@@ -91,12 +93,13 @@ export function registerKeyCommands(program: Command, ctx: CliContext): void {
         const items = await s.keys.list();
         out.result({ items: items.map(keyView) }, () =>
           table([
-            ["ID", "NAME", "ALGORITHM", "PURPOSE", "PRIMARY", "VERSIONS"],
+            ["ID", "NAME", "ALGORITHM", "PURPOSE", "PROTECTION", "PRIMARY", "VERSIONS"],
             ...items.map((k) => [
               k.id,
               k.name,
               k.algorithm,
               k.purpose,
+              keyView(k).protection,
               String(s.keys.primary(k)?.version ?? "none"),
               k.versions.map((v) => `${v.version}:${v.state}`).join(" "),
             ]),

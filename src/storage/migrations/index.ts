@@ -23,6 +23,7 @@ import { up as m0021 } from "./0021-ssh.js";
 import { up as m0022 } from "./0022-key-pairs.js";
 import { up as m0023 } from "./0023-kmip-attributes.js";
 import { up as m0024 } from "./0024-recovery-code-salts.js";
+import { up as m0025 } from "./0025-sealed-keys.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -58,6 +59,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0022_key_pairs", m0022],
   ["0023_kmip_attributes", m0023],
   ["0024_recovery_code_salts", m0024],
+  ["0025_sealed_keys", m0025],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

@@ -303,6 +303,17 @@ describe("the admin console", { timeout: 120_000 }, () => {
     const rows = page.getByRole("region", { name: "Audit events" }).locator("tbody tr");
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().textContent()).toContain("olivia");
+    // The time filter (UTC, minute precision): until the minute before the event, nothing; since
+    // its minute, the event.
+    const [blocked] = await kw.services.audit.search({ action: "key.block", limit: 1 });
+    const minute = (ms: number) => new Date(Math.floor(ms / 60_000) * 60_000).toISOString().slice(0, 16);
+    await page.getByLabel("Until (UTC)").fill(minute(blocked!.at.getTime() - 60_000));
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect.poll(() => rows.count()).toBe(0);
+    await page.getByLabel("Until (UTC)").fill("");
+    await page.getByLabel("Since (UTC)").fill(minute(blocked!.at.getTime()));
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect.poll(() => rows.count()).toBe(1);
     await browser.screenshot("admin-audit-1280");
   });
 

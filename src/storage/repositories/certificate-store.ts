@@ -3,7 +3,7 @@ import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 import { saveOcspResponse } from "./revocation-store.js";
-import { type Kysely, type Selectable, sql } from "kysely";
+import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type {
   CertificateFilter,
   CertificateIntent,
@@ -80,6 +80,21 @@ export class SqlCertificateStore implements CertificateStore {
 
   async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {
     await this.writes.run(async (tx) => {
+      if (ocspAnswer && tx.getExecutor().adapter instanceof PostgresAdapter) {
+        // One round trip instead of two: the answer is stored only if the intent was still pending.
+        const stored = await sql<{ serial: string }>`
+          with issued as (
+            update certificates set status = 'valid', certificate = ${certificate}
+            where serial = ${serial} and status = 'pending' returning serial)
+          insert into ocsp_responses (serial, hash, this_update, next_update, der)
+          select serial, ${ocspAnswer.hash}::text, ${ocspAnswer.thisUpdate.toISOString()}::text,
+            ${ocspAnswer.nextUpdate.toISOString()}::text, ${ocspAnswer.der}::bytea from issued
+          on conflict (serial, hash) do update
+            set this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der
+          returning serial`.execute(tx);
+        if (stored.rows.length !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+        return;
+      }
       const result = await tx
         .updateTable("certificates")
         .set({ status: "valid", certificate })

@@ -22,8 +22,6 @@ import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
 const ROOT = resolve(import.meta.dirname, "..");
 /** Certificates issued for real per deployment; the rest reuse their DER. */
 const SCALE_REAL = 100;
-/** The OCSP answers' validity (config default revocation.ocsp.validityHours); seeded ones are older than half. */
-const OCSP_VALIDITY_HOURS = Number(process.env.BENCH_SCALE_OCSP_HOURS ?? 24);
 
 type RecordFigure = (name: string, value: number, unit: string, reference?: { name: string; value: number }) => void;
 
@@ -34,6 +32,27 @@ interface Row {
   tbs: Buffer;
   certificate: Buffer;
   der: Buffer;
+  this_update: string;
+  next_update: string;
+}
+
+/** The validity of the real answers (revocation.ocspValidityHours): seeded ones are made older than half of it. */
+function validityHours(real: Row[]): number {
+  const r = real[0]!;
+  return (Date.parse(r.next_update) - Date.parse(r.this_update)) / 3_600_000;
+}
+
+/** A pg client in the deployment's schema (the `schema` URL parameter is Keyward's, not pg's). */
+async function pgClient(url: string): Promise<pg.Client> {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema");
+  parsed.searchParams.delete("schema");
+  const client = new pg.Client({
+    connectionString: parsed.toString(),
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  await client.connect();
+  return client;
 }
 
 function keyward(args: string[], env: NodeJS.ProcessEnv): string {
@@ -96,8 +115,9 @@ async function seed(
   count: number,
 ): Promise<string[]> {
   const now = Date.now();
-  const staleAt = new Date(now - OCSP_VALIDITY_HOURS * 0.6 * 3_600_000).toISOString();
-  const nextUpdate = new Date(now + OCSP_VALIDITY_HOURS * 0.4 * 3_600_000).toISOString();
+  const hours = validityHours(real);
+  const staleAt = new Date(now - hours * 0.6 * 3_600_000).toISOString();
+  const nextUpdate = new Date(now + hours * 0.4 * 3_600_000).toISOString();
   const serials: string[] = [];
   const rowFor = (i: number) => {
     const r = real[i % real.length]!;
@@ -148,8 +168,7 @@ async function seed(
     db.close();
     return serials;
   }
-  const client = new pg.Client({ connectionString: where.url! });
-  await client.connect();
+  const client = await pgClient(where.url!);
   try {
     const batch = 1000;
     for (let from = 0; from < count; from += batch) {
@@ -186,8 +205,7 @@ async function staleAnswers(
       db.close();
     }
   }
-  const client = new pg.Client({ connectionString: where.url! });
-  await client.connect();
+  const client = await pgClient(where.url!);
   try {
     return Number((await client.query(`${query}$1`, [before])).rows[0].n);
   } finally {
@@ -257,7 +275,7 @@ async function oneDeployment(engine: "sqlite" | "postgres", count: number, recor
     const seedStart = process.hrtime.bigint();
     const serials = await seed(engine, where, real, count - SCALE_REAL);
     record(`${label}: seeding (not Keyward)`, Number(process.hrtime.bigint() - seedStart) / 1e9, "s");
-    const staleBefore = new Date(Date.now() - (OCSP_VALIDITY_HOURS / 2) * 3_600_000).toISOString();
+    const staleBefore = new Date(Date.now() - (validityHours(real) / 2) * 3_600_000).toISOString();
 
     server = await serve(env);
     try {
@@ -293,11 +311,14 @@ async function oneDeployment(engine: "sqlite" | "postgres", count: number, recor
       while ((await staleAnswers(engine, where, staleBefore)) === total && Date.now() < waitUntil) {
         await new Promise((r) => setTimeout(r, 250));
       }
+      if ((await staleAnswers(engine, where, staleBefore)) === total) {
+        throw new Error(`the OCSP refresh did not start within 75 s (${total} answers due)`);
+      }
       const refreshStart = process.hrtime.bigint();
+      const refreshUntil = Date.now() + Number(process.env.BENCH_SCALE_REFRESH_SECONDS ?? 900) * 1000;
       const during = autocannon({ url: `${url}${cached}`, connections: 16, duration: 5 });
-      const limit = Number(process.env.BENCH_SCALE_REFRESH_SECONDS ?? 900) * 1000;
       let left = total;
-      while (left > 0 && Date.now() - Number(refreshStart / 1_000_000n) < limit) {
+      while (left > 0 && Date.now() < refreshUntil) {
         await new Promise((r) => setTimeout(r, 1000));
         left = await staleAnswers(engine, where, staleBefore);
       }
@@ -354,7 +375,7 @@ async function readReal(
   serials: string[],
 ): Promise<Row[]> {
   const query =
-    "select c.ca_id, c.spki_sha256, c.key_type, c.tbs, c.certificate, o.der from certificates c join ocsp_responses o on o.serial = c.serial where c.serial = ";
+    "select c.ca_id, c.spki_sha256, c.key_type, c.tbs, c.certificate, o.der, o.this_update, o.next_update from certificates c join ocsp_responses o on o.serial = c.serial where c.serial = ";
   if (engine === "sqlite") {
     const db = new Database(where.file!, { readonly: true });
     try {
@@ -363,8 +384,7 @@ async function readReal(
       db.close();
     }
   }
-  const client = new pg.Client({ connectionString: where.url! });
-  await client.connect();
+  const client = await pgClient(where.url!);
   try {
     const rows: Row[] = [];
     for (const s of serials) rows.push((await client.query(`${query}$1`, [s])).rows[0] as Row);

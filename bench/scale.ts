@@ -184,7 +184,8 @@ async function seed(
         rows.flatMap((r) => r.ocsp),
       );
     }
-    await client.query("analyze");
+    // As autovacuum would have by then: index-only scans need the visibility map.
+    await client.query("vacuum analyze");
   } finally {
     await client.end();
   }

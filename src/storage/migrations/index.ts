@@ -21,6 +21,7 @@ import { up as m0019 } from "./0019-crl-due.js";
 import { up as m0020 } from "./0020-totp-enrolment.js";
 import { up as m0021 } from "./0021-ssh.js";
 import { up as m0022 } from "./0022-key-pairs.js";
+import { up as m0026 } from "./0026-certificate-listing-indexes.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -54,6 +55,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0020_totp_enrolment", m0020],
   ["0021_ssh", m0021],
   ["0022_key_pairs", m0022],
+  ["0026_certificate_listing_indexes", m0026],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

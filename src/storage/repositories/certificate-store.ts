@@ -134,33 +134,40 @@ export class SqlCertificateStore implements CertificateStore {
   }
 
   async list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]> {
-    let query = this.db.selectFrom("certificates").selectAll();
+    // A page of serials first, from the indexes (migration 0026), then only those rows: the rows
+    // carry each certificate's TBS and DER, which a filter never needs to read.
+    let page = this.db.selectFrom("certificates").select("serial");
     const nowIso = now.toISOString();
     switch (filter.status) {
       case "valid":
-        query = query.where("status", "=", "valid").where("not_after", ">", nowIso);
+        page = page.where("status", "=", "valid").where("not_after", ">", nowIso);
         break;
       case "expired":
-        query = query.where("status", "=", "valid").where("not_after", "<=", nowIso);
+        page = page.where("status", "=", "valid").where("not_after", "<=", nowIso);
         break;
       case undefined:
         break;
       default:
-        query = query.where("status", "=", filter.status);
+        page = page.where("status", "=", filter.status);
     }
     if (filter.name) {
       const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      query = query.where(
+      page = page.where(
         sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
       );
     }
-    if (filter.profile) query = query.where("profile", "=", filter.profile);
-    if (filter.caId) query = query.where("ca_id", "=", filter.caId);
-    if (filter.spkiSha256) query = query.where("spki_sha256", "=", filter.spkiSha256);
-    if (filter.expiresAfter) query = query.where("not_after", ">=", filter.expiresAfter.toISOString());
-    if (filter.expiresBefore) query = query.where("not_after", "<", filter.expiresBefore.toISOString());
-    if (filter.after) query = query.where("serial", ">", filter.after);
-    const rows = await query.orderBy("serial").limit(filter.limit).execute();
+    if (filter.profile) page = page.where("profile", "=", filter.profile);
+    if (filter.caId) page = page.where("ca_id", "=", filter.caId);
+    if (filter.spkiSha256) page = page.where("spki_sha256", "=", filter.spkiSha256);
+    if (filter.expiresAfter) page = page.where("not_after", ">=", filter.expiresAfter.toISOString());
+    if (filter.expiresBefore) page = page.where("not_after", "<", filter.expiresBefore.toISOString());
+    if (filter.after) page = page.where("serial", ">", filter.after);
+    const rows = await this.db
+      .selectFrom("certificates")
+      .selectAll()
+      .where("serial", "in", page.orderBy("serial").limit(filter.limit))
+      .orderBy("serial")
+      .execute();
     return rows.map(toRecord);
   }
 }

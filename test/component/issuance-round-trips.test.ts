@@ -36,21 +36,23 @@ async function statementsFor(work: () => Promise<unknown>): Promise<number> {
 }
 
 describe("PostgreSQL round trips per issued certificate", () => {
-  it("one at a time: 10 (2 reads, intent and audit event in 5, certificate and OCSP answer in 3)", async () => {
+  it("one at a time: 9 (2 reads, intent and audit event in 4, certificate and OCSP answer in 3)", async () => {
     const statements = await statementsFor(async () => {
       for (let i = 0; i < 5; i++) expect((await issue()).status).toBe(201);
     });
-    expect(statements / 5).toBeLessThanOrEqual(10);
+    process.stdout.write(`round trips per certificate, one at a time: ${statements / 5}\n`);
+    expect(statements / 5).toBeLessThanOrEqual(9);
     // The counter counts: an issuance cannot cost less than its reads and two commits.
     expect(statements / 5).toBeGreaterThanOrEqual(4);
   });
 
-  it("32 at once: group commit shares transactions and the audit head's lock, under 6.5 per certificate", async () => {
+  it("32 at once: group commit shares transactions and the audit head's lock, under 5.5 per certificate", async () => {
     const statements = await statementsFor(async () => {
       const answers = await Promise.all(Array.from({ length: 32 }, issue));
       for (const answer of answers) expect(answer.status).toBe(201);
     });
-    expect(statements / 32).toBeLessThan(6.5);
+    process.stdout.write(`round trips per certificate, 32 at once: ${statements / 32}\n`);
+    expect(statements / 32).toBeLessThan(5.5);
     const audit = await keyward.services.database.db
       .selectFrom("audit_events")
       .select((eb) => eb.fn.countAll().as("n"))

@@ -47,10 +47,10 @@ export class SqlCertificateStore implements CertificateStore {
 
   async recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void> {
     try {
+      // The intent and its audit event: on PostgreSQL one statement (appendAudit's `alongside`).
       await this.writes.run(async (tx) => {
-        await tx
-          .insertInto("certificates")
-          .values({
+        await appendAudit(tx, audit, (q) =>
+          q.insertInto("certificates").values({
             serial: intent.serial,
             ca_id: intent.caId,
             profile: intent.profile,
@@ -68,9 +68,8 @@ export class SqlCertificateStore implements CertificateStore {
             revoked_at: null,
             revocation_reason: null,
             invalidity_date: null,
-          })
-          .execute();
-        await appendAudit(tx, audit);
+          }),
+        );
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);

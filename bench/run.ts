@@ -18,6 +18,7 @@ import { defaultRules } from "../src/lint/rules/index.js";
 import { readElement } from "../src/pki/der.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
+import { scaleFigures } from "./scale.js";
 import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
 
@@ -1021,6 +1022,78 @@ async function deploymentRates(url: string, admin: string, dir: string): Promise
   return { issuance: issuance.rps, ocsp: ocsp.rps };
 }
 
+/** A counter's value from a server's /metrics (summed over its label sets). */
+async function scrape(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+/**
+ * Issue 27, target 3: issuance on PostgreSQL next to SQLite (one instance each, 16 connections),
+ * and the database statements each certificate costs (`keyward_db_statements_total` over
+ * `keyward_certificates_issued_total`; on PostgreSQL each statement is a round trip). The counts
+ * include whatever background jobs ran meanwhile (a few statements a minute).
+ */
+async function pgIssuance(): Promise<void> {
+  const pgBase = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+  const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
+  const engines = [
+    ["SQLite", {}],
+    ["PostgreSQL", { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}schema=${schema}` }],
+  ] as const;
+  const rates: Record<string, number> = {};
+  try {
+    for (const [engine, env] of engines) {
+      const server = await startServer(env);
+      try {
+        const { csr } = opensslCsr(server.dir, "bench");
+        const headers = { authorization: `Bearer ${server.admin}`, "content-type": "application/json" };
+        const body = JSON.stringify({ csr, profile: "server" });
+        const counted = async (work: () => Promise<void>) => {
+          const [s0, c0] = await Promise.all([
+            scrape(server.url, "keyward_db_statements_total"),
+            scrape(server.url, "keyward_certificates_issued_total"),
+          ]);
+          await work();
+          const [s1, c1] = await Promise.all([
+            scrape(server.url, "keyward_db_statements_total"),
+            scrape(server.url, "keyward_certificates_issued_total"),
+          ]);
+          return (s1 - s0) / (c1 - c0);
+        };
+        const one = await counted(async () => {
+          for (let i = 0; i < 50; i++) {
+            const res = await fetch(`${server.url}/api/v1/certificates`, { method: "POST", headers, body });
+            if (res.status !== 201) throw new Error(`issuance answered ${res.status}`);
+          }
+        });
+        let rps = 0;
+        const sixteen = await counted(async () => {
+          rps = (
+            await rate({ url: `${server.url}/api/v1/certificates`, method: "POST", headers, body, connections: 16 })
+          ).rps;
+        });
+        rates[engine] = rps;
+        record(`${engine}: statements per certificate, 1 connection`, one, "stmt/cert");
+        record(`${engine}: statements per certificate, 16 connections`, sixteen, "stmt/cert");
+      } finally {
+        await server.stop();
+      }
+    }
+    record("issuance, 16 conn, PostgreSQL", rates.PostgreSQL!, "cert/s", { name: "SQLite", value: rates.SQLite! });
+  } finally {
+    const client = new pg.Client({ connectionString: pgBase });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
+}
+
 /** 1 instance on SQLite, 1 on PostgreSQL, 3 behind nginx on PostgreSQL (scripts/fleet.mjs). */
 async function fleetRates(): Promise<void> {
   const pgBase = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -1276,9 +1349,11 @@ async function backupFigures(count: number): Promise<void> {
 
 async function main() {
   process.stdout.write(`Keyward benchmark, ${SECONDS} s per figure, ${new Date().toISOString()}\n\n`);
-  // BENCH_ONLY=hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet runs a subset.
+  // BENCH_ONLY=hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet,pg-issuance,scale runs a subset.
   const only = new Set(
-    (process.env.BENCH_ONLY ?? "hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet").split(","),
+    (
+      process.env.BENCH_ONLY ?? "hsm,issuance,ssh,acme,ocsp,login-flood,crl,kms,kms-sign,backup,fleet,pg-issuance,scale"
+    ).split(","),
   );
   // A section that fails is reported and the others still run: one flaky peer must not cost the
   // minutes of figures around it.
@@ -1332,6 +1407,8 @@ async function main() {
   await section("backup", () => backupFigures(Number(process.env.BENCH_BACKUP_CERTIFICATES ?? 100_000)));
   await section("kms-sign", kmsSignRates);
   await section("fleet", fleetRates);
+  await section("pg-issuance", pgIssuance);
+  await section("scale", () => scaleFigures(record));
   mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
   const file = join(ROOT, "bench", "results", `${new Date().toISOString().slice(0, 19).replace(/:/g, "-")}.json`);
   writeFileSync(

@@ -195,7 +195,11 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     keyTypes: () => hsm.capabilities().keyTypes(),
   });
   const wrapping = protectedWrapping(hsm.wrapping, secretKeys);
-  const metrics = new Metrics({ defaultMetrics: true, detailedLabels: config.monitoring.detailedLabels });
+  const metrics = new Metrics({
+    defaultMetrics: true,
+    detailedLabels: config.monitoring.detailedLabels,
+    databaseStatements: database.statements,
+  });
   hsm.instrument((operation, run) => metrics.timeHsm(operation, "pkcs11", run));
   // Periodic jobs run once per slot across every instance sharing this database.
   const schedulerSlots = new SchedulerSlots(db, clock);

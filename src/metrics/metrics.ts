@@ -16,6 +16,8 @@ export interface MetricsOptions {
    * /metrics is public, and key ids and names tell an outsider what exists and who uses it.
    */
   detailedLabels?: boolean;
+  /** Statements sent to the database so far (storage's counter), exposed as a counter. */
+  databaseStatements?: () => number;
 }
 
 /** PKCS#11 calls on a local token take ~0.1 ms, over a network HSM tens of ms; anything near 1 s is an incident. */
@@ -147,6 +149,22 @@ export class Metrics {
       labelNames: (this.detailedLabels ? ["principal", "operation"] : ["operation"]) as ["principal", "operation"],
       registers,
     });
+
+    const statements = options.databaseStatements;
+    if (statements) {
+      let reported = 0;
+      new Counter({
+        name: "keyward_db_statements_total",
+        help: "Statements sent to the database (on PostgreSQL each is a round trip), transaction control included.",
+        registers,
+        // Storage counts with a plain increment; the counter catches up when scraped.
+        collect() {
+          const now = statements();
+          if (now > reported) this.inc(now - reported);
+          reported = now;
+        },
+      });
+    }
 
     if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   }

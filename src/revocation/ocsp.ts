@@ -70,6 +70,12 @@ interface IssuerMatch {
 }
 
 /**
+ * Answers the refresh signs at once: the default number of signing threads. With 8 the refresh
+ * was faster but cached answers waited (p99 several times higher during it, loaded machine).
+ */
+const REFRESH_IN_FLIGHT = 2;
+
+/**
  * RFC 6960 responder with the RFC 5019 profile: answers are pre-signed per certificate and CertID
  * hash, kept in memory and storage, re-signed at once on revocation and before half their
  * validity has passed; a request without nonce is answered without touching the HSM.
@@ -153,18 +159,22 @@ export class OcspResponder {
     const record = await this.deps.certificates.get(serial);
     if (!record) return;
     for (const h of hashes) {
-      const certId = certIdFor(h as "sha1" | "sha256", await this.issuerHashes(record.caId), serial);
-      const signed = await this.sign(record.caId, [{ certId, status: statusOf(record) }], undefined);
-      const response = {
-        serial,
-        hash: h,
-        thisUpdate: signed.thisUpdate,
-        nextUpdate: signed.nextUpdate,
-        der: signed.der,
-      };
+      const response = await this.signFor(record, h);
       await this.deps.store.saveOcspResponse(response);
       this.remember(response);
     }
+  }
+
+  private async signFor(record: CertificateRecord, h: string): Promise<StoredOcspResponse> {
+    const certId = certIdFor(h as "sha1" | "sha256", await this.issuerHashes(record.caId), record.serial);
+    const signed = await this.sign(record.caId, [{ certId, status: statusOf(record) }], undefined);
+    return {
+      serial: record.serial,
+      hash: h,
+      thisUpdate: signed.thisUpdate,
+      nextUpdate: signed.nextUpdate,
+      der: signed.der,
+    };
   }
 
   /**
@@ -216,21 +226,39 @@ export class OcspResponder {
   }
   private watcher: NodeJS.Timeout | undefined;
 
-  /** Re-signs answers older than half their validity, in batches, until none are due. */
+  /**
+   * Re-signs answers older than half their validity, in batches, until none are due. A batch is
+   * signed two at a time (the signing threads work in parallel) and stored in one transaction:
+   * one durable commit per batch, where each answer had been its own (on PostgreSQL the refresh
+   * of 10,000 answers took 106 s that way, three times SQLite's 34 s).
+   */
   async refreshStale(batch = 200): Promise<number> {
     const halfLife = (this.deps.settings.validityHours * 3_600_000) / 2;
     let total = 0;
     for (;;) {
       const due = await this.deps.store.staleOcspResponses(new Date(this.deps.clock.now().getTime() - halfLife), batch);
+      const signed: StoredOcspResponse[] = [];
       let failed = 0;
-      for (const { serial, hash: h } of due) {
-        // An answer whose CA or responder key is not at hand (left in a previous token) keeps being
-        // served until it expires; it must not hold back the answers after it.
-        await this.presign(serial, [h]).catch((error) => {
-          failed++;
-          this.deps.logger?.warn({ err: error, serial }, "cannot re-sign an OCSP answer; serving the previous one");
-        });
-      }
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(REFRESH_IN_FLIGHT, due.length) }, async () => {
+          while (next < due.length) {
+            const { serial, hash: h } = due[next++]!;
+            try {
+              const record = await this.deps.certificates.get(serial);
+              // Gone: nothing to answer for; counted as done so the batch moves on.
+              if (record) signed.push(await this.signFor(record, h));
+            } catch (error) {
+              // An answer whose CA or responder key is not at hand (left in a previous token) keeps
+              // being served until it expires; it must not hold back the answers after it.
+              failed++;
+              this.deps.logger?.warn({ err: error, serial }, "cannot re-sign an OCSP answer; serving the previous one");
+            }
+          }
+        }),
+      );
+      await this.deps.store.saveOcspResponses(signed);
+      for (const response of signed) this.remember(response);
       total += due.length - failed;
       // A batch with nothing re-signed would come back unchanged: stop until the next run.
       if (due.length < batch || failed === due.length) return total;

@@ -86,6 +86,8 @@ export interface RevocationStore {
   latestCrlNumber(caId: string): Promise<number | undefined>;
 
   saveOcspResponse(response: StoredOcspResponse): Promise<void>;
+  /** Several answers in one transaction (one durable commit): the refresh's batches. */
+  saveOcspResponses(responses: readonly StoredOcspResponse[]): Promise<void>;
   deleteOcspResponses(serial: string): Promise<void>;
   ocspResponse(serial: string, hash: string): Promise<StoredOcspResponse | undefined>;
   /** Responses whose thisUpdate is before `olderThan` (due for re-signing), oldest first. */

@@ -17,6 +17,12 @@ export interface OpenDatabase {
   schema?: string;
   /** Readiness: one round trip (SELECT 1); throws when the database does not answer. */
   ping(): Promise<void>;
+  /**
+   * Statements sent since the database was opened (BEGIN, COMMIT and savepoints included). On
+   * PostgreSQL each is one round trip to the server; on SQLite one statement run. Read by metrics
+   * (`keyward_db_statements_total`), the bench and the tests that bound the cost of a certificate.
+   */
+  statements(): number;
   close(): Promise<void>;
 }
 
@@ -43,7 +49,14 @@ export async function openDatabase(url: string): Promise<OpenDatabase> {
   return { ...opened, ping: async () => void (await sql`SELECT 1`.execute(opened.db)) };
 }
 
+/** A plain counter the adapters bump once per statement (a closure: no Prometheus cost per query). */
+function statementCounter() {
+  let count = 0;
+  return { bump: () => void count++, read: () => count };
+}
+
 function openSqlite(path: string): Omit<OpenDatabase, "ping"> {
+  const counter = statementCounter();
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   let sqlite: SqliteDatabase.Database;
   try {
@@ -61,19 +74,29 @@ function openSqlite(path: string): Omit<OpenDatabase, "ping"> {
   sqlite.pragma("synchronous = FULL");
   sqlite.pragma("busy_timeout = 10000");
   sqlite.pragma("foreign_keys = ON");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: "sqlite", relaxed: relaxedSqlite(db, sqlite), close: () => db.destroy() };
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite, counter.bump) }),
+  });
+  return {
+    db,
+    dialect: "sqlite",
+    relaxed: relaxedSqlite(db, sqlite),
+    statements: counter.read,
+    close: () => db.destroy(),
+  };
 }
 
 /**
  * Kysely prepares every query afresh; better-sqlite3 statements can be reused, and preparing is a
  * measurable share of each request. Statements run synchronously, so reuse cannot interleave.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database) {
+function withStatementCache(sqlite: SqliteDatabase.Database, counted: () => void) {
   const cache = new Map<string, SqliteDatabase.Statement>();
   return {
     close: () => sqlite.close(),
+    // Kysely asks for a statement each time it runs one, so this is also where they are counted.
     prepare(sql: string) {
+      counted();
       let statement = cache.get(sql);
       if (!statement) {
         statement = sqlite.prepare(sql);
@@ -96,7 +119,18 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new StorageError("database url: schema must be a lowercase SQL identifier");
   }
+  const counter = statementCounter();
+  // Every query the pool's clients send is one round trip (pg waits for ReadyForQuery).
+  class CountingClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this only counts.
+    override query(...args: any[]): any {
+      counter.bump();
+      // biome-ignore lint/suspicious/noExplicitAny: as above.
+      return (super.query as (...a: any[]) => any)(...args);
+    }
+  }
   const pool = new pg.Pool({
+    Client: CountingClient,
     connectionString: parsed.toString(),
     max: 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
@@ -121,6 +155,7 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
     dialect: "postgres",
     relaxed: relaxedPostgres(db),
     ...(schema ? { schema } : {}),
+    statements: counter.read,
     close: () => db.destroy(),
   };
 }

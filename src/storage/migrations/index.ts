@@ -24,6 +24,7 @@ import { up as m0022 } from "./0022-key-pairs.js";
 import { up as m0023 } from "./0023-kmip-attributes.js";
 import { up as m0024 } from "./0024-recovery-code-salts.js";
 import { up as m0025 } from "./0025-sealed-keys.js";
+import { up as m0026 } from "./0026-certificate-listing-indexes.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -60,6 +61,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0023_kmip_attributes", m0023],
   ["0024_recovery_code_salts", m0024],
   ["0025_sealed_keys", m0025],
+  ["0026_certificate_listing_indexes", m0026],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

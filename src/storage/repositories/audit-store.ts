@@ -1,4 +1,11 @@
-import type { Kysely, Selectable } from "kysely";
+import {
+  type InsertQueryBuilder,
+  type InsertResult,
+  type Kysely,
+  PostgresAdapter,
+  type QueryCreator,
+  type Selectable,
+} from "kysely";
 import {
   type AuditEvent,
   type AuditFilter,
@@ -10,40 +17,69 @@ import {
 } from "../../audit/index.js";
 import type { AuditEventsTable, AuditTreeHeadsTable, Database } from "../schema.js";
 
+/** The chain's head as this transaction left it, once it holds the head's lock. */
+const heads = new WeakMap<Kysely<Database>, { seq: number; hash: string }>();
+
 /**
  * Appends an event to the chain inside the caller's transaction, so a change and its event commit
- * or fail together. Bumping the head first takes the write lock (a row lock on PostgreSQL, the
- * database lock on SQLite), so concurrent appenders queue instead of forking the chain.
+ * or fail together. The transaction's first append locks the head row (a row lock on PostgreSQL,
+ * the database lock on SQLite) and reads it, so concurrent appenders queue instead of forking the
+ * chain; later appends in the same transaction (a group commit's batch) already know the head.
+ * On PostgreSQL the event and the new head go in one statement: an append costs one round trip,
+ * plus one per transaction for the lock. A transaction that fails is rolled back whole (group
+ * commit reruns the others in a new one), so a remembered head never outlives its transaction.
  */
-export async function appendAudit(tx: Kysely<Database>, event: AuditEvent): Promise<StoredAuditEvent> {
-  const head = await tx
-    .updateTable("audit_head")
-    .set((eb) => ({ seq: eb("seq", "+", 1) }))
-    .where("id", "=", 1)
-    .returning(["seq", "hash"])
-    .executeTakeFirstOrThrow();
-  const seq = Number(head.seq);
+export async function appendAudit(
+  tx: Kysely<Database>,
+  event: AuditEvent,
+  /**
+   * An insert the event records (a certificate intent), run before the event: on PostgreSQL in the
+   * event's own statement, saving its round trip.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: an insert into any one table.
+  alongside?: (q: QueryCreator<Database>) => InsertQueryBuilder<Database, any, InsertResult>,
+): Promise<StoredAuditEvent> {
+  const postgres = tx.getExecutor().adapter instanceof PostgresAdapter;
+  if (alongside && !postgres) await alongside(tx).execute();
+  let head = heads.get(tx);
+  if (!head) {
+    const row = await tx
+      .updateTable("audit_head")
+      .set((eb) => ({ seq: eb.ref("seq") }))
+      .where("id", "=", 1)
+      .returning(["seq", "hash"])
+      .executeTakeFirstOrThrow();
+    head = { seq: Number(row.seq), hash: row.hash };
+  }
+  const seq = head.seq + 1;
   const hash = chainHash(head.hash, seq, event);
-  await tx
-    .insertInto("audit_events")
-    .values({
-      seq,
-      at: event.at.toISOString(),
-      action: event.action,
-      actor_id: event.actor.id,
-      actor_name: event.actor.name,
-      actor_kind: event.actor.kind,
-      request_id: event.actor.requestId ?? null,
-      address: event.actor.address ?? null,
-      target_type: event.target?.type ?? null,
-      target_id: event.target?.id ?? null,
-      outcome: event.outcome,
-      details: canonicalJson(event.details ?? {}),
-      prev_hash: head.hash,
-      hash,
-    })
-    .execute();
-  await tx.updateTable("audit_head").set({ hash }).where("id", "=", 1).execute();
+  const values = {
+    seq,
+    at: event.at.toISOString(),
+    action: event.action,
+    actor_id: event.actor.id,
+    actor_name: event.actor.name,
+    actor_kind: event.actor.kind,
+    request_id: event.actor.requestId ?? null,
+    address: event.actor.address ?? null,
+    target_type: event.target?.type ?? null,
+    target_id: event.target?.id ?? null,
+    outcome: event.outcome,
+    details: canonicalJson(event.details ?? {}),
+    prev_hash: head.hash,
+    hash,
+  };
+  if (postgres) {
+    // Data-modifying CTEs: all writes in one round trip (SQLite has none; its statements cost no trip).
+    const moveHead = (q: QueryCreator<Database>) => q.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1);
+    // The alongside CTE is never referenced: only the creator's type changes, so it is left as is.
+    const creator = (alongside ? tx.with("alongside", alongside) : tx) as unknown as QueryCreator<Database>;
+    await creator.with("moved_head", moveHead).insertInto("audit_events").values(values).execute();
+  } else {
+    await tx.insertInto("audit_events").values(values).execute();
+    await tx.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1).execute();
+  }
+  heads.set(tx, { seq, hash });
   return { ...event, seq, prevHash: head.hash, hash };
 }
 

@@ -3,7 +3,7 @@ import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 import { saveOcspResponse } from "./revocation-store.js";
-import { type Kysely, type Selectable, sql } from "kysely";
+import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type {
   CertificateFilter,
   CertificateIntent,
@@ -47,10 +47,10 @@ export class SqlCertificateStore implements CertificateStore {
 
   async recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void> {
     try {
+      // The intent and its audit event: on PostgreSQL one statement (appendAudit's `alongside`).
       await this.writes.run(async (tx) => {
-        await tx
-          .insertInto("certificates")
-          .values({
+        await appendAudit(tx, audit, (q) =>
+          q.insertInto("certificates").values({
             serial: intent.serial,
             ca_id: intent.caId,
             profile: intent.profile,
@@ -68,9 +68,8 @@ export class SqlCertificateStore implements CertificateStore {
             revoked_at: null,
             revocation_reason: null,
             invalidity_date: null,
-          })
-          .execute();
-        await appendAudit(tx, audit);
+          }),
+        );
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
@@ -80,6 +79,21 @@ export class SqlCertificateStore implements CertificateStore {
 
   async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {
     await this.writes.run(async (tx) => {
+      if (ocspAnswer && tx.getExecutor().adapter instanceof PostgresAdapter) {
+        // One round trip instead of two: the answer is stored only if the intent was still pending.
+        const stored = await sql<{ serial: string }>`
+          with issued as (
+            update certificates set status = 'valid', certificate = ${certificate}
+            where serial = ${serial} and status = 'pending' returning serial)
+          insert into ocsp_responses (serial, hash, this_update, next_update, der)
+          select serial, ${ocspAnswer.hash}::text, ${ocspAnswer.thisUpdate.toISOString()}::text,
+            ${ocspAnswer.nextUpdate.toISOString()}::text, ${ocspAnswer.der}::bytea from issued
+          on conflict (serial, hash) do update
+            set this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der
+          returning serial`.execute(tx);
+        if (stored.rows.length !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+        return;
+      }
       const result = await tx
         .updateTable("certificates")
         .set({ status: "valid", certificate })
@@ -119,33 +133,40 @@ export class SqlCertificateStore implements CertificateStore {
   }
 
   async list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]> {
-    let query = this.db.selectFrom("certificates").selectAll();
+    // A page of serials first, from the indexes (migration 0026), then only those rows: the rows
+    // carry each certificate's TBS and DER, which a filter never needs to read.
+    let page = this.db.selectFrom("certificates").select("serial");
     const nowIso = now.toISOString();
     switch (filter.status) {
       case "valid":
-        query = query.where("status", "=", "valid").where("not_after", ">", nowIso);
+        page = page.where("status", "=", "valid").where("not_after", ">", nowIso);
         break;
       case "expired":
-        query = query.where("status", "=", "valid").where("not_after", "<=", nowIso);
+        page = page.where("status", "=", "valid").where("not_after", "<=", nowIso);
         break;
       case undefined:
         break;
       default:
-        query = query.where("status", "=", filter.status);
+        page = page.where("status", "=", filter.status);
     }
     if (filter.name) {
       const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      query = query.where(
+      page = page.where(
         sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
       );
     }
-    if (filter.profile) query = query.where("profile", "=", filter.profile);
-    if (filter.caId) query = query.where("ca_id", "=", filter.caId);
-    if (filter.spkiSha256) query = query.where("spki_sha256", "=", filter.spkiSha256);
-    if (filter.expiresAfter) query = query.where("not_after", ">=", filter.expiresAfter.toISOString());
-    if (filter.expiresBefore) query = query.where("not_after", "<", filter.expiresBefore.toISOString());
-    if (filter.after) query = query.where("serial", ">", filter.after);
-    const rows = await query.orderBy("serial").limit(filter.limit).execute();
+    if (filter.profile) page = page.where("profile", "=", filter.profile);
+    if (filter.caId) page = page.where("ca_id", "=", filter.caId);
+    if (filter.spkiSha256) page = page.where("spki_sha256", "=", filter.spkiSha256);
+    if (filter.expiresAfter) page = page.where("not_after", ">=", filter.expiresAfter.toISOString());
+    if (filter.expiresBefore) page = page.where("not_after", "<", filter.expiresBefore.toISOString());
+    if (filter.after) page = page.where("serial", ">", filter.after);
+    const rows = await this.db
+      .selectFrom("certificates")
+      .selectAll()
+      .where("serial", "in", page.orderBy("serial").limit(filter.limit))
+      .orderBy("serial")
+      .execute();
     return rows.map(toRecord);
   }
 }

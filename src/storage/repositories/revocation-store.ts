@@ -286,6 +286,13 @@ export class SqlRevocationStore implements RevocationStore {
     await saveOcspResponse(this.db, r);
   }
 
+  async saveOcspResponses(responses: readonly StoredOcspResponse[]): Promise<void> {
+    if (!responses.length) return;
+    await this.db.transaction().execute(async (tx) => {
+      for (const r of responses) await saveOcspResponse(tx, r);
+    });
+  }
+
   async deleteOcspResponses(serial: string): Promise<void> {
     await this.db.deleteFrom("ocsp_responses").where("serial", "=", serial).execute();
   }

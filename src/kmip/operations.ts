@@ -3,6 +3,7 @@ import { type ApprovalService, type Permission, type Principal, roleAllows } fro
 import type { Actor, AuditEvent } from "../audit/index.js";
 import {
   isKeyPair,
+  keyEvent,
   type KeyAlgorithm,
   type KeyCrypto,
   type KeyDistribution,
@@ -648,7 +649,7 @@ export class KmipOperations {
     await this.deps.customAttributes.put(
       key.id,
       { name: attribute.name, index, value },
-      attributeEvent(adding ? "kmip.attribute.add" : "kmip.attribute.modify", key, actor, this.deps.now(), {
+      keyEvent(adding ? "kmip.attribute.add" : "kmip.attribute.modify", key, actor, this.deps.now(), {
         attribute: attribute.name,
         index,
         value,
@@ -675,7 +676,7 @@ export class KmipOperations {
       key.id,
       name,
       index,
-      attributeEvent("kmip.attribute.delete", key, actor, this.deps.now(), {
+      keyEvent("kmip.attribute.delete", key, actor, this.deps.now(), {
         attribute: name,
         index,
         value: found.value,
@@ -808,23 +809,6 @@ export class KmipOperations {
     if (publicHalf && !isKeyPair(key)) throw new KmipError("ItemNotFound", `no object with Unique Identifier ${uid}`);
     return { key, publicHalf };
   }
-}
-
-function attributeEvent(
-  action: string,
-  key: ManagedKey,
-  actor: Actor,
-  at: Date,
-  details: Record<string, string | number>,
-): AuditEvent {
-  return {
-    action,
-    actor,
-    target: { type: "key", id: key.id },
-    outcome: "success",
-    details: { name: key.name, ...details },
-    at,
-  };
 }
 
 /**

@@ -141,6 +141,14 @@ export type NameConstraintsSettings = z.infer<typeof NameConstraintsSchema>;
  * keys. `${user}` in a principal pattern is the requester's own name (a person's login name, a
  * token's name); host principals use the name patterns of X.509 profiles (`*.example.com`, CIDR).
  */
+/** An outside CA (KMS recipients, KMIP clients): its certificate and the CRL that revokes what it issued. */
+const TRUST_ANCHOR = {
+  certFile: z.string().min(1),
+  crlUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** How long a fetched CRL is used before it is fetched again (never past its nextUpdate). */
+  crlRefreshSeconds: z.number().int().min(0).max(86_400).default(300),
+};
+
 export const SshProfileSchema = z
   .object({
     certType: z.enum(["user", "host"]),
@@ -433,18 +441,7 @@ export const ConfigSchema = z
          * recipients directly; their revocation status comes from the CRL at crlUrl (without one,
          * their recipients are refused: status unknown).
          */
-        trustAnchors: z
-          .array(
-            z
-              .object({
-                certFile: z.string().min(1),
-                crlUrl: z.url({ protocol: /^https?$/ }).optional(),
-                /** How long a fetched CRL is used before it is fetched again (never past its nextUpdate). */
-                crlRefreshSeconds: z.number().int().min(0).max(86_400).default(300),
-              })
-              .strict(),
-          )
-          .default([]),
+        trustAnchors: z.array(z.object(TRUST_ANCHOR).strict()).default([]),
       })
       .strict()
       .default({
@@ -520,9 +517,7 @@ export const ConfigSchema = z
           .array(
             z
               .object({
-                certFile: z.string().min(1),
-                crlUrl: z.url({ protocol: /^https?$/ }).optional(),
-                crlRefreshSeconds: z.number().int().min(0).max(86_400).default(300),
+                ...TRUST_ANCHOR,
                 clients: z
                   .array(
                     z

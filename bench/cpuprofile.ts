@@ -116,7 +116,7 @@ function main(): void {
     );
   }
   process.stdout.write(
-    `total ${(all / 1000).toFixed(0)} ms on CPU (shares below), ${(idle / 1000).toFixed(0)} ms idle\n`,
+    `total ${(all / 1000).toFixed(0)} ms busy (shares below), ${(idle / 1000).toFixed(0)} ms idle\n`,
   );
   table("self time by function", byFunction, all, top);
   table("self time by file", byFile, all, top);

@@ -2,8 +2,17 @@
 // the same run on the same machine (shared machines are noisy; compare ratios, not absolutes).
 import "reflect-metadata";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createCipheriv, createHash, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from "node:crypto";
 import pg from "pg";
+import pkcs11js from "pkcs11js";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
@@ -38,8 +47,15 @@ function record(name: string, value: number, unit: string, reference?: { name: s
   process.stdout.write(`${name.padEnd(58)} ${String(row.value).padStart(9)} ${unit}${ratio}\n`);
 }
 
-/** Raw C_Sign rate for a P-256 key: the physical limit for issuance on this token. */
-async function hsmSignRate(sessions: number, inFlight: number, signingThreads = 0): Promise<number> {
+/**
+ * Raw C_Sign rate for a P-256 key: the physical limit for issuance on this token. With it, this
+ * process's CPU per signature (SoftHSM signs in process, so that is what a signature costs).
+ */
+async function hsmSignRate(
+  sessions: number,
+  inFlight: number,
+  signingThreads = 0,
+): Promise<{ rate: number; cpuUsPerSign: number }> {
   const token = createTestToken("bench");
   const hsm = await Pkcs11Hsm.open({
     modulePath: token.modulePath,
@@ -54,6 +70,7 @@ async function hsmSignRate(sessions: number, inFlight: number, signingThreads = 
     const data = Buffer.alloc(300, 7);
     const end = Date.now() + SECONDS * 1000;
     let count = 0;
+    const cpu = process.cpuUsage();
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
         while (Date.now() < end) {
@@ -62,9 +79,55 @@ async function hsmSignRate(sessions: number, inFlight: number, signingThreads = 
         }
       }),
     );
-    return count / SECONDS;
+    const used = process.cpuUsage(cpu);
+    return { rate: count / SECONDS, cpuUsPerSign: (used.user + used.system) / count };
   } finally {
     await hsm.close();
+    token.cleanup();
+  }
+}
+
+/**
+ * CPU per bare C_Sign (P-256, CKM_ECDSA over a SHA-256 digest) in a synchronous loop on one
+ * session: no pool, no promise, no key lookup. SoftHSM signs in the caller's process, so this
+ * process's CPU per signature is what a token signature costs: issuance's crypto floor. With
+ * `tokenObject` the key is stored in the token as a CA key is (SoftHSM then checks its object file
+ * on each use); without, a session object (the bare arithmetic).
+ */
+function bareSignCpuUs(tokenObject: boolean): number {
+  const token = createTestToken("bench-floor");
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(token.modulePath);
+  p11.C_Initialize();
+  try {
+    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel)!;
+    const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    p11.C_Login(session, pkcs11js.CKU_USER, token.pin);
+    const { privateKey } = p11.C_GenerateKeyPair(
+      session,
+      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+      [{ type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from("06082a8648ce3d030107", "hex") }],
+      [
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_TOKEN, value: tokenObject },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+      ],
+    );
+    const digest = createHash("sha256").update(Buffer.alloc(300, 7)).digest();
+    const out = Buffer.alloc(512);
+    const until = Date.now() + SECONDS * 1000;
+    let n = 0;
+    const cpu = process.cpuUsage();
+    while (Date.now() < until)
+      for (let i = 0; i < 20; i++, n++) {
+        p11.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, privateKey);
+        if (p11.C_Sign(session, digest, out).length !== 64) throw new Error("C_Sign: not a P-256 signature");
+      }
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / n;
+  } finally {
+    p11.C_Finalize();
     token.cleanup();
   }
 }
@@ -86,8 +149,15 @@ async function run(args: string[], env: Record<string, string>): Promise<string>
   });
 }
 
-/** Issuance through POST /api/v1/certificates against `keyward serve` in its own process. */
-async function issuanceRate(connections: number[], lint = true): Promise<Map<number, number>> {
+/**
+ * Issuance through POST /api/v1/certificates against `keyward serve` in its own process: the rate
+ * and the server's CPU per certificate (process CPU time over certificates issued, warm-up included
+ * in both, token signatures included: SoftHSM signs in the server's process).
+ */
+async function issuanceRate(
+  connections: number[],
+  lint = true,
+): Promise<Map<number, { rps: number; cpuUsPerCert: number }>> {
   // lint.enabled: false exists for this figure only; the server says so in its log and /ready.
   const server = await startServer({}, lint ? undefined : "lint:\n  enabled: false\n");
   if (!lint) {
@@ -95,9 +165,11 @@ async function issuanceRate(connections: number[], lint = true): Promise<Map<num
     if (ready.lintGate !== "off") throw new Error("the server without the lint gate does not say so in /ready");
   }
   const { csr } = opensslCsr(server.dir, "bench");
-  const results = new Map<number, number>();
+  const results = new Map<number, { rps: number; cpuUsPerCert: number }>();
+  const issued = () => scrape(server.url, "keyward_certificates_issued_total");
   try {
     for (const c of connections) {
+      const [cpu0, certs0] = [cpuMs(server.pid), await issued()];
       const { rps } = await rate({
         url: `${server.url}/api/v1/certificates`,
         method: "POST",
@@ -105,7 +177,8 @@ async function issuanceRate(connections: number[], lint = true): Promise<Map<num
         body: JSON.stringify({ csr, profile: "server" }),
         connections: c,
       });
-      results.set(c, rps);
+      const [cpu1, certs1] = [cpuMs(server.pid), await issued()];
+      results.set(c, { rps, cpuUsPerCert: ((cpu1 - cpu0) * 1000) / (certs1 - certs0) });
     }
   } finally {
     await server.stop();
@@ -188,6 +261,33 @@ function lintRate(): number {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU per ECDSA P-256 signature check with node:crypto (a CSR's self-signature), in this process:
+ * the third part of issuance's crypto floor next to the two token signatures. With it, what
+ * importing the CSR's key from its SPKI DER costs (not in the floor: a key object could be built
+ * more cheaply).
+ */
+function csrCheckCpuUs(): { verifyUs: number; importUs: number } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = publicKey.export({ type: "spki", format: "der" });
+  const info = randomBytes(250); // about a CSR's CertificationRequestInfo
+  const signature = sign("sha256", info, privateKey);
+  const perCall = (work: () => void) => {
+    const until = Date.now() + (SECONDS * 1000) / 2;
+    let n = 0;
+    const cpu = process.cpuUsage();
+    while (Date.now() < until) for (let i = 0; i < 100; i++, n++) work();
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / n;
+  };
+  return {
+    verifyUs: perCall(() => {
+      if (!verify("sha256", info, publicKey, signature)) throw new Error("the signature did not verify");
+    }),
+    importUs: perCall(() => createPublicKey({ key: spki, format: "der", type: "spki" })),
+  };
 }
 
 /** `keyward serve` in its own process on a fresh token and data dir, with an admin token. */
@@ -562,6 +662,8 @@ interface AcmeTarget {
   directory: string;
   /** The server's process, for its CPU time. */
   pid: number;
+  /** Keyward's base URL, for its /metrics. */
+  url?: string;
   caFile?: string;
   stop(): Promise<void>;
 }
@@ -584,6 +686,7 @@ async function keywardAcme(dns: string, http01Port: number): Promise<AcmeTarget>
   return {
     name: "Keyward",
     slug: "keyward",
+    url: `http://127.0.0.1:${port}`,
     directory: `http://127.0.0.1:${port}/acme/directory`,
     pid: server.pid!,
     async stop() {
@@ -755,7 +858,18 @@ async function acmeRates(): Promise<void> {
               code === 0 ? resolveRun() : reject(new Error(`lego against ${target.name} exited ${code}`)),
             );
           });
+        const statements = async () =>
+          target.url
+            ? Promise.all([
+                scrape(target.url, "keyward_db_statements_total"),
+                scrape(target.url, "keyward_certificates_issued_total"),
+              ])
+            : [0, 0];
+        const [s0, c0] = await statements();
         results.set(`lego ${target.name}`, await certRate(8, target.pid, lego));
+        const [s1, c1] = await statements();
+        if (target.url)
+          record("ACME lego x8: Keyward's database statements per certificate", (s1! - s0!) / (c1! - c0!), "stmt/cert");
 
         const agent = target.caFile ? new https.Agent({ ca: readFileSync(target.caFile) }) : undefined;
         acme.axios.defaults.httpsAgent = agent;
@@ -1369,30 +1483,62 @@ async function main() {
     }
   };
   let pooled = 0;
+  let signCpuUs = 0;
   if (only.has("issuance")) only.add("hsm");
   await section("hsm", async () => {
-    record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", await hsmSignRate(1, 1), "sign/s");
-    const sessions = await hsmSignRate(4, 8);
+    const single = await hsmSignRate(1, 1);
+    record("SoftHSM2 ECDSA P-256 C_Sign, 1 session", single.rate, "sign/s");
+    signCpuUs = single.cpuUsPerSign;
+    const sessions = (await hsmSignRate(4, 8)).rate;
     record("SoftHSM2 ECDSA P-256 C_Sign, 4 sessions, 8 in flight", sessions, "sign/s");
-    const threads = await hsmSignRate(1, 8, 2);
+    const threads = (await hsmSignRate(1, 8, 2)).rate;
     record("SoftHSM2 ECDSA P-256 C_Sign, 2 signing threads, 8 in flight", threads, "sign/s");
     // The reference is the faster of the two ways to use every core.
     pooled = Math.max(sessions, threads);
   });
   await section("issuance", async () => {
     const gated = await issuanceRate([1, 8, 16]);
-    for (const [c, rate] of gated) {
-      record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
+    for (const [c, { rps }] of gated) {
+      record(`issuance POST /api/v1/certificates, P-256, ${c} connection${c > 1 ? "s" : ""}`, rps, "cert/s", {
         name: "pooled C_Sign",
         value: pooled,
       });
     }
+    // Issue 27, target 1: the server's CPU per certificate against what no implementation avoids:
+    // two token signatures (certificate, pre-signed OCSP answer) and the CSR's signature check.
+    const bareCpuUs = bareSignCpuUs(true);
+    const { verifyUs: verifyCpuUs, importUs } = csrCheckCpuUs();
+    const floor = 2 * bareCpuUs + verifyCpuUs;
+    record("  crypto floor: bare C_Sign P-256, token key, CPU per signature", bareCpuUs, "µs");
+    record("  bare C_Sign P-256 with a session key, CPU per signature", bareSignCpuUs(false), "µs", {
+      name: "a token key",
+      value: bareCpuUs,
+    });
+    record("  C_Sign through Pkcs11Hsm, 1 session, CPU per signature", signCpuUs, "µs", {
+      name: "bare C_Sign",
+      value: bareCpuUs,
+    });
+    record("  crypto floor: ECDSA P-256 verify (node:crypto), CPU", verifyCpuUs, "µs");
+    record("  CSR key import from SPKI DER (node:crypto), CPU", importUs, "µs", {
+      name: "the verify",
+      value: verifyCpuUs,
+    });
+    record("  crypto floor: 2 C_Sign + 1 verify", floor, "µs");
+    record("issuance server CPU per certificate, 16 connections", gated.get(16)!.cpuUsPerCert, "µs", {
+      name: "the crypto floor",
+      value: floor,
+    });
     // The lint gate's cost: the same issuance with lint.enabled: false, and the rules alone.
-    for (const [c, rate] of await issuanceRate([1, 16], false)) {
-      record(`issuance without the lint gate, P-256, ${c} connection${c > 1 ? "s" : ""}`, rate, "cert/s", {
+    for (const [c, { rps, cpuUsPerCert }] of await issuanceRate([1, 16], false)) {
+      record(`issuance without the lint gate, P-256, ${c} connection${c > 1 ? "s" : ""}`, rps, "cert/s", {
         name: "with the gate",
-        value: gated.get(c)!,
+        value: gated.get(c)!.rps,
       });
+      if (c === 16)
+        record("  server CPU per certificate without the gate, 16 conn.", cpuUsPerCert, "µs", {
+          name: "with the gate",
+          value: gated.get(16)!.cpuUsPerCert,
+        });
     }
     record("lint gate alone: default rules on a server leaf TBS", lintRate(), "TBS/s");
   });

@@ -417,6 +417,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     config,
     audit,
     carryToken: () => copySoftHsmToken(config.hsm),
+    sealingKeyOf: (uri) => secretKeys.sealingKeyOf(uri),
     probeKey: (uri) => caTokens.probeKey(uri),
   });
 

@@ -54,6 +54,8 @@ export class BackupService {
       audit: { record(event: Omit<AuditEvent, "at">): Promise<unknown> };
       /** A consistent copy of the online token's files; throws when this token cannot be carried. */
       carryToken: () => CarriedToken;
+      /** The token key pair a sealed KMS key opens with (kms.protection sealed/auto). */
+      sealingKeyOf: (uri: string) => Promise<string>;
       /** Where a key stands in the token now (present, missing, on an offline token). */
       probeKey: (uri: string) => Promise<{ state: "present" | "missing" | "offline"; token: string }>;
     },
@@ -92,8 +94,19 @@ export class BackupService {
       for (const key of await this.deps.keys.list()) {
         for (const v of key.versions) {
           if (v.state === "destroyed") continue;
-          // A sealed key travels in the snapshot (sealed_keys), wrapped by the token's kms-sealing key.
-          if (protectionOf(v.keyUri) === "sealed") continue;
+          // A sealed key travels in the snapshot (sealed_keys), wrapped by the token's kms-sealing key:
+          // that key pair is what an archive without the token does not bring back.
+          if (protectionOf(v.keyUri) === "sealed") {
+            const sealing = await this.deps.sealingKeyOf(v.keyUri);
+            if (!needsHsmBackup.some((k) => k.keyUri === sealing))
+              needsHsmBackup.push({
+                kind: "key",
+                id: "kms-sealing",
+                name: "kms-sealing (opens the sealed KMS keys)",
+                keyUri: sealing,
+              });
+            continue;
+          }
           if (key.distributable) {
             const wrapped = await this.deps.token.wrapSecretKeyUnder(v.keyUri, kek);
             wrappedKeys.push({ keyId: key.id, version: v.version, wrapped: wrapped.toString("base64") });

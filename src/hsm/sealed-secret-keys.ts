@@ -165,6 +165,11 @@ export class ProtectedSecretKeys implements SecretKeys {
    * The key's value, for distribution as JWE (which has it in memory for the call in any case);
    * the caller zeroes it. CMS distribution and escrow need the key in the token: refused for sealed keys.
    */
+  /** The token key pair a sealed key opens with (what a backup must say it does not carry). */
+  async sealingKeyOf(uri: string): Promise<string> {
+    return (await this.record(uri)).kekUri;
+  }
+
   async exportSealed(uri: string): Promise<Buffer> {
     const record = await this.record(uri);
     if (!record.extractable) throw new HsmOperationError(`${uri} is not distributable`, { context: { key: uri } });

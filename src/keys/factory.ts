@@ -97,7 +97,7 @@ export function createKeys(deps: KeysDeps): Keys {
     store: keyStore,
     token: {
       generateSecretKey: (algorithm, label, options) => secretKeys.generateSecretKey(algorithm, label, options),
-      ...(secretKeys.storeSecretKey && { storeSecretKey: secretKeys.storeSecretKey.bind(secretKeys) }),
+      storeSecretKey: (algorithm, label, value, options) => secretKeys.storeSecretKey(algorithm, label, value, options),
       destroySecretKey: (uri) => secretKeys.destroySecretKey(uri),
       generateKeyPair: (keyType, label, usage) => deps.keyPairs.generateKeyPair(keyType, label, usage),
       destroyKeyPair: (uri) => deps.keyPairs.destroyKeyPair(uri),

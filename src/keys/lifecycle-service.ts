@@ -94,7 +94,6 @@ export class KeyLifecycle {
     actor: Actor,
   ): Promise<ManagedKey> {
     try {
-      if (!this.deps.token.storeSecretKey) throw new ConflictError("this token does not take registered key material");
       const expected = request.algorithm === "AES-128" ? 16 : request.algorithm === "AES-256" ? 32 : undefined;
       // HMAC takes keys of any length; fewer than 16 bytes (a short password) are still a secret to keep.
       if (expected ? value.length !== expected : value.length < 1 || value.length > 1024) {
@@ -389,7 +388,7 @@ export class KeyLifecycle {
     options: { activateAt?: Date; value?: Buffer } = {},
   ): Promise<KeyVersion> {
     const label = versionLabel(key, version);
-    if (options.value && this.deps.token.storeSecretKey && !isKeyPair(key)) {
+    if (options.value && !isKeyPair(key)) {
       const keyUri = await this.deps.token.storeSecretKey(key.algorithm as SecretKeyAlgorithm, label, options.value, {
         extractable: key.distributable,
       });

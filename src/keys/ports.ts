@@ -95,8 +95,8 @@ export interface KeyStore {
 /** Lifecycle: a version's object is made at create/rotate and destroyed at the end of its life. */
 export interface SecretKeyLifecycleOps {
   generateSecretKey(algorithm: SecretKeyAlgorithm, label: string, options: { extractable: boolean }): Promise<string>;
-  /** A secret from a value a client registered (KMIP Register); absent: registration is refused. */
-  storeSecretKey?(
+  /** A secret from a value a client registered (KMIP Register). */
+  storeSecretKey(
     algorithm: SecretKeyAlgorithm,
     label: string,
     value: Buffer,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { type ApprovalService, type Permission, type Principal, roleAllows } from "../access/index.js";
-import type { Actor, AuditEvent } from "../audit/index.js";
+import type { Actor } from "../audit/index.js";
 import {
   isKeyPair,
   keyEvent,

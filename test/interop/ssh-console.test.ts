@@ -93,7 +93,8 @@ describe("the console's SSH page", { timeout: 120_000 }, () => {
       .filter({ hasText: `SSH certificate ${serials[2]} revoked (keyCompromise)` })
       .waitFor();
     const row = page.getByRole("region", { name: "SSH certificates found" }).locator("tbody tr");
-    expect(await row.textContent()).toMatch(/revoked[\s\S]*keyCompromise/);
+    // The status shows before the list reloads: wait for the row to follow.
+    await expect.poll(() => row.textContent()).toMatch(/revoked[\s\S]*keyCompromise/);
     const krl = await kw.api("/ssh/revoked.krl", { token: null });
     const file = writeFile(kw.dir, "console.krl", Buffer.from(await krl.arrayBuffer()));
     expect(krlQuery(file, certFiles[2]!).revoked).toBe(true);

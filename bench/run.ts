@@ -157,9 +157,10 @@ async function run(args: string[], env: Record<string, string>): Promise<string>
 async function issuanceRate(
   connections: number[],
   lint = true,
+  env: Record<string, string> = {},
 ): Promise<Map<number, { rps: number; cpuUsPerCert: number }>> {
   // lint.enabled: false exists for this figure only; the server says so in its log and /ready.
-  const server = await startServer({}, lint ? undefined : "lint:\n  enabled: false\n");
+  const server = await startServer(env, lint ? undefined : "lint:\n  enabled: false\n");
   if (!lint) {
     const ready = (await (await fetch(`${server.url}/ready`)).json()) as { lintGate?: string };
     if (ready.lintGate !== "off") throw new Error("the server without the lint gate does not say so in /ready");
@@ -1541,6 +1542,16 @@ async function main() {
         });
     }
     record("lint gate alone: default rules on a server leaf TBS", lintRate(), "TBS/s");
+    // Do the signing threads pay? The same issuance signing from the main thread (C_SignAsync).
+    const inline = (await issuanceRate([16], true, { KEYWARD_HSM_SIGNING_THREADS: "0" })).get(16);
+    record("issuance without signing threads (hsm.signingThreads: 0), 16 conn.", inline!.rps, "cert/s", {
+      name: "with 2",
+      value: gated.get(16)!.rps,
+    });
+    record("  server CPU per certificate without signing threads, 16 conn.", inline!.cpuUsPerCert, "µs", {
+      name: "with 2",
+      value: gated.get(16)!.cpuUsPerCert,
+    });
   });
   await section("ssh", sshRates);
   await section("acme", acmeRates);

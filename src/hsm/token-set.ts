@@ -27,6 +27,8 @@ export interface OfflineTokenOptions {
  */
 export class TokenSet implements SigningKeys {
   private readonly offline = new Map<string, Promise<Pkcs11Hsm>>();
+  /** Key URI → its token's label: every signature asks, and parsing the URI each time showed in profiles. */
+  private readonly labels = new Map<string, string | undefined>();
 
   constructor(
     readonly online: Pkcs11Hsm,
@@ -109,7 +111,13 @@ export class TokenSet implements SigningKeys {
   }
 
   private async keysOf(uri: string): Promise<SigningKeys> {
-    const label = parsePkcs11Uri(uri).token;
+    let label = this.labels.get(uri);
+    if (label === undefined && !this.labels.has(uri)) {
+      label = parsePkcs11Uri(uri).token;
+      // Bounded by the keys Keyward signs with; KMS key pairs come and go, so start over past a size.
+      if (this.labels.size >= 10_000) this.labels.clear();
+      this.labels.set(uri, label);
+    }
     return (label === undefined ? this.online : await this.attach(label)).signingKeys;
   }
 

@@ -592,7 +592,8 @@ export function randomSerial(): string {
       randomFillSync(serialPool);
       serialOffset = 0;
     }
-    const bytes = serialPool.subarray(serialOffset, (serialOffset += 16));
+    const bytes = serialPool.subarray(serialOffset, serialOffset + 16);
+    serialOffset += 16;
     if (bytes[0] !== 0) return bytes.toString("hex");
   }
 }

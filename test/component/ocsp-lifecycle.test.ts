@@ -127,6 +127,28 @@ describe("OCSP answers and responder certificates over time", () => {
     expect(later.thisUpdate.getTime()).toBeGreaterThan(first.thisUpdate.getTime() + 36 * 3_600_000);
   });
 
+  it("re-signs answers held only in storage without pulling them into memory", async () => {
+    offsetMs = 0;
+    const hot = await issueAndRequest("hot");
+    const cold = await issueAndRequest("cold");
+    const coldSerial = openssl(["x509", "-noout", "-serial", "-in", join(kw.dir, "cold.pem")])
+      .trim()
+      .replace(/^serial=/, "")
+      .toLowerCase();
+    const hotBefore = await ask(hot);
+    const coldBefore = await ask(cold);
+    kw.services.ocsp.dropFromMemory(coldSerial);
+    expect(kw.services.ocsp.inMemory(coldSerial)).toBe(false);
+
+    offsetMs = 37 * 3_600_000;
+    expect(await kw.services.ocsp.refreshStale()).toBeGreaterThanOrEqual(2);
+    // A refresh of every stored answer must not push the answers being asked for out of memory.
+    expect(kw.services.ocsp.inMemory(coldSerial)).toBe(false);
+    // Both were re-signed: the cold one is read from storage when asked.
+    expect((await ask(cold)).thisUpdate.getTime()).toBeGreaterThan(coldBefore.thisUpdate.getTime() + 36 * 3_600_000);
+    expect((await ask(hot)).thisUpdate.getTime()).toBeGreaterThan(hotBefore.thisUpdate.getTime() + 36 * 3_600_000);
+  });
+
   it("renews the delegated responder certificate once half its validity is gone, and never signs past it", async () => {
     offsetMs = 0;
     const req = await issueAndRequest("renewal");

@@ -193,6 +193,14 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     await expect(certs.markIssued("0a01", Buffer.from("again"))).rejects.toThrow(/not a pending intent/);
   });
 
+  it("reads many certificates at once, past one query's chunk, skipping unknown serials", async () => {
+    // "0a01" falls in the second chunk of 500.
+    const many = await certs.getMany([...Array.from({ length: 600 }, (_, i) => `ee${i}`), "ffff", "0a01"]);
+    expect([...many.keys()]).toEqual(["0a01"]);
+    expect(many.get("0a01")).toEqual(await certs.get("0a01"));
+    expect((await certs.getMany([])).size).toBe(0);
+  });
+
   it("marks failed intents so they never read as issued", async () => {
     await certs.recordIntent(intent("0a02"), ev("certificate.issue"));
     await certs.markFailed("0a02", ev("certificate.issue"));

@@ -63,6 +63,18 @@ export const SNAPSHOT_LEFT_OUT = [
   "service_signing_keys",
 ] as const satisfies ReadonlyArray<keyof Database>;
 
+/**
+ * SQLite's name-search index (migration 0027: an FTS5 table and the tables FTS5 keeps it in):
+ * derived from certificates, so left out and rebuilt by its triggers as a restore inserts them.
+ */
+export const SNAPSHOT_DERIVED = [
+  "certificate_names",
+  "certificate_names_config",
+  "certificate_names_data",
+  "certificate_names_docsize",
+  "certificate_names_idx",
+] as const;
+
 export type SnapshotTable = (typeof SNAPSHOT_TABLES)[number];
 /** Rows as JSON: blobs as {"$b64": "…"}. */
 export type Snapshot = { migration: string; tables: Record<SnapshotTable, Record<string, unknown>[]> };

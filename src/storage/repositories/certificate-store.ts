@@ -164,10 +164,19 @@ export class SqlCertificateStore implements CertificateStore {
         page = page.where("status", "=", filter.status);
     }
     if (filter.name) {
-      const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      page = page.where(
-        sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
-      );
+      if (filter.name.length >= 3 && !(this.db.getExecutor().adapter instanceof PostgresAdapter)) {
+        // SQLite's trigram index (migration 0027): a quoted phrase is exactly "contains this string".
+        const phrase = `"${filter.name.replace(/"/g, '""')}"`;
+        page = page.where(
+          sql<boolean>`rowid in (select rowid from certificate_names where certificate_names match ${phrase})`,
+        );
+      } else {
+        // PostgreSQL's pg_trgm indexes (migration 0027) serve this same query; shorter strings scan.
+        const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        page = page.where(
+          sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
+        );
+      }
     }
     if (filter.profile) page = page.where("profile", "=", filter.profile);
     if (filter.caId) page = page.where("ca_id", "=", filter.caId);

@@ -1155,14 +1155,45 @@ async function scrape(url: string, name: string): Promise<number> {
  */
 async function pgIssuance(): Promise<void> {
   const pgBase = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-  const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
-  const engines = [
+  const schemas: string[] = [];
+  // Each PostgreSQL server gets its own schema and an application_name that finds its backends
+  // (pg_stat_activity) so their CPU can be read from /proc next to Keyward's.
+  const pgUrl = (prepared: boolean) => {
+    const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
+    schemas.push(schema);
+    const query = `schema=${schema}&application_name=${schema}${prepared ? "" : "&prepared=false"}`;
+    return { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}${query}`, schema };
+  };
+  // Prepared (named) statements A/B: unnamed and named alternate, so drift in the machine's load
+  // falls on both.
+  const engines: Array<[string, { KEYWARD_DATABASE_URL?: string; schema?: string }]> = [
     ["SQLite", {}],
-    ["PostgreSQL", { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}schema=${schema}` }],
-  ] as const;
-  const rates: Record<string, number> = {};
+    ["PostgreSQL unnamed", pgUrl(false)],
+    ["PostgreSQL", pgUrl(true)],
+    ["PostgreSQL", pgUrl(true)],
+    ["PostgreSQL unnamed", pgUrl(false)],
+  ];
+  const rates: Record<string, number[]> = {};
+  const admin = new pg.Client({ connectionString: pgBase });
+  await admin.connect();
+  const backendCpuMs = async (applicationName: string | undefined) => {
+    if (!applicationName) return 0;
+    const { rows } = await admin.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+      [applicationName],
+    );
+    let total = 0;
+    for (const { pid } of rows) {
+      try {
+        total += cpuMs(pid);
+      } catch {
+        // A backend that exited since the query: its CPU is lost to both readings alike.
+      }
+    }
+    return total;
+  };
   try {
-    for (const [engine, env] of engines) {
+    for (const [engine, { schema, ...env }] of engines) {
       const server = await startServer(env);
       try {
         const { csr } = opensslCsr(server.dir, "bench");
@@ -1173,12 +1204,19 @@ async function pgIssuance(): Promise<void> {
             scrape(server.url, "keyward_db_statements_total"),
             scrape(server.url, "keyward_certificates_issued_total"),
           ]);
+          const [k0, p0] = [cpuMs(server.pid), await backendCpuMs(schema)];
           await work();
+          const [k1, p1] = [cpuMs(server.pid), await backendCpuMs(schema)];
           const [s1, c1] = await Promise.all([
             scrape(server.url, "keyward_db_statements_total"),
             scrape(server.url, "keyward_certificates_issued_total"),
           ]);
-          return (s1 - s0) / (c1 - c0);
+          const certs = c1 - c0;
+          return {
+            statements: (s1 - s0) / certs,
+            keywardUs: ((k1 - k0) * 1000) / certs,
+            pgUs: ((p1 - p0) * 1000) / certs,
+          };
         };
         const one = await counted(async () => {
           for (let i = 0; i < 50; i++) {
@@ -1192,19 +1230,28 @@ async function pgIssuance(): Promise<void> {
             await rate({ url: `${server.url}/api/v1/certificates`, method: "POST", headers, body, connections: 16 })
           ).rps;
         });
-        rates[engine] = rps;
-        record(`${engine}: statements per certificate, 1 connection`, one, "stmt/cert");
-        record(`${engine}: statements per certificate, 16 connections`, sixteen, "stmt/cert");
+        rates[engine] = [...(rates[engine] ?? []), rps];
+        record(`${engine}: issuance, 16 conn`, rps, "cert/s");
+        record(`${engine}: statements per certificate, 1 connection`, one.statements, "stmt/cert");
+        record(`${engine}: statements per certificate, 16 connections`, sixteen.statements, "stmt/cert");
+        record(`${engine}: Keyward CPU per certificate, 16 connections`, sixteen.keywardUs, "µs");
+        if (schema) record(`${engine}: PostgreSQL backends' CPU per certificate, 16 connections`, sixteen.pgUs, "µs");
       } finally {
         await server.stop();
       }
     }
-    record("issuance, 16 conn, PostgreSQL", rates.PostgreSQL!, "cert/s", { name: "SQLite", value: rates.SQLite! });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    record("issuance, 16 conn, PostgreSQL", mean(rates.PostgreSQL!), "cert/s", {
+      name: "SQLite",
+      value: rates.SQLite![0]!,
+    });
+    record("issuance, 16 conn, PostgreSQL unnamed statements", mean(rates["PostgreSQL unnamed"]!), "cert/s", {
+      name: "named (prepared)",
+      value: mean(rates.PostgreSQL!),
+    });
   } finally {
-    const client = new pg.Client({ connectionString: pgBase });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
+    for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
   }
 }
 

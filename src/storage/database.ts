@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { StorageError } from "../errors/index.js";
 import { type Dialect, migrations } from "./migrations/index.js";
+import { isStalePlan, StatementNames } from "./prepared-statements.js";
 import { type RelaxedWriter, relaxedPostgres, relaxedSqlite } from "./relaxed.js";
 import type { Database } from "./schema.js";
 
@@ -116,17 +117,48 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   const parsed = new URL(url);
   const schema = parsed.searchParams.get("schema");
   parsed.searchParams.delete("schema");
+  // `prepared=false` sends every statement unnamed (parsed and planned each time): the bench's A/B.
+  const prepared = parsed.searchParams.get("prepared") !== "false";
+  parsed.searchParams.delete("prepared");
   if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new StorageError("database url: schema must be a lowercase SQL identifier");
   }
   const counter = statementCounter();
+  const names = prepared ? new StatementNames() : undefined;
   // Every query the pool's clients send is one round trip (pg waits for ReadyForQuery).
   class CountingClient extends pg.Client {
-    // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this only counts.
+    /** Names whose statement on this connection went stale (see isStalePlan): run unnamed here. */
+    private readonly stale = new Set<string>();
+    /** Transaction status from the last ReadyForQuery: "I" idle, "T" in a transaction, "E" failed. */
+    private status = "I";
+
+    // biome-ignore lint/suspicious/noExplicitAny: pg's constructor takes a config or a string.
+    constructor(config?: any) {
+      super(config);
+      // biome-ignore lint/suspicious/noExplicitAny: the connection is not in pg's public types.
+      (this as any).connection.on("readyForQuery", (message: { status: string }) => {
+        this.status = message.status;
+      });
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this counts and names.
     override query(...args: any[]): any {
       counter.bump();
       // biome-ignore lint/suspicious/noExplicitAny: as above.
-      return (super.query as (...a: any[]) => any)(...args);
+      const send = super.query as (...a: any[]) => any;
+      // Kysely sends query(text, values) and awaits the promise; anything else passes through.
+      const [text, values] = args;
+      const name = names && args.length === 2 && typeof text === "string" ? names.nameFor(text) : undefined;
+      if (!name || this.stale.has(name)) return send.apply(this, args);
+      return send.call(this, { name, text, values }).catch((error: unknown) => {
+        if (!isStalePlan(error)) throw error;
+        // The server keeps the stale statement under this name; this connection stops using it.
+        this.stale.add(name);
+        // Outside a transaction the statement can simply run again; inside one the transaction
+        // is aborted and the error goes to whoever retries it.
+        if (this.status === "I") return send.call(this, text, values);
+        throw error;
+      });
     }
   }
   const pool = new pg.Pool({

@@ -120,6 +120,9 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   // `prepared=false` sends every statement unnamed (parsed and planned each time): the bench's A/B.
   const prepared = parsed.searchParams.get("prepared") !== "false";
   parsed.searchParams.delete("prepared");
+  // `pipeline=false` waits for each BEGIN's answer before the transaction's first statement.
+  const pipelined = parsed.searchParams.get("pipeline") !== "false";
+  parsed.searchParams.delete("pipeline");
   if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new StorageError("database url: schema must be a lowercase SQL identifier");
   }
@@ -141,15 +144,42 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
       });
     }
 
+    /** The BEGIN sent ahead of the statement that follows it (pipelined, see query()). */
+    private begun?: Promise<unknown>;
+
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this counts and names.
     override query(...args: any[]): any {
-      counter.bump();
       // biome-ignore lint/suspicious/noExplicitAny: as above.
       const send = super.query as (...a: any[]) => any;
       // Kysely sends query(text, values) and awaits the promise; anything else passes through.
       const [text, values] = args;
-      const name = names && args.length === 2 && typeof text === "string" ? names.nameFor(text) : undefined;
-      if (!name || this.stale.has(name)) return send.apply(this, args);
+      const fromKysely = args.length === 2 && typeof text === "string";
+      if (pipelined && fromKysely && text === "begin") {
+        // Kysely waits for BEGIN before the transaction's first statement: a round trip that
+        // tells it nothing (BEGIN cannot fail on a connection that can run the statement after
+        // it). Answered here at once, it leaves in the same write as that statement (corked
+        // until the current ticks are done) and its outcome is checked with that statement's.
+        const begun = send.call(this, text, values) as Promise<unknown>;
+        begun.catch(() => {});
+        this.begun = begun;
+        // biome-ignore lint/suspicious/noExplicitAny: the connection is not in pg's public types.
+        const stream = (this as any).connection.stream;
+        stream.cork();
+        process.nextTick(() => stream.uncork());
+        return Promise.resolve({ command: "BEGIN", rowCount: null, rows: [], fields: [] });
+      }
+      counter.bump();
+      const result = fromKysely ? this.named(send, text, values) : send.apply(this, args);
+      const begun = this.begun;
+      if (!begun) return result;
+      this.begun = undefined;
+      return Promise.all([begun, result]).then(([, answer]) => answer);
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    private named(send: (...a: any[]) => any, text: string, values: unknown[]): Promise<unknown> {
+      const name = names?.nameFor(text);
+      if (!name || this.stale.has(name)) return send.call(this, text, values);
       return send.call(this, { name, text, values }).catch((error: unknown) => {
         if (!isStalePlan(error)) throw error;
         // The server keeps the stale statement under this name; this connection stops using it.
@@ -165,6 +195,8 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
     Client: CountingClient,
     connectionString: parsed.toString(),
     max: 10,
+    // Lets a BEGIN go out without waiting for its answer (see CountingClient.query).
+    pipeline: pipelined,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -142,3 +142,41 @@ describe("prepared statements on PostgreSQL", () => {
     for (const row of rows) expect(row).toMatchObject({ value: "one", probe_third: "z" });
   });
 });
+
+describe("BEGIN sent ahead of the transaction's first statement on PostgreSQL", () => {
+  const count = async (db: OpenDatabase, name: string) =>
+    (await db.db.selectFrom("deployment_settings").select("name").where("name", "=", name).execute()).length;
+
+  it("is still a transaction: a rollback undoes the writes in it", async () => {
+    for (const db of [prepared, unnamed]) {
+      const before = db.statements();
+      await expect(
+        db.db.transaction().execute(async (tx) => {
+          await tx.insertInto("deployment_settings").values({ name: "rolled", value: "v", updated_at: "t" }).execute();
+          await tx
+            .insertInto("deployment_settings")
+            .values({ name: "rolled-2", value: "v", updated_at: "t" })
+            .execute();
+          throw new Error("undo");
+        }),
+      ).rejects.toThrow("undo");
+      // BEGIN is not counted as a round trip of its own: 2 inserts and the ROLLBACK.
+      expect(db.statements() - before).toBe(3);
+      expect(await count(db, "rolled")).toBe(0);
+      expect(await count(db, "rolled-2")).toBe(0);
+    }
+  });
+
+  it("a first statement that fails fails the transaction, and the connection serves the next one", async () => {
+    const duplicate = () =>
+      prepared.db.transaction().execute(async (tx) => {
+        await tx.insertInto("deployment_settings").values({ name: "probe", value: "dup", updated_at: "t" }).execute();
+      });
+    await expect(duplicate()).rejects.toMatchObject({ code: "23505" });
+    await prepared.db.transaction().execute(async (tx) => {
+      await tx.insertInto("deployment_settings").values({ name: "after", value: "v", updated_at: "t" }).execute();
+    });
+    expect(await count(prepared, "after")).toBe(1);
+    expect((await readProbe(prepared.db)).value).toBe("one");
+  });
+});

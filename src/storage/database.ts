@@ -159,13 +159,14 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
         // tells it nothing (BEGIN cannot fail on a connection that can run the statement after
         // it). Answered here at once, it leaves in the same write as that statement (corked
         // until the current ticks are done) and its outcome is checked with that statement's.
+        // biome-ignore lint/suspicious/noExplicitAny: the connection is not in pg's public types.
+        const stream = (this as any).connection.stream;
+        // Corked before pg writes BEGIN (in pipeline mode it writes at once).
+        stream.cork();
+        process.nextTick(() => stream.uncork());
         const begun = send.call(this, text, values) as Promise<unknown>;
         begun.catch(() => {});
         this.begun = begun;
-        // biome-ignore lint/suspicious/noExplicitAny: the connection is not in pg's public types.
-        const stream = (this as any).connection.stream;
-        stream.cork();
-        process.nextTick(() => stream.uncork());
         return Promise.resolve({ command: "BEGIN", rowCount: null, rows: [], fields: [] });
       }
       counter.bump();

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GroupCommit } from "../../src/storage/group-commit.js";
@@ -165,6 +166,37 @@ describe("BEGIN sent ahead of the transaction's first statement on PostgreSQL", 
       expect(await count(db, "rolled")).toBe(0);
       expect(await count(db, "rolled-2")).toBe(0);
     }
+  });
+
+  it("leaves in the same socket write as the statement after it: 2 writes for a transaction, not 3", async () => {
+    const writes = { n: 0 };
+    const originals = { _write: net.Socket.prototype._write, _writev: net.Socket.prototype._writev };
+    const counted = (method: "_write" | "_writev") =>
+      // biome-ignore lint/suspicious/noExplicitAny: wraps node's internal socket writers as they are.
+      function (this: net.Socket, ...args: any[]) {
+        writes.n++;
+        // biome-ignore lint/suspicious/noExplicitAny: as above.
+        return (originals[method] as any).apply(this, args);
+      };
+    const perTransaction = async (db: OpenDatabase) => {
+      await readProbe(db.db); // a connection in the pool, its statement prepared
+      net.Socket.prototype._write = counted("_write");
+      net.Socket.prototype._writev = counted("_writev");
+      try {
+        writes.n = 0;
+        for (let i = 0; i < 10; i++) await db.db.transaction().execute(readProbe);
+        return writes.n / 10;
+      } finally {
+        Object.assign(net.Socket.prototype, originals);
+      }
+    };
+    const waited = await openDatabase(`${databases.url("postgres", "named")}&pipeline=false`);
+    try {
+      expect(await perTransaction(waited)).toBe(3);
+    } finally {
+      await waited.close();
+    }
+    expect(await perTransaction(prepared)).toBe(2);
   });
 
   it("a first statement that fails fails the transaction, and the connection serves the next one", async () => {

@@ -19,8 +19,9 @@ export interface OpenDatabase {
   /** Readiness: one round trip (SELECT 1); throws when the database does not answer. */
   ping(): Promise<void>;
   /**
-   * Statements sent since the database was opened (BEGIN, COMMIT and savepoints included). On
-   * PostgreSQL each is one round trip to the server; on SQLite one statement run. Read by metrics
+   * Statements sent since the database was opened (COMMIT and savepoints included). On PostgreSQL
+   * each is one round trip to the server; a BEGIN travels with the statement after it and is not
+   * counted. On SQLite one statement run (BEGIN included). Read by metrics
    * (`keyward_db_statements_total`), the bench and the tests that bound the cost of a certificate.
    */
   statements(): number;

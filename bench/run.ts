@@ -13,7 +13,16 @@ import {
 } from "node:crypto";
 import pg from "pg";
 import pkcs11js from "pkcs11js";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
 import { join, resolve } from "node:path";
@@ -1159,14 +1168,56 @@ async function scrape(url: string, name: string): Promise<number> {
  */
 async function pgIssuance(): Promise<void> {
   const pgBase = process.env.KEYWARD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-  const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
-  const engines = [
+  const schemas: string[] = [];
+  // Each PostgreSQL server gets its own schema and an application_name that finds its backends
+  // (pg_stat_activity) so their CPU can be read from /proc next to Keyward's.
+  // The same server over its Unix socket, when it is a local one that has it (no TCP stack per
+  // round trip on either side).
+  const port = new URL(pgBase).port || "5432";
+  const socketDir = ["127.0.0.1", "localhost"].includes(new URL(pgBase).hostname)
+    ? ["/var/run/postgresql", "/tmp"].find((dir) => existsSync(join(dir, `.s.PGSQL.${port}`)))
+    : undefined;
+  const pgUrl = (prepared: boolean, pipeline: boolean, socket = false) => {
+    const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
+    schemas.push(schema);
+    const query = `schema=${schema}&application_name=${schema}${prepared ? "" : "&prepared=false"}${pipeline ? "" : "&pipeline=false"}${socket ? `&host=${socketDir}` : ""}`;
+    return { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}${query}`, schema };
+  };
+  // A/B of the two PostgreSQL cuts: "before" (statements unnamed, each BEGIN waited for), named
+  // statements alone, and both ("PostgreSQL", the default). They alternate (ABCCBA) so drift in
+  // the machine's load falls on all; SQLite runs first and last for the same reason.
+  const engines: Array<[string, { KEYWARD_DATABASE_URL?: string; schema?: string }]> = [
     ["SQLite", {}],
-    ["PostgreSQL", { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}schema=${schema}` }],
-  ] as const;
-  const rates: Record<string, number> = {};
+    ["PostgreSQL before (unnamed, BEGIN waited for)", pgUrl(false, false)],
+    ["PostgreSQL named, BEGIN waited for", pgUrl(true, false)],
+    ["PostgreSQL", pgUrl(true, true)],
+    ["PostgreSQL", pgUrl(true, true)],
+    ["PostgreSQL named, BEGIN waited for", pgUrl(true, false)],
+    ["PostgreSQL before (unnamed, BEGIN waited for)", pgUrl(false, false)],
+    ["SQLite", {}],
+  ];
+  if (socketDir) engines.splice(4, 0, ["PostgreSQL, Unix socket", pgUrl(true, true, true)]);
+  const rates: Record<string, number[]> = {};
+  const admin = new pg.Client({ connectionString: pgBase });
+  await admin.connect();
+  const backendCpuMs = async (applicationName: string | undefined) => {
+    if (!applicationName) return 0;
+    const { rows } = await admin.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+      [applicationName],
+    );
+    let total = 0;
+    for (const { pid } of rows) {
+      try {
+        total += cpuMs(pid);
+      } catch {
+        // A backend that exited since the query: its CPU is lost to both readings alike.
+      }
+    }
+    return total;
+  };
   try {
-    for (const [engine, env] of engines) {
+    for (const [engine, { schema, ...env }] of engines) {
       const server = await startServer(env);
       try {
         const { csr } = opensslCsr(server.dir, "bench");
@@ -1177,12 +1228,19 @@ async function pgIssuance(): Promise<void> {
             scrape(server.url, "keyward_db_statements_total"),
             scrape(server.url, "keyward_certificates_issued_total"),
           ]);
+          const [k0, p0] = [cpuMs(server.pid), await backendCpuMs(schema)];
           await work();
+          const [k1, p1] = [cpuMs(server.pid), await backendCpuMs(schema)];
           const [s1, c1] = await Promise.all([
             scrape(server.url, "keyward_db_statements_total"),
             scrape(server.url, "keyward_certificates_issued_total"),
           ]);
-          return (s1 - s0) / (c1 - c0);
+          const certs = c1 - c0;
+          return {
+            statements: (s1 - s0) / certs,
+            keywardUs: ((k1 - k0) * 1000) / certs,
+            pgUs: ((p1 - p0) * 1000) / certs,
+          };
         };
         const one = await counted(async () => {
           for (let i = 0; i < 50; i++) {
@@ -1196,19 +1254,47 @@ async function pgIssuance(): Promise<void> {
             await rate({ url: `${server.url}/api/v1/certificates`, method: "POST", headers, body, connections: 16 })
           ).rps;
         });
-        rates[engine] = rps;
-        record(`${engine}: statements per certificate, 1 connection`, one, "stmt/cert");
-        record(`${engine}: statements per certificate, 16 connections`, sixteen, "stmt/cert");
+        rates[engine] = [...(rates[engine] ?? []), rps];
+        record(`${engine}: issuance, 16 conn`, rps, "cert/s");
+        record(`${engine}: statements per certificate, 1 connection`, one.statements, "stmt/cert");
+        record(`${engine}: statements per certificate, 16 connections`, sixteen.statements, "stmt/cert");
+        record(`${engine}: Keyward CPU per certificate, 16 connections`, sixteen.keywardUs, "µs");
+        if (schema) record(`${engine}: PostgreSQL backends' CPU per certificate, 16 connections`, sixteen.pgUs, "µs");
       } finally {
         await server.stop();
       }
     }
-    record("issuance, 16 conn, PostgreSQL", rates.PostgreSQL!, "cert/s", { name: "SQLite", value: rates.SQLite! });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    record("issuance, 16 conn, PostgreSQL", mean(rates.PostgreSQL!), "cert/s", {
+      name: "SQLite",
+      value: mean(rates.SQLite!),
+    });
+    if (socketDir)
+      record("issuance, 16 conn, PostgreSQL over its Unix socket", mean(rates["PostgreSQL, Unix socket"]!), "cert/s", {
+        name: "SQLite",
+        value: mean(rates.SQLite!),
+      });
+    const before = mean(rates["PostgreSQL before (unnamed, BEGIN waited for)"]!);
+    record("issuance, 16 conn, PostgreSQL before (unnamed, BEGIN waited for)", before, "cert/s", {
+      name: "SQLite",
+      value: mean(rates.SQLite!),
+    });
+    record(
+      "issuance, 16 conn, PostgreSQL named statements only",
+      mean(rates["PostgreSQL named, BEGIN waited for"]!),
+      "cert/s",
+      {
+        name: "before",
+        value: before,
+      },
+    );
+    record("issuance, 16 conn, PostgreSQL named + BEGIN pipelined", mean(rates.PostgreSQL!), "cert/s", {
+      name: "before",
+      value: before,
+    });
   } finally {
-    const client = new pg.Client({ connectionString: pgBase });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
+    for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
   }
 }
 

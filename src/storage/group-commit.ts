@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { isStalePlan } from "./prepared-statements.js";
 import type { Database } from "./schema.js";
 
 interface Pending {
@@ -48,6 +49,9 @@ export class GroupCommit {
 
   private async flush(): Promise<void> {
     let batch = this.queue.splice(0, MAX_BATCH);
+    // A statement PostgreSQL prepared before another instance's migration fails once per pooled
+    // connection (the connection then stops using it): not the write's fault, so it runs again.
+    let staleRetries = 0;
     // Writes run back to back with no savepoint around each (on PostgreSQL a savepoint and its
     // release were two of the ~12 round trips of a certificate). When one fails, the transaction
     // is rolled back and the batch runs again without it: it fails alone, as with savepoints, and
@@ -68,6 +72,7 @@ export class GroupCommit {
           }
         });
       } catch (error) {
+        if (failed && isStalePlan(failed.error) && staleRetries++ < 16) continue;
         if (failed) {
           batch[failed.index]!.reject(failed.error);
           batch = batch.filter((_, i) => i !== failed!.index);

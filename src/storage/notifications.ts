@@ -27,7 +27,8 @@ export function createNotifier(database: OpenDatabase, url: string, logger?: Log
       if (!CHANNEL.test(channel)) throw new Error(`bad channel ${channel}`);
       if (!listener) {
         const parsed = new URL(url);
-        parsed.searchParams.delete("schema");
+        // Keyward's own URL parameters (see openPostgres), not pg's.
+        for (const own of ["schema", "prepared", "pipeline"]) parsed.searchParams.delete(own);
         listener = new pg.Client({ connectionString: parsed.toString() });
         listener.on("notification", (message) => {
           for (const h of handlers.get(message.channel) ?? []) h(message.payload ?? "");

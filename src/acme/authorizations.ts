@@ -1,5 +1,4 @@
 import { Resolver } from "node:dns/promises";
-import { calculateJwkThumbprint } from "jose";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { checkCaa } from "./caa.js";
@@ -67,7 +66,7 @@ export class AcmeAuthorizations {
       authz.status === "pending" &&
       (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now()))
     ) {
-      const keyAuthorization = `${challenge.token}.${await calculateJwkThumbprint(account.jwk, "sha256")}`;
+      const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
       const validation = this.validate(authz, challenge, keyAuthorization);
       await Promise.race([validation, new Promise((r) => setTimeout(r, this.deps.settings.answerWithinMs).unref())]);
     }

@@ -2,7 +2,7 @@ import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { JWK } from "jose";
 import type { Clock } from "../clock/index.js";
-import type { AcmeAccount, AcmeStore } from "./ports.js";
+import type { AcmeAccount, AcmeStore, NonceStore } from "./ports.js";
 import { jwkThumbprint, type ParsedJws, parseJws, verifyJws } from "./jws.js";
 import { AcmeError } from "./problems.js";
 import type { AcmeUrls } from "./urls.js";
@@ -38,6 +38,8 @@ export class AcmeService {
   constructor(
     private readonly deps: {
       store: AcmeStore;
+      /** Issued nonces until their one use: memory or database, chosen by compose.ts. */
+      nonces: NonceStore;
       clock: Clock;
       urls: AcmeUrls;
       settings: AcmeSettings;
@@ -77,12 +79,12 @@ export class AcmeService {
   async newNonce(): Promise<string> {
     const nonce = randomBytes(16).toString("base64url");
     const now = this.deps.clock.now();
-    await this.deps.store.saveNonce(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
+    await this.deps.nonces.save(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
     return nonce;
   }
 
   cleanupNonces(): Promise<number> {
-    return this.deps.store.deleteExpiredNonces(this.deps.clock.now());
+    return this.deps.nonces.deleteExpired(this.deps.clock.now());
   }
 
   /**
@@ -109,7 +111,7 @@ export class AcmeService {
       jwk = account.jwk;
     }
     verifyJws(jws, jwk);
-    if (!(await this.deps.store.consumeNonce(jws.protected.nonce, this.deps.clock.now()))) {
+    if (!(await this.deps.nonces.consume(jws.protected.nonce, this.deps.clock.now()))) {
       throw new AcmeError(
         "badNonce",
         "the nonce is unknown, expired or already used; retry with the fresh Replay-Nonce",

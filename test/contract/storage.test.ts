@@ -13,6 +13,7 @@ import {
   SqlCaStore,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlNonceStore,
   SqlAuditStore,
   SqlCertificateStore,
   SqlKeyStore,
@@ -337,16 +338,16 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   });
 
   it("accepts an ACME nonce exactly once under concurrency, and never after it expires", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
-    await acme.saveNonce("n-1", new Date(now.getTime() + 60_000));
-    const results = await Promise.all(Array.from({ length: 30 }, () => acme.consumeNonce("n-1", now)));
+    const nonces = new SqlNonceStore(opened.db, opened.relaxed);
+    await nonces.save("n-1", new Date(now.getTime() + 60_000));
+    const results = await Promise.all(Array.from({ length: 30 }, () => nonces.consume("n-1", now)));
     expect(results.filter(Boolean)).toHaveLength(1);
-    await acme.saveNonce("n-old", new Date(now.getTime() - 1));
-    expect(await acme.consumeNonce("n-old", now)).toBe(false);
-    expect(await acme.deleteExpiredNonces(now)).toBe(1);
+    await nonces.save("n-old", new Date(now.getTime() - 1));
+    expect(await nonces.consume("n-old", now)).toBe(false);
+    expect(await nonces.deleteExpired(now)).toBe(1);
     // Nonces are written without waiting for the disk; everything else still waits for it, also
     // after a relaxed write that failed.
-    await acme.saveNonce("n-dup", new Date(now.getTime() + 60_000));
+    await nonces.save("n-dup", new Date(now.getTime() + 60_000));
     await expect(
       opened.relaxed(async (db) => {
         await db.insertInto("acme_nonces").values({ nonce: "n-dup", expires_at: now.toISOString() }).execute();
@@ -361,7 +362,7 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   });
 
   it("keeps one ACME account per key even when two create it at once", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
+    const acme = new SqlAcmeStore(opened.db);
     const account = (id: string) => ({
       id,
       thumbprint: "tp-1",
@@ -384,7 +385,7 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   });
 
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
+    const acme = new SqlAcmeStore(opened.db);
     const orders = new SqlAcmeOrderStore(opened.db);
     const { account } = await acme.createAccount(acmeAccount("acct-cleanup", now), ev("acme.account.create"));
     const order = (id: string, expiresAt: Date, authzId: string) => {
@@ -412,7 +413,7 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
 
   it("concludes a validation in one step: challenge, authorization, and the orders it makes ready or invalid", async () => {
     const orders = new SqlAcmeOrderStore(opened.db);
-    const { account } = await new SqlAcmeStore(opened.db, opened.relaxed).createAccount(
+    const { account } = await new SqlAcmeStore(opened.db).createAccount(
       acmeAccount("acct-validation", now),
       ev("acme.account.create"),
     );

@@ -1,11 +1,10 @@
-import { Resolver } from "node:dns/promises";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { checkCaa } from "./caa.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrderStore } from "./ports.js";
 import { AcmeError, recordedProblem } from "./problems.js";
 import {
-  resolverFor,
+  recordResolver,
   type ValidationSettings,
   validateDns01,
   validateHttp01,
@@ -112,8 +111,7 @@ export class AcmeAuthorizations {
       else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, settings);
       else await validateTlsAlpn01(authz.identifier, keyAuthorization, settings);
       if (settings.checkCaa && authz.identifier.type === "dns") {
-        const resolver = resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs, tries: 2 });
-        await checkCaa(resolver, authz.identifier.value, authz.wildcard, settings.caaIdentities);
+        await checkCaa(recordResolver(settings), authz.identifier.value, authz.wildcard, settings.caaIdentities);
       }
       return {
         valid: true,

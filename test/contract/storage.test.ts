@@ -384,6 +384,38 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     expect(updated.status).toBe("deactivated");
   });
 
+  it("stores an order's authorizations and challenges, and reads an authorization back with its challenges", async () => {
+    const acme = new SqlAcmeStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db);
+    const { account } = await acme.createAccount(acmeAccount("acct-authz-read", now), ev("acme.account.create"));
+    const expiresAt = new Date(now.getTime() + 86_400_000);
+    const three = pendingAuthz(account.id, "r-3", expiresAt);
+    three.challenges = (["tls-alpn-01", "http-01", "dns-01"] as const).map((type) => ({
+      ...three.challenges[0]!,
+      id: `r-3-${type}`,
+      type: type as "http-01",
+      token: `t-${type}`,
+    }));
+    const wildcard = { ...pendingAuthz(account.id, "r-w", expiresAt), wildcard: true };
+    const none = { ...pendingAuthz(account.id, "r-0", expiresAt), challenges: [] };
+    const authzs = [three, wildcard, none];
+    await orders.createOrder(pendingOrder("o-read", authzs, { expiresAt, createdAt: now }), authzs);
+    const read = await orders.authorization("r-3");
+    expect(read).toEqual({ ...three, challenges: [...three.challenges].sort((a, b) => a.type.localeCompare(b.type)) });
+    expect(read?.challenges.map((c) => c.type)).toEqual(["dns-01", "http-01", "tls-alpn-01"]);
+    expect(await orders.authorization("r-w")).toEqual(wildcard);
+    expect(await orders.authorization("r-0")).toEqual(none);
+    expect(await orders.authorization("r-missing")).toBeUndefined();
+    expect((await orders.order("o-read"))?.authorizationIds).toEqual(["r-3", "r-w", "r-0"]);
+    const validated = new Date(now.getTime() + 1000);
+    expect(await orders.setChallenge("r-3-http-01", ["pending"], "valid", null, validated)).toBe(true);
+    const after = await orders.authorization("r-3");
+    expect(after?.challenges.find((c) => c.type === "http-01")).toMatchObject({
+      status: "valid",
+      validatedAt: validated,
+    });
+  });
+
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
     const acme = new SqlAcmeStore(opened.db);
     const orders = new SqlAcmeOrderStore(opened.db);

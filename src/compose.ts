@@ -156,8 +156,12 @@ export async function checkToken(config: Config): Promise<HsmReport> {
  * ACME request, and a restart only costs clients a badNonce retry. Instances that share the
  * database (workers, or PostgreSQL, which may be a fleet behind a balancer) keep them in it.
  */
-function acmeNonces(database: OpenDatabase, config: Config): NonceStore {
-  const oneProcess = database.dialect === "sqlite" && config.workers === 1 && !isWorker();
+export function acmeNonces(
+  database: Pick<OpenDatabase, "db" | "dialect" | "relaxed">,
+  config: Pick<Config, "workers">,
+  worker = isWorker(),
+): NonceStore {
+  const oneProcess = database.dialect === "sqlite" && config.workers === 1 && !worker;
   return oneProcess ? new MemoryNonceStore() : new SqlNonceStore(database.db, database.relaxed);
 }
 

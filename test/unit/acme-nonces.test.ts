@@ -6,6 +6,8 @@ import { MemoryNonceStore } from "../../src/acme/memory-nonces.js";
 import type { AcmeStore } from "../../src/acme/ports.js";
 import { AcmeService } from "../../src/acme/service.js";
 import { AcmeUrls } from "../../src/acme/urls.js";
+import { acmeNonces } from "../../src/compose.js";
+import { SqlNonceStore } from "../../src/storage/index.js";
 
 const t0 = new Date("2026-12-03T12:00:00Z");
 const later = (ms: number) => new Date(t0.getTime() + ms);
@@ -110,5 +112,20 @@ describe("AcmeService with memory nonces", () => {
     const tampered = { ...body, payload: Buffer.from('{"a":1}').toString("base64url") };
     expect(await problem(service.authenticate(tampered, newAccount, { allowJwk: true }))).toBe("malformed");
     expect(await problem(service.authenticate(body, newAccount, { allowJwk: true }))).toBe("accepted");
+  });
+});
+
+describe("where compose.ts keeps nonces", () => {
+  const database = (dialect: "sqlite" | "postgres") => ({
+    dialect,
+    db: {} as never,
+    relaxed: (async () => 0) as never,
+  });
+  it("in memory only for one SQLite process; in the database for workers and PostgreSQL", () => {
+    expect(acmeNonces(database("sqlite"), { workers: 1 }, false)).toBeInstanceOf(MemoryNonceStore);
+    expect(acmeNonces(database("sqlite"), { workers: 4 }, false)).toBeInstanceOf(SqlNonceStore);
+    // A worker of `serve --workers`, whatever its own config says.
+    expect(acmeNonces(database("sqlite"), { workers: 1 }, true)).toBeInstanceOf(SqlNonceStore);
+    expect(acmeNonces(database("postgres"), { workers: 1 }, false)).toBeInstanceOf(SqlNonceStore);
   });
 });

@@ -40,6 +40,11 @@ export class AcmeAuthorizations {
   async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
     const authz = await this.deps.store.authorization(id);
     if (!authz) throw new AcmeError("malformed", `no authorization ${id}`, undefined, 404);
+    return this.own(account, authz);
+  }
+
+  /** The account's authorization as it stands now: a pending one past its expiry becomes expired. */
+  private async own(account: AcmeAccount, authz: AcmeAuthorization): Promise<AcmeAuthorization> {
     if (authz.accountId !== account.id)
       throw new AcmeError("unauthorized", "the authorization belongs to another account");
     if (authz.status === "pending" && authz.expiresAt <= this.deps.clock.now()) {
@@ -75,10 +80,11 @@ export class AcmeAuthorizations {
 
   /** The challenge and its authorization, when the authorization is the account's. */
   private async ownChallenge(account: AcmeAccount, challengeId: string) {
-    const challenge = await this.deps.store.challenge(challengeId);
-    if (!challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
-    const authz = await this.authorization(account, challenge.authorizationId);
-    return { challenge, authz };
+    // One statement: the authorization carries its challenges, this one among them.
+    const found = await this.deps.store.authorizationOfChallenge(challengeId);
+    const challenge = found?.challenges.find((c) => c.id === challengeId);
+    if (!found || !challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
+    return { challenge, authz: await this.own(account, found) };
   }
 
   /** Validates, then records the outcome; never rejects (a failure is the challenge's error). */

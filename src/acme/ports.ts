@@ -101,6 +101,8 @@ export interface AcmeOrderStore {
   createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void>;
   order(id: string): Promise<AcmeOrder | undefined>;
   authorization(id: string): Promise<AcmeAuthorization | undefined>;
+  /** The authorization (with all its challenges) that this challenge belongs to. */
+  authorizationOfChallenge(challengeId: string): Promise<AcmeAuthorization | undefined>;
   challenge(id: string): Promise<AcmeChallenge | undefined>;
   /** Moves a challenge (and its authorization) from one state to another; false when it was not in `from`. */
   setChallenge(

@@ -406,6 +406,10 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     expect(await orders.authorization("r-w")).toEqual(wildcard);
     expect(await orders.authorization("r-0")).toEqual(none);
     expect(await orders.authorization("r-missing")).toBeUndefined();
+    // Found through any of its challenges, with all of them.
+    for (const c of three.challenges) expect(await orders.authorizationOfChallenge(c.id)).toEqual(read);
+    expect(await orders.authorizationOfChallenge("r-w-c")).toEqual(wildcard);
+    expect(await orders.authorizationOfChallenge("r-3")).toBeUndefined();
     expect((await orders.order("o-read"))?.authorizationIds).toEqual(["r-3", "r-w", "r-0"]);
     const validated = new Date(now.getTime() + 1000);
     expect(await orders.setChallenge("r-3-http-01", ["pending"], "valid", null, validated)).toBe(true);

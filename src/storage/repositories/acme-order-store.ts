@@ -104,8 +104,19 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   }
 
   async authorization(id: string): Promise<AcmeAuthorization | undefined> {
-    // The authorization and its challenges in one statement (every ACME poll of it reads both).
-    const rows = await this.db
+    return this.authorizationBy("id", id);
+  }
+
+  async authorizationOfChallenge(challengeId: string): Promise<AcmeAuthorization | undefined> {
+    return this.authorizationBy("challenge", challengeId);
+  }
+
+  /**
+   * An authorization and its challenges in one statement (every ACME poll of an authorization and
+   * every challenge POST reads both).
+   */
+  private async authorizationBy(key: "id" | "challenge", value: string): Promise<AcmeAuthorization | undefined> {
+    const query = this.db
       .selectFrom("acme_authorizations as a")
       .leftJoin("acme_challenges as c", "c.authorization_id", "a.id")
       .select([
@@ -123,9 +134,13 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
         "c.validated_at as challenge_validated_at",
         "c.error as challenge_error",
       ])
-      .where("a.id", "=", id)
-      .orderBy("c.type")
-      .execute();
+      .orderBy("c.type");
+    const rows = await (key === "id"
+      ? query.where("a.id", "=", value)
+      : query.where("a.id", "=", (eb) =>
+          eb.selectFrom("acme_challenges as own").select("own.authorization_id").where("own.id", "=", value),
+        )
+    ).execute();
     const row = rows[0];
     if (!row) return undefined;
     return {

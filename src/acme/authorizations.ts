@@ -66,14 +66,19 @@ export class AcmeAuthorizations {
     challengeId: string,
   ): Promise<{ challenge: AcmeChallenge; done: boolean }> {
     const { challenge, authz } = await this.ownChallenge(account, challengeId);
-    if (
-      authz.status === "pending" &&
-      (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now()))
-    ) {
+    // Nothing to start: the answer is the challenge as this request read it.
+    if (authz.status !== "pending") return { challenge, done: challenge.status !== "processing" };
+    if (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now())) {
       const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
       const validation = this.validate(authz, challenge, keyAuthorization);
-      await Promise.race([validation, new Promise((r) => setTimeout(r, this.deps.settings.answerWithinMs).unref())]);
+      const concluded = await Promise.race([
+        validation,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), this.deps.settings.answerWithinMs).unref()),
+      ]);
+      // Recorded in time: the challenge is what the validation wrote, with nothing to read back.
+      if (concluded) return { challenge: concluded, done: true };
     }
+    // Still being validated, or moved on by another request meanwhile: as it stands now.
     const current = (await this.deps.store.challenge(challengeId))!;
     return { challenge: current, done: current.status !== "processing" };
   }
@@ -87,22 +92,37 @@ export class AcmeAuthorizations {
     return { challenge, authz: await this.own(account, found) };
   }
 
-  /** Validates, then records the outcome; never rejects (a failure is the challenge's error). */
-  private async validate(authz: AcmeAuthorization, challenge: AcmeChallenge, keyAuthorization: string): Promise<void> {
+  /**
+   * Validates, then records the outcome; never rejects (a failure is the challenge's error).
+   * Resolves with the challenge as recorded, or undefined when nothing was recorded.
+   */
+  private async validate(
+    authz: AcmeAuthorization,
+    challenge: AcmeChallenge,
+    keyAuthorization: string,
+  ): Promise<AcmeChallenge | undefined> {
     const outcome = await this.outcome(authz, challenge, keyAuthorization);
+    const at = this.deps.clock.now();
     // Challenge, authorization and orders change together: a crash between them would leave an
     // authorization pending whose challenge can no longer be answered.
     try {
-      await this.deps.store.concludeValidation({
-        challengeId: challenge.id,
-        authorizationId: authz.id,
-        at: this.deps.clock.now(),
-        ...outcome,
-      });
+      if (
+        !(await this.deps.store.concludeValidation({
+          challengeId: challenge.id,
+          authorizationId: authz.id,
+          at,
+          ...outcome,
+        }))
+      )
+        return undefined;
     } catch (error) {
       // Nobody awaits this past answerWithinMs: the challenge stays processing, the client polls.
       this.deps.logger?.error({ err: error }, "ACME validation outcome not recorded");
+      return undefined;
     }
+    return outcome.valid
+      ? { ...challenge, status: "valid", validatedAt: at, error: null }
+      : { ...challenge, status: "invalid", error: outcome.error };
   }
 
   private async outcome(

@@ -291,21 +291,22 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
             .execute();
           continue;
         }
+        // Ready once none of its authorizations is still not valid: the check and the change are one
+        // statement.
         const ids = JSON.parse(order.authorization_ids) as string[];
-        const notValid = await tx
-          .selectFrom("acme_authorizations")
-          .select("id")
-          .where("id", "in", ids)
-          .where("status", "<>", "valid")
-          .executeTakeFirst();
-        if (!notValid) {
-          await tx
-            .updateTable("acme_orders")
-            .set({ status: "ready" })
-            .where("id", "=", order.id)
-            .where("status", "=", "pending")
-            .execute();
-        }
+        await tx
+          .updateTable("acme_orders")
+          .set({ status: "ready" })
+          .where("id", "=", order.id)
+          .where("status", "=", "pending")
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("acme_authorizations").select("id").where("id", "in", ids).where("status", "<>", "valid"),
+              ),
+            ),
+          )
+          .execute();
       }
       return true;
     });

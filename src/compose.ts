@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
 import { ApprovalService, TokenService, TotpEnrolment, UserService } from "./access/index.js";
-import { type Acme, createAcme } from "./acme/index.js";
+import { type Acme, createAcme, MemoryNonceStore, type NonceStore } from "./acme/index.js";
 import { type Actor, AuditLog, AuditSummaries, SYSTEM_ACTOR } from "./audit/index.js";
 import { BackupService, copySoftHsmToken } from "./backup/index.js";
 import { type Background, type Clock, every, systemClock } from "./clock/index.js";
 import type { Config } from "./config/index.js";
+import { isWorker } from "./workers.js";
 import { EscrowService } from "./escrow/index.js";
 import { checkCapabilities, createHealth, type Health } from "./health/index.js";
 import {
@@ -55,6 +56,7 @@ import {
   SchedulerSlots,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlNonceStore,
   SqlApprovalStore,
   SqlAuditStore,
   SqlCaStore,
@@ -146,6 +148,21 @@ export async function checkToken(config: Config): Promise<HsmReport> {
     await caTokens.close();
     await hsm.close();
   }
+}
+
+/**
+ * ACME nonces live where every instance that may receive a client's next request sees them. One
+ * process (SQLite without `serve --workers`) keeps them in memory: two database writes fewer per
+ * ACME request, and a restart only costs clients a badNonce retry. Instances that share the
+ * database (workers, or PostgreSQL, which may be a fleet behind a balancer) keep them in it.
+ */
+export function acmeNonces(
+  database: Pick<OpenDatabase, "db" | "dialect" | "relaxed">,
+  config: Pick<Config, "workers">,
+  worker = isWorker(),
+): NonceStore {
+  const oneProcess = database.dialect === "sqlite" && config.workers === 1 && !worker;
+  return oneProcess ? new MemoryNonceStore() : new SqlNonceStore(database.db, database.relaxed);
 }
 
 /**
@@ -440,7 +457,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
 
   const acme = createAcme({
     stores: {
-      accounts: new SqlAcmeStore(db, database.relaxed),
+      accounts: new SqlAcmeStore(db),
+      nonces: acmeNonces(database, config),
       orders: new SqlAcmeOrderStore(db),
       rateLimits: new SqlRateLimitStore(db, database.relaxed),
     },

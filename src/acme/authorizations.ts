@@ -1,12 +1,10 @@
-import { Resolver } from "node:dns/promises";
-import { calculateJwkThumbprint } from "jose";
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
 import { checkCaa } from "./caa.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrderStore } from "./ports.js";
 import { AcmeError, recordedProblem } from "./problems.js";
 import {
-  resolverFor,
+  recordResolver,
   type ValidationSettings,
   validateDns01,
   validateHttp01,
@@ -42,6 +40,11 @@ export class AcmeAuthorizations {
   async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
     const authz = await this.deps.store.authorization(id);
     if (!authz) throw new AcmeError("malformed", `no authorization ${id}`, undefined, 404);
+    return this.own(account, authz);
+  }
+
+  /** The account's authorization as it stands now: a pending one past its expiry becomes expired. */
+  private async own(account: AcmeAccount, authz: AcmeAuthorization): Promise<AcmeAuthorization> {
     if (authz.accountId !== account.id)
       throw new AcmeError("unauthorized", "the authorization belongs to another account");
     if (authz.status === "pending" && authz.expiresAt <= this.deps.clock.now()) {
@@ -63,42 +66,63 @@ export class AcmeAuthorizations {
     challengeId: string,
   ): Promise<{ challenge: AcmeChallenge; done: boolean }> {
     const { challenge, authz } = await this.ownChallenge(account, challengeId);
-    if (
-      authz.status === "pending" &&
-      (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now()))
-    ) {
-      const keyAuthorization = `${challenge.token}.${await calculateJwkThumbprint(account.jwk, "sha256")}`;
+    // Nothing to start: the answer is the challenge as this request read it.
+    if (authz.status !== "pending") return { challenge, done: challenge.status !== "processing" };
+    if (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now())) {
+      const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
       const validation = this.validate(authz, challenge, keyAuthorization);
-      await Promise.race([validation, new Promise((r) => setTimeout(r, this.deps.settings.answerWithinMs).unref())]);
+      const concluded = await Promise.race([
+        validation,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), this.deps.settings.answerWithinMs).unref()),
+      ]);
+      // Recorded in time: the challenge is what the validation wrote, with nothing to read back.
+      if (concluded) return { challenge: concluded, done: true };
     }
+    // Still being validated, or moved on by another request meanwhile: as it stands now.
     const current = (await this.deps.store.challenge(challengeId))!;
     return { challenge: current, done: current.status !== "processing" };
   }
 
   /** The challenge and its authorization, when the authorization is the account's. */
   private async ownChallenge(account: AcmeAccount, challengeId: string) {
-    const challenge = await this.deps.store.challenge(challengeId);
-    if (!challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
-    const authz = await this.authorization(account, challenge.authorizationId);
-    return { challenge, authz };
+    // One statement: the authorization carries its challenges, this one among them.
+    const found = await this.deps.store.authorizationOfChallenge(challengeId);
+    const challenge = found?.challenges.find((c) => c.id === challengeId);
+    if (!found || !challenge) throw new AcmeError("malformed", `no challenge ${challengeId}`, undefined, 404);
+    return { challenge, authz: await this.own(account, found) };
   }
 
-  /** Validates, then records the outcome; never rejects (a failure is the challenge's error). */
-  private async validate(authz: AcmeAuthorization, challenge: AcmeChallenge, keyAuthorization: string): Promise<void> {
+  /**
+   * Validates, then records the outcome; never rejects (a failure is the challenge's error).
+   * Resolves with the challenge as recorded, or undefined when nothing was recorded.
+   */
+  private async validate(
+    authz: AcmeAuthorization,
+    challenge: AcmeChallenge,
+    keyAuthorization: string,
+  ): Promise<AcmeChallenge | undefined> {
     const outcome = await this.outcome(authz, challenge, keyAuthorization);
+    const at = this.deps.clock.now();
     // Challenge, authorization and orders change together: a crash between them would leave an
     // authorization pending whose challenge can no longer be answered.
     try {
-      await this.deps.store.concludeValidation({
-        challengeId: challenge.id,
-        authorizationId: authz.id,
-        at: this.deps.clock.now(),
-        ...outcome,
-      });
+      if (
+        !(await this.deps.store.concludeValidation({
+          challengeId: challenge.id,
+          authorizationId: authz.id,
+          at,
+          ...outcome,
+        }))
+      )
+        return undefined;
     } catch (error) {
       // Nobody awaits this past answerWithinMs: the challenge stays processing, the client polls.
       this.deps.logger?.error({ err: error }, "ACME validation outcome not recorded");
+      return undefined;
     }
+    return outcome.valid
+      ? { ...challenge, status: "valid", validatedAt: at, error: null }
+      : { ...challenge, status: "invalid", error: outcome.error };
   }
 
   private async outcome(
@@ -113,8 +137,7 @@ export class AcmeAuthorizations {
       else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, settings);
       else await validateTlsAlpn01(authz.identifier, keyAuthorization, settings);
       if (settings.checkCaa && authz.identifier.type === "dns") {
-        const resolver = resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs, tries: 2 });
-        await checkCaa(resolver, authz.identifier.value, authz.wildcard, settings.caaIdentities);
+        await checkCaa(recordResolver(settings), authz.identifier.value, authz.wildcard, settings.caaIdentities);
       }
       return {
         valid: true,

@@ -5,7 +5,7 @@ import type { CertificateRecord, IssuanceService } from "../issuance/index.js";
 import type { RevocationService } from "../revocation/index.js";
 import { AcmeAuthorizations } from "./authorizations.js";
 import { AcmeOrders } from "./orders.js";
-import type { AcmeOrderStore, AcmeStore } from "./ports.js";
+import type { AcmeOrderStore, AcmeStore, NonceStore } from "./ports.js";
 import { type RateLimitStore, RateLimits } from "./rate-limits.js";
 import { AcmeRenewals } from "./renewals.js";
 import { AcmeRevocation } from "./revocation.js";
@@ -15,7 +15,13 @@ import { AcmeViews } from "./views.js";
 
 /** What the ACME module needs from the rest of Keyward. */
 export interface AcmeDeps {
-  stores: { accounts: AcmeStore; orders: AcmeOrderStore; rateLimits: RateLimitStore };
+  stores: {
+    accounts: AcmeStore;
+    orders: AcmeOrderStore;
+    rateLimits: RateLimitStore;
+    /** Memory for one process, the database for instances that share it (see MemoryNonceStore). */
+    nonces: NonceStore;
+  };
   /** Issues for a finalized order; the issued certificate, its chain, its CA's key identifier. */
   issuance: Pick<IssuanceService, "issue" | "get" | "issuerKeyIdentifier" | "chainOf">;
   /** The certificate with this serial (lowercase hex, as stored), undefined when there is none. */
@@ -35,6 +41,8 @@ export interface Acme {
   views: AcmeViews;
   /** Directory, nonces, JWS authentication, accounts, external account binding. */
   accounts: AcmeService;
+  /** Where issued nonces wait for their use (the store compose.ts chose). */
+  nonces: NonceStore;
   rateLimits: RateLimits;
   orders: AcmeOrders;
   authorizations: AcmeAuthorizations;
@@ -56,6 +64,7 @@ export function createAcme(deps: AcmeDeps): Acme {
   const urls = new AcmeUrls(config.baseUrl);
   const accounts = new AcmeService({
     store: deps.stores.accounts,
+    nonces: deps.stores.nonces,
     clock,
     urls,
     settings,
@@ -107,6 +116,7 @@ export function createAcme(deps: AcmeDeps): Acme {
     urls,
     views: new AcmeViews(urls),
     accounts,
+    nonces: deps.stores.nonces,
     rateLimits,
     orders,
     authorizations,

@@ -1,4 +1,5 @@
-export type { AcmeAccount, AcmeStore, AcmeOrderStore } from "./ports.js";
+export type { AcmeAccount, AcmeStore, AcmeOrderStore, NonceStore } from "./ports.js";
+export { MemoryNonceStore } from "./memory-nonces.js";
 export { ACME_ALGORITHMS } from "./jws.js";
 export { AcmeError, type AcmeProblem, problemResponse } from "./problems.js";
 export { type AcmeSettings, AcmeService, type AuthenticatedRequest, type EabHmac } from "./service.js";

@@ -157,7 +157,10 @@ export class AcmeOrders {
         profile: order.profile,
         actor: acmeActor(account.id),
       });
-      await this.deps.store.setOrder(order.id, ["processing"], { status: "valid", certificateSerial: issued.serial });
+      // Only this request moves a processing order on: once its update applies, the order is what it
+      // wrote, with nothing to read back.
+      const changes = { status: "valid" as const, certificateSerial: issued.serial };
+      if (await this.deps.store.setOrder(order.id, ["processing"], changes)) return { ...order, ...changes };
     } catch (error) {
       // A refused CSR leaves the order ready for another; any other failure ends it.
       const retryable = error instanceof KeywardError && (error.code === "badCSR" || error.code === "policyViolation");

@@ -11,12 +11,19 @@ export interface AcmeAccount {
   createdAt: Date;
 }
 
-export interface AcmeStore {
-  saveNonce(nonce: string, expiresAt: Date): Promise<void>;
-  /** Deletes the nonce if it exists and is unexpired; true exactly once per nonce, across instances. */
-  consumeNonce(nonce: string, now: Date): Promise<boolean>;
-  deleteExpiredNonces(now: Date): Promise<number>;
+/**
+ * Where issued nonces wait for their one use (RFC 8555 §6.5). Every instance that may receive the
+ * next request of a client must see the nonce: process memory for one process, the database when
+ * several share it (compose.ts chooses).
+ */
+export interface NonceStore {
+  save(nonce: string, expiresAt: Date): Promise<void>;
+  /** Removes the nonce if it exists and is unexpired; true exactly once per nonce, across instances. */
+  consume(nonce: string, now: Date): Promise<boolean>;
+  deleteExpired(now: Date): Promise<number>;
+}
 
+export interface AcmeStore {
   /** Inserts the account, or returns the one that already has this key (the database decides). */
   createAccount(account: AcmeAccount, audit: AuditEvent): Promise<{ account: AcmeAccount; created: boolean }>;
   accountByThumbprint(thumbprint: string): Promise<AcmeAccount | undefined>;
@@ -94,6 +101,8 @@ export interface AcmeOrderStore {
   createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void>;
   order(id: string): Promise<AcmeOrder | undefined>;
   authorization(id: string): Promise<AcmeAuthorization | undefined>;
+  /** The authorization (with all its challenges) that this challenge belongs to. */
+  authorizationOfChallenge(challengeId: string): Promise<AcmeAuthorization | undefined>;
   challenge(id: string): Promise<AcmeChallenge | undefined>;
   /** Moves a challenge (and its authorization) from one state to another; false when it was not in `from`. */
   setChallenge(

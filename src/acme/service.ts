@@ -1,9 +1,9 @@
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { calculateJwkThumbprint, errors, type JWK } from "jose";
+import type { JWK } from "jose";
 import type { Clock } from "../clock/index.js";
-import type { AcmeAccount, AcmeStore } from "./ports.js";
-import { type ParsedJws, parseJws, verifyJws } from "./jws.js";
+import type { AcmeAccount, AcmeStore, NonceStore } from "./ports.js";
+import { jwkThumbprint, type ParsedJws, parseJws, verifyJws } from "./jws.js";
 import { AcmeError } from "./problems.js";
 import type { AcmeUrls } from "./urls.js";
 
@@ -38,6 +38,8 @@ export class AcmeService {
   constructor(
     private readonly deps: {
       store: AcmeStore;
+      /** Issued nonces until their one use: memory or database, chosen by compose.ts. */
+      nonces: NonceStore;
       clock: Clock;
       urls: AcmeUrls;
       settings: AcmeSettings;
@@ -77,12 +79,12 @@ export class AcmeService {
   async newNonce(): Promise<string> {
     const nonce = randomBytes(16).toString("base64url");
     const now = this.deps.clock.now();
-    await this.deps.store.saveNonce(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
+    await this.deps.nonces.save(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
     return nonce;
   }
 
   cleanupNonces(): Promise<number> {
-    return this.deps.store.deleteExpiredNonces(this.deps.clock.now());
+    return this.deps.nonces.deleteExpired(this.deps.clock.now());
   }
 
   /**
@@ -108,8 +110,8 @@ export class AcmeService {
       if (account.status !== "valid") throw new AcmeError("unauthorized", `account ${account.id} is ${account.status}`);
       jwk = account.jwk;
     }
-    await verifyJws(jws, jwk);
-    if (!(await this.deps.store.consumeNonce(jws.protected.nonce, this.deps.clock.now()))) {
+    verifyJws(jws, jwk);
+    if (!(await this.deps.nonces.consume(jws.protected.nonce, this.deps.clock.now()))) {
       throw new AcmeError(
         "badNonce",
         "the nonce is unknown, expired or already used; retry with the fresh Replay-Nonce",
@@ -121,7 +123,7 @@ export class AcmeService {
   /** RFC 8555 §7.3: create, or find (onlyReturnExisting), the account for the signing key. */
   async newAccount(request: AuthenticatedRequest): Promise<{ account: AcmeAccount; created: boolean }> {
     const payload = objectPayload(request.jws.payload);
-    const thumbprint = await calculateJwkThumbprint(request.jwk, "sha256");
+    const thumbprint = jwkThumbprint(request.jwk);
     const existing = await this.deps.store.accountByThumbprint(thumbprint);
     if (existing) return { account: existing, created: false };
     if (payload.onlyReturnExisting === true)
@@ -192,7 +194,7 @@ export class AcmeService {
     const key = typeof header.kid === "string" ? await this.deps.store.eabKey(header.kid) : undefined;
     if (!key) throw new AcmeError("unauthorized", "externalAccountBinding names an unknown key id");
     if (key.accountId) throw new AcmeError("unauthorized", "this external account key is already bound to an account");
-    if ((await thumbprintOfBoundKey(boundKey)) !== thumbprint) {
+    if (thumbprintOf(boundKey) !== thumbprint) {
       throw new AcmeError("unauthorized", "externalAccountBinding binds a different account key");
     }
     const expected = await this.deps.hmac.sign(key.keyUri, Buffer.from(`${b.protected}.${b.payload}`, "ascii"));
@@ -238,19 +240,14 @@ export class AcmeService {
     const account = request.account!;
     const inner = parseJws(request.jws.payload, requestUrl, { nonce: false });
     if (!inner.protected.jwk) throw new AcmeError("malformed", 'the inner JWS must carry the new key as "jwk"');
-    await verifyJws(inner, inner.protected.jwk);
+    verifyJws(inner, inner.protected.jwk);
     const payload = objectPayload(inner.payload);
     if (payload.account !== this.accountUrl(account.id))
       throw new AcmeError("malformed", "the inner payload's account is not the signing account");
-    const oldKey = payload.oldKey as JWK | undefined;
-    if (
-      !oldKey ||
-      typeof oldKey !== "object" ||
-      (await calculateJwkThumbprint(oldKey, "sha256")) !== account.thumbprint
-    ) {
+    if (thumbprintOf(payload.oldKey) !== account.thumbprint) {
       throw new AcmeError("malformed", "the inner payload's oldKey is not the account's current key");
     }
-    const thumbprint = await calculateJwkThumbprint(inner.protected.jwk, "sha256");
+    const thumbprint = jwkThumbprint(inner.protected.jwk);
     const other = await this.deps.store.accountByThumbprint(thumbprint);
     if (other) {
       throw new AcmeError(
@@ -283,15 +280,15 @@ export class AcmeService {
 }
 
 /**
- * The thumbprint of the key an EAB binds, or undefined when its payload is no usable JWK: such a
- * binding binds no key, which the caller refuses as binding a different one.
+ * The thumbprint of a key named in a payload (the key an EAB binds, a key change's old key), or
+ * undefined when it is no usable JWK: such a value names no key, which the callers refuse as
+ * naming a different one.
  */
-async function thumbprintOfBoundKey(boundKey: unknown): Promise<string | undefined> {
+function thumbprintOf(value: unknown): string | undefined {
   try {
-    return await calculateJwkThumbprint(boundKey as JWK, "sha256");
+    return jwkThumbprint(value);
   } catch (error) {
-    // jose refuses a value that is not a JWK of a known type with a TypeError or a JOSEError.
-    if (error instanceof TypeError || error instanceof errors.JOSEError) return undefined;
+    if (error instanceof TypeError) return undefined;
     throw error;
   }
 }

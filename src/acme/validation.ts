@@ -22,11 +22,31 @@ export interface ValidationSettings {
 const MAX_REDIRECTS = 10;
 const MAX_BODY = 4096;
 
-export function resolverFor(settings: ValidationSettings): Resolver | undefined {
-  if (!settings.dnsResolver) return undefined;
-  const resolver = new Resolver({ timeout: settings.timeoutMs, tries: 2 });
-  resolver.setServers([settings.dnsResolver]);
+/**
+ * One resolver per server and timeout, shared by every validation: a resolver is a c-ares channel
+ * (it answers concurrent queries), and making two per validation was a measurable share of it.
+ */
+const resolvers = new Map<string, Resolver>();
+
+function sharedResolver(server: string | undefined, timeoutMs: number): Resolver {
+  const id = `${server ?? ""}|${timeoutMs}`;
+  let resolver = resolvers.get(id);
+  if (!resolver) {
+    resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+    if (server) resolver.setServers([server]);
+    resolvers.set(id, resolver);
+  }
   return resolver;
+}
+
+/** The configured DNS server's resolver; undefined means the system's lookup. */
+function resolverFor(settings: ValidationSettings): Resolver | undefined {
+  return settings.dnsResolver ? sharedResolver(settings.dnsResolver, settings.timeoutMs) : undefined;
+}
+
+/** For record lookups (TXT, CAA): the configured DNS server, else the system's servers. */
+export function recordResolver(settings: ValidationSettings): Resolver {
+  return sharedResolver(settings.dnsResolver, settings.timeoutMs);
 }
 
 /** A lookup for http.request that asks the configured resolver (A, then AAAA). */
@@ -124,7 +144,7 @@ export async function validateDns01(
   keyAuthorization: string,
   settings: ValidationSettings,
 ): Promise<void> {
-  const resolver = resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs, tries: 2 });
+  const resolver = recordResolver(settings);
   const name = `_acme-challenge.${identifier.value}`;
   const expected = createHash("sha256").update(keyAuthorization).digest("base64url");
   let records: string[][];

@@ -1,6 +1,8 @@
 import { generateKeyPair, exportJWK, FlattenedSign, type JWK } from "jose";
 import acme from "acme-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryNonceStore } from "../../src/acme/index.js";
+import { SqlNonceStore } from "../../src/storage/index.js";
 import { startKeyward, type TestKeyward } from "../helpers/keyward.js";
 
 let kw: TestKeyward;
@@ -65,8 +67,12 @@ describe("ACME directory and nonces", () => {
     expect(get.headers.get("replay-nonce")).not.toBe(head.headers.get("replay-nonce"));
   });
 
-  it("adds no nonce row for anonymous GETs and 404s (issue 22), only for newNonce and POSTs", async () => {
-    const rows = async () =>
+  it("adds no nonce for anonymous GETs and 404s (issue 22), only for newNonce and POSTs", async () => {
+    // One process on SQLite: the nonces are in its memory (compose.ts), none in the database.
+    const nonces = kw.services.acme.nonces;
+    expect(nonces).toBeInstanceOf(MemoryNonceStore);
+    const rows = async () => (nonces as MemoryNonceStore).size;
+    const stored = async () =>
       Number(
         (
           await kw.services.database.db
@@ -92,6 +98,23 @@ describe("ACME directory and nonces", () => {
     const refused = await post(`${kw.url}/acme/new-account`, {});
     expect(refused.res.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(await rows()).toBe(before + 2);
+    expect(await stored()).toBe(0);
+  });
+
+  it("keeps nonces in the database where workers share it", async () => {
+    const workers = await startKeyward({ overrides: { workers: 2 } });
+    try {
+      expect(workers.services.acme.nonces).toBeInstanceOf(SqlNonceStore);
+      const res = await fetch(`${workers.url}/acme/new-nonce`, { method: "HEAD" });
+      const row = await workers.services.database.db
+        .selectFrom("acme_nonces")
+        .selectAll()
+        .where("nonce", "=", res.headers.get("replay-nonce")!)
+        .executeTakeFirst();
+      expect(row).toBeDefined();
+    } finally {
+      await workers.close();
+    }
   });
 });
 

@@ -145,6 +145,10 @@ describe("ACME orders with acme-client", () => {
     const answered = await c.completeChallenge(challenge);
     expect(answered.status).toBe("valid");
     expect((await c.getOrder(order)).status).toBe("ready");
+    // The immediate answer is the challenge as stored (a later read shows the same, timestamp too).
+    const stored = (await c.getAuthorizations(order))[0]!.challenges.find((ch) => ch.type === "http-01");
+    expect(answered).toEqual(stored);
+    expect((answered as { validated?: string }).validated).toMatch(/^\d{4}-\d\d-\d\dT/);
 
     const bad = await c.createOrder({ identifiers: [{ type: "dns", value: "nobody-home.example.com" }] });
     const [badAuthz] = await c.getAuthorizations(bad);
@@ -153,6 +157,8 @@ describe("ACME orders with acme-client", () => {
     expect(failed.status).toBe("invalid");
     expect((failed as { error?: { type: string } }).error?.type).toBe("urn:ietf:params:acme:error:unauthorized");
     expect((await c.getOrder(bad)).status).toBe("invalid");
+    const storedBad = (await c.getAuthorizations(bad))[0]!.challenges.find((ch) => ch.type === "http-01");
+    expect(failed).toEqual(storedBad);
   });
 
   it("refuses finalize before the order is ready, and CSR names that differ from the order", async () => {

@@ -13,6 +13,7 @@ import {
   SqlCaStore,
   SqlAcmeOrderStore,
   SqlAcmeStore,
+  SqlNonceStore,
   SqlAuditStore,
   SqlCertificateStore,
   SqlKeyStore,
@@ -386,16 +387,16 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   });
 
   it("accepts an ACME nonce exactly once under concurrency, and never after it expires", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
-    await acme.saveNonce("n-1", new Date(now.getTime() + 60_000));
-    const results = await Promise.all(Array.from({ length: 30 }, () => acme.consumeNonce("n-1", now)));
+    const nonces = new SqlNonceStore(opened.db, opened.relaxed);
+    await nonces.save("n-1", new Date(now.getTime() + 60_000));
+    const results = await Promise.all(Array.from({ length: 30 }, () => nonces.consume("n-1", now)));
     expect(results.filter(Boolean)).toHaveLength(1);
-    await acme.saveNonce("n-old", new Date(now.getTime() - 1));
-    expect(await acme.consumeNonce("n-old", now)).toBe(false);
-    expect(await acme.deleteExpiredNonces(now)).toBe(1);
+    await nonces.save("n-old", new Date(now.getTime() - 1));
+    expect(await nonces.consume("n-old", now)).toBe(false);
+    expect(await nonces.deleteExpired(now)).toBe(1);
     // Nonces are written without waiting for the disk; everything else still waits for it, also
     // after a relaxed write that failed.
-    await acme.saveNonce("n-dup", new Date(now.getTime() + 60_000));
+    await nonces.save("n-dup", new Date(now.getTime() + 60_000));
     await expect(
       opened.relaxed(async (db) => {
         await db.insertInto("acme_nonces").values({ nonce: "n-dup", expires_at: now.toISOString() }).execute();
@@ -410,7 +411,7 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
   });
 
   it("keeps one ACME account per key even when two create it at once", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
+    const acme = new SqlAcmeStore(opened.db);
     const account = (id: string) => ({
       id,
       thumbprint: "tp-1",
@@ -432,8 +433,44 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
     expect(updated.status).toBe("deactivated");
   });
 
+  it("stores an order's authorizations and challenges, and reads an authorization back with its challenges", async () => {
+    const acme = new SqlAcmeStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db);
+    const { account } = await acme.createAccount(acmeAccount("acct-authz-read", now), ev("acme.account.create"));
+    const expiresAt = new Date(now.getTime() + 86_400_000);
+    const three = pendingAuthz(account.id, "r-3", expiresAt);
+    three.challenges = (["tls-alpn-01", "http-01", "dns-01"] as const).map((type) => ({
+      ...three.challenges[0]!,
+      id: `r-3-${type}`,
+      type: type as "http-01",
+      token: `t-${type}`,
+    }));
+    const wildcard = { ...pendingAuthz(account.id, "r-w", expiresAt), wildcard: true };
+    const none = { ...pendingAuthz(account.id, "r-0", expiresAt), challenges: [] };
+    const authzs = [three, wildcard, none];
+    await orders.createOrder(pendingOrder("o-read", authzs, { expiresAt, createdAt: now }), authzs);
+    const read = await orders.authorization("r-3");
+    expect(read).toEqual({ ...three, challenges: [...three.challenges].sort((a, b) => a.type.localeCompare(b.type)) });
+    expect(read?.challenges.map((c) => c.type)).toEqual(["dns-01", "http-01", "tls-alpn-01"]);
+    expect(await orders.authorization("r-w")).toEqual(wildcard);
+    expect(await orders.authorization("r-0")).toEqual(none);
+    expect(await orders.authorization("r-missing")).toBeUndefined();
+    // Found through any of its challenges, with all of them.
+    for (const c of three.challenges) expect(await orders.authorizationOfChallenge(c.id)).toEqual(read);
+    expect(await orders.authorizationOfChallenge("r-w-c")).toEqual(wildcard);
+    expect(await orders.authorizationOfChallenge("r-3")).toBeUndefined();
+    expect((await orders.order("o-read"))?.authorizationIds).toEqual(["r-3", "r-w", "r-0"]);
+    const validated = new Date(now.getTime() + 1000);
+    expect(await orders.setChallenge("r-3-http-01", ["pending"], "valid", null, validated)).toBe(true);
+    const after = await orders.authorization("r-3");
+    expect(after?.challenges.find((c) => c.type === "http-01")).toMatchObject({
+      status: "valid",
+      validatedAt: validated,
+    });
+  });
+
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
-    const acme = new SqlAcmeStore(opened.db, opened.relaxed);
+    const acme = new SqlAcmeStore(opened.db);
     const orders = new SqlAcmeOrderStore(opened.db);
     const { account } = await acme.createAccount(acmeAccount("acct-cleanup", now), ev("acme.account.create"));
     const order = (id: string, expiresAt: Date, authzId: string) => {
@@ -461,7 +498,7 @@ describe.each(engines)("storage contract on %s", (_engine, url, restoreUrl) => {
 
   it("concludes a validation in one step: challenge, authorization, and the orders it makes ready or invalid", async () => {
     const orders = new SqlAcmeOrderStore(opened.db);
-    const { account } = await new SqlAcmeStore(opened.db, opened.relaxed).createAccount(
+    const { account } = await new SqlAcmeStore(opened.db).createAccount(
       acmeAccount("acct-validation", now),
       ev("acme.account.create"),
     );

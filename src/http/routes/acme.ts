@@ -19,8 +19,9 @@ export interface AcmeRouteDeps {
 
 /**
  * RFC 8555 routes under /acme. Every response to a POST carries a fresh Replay-Nonce (§6.5), and
- * newNonce hands one out; GETs do not: each nonce is a database row until it is used or expires,
- * and anonymous GETs (a crawler, a flood of 404s) must not be able to add rows.
+ * newNonce hands one out; GETs do not: each nonce is held (a database row, or memory in a single
+ * process) until it is used or expires, and anonymous GETs (a crawler, a flood of 404s) must not
+ * be able to add any.
  */
 export function acmeRoutes(deps: AcmeRouteDeps, logger: Logger): Router {
   const router = Router();

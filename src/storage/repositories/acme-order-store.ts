@@ -48,35 +48,37 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void> {
+    // One multi-row insert per table, not one statement per row: an order of one name has three
+    // challenges.
+    const challenges = authorizations.flatMap((a) =>
+      a.challenges.map((c) => ({
+        id: c.id,
+        authorization_id: a.id,
+        type: c.type,
+        token: c.token,
+        status: c.status,
+        validated_at: null,
+        error: null,
+      })),
+    );
     await this.db.transaction().execute(async (tx) => {
-      for (const a of authorizations) {
+      if (authorizations.length) {
         await tx
           .insertInto("acme_authorizations")
-          .values({
-            id: a.id,
-            account_id: a.accountId,
-            identifier_type: a.identifier.type,
-            identifier_value: a.identifier.value,
-            wildcard: a.wildcard ? 1 : 0,
-            status: a.status,
-            expires_at: a.expiresAt.toISOString(),
-          })
+          .values(
+            authorizations.map((a) => ({
+              id: a.id,
+              account_id: a.accountId,
+              identifier_type: a.identifier.type,
+              identifier_value: a.identifier.value,
+              wildcard: a.wildcard ? 1 : 0,
+              status: a.status,
+              expires_at: a.expiresAt.toISOString(),
+            })),
+          )
           .execute();
-        for (const c of a.challenges) {
-          await tx
-            .insertInto("acme_challenges")
-            .values({
-              id: c.id,
-              authorization_id: a.id,
-              type: c.type,
-              token: c.token,
-              status: c.status,
-              validated_at: null,
-              error: null,
-            })
-            .execute();
-        }
       }
+      if (challenges.length) await tx.insertInto("acme_challenges").values(challenges).execute();
       await tx
         .insertInto("acme_orders")
         .values({
@@ -102,14 +104,45 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   }
 
   async authorization(id: string): Promise<AcmeAuthorization | undefined> {
-    const row = await this.db.selectFrom("acme_authorizations").selectAll().where("id", "=", id).executeTakeFirst();
+    return this.authorizationBy("id", id);
+  }
+
+  async authorizationOfChallenge(challengeId: string): Promise<AcmeAuthorization | undefined> {
+    return this.authorizationBy("challenge", challengeId);
+  }
+
+  /**
+   * An authorization and its challenges in one statement (every ACME poll of an authorization and
+   * every challenge POST reads both).
+   */
+  private async authorizationBy(key: "id" | "challenge", value: string): Promise<AcmeAuthorization | undefined> {
+    const query = this.db
+      .selectFrom("acme_authorizations as a")
+      .leftJoin("acme_challenges as c", "c.authorization_id", "a.id")
+      .select([
+        "a.id",
+        "a.account_id",
+        "a.identifier_type",
+        "a.identifier_value",
+        "a.wildcard",
+        "a.status",
+        "a.expires_at",
+        "c.id as challenge_id",
+        "c.type as challenge_type",
+        "c.token as challenge_token",
+        "c.status as challenge_status",
+        "c.validated_at as challenge_validated_at",
+        "c.error as challenge_error",
+      ])
+      .orderBy("c.type");
+    const rows = await (key === "id"
+      ? query.where("a.id", "=", value)
+      : query.where("a.id", "=", (eb) =>
+          eb.selectFrom("acme_challenges as own").select("own.authorization_id").where("own.id", "=", value),
+        )
+    ).execute();
+    const row = rows[0];
     if (!row) return undefined;
-    const challenges = await this.db
-      .selectFrom("acme_challenges")
-      .selectAll()
-      .where("authorization_id", "=", id)
-      .orderBy("type")
-      .execute();
     return {
       id: row.id,
       accountId: row.account_id,
@@ -117,7 +150,19 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       wildcard: row.wildcard === 1,
       status: row.status as AuthzStatus,
       expiresAt: new Date(row.expires_at),
-      challenges: challenges.map(toChallenge),
+      challenges: rows
+        .filter((r) => r.challenge_id !== null)
+        .map((r) =>
+          toChallenge({
+            id: r.challenge_id!,
+            authorization_id: row.id,
+            type: r.challenge_type!,
+            token: r.challenge_token!,
+            status: r.challenge_status!,
+            validated_at: r.challenge_validated_at,
+            error: r.challenge_error,
+          }),
+        ),
     };
   }
 
@@ -246,21 +291,22 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
             .execute();
           continue;
         }
+        // Ready once none of its authorizations is still not valid: the check and the change are one
+        // statement.
         const ids = JSON.parse(order.authorization_ids) as string[];
-        const notValid = await tx
-          .selectFrom("acme_authorizations")
-          .select("id")
-          .where("id", "in", ids)
-          .where("status", "<>", "valid")
-          .executeTakeFirst();
-        if (!notValid) {
-          await tx
-            .updateTable("acme_orders")
-            .set({ status: "ready" })
-            .where("id", "=", order.id)
-            .where("status", "=", "pending")
-            .execute();
-        }
+        await tx
+          .updateTable("acme_orders")
+          .set({ status: "ready" })
+          .where("id", "=", order.id)
+          .where("status", "=", "pending")
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom("acme_authorizations").select("id").where("id", "in", ids).where("status", "<>", "valid"),
+              ),
+            ),
+          )
+          .execute();
       }
       return true;
     });

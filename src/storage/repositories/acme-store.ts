@@ -2,7 +2,6 @@ import type { AuditEvent } from "../../audit/index.js";
 import { withAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import type { AcmeAccount, AcmeStore } from "../../acme/ports.js";
-import type { RelaxedWriter } from "../relaxed.js";
 import type { AcmeAccountsTable, Database } from "../schema.js";
 import { isUniqueViolation } from "./unique.js";
 
@@ -18,38 +17,7 @@ function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccount {
 }
 
 export class SqlAcmeStore implements AcmeStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    /** Nonces: a lost one is a badNonce the client retries (RFC 8555 §6.5). */
-    private readonly relaxed: RelaxedWriter,
-  ) {}
-
-  async saveNonce(nonce: string, expiresAt: Date): Promise<void> {
-    await this.relaxed((db) =>
-      db.insertInto("acme_nonces").values({ nonce, expires_at: expiresAt.toISOString() }).execute(),
-    );
-  }
-
-  async consumeNonce(nonce: string, now: Date): Promise<boolean> {
-    // The delete is the check: of two instances racing for one nonce, one deletes the row. The
-    // next durable commit (a state-changing request makes one at once) makes the deletion durable.
-    const result = await this.relaxed((db) =>
-      db
-        .deleteFrom("acme_nonces")
-        .where("nonce", "=", nonce)
-        .where("expires_at", ">", now.toISOString())
-        .executeTakeFirst(),
-    );
-    return Number(result.numDeletedRows) === 1;
-  }
-
-  async deleteExpiredNonces(now: Date): Promise<number> {
-    const result = await this.db
-      .deleteFrom("acme_nonces")
-      .where("expires_at", "<=", now.toISOString())
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   async createAccount(account: AcmeAccount, audit: AuditEvent): Promise<{ account: AcmeAccount; created: boolean }> {
     try {

@@ -1177,26 +1177,25 @@ async function pgIssuance(): Promise<void> {
   const socketDir = ["127.0.0.1", "localhost"].includes(new URL(pgBase).hostname)
     ? ["/var/run/postgresql", "/tmp"].find((dir) => existsSync(join(dir, `.s.PGSQL.${port}`)))
     : undefined;
-  const pgUrl = (prepared: boolean, pipeline: boolean, socket = false) => {
+  const pgUrl = (prepared: boolean, socket = false) => {
     const schema = `kw_bench_${randomBytes(4).toString("hex")}`;
     schemas.push(schema);
-    const query = `schema=${schema}&application_name=${schema}${prepared ? "" : "&prepared=false"}${pipeline ? "" : "&pipeline=false"}${socket ? `&host=${socketDir}` : ""}`;
+    const query = `schema=${schema}&application_name=${schema}${prepared ? "" : "&prepared=false"}${socket ? `&host=${socketDir}` : ""}`;
     return { KEYWARD_DATABASE_URL: `${pgBase}${pgBase.includes("?") ? "&" : "?"}${query}`, schema };
   };
-  // A/B of the two PostgreSQL cuts: "before" (statements unnamed, each BEGIN waited for), named
-  // statements alone, and both ("PostgreSQL", the default). They alternate (ABCCBA) so drift in
-  // the machine's load falls on all; SQLite runs first and last for the same reason.
+  // Prepared (named) statements A/B: unnamed and named alternate, so drift in the machine's load
+  // falls on both; SQLite runs first and last for the same reason.
   const engines: Array<[string, { KEYWARD_DATABASE_URL?: string; schema?: string }]> = [
     ["SQLite", {}],
-    ["PostgreSQL before (unnamed, BEGIN waited for)", pgUrl(false, false)],
-    ["PostgreSQL named, BEGIN waited for", pgUrl(true, false)],
-    ["PostgreSQL", pgUrl(true, true)],
-    ["PostgreSQL", pgUrl(true, true)],
-    ["PostgreSQL named, BEGIN waited for", pgUrl(true, false)],
-    ["PostgreSQL before (unnamed, BEGIN waited for)", pgUrl(false, false)],
+    ["PostgreSQL unnamed", pgUrl(false)],
+    ["PostgreSQL", pgUrl(true)],
+    ...(socketDir
+      ? [["PostgreSQL, Unix socket", pgUrl(true, true)] as [string, { KEYWARD_DATABASE_URL: string; schema: string }]]
+      : []),
+    ["PostgreSQL", pgUrl(true)],
+    ["PostgreSQL unnamed", pgUrl(false)],
     ["SQLite", {}],
   ];
-  if (socketDir) engines.splice(4, 0, ["PostgreSQL, Unix socket", pgUrl(true, true, true)]);
   const rates: Record<string, number[]> = {};
   const admin = new pg.Client({ connectionString: pgBase });
   await admin.connect();
@@ -1274,23 +1273,9 @@ async function pgIssuance(): Promise<void> {
         name: "SQLite",
         value: mean(rates.SQLite!),
       });
-    const before = mean(rates["PostgreSQL before (unnamed, BEGIN waited for)"]!);
-    record("issuance, 16 conn, PostgreSQL before (unnamed, BEGIN waited for)", before, "cert/s", {
-      name: "SQLite",
-      value: mean(rates.SQLite!),
-    });
-    record(
-      "issuance, 16 conn, PostgreSQL named statements only",
-      mean(rates["PostgreSQL named, BEGIN waited for"]!),
-      "cert/s",
-      {
-        name: "before",
-        value: before,
-      },
-    );
-    record("issuance, 16 conn, PostgreSQL named + BEGIN pipelined", mean(rates.PostgreSQL!), "cert/s", {
-      name: "before",
-      value: before,
+    record("issuance, 16 conn, PostgreSQL unnamed statements", mean(rates["PostgreSQL unnamed"]!), "cert/s", {
+      name: "named (prepared)",
+      value: mean(rates.PostgreSQL!),
     });
   } finally {
     for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

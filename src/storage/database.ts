@@ -19,9 +19,8 @@ export interface OpenDatabase {
   /** Readiness: one round trip (SELECT 1); throws when the database does not answer. */
   ping(): Promise<void>;
   /**
-   * Statements sent since the database was opened (COMMIT and savepoints included). On PostgreSQL
-   * each is one round trip to the server; a BEGIN travels with the statement after it and is not
-   * counted. On SQLite one statement run (BEGIN included). Read by metrics
+   * Statements sent since the database was opened (BEGIN, COMMIT and savepoints included). On
+   * PostgreSQL each is one round trip to the server; on SQLite one statement run. Read by metrics
    * (`keyward_db_statements_total`), the bench and the tests that bound the cost of a certificate.
    */
   statements(): number;
@@ -121,9 +120,6 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   // `prepared=false` sends every statement unnamed (parsed and planned each time): the bench's A/B.
   const prepared = parsed.searchParams.get("prepared") !== "false";
   parsed.searchParams.delete("prepared");
-  // `pipeline=false` waits for each BEGIN's answer before the transaction's first statement.
-  const pipelined = parsed.searchParams.get("pipeline") !== "false";
-  parsed.searchParams.delete("pipeline");
   if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new StorageError("database url: schema must be a lowercase SQL identifier");
   }
@@ -145,43 +141,15 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
       });
     }
 
-    /** The BEGIN sent ahead of the statement that follows it (pipelined, see query()). */
-    private begun?: Promise<unknown>;
-
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this counts and names.
     override query(...args: any[]): any {
+      counter.bump();
       // biome-ignore lint/suspicious/noExplicitAny: as above.
       const send = super.query as (...a: any[]) => any;
       // Kysely sends query(text, values) and awaits the promise; anything else passes through.
       const [text, values] = args;
-      const fromKysely = args.length === 2 && typeof text === "string";
-      if (pipelined && fromKysely && text === "begin") {
-        // Kysely waits for BEGIN before the transaction's first statement: a round trip that
-        // tells it nothing (BEGIN cannot fail on a connection that can run the statement after
-        // it). Answered here at once, it leaves in the same write as that statement (corked
-        // until the current ticks are done) and its outcome is checked with that statement's.
-        // biome-ignore lint/suspicious/noExplicitAny: the connection is not in pg's public types.
-        const stream = (this as any).connection.stream;
-        // Corked before pg writes BEGIN (in pipeline mode it writes at once).
-        stream.cork();
-        process.nextTick(() => stream.uncork());
-        const begun = send.call(this, text, values) as Promise<unknown>;
-        begun.catch(() => {});
-        this.begun = begun;
-        return Promise.resolve({ command: "BEGIN", rowCount: null, rows: [], fields: [] });
-      }
-      counter.bump();
-      const result = fromKysely ? this.named(send, text, values) : send.apply(this, args);
-      const begun = this.begun;
-      if (!begun) return result;
-      this.begun = undefined;
-      return Promise.all([begun, result]).then(([, answer]) => answer);
-    }
-
-    // biome-ignore lint/suspicious/noExplicitAny: as above.
-    private named(send: (...a: any[]) => any, text: string, values: unknown[]): Promise<unknown> {
-      const name = names?.nameFor(text);
-      if (!name || this.stale.has(name)) return send.call(this, text, values);
+      const name = names && args.length === 2 && typeof text === "string" ? names.nameFor(text) : undefined;
+      if (!name || this.stale.has(name)) return send.apply(this, args);
       return send.call(this, { name, text, values }).catch((error: unknown) => {
         if (!isStalePlan(error)) throw error;
         // The server keeps the stale statement under this name; this connection stops using it.
@@ -197,8 +165,6 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
     Client: CountingClient,
     connectionString: parsed.toString(),
     max: 10,
-    // Lets a BEGIN go out without waiting for its answer (see CountingClient.query).
-    pipeline: pipelined,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

@@ -28,7 +28,7 @@ export function createNotifier(database: OpenDatabase, url: string, logger?: Log
       if (!listener) {
         const parsed = new URL(url);
         // Keyward's own URL parameters (see openPostgres), not pg's.
-        for (const own of ["schema", "prepared", "pipeline"]) parsed.searchParams.delete(own);
+        for (const own of ["schema", "prepared"]) parsed.searchParams.delete(own);
         listener = new pg.Client({ connectionString: parsed.toString() });
         listener.on("notification", (message) => {
           for (const h of handlers.get(message.channel) ?? []) h(message.payload ?? "");

@@ -36,12 +36,12 @@ async function statementsFor(work: () => Promise<unknown>): Promise<number> {
 }
 
 describe("PostgreSQL round trips per issued certificate", () => {
-  it("one at a time: 7 (2 reads, intent and audit event in 3, certificate and OCSP answer in 2; BEGIN rides with the next statement)", async () => {
+  it("one at a time: 9 (2 reads, intent and audit event in 4, certificate and OCSP answer in 3)", async () => {
     const statements = await statementsFor(async () => {
       for (let i = 0; i < 5; i++) expect((await issue()).status).toBe(201);
     });
     process.stdout.write(`round trips per certificate, one at a time: ${statements / 5}\n`);
-    expect(statements / 5).toBeLessThanOrEqual(7);
+    expect(statements / 5).toBeLessThanOrEqual(9);
     // The counter counts: an issuance cannot cost less than its reads and two commits.
     expect(statements / 5).toBeGreaterThanOrEqual(4);
   });

@@ -1,5 +1,4 @@
 import { type Kysely, sql } from "kysely";
-import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GroupCommit } from "../../src/storage/group-commit.js";
@@ -141,74 +140,5 @@ describe("prepared statements on PostgreSQL", () => {
     await admin.query(`ALTER TABLE "${schema()}".deployment_settings ADD COLUMN probe_third text DEFAULT 'z'`);
     const rows = await Promise.all(Array.from({ length: 4 }, () => group.run(read)));
     for (const row of rows) expect(row).toMatchObject({ value: "one", probe_third: "z" });
-  });
-});
-
-describe("BEGIN sent ahead of the transaction's first statement on PostgreSQL", () => {
-  const count = async (db: OpenDatabase, name: string) =>
-    (await db.db.selectFrom("deployment_settings").select("name").where("name", "=", name).execute()).length;
-
-  it("is still a transaction: a rollback undoes the writes in it", async () => {
-    for (const db of [prepared, unnamed]) {
-      const before = db.statements();
-      await expect(
-        db.db.transaction().execute(async (tx) => {
-          await tx.insertInto("deployment_settings").values({ name: "rolled", value: "v", updated_at: "t" }).execute();
-          await tx
-            .insertInto("deployment_settings")
-            .values({ name: "rolled-2", value: "v", updated_at: "t" })
-            .execute();
-          throw new Error("undo");
-        }),
-      ).rejects.toThrow("undo");
-      // BEGIN is not counted as a round trip of its own: 2 inserts and the ROLLBACK.
-      expect(db.statements() - before).toBe(3);
-      expect(await count(db, "rolled")).toBe(0);
-      expect(await count(db, "rolled-2")).toBe(0);
-    }
-  });
-
-  it("leaves in the same socket write as the statement after it: 2 writes for a transaction, not 3", async () => {
-    const writes = { n: 0 };
-    const originals = { _write: net.Socket.prototype._write, _writev: net.Socket.prototype._writev };
-    const counted = (method: "_write" | "_writev") =>
-      // biome-ignore lint/suspicious/noExplicitAny: wraps node's internal socket writers as they are.
-      function (this: net.Socket, ...args: any[]) {
-        writes.n++;
-        // biome-ignore lint/suspicious/noExplicitAny: as above.
-        return (originals[method] as any).apply(this, args);
-      };
-    const perTransaction = async (db: OpenDatabase) => {
-      await readProbe(db.db); // a connection in the pool, its statement prepared
-      net.Socket.prototype._write = counted("_write");
-      net.Socket.prototype._writev = counted("_writev");
-      try {
-        writes.n = 0;
-        for (let i = 0; i < 10; i++) await db.db.transaction().execute(readProbe);
-        return writes.n / 10;
-      } finally {
-        Object.assign(net.Socket.prototype, originals);
-      }
-    };
-    const waited = await openDatabase(`${databases.url("postgres", "named")}&pipeline=false`);
-    try {
-      expect(await perTransaction(waited)).toBe(3);
-    } finally {
-      await waited.close();
-    }
-    expect(await perTransaction(prepared)).toBe(2);
-  });
-
-  it("a first statement that fails fails the transaction, and the connection serves the next one", async () => {
-    const duplicate = () =>
-      prepared.db.transaction().execute(async (tx) => {
-        await tx.insertInto("deployment_settings").values({ name: "probe", value: "dup", updated_at: "t" }).execute();
-      });
-    await expect(duplicate()).rejects.toMatchObject({ code: "23505" });
-    await prepared.db.transaction().execute(async (tx) => {
-      await tx.insertInto("deployment_settings").values({ name: "after", value: "v", updated_at: "t" }).execute();
-    });
-    expect(await count(prepared, "after")).toBe(1);
-    expect((await readProbe(prepared.db)).value).toBe("one");
   });
 });

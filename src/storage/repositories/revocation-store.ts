@@ -316,14 +316,17 @@ export class SqlRevocationStore implements RevocationStore {
   }
 
   async ocspSignedSince(since: Date): Promise<string[]> {
+    // No DISTINCT: with it SQLite walked the primary key (serial, hash) and read every row's
+    // this_update, a scan of the whole table every second; at 1,000,000 certificates that scan
+    // kept the server's thread busy and every request waited seconds (the scale bench). Without
+    // it the this_update index answers; the two answers of a certificate are merged here.
     const rows = await this.db
       .selectFrom("ocsp_responses")
       .select("serial")
-      .distinct()
       .where("this_update", ">=", since.toISOString())
       .limit(10_000)
       .execute();
-    return rows.map((r) => r.serial);
+    return [...new Set(rows.map((r) => r.serial))];
   }
 
   async staleOcspResponses(olderThan: Date, limit: number): Promise<Array<{ serial: string; hash: string }>> {

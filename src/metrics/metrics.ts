@@ -155,7 +155,7 @@ export class Metrics {
       let reported = 0;
       new Counter({
         name: "keyward_db_statements_total",
-        help: "Statements sent to the database, transaction control included (on PostgreSQL round trips: a BEGIN rides with the next statement).",
+        help: "Statements sent to the database (on PostgreSQL each is a round trip), transaction control included.",
         registers,
         // Storage counts with a plain increment; the counter catches up when scraped.
         collect() {

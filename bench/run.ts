@@ -38,6 +38,7 @@ import { spkiFromDer } from "../src/pki/spki.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
 import { scaleFigures } from "./scale.js";
+import { addCustodians, backupDrill } from "./backup-drill.js";
 import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
 
@@ -1445,14 +1446,7 @@ async function backupFigures(count: number): Promise<void> {
   const env = testEnv(token, { KEYWARD_LOG_LEVEL: "warn" });
   try {
     await run(["init"], env);
-    for (const who of ["ann", "ben"]) {
-      const { csrFile } = opensslCsr(token.dir, who, { key: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] });
-      await run(
-        ["cert", "issue", "--csr", csrFile, "--profile", "recipient", "--out", join(token.dir, `${who}.pem`)],
-        env,
-      );
-      await run(["escrow", "agent", "add", "--name", who, "--certificate", join(token.dir, `${who}.pem`)], env);
-    }
+    await addCustodians(token.dir, { ...process.env, ...env });
     const db = new Database(join(token.dir, "keyward.db"));
     const insert = db.prepare(
       "insert into certificates (serial, ca_id, profile, status, subject, names, spki_sha256, key_type, tbs, certificate, not_before, not_after, created_at) values (?, 'intermediate', 'server', 'valid', ?, ?, ?, 'p256', ?, ?, ?, ?, ?)",
@@ -1481,52 +1475,18 @@ async function backupFigures(count: number): Promise<void> {
       }
     })();
     db.close();
-    const archive = join(token.dir, "keyward.backup");
-    let start = process.hrtime.bigint();
-    await run(
-      ["backup", "create", "--out", archive, "--custodians", "ann,ben", "--threshold", "2", "--include-token"],
-      env,
-    );
-    record(
-      `backup create --include-token (${count} certificates): time`,
-      Number(process.hrtime.bigint() - start) / 1e9,
-      "s",
-    );
-    record(`backup archive (${count} certificates): size`, statSync(archive).size / 1024 / 1024, "MiB");
-    const shares: string[] = [];
-    for (const who of ["ann", "ben"]) {
-      const sealed = join(token.dir, `${who}.cms`);
-      await run(["backup", "share", "export", archive, "--custodian", who, "--out", sealed], env);
-      const share = join(token.dir, `${who}.share`);
-      await run(
-        [
-          "escrow",
-          "share",
-          "decrypt",
-          "--in",
-          sealed,
-          "--key",
-          join(token.dir, `${who}.key`),
-          "--certificate",
-          join(token.dir, `${who}.pem`),
-          "--out",
-          share,
-        ],
-        env,
-      );
-      shares.push("--share", `${who}=${share}`);
-    }
     // The fire: database and token gone; the operator still has the config and the PIN.
-    for (const f of ["keyward.db", "keyward.db-wal", "keyward.db-shm"]) rmSync(join(token.dir, f), { force: true });
-    rmSync(join(token.dir, "tokens"), { recursive: true, force: true });
-    mkdirSync(join(token.dir, "tokens"));
-    start = process.hrtime.bigint();
-    await run(["backup", "restore", archive, "--include-token", ...shares], env);
-    record(
-      `backup restore --include-token (${count} certificates): time`,
-      Number(process.hrtime.bigint() - start) / 1e9,
-      "s",
-    );
+    const drill = await backupDrill(token.dir, { ...process.env, ...env }, async () => {
+      for (const f of ["keyward.db", "keyward.db-wal", "keyward.db-shm"]) rmSync(join(token.dir, f), { force: true });
+      rmSync(join(token.dir, "tokens"), { recursive: true, force: true });
+      mkdirSync(join(token.dir, "tokens"));
+      return { ...process.env, ...env };
+    });
+    record(`backup create --include-token (${count} certificates): time`, drill.create.seconds, "s");
+    record(`backup create --include-token (${count} certificates): peak RSS`, drill.create.rssMb, "MiB");
+    record(`backup archive (${count} certificates): size`, drill.archiveMb, "MiB");
+    record(`backup restore --include-token (${count} certificates): time`, drill.restore.seconds, "s");
+    record(`backup restore --include-token (${count} certificates): peak RSS`, drill.restore.rssMb, "MiB");
     const restored = new Database(join(token.dir, "keyward.db"), { readonly: true });
     const rowsBack = (restored.prepare("select count(*) as n from certificates").get() as { n: number }).n;
     restored.close();

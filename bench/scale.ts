@@ -12,13 +12,14 @@
 // real work, measured) without disturbing the other figures.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { createTestToken } from "../test/helpers/softhsm.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
+import { addCustodians, backupDrill } from "./backup-drill.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 /** Certificates issued for real per deployment; the rest reuse their DER. */
@@ -63,7 +64,9 @@ function keyward(args: string[], env: NodeJS.ProcessEnv): string {
 /** `keyward serve`; resolves once it listens, with the time that took. */
 async function serve(env: NodeJS.ProcessEnv) {
   const start = process.hrtime.bigint();
-  const child = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), "serve"], {
+  // BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops (as in bench/run.ts).
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, join(ROOT, "bin", "keyward.js"), "serve"], {
     env,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -261,6 +264,7 @@ async function oneDeployment(engine: "sqlite" | "postgres", count: number, recor
   const label = `${count.toLocaleString("en")} certificates, ${engine === "sqlite" ? "SQLite" : "PostgreSQL"}`;
   try {
     keyward(["init"], env);
+    await addCustodians(token.dir, env);
     const admin = keyward(["token", "create", "--role", "admin"], env).trim();
     const headers = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
     // The real certificates, through the API.
@@ -386,11 +390,30 @@ async function oneDeployment(engine: "sqlite" | "postgres", count: number, recor
     } finally {
       await server.stop();
     }
+
+    // Backup and restore with the server stopped: the data and the token lost, restored from the archive.
+    const drill = await backupDrill(token.dir, env, async () => {
+      rmSync(join(token.dir, "tokens"), { recursive: true, force: true });
+      mkdirSync(join(token.dir, "tokens"));
+      if (engine === "sqlite") {
+        for (const f of ["keyward.db", "keyward.db-wal", "keyward.db-shm"]) rmSync(join(token.dir, f), { force: true });
+        return env;
+      }
+      return { ...env, KEYWARD_DATABASE_URL: where.url!.replace(`schema=${schema}`, `schema=${schema}_restored`) };
+    });
+    if (drill.rows < count * 2)
+      throw new Error(`the restore brought back ${drill.rows} rows for ${count} certificates`);
+    record(`${label}: backup create --include-token`, drill.create.seconds, "s");
+    record(`${label}: backup create, peak RSS`, drill.create.rssMb, "MiB");
+    record(`${label}: backup archive`, drill.archiveMb, "MiB");
+    record(`${label}: backup restore --include-token`, drill.restore.seconds, "s");
+    record(`${label}: backup restore, peak RSS`, drill.restore.rssMb, "MiB");
   } finally {
     if (where.url) {
       const client = new pg.Client({ connectionString: pgBase });
       await client.connect();
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}_restored" CASCADE`);
       await client.end();
     }
     token.cleanup();

@@ -1,3 +1,3 @@
-export { type Archive, type ArchiveCheck, type ArchiveHeader, parseArchive } from "./archive.js";
+export { type Archive, type ArchiveCheck, type ArchiveHeader, readArchiveFile } from "./archive.js";
 export { BackupService, type OpenedArchive, openArchive } from "./service.js";
 export { type CarriedToken, copySoftHsmToken, restoreSoftHsmToken, type TokenLocation } from "./softhsm-token.js";

@@ -1,5 +1,17 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
-import { gunzipSync, gzipSync } from "node:zlib";
+import {
+  type CipherGCM,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+} from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { pipeline as chain, Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { constants, createGunzip, createGzip } from "node:zlib";
 import { combine, split } from "shamir-secret-sharing";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -13,16 +25,21 @@ import type { CaRecord } from "../signer/index.js";
 import type { OpenDatabase } from "../storage/database.js";
 import { protectionOf, type Wrapping } from "../hsm/index.js";
 import type { CarriedToken } from "./softhsm-token.js";
-import { restoreSnapshot, takeSnapshot } from "../storage/snapshot.js";
+import { restoreSnapshot, type SnapshotChunk, withSnapshot } from "../storage/snapshot.js";
 import {
   ARCHIVE_FORMAT,
+  ARCHIVE_MAGIC,
   type Archive,
+  type ArchiveFile,
   type ArchiveHeader,
-  type ArchivePayload,
   checkArchive,
   custodianShareHash,
-  parseArchive,
+  type PayloadLine,
+  type PayloadMeta,
   payloadAad,
+  payloadStream,
+  payloadTag,
+  readArchiveFile,
   signedBytes,
 } from "./archive.js";
 
@@ -61,10 +78,16 @@ export class BackupService {
     },
   ) {}
 
+  /**
+   * Writes one archive to `out` in a single pass over a consistent snapshot, so memory stays flat
+   * at any database size; it appears under that name only when complete (written to
+   * `<out>.partial`, synced, renamed), and a failure leaves neither.
+   */
   async create(
     request: { custodians: string[]; threshold: number; includeToken?: boolean },
     actor: Actor,
-  ): Promise<{ archive: Buffer; header: ArchiveHeader }> {
+    out: string,
+  ): Promise<{ header: ArchiveHeader; bytes: number }> {
     const all = await this.deps.custodians();
     const custodians = [...new Set(request.custodians)].map((ref) => {
       const found = all.find((a) => a.name === ref || a.id === ref);
@@ -84,7 +107,7 @@ export class BackupService {
     const kek = randomBytes(32);
     let shares: Uint8Array[] = [];
     try {
-      const wrappedKeys: ArchivePayload["wrappedKeys"] = [];
+      const wrappedKeys: PayloadMeta["wrappedKeys"] = [];
       const needsHsmBackup: ArchiveHeader["needsHsmBackup"] = cas.map((c) => ({
         kind: "ca" as const,
         id: c.id,
@@ -115,71 +138,81 @@ export class BackupService {
           }
         }
       }
-      const snapshot = await takeSnapshot(this.deps.database);
-      // After the snapshot: every key a snapshot row names was created before it, so it is in the copy.
-      const token = request.includeToken ? this.deps.carryToken() : undefined;
-
-      shares = await split(new Uint8Array(kek), custodians.length, request.threshold);
-      const id = randomUUID();
-      const base = {
-        format: ARCHIVE_FORMAT,
-        id,
-        createdAt: now.toISOString(),
-        createdBy: actor.name,
-        deployment: { rootSpkiSha256: root.spkiSha256, rootCertificate: root.certificate.toString("base64") },
-        custodians: {
-          threshold: request.threshold,
-          shares: custodians.map((c, i) => ({
-            name: c.name,
-            certificate: c.certificate.toString("base64"),
-            cms: sealToCertificate(c.certificate, Buffer.from(shares[i]!)).toString("base64"),
-            shareHash: custodianShareHash(id, c.name, shares[i]!),
-          })),
-        },
-        needsHsmBackup,
-        caCertificates: cas.map((c) => c.certificate.toString("base64")),
-        ...(token ? { token: { label: token.label, module: "softhsm2" as const, files: token.files.length } } : {}),
-      } satisfies Omit<ArchiveHeader, "payload">;
-      const payload: ArchivePayload = { snapshot, wrappedKeys, config: this.deps.config, ...(token ? { token } : {}) };
-      const iv = randomBytes(12);
-      const dataKey = dataKeyOf(kek);
-      const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
-      const plain = gzipSync(JSON.stringify(payload));
-      const ciphertext = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      dataKey.fill(0);
-      const header: ArchiveHeader = {
-        ...base,
-        payload: {
-          iv: iv.toString("base64"),
-          ciphertext: ciphertext.toString("base64"),
-          sha256: createHash("sha256").update(ciphertext).digest("hex"),
-          compression: "gzip",
-        },
-      };
-      const signingKey = await this.deps.signer.current();
-      const { chain } = signingKey;
-      const signature = await this.deps.signer.sign(signingKey, signedBytes(header));
-      const archive: Archive = {
-        ...header,
-        signature: {
-          x5c: chain.slice(0, -1).map((c) => Buffer.from(c.rawData).toString("base64")),
-          value: signature.toString("base64"),
-        },
-      };
-      await this.deps.audit.record({
-        action: "backup.create",
-        actor,
-        target: { type: "backup", id },
-        outcome: "success",
-        details: {
-          custodians: custodians.map((c) => c.name),
-          threshold: request.threshold,
-          wrappedKeys: wrappedKeys.length,
-          needsHsmBackup: needsHsmBackup.length,
-          token: token ? token.label : null,
-        },
-      });
-      return { archive: gzipSync(JSON.stringify(archive)), header };
+      const partial = `${out}.partial`;
+      try {
+        const { base, payload, token } = await withSnapshot(this.deps.database, async (snapshot) => {
+          // After the snapshot's moment: every key a snapshot row names was created before it, so it is in the copy.
+          const token = request.includeToken ? this.deps.carryToken() : undefined;
+          shares = await split(new Uint8Array(kek), custodians.length, request.threshold);
+          const id = randomUUID();
+          const base = {
+            format: ARCHIVE_FORMAT,
+            id,
+            createdAt: now.toISOString(),
+            createdBy: actor.name,
+            deployment: { rootSpkiSha256: root.spkiSha256, rootCertificate: root.certificate.toString("base64") },
+            custodians: {
+              threshold: request.threshold,
+              shares: custodians.map((c, i) => ({
+                name: c.name,
+                certificate: c.certificate.toString("base64"),
+                cms: sealToCertificate(c.certificate, Buffer.from(shares[i]!)).toString("base64"),
+                shareHash: custodianShareHash(id, c.name, shares[i]!),
+              })),
+            },
+            needsHsmBackup,
+            caCertificates: cas.map((c) => c.certificate.toString("base64")),
+            ...(token ? { token: { label: token.label, module: "softhsm2" as const, files: token.files.length } } : {}),
+          } satisfies Omit<ArchiveHeader, "payload">;
+          const meta: PayloadMeta = {
+            migration: snapshot.migration,
+            wrappedKeys,
+            config: this.deps.config,
+            ...(token ? { token } : {}),
+          };
+          const iv = randomBytes(12);
+          const dataKey = dataKeyOf(kek);
+          const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
+          dataKey.fill(0);
+          const sealed = await writePayload(partial, cipher, payloadLines(meta, snapshot.chunks()));
+          return { base, payload: { iv: iv.toString("base64"), ...sealed, compression: "gzip" as const }, token };
+        });
+        const header: ArchiveHeader = { ...base, payload };
+        // After the snapshot: the signer may certify a new service key, a write the snapshot need not hold.
+        const signingKey = await this.deps.signer.current();
+        const { chain } = signingKey;
+        const signature = await this.deps.signer.sign(signingKey, signedBytes(header));
+        const archive: Archive = {
+          ...header,
+          signature: {
+            x5c: chain.slice(0, -1).map((c) => Buffer.from(c.rawData).toString("base64")),
+            value: signature.toString("base64"),
+          },
+        };
+        const bytes = await appendHeader(partial, archive);
+        await this.deps.audit.record({
+          action: "backup.create",
+          actor,
+          target: { type: "backup", id: header.id },
+          outcome: "success",
+          details: {
+            custodians: custodians.map((c) => c.name),
+            threshold: request.threshold,
+            wrappedKeys: wrappedKeys.length,
+            needsHsmBackup: needsHsmBackup.length,
+            token: token ? token.label : null,
+            bytes,
+          },
+        });
+        await rename(partial, out);
+        return { header, bytes };
+      } catch (error) {
+        await rm(partial, { force: true });
+        const { syscall, code } = error as NodeJS.ErrnoException;
+        // A file system refusal names the archive, not our temporary name for it.
+        if (syscall) throw new BadRequestError(`cannot write the archive ${out}: ${code ?? syscall}`);
+        throw error;
+      }
     } finally {
       kek.fill(0);
       for (const s of shares) s.fill(0);
@@ -187,9 +220,10 @@ export class BackupService {
   }
 
   /** Integrity and contents without the custodians; `ok` false lists what is wrong. */
-  async check(bytes: Buffer) {
-    const archive = parseArchive(bytes);
-    const report = await checkArchive(archive);
+  async check(path: string) {
+    const file = await readArchiveFile(path);
+    const { archive } = file;
+    const report = await checkArchive(file);
     // A fresh deployment has no CA yet (nothing to compare); a database that fails is an error, not "no CA".
     const local = (await this.deps.cas()).find((c) => c.kind === "root");
     if (local && local.spkiSha256 !== archive.deployment.rootSpkiSha256) {
@@ -221,16 +255,16 @@ export class BackupService {
    * `restoreSoftHsmToken`) from an archive opened with the custodians' shares.
    */
   async restore(opened: OpenedArchive, actor: Actor, options: { tokenRestored: boolean }) {
-    const { archive, payload, shares } = opened;
+    const { archive, meta, shares } = opened;
     if ((await this.deps.cas()).length > 0) {
       throw new ConflictError("restore needs a fresh data directory and token: this one already has a CA");
     }
     const kek = opened.kek;
     try {
-      const counts = await restoreSnapshot(this.deps.database, payload.snapshot);
+      const counts = await restoreSnapshot(this.deps.database, meta.migration, opened.chunks());
       let keys = 0;
       // A restored token already holds every key version at the URI its row names.
-      for (const w of options.tokenRestored ? [] : payload.wrappedKeys) {
+      for (const w of options.tokenRestored ? [] : meta.wrappedKeys) {
         const key = await this.deps.keys.get(w.keyId);
         const uri = await this.deps.token.unwrapSecretKeyUnder(Buffer.from(w.wrapped, "base64"), kek, {
           algorithm: secretAlgorithm(key, "restored from a wrapped copy"),
@@ -250,7 +284,7 @@ export class BackupService {
           custodians: shares,
           keys,
           needsHsmBackup: archive.needsHsmBackup.length,
-          token: options.tokenRestored ? (payload.token?.label ?? null) : null,
+          token: options.tokenRestored ? (meta.token?.label ?? null) : null,
         },
       });
       return {
@@ -258,7 +292,7 @@ export class BackupService {
         createdAt: archive.createdAt,
         rows: counts,
         keys,
-        token: options.tokenRestored ? (payload.token?.label ?? null) : null,
+        token: options.tokenRestored ? (meta.token?.label ?? null) : null,
         needsHsmBackup: archive.needsHsmBackup,
       };
     } finally {
@@ -267,25 +301,33 @@ export class BackupService {
   }
 }
 
-/** An archive checked and decrypted with enough custodians' shares; `kek` is zeroed by restore. */
+/**
+ * An archive checked with enough custodians' shares: its header, the payload's meta, and its
+ * snapshot to stream into a restore. `kek` is zeroed by restore.
+ */
 export interface OpenedArchive {
   archive: Archive;
-  payload: ArchivePayload;
+  meta: PayloadMeta;
   kek: Buffer;
   /** The custodians whose shares opened it. */
   shares: string[];
+  /** The snapshot's rows, decrypted as they are read; throws at the end if the payload's tag fails. */
+  chunks(): AsyncGenerator<SnapshotChunk>;
 }
 
 /**
- * Checks an archive (signature, shares, payload tag) and decrypts it with the custodians' shares,
- * before anything is written anywhere.
+ * Checks an archive (signature over the header, the payload's hash, the shares) and reads the
+ * payload's meta, before anything is written anywhere. The rows are read later, as they are
+ * restored: the payload's hash is signed, and its GCM tag is checked again at their end, inside
+ * the restore's transaction.
  */
 export async function openArchive(
-  bytes: Buffer,
+  path: string,
   shares: Array<{ custodian: string; share: Buffer }>,
 ): Promise<OpenedArchive> {
-  const archive = parseArchive(bytes);
-  const report = await checkArchive(archive);
+  const file = await readArchiveFile(path);
+  const { archive } = file;
+  const report = await checkArchive(file);
   if (!report.ok) throw new BadRequestError(`the archive is damaged: ${report.problems.join("; ")}`);
   const accepted: Uint8Array[] = [];
   for (const { custodian, share } of shares) {
@@ -305,21 +347,131 @@ export async function openArchive(
     throw new BadRequestError(`${accepted.length} share(s) given; this archive needs ${archive.custodians.threshold}`);
   }
   const kek = Buffer.from(await combine(accepted));
-  const { signature: _signature, payload: sealed, ...base } = archive;
-  const dataKey = dataKeyOf(kek);
-  const ciphertext = Buffer.from(sealed.ciphertext, "base64");
-  const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64")).setAAD(payloadAad(base));
-  decipher.setAuthTag(ciphertext.subarray(-16));
+  let meta: PayloadMeta | undefined;
   try {
-    const plain = Buffer.concat([decipher.update(ciphertext.subarray(0, -16)), decipher.final()]);
-    const payload = JSON.parse(
-      (sealed.compression === "gzip" ? gunzipSync(plain) : plain).toString("utf8"),
-    ) as ArchivePayload;
-    return { archive, payload, kek, shares: shares.map((s) => s.custodian) };
+    // The first line only: the stream stops there.
+    for await (const line of readPayload(file, kek)) {
+      if ("meta" in line) meta = line.meta;
+      break;
+    }
   } catch {
+    // A wrong key shows as gzip or JSON garbage here.
+  }
+  if (!meta) {
     kek.fill(0);
     throw new BadRequestError("the payload does not decrypt with these shares");
-  } finally {
-    dataKey.fill(0);
   }
+  return { archive, meta, kek, shares: shares.map((s) => s.custodian), chunks: () => snapshotChunks(file, kek) };
+}
+
+/** The payload's lines, as `writePayload` is given them. */
+async function* payloadLines(meta: PayloadMeta, chunks: AsyncIterable<SnapshotChunk>): AsyncGenerator<string> {
+  const line = (value: PayloadLine) => `${JSON.stringify(value)}\n`;
+  yield line({ meta });
+  let rows = 0;
+  for await (const chunk of chunks) {
+    rows += chunk.rows.length;
+    yield line({ chunk });
+  }
+  yield line({ end: { rows } });
+}
+
+/**
+ * The magic, then the lines gzip'd and encrypted, then the GCM tag (the cipher has ended by the
+ * time the stream after it flushes). Returns the ciphertext's size and hash, tag included.
+ */
+async function writePayload(path: string, cipher: CipherGCM, lines: AsyncIterable<string>) {
+  const file = createWriteStream(path, { mode: 0o600 });
+  file.write(ARCHIVE_MAGIC);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const count = (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  };
+  const tagged = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      count(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      const tag = cipher.getAuthTag();
+      count(tag);
+      done(null, tag);
+    },
+  });
+  // Speed over size: the rows are mostly DER in base64, which gzip only takes back to about binary.
+  await pipeline(Readable.from(lines), createGzip({ level: constants.Z_BEST_SPEED }), cipher, tagged, file);
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** Appends the signed header and its length, and syncs the whole file; returns the file's size. */
+async function appendHeader(path: string, archive: Archive): Promise<number> {
+  const json = Buffer.from(JSON.stringify(archive));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64BE(BigInt(json.length));
+  const handle = await open(path, "a");
+  try {
+    await handle.write(Buffer.concat([json, length]));
+    await handle.sync();
+    return (await handle.stat()).size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The payload's lines, decrypted and decompressed as the file is read; the tag is checked at the end. */
+async function* readPayload(file: ArchiveFile, kek: Buffer): AsyncGenerator<PayloadLine> {
+  const { signature: _signature, payload: sealed, ...base } = file.archive;
+  const dataKey = dataKeyOf(kek);
+  const decipher = createDecipheriv("aes-256-gcm", dataKey, Buffer.from(sealed.iv, "base64"))
+    .setAAD(payloadAad(base))
+    .setAuthTag(await payloadTag(file));
+  dataKey.fill(0);
+  // Any stage's error (the tag, gzip) ends the last stream with it, so the loop below throws it.
+  const plain = chain(payloadStream(file, { withoutTag: true }), decipher, createGunzip(), () => undefined);
+  plain.setEncoding("utf8");
+  try {
+    // Lines are up to a chunk of rows long (MBs): pieces are joined once per line, not per read.
+    let pieces: string[] = [];
+    for await (const text of plain as AsyncIterable<string>) {
+      let from = 0;
+      for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", from)) {
+        pieces.push(text.slice(from, end));
+        yield JSON.parse(pieces.join("")) as PayloadLine;
+        pieces = [];
+        from = end + 1;
+      }
+      if (from < text.length) pieces.push(text.slice(from));
+    }
+    if (pieces.length > 0) throw new BadRequestError("the payload ends inside a line: the archive is truncated");
+  } finally {
+    plain.destroy();
+  }
+}
+
+/** The snapshot's chunks from the payload, refusing a payload that does not end as written. */
+async function* snapshotChunks(file: ArchiveFile, kek: Buffer): AsyncGenerator<SnapshotChunk> {
+  let rows = 0;
+  let ended = false;
+  try {
+    for await (const line of readPayload(file, kek)) {
+      if ("chunk" in line && !ended) {
+        rows += line.chunk.rows.length;
+        yield line.chunk;
+      } else if ("end" in line && !ended) {
+        if (line.end.rows !== rows)
+          throw new BadRequestError(`the payload holds ${rows} rows but says ${line.end.rows}`);
+        ended = true;
+      } else if (!("meta" in line) || rows > 0 || ended) {
+        throw new BadRequestError("the payload's lines are out of order");
+      }
+    }
+  } catch (error) {
+    if (error instanceof BadRequestError) throw error;
+    throw new BadRequestError(
+      `the payload does not decrypt to what was backed up (${(error as Error).message}): nothing was restored`,
+    );
+  }
+  if (!ended) throw new BadRequestError("the payload ends early: the archive is truncated; nothing was restored");
 }

@@ -76,8 +76,19 @@ export const SNAPSHOT_DERIVED = [
 ] as const;
 
 export type SnapshotTable = (typeof SNAPSHOT_TABLES)[number];
-/** Rows as JSON: blobs as {"$b64": "…"}. */
-export type Snapshot = { migration: string; tables: Record<SnapshotTable, Record<string, unknown>[]> };
+/** Some of one table's rows as JSON (blobs as {"$b64": "…"}): a snapshot is read and restored in chunks. */
+export interface SnapshotChunk {
+  table: SnapshotTable;
+  rows: Record<string, unknown>[];
+}
+/** A consistent copy being read: the schema it belongs to, then every table's rows, table by table. */
+export interface SnapshotReader {
+  migration: string;
+  chunks(): AsyncGenerator<SnapshotChunk>;
+}
+
+/** Rows per chunk: a chunk is one line of a backup's payload, so memory stays flat at any size. */
+const CHUNK_ROWS = 500;
 
 const toJson = (row: Record<string, unknown>) =>
   Object.fromEntries(
@@ -103,17 +114,57 @@ async function latestMigration(db: Kysely<Database>): Promise<string> {
 }
 
 /**
- * A consistent logical copy of the database, read in one transaction (REPEATABLE READ on
- * PostgreSQL; SQLite's transaction is a snapshot), the same for both engines.
+ * One table's rows without holding them all: SQLite steps one statement (better-sqlite3's
+ * iterator); PostgreSQL reads a cursor in the snapshot's transaction.
  */
-export async function takeSnapshot(database: OpenDatabase): Promise<Snapshot> {
-  const read = async (tx: Kysely<Database>) => {
-    const tables = {} as Snapshot["tables"];
-    for (const table of SNAPSHOT_TABLES) {
-      const rows = await tx.selectFrom(table).selectAll().execute();
-      tables[table] = rows.map((r) => toJson(r as Record<string, unknown>));
+async function* tableRows(tx: Kysely<Database>, dialect: OpenDatabase["dialect"], table: SnapshotTable) {
+  if (dialect === "sqlite") {
+    for await (const row of tx.selectFrom(table).selectAll().stream()) yield row as Record<string, unknown>;
+    return;
+  }
+  await sql`DECLARE keyward_snapshot NO SCROLL CURSOR FOR SELECT * FROM ${sql.table(table)}`.execute(tx);
+  try {
+    for (;;) {
+      const { rows } = await sql<
+        Record<string, unknown>
+      >`FETCH FORWARD ${sql.raw(String(CHUNK_ROWS))} FROM keyward_snapshot`.execute(tx);
+      if (rows.length === 0) return;
+      yield* rows;
     }
-    return { migration: await latestMigration(tx), tables };
+  } finally {
+    await sql`CLOSE keyward_snapshot`.execute(tx);
+  }
+}
+
+/**
+ * A consistent logical copy of the database, the same for both engines, read in one transaction
+ * (REPEATABLE READ on PostgreSQL; SQLite's transaction is a snapshot) while `use` runs. The
+ * snapshot's moment is the migration read, before `use` starts: whatever `use` copies from
+ * elsewhere afterwards (the token) is at least as new as every row. `use` must not touch the
+ * database otherwise (on SQLite the transaction holds the one connection).
+ */
+export async function withSnapshot<T>(
+  database: OpenDatabase,
+  use: (snapshot: SnapshotReader) => Promise<T>,
+): Promise<T> {
+  const read = async (tx: Kysely<Database>) => {
+    const migration = await latestMigration(tx);
+    return use({
+      migration,
+      async *chunks() {
+        for (const table of SNAPSHOT_TABLES) {
+          let rows: Record<string, unknown>[] = [];
+          for await (const row of tableRows(tx, database.dialect, table)) {
+            rows.push(toJson(row));
+            if (rows.length === CHUNK_ROWS) {
+              yield { table, rows };
+              rows = [];
+            }
+          }
+          if (rows.length > 0) yield { table, rows };
+        }
+      },
+    });
   };
   const transaction = database.db.transaction();
   return database.dialect === "postgres"
@@ -121,33 +172,46 @@ export async function takeSnapshot(database: OpenDatabase): Promise<Snapshot> {
     : transaction.execute(read);
 }
 
-/** Loads a snapshot into an empty database of the same schema, all or nothing. */
+/**
+ * Loads a snapshot into an empty database of the same schema, all or nothing: chunks arrive as they
+ * are read (a backup's payload is decrypted as it streams), and any error from them — a payload
+ * whose tag fails at its end — rolls the whole restore back.
+ */
 export async function restoreSnapshot(
   database: OpenDatabase,
-  snapshot: Snapshot,
+  migration: string,
+  chunks: AsyncIterable<SnapshotChunk>,
 ): Promise<Record<SnapshotTable, number>> {
-  const migration = await latestMigration(database.db);
-  if (snapshot.migration !== migration) {
+  const ours = await latestMigration(database.db);
+  if (migration !== ours) {
     throw new StorageError(
-      `the backup's schema (${snapshot.migration}) differs from this Keyward's (${migration}); restore with the version that made it`,
+      `the backup's schema (${migration}) differs from this Keyward's (${ours}); restore with the version that made it`,
     );
   }
   return database.db.transaction().execute(async (tx) => {
+    // The genesis head (sequence 0) that the migration seeds gives way to the backup's head.
+    await tx.deleteFrom("audit_head").where("seq", "=", 0).execute();
     const counts = {} as Record<SnapshotTable, number>;
     for (const table of SNAPSHOT_TABLES) {
-      // The genesis head (sequence 0) that the migration seeds gives way to the backup's head.
-      if (table === "audit_head") await tx.deleteFrom("audit_head").where("seq", "=", 0).execute();
       const existing = await tx.selectFrom(table).select(sql<number>`count(*)`.as("n")).executeTakeFirst();
       if (Number(existing?.n ?? 0) > 0)
         throw new StorageError(`restore needs an empty database, but ${table} has rows`);
-      const rows = (snapshot.tables[table] ?? []).map(fromJson);
-      for (let i = 0; i < rows.length; i += 200) {
+      counts[table] = 0;
+    }
+    let position = 0;
+    for await (const { table, rows } of chunks) {
+      // Tables come in SNAPSHOT_TABLES' order (references point backwards), each once.
+      const at = SNAPSHOT_TABLES.indexOf(table);
+      if (at < position) throw new StorageError(`the snapshot's rows of ${String(table)} are out of order or unknown`);
+      position = at;
+      const values = rows.map(fromJson);
+      for (let i = 0; i < values.length; i += 200) {
         await tx
           .insertInto(table)
-          .values(rows.slice(i, i + 200) as never)
+          .values(values.slice(i, i + 200) as never)
           .execute();
       }
-      counts[table] = rows.length;
+      counts[table] += values.length;
     }
     return counts;
   });

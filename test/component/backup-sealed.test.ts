@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
@@ -25,7 +26,11 @@ describe("backup of sealed KMS keys", () => {
     expect(key.versions[0]!.keyUri).toMatch(/^keyward-sealed:/);
     await kw.services.keys.rotate(key.id, testActor);
 
-    const { header } = await kw.services.backup.create({ custodians: ["sam", "tia"], threshold: 2 }, testActor);
+    const { header } = await kw.services.backup.create(
+      { custodians: ["sam", "tia"], threshold: 2 },
+      testActor,
+      join(kw.dir, "sealed.backup"),
+    );
     const sealing = header.needsHsmBackup.filter((k) => k.id === "kms-sealing");
     // One entry for the key pair both versions open with, naming it by its token URI.
     expect(sealing).toHaveLength(1);

@@ -1,6 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { keyward, serve } from "../helpers/cli.js";
 import { freePort, opensslCmsDecrypt, opensslCsr, opensslOutput } from "../helpers/keyward.js";
@@ -90,6 +91,44 @@ describe("backup and restore", () => {
     );
     const verified = await keyward(before, ["backup", "verify", archive]);
     expect(verified.stdout).toMatch(/^OK: backup of .*, 2 of 3 custodians \(cara, dan, eve\)/);
+    // Format 2: the magic line first, the signed header last (it signs the payload's hash).
+    const file = readFileSync(archive);
+    expect(file.subarray(0, 17).toString()).toBe("keyward-backup/2\n");
+    const headerLength = Number(file.readBigUInt64BE(file.length - 8));
+    const header = JSON.parse(file.subarray(file.length - 8 - headerLength, file.length - 8).toString()) as {
+      payload: { bytes: number };
+    };
+    expect(17 + header.payload.bytes + headerLength + 8).toBe(file.length);
+    // One flipped byte inside the payload: verify says so, and a restore would refuse (below).
+    const flipped = join(work, "flipped.backup");
+    const altered = Buffer.from(file);
+    altered[17 + Math.floor(header.payload.bytes / 2)]! ^= 1;
+    writeFileSync(flipped, altered);
+    const flippedCheck = await keyward(before, ["backup", "verify", flipped]);
+    expect(flippedCheck.code).toBe(1);
+    expect(flippedCheck.stdout).toContain("the payload does not match its recorded SHA-256");
+    // An archive of the earlier format is named as such, not called garbage.
+    const older = join(work, "older.backup");
+    writeFileSync(older, gzipSync(JSON.stringify({ format: "keyward-backup/1" })));
+    const olderCheck = await keyward(before, ["backup", "verify", older]);
+    expect(olderCheck.code).toBe(1);
+    expect(olderCheck.stderr).toContain("this archive is in format keyward-backup/1");
+    // A backup that cannot be written leaves nothing behind and says where it could not write.
+    const nowhere = join(work, "missing-dir", "keyward.backup");
+    const unwritable = await keyward(before, [
+      "backup",
+      "create",
+      "--out",
+      nowhere,
+      "--custodians",
+      "cara,dan",
+      "--threshold",
+      "2",
+    ]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toContain(`cannot write the archive ${nowhere}: ENOENT`);
+    expect(readdirSync(work).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect(existsSync(nowhere)).toBe(false);
 
     // Another deployment's Keyward recognises the archive is not its own.
     const stranger = newToken();
@@ -147,6 +186,17 @@ describe("backup and restore", () => {
     expect(wrong.stderr).toContain("the share given for dan is not dan's share of this archive");
     const one = await keyward(after, ["backup", "restore", archive, "--share", `cara=${cara}`]);
     expect(one.stderr).toContain("1 share(s) given; this archive needs 2");
+    const flippedRestore = await keyward(after, [
+      "backup",
+      "restore",
+      flipped,
+      "--share",
+      `cara=${cara}`,
+      "--share",
+      `eve=${eve}`,
+    ]);
+    expect(flippedRestore.code).toBe(1);
+    expect(flippedRestore.stderr).toContain("the archive is damaged: the payload does not match its recorded SHA-256");
     const damaged = join(work, "damaged.backup");
     const bytes = readFileSync(archive);
     writeFileSync(damaged, bytes.subarray(0, bytes.length - 100));

@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { type OpenedArchive, openArchive, parseArchive, restoreSoftHsmToken } from "../../backup/index.js";
+import { type OpenedArchive, openArchive, readArchiveFile, restoreSoftHsmToken } from "../../backup/index.js";
 import type { Services } from "../../compose.js";
 import { readOperatorFile } from "../../config/index.js";
 import { BadRequestError, ConflictError } from "../../errors/index.js";
@@ -8,14 +8,6 @@ import { cliActor } from "../actor.js";
 import { list, positiveInt } from "../arguments.js";
 import type { CliContext } from "../context.js";
 import type { Output } from "../output.js";
-
-function readArchive(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new BadRequestError(`cannot read the archive ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
-  }
-}
 
 /** `keyward backup …`: create, verify, restore, and a custodian's share (offline). */
 export function registerBackupCommands(program: Command, ctx: CliContext): void {
@@ -37,16 +29,16 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         out.progress(
           `Taking a consistent snapshot and wrapping distributable keys in the token${opts.includeToken ? ", then copying the token" : ""}…`,
         );
-        const { archive, header } = await s.backup.create(
+        const { header, bytes } = await s.backup.create(
           { custodians: opts.custodians, threshold: opts.threshold, includeToken: opts.includeToken },
           cliActor(),
+          opts.out,
         );
-        writeFileSync(opts.out, archive, { mode: 0o600 });
         out.result(
           {
             out: opts.out,
             id: header.id,
-            bytes: archive.length,
+            bytes,
             threshold: header.custodians.threshold,
             custodians: header.custodians.shares.map((c) => c.name),
             token: header.token ?? null,
@@ -54,7 +46,7 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
           },
           () =>
             [
-              `Backup ${header.id} written to ${opts.out} (${archive.length} bytes); ${header.custodians.threshold} of ${header.custodians.shares.length} custodians restore it.`,
+              `Backup ${header.id} written to ${opts.out} (${bytes} bytes); ${header.custodians.threshold} of ${header.custodians.shares.length} custodians restore it.`,
               ...(header.token
                 ? [
                     `It carries token "${header.token.label}" (${header.token.files} files; its PIN is not in the archive).`,
@@ -78,7 +70,7 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     .description("check an archive's integrity (hashes, signature, chain) without the custodians and without restoring")
     .action(async (path: string) => {
       await ctx.withServices(async (s, out) => {
-        const report = await s.backup.check(readArchive(path));
+        const report = await s.backup.check(path);
         out.result(report, () =>
           report.ok
             ? `OK: backup of ${report.createdAt}, ${report.threshold} of ${report.custodians.length} custodians (${report.custodians.join(", ")}), ${report.needsHsmBackup.length} keys need HSM-native backup.`
@@ -111,19 +103,17 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
           return { custodian, share: Buffer.from(text, "base64") };
         });
         // Everything is checked and decrypted before anything is written.
-        const opened = await openArchive(readArchive(path), shares);
+        const opened = await openArchive(path, shares);
         try {
           if (opts.includeToken) {
-            if (!opened.payload.token) {
+            if (!opened.meta.token) {
               throw new ConflictError(
                 "--include-token: this archive carries no token (it was made without backup create --include-token)",
               );
             }
             // The token is put back before anything opens it: the server's token is the archive's.
-            removeToken = restoreSoftHsmToken(ctx.config().hsm, opened.payload.token);
-            out.progress(
-              `Token "${opened.payload.token.label}" put back (${opened.payload.token.files.length} files).`,
-            );
+            removeToken = restoreSoftHsmToken(ctx.config().hsm, opened.meta.token);
+            out.progress(`Token "${opened.meta.token.label}" put back (${opened.meta.token.files.length} files).`);
           }
           await ctx.withServices((s) => restoreInto(s, opened, removeToken !== undefined, out));
         } finally {
@@ -142,8 +132,8 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     .requiredOption("--out <file>", "where to write the sealed share (CMS, DER)")
     .description("offline: write a custodian's sealed share (open it with escrow share decrypt or openssl cms)")
     .action((path: string, opts: { custodian: string; out: string }) =>
-      ctx.run((out) => {
-        const archive = parseArchive(readArchive(path));
+      ctx.run(async (out) => {
+        const { archive } = await readArchiveFile(path);
         const found = archive.custodians.shares.find((c) => c.name === opts.custodian);
         if (!found) throw new BadRequestError(`"${opts.custodian}" is not a custodian of this archive`);
         writeFileSync(opts.out, Buffer.from(found.cms, "base64"));
@@ -157,7 +147,7 @@ async function restoreInto(s: Services, opened: OpenedArchive, tokenRestored: bo
   const missing = await s.backup.keysNotComingBack(opened);
   if (missing.length > 0) {
     // Said before anything is restored: this deployment will not sign with these keys.
-    const why = opened.payload.token
+    const why = opened.meta.token
       ? "the archive carries them in its copy of the token: restore with --include-token to bring them back"
       : "the archive cannot hold them";
     process.stderr.write(

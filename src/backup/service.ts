@@ -87,6 +87,7 @@ export class BackupService {
     request: { custodians: string[]; threshold: number; includeToken?: boolean },
     actor: Actor,
     out: string,
+    progress?: Progress,
   ): Promise<{ header: ArchiveHeader; bytes: number }> {
     const all = await this.deps.custodians();
     const custodians = [...new Set(request.custodians)].map((ref) => {
@@ -174,7 +175,7 @@ export class BackupService {
           const dataKey = dataKeyOf(kek);
           const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(payloadAad(base));
           dataKey.fill(0);
-          const sealed = await writePayload(partial, cipher, payloadLines(meta, snapshot.chunks()));
+          const sealed = await writePayload(partial, cipher, payloadLines(meta, counted(snapshot.chunks(), progress)));
           return { base, payload: { iv: iv.toString("base64"), ...sealed, compression: "gzip" as const }, token };
         });
         const header: ArchiveHeader = { ...base, payload };
@@ -254,14 +255,18 @@ export class BackupService {
    * Restores onto an empty database (and a fresh token, or the archive's own token put back by
    * `restoreSoftHsmToken`) from an archive opened with the custodians' shares.
    */
-  async restore(opened: OpenedArchive, actor: Actor, options: { tokenRestored: boolean }) {
+  async restore(opened: OpenedArchive, actor: Actor, options: { tokenRestored: boolean; progress?: Progress }) {
     const { archive, meta, shares } = opened;
     if ((await this.deps.cas()).length > 0) {
       throw new ConflictError("restore needs a fresh data directory and token: this one already has a CA");
     }
     const kek = opened.kek;
     try {
-      const counts = await restoreSnapshot(this.deps.database, meta.migration, opened.chunks());
+      const counts = await restoreSnapshot(
+        this.deps.database,
+        meta.migration,
+        counted(opened.chunks(), options.progress),
+      );
       let keys = 0;
       // A restored token already holds every key version at the URI its row names.
       for (const w of options.tokenRestored ? [] : meta.wrappedKeys) {
@@ -362,6 +367,20 @@ export async function openArchive(
     throw new BadRequestError("the payload does not decrypt with these shares");
   }
   return { archive, meta, kek, shares: shares.map((s) => s.custodian), chunks: () => snapshotChunks(file, kek) };
+}
+
+/** Told the rows read so far and the table being read, every PROGRESS_ROWS rows. */
+export type Progress = (rows: number, table: string) => void;
+const PROGRESS_ROWS = 100_000;
+
+async function* counted(chunks: AsyncIterable<SnapshotChunk>, progress?: Progress): AsyncGenerator<SnapshotChunk> {
+  let rows = 0;
+  for await (const chunk of chunks) {
+    const before = rows;
+    rows += chunk.rows.length;
+    if (progress && Math.floor(rows / PROGRESS_ROWS) > Math.floor(before / PROGRESS_ROWS)) progress(rows, chunk.table);
+    yield chunk;
+  }
 }
 
 /** The payload's lines, as `writePayload` is given them. */

@@ -33,6 +33,7 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
           { custodians: opts.custodians, threshold: opts.threshold, includeToken: opts.includeToken },
           cliActor(),
           opts.out,
+          (rows, table) => out.progress(`${rows.toLocaleString("en")} rows written (${table})…`),
         );
         out.result(
           {
@@ -154,7 +155,10 @@ async function restoreInto(s: Services, opened: OpenedArchive, tokenRestored: bo
       `warning: these keys will not be in token "${s.config.hsm.token}" after this restore (${why}); the restored deployment cannot use them until they are restored HSM-natively or replaced (docs/handbook/backup-restore.md):\n${missing.map((k) => `  ${k.kind} ${k.name}${k.version ? ` v${k.version}` : ""}  ${k.keyUri}`).join("\n")}\n`,
     );
   }
-  const restored = await s.backup.restore(opened, cliActor(), { tokenRestored });
+  const restored = await s.backup.restore(opened, cliActor(), {
+    tokenRestored,
+    progress: (rows, table) => out.progress(`${rows.toLocaleString("en")} rows restored (${table})…`),
+  });
   out.result({ ...restored, missingKeys: missing }, () =>
     [
       `Restored backup ${restored.id} of ${restored.createdAt}: ${Object.values(restored.rows).reduce((a, b) => a + b, 0)} rows, ${restored.token ? `token "${restored.token}" put back` : `${restored.keys} key versions unwrapped into the token`}.`,

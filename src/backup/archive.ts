@@ -115,7 +115,9 @@ export async function readArchiveFile(path: string): Promise<ArchiveFile> {
     if (!magic.equals(ARCHIVE_MAGIC) || size < ARCHIVE_MAGIC.length + 8) throw new BadRequestError(NOT_AN_ARCHIVE);
     const length = Number((await read(size - 8, 8)).readBigUInt64BE());
     const headerStart = size - 8 - length;
-    if (length > MAX_HEADER_BYTES || headerStart < ARCHIVE_MAGIC.length) throw new BadRequestError(NOT_AN_ARCHIVE);
+    // A payload holds at least its gzip header and the 16-byte tag.
+    if (length > MAX_HEADER_BYTES || headerStart <= ARCHIVE_MAGIC.length + 16)
+      throw new BadRequestError(NOT_AN_ARCHIVE);
     let archive: Archive;
     try {
       archive = JSON.parse((await read(headerStart, length)).toString("utf8")) as Archive;
@@ -145,9 +147,11 @@ export async function readArchiveFile(path: string): Promise<ArchiveFile> {
 
 /** The payload's bytes as a stream, with or without its last 16 (the GCM tag). */
 export function payloadStream(file: ArchiveFile, options: { withoutTag?: boolean } = {}) {
-  const end = file.payloadEnd - (options.withoutTag ? 16 : 0);
-  // createReadStream's end is inclusive; an empty range still gives an (empty) stream.
-  return createReadStream(file.path, { start: file.payloadStart, end: Math.max(end, file.payloadStart + 1) - 1 });
+  // Never empty (readArchiveFile refuses a payload of 16 bytes or less); createReadStream's end is inclusive.
+  return createReadStream(file.path, {
+    start: file.payloadStart,
+    end: file.payloadEnd - (options.withoutTag ? 16 : 0) - 1,
+  });
 }
 
 /** The payload's GCM tag: its last 16 bytes. */

@@ -108,9 +108,9 @@ export function createRevocation(deps: {
         .subscribe("keyward_ocsp", (serial) => ocsp.dropFromMemory(serial))
         .catch((error) => logger?.warn({ err: error }, "cannot listen for OCSP changes; the sweep remains"));
     },
-    stop() {
+    async stop() {
       crl.stop();
-      ocsp.stop();
+      await ocsp.stop();
     },
   };
 }

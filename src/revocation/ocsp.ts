@@ -242,9 +242,24 @@ export class OcspResponder {
    * answers must not push the ones being asked for out of the cache.
    */
   async refreshStale(batch = 200): Promise<number> {
+    const running = this.refreshBatches(batch);
+    this.refreshing = running;
+    try {
+      return await running;
+    } finally {
+      if (this.refreshing === running) this.refreshing = undefined;
+    }
+  }
+  /** The refresh under way, which `stop` waits for; `stopping` ends it after its current batch. */
+  private refreshing: Promise<number> | undefined;
+  private stopping = false;
+
+  private async refreshBatches(batch: number): Promise<number> {
     const halfLife = (this.deps.settings.validityHours * 3_600_000) / 2;
     let total = 0;
-    for (;;) {
+    // A server stopping mid-refresh (a million answers take minutes) ends it between batches,
+    // before the token it signs with is closed.
+    while (!this.stopping) {
       const due = await this.deps.store.staleOcspResponses(new Date(this.deps.clock.now().getTime() - halfLife), batch);
       const records = await this.deps.certificates.getMany([...new Set(due.map((d) => d.serial))]);
       const signed: StoredOcspResponse[] = [];
@@ -276,9 +291,11 @@ export class OcspResponder {
       // A batch with nothing re-signed would come back unchanged: stop until the next run.
       if (due.length < batch || failed === due.length) return total;
     }
+    return total;
   }
 
   start(intervalMs = 60_000, claim: (job: string, periodMs: number) => Promise<boolean> = async () => true): void {
+    this.stopping = false;
     const run = () =>
       void claim("ocsp-refresh", intervalMs)
         .then((won) => (won ? this.refreshStale() : 0))
@@ -287,9 +304,12 @@ export class OcspResponder {
     this.refresher.unref();
   }
 
-  stop(): void {
+  /** Stops the timers and waits for a refresh under way to end after its current batch. */
+  async stop(): Promise<void> {
+    this.stopping = true;
     if (this.refresher) clearInterval(this.refresher);
     if (this.watcher) clearInterval(this.watcher);
+    await this.refreshing?.catch(() => undefined);
   }
 
   /**

@@ -162,4 +162,14 @@ describe("OCSP answers and responder certificates over time", () => {
     expect(after.responderNotAfter.getTime()).toBeGreaterThan(before.responderNotAfter.getTime());
     expect(after.nextUpdate.getTime()).toBeLessThanOrEqual(after.responderNotAfter.getTime());
   });
+
+  it("ends a refresh between batches when the server stops, so the token is not closed under it", async () => {
+    offsetMs = 0;
+    for (const name of ["stop-a", "stop-b", "stop-c"]) await issueAndRequest(name);
+    offsetMs = 9 * 86_400_000; // every answer is due
+    const running = kw.services.ocsp.refreshStale(1);
+    await kw.services.ocsp.stop();
+    // The batch under way finished; none started after the stop.
+    expect(await running).toBe(1);
+  });
 });

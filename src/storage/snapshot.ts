@@ -188,31 +188,48 @@ export async function restoreSnapshot(
       `the backup's schema (${migration}) differs from this Keyward's (${ours}); restore with the version that made it`,
     );
   }
-  return database.db.transaction().execute(async (tx) => {
-    // The genesis head (sequence 0) that the migration seeds gives way to the backup's head.
-    await tx.deleteFrom("audit_head").where("seq", "=", 0).execute();
-    const counts = {} as Record<SnapshotTable, number>;
-    for (const table of SNAPSHOT_TABLES) {
-      const existing = await tx.selectFrom(table).select(sql<number>`count(*)`.as("n")).executeTakeFirst();
-      if (Number(existing?.n ?? 0) > 0)
-        throw new StorageError(`restore needs an empty database, but ${table} has rows`);
-      counts[table] = 0;
+  const sqlite = database.dialect === "sqlite";
+  // SQLite: a restore is one transaction of millions of rows landing at random keys in several
+  // indexes; with the default 2 MB page cache, pages are spilled to the WAL and rewritten again and
+  // again (a 4 GB WAL for a million certificates). A 256 MiB cache while the restore runs: at
+  // 300,000 certificates 46 s instead of 57–60 s, for ~260 MiB more peak memory (same-hour runs).
+  const cacheSize = sqlite
+    ? (await sql<{ cache_size: number }>`PRAGMA cache_size`.execute(database.db)).rows[0]
+    : undefined;
+  if (sqlite) await sql`PRAGMA cache_size = -262144`.execute(database.db);
+  try {
+    return await database.db.transaction().execute((tx) => insertChunks(tx, chunks));
+  } finally {
+    if (cacheSize) await sql.raw(`PRAGMA cache_size = ${Number(cacheSize.cache_size)}`).execute(database.db);
+  }
+}
+
+async function insertChunks(
+  tx: Kysely<Database>,
+  chunks: AsyncIterable<SnapshotChunk>,
+): Promise<Record<SnapshotTable, number>> {
+  // The genesis head (sequence 0) that the migration seeds gives way to the backup's head.
+  await tx.deleteFrom("audit_head").where("seq", "=", 0).execute();
+  const counts = {} as Record<SnapshotTable, number>;
+  for (const table of SNAPSHOT_TABLES) {
+    const existing = await tx.selectFrom(table).select(sql<number>`count(*)`.as("n")).executeTakeFirst();
+    if (Number(existing?.n ?? 0) > 0) throw new StorageError(`restore needs an empty database, but ${table} has rows`);
+    counts[table] = 0;
+  }
+  let position = 0;
+  for await (const { table, rows } of chunks) {
+    // Tables come in SNAPSHOT_TABLES' order (references point backwards), each once.
+    const at = SNAPSHOT_TABLES.indexOf(table);
+    if (at < position) throw new StorageError(`the snapshot's rows of ${String(table)} are out of order or unknown`);
+    position = at;
+    const values = rows.map(fromJson);
+    for (let i = 0; i < values.length; i += 200) {
+      await tx
+        .insertInto(table)
+        .values(values.slice(i, i + 200) as never)
+        .execute();
     }
-    let position = 0;
-    for await (const { table, rows } of chunks) {
-      // Tables come in SNAPSHOT_TABLES' order (references point backwards), each once.
-      const at = SNAPSHOT_TABLES.indexOf(table);
-      if (at < position) throw new StorageError(`the snapshot's rows of ${String(table)} are out of order or unknown`);
-      position = at;
-      const values = rows.map(fromJson);
-      for (let i = 0; i < values.length; i += 200) {
-        await tx
-          .insertInto(table)
-          .values(values.slice(i, i + 200) as never)
-          .execute();
-      }
-      counts[table] += values.length;
-    }
-    return counts;
-  });
+    counts[table] += values.length;
+  }
+  return counts;
 }

@@ -196,8 +196,11 @@ async function appendIfHeadIs(
   const known = guessFor(db.getExecutor().adapter);
   const hit = Number(result?.numInsertedOrUpdatedRows ?? 0) === 1;
   known.outcome(hit);
-  // A miss: the transaction that follows reads the head and remembers it.
-  if (!hit) return undefined;
+  if (!hit) {
+    // Known wrong: the transaction that follows locks and reads the head, and remembers it.
+    known.head = undefined;
+    return undefined;
+  }
   known.head = { seq, hash };
   return { ...event, seq, prevHash: guess.hash, hash };
 }

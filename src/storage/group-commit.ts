@@ -30,8 +30,8 @@ export class GroupCommit {
   /**
    * `alone`: the work is atomic without a transaction around it — one statement, or it opens its
    * own when handed the database instead of a transaction. A batch of only that write then runs it
-   * on the database: no BEGIN and COMMIT, two round trips of PostgreSQL's four for one statement
-   * (its COMMIT is the statement's own, as durable). Batches of several still share a transaction.
+   * on the database: no BEGIN and COMMIT, two of the three PostgreSQL round trips of a one-statement
+   * write (the statement commits itself, as durably). Batches of several still share a transaction.
    */
   run<T>(work: (tx: Kysely<Database>) => Promise<T>, options: { alone?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -148,9 +148,9 @@ function profiling(): string[] {
   return process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 }
 
-async function run(args: string[], env: Record<string, string>): Promise<string> {
+async function run(args: string[], env: Record<string, string>, root = ROOT): Promise<string> {
   return new Promise((resolveOut, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "bin", "keyward.js"), ...args], {
+    const child = spawn(process.execPath, [join(root, "bin", "keyward.js"), ...args], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -308,6 +308,8 @@ function csrCheckCpuUs(): { verifyUs: number; importUs: number; keywardImportUs:
 async function startServer(
   extraEnv: Record<string, string> = {},
   configFile?: string,
+  /** Another checkout, built, whose Keyward runs instead (a baseline in the same bench run). */
+  root = ROOT,
 ): Promise<{
   url: string;
   admin: string;
@@ -320,9 +322,9 @@ async function startServer(
   const port = await freePort();
   const env = testEnv(token, { KEYWARD_LISTEN: `127.0.0.1:${port}`, KEYWARD_LOG_LEVEL: "warn", ...extraEnv });
   if (configFile) writeFileSync(join(token.dir, "keyward.yaml"), configFile);
-  await run(["init"], env);
-  const admin = (await run(["token", "create", "--role", "admin"], env)).trim();
-  const server = spawn(process.execPath, [...profiling(), join(ROOT, "bin", "keyward.js"), "serve"], {
+  await run(["init"], env, root);
+  const admin = (await run(["token", "create", "--role", "admin"], env, root)).trim();
+  const server = spawn(process.execPath, [...profiling(), join(root, "bin", "keyward.js"), "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -1186,17 +1188,30 @@ async function pgIssuance(): Promise<void> {
   };
   // Prepared (named) statements A/B: unnamed and named alternate, so drift in the machine's load
   // falls on both; SQLite runs first and last for the same reason.
-  const engines: Array<[string, { KEYWARD_DATABASE_URL?: string; schema?: string }]> = [
-    ["SQLite", {}],
-    ["PostgreSQL unnamed", pgUrl(false)],
-    ["PostgreSQL", pgUrl(true)],
-    ...(socketDir
-      ? [["PostgreSQL, Unix socket", pgUrl(true, true)] as [string, { KEYWARD_DATABASE_URL: string; schema: string }]]
-      : []),
-    ["PostgreSQL", pgUrl(true)],
-    ["PostgreSQL unnamed", pgUrl(false)],
-    ["SQLite", {}],
-  ];
+  // BENCH_BASELINE=<another checkout, built>: that build against this one instead, alternating in
+  // the same run (both engines, so each build's PostgreSQL/SQLite ratio is its own).
+  const baseline = process.env.BENCH_BASELINE;
+  type Engine = [string, { KEYWARD_DATABASE_URL?: string; schema?: string; root?: string }];
+  const engines: Engine[] = baseline
+    ? [
+        ["SQLite, baseline", { root: baseline }],
+        ["SQLite", {}],
+        ["PostgreSQL, baseline", { ...pgUrl(true), root: baseline }],
+        ["PostgreSQL", pgUrl(true)],
+        ["PostgreSQL", pgUrl(true)],
+        ["PostgreSQL, baseline", { ...pgUrl(true), root: baseline }],
+        ["SQLite", {}],
+        ["SQLite, baseline", { root: baseline }],
+      ]
+    : [
+        ["SQLite", {}],
+        ["PostgreSQL unnamed", pgUrl(false)],
+        ["PostgreSQL", pgUrl(true)],
+        ...(socketDir ? [["PostgreSQL, Unix socket", pgUrl(true, true)] as Engine] : []),
+        ["PostgreSQL", pgUrl(true)],
+        ["PostgreSQL unnamed", pgUrl(false)],
+        ["SQLite", {}],
+      ];
   const rates: Record<string, number[]> = {};
   const admin = new pg.Client({ connectionString: pgBase });
   await admin.connect();
@@ -1217,8 +1232,8 @@ async function pgIssuance(): Promise<void> {
     return total;
   };
   try {
-    for (const [engine, { schema, ...env }] of engines) {
-      const server = await startServer(env);
+    for (const [engine, { schema, root, ...env }] of engines) {
+      const server = await startServer(env, undefined, root);
       try {
         const { csr } = opensslCsr(server.dir, "bench");
         const headers = { authorization: `Bearer ${server.admin}`, "content-type": "application/json" };
@@ -1269,6 +1284,17 @@ async function pgIssuance(): Promise<void> {
       name: "SQLite",
       value: mean(rates.SQLite!),
     });
+    if (baseline) {
+      record("issuance, 16 conn, PostgreSQL, baseline build", mean(rates["PostgreSQL, baseline"]!), "cert/s", {
+        name: "SQLite, baseline",
+        value: mean(rates["SQLite, baseline"]!),
+      });
+      record("issuance, 16 conn, PostgreSQL", mean(rates.PostgreSQL!), "cert/s", {
+        name: "PostgreSQL, baseline",
+        value: mean(rates["PostgreSQL, baseline"]!),
+      });
+      return;
+    }
     if (socketDir)
       record("issuance, 16 conn, PostgreSQL over its Unix socket", mean(rates["PostgreSQL, Unix socket"]!), "cert/s", {
         name: "SQLite",

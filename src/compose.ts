@@ -314,7 +314,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
 
   const userStore = new SqlUserStore(db);
   const access = {
-    tokens: new TokenService({ store: new SqlTokenStore(db), clock }),
+    // Notices tell the other instances of a revoked token (their caches drop it at once).
+    tokens: new TokenService({ store: new SqlTokenStore(db), clock, notices: notifier, logger }),
     users: new UserService({
       store: userStore,
       seeds: secretKeys,
@@ -577,6 +578,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     escrowSchedule,
     acmeCleanup,
     sshKrl,
+    // Serving instances hold authenticated API tokens in memory while this invalidates them.
+    access.tokens.watch(),
   ];
   return {
     config,

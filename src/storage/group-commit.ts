@@ -4,6 +4,7 @@ import type { Database } from "./schema.js";
 
 interface Pending {
   work: (tx: Kysely<Database>) => Promise<unknown>;
+  alone: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -26,9 +27,15 @@ export class GroupCommit {
 
   constructor(private readonly db: Kysely<Database>) {}
 
-  run<T>(work: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+  /**
+   * `alone`: the work is atomic without a transaction around it — one statement, or it opens its
+   * own when handed the database instead of a transaction. A batch of only that write then runs it
+   * on the database: no BEGIN and COMMIT, two of the three PostgreSQL round trips of a one-statement
+   * write (the statement commits itself, as durably). Batches of several still share a transaction.
+   */
+  run<T>(work: (tx: Kysely<Database>) => Promise<T>, options: { alone?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, alone: options.alone ?? false, resolve: resolve as (value: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -58,6 +65,19 @@ export class GroupCommit {
     // the cost of a failure (rare: a duplicate serial, an intent no longer pending) is one rerun.
     // Works only touch the database, so running one again is safe.
     for (;;) {
+      if (batch.length === 1 && batch[0]!.alone) {
+        const [item] = batch as [Pending];
+        try {
+          const value = await item.work(this.db);
+          this.stats.commits++;
+          this.stats.writes++;
+          item.resolve(value);
+        } catch (error) {
+          if (isStalePlan(error) && staleRetries++ < 16) continue;
+          item.reject(error);
+        }
+        return;
+      }
       const values: unknown[] = [];
       let failed: { index: number; error: unknown } | undefined;
       try {

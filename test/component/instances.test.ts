@@ -93,6 +93,23 @@ describe("several instances on one PostgreSQL", () => {
     expect(answer).toContain(": revoked");
   });
 
+  it("refuses an API token on the other instance at once after a revocation on one", async () => {
+    const { token: secret, record } = await a.services.tokens.create({ role: "auditor" }, testActor);
+    const me = () => fetch(`${b.url}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+    // b serves (its schedulers run), so it now holds the token in memory.
+    expect((await me()).status).toBe(200);
+    expect((await me()).status).toBe(200);
+    expect(b.services.tokens.cached).toBeGreaterThan(0);
+    await a.services.tokens.revoke(record.id, testActor);
+    const started = Date.now();
+    let status = (await me()).status;
+    while (status !== 401 && Date.now() - started < 2000) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = (await me()).status;
+    }
+    expect(status).toBe(401);
+  });
+
   it("gives each periodic job's slot to exactly one instance", async () => {
     const contenders = [
       new SchedulerSlots(a.services.database.db, a.services.clock),

@@ -76,6 +76,21 @@ describe("serve --workers", () => {
     expect(streak).toBe(4);
   });
 
+  it("refuses an API token on every worker soon after `keyward token revoke` (another process)", async () => {
+    const created = await keyward(token, ["token", "create", "--role", "auditor", "--json"]);
+    const { id, token: secret } = JSON.parse(created.stdout) as { id: string; token: string };
+    // A new connection each time: the cluster deals them out to both workers in turn.
+    const me = () =>
+      fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${secret}`, connection: "close" } });
+    // Both workers authenticate the token, and so hold it in memory.
+    for (let i = 0; i < 4; i++) expect((await me()).status).toBe(200);
+    expect((await keyward(token, ["token", "revoke", id])).code).toBe(0);
+    const started = Date.now();
+    let streak = 0;
+    while (streak < 4 && Date.now() - started < 3000) streak = (await me()).status === 401 ? streak + 1 : 0;
+    expect(streak).toBe(4);
+  });
+
   it("replaces a worker that dies, and stops cleanly on SIGTERM", async () => {
     const [victim] = workerPids();
     process.kill(Number(victim), "SIGKILL");

@@ -46,6 +46,34 @@ describe.each(engines)("group commit on %s", (_name, url) => {
       await db.close();
     }
   });
+
+  it("runs a lone `alone` write without BEGIN and COMMIT, and shares a transaction when others join", async () => {
+    const db = await openDatabase(url());
+    try {
+      await sql`create table gc_alone (id text primary key)`.execute(db.db);
+      const writes = new GroupCommit(db.db);
+      const insert = (id: string) =>
+        writes.run(
+          async (tx) => {
+            await sql`insert into gc_alone (id) values (${id})`.execute(tx);
+            return tx.isTransaction;
+          },
+          { alone: true },
+        );
+      const before = db.statements();
+      expect(await insert("lone")).toBe(false);
+      expect(db.statements() - before).toBe(1);
+      // Together they still share one transaction (one durable commit for all).
+      const together = await Promise.all(["t1", "t2", "t3"].map(insert));
+      expect(together).toEqual([true, true, true]);
+      // A lone write that fails fails alone and leaves nothing.
+      await expect(insert("lone")).rejects.toThrow();
+      const stored = await sql<{ id: string }>`select id from gc_alone order by id`.execute(db.db);
+      expect(stored.rows.map((r) => r.id)).toEqual(["lone", "t1", "t2", "t3"]);
+    } finally {
+      await db.close();
+    }
+  });
 });
 
 describe("group commit and a crash", () => {

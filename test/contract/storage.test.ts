@@ -684,6 +684,56 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
   });
 
+  it("keeps one chain when two processes record intents in turn and at once, each guessing the head", async () => {
+    // A second process on the same database: on PostgreSQL each guesses the audit head it last
+    // saw (one statement per lone intent), and the other's appends make that guess wrong.
+    const other = await openDatabase(url());
+    try {
+      const stores = [certs, new SqlCertificateStore(other.db)];
+      const audit = new SqlAuditStore(opened.db);
+      const serials = Array.from({ length: 12 }, (_, i) => `0e${i.toString(16).padStart(2, "0")}`);
+      // In turn: every intent after the first two follows one by the other process.
+      for (const [i, serial] of serials.entries()) {
+        await stores[i % 2]!.recordIntent(intent(serial), {
+          ...ev("certificate.issue"),
+          target: { type: "certificate", id: serial },
+        });
+      }
+      // At once, with a duplicate that fails alone (its batch is rolled back and run again).
+      const together = Array.from({ length: 24 }, (_, i) => `0f${i.toString(16).padStart(2, "0")}`);
+      const results = await Promise.allSettled(
+        [...together, together[0]!].map((serial, i) =>
+          stores[i % 2]!.recordIntent(intent(serial), {
+            ...ev("certificate.issue"),
+            target: { type: "certificate", id: serial },
+          }),
+        ),
+      );
+      expect(results.filter((r) => r.status === "rejected")).toHaveLength(1);
+      const written = [...serials, ...together];
+      const rows = await opened.db.selectFrom("certificates").select("serial").where("serial", "in", written).execute();
+      expect(rows).toHaveLength(written.length);
+      const head = await audit.head();
+      const events = await audit.page(0, 100_000);
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: head.seq }, (_, i) => i + 1));
+      // One event per intent written, none for the refused duplicate or for a wrong guess.
+      const targets = events.filter((e) => e.action === "certificate.issue").map((e) => e.target?.id);
+      expect(targets.filter((t) => written.includes(t!)).sort()).toEqual([...written].sort());
+      const result = await verifyAuditLog({
+        page: (after) => audit.page(after, 7),
+        head,
+        treeHeads: [],
+        leavesOf: async () => undefined,
+        checkSignature: async () => true,
+        now: new Date(0),
+        maxUncoveredMs: 1000,
+      });
+      expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
+    } finally {
+      await other.close();
+    }
+  });
+
   it("snapshots every table the migrations create, or leaves it out on purpose", async () => {
     const tables = (await opened.db.introspection.getTables())
       .map((t) => t.name)

@@ -1,11 +1,4 @@
-import {
-  type InsertQueryBuilder,
-  type InsertResult,
-  type Kysely,
-  PostgresAdapter,
-  type QueryCreator,
-  type Selectable,
-} from "kysely";
+import { type Kysely, PostgresAdapter, type QueryCreator, type Selectable } from "kysely";
 import {
   type AuditEvent,
   type AuditFilter,
@@ -21,27 +14,90 @@ import type { AuditEventsTable, AuditTreeHeadsTable, Database } from "../schema.
 const heads = new WeakMap<Kysely<Database>, { seq: number; hash: string }>();
 
 /**
+ * The head this process last saw, per database (keyed by the Kysely adapter, which a database's
+ * transactions share): a guess, never trusted. An append that guesses moves the head only if it
+ * is still exactly that (seq and hash, compared under the row lock), so a wrong guess — another
+ * instance appended, a transaction rolled back — costs one statement that writes nothing.
+ *
+ * Guessing pays only while guesses are mostly right: alone, a hit costs 1 round trip and a miss 5
+ * (the miss, then BEGIN, lock, append, COMMIT) against 4 without guessing, so it pays above a 1/4
+ * hit rate; in a transaction a hit saves the lock (1 against 2) and a miss adds one, above 1/2.
+ * Instances of a fleet appending at once make most guesses wrong: the rate is followed (decaying)
+ * and below the threshold every 16th append still guesses, to notice when it is right again.
+ */
+class HeadGuess {
+  head: { seq: number; hash: string } | undefined;
+  private hits = 1;
+  private tries = 1;
+  private skipped = 0;
+
+  /** The head to try, or undefined to lock and read it. */
+  take(threshold: number): { seq: number; hash: string } | undefined {
+    if (!this.head) return undefined;
+    if (this.hits / this.tries >= threshold || ++this.skipped >= 16) return this.head;
+    return undefined;
+  }
+
+  outcome(hit: boolean): void {
+    this.skipped = 0;
+    this.tries = this.tries * 0.9 + 1;
+    this.hits = this.hits * 0.9 + (hit ? 1 : 0);
+  }
+}
+const guesses = new WeakMap<object, HeadGuess>();
+function guessFor(adapter: object): HeadGuess {
+  let guess = guesses.get(adapter);
+  if (!guess) {
+    guess = new HeadGuess();
+    guesses.set(adapter, guess);
+  }
+  return guess;
+}
+
+/** A row inserted by the event's own statement on PostgreSQL (a certificate intent). */
+export interface AlongsideRow {
+  into: keyof Database & string;
+  row: Record<string, unknown>;
+}
+
+/**
  * Appends an event to the chain inside the caller's transaction, so a change and its event commit
  * or fail together. The transaction's first append locks the head row (a row lock on PostgreSQL,
  * the database lock on SQLite) and reads it, so concurrent appenders queue instead of forking the
  * chain; later appends in the same transaction (a group commit's batch) already know the head.
  * On PostgreSQL the event and the new head go in one statement: an append costs one round trip,
- * plus one per transaction for the lock. A transaction that fails is rolled back whole (group
+ * plus one per transaction for the lock — none when the head is where this process last saw it
+ * (the statement's update takes the lock). A transaction that fails is rolled back whole (group
  * commit reruns the others in a new one), so a remembered head never outlives its transaction.
+ *
+ * Given the database itself rather than a transaction (PostgreSQL only; group commit's lone write),
+ * the append is one autocommitted statement when the guessed head is right — the statement is the
+ * transaction, durable once it returns — and otherwise opens a transaction of its own.
  */
 export async function appendAudit(
   tx: Kysely<Database>,
   event: AuditEvent,
-  /**
-   * An insert the event records (a certificate intent), run before the event: on PostgreSQL in the
-   * event's own statement, saving its round trip.
-   */
-  // biome-ignore lint/suspicious/noExplicitAny: an insert into any one table.
-  alongside?: (q: QueryCreator<Database>) => InsertQueryBuilder<Database, any, InsertResult>,
+  /** An insert the event records, run before the event: on PostgreSQL in the event's own statement. */
+  alongside?: AlongsideRow,
 ): Promise<StoredAuditEvent> {
-  const postgres = tx.getExecutor().adapter instanceof PostgresAdapter;
-  if (alongside && !postgres) await alongside(tx).execute();
+  const adapter = tx.getExecutor().adapter;
+  const postgres = adapter instanceof PostgresAdapter;
+  if (!tx.isTransaction) {
+    if (!postgres) throw new Error("appendAudit outside a transaction is for PostgreSQL only");
+    const guess = guessFor(adapter).take(1 / 4);
+    const appended = guess && (await appendIfHeadIs(tx, guess, event, alongside));
+    return appended ?? tx.transaction().execute((t) => appendAudit(t, event, alongside));
+  }
+  if (alongside && !postgres) await insertRow(tx, alongside).execute();
   let head = heads.get(tx);
+  if (!head && postgres) {
+    const guess = guessFor(adapter).take(1 / 2);
+    const appended = guess && (await appendIfHeadIs(tx, guess, event, alongside));
+    if (appended) {
+      heads.set(tx, { seq: appended.seq, hash: appended.hash });
+      return appended;
+    }
+  }
   if (!head) {
     const row = await tx
       .updateTable("audit_head")
@@ -53,7 +109,29 @@ export async function appendAudit(
   }
   const seq = head.seq + 1;
   const hash = chainHash(head.hash, seq, event);
-  const values = {
+  const values = eventRow(event, seq, head.hash, hash);
+  if (postgres) {
+    // Data-modifying CTEs: all writes in one round trip (SQLite has none; its statements cost no trip).
+    const moveHead = (q: QueryCreator<Database>) => q.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1);
+    // The alongside CTE is never referenced: only the creator's type changes, so it is left as is.
+    const creator = (alongside
+      ? tx.with("alongside", (q) => insertRow(q, alongside))
+      : tx) as unknown as QueryCreator<Database>;
+    await creator.with("moved_head", moveHead).insertInto("audit_events").values(values).execute();
+    guessFor(adapter).head = { seq, hash };
+  } else {
+    await tx.insertInto("audit_events").values(values).execute();
+    await tx.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1).execute();
+  }
+  heads.set(tx, { seq, hash });
+  return { ...event, seq, prevHash: head.hash, hash };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: an insert into whichever table the caller names.
+const insertRow = (q: QueryCreator<Database>, { into, row }: AlongsideRow) => q.insertInto(into).values(row as any);
+
+function eventRow(event: AuditEvent, seq: number, prevHash: string, hash: string) {
+  return {
     seq,
     at: event.at.toISOString(),
     action: event.action,
@@ -66,21 +144,65 @@ export async function appendAudit(
     target_id: event.target?.id ?? null,
     outcome: event.outcome,
     details: canonicalJson(event.details ?? {}),
-    prev_hash: head.hash,
+    prev_hash: prevHash,
     hash,
   };
-  if (postgres) {
-    // Data-modifying CTEs: all writes in one round trip (SQLite has none; its statements cost no trip).
-    const moveHead = (q: QueryCreator<Database>) => q.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1);
-    // The alongside CTE is never referenced: only the creator's type changes, so it is left as is.
-    const creator = (alongside ? tx.with("alongside", alongside) : tx) as unknown as QueryCreator<Database>;
-    await creator.with("moved_head", moveHead).insertInto("audit_events").values(values).execute();
-  } else {
-    await tx.insertInto("audit_events").values(values).execute();
-    await tx.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1).execute();
+}
+
+/**
+ * PostgreSQL, one statement: move the head from `guess` to the event, insert the event and the
+ * alongside row — each insert selects from the head's update, so when the head was not `guess`
+ * nothing at all is written. Under READ COMMITTED a concurrent append makes this update wait for
+ * its commit and then re-check the condition against the new head, so the chain cannot fork.
+ */
+async function appendIfHeadIs(
+  db: Kysely<Database>,
+  guess: { seq: number; hash: string },
+  event: AuditEvent,
+  alongside: AlongsideRow | undefined,
+): Promise<StoredAuditEvent | undefined> {
+  const seq = guess.seq + 1;
+  const hash = chainHash(guess.hash, seq, event);
+  const values = eventRow(event, seq, guess.hash, hash);
+  // Selecting parameters from the CTE: PostgreSQL types them by the target columns.
+  // biome-ignore lint/suspicious/noExplicitAny: the CTE is not in the schema's types.
+  const fromMovedHead = (q: any, row: Record<string, unknown>) =>
+    q
+      .selectFrom("moved_head")
+      // biome-ignore lint/suspicious/noExplicitAny: as above.
+      .select((eb: any) => Object.entries(row).map(([column, value]) => eb.val(value).as(column)));
+  // biome-ignore lint/suspicious/noExplicitAny: CTEs that refer to each other are beyond the types.
+  let creator: any = db.with("moved_head", (q) =>
+    q
+      .updateTable("audit_head")
+      .set({ seq, hash })
+      .where("id", "=", 1)
+      .where("seq", "=", guess.seq)
+      .where("hash", "=", guess.hash)
+      .returning("seq"),
+  );
+  if (alongside) {
+    const columns = Object.keys(alongside.row);
+    creator = creator.with("alongside", (q: QueryCreator<Database>) =>
+      // biome-ignore lint/suspicious/noExplicitAny: as above.
+      (q.insertInto(alongside.into) as any).columns(columns).expression(fromMovedHead(q, alongside.row)),
+    );
   }
-  heads.set(tx, { seq, hash });
-  return { ...event, seq, prevHash: head.hash, hash };
+  const result = await creator
+    .insertInto("audit_events")
+    .columns(Object.keys(values))
+    .expression(fromMovedHead(db, values))
+    .executeTakeFirst();
+  const known = guessFor(db.getExecutor().adapter);
+  const hit = Number(result?.numInsertedOrUpdatedRows ?? 0) === 1;
+  known.outcome(hit);
+  if (!hit) {
+    // Known wrong: the transaction that follows locks and reads the head, and remembers it.
+    known.head = undefined;
+    return undefined;
+  }
+  known.head = { seq, hash };
+  return { ...event, seq, prevHash: guess.hash, hash };
 }
 
 /** Runs `work` and appends its event in one transaction; `event` may depend on the work's result. */

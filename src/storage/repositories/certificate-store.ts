@@ -47,30 +47,37 @@ export class SqlCertificateStore implements CertificateStore {
 
   async recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void> {
     try {
-      // The intent and its audit event: on PostgreSQL one statement (appendAudit's `alongside`).
-      await this.writes.run(async (tx) => {
-        await appendAudit(tx, audit, (q) =>
-          q.insertInto("certificates").values({
-            serial: intent.serial,
-            ca_id: intent.caId,
-            profile: intent.profile,
-            status: "pending",
-            subject: intent.subject,
-            names: JSON.stringify(intent.names),
-            spki_sha256: intent.spkiSha256,
-            key_type: intent.keyType,
-            tbs: intent.tbs,
-            certificate: null,
-            not_before: intent.notBefore.toISOString(),
-            not_after: intent.notAfter.toISOString(),
-            created_at: intent.createdAt.toISOString(),
-            requested_by: intent.requestedBy,
-            revoked_at: null,
-            revocation_reason: null,
-            invalidity_date: null,
-          }),
-        );
-      });
+      // The intent and its audit event: on PostgreSQL one statement (appendAudit's `alongside`),
+      // and, when the audit head is where this process left it, one autocommitted statement with
+      // no BEGIN and COMMIT around it when the write is alone (else appendAudit opens its own).
+      const postgres = this.db.getExecutor().adapter instanceof PostgresAdapter;
+      await this.writes.run(
+        async (tx) => {
+          await appendAudit(tx, audit, {
+            into: "certificates",
+            row: {
+              serial: intent.serial,
+              ca_id: intent.caId,
+              profile: intent.profile,
+              status: "pending",
+              subject: intent.subject,
+              names: JSON.stringify(intent.names),
+              spki_sha256: intent.spkiSha256,
+              key_type: intent.keyType,
+              tbs: intent.tbs,
+              certificate: null,
+              not_before: intent.notBefore.toISOString(),
+              not_after: intent.notAfter.toISOString(),
+              created_at: intent.createdAt.toISOString(),
+              requested_by: intent.requestedBy,
+              revoked_at: null,
+              revocation_reason: null,
+              invalidity_date: null,
+            },
+          });
+        },
+        { alone: postgres },
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
       throw new StorageError(`cannot record the certificate intent: ${(error as Error).message}`, error);
@@ -78,10 +85,12 @@ export class SqlCertificateStore implements CertificateStore {
   }
 
   async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {
-    await this.writes.run(async (tx) => {
-      if (ocspAnswer && tx.getExecutor().adapter instanceof PostgresAdapter) {
-        // One round trip instead of two: the answer is stored only if the intent was still pending.
-        const stored = await sql<{ serial: string }>`
+    const postgres = this.db.getExecutor().adapter instanceof PostgresAdapter;
+    await this.writes.run(
+      async (tx) => {
+        if (ocspAnswer && postgres) {
+          // One round trip instead of two: the answer is stored only if the intent was still pending.
+          const stored = await sql<{ serial: string }>`
           with issued as (
             update certificates set status = 'valid', certificate = ${certificate}
             where serial = ${serial} and status = 'pending' returning serial)
@@ -91,18 +100,22 @@ export class SqlCertificateStore implements CertificateStore {
           on conflict (serial, hash) do update
             set this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der
           returning serial`.execute(tx);
-        if (stored.rows.length !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
-        return;
-      }
-      const result = await tx
-        .updateTable("certificates")
-        .set({ status: "valid", certificate })
-        .where("serial", "=", serial)
-        .where("status", "=", "pending")
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
-      if (ocspAnswer) await saveOcspResponse(tx, ocspAnswer);
-    });
+          if (stored.rows.length !== 1) throw new StorageError(`certificate ${serial} is not a pending intent`);
+          return;
+        }
+        const result = await tx
+          .updateTable("certificates")
+          .set({ status: "valid", certificate })
+          .where("serial", "=", serial)
+          .where("status", "=", "pending")
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1)
+          throw new StorageError(`certificate ${serial} is not a pending intent`);
+        if (ocspAnswer) await saveOcspResponse(tx, ocspAnswer);
+      },
+      // One statement on PostgreSQL (with an answer): atomic, and durable once it returns, alone.
+      { alone: Boolean(ocspAnswer && postgres) },
+    );
   }
 
   async markFailed(serial: string, audit: AuditEvent): Promise<void> {

@@ -83,6 +83,15 @@ export class SqlTokenStore implements TokenStore {
     return row && toRecord(row);
   }
 
+  async revokedSince(since: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("api_tokens")
+      .select("id")
+      .where("revoked_at", ">=", since.toISOString())
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   async touch(id: string, at: Date): Promise<void> {
     await this.db.updateTable("api_tokens").set({ last_used_at: at.toISOString() }).where("id", "=", id).execute();
   }

@@ -49,6 +49,18 @@ const ev = (action: string): AuditEvent => ({
   at: at("2026-12-01T00:00:00.000Z"),
 });
 
+/** The chain's hashes and sequence, read page by page (no tree heads: these tests sign none). */
+const verifyChain = (audit: SqlAuditStore, head: { seq: number; hash: string }, pageSize = 7) =>
+  verifyAuditLog({
+    page: (after) => audit.page(after, pageSize),
+    head,
+    treeHeads: [],
+    leavesOf: async () => undefined,
+    checkSignature: async () => true,
+    now: new Date(0),
+    maxUncoveredMs: 1000,
+  });
+
 function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefault = false): CaRecord {
   return {
     id,
@@ -672,15 +684,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     const events = await audit.page(0, 100_000);
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: head.seq }, (_, i) => i + 1));
     expect(events.filter((e) => e.action === "test.concurrent")).toHaveLength(30);
-    const result = await verifyAuditLog({
-      page: (after) => audit.page(after, 7),
-      head,
-      treeHeads: [],
-      leavesOf: async () => undefined,
-      checkSignature: async () => true,
-      now: new Date(0),
-      maxUncoveredMs: 1000,
-    });
+    const result = await verifyChain(audit, head);
     expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
   });
 
@@ -719,15 +723,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
       // One event per intent written, none for the refused duplicate or for a wrong guess.
       const targets = events.filter((e) => e.action === "certificate.issue").map((e) => e.target?.id);
       expect(targets.filter((t) => written.includes(t!)).sort()).toEqual([...written].sort());
-      const result = await verifyAuditLog({
-        page: (after) => audit.page(after, 7),
-        head,
-        treeHeads: [],
-        leavesOf: async () => undefined,
-        checkSignature: async () => true,
-        now: new Date(0),
-        maxUncoveredMs: 1000,
-      });
+      const result = await verifyChain(audit, head);
       expect(result).toMatchObject({ ok: true, events: head.seq, lastSeq: head.seq });
     } finally {
       await other.close();
@@ -821,15 +817,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
       expect(found.map((c) => c.serial)).toEqual(["0c02"]);
       // The restored audit chain is the same chain, and it verifies.
       const audit = new SqlAuditStore(target.db);
-      const verified = await verifyAuditLog({
-        page: (after) => audit.page(after, 1000),
-        head: await audit.head(),
-        treeHeads: [],
-        leavesOf: async () => undefined,
-        checkSignature: async () => true,
-        now: new Date(0),
-        maxUncoveredMs: 1000,
-      });
+      const verified = await verifyChain(audit, await audit.head(), 1000);
       expect(verified.ok).toBe(true);
       await expect(restoreSnapshot(target, snapshot.migration, replay(snapshot.chunks))).rejects.toThrow(
         /restore needs an empty database, but cas has rows/,

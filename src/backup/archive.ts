@@ -15,7 +15,7 @@ export const ARCHIVE_FORMAT = "keyward-backup/2";
  * ciphertext with its 16-byte GCM tag, then the archive (this header and its signature) as JSON,
  * then that JSON's length as 8 bytes big-endian. The header comes last because it signs the
  * payload's hash, known only once the payload is written. (Format 1 was one gzip'd JSON document
- * with the payload inside it: a million certificates did not fit in one string.)
+ * with the payload inside it: at 300,000 certificates it no longer fit in one V8 string.)
  */
 export const ARCHIVE_MAGIC = Buffer.from(`${ARCHIVE_FORMAT}\n`);
 /** The archive JSON is a few KB (more with many custodians); anything far larger is not ours. */

@@ -192,7 +192,7 @@ export async function restoreSnapshot(
   // SQLite: a restore is one transaction of millions of rows landing at random keys in several
   // indexes; with the default 2 MB page cache, pages are spilled to the WAL and rewritten again and
   // again (a 4 GB WAL for a million certificates). A 256 MiB cache while the restore runs: at
-  // 300,000 certificates 46 s instead of 57–60 s, for ~260 MiB more peak memory (same-hour runs).
+  // 300,000 certificates 41–46 s instead of 57–60 s, for ~260 MiB more peak memory (same-hour runs).
   const cacheSize = sqlite
     ? (await sql<{ cache_size: number }>`PRAGMA cache_size`.execute(database.db)).rows[0]
     : undefined;

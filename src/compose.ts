@@ -245,7 +245,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
       : undefined,
   });
 
-  // The RA. Blocked keys are revocation's data, read straight from its store.
+  // The RA. Blocked keys are refused by the certificate store itself (the intent's statement).
   const certificates = new SqlCertificateStore(db);
   const revocationStore = new SqlRevocationStore(db);
   // "Is there a certificate with this serial?" for ACME, recipient trust and client-certificate login.
@@ -253,7 +253,6 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   const issuance = createIssuance({
     ca,
     store: certificates,
-    blockedKeys: revocationStore,
     profiles: config.profiles,
     forbiddenNames: config.policy.forbiddenNames,
     nameConstraints: config.ca.nameConstraints,

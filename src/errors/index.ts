@@ -278,3 +278,17 @@ export class LintError extends KeywardError {
 
 /** A serial already exists (the database is the judge of uniqueness); issuance draws another. */
 export class DuplicateSerialError extends Error {}
+
+/**
+ * The database refused an intent because its key is blocked (migration 0028's trigger); issuance
+ * turns it into a PolicyError saying since when and why. `blocked` is undefined only when the block
+ * was lifted between the refusal and the read.
+ */
+export class BlockedKeyError extends Error {
+  constructor(
+    readonly spkiSha256: string,
+    readonly blocked: { reason: string; blockedAt: Date } | undefined,
+  ) {
+    super(`the key with SPKI SHA-256 ${spkiSha256} is blocked`);
+  }
+}

@@ -4,7 +4,7 @@ import { type Background, type ClaimSlot, type Clock, every } from "../clock/ind
 import type { Config } from "../config/schema.js";
 import type { CertificateAuthority } from "../signer/index.js";
 import type { NameConstraints } from "./names.js";
-import type { BlockedKeyCheck, CertificateStore } from "./ports.js";
+import type { CertificateStore } from "./ports.js";
 import { IssuanceService } from "./service.js";
 
 export interface Issuance extends Background {
@@ -15,7 +15,6 @@ export interface Issuance extends Background {
 export function createIssuance(deps: {
   ca: CertificateAuthority;
   store: CertificateStore;
-  blockedKeys: BlockedKeyCheck;
   profiles: Config["profiles"];
   forbiddenNames: readonly string[];
   nameConstraints?: NameConstraints;

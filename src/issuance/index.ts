@@ -1,6 +1,5 @@
 export { checkCsrsWithoutThreads, type ParsedCsr, parseCsr } from "./csr.js";
 export type {
-  BlockedKeyCheck,
   CertificateFilter,
   CertificateRecord,
   CertificateStatus,

@@ -48,7 +48,8 @@ export interface CertificateFilter {
 export interface CertificateStore {
   /**
    * Stores the intent durably with its audit event, before the CA key is used (so a signature is
-   * never made unaudited); throws DuplicateSerialError when the serial exists.
+   * never made unaudited); throws DuplicateSerialError when the serial exists and
+   * BlockedKeyError when the key is blocked (the database refuses it, migration 0028).
    */
   recordIntent(intent: CertificateIntent, audit: AuditEvent): Promise<void>;
   /**
@@ -62,11 +63,6 @@ export interface CertificateStore {
   stalePending(createdBefore: Date): Promise<string[]>;
   get(serial: string): Promise<CertificateRecord | undefined>;
   list(filter: CertificateFilter, now: Date): Promise<CertificateRecord[]>;
-}
-
-/** Keys reported compromised are never certified again. */
-export interface BlockedKeyCheck {
-  isKeyBlocked(spkiSha256: string): Promise<{ reason: string; blockedAt: Date } | undefined>;
 }
 
 /** A signed OCSP answer for a new certificate, committed with it (RFC 5019 responders pre-sign). */

@@ -6,6 +6,7 @@ import { type Actor, type AuditEvent, SYSTEM_ACTOR } from "../audit/index.js";
 import type { Logger } from "pino";
 import {
   BadRequestError,
+  BlockedKeyError,
   DuplicateSerialError,
   ForbiddenError,
   KeywardError,
@@ -21,13 +22,7 @@ import { randomSerial } from "../signer/index.js";
 import { type ParsedCsr, parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
-import type {
-  BlockedKeyCheck,
-  CertificateFilter,
-  CertificateRecord,
-  CertificateStore,
-  OcspPresigner,
-} from "./ports.js";
+import type { CertificateFilter, CertificateRecord, CertificateStore, OcspPresigner } from "./ports.js";
 
 export interface IssueRequest {
   /** PEM (or DER) PKCS#10, or one parseCsr already decoded and checked (ACME finalize). */
@@ -73,7 +68,6 @@ export class IssuanceService {
       forbiddenNames: readonly string[];
       /** The name constraints placed in intermediates (config `ca.nameConstraints`). */
       nameConstraints?: NameConstraints;
-      blockedKeys?: BlockedKeyCheck;
       logger?: Logger;
     },
   ) {}
@@ -114,12 +108,6 @@ export class IssuanceService {
     if (outside.length) {
       throw new ForbiddenError(
         `your scope does not cover ${outside.map(formatName).join(", ")}; it allows ${patterns.join(", ")}`,
-      );
-    }
-    const blocked = await this.deps.blockedKeys?.isKeyBlocked(csr.spkiSha256);
-    if (blocked) {
-      throw new PolicyError(
-        `the CSR's public key (SPKI SHA-256 ${csr.spkiSha256}) is blocked since ${blocked.blockedAt.toISOString()} (${blocked.reason}); use a new key`,
       );
     }
     return this.signAndRecord({
@@ -240,6 +228,16 @@ export class IssuanceService {
       } catch (error) {
         // 2^-128 per attempt, but the database is the judge of uniqueness, not this code.
         if (error instanceof DuplicateSerialError && attempt < 3) continue;
+        // The database refuses an intent for a blocked key (a key-compromise revocation put it
+        // there): checked in the intent's own statement, so no path can skip it and no read precedes it.
+        if (error instanceof BlockedKeyError) {
+          const since = error.blocked
+            ? ` since ${error.blocked.blockedAt.toISOString()} (${error.blocked.reason})`
+            : "";
+          throw new PolicyError(
+            `the CSR's public key (SPKI SHA-256 ${error.spkiSha256}) is blocked${since}; use a new key`,
+          );
+        }
         if (recorded) {
           const audit: AuditEvent = {
             action: "certificate.issue",

@@ -5,7 +5,7 @@ import { createIssuance } from "../../src/issuance/index.js";
 import { createLinter, type LintRule } from "../../src/lint/index.js";
 import { commonNameSubject } from "../../src/pki/certificate-der.js";
 import { CertificateAuthority } from "../../src/signer/index.js";
-import { SqlCaStore, SqlCertificateStore, SqlRevocationStore } from "../../src/storage/index.js";
+import { SqlCaStore, SqlCertificateStore } from "../../src/storage/index.js";
 import { certificateRows, opensslCsr, startKeyward, type TestKeyward, testActor } from "../helpers/keyward.js";
 
 /**
@@ -70,7 +70,6 @@ describe("the signing gate", () => {
     const { issuance } = createIssuance({
       ca,
       store: certificates,
-      blockedKeys: new SqlRevocationStore(k.services.database.db),
       profiles: k.config.profiles,
       forbiddenNames: [],
       slots: async () => false,

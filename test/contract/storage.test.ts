@@ -5,7 +5,7 @@ import type { ApiTokenRecord } from "../../src/access/index.js";
 import { type AuditEvent, verifyAuditLog } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
 import type { CertificateRecord } from "../../src/issuance/index.js";
-import { DuplicateSerialError } from "../../src/errors/index.js";
+import { BlockedKeyError, DuplicateSerialError } from "../../src/errors/index.js";
 import type { CaRecord } from "../../src/signer/index.js";
 import {
   type OpenDatabase,
@@ -362,6 +362,57 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     expect(events).toHaveLength(1);
     expect(await revocations.isKeyBlocked("ef".repeat(32))).toMatchObject({ reason: "keyCompromise", blockedBy: "t" });
     expect(await revocations.isKeyBlocked("00".repeat(32))).toBeUndefined();
+  });
+
+  it("refuses an intent for a blocked key in the intent's own statement, alone or in a batch, writing nothing", async () => {
+    const revocations = new SqlRevocationStore(opened.db);
+    const audit = new SqlAuditStore(opened.db);
+    const key = "b1".repeat(32);
+    const since = new Date("2026-11-20T10:00:00.000Z");
+    await revocations.blockKey({ spkiSha256: key, reason: "keyCompromise", by: "t", at: since }, ev("key.block"));
+    const issue = (serial: string) => ({ ...ev("certificate.issue"), target: { type: "certificate", id: serial } });
+    const alone = await certs.recordIntent(intent("0d10", { spkiSha256: key }), issue("0d10")).catch((e) => e);
+    expect(alone).toBeInstanceOf(BlockedKeyError);
+    expect(alone.blocked).toEqual({ reason: "keyCompromise", blockedAt: since });
+    // Started together, the three share group commit's batch: the refused one fails alone.
+    const batch = await Promise.allSettled([
+      certs.recordIntent(intent("0d11"), issue("0d11")),
+      certs.recordIntent(intent("0d12", { spkiSha256: key }), issue("0d12")),
+      certs.recordIntent(intent("0d13"), issue("0d13")),
+    ]);
+    expect(batch.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((batch[1] as PromiseRejectedResult).reason).toBeInstanceOf(BlockedKeyError);
+    for (const serial of ["0d10", "0d12"]) {
+      expect(await certs.get(serial)).toBeUndefined();
+      expect(await audit.search({ targetId: serial, limit: 10 })).toHaveLength(0);
+    }
+    expect((await certs.get("0d13"))?.status).toBe("pending");
+    // Only intents are refused: a restore brings back the key's issued (here revoked) certificates.
+    await opened.db
+      .insertInto("certificates")
+      .values({
+        serial: "0d14",
+        ca_id: "int",
+        profile: "server",
+        status: "revoked",
+        subject: "CN=0d14",
+        names: "[]",
+        spki_sha256: key,
+        key_type: "p256",
+        tbs: Buffer.from("t"),
+        certificate: Buffer.from("x"),
+        not_before: since.toISOString(),
+        not_after: since.toISOString(),
+        created_at: since.toISOString(),
+        requested_by: "t",
+        revoked_at: since.toISOString(),
+        revocation_reason: 1,
+        invalidity_date: null,
+      })
+      .execute();
+    expect((await certs.get("0d14"))?.status).toBe("revoked");
+    // The later tests count the CA's revoked certificates.
+    await opened.db.deleteFrom("certificates").where("serial", "=", "0d14").execute();
   });
 
   it("hands out strictly increasing CRL numbers under concurrency", async () => {

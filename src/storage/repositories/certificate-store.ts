@@ -10,11 +10,18 @@ import type {
   CertificateRecord,
   CertificateStore,
 } from "../../issuance/ports.js";
-import { DuplicateSerialError } from "../../errors/index.js";
+import { BlockedKeyError, DuplicateSerialError } from "../../errors/index.js";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isUniqueViolation } from "./unique.js";
+
+/** Migration 0028's trigger refused an intent: its key is in blocked_keys. */
+function isBlockedKeyRefusal(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === "KW001") return true;
+  return code === "SQLITE_CONSTRAINT_TRIGGER" && String(message).includes("keyward: the key is blocked");
+}
 
 function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
   return {
@@ -80,8 +87,18 @@ export class SqlCertificateStore implements CertificateStore {
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
+      if (isBlockedKeyRefusal(error)) throw new BlockedKeyError(intent.spkiSha256, await this.block(intent.spkiSha256));
       throw new StorageError(`cannot record the certificate intent: ${(error as Error).message}`, error);
     }
+  }
+
+  private async block(spkiSha256: string) {
+    const row = await this.db
+      .selectFrom("blocked_keys")
+      .select(["reason", "blocked_at"])
+      .where("spki_sha256", "=", spkiSha256)
+      .executeTakeFirst();
+    return row && { reason: row.reason, blockedAt: new Date(row.blocked_at) };
   }
 
   async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {

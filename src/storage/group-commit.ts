@@ -2,9 +2,23 @@ import type { Kysely } from "kysely";
 import { isStalePlan } from "./prepared-statements.js";
 import type { Database } from "./schema.js";
 
+/**
+ * Writes of one kind that one statement can make together: on PostgreSQL, k certificates stored
+ * in one round trip instead of BEGIN, k statements and COMMIT. The statement commits by itself and
+ * is atomic per item, not across them: `all` answers each item's value, or the Error that item
+ * alone fails with (the others are stored). If `all` throws, nothing of it was stored and each
+ * item runs on its own, to fail or succeed alone.
+ */
+export interface Together<T> {
+  key: string;
+  item: unknown;
+  all(db: Kysely<Database>, items: unknown[]): Promise<(T | Error)[]>;
+}
+
 interface Pending {
   work: (tx: Kysely<Database>) => Promise<unknown>;
   alone: boolean;
+  together?: Together<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -33,9 +47,18 @@ export class GroupCommit {
    * on the database: no BEGIN and COMMIT, two of the three PostgreSQL round trips of a one-statement
    * write (the statement commits itself, as durably). Batches of several still share a transaction.
    */
-  run<T>(work: (tx: Kysely<Database>) => Promise<T>, options: { alone?: boolean } = {}): Promise<T> {
+  run<T>(
+    work: (tx: Kysely<Database>) => Promise<T>,
+    options: { alone?: boolean; together?: Together<T> } = {},
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, alone: options.alone ?? false, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({
+        work,
+        alone: options.alone ?? false,
+        ...(options.together ? { together: options.together as Together<unknown> } : {}),
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       this.schedule();
     });
   }
@@ -55,7 +78,43 @@ export class GroupCommit {
   }
 
   private async flush(): Promise<void> {
-    let batch = this.queue.splice(0, MAX_BATCH);
+    const batch = this.queue.splice(0, MAX_BATCH);
+    // Two or more writes of a kind that one statement can make go together; the rest as before.
+    const kinds = new Map<string, Pending[]>();
+    for (const item of batch) {
+      if (item.together) kinds.set(item.together.key, [...(kinds.get(item.together.key) ?? []), item]);
+    }
+    const together = [...kinds.values()].filter((items) => items.length > 1);
+    const rest = batch.filter((item) => !together.some((items) => items.includes(item)));
+    await Promise.all([
+      ...together.map((items) => this.runTogether(items)),
+      ...(rest.length ? [this.runBatch(rest)] : []),
+    ]);
+  }
+
+  private async runTogether(items: Pending[]): Promise<void> {
+    let results: unknown[];
+    try {
+      results = await items[0]!.together!.all(
+        this.db,
+        items.map((item) => item.together!.item),
+      );
+    } catch {
+      // Nothing of the statement is stored: each write on its own says whether it fails.
+      await Promise.all(items.map((item) => this.runBatch([item])));
+      return;
+    }
+    this.stats.commits++;
+    this.stats.writes += items.length;
+    for (const [i, item] of items.entries()) {
+      const result = results[i];
+      if (result instanceof Error) item.reject(result);
+      else item.resolve(result);
+    }
+  }
+
+  private async runBatch(writes: Pending[]): Promise<void> {
+    let batch = writes;
     // A statement PostgreSQL prepared before another instance's migration fails once per pooled
     // connection (the connection then stops using it): not the write's fault, so it runs again.
     let staleRetries = 0;

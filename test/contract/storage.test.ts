@@ -213,6 +213,37 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     await expect(certs.markIssued("0a01", Buffer.from("again"))).rejects.toThrow(/not a pending intent/);
   });
 
+  it("stores certificates that are ready together with their answers, each failing alone if not pending", async () => {
+    const serials = ["0a31", "0a32", "0a33", "0a34"];
+    for (const serial of serials.slice(0, 3)) await certs.recordIntent(intent(serial), ev("certificate.issue"));
+    const answer = (serial: string) => ({
+      serial,
+      hash: "sha1",
+      thisUpdate: at("2026-11-01T00:00:00.000Z"),
+      nextUpdate: at("2026-11-08T00:00:00.000Z"),
+      der: Buffer.from(`answer ${serial}`),
+    });
+    const statements = opened.statements();
+    // Started together: on PostgreSQL one statement for all four (0a34 has no intent).
+    const results = await Promise.allSettled(
+      serials.map((serial) => certs.markIssued(serial, Buffer.from(`der ${serial}`), answer(serial))),
+    );
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected"]);
+    expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/certificate 0a34 is not a pending intent/);
+    if (engine === "postgres") expect(opened.statements() - statements).toBe(1);
+    for (const serial of serials.slice(0, 3)) {
+      expect((await certs.get(serial))?.certificate).toEqual(Buffer.from(`der ${serial}`));
+      const stored = await opened.db.selectFrom("ocsp_responses").selectAll().where("serial", "=", serial).execute();
+      expect(stored.map((r) => [r.hash, r.this_update, Buffer.from(r.der).toString()])).toEqual([
+        ["sha1", "2026-11-01T00:00:00.000Z", `answer ${serial}`],
+      ]);
+    }
+    expect(await opened.db.selectFrom("ocsp_responses").selectAll().where("serial", "=", "0a34").execute()).toEqual([]);
+    // The later tests count certificates and answers.
+    await opened.db.deleteFrom("ocsp_responses").execute();
+    await opened.db.deleteFrom("certificates").where("serial", "in", serials).execute();
+  });
+
   it("reads many certificates at once, past one query's chunk, skipping unknown serials", async () => {
     // "0a01" falls in the second chunk of 500.
     const many = await certs.getMany([...Array.from({ length: 600 }, (_, i) => `ee${i}`), "ffff", "0a01"]);

@@ -16,6 +16,33 @@ import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isUniqueViolation } from "./unique.js";
 
+/**
+ * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
+ * intent was still pending (the others are stored; that one fails alone, as markIssued would).
+ */
+async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promise<(StorageError | undefined)[]> {
+  const issued = items as { serial: string; certificate: Buffer; ocspAnswer: PresignedOcspAnswer }[];
+  const column = <T>(pick: (item: (typeof issued)[number]) => T) => issued.map(pick);
+  const stored = await sql<{ serial: string }>`
+    with v as (
+      select * from unnest(${column((i) => i.serial)}::text[], ${column((i) => i.certificate)}::bytea[],
+        ${column((i) => i.ocspAnswer.hash)}::text[], ${column((i) => i.ocspAnswer.thisUpdate.toISOString())}::text[],
+        ${column((i) => i.ocspAnswer.nextUpdate.toISOString())}::text[], ${column((i) => i.ocspAnswer.der)}::bytea[])
+        as v(serial, certificate, hash, this_update, next_update, der)),
+    issued as (
+      update certificates c set status = 'valid', certificate = v.certificate from v
+      where c.serial = v.serial and c.status = 'pending' returning c.serial)
+    insert into ocsp_responses (serial, hash, this_update, next_update, der)
+    select v.serial, v.hash, v.this_update, v.next_update, v.der from v join issued on issued.serial = v.serial
+    on conflict (serial, hash) do update
+      set this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der
+    returning serial`.execute(db);
+  const done = new Set(stored.rows.map((r) => r.serial));
+  return issued.map(({ serial }) =>
+    done.has(serial) ? undefined : new StorageError(`certificate ${serial} is not a pending intent`),
+  );
+}
+
 /** Migration 0028's trigger refused an intent: its key is in blocked_keys. */
 function isBlockedKeyRefusal(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
@@ -103,7 +130,7 @@ export class SqlCertificateStore implements CertificateStore {
 
   async markIssued(serial: string, certificate: Buffer, ocspAnswer?: PresignedOcspAnswer): Promise<void> {
     const postgres = this.db.getExecutor().adapter instanceof PostgresAdapter;
-    await this.writes.run(
+    await this.writes.run<void>(
       async (tx) => {
         if (ocspAnswer && postgres) {
           // One round trip instead of two: the answer is stored only if the intent was still pending.
@@ -130,8 +157,14 @@ export class SqlCertificateStore implements CertificateStore {
           throw new StorageError(`certificate ${serial} is not a pending intent`);
         if (ocspAnswer) await saveOcspResponse(tx, ocspAnswer);
       },
-      // One statement on PostgreSQL (with an answer): atomic, and durable once it returns, alone.
-      { alone: Boolean(ocspAnswer && postgres) },
+      // One statement on PostgreSQL (with an answer): atomic, and durable once it returns, alone;
+      // several that are ready together go in one statement (markIssuedTogether).
+      ocspAnswer && postgres
+        ? {
+            alone: true,
+            together: { key: "markIssued", item: { serial, certificate, ocspAnswer }, all: markIssuedTogether },
+          }
+        : {},
     );
   }
 

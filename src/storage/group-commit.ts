@@ -6,8 +6,8 @@ import type { Database } from "./schema.js";
  * Writes of one kind that one statement can make together: on PostgreSQL, k certificates stored
  * in one round trip instead of BEGIN, k statements and COMMIT. The statement commits by itself and
  * is atomic per item, not across them: `all` answers each item's value, or the Error that item
- * alone fails with (the others are stored). If `all` throws, nothing of it was stored and each
- * item runs on its own, to fail or succeed alone.
+ * alone fails with (the others are stored). If `all` throws, nothing of it was stored and the
+ * items run as a batch of their own, where one that fails fails alone.
  */
 export interface Together<T> {
   key: string;
@@ -100,8 +100,9 @@ export class GroupCommit {
         items.map((item) => item.together!.item),
       );
     } catch {
-      // Nothing of the statement is stored: each write on its own says whether it fails.
-      await Promise.all(items.map((item) => this.runBatch([item])));
+      // Nothing of the statement is stored: the writes go the usual way, in one transaction that
+      // finds which of them fails, alone.
+      await this.runBatch(items);
       return;
     }
     this.stats.commits++;

@@ -81,7 +81,7 @@ function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefau
   };
 }
 
-function intent(serial: string, overrides: Partial<CertificateRecord> = {}) {
+function intent(serial: string, overrides: Partial<CertificateRecord & { tbs: Buffer }> = {}) {
   return {
     serial,
     caId: "int",
@@ -211,6 +211,36 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     expect(record).toMatchObject({ status: "valid", names: ["dns:0a01.example.com"], requestedBy: "tester" });
     expect(record?.certificate).toEqual(Buffer.from("der"));
     await expect(certs.markIssued("0a01", Buffer.from("again"))).rejects.toThrow(/not a pending intent/);
+  });
+
+  it("records intents that are ready together with their events, in one statement on PostgreSQL", async () => {
+    const audit = new SqlAuditStore(opened.db);
+    const issue = (serial: string) => ({ ...ev("certificate.issue"), target: { type: "certificate", id: serial } });
+    // The first teaches this process where the audit head is; the next five start together.
+    await certs.recordIntent(intent("0a40"), issue("0a40"));
+    const serials = ["0a41", "0a42", "0a43", "0a44", "0a45"];
+    const statements = opened.statements();
+    await Promise.all(
+      serials.map((serial) => certs.recordIntent(intent(serial, { tbs: Buffer.from([0, 0x5c, 0xff]) }), issue(serial))),
+    );
+    if (engine === "postgres") expect(opened.statements() - statements).toBe(1);
+    for (const serial of serials) {
+      expect(await certs.get(serial)).toMatchObject({ status: "pending", names: [`dns:${serial}.example.com`] });
+      expect(await audit.search({ targetId: serial, limit: 10 })).toHaveLength(1);
+    }
+    // The bytes went through JSON intact.
+    const tbs = await opened.db
+      .selectFrom("certificates")
+      .select("tbs")
+      .where("serial", "=", "0a43")
+      .executeTakeFirstOrThrow();
+    expect(Buffer.from(tbs.tbs)).toEqual(Buffer.from([0, 0x5c, 0xff]));
+    const head = await audit.head();
+    expect((await verifyChain(audit, head)).ok).toBe(true);
+    await opened.db
+      .deleteFrom("certificates")
+      .where("serial", "in", ["0a40", ...serials])
+      .execute();
   });
 
   it("stores certificates that are ready together with their answers, each failing alone if not pending", async () => {

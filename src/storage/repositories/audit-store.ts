@@ -1,4 +1,4 @@
-import { type Kysely, PostgresAdapter, type QueryCreator, type Selectable } from "kysely";
+import { type Kysely, PostgresAdapter, type QueryCreator, type Selectable, sql } from "kysely";
 import {
   type AuditEvent,
   type AuditFilter,
@@ -203,6 +203,55 @@ async function appendIfHeadIs(
   }
   known.head = { seq, hash };
   return { ...event, seq, prevHash: guess.hash, hash };
+}
+
+/**
+ * PostgreSQL, one autocommitted statement: events that were ready together (group commit's
+ * intents), each with its alongside row, all into one table, appended after the head this process
+ * last saw. The rows travel as one JSON array per table, turned back into typed rows by
+ * jsonb_populate_recordset (bytea as "\x…" hex). True when all were written; false when there was
+ * no guess or it was wrong (nothing written): the caller then appends them the usual way.
+ */
+export async function appendAllIfHeadIs(
+  db: Kysely<Database>,
+  entries: { event: AuditEvent; alongside: AlongsideRow }[],
+): Promise<boolean> {
+  const known = guessFor(db.getExecutor().adapter);
+  const guess = known.take(1 / 4);
+  const into = entries[0]?.alongside.into;
+  if (!guess || !into || entries.some((e) => e.alongside.into !== into)) return false;
+  let head = guess;
+  const events = entries.map(({ event }) => {
+    const seq = head.seq + 1;
+    const hash = chainHash(head.hash, seq, event);
+    const row = eventRow(event, seq, head.hash, hash);
+    head = { seq, hash };
+    return row;
+  });
+  const rows = entries.map((e) => e.alongside.row);
+  const insert = (table: string, list: Record<string, unknown>[]) => {
+    const columns = Object.keys(list[0]!);
+    const json = JSON.stringify(
+      list.map((row) =>
+        Object.fromEntries(
+          Object.entries(row).map(([k, v]) => [k, Buffer.isBuffer(v) ? `\\x${v.toString("hex")}` : v]),
+        ),
+      ),
+    );
+    return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))})
+      select ${sql.join(columns.map((c) => sql.ref(`r.${c}`)))}
+      from moved_head, jsonb_populate_recordset(null::${sql.table(table)}, ${json}::jsonb) r`;
+  };
+  const result = await sql`
+    with moved_head as (
+      update audit_head set seq = ${head.seq}, hash = ${head.hash}
+      where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning seq),
+    alongside as (${insert(into, rows)})
+    ${insert("audit_events", events)}`.execute(db);
+  const hit = Number(result.numAffectedRows ?? 0) === entries.length;
+  known.outcome(hit);
+  known.head = hit ? head : undefined;
+  return hit;
 }
 
 /** Runs `work` and appends its event in one transaction; `event` may depend on the work's result. */

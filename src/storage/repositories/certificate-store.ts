@@ -1,7 +1,7 @@
 import type { AuditEvent } from "../../audit/index.js";
 import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
-import { appendAudit, withAudit } from "./audit-store.js";
+import { type AlongsideRow, appendAllIfHeadIs, appendAudit, withAudit } from "./audit-store.js";
 import { saveOcspResponse } from "./revocation-store.js";
 import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type {
@@ -15,6 +15,15 @@ import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isUniqueViolation } from "./unique.js";
+
+/** PostgreSQL: intents ready together, in one statement with their audit events. */
+async function recordIntentsTogether(db: Kysely<Database>, items: unknown[]): Promise<undefined[]> {
+  const entries = items as { event: AuditEvent; alongside: AlongsideRow }[];
+  // A head that moved (another instance appended) wrote nothing: group commit appends them in a
+  // transaction instead, as it would have without this.
+  if (!(await appendAllIfHeadIs(db, entries))) throw new Error("the audit head is not where this process left it");
+  return entries.map(() => undefined);
+}
 
 /**
  * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
@@ -84,33 +93,40 @@ export class SqlCertificateStore implements CertificateStore {
       // The intent and its audit event: on PostgreSQL one statement (appendAudit's `alongside`),
       // and, when the audit head is where this process left it, one autocommitted statement with
       // no BEGIN and COMMIT around it when the write is alone (else appendAudit opens its own).
+      // Intents that are ready together go in one statement with their events (appendAllIfHeadIs).
       const postgres = this.db.getExecutor().adapter instanceof PostgresAdapter;
-      await this.writes.run(
-        async (tx) => {
-          await appendAudit(tx, audit, {
-            into: "certificates",
-            row: {
-              serial: intent.serial,
-              ca_id: intent.caId,
-              profile: intent.profile,
-              status: "pending",
-              subject: intent.subject,
-              names: JSON.stringify(intent.names),
-              spki_sha256: intent.spkiSha256,
-              key_type: intent.keyType,
-              tbs: intent.tbs,
-              certificate: null,
-              not_before: intent.notBefore.toISOString(),
-              not_after: intent.notAfter.toISOString(),
-              created_at: intent.createdAt.toISOString(),
-              requested_by: intent.requestedBy,
-              revoked_at: null,
-              revocation_reason: null,
-              invalidity_date: null,
-            },
-          });
+      const alongside: AlongsideRow = {
+        into: "certificates",
+        row: {
+          serial: intent.serial,
+          ca_id: intent.caId,
+          profile: intent.profile,
+          status: "pending",
+          subject: intent.subject,
+          names: JSON.stringify(intent.names),
+          spki_sha256: intent.spkiSha256,
+          key_type: intent.keyType,
+          tbs: intent.tbs,
+          certificate: null,
+          not_before: intent.notBefore.toISOString(),
+          not_after: intent.notAfter.toISOString(),
+          created_at: intent.createdAt.toISOString(),
+          requested_by: intent.requestedBy,
+          revoked_at: null,
+          revocation_reason: null,
+          invalidity_date: null,
         },
-        { alone: postgres },
+      };
+      await this.writes.run<void>(
+        async (tx) => {
+          await appendAudit(tx, audit, alongside);
+        },
+        postgres
+          ? {
+              alone: true,
+              together: { key: "recordIntent", item: { event: audit, alongside }, all: recordIntentsTogether },
+            }
+          : {},
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);

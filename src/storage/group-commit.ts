@@ -85,7 +85,8 @@ export class GroupCommit {
       if (item.together) kinds.set(item.together.key, [...(kinds.get(item.together.key) ?? []), item]);
     }
     const together = [...kinds.values()].filter((items) => items.length > 1);
-    const rest = batch.filter((item) => !together.some((items) => items.includes(item)));
+    const joined = new Set(together.flat());
+    const rest = batch.filter((item) => !joined.has(item));
     await Promise.all([
       ...together.map((items) => this.runTogether(items)),
       ...(rest.length ? [this.runBatch(rest)] : []),

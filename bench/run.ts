@@ -795,8 +795,7 @@ async function pebbleAcme(dns: string, http01Port: number, dir: string, alwaysVa
   };
 }
 
-/** CPU time (user + system) a process has used so far, in ms. */
-/** A process's CPU time (user + system), or only its system (kernel) time. */
+/** CPU time a process has used so far, in ms: user + system, or only its system (kernel) time. */
 function cpuMs(pid: number, only?: "system"): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   const ticks = only === "system" ? Number(fields[12]) : Number(fields[11]) + Number(fields[12]);
@@ -1215,7 +1214,7 @@ async function pgIssuance(): Promise<void> {
       ]
     : [
         // Rounds, each PostgreSQL variant between two SQLite runs: this machine's throughput drifts
-        // by 10–20 % within minutes, so each PostgreSQL run is compared with the SQLite runs on
+        // by 10–40 % within minutes, so each PostgreSQL run is compared with the SQLite runs on
         // either side of it, and the median of those ratios is the figure (BENCH_PG_ROUNDS, 3).
         ...Array.from({ length: PG_ROUNDS }, (): Engine[] => [
           ["SQLite", {}],
@@ -1290,8 +1289,7 @@ async function pgIssuance(): Promise<void> {
         record(`${engine}: statements per certificate, 1 connection`, one.statements, "stmt/cert");
         record(`${engine}: statements per certificate, 16 connections`, sixteen.statements, "stmt/cert");
         record(`${engine}: Keyward CPU per certificate, 16 connections`, sixteen.keywardUs, "µs");
-        // The kernel's share: sockets to PostgreSQL (loopback TCP is processed in the sender's
-        // system time), fsyncs on SQLite, HTTP on both.
+        // The kernel's share: socket writes to PostgreSQL, fsyncs on SQLite, HTTP on both.
         record(`${engine}: … of it system (kernel) time`, sixteen.systemUs, "µs");
         if (schema) record(`${engine}: PostgreSQL backends' CPU per certificate, 16 connections`, sixteen.pgUs, "µs");
       } finally {

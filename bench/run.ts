@@ -1224,8 +1224,8 @@ async function pgIssuance(): Promise<void> {
         ]).flat(),
         ["SQLite", {}],
       ];
-  const rates: Record<string, number[]> = {};
   const runs: { engine: string; rps: number }[] = [];
+  const rates = (engine: string) => runs.filter((r) => r.engine === engine).map((r) => r.rps);
   const admin = new pg.Client({ connectionString: pgBase });
   await admin.connect();
   const backendCpuMs = async (applicationName: string | undefined) => {
@@ -1283,7 +1283,6 @@ async function pgIssuance(): Promise<void> {
             await rate({ url: `${server.url}/api/v1/certificates`, method: "POST", headers, body, connections: 16 })
           ).rps;
         });
-        rates[engine] = [...(rates[engine] ?? []), rps];
         runs.push({ engine, rps });
         record(`${engine}: issuance, 16 conn`, rps, "cert/s");
         record(`${engine}: statements per certificate, 1 connection`, one.statements, "stmt/cert");
@@ -1297,29 +1296,29 @@ async function pgIssuance(): Promise<void> {
       }
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    record("issuance, 16 conn, PostgreSQL", mean(rates.PostgreSQL!), "cert/s", {
+    record("issuance, 16 conn, PostgreSQL", mean(rates("PostgreSQL")), "cert/s", {
       name: "SQLite",
-      value: mean(rates.SQLite!),
+      value: mean(rates("SQLite")),
     });
     if (baseline) {
-      record("issuance, 16 conn, PostgreSQL, baseline build", mean(rates["PostgreSQL, baseline"]!), "cert/s", {
+      record("issuance, 16 conn, PostgreSQL, baseline build", mean(rates("PostgreSQL, baseline")), "cert/s", {
         name: "SQLite, baseline",
-        value: mean(rates["SQLite, baseline"]!),
+        value: mean(rates("SQLite, baseline")),
       });
-      record("issuance, 16 conn, PostgreSQL", mean(rates.PostgreSQL!), "cert/s", {
+      record("issuance, 16 conn, PostgreSQL", mean(rates("PostgreSQL")), "cert/s", {
         name: "PostgreSQL, baseline",
-        value: mean(rates["PostgreSQL, baseline"]!),
+        value: mean(rates("PostgreSQL, baseline")),
       });
       return;
     }
     if (socketDir)
-      record("issuance, 16 conn, PostgreSQL over its Unix socket", mean(rates["PostgreSQL, Unix socket"]!), "cert/s", {
+      record("issuance, 16 conn, PostgreSQL over its Unix socket", mean(rates("PostgreSQL, Unix socket")), "cert/s", {
         name: "SQLite",
-        value: mean(rates.SQLite!),
+        value: mean(rates("SQLite")),
       });
-    record("issuance, 16 conn, PostgreSQL unnamed statements", mean(rates["PostgreSQL unnamed"]!), "cert/s", {
+    record("issuance, 16 conn, PostgreSQL unnamed statements", mean(rates("PostgreSQL unnamed")), "cert/s", {
       name: "named (prepared)",
-      value: mean(rates.PostgreSQL!),
+      value: mean(rates("PostgreSQL")),
     });
     // Each PostgreSQL run against the mean of the SQLite runs just before and after it.
     for (const engine of ["PostgreSQL", "PostgreSQL, Unix socket", "PostgreSQL unnamed"]) {

@@ -7,10 +7,10 @@ import type { Database } from "./schema.js";
  * in one round trip instead of BEGIN, k statements and COMMIT. The statement commits by itself and
  * is atomic per item, not across them: `all` answers each item's value, or the Error that item
  * alone fails with (the others are stored). If `all` throws, nothing of it was stored and the
- * items run as a batch of their own, where one that fails fails alone.
+ * items run as a batch of their own, where one that fails fails alone. Writes whose `all` is the
+ * same function go together.
  */
 export interface Together<T> {
-  key: string;
   item: unknown;
   all(db: Kysely<Database>, items: unknown[]): Promise<(T | Error)[]>;
 }
@@ -80,9 +80,9 @@ export class GroupCommit {
   private async flush(): Promise<void> {
     const batch = this.queue.splice(0, MAX_BATCH);
     // Two or more writes of a kind that one statement can make go together; the rest as before.
-    const kinds = new Map<string, Pending[]>();
+    const kinds = new Map<Together<unknown>["all"], Pending[]>();
     for (const item of batch) {
-      if (item.together) kinds.set(item.together.key, [...(kinds.get(item.together.key) ?? []), item]);
+      if (item.together) kinds.set(item.together.all, [...(kinds.get(item.together.all) ?? []), item]);
     }
     const together = [...kinds.values()].filter((items) => items.length > 1);
     const joined = new Set(together.flat());

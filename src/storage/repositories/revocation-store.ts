@@ -13,6 +13,19 @@ import type { Database } from "../schema.js";
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit, withAudit } from "./audit-store.js";
 
+/** The block on a key, if any (also read by the certificate store when the database refuses one). */
+export async function blockedKey(db: Kysely<Database>, spkiSha256: string): Promise<BlockedKey | undefined> {
+  const row = await db.selectFrom("blocked_keys").selectAll().where("spki_sha256", "=", spkiSha256).executeTakeFirst();
+  return (
+    row && {
+      spkiSha256: row.spki_sha256,
+      reason: row.reason,
+      blockedAt: new Date(row.blocked_at),
+      blockedBy: row.blocked_by,
+    }
+  );
+}
+
 const CERTIFICATE_HOLD = 6;
 
 interface RevokedRow {
@@ -122,20 +135,8 @@ export class SqlRevocationStore implements RevocationStore {
     );
   }
 
-  async isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined> {
-    const row = await this.db
-      .selectFrom("blocked_keys")
-      .selectAll()
-      .where("spki_sha256", "=", spkiSha256)
-      .executeTakeFirst();
-    return (
-      row && {
-        spkiSha256: row.spki_sha256,
-        reason: row.reason,
-        blockedAt: new Date(row.blocked_at),
-        blockedBy: row.blocked_by,
-      }
-    );
+  isKeyBlocked(spkiSha256: string): Promise<BlockedKey | undefined> {
+    return blockedKey(this.db, spkiSha256);
   }
 
   async unexpiredWithKey(spkiSha256: string, now: Date): Promise<string[]> {

@@ -43,17 +43,43 @@ function instanceEnv(state) {
   };
 }
 
-async function waitReady(url, seconds = 30) {
+/**
+ * Waits for an instance's /ready. Under load (three instances starting on two cores next to other
+ * work) start-up has taken over 30 s, so the wait is 90 s; an instance that exits is reported at
+ * once, and a timeout says what /ready last answered and what the instance last logged.
+ */
+async function waitReady(url, n, seconds = Number(process.env.KEYWARD_FLEET_READY_SECONDS ?? 90)) {
   const until = Date.now() + seconds * 1000;
+  let last = "no answer";
   while (Date.now() < until) {
     try {
-      if ((await fetch(`${url}/ready`)).ok) return;
-    } catch {
-      // not up yet
+      const res = await fetch(`${url}/ready`);
+      if (res.ok) return;
+      last = `${res.status} ${(await res.text()).slice(0, 300)}`;
+    } catch (error) {
+      last = `no answer (${error.cause?.code ?? error.message})`;
     }
+    if (n !== undefined && !alive(n)) fail(`instance ${n} (${url}) exited while starting:\n${logTail(n)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  fail(`${url} did not become ready in ${seconds} s`);
+  fail(`${url} did not become ready in ${seconds} s; /ready: ${last}${n === undefined ? "" : `\n${logTail(n)}`}`);
+}
+
+function alive(n) {
+  try {
+    process.kill(Number(readFileSync(join(dir, `keyward-${n}.pid`), "utf8")), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function logTail(n, lines = 15) {
+  try {
+    return readFileSync(join(dir, "logs", `keyward-${n}.log`), "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
 }
 
 function startInstance(state, n) {
@@ -130,7 +156,7 @@ async function start() {
   writeFileSync(join(dir, "nginx.conf"), nginxConf(state));
   execFileSync("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: "inherit" });
   writeFileSync(statePath, JSON.stringify(state, null, 2));
-  for (const url of state.instances) await waitReady(url);
+  for (const [i, url] of state.instances.entries()) await waitReady(url, i + 1);
   await waitReady(state.url);
   log(`fleet of ${instances} behind nginx at ${state.url} (instances: ${state.instances.join(", ")})`);
   process.stdout.write(`${JSON.stringify(state)}\n`);
@@ -144,7 +170,7 @@ function loadState() {
 async function restart(n) {
   const state = loadState();
   if (!(n >= 1 && n <= state.ports.length)) fail(`no instance ${n}`);
-  await waitReady(startInstance(state, n));
+  await waitReady(startInstance(state, n), n);
   log(`instance ${n} is serving again`);
 }
 

@@ -22,7 +22,7 @@ import { VERSION } from "../version.js";
 interface AppOwnDeps {
   /** Whether this instance can serve: every capability checked (public: ok/failing per component). */
   readiness(): Promise<Readiness>;
-  metrics: Pick<Metrics, "render">;
+  metrics: Pick<Metrics, "render" | "httpRequestSeconds">;
   revokedKeys: Pick<RevokedKeyList, "current">;
   users: Pick<UserService, "login" | "throttled">;
 }
@@ -42,7 +42,7 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use(requestId());
-  app.use(accessLog(logger));
+  app.use(accessLog(logger, deps.metrics));
 
   app.get("/health", (_req, res) => {
     res.json({ status: "ok", version: VERSION });

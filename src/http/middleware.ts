@@ -24,11 +24,18 @@ export function requestIdFor(incoming: string | undefined): string {
   return incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
 }
 
-export function accessLog(logger: Logger): RequestHandler {
+/**
+ * One log line per request, and its latency by route pattern in /metrics: the pattern, never the
+ * path (serials and ids would make every request a new series); "(no route)" when none matched
+ * (404s, and requests refused before their route, e.g. without a token).
+ */
+export function accessLog(logger: Logger, metrics?: Pick<Metrics, "httpRequestSeconds">): RequestHandler {
   return (req, res, next) => {
     const start = process.hrtime.bigint();
     res.on("finish", () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : "(no route)";
+      metrics?.httpRequestSeconds.observe({ route, method: req.method, status: String(res.statusCode) }, ms / 1000);
       // The path only: query strings and bodies may carry data that does not belong in logs.
       logger.info(
         {

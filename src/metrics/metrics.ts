@@ -138,7 +138,7 @@ export class Metrics {
     });
     this.httpRequestSeconds = new Histogram({
       name: "keyward_http_request_duration_seconds",
-      help: "HTTP request latency, by route pattern, method and status code.",
+      help: "HTTP request latency, by route pattern, method and status code (OCSP: keyward_ocsp_requests_total).",
       labelNames: ["route", "method", "status"] as const,
       buckets: HTTP_BUCKETS,
       registers,

@@ -42,6 +42,8 @@ describe("monitoring", () => {
     const plaintext = Buffer.from("x").toString("base64");
     expect((await kw.api(`/api/v1/keys/${key.id}/encrypt`, { body: { plaintext } })).status).toBe(200);
 
+    expect((await fetch(`${kw.url}/no-such-page/${serials[1]}`)).status).toBe(404);
+
     const res = await fetch(`${kw.url}/metrics`);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
@@ -57,6 +59,21 @@ describe("monitoring", () => {
     // Three issues in a minute against a limit of two: one anomaly, logged in the audit trail too.
     expect(sample(text, "keyward_anomalies_total", 'operation="certificate.issue"')).toBe(1);
     expect(sample(text, "keyward_key_operations_total", 'operation="encrypt"')).toBe(1);
+    // Request latency by route pattern (never the path: serials and ids would be unbounded labels).
+    expect(
+      sample(text, "keyward_http_request_duration_seconds_count", 'route="/api/v1/certificates",method="POST",status="201"'),
+    ).toBe(3);
+    expect(
+      sample(
+        text,
+        "keyward_http_request_duration_seconds_count",
+        'route="/api/v1/certificates/:serial/revoke",method="POST",status="200"',
+      ),
+    ).toBe(1);
+    expect(
+      sample(text, "keyward_http_request_duration_seconds_count", 'route="(no route)",method="GET",status="404"'),
+    ).toBe(1);
+    expect(text).not.toContain(`route="/api/v1/certificates/${serials[0]}`);
     // The public endpoint names neither keys nor people (issue 22) unless monitoring.detailedLabels.
     expect(text).not.toContain(key.id);
     expect(text).not.toContain("test-admin");

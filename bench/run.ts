@@ -25,7 +25,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import Database from "better-sqlite3";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import autocannon from "autocannon";
 import acme from "acme-client";
 import { createServer } from "node:http";
@@ -38,6 +38,7 @@ import { spkiFromDer } from "../src/pki/spki.js";
 import type { SigningAlgorithm } from "../src/pki/key-types.js";
 import { createTestToken } from "../test/helpers/softhsm.js";
 import { scaleFigures } from "./scale.js";
+import { acmeRequestCosts } from "./acme-costs.js";
 import { addCustodians, backupDrill } from "./backup-drill.js";
 import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
@@ -891,10 +892,49 @@ async function acmeRates(): Promise<void> {
               ])
             : [0, 0];
         const [s0, c0] = await statements();
+        const routes0 = target.url ? await requestsByRoute(target.url) : new Map<string, number>();
         results.set(`lego ${target.name}`, await certRate(8, target.pid, lego));
         const [s1, c1] = await statements();
-        if (target.url)
-          record("ACME lego x8: Keyward's database statements per certificate", (s1! - s0!) / (c1! - c0!), "stmt/cert");
+        if (target.url) {
+          const certificates = c1! - c0!;
+          record(
+            "ACME lego x8: Keyward's database statements per certificate",
+            (s1! - s0!) / certificates,
+            "stmt/cert",
+          );
+          // Which requests a certificate takes (polls included): keyward_http_request_duration_seconds.
+          for (const [route, n] of await requestsByRoute(target.url)) {
+            const per = (n - (routes0.get(route) ?? 0)) / certificates;
+            if (per >= 0.05 && route.includes("/acme/"))
+              record(`  lego requests per certificate: ${route}`, per, "req/cert");
+          }
+          // Each of those request types on its own: the server's CPU per request.
+          const costs = await acmeRequestCosts({
+            directory: target.directory,
+            pid: target.pid,
+            tokens,
+            domain: `costs.${target.slug}.example.com`,
+            cpuMs,
+            perAccount: 30,
+          });
+          for (const { request, cpuUs } of costs) record(`  Keyward CPU per request, alone: ${request}`, cpuUs, "µs");
+          const fsyncs = await fsyncsPerCertificate(target.pid, target.url, async () => {
+            await Promise.all(
+              Array.from({ length: 8 }, async (_, w) => {
+                for (let n = 0; n < 3; n++) await lego(w, 1000 + n);
+              }),
+            );
+          });
+          if (fsyncs !== undefined)
+            record("ACME lego x8: fsync + fdatasync per certificate (strace)", fsyncs, "fsync/cert");
+          // lego's seven: every type above but the order poll, which lego does not need here.
+          const seven = costs.filter((c) => !c.request.startsWith("POST /acme/order/:id (")).map((c) => c.cpuUs);
+          record(
+            "  the seven requests of a lego certificate, alone, summed",
+            seven.reduce((a, b) => a + b, 0),
+            "µs",
+          );
+        }
 
         const agent = target.caFile ? new https.Agent({ ca: readFileSync(target.caFile) }) : undefined;
         acme.axios.defaults.httpsAgent = agent;
@@ -1162,6 +1202,51 @@ async function deploymentRates(url: string, admin: string, dir: string): Promise
 }
 
 /** A counter's value from a server's /metrics (summed over its label sets). */
+/**
+ * The server's fsync and fdatasync calls per certificate issued while `work` runs, counted by
+ * strace (a separate pass: tracing slows the server, so no CPU figure is read here). On SQLite
+ * each durable commit is one fsync of the write-ahead log; relaxed writes (nonces, counters) none.
+ * Undefined when strace is missing or may not attach.
+ */
+async function fsyncsPerCertificate(pid: number, url: string, work: () => Promise<void>): Promise<number | undefined> {
+  const out = join(mkdtempSync(join(tmpdir(), "keyward-bench-strace-")), "summary");
+  const tracer = spawn("strace", ["-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out, "-p", String(pid)], {
+    stdio: "ignore",
+  });
+  const started = await new Promise<boolean>((ok) => {
+    tracer.once("error", () => ok(false));
+    setTimeout(() => ok(tracer.exitCode === null), 500);
+  });
+  if (!started) return undefined;
+  const issued0 = await scrape(url, "keyward_certificates_issued_total");
+  await work();
+  const certificates = (await scrape(url, "keyward_certificates_issued_total")) - issued0;
+  await new Promise((exited) => {
+    tracer.once("exit", exited);
+    tracer.kill("SIGINT");
+  });
+  let calls = 0;
+  for (const line of readFileSync(out, "utf8").split("\n")) {
+    const match = line.match(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(fsync|fdatasync)$/);
+    if (match) calls += Number(match[1]);
+  }
+  rmSync(dirname(out), { recursive: true, force: true });
+  return certificates > 0 ? calls / certificates : undefined;
+}
+
+/** Requests served so far by route and method ("POST /acme/authz/:id"), summed over statuses. */
+async function requestsByRoute(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(
+    /^keyward_http_request_duration_seconds_count\{route="([^"]*)",method="([^"]*)",status="\d+"\} (\d+)$/gm,
+  )) {
+    const key = `${match[2]} ${match[1]}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(match[3]));
+  }
+  return counts;
+}
+
 async function scrape(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;

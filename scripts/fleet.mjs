@@ -76,7 +76,11 @@ function alive(n) {
 
 function logTail(n, lines = 15) {
   try {
-    return readFileSync(join(dir, "logs", `keyward-${n}.log`), "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return readFileSync(join(dir, "logs", `keyward-${n}.log`), "utf8")
+      .trimEnd()
+      .split("\n")
+      .slice(-lines)
+      .join("\n");
   } catch {
     return "(no log)";
   }

@@ -61,7 +61,11 @@ describe("monitoring", () => {
     expect(sample(text, "keyward_key_operations_total", 'operation="encrypt"')).toBe(1);
     // Request latency by route pattern (never the path: serials and ids would be unbounded labels).
     expect(
-      sample(text, "keyward_http_request_duration_seconds_count", 'route="/api/v1/certificates",method="POST",status="201"'),
+      sample(
+        text,
+        "keyward_http_request_duration_seconds_count",
+        'route="/api/v1/certificates",method="POST",status="201"',
+      ),
     ).toBe(3);
     expect(
       sample(

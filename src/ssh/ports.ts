@@ -48,7 +48,10 @@ export interface StoredKrl {
 
 /** What the SSH CA stores; implemented in src/storage. */
 export interface SshStore {
-  /** The intent with its audit event, in one transaction; a serial already used is a conflict. */
+  /**
+   * The intent with its audit event, in one transaction; a serial already used is a conflict, a
+   * blocked key a BlockedKeyError (the database refuses it, migration 0029).
+   */
   recordIntent(record: SshCertificateRecord, audit: AuditEvent): Promise<void>;
   markIssued(serial: string, certificate: Buffer): Promise<void>;
   markFailed(serial: string): Promise<void>;
@@ -67,8 +70,6 @@ export interface SshStore {
   revokedUnexpired(now: Date): Promise<{ type: SshCertType; serial: string }[]>;
   /** Key blobs of our certificates whose key is blocked (keyCompromise, here or on an X.509 certificate). */
   blockedKeyBlobs(): Promise<Buffer[]>;
-  /** Whether the key (SPKI SHA-256) is blocked. */
-  isBlocked(spkiSha256: string): Promise<boolean>;
   currentKrl(): Promise<StoredKrl | undefined>;
   /** Stores a KRL unless one of that version exists (another instance was first): false then. */
   storeKrl(krl: StoredKrl): Promise<boolean>;

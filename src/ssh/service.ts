@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import type { SshProfile } from "../config/schema.js";
-import { ConflictError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
+import { BlockedKeyError, ConflictError, KeywardError, NotFoundError, PolicyError } from "../errors/index.js";
 import type { KeyType } from "../pki/key-types.js";
 import { spkiSha256Hex } from "../pki/spki.js";
 import type { SshAuthority, SshCaKeyRecord } from "../signer/index.js";
@@ -112,8 +112,6 @@ export class SshService {
     const key = parsePublicKeyLine(request.publicKey);
     const decision = decideSsh(request, key, requester, this.deps.settings.profiles);
     const spkiSha256 = spkiSha256Hex(key.spki);
-    if (await this.deps.store.isBlocked(spkiSha256))
-      throw new PolicyError(`publicKey: this key (${key.fingerprint}) is blocked after a key compromise`);
 
     const ca = await this.deps.authority.caKey(request.type);
     const now = this.deps.clock.now();
@@ -156,24 +154,32 @@ export class SshService {
       revocationReason: null,
     };
     // Record, then sign: a crash in between leaves an intent, never a certificate storage does not know.
-    await this.deps.store.recordIntent(record, {
-      action: "ssh.sign",
-      actor,
-      target: { type: "ssh-certificate", id: record.serial },
-      outcome: "success",
-      details: {
-        type: request.type,
-        profile: decision.profile,
-        keyId,
-        principals: decision.principals,
-        fingerprint: key.fingerprint,
-        validBefore: validBefore.toISOString(),
-        ...(Object.keys(decision.criticalOptions).length
-          ? { criticalOptions: Object.keys(decision.criticalOptions) }
-          : {}),
-      },
-      at: now,
-    });
+    // The database refuses the intent of a blocked key (migration 0029): no read precedes it.
+    const refusedIfBlocked = (error: unknown) => {
+      if (error instanceof BlockedKeyError)
+        throw new PolicyError(`publicKey: this key (${key.fingerprint}) is blocked after a key compromise`);
+      throw error;
+    };
+    await this.deps.store
+      .recordIntent(record, {
+        action: "ssh.sign",
+        actor,
+        target: { type: "ssh-certificate", id: record.serial },
+        outcome: "success",
+        details: {
+          type: request.type,
+          profile: decision.profile,
+          keyId,
+          principals: decision.principals,
+          fingerprint: key.fingerprint,
+          validBefore: validBefore.toISOString(),
+          ...(Object.keys(decision.criticalOptions).length
+            ? { criticalOptions: Object.keys(decision.criticalOptions) }
+            : {}),
+        },
+        at: now,
+      })
+      .catch(refusedIfBlocked);
     let certificate: Buffer;
     try {
       const signature = encodeSignature(ca.keyType, await this.deps.authority.sign(prepared));

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/index.js";
-import { ConflictError } from "../../src/errors/index.js";
+import { BlockedKeyError, ConflictError } from "../../src/errors/index.js";
 import type { SshCertificateRecord } from "../../src/ssh/index.js";
 import { openDatabase, SqlAuditStore, SqlSshStore } from "../../src/storage/index.js";
 import { testDatabases } from "../helpers/engines.js";
@@ -96,14 +96,19 @@ describe.each(["sqlite", "postgres"] as const)("SqlSshStore on %s", (engine) => 
       const page2 = await store.list({ now, limit: 2, after: page1[1]!.serial });
       expect([...page1, ...page2].map((r) => r.serial).sort()).toEqual(["18446744073709551611", "2", "3", "4"].sort());
 
-      expect(await store.isBlocked(compromisedKey)).toBe(false);
       const revoked = await store.revoke(
         { keyId: "batch" },
         { at: now, reason: "keyCompromise", blockKey: true, by: "tester" },
         (serials) => ({ ...ev("ssh.revoke"), details: { serials } }),
       );
       expect(revoked.sort()).toEqual(["2", "3"]);
-      expect(await store.isBlocked(compromisedKey)).toBe(true);
+      // The database now refuses a new intent for the key (migration 0029), writing nothing.
+      const refused = await store
+        .recordIntent(cert("9", { spkiSha256: compromisedKey }), ev("ssh.sign"))
+        .catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(BlockedKeyError);
+      expect((refused as BlockedKeyError).blocked).toMatchObject({ reason: "keyCompromise" });
+      expect(await store.get("9")).toBeUndefined();
       expect(await store.blockedKeyBlobs()).toEqual([shared]);
       expect((await store.revokedUnexpired(now)).map((r) => r.serial).sort()).toEqual(["2", "3"]);
       // Nothing left to revoke: no rows, no audit event.

@@ -14,7 +14,7 @@ import { BlockedKeyError, DuplicateSerialError } from "../../errors/index.js";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
-import { isUniqueViolation } from "./unique.js";
+import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 
 /** PostgreSQL: intents ready together, in one statement with their audit events. */
 async function recordIntentsTogether(db: Kysely<Database>, items: unknown[]): Promise<undefined[]> {
@@ -50,13 +50,6 @@ async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promi
   return issued.map(({ serial }) =>
     done.has(serial) ? undefined : new StorageError(`certificate ${serial} is not a pending intent`),
   );
-}
-
-/** Migration 0028's trigger refused an intent: its key is in blocked_keys. */
-function isBlockedKeyRefusal(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (code === "KW001") return true;
-  return code === "SQLITE_CONSTRAINT_TRIGGER" && String(message).includes("keyward: the key is blocked");
 }
 
 function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {

@@ -1,13 +1,14 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { AuditEvent } from "../../audit/index.js";
-import { ConflictError } from "../../errors/index.js";
+import { BlockedKeyError, ConflictError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { SshCaKeyRecord, SshCaKeyStore } from "../../signer/index.js";
 import type { SshCertificateFilter, SshCertificateRecord, SshStore, StoredKrl } from "../../ssh/index.js";
 import { GroupCommit } from "../group-commit.js";
 import type { Database, SshCertificatesTable } from "../schema.js";
 import { appendAudit, withAudit } from "./audit-store.js";
-import { isUniqueViolation } from "./unique.js";
+import { blockedKey } from "./revocation-store.js";
+import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 
 function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
   return {
@@ -103,6 +104,10 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new ConflictError(`SSH certificate serial ${r.serial} is already used`);
+      if (isBlockedKeyRefusal(error)) {
+        const block = await blockedKey(this.db, r.spkiSha256);
+        throw new BlockedKeyError(r.spkiSha256, block && { reason: block.reason, blockedAt: block.blockedAt });
+      }
       throw error;
     }
   }
@@ -215,15 +220,6 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
       .distinct()
       .execute();
     return rows.map((r) => Buffer.from(r.public_key));
-  }
-
-  async isBlocked(spkiSha256: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom("blocked_keys")
-      .select("spki_sha256")
-      .where("spki_sha256", "=", spkiSha256)
-      .executeTakeFirst();
-    return row !== undefined;
   }
 
   async currentKrl(): Promise<StoredKrl | undefined> {

@@ -4,6 +4,7 @@ import type { AuditEvent } from "../../src/audit/index.js";
 import { BlockedKeyError, ConflictError } from "../../src/errors/index.js";
 import type { SshCertificateRecord } from "../../src/ssh/index.js";
 import { openDatabase, SqlAuditStore, SqlSshStore } from "../../src/storage/index.js";
+import { verifyChain } from "../helpers/audit-chain.js";
 import { testDatabases } from "../helpers/engines.js";
 
 /** The SSH store's contract on both engines (DESIGN.md §7). */
@@ -109,6 +110,28 @@ describe.each(["sqlite", "postgres"] as const)("SqlSshStore on %s", (engine) => 
       expect(refused).toBeInstanceOf(BlockedKeyError);
       expect((refused as BlockedKeyError).blocked).toMatchObject({ reason: "keyCompromise" });
       expect(await store.get("9")).toBeUndefined();
+      // Intents started together share group commit's batch (one statement on PostgreSQL): the
+      // blocked one fails alone, the others are recorded with their audit events.
+      const together = await Promise.allSettled(
+        ["10", "11", "12"].map((serial) =>
+          store.recordIntent(cert(serial, serial === "11" ? { spkiSha256: compromisedKey } : {}), {
+            ...ev("ssh.sign"),
+            target: { type: "ssh-certificate", id: serial },
+          }),
+        ),
+      );
+      expect(together.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect((together[1] as PromiseRejectedResult).reason).toBeInstanceOf(BlockedKeyError);
+      const audit = new SqlAuditStore(database.db);
+      for (const [serial, recorded] of [
+        ["10", true],
+        ["11", false],
+        ["12", true],
+      ] as const) {
+        expect((await store.get(serial))?.status).toBe(recorded ? "pending" : undefined);
+        expect(await audit.search({ targetId: serial, limit: 10 })).toHaveLength(recorded ? 1 : 0);
+      }
+      expect((await verifyChain(audit, await audit.head())).ok).toBe(true);
       expect(await store.blockedKeyBlobs()).toEqual([shared]);
       expect((await store.revokedUnexpired(now)).map((r) => r.serial).sort()).toEqual(["2", "3"]);
       // Nothing left to revoke: no rows, no audit event.

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
-import { type AuditEvent, verifyAuditLog } from "../../src/audit/index.js";
+import type { AuditEvent } from "../../src/audit/index.js";
 import { explicit, sequence, smallInteger, unsignedInteger } from "../../src/pki/der.js";
 import type { CertificateRecord } from "../../src/issuance/index.js";
 import { BlockedKeyError, DuplicateSerialError } from "../../src/errors/index.js";
@@ -28,6 +28,7 @@ import {
   type SnapshotChunk,
   withSnapshot,
 } from "../../src/storage/snapshot.js";
+import { verifyChain } from "../helpers/audit-chain.js";
 import { testDatabases } from "../helpers/engines.js";
 
 /** The same contract on both engines (DESIGN.md §7); PostgreSQL gets a schema of its own per run. */
@@ -48,18 +49,6 @@ const ev = (action: string): AuditEvent => ({
   outcome: "success",
   at: at("2026-12-01T00:00:00.000Z"),
 });
-
-/** The chain's hashes and sequence, read page by page (no tree heads: these tests sign none). */
-const verifyChain = (audit: SqlAuditStore, head: { seq: number; hash: string }, pageSize = 7) =>
-  verifyAuditLog({
-    page: (after) => audit.page(after, pageSize),
-    head,
-    treeHeads: [],
-    leavesOf: async () => undefined,
-    checkSignature: async () => true,
-    now: new Date(0),
-    maxUncoveredMs: 1000,
-  });
 
 function ca(id: string, kind: CaRecord["kind"], parentId: string | null, isDefault = false): CaRecord {
   return {

@@ -254,6 +254,18 @@ export async function appendAllIfHeadIs(
   return hit;
 }
 
+/**
+ * Group commit's `together` for writes made by appendAudit's `alongside` (certificate and SSH
+ * certificate intents) on PostgreSQL: the rows ready together, in one statement with their audit
+ * events. A head that moved (another instance appended) wrote nothing: group commit then appends
+ * them in a transaction instead, as it would have without this.
+ */
+export async function appendTogether(db: Kysely<Database>, items: unknown[]): Promise<undefined[]> {
+  const entries = items as { event: AuditEvent; alongside: AlongsideRow }[];
+  if (!(await appendAllIfHeadIs(db, entries))) throw new Error("the audit head is not where this process left it");
+  return entries.map(() => undefined);
+}
+
 /** Runs `work` and appends its event in one transaction; `event` may depend on the work's result. */
 export function withAudit<T>(
   db: Kysely<Database>,

@@ -1,7 +1,7 @@
 import type { AuditEvent } from "../../audit/index.js";
 import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
-import { type AlongsideRow, appendAllIfHeadIs, appendAudit, withAudit } from "./audit-store.js";
+import { type AlongsideRow, appendAudit, appendTogether, withAudit } from "./audit-store.js";
 import { blockedKey, saveOcspResponse } from "./revocation-store.js";
 import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type {
@@ -15,15 +15,6 @@ import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
-
-/** PostgreSQL: intents ready together, in one statement with their audit events. */
-async function recordIntentsTogether(db: Kysely<Database>, items: unknown[]): Promise<undefined[]> {
-  const entries = items as { event: AuditEvent; alongside: AlongsideRow }[];
-  // A head that moved (another instance appended) wrote nothing: group commit appends them in a
-  // transaction instead, as it would have without this.
-  if (!(await appendAllIfHeadIs(db, entries))) throw new Error("the audit head is not where this process left it");
-  return entries.map(() => undefined);
-}
 
 /**
  * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
@@ -117,7 +108,7 @@ export class SqlCertificateStore implements CertificateStore {
         postgres
           ? {
               alone: true,
-              together: { item: { event: audit, alongside }, all: recordIntentsTogether },
+              together: { item: { event: audit, alongside }, all: appendTogether },
             }
           : {},
       );

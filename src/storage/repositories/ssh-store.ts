@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from "kysely";
+import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type { AuditEvent } from "../../audit/index.js";
 import { BlockedKeyError, ConflictError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
@@ -6,7 +6,7 @@ import type { SshCaKeyRecord, SshCaKeyStore } from "../../signer/index.js";
 import type { SshCertificateFilter, SshCertificateRecord, SshStore, StoredKrl } from "../../ssh/index.js";
 import { GroupCommit } from "../group-commit.js";
 import type { Database, SshCertificatesTable } from "../schema.js";
-import { appendAudit, withAudit } from "./audit-store.js";
+import { type AlongsideRow, appendAudit, appendTogether, withAudit } from "./audit-store.js";
 import { blockedKey } from "./revocation-store.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 
@@ -37,9 +37,11 @@ function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
 export class SqlSshStore implements SshStore, SshCaKeyStore {
   /** A signature's two writes are group-committed, as X.509 issuance's: concurrent signings share fsyncs. */
   private readonly writes: GroupCommit;
+  private readonly postgres: boolean;
 
   constructor(private readonly db: Kysely<Database>) {
     this.writes = new GroupCommit(db);
+    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   }
 
   async sshCaKeys(): Promise<SshCaKeyRecord[]> {
@@ -75,33 +77,38 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
   }
 
   async recordIntent(r: SshCertificateRecord, audit: AuditEvent): Promise<void> {
+    // As X.509 intents (certificate-store.ts): on PostgreSQL the intent goes in its audit event's
+    // statement, autocommitted when alone, and intents ready together in one statement.
+    const alongside: AlongsideRow = {
+      into: "ssh_certificates",
+      row: {
+        serial: r.serial,
+        type: r.type,
+        key_id: r.keyId,
+        principals: JSON.stringify(r.principals),
+        profile: r.profile,
+        key_algorithm: r.keyAlgorithm,
+        fingerprint: r.fingerprint,
+        spki_sha256: r.spkiSha256,
+        public_key: r.publicKey,
+        valid_after: r.validAfter.toISOString(),
+        valid_before: r.validBefore.toISOString(),
+        status: "pending",
+        body: r.body,
+        certificate: null,
+        requested_by: r.requestedBy,
+        created_at: r.createdAt.toISOString(),
+        revoked_at: null,
+        revocation_reason: null,
+      },
+    };
     try {
-      await this.writes.run(async (tx) => {
-        await tx
-          .insertInto("ssh_certificates")
-          .values({
-            serial: r.serial,
-            type: r.type,
-            key_id: r.keyId,
-            principals: JSON.stringify(r.principals),
-            profile: r.profile,
-            key_algorithm: r.keyAlgorithm,
-            fingerprint: r.fingerprint,
-            spki_sha256: r.spkiSha256,
-            public_key: r.publicKey,
-            valid_after: r.validAfter.toISOString(),
-            valid_before: r.validBefore.toISOString(),
-            status: "pending",
-            body: r.body,
-            certificate: null,
-            requested_by: r.requestedBy,
-            created_at: r.createdAt.toISOString(),
-            revoked_at: null,
-            revocation_reason: null,
-          })
-          .execute();
-        await appendAudit(tx, audit);
-      });
+      await this.writes.run<void>(
+        async (tx) => {
+          await appendAudit(tx, audit, alongside);
+        },
+        this.postgres ? { alone: true, together: { item: { event: audit, alongside }, all: appendTogether } } : {},
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw new ConflictError(`SSH certificate serial ${r.serial} is already used`);
       if (isBlockedKeyRefusal(error)) {
@@ -113,13 +120,16 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
   }
 
   async markIssued(serial: string, certificate: Buffer): Promise<void> {
-    await this.writes.run((tx) =>
-      tx
-        .updateTable("ssh_certificates")
-        .set({ status: "valid", certificate })
-        .where("serial", "=", serial)
-        .where("status", "=", "pending")
-        .execute(),
+    await this.writes.run(
+      (tx) =>
+        tx
+          .updateTable("ssh_certificates")
+          .set({ status: "valid", certificate })
+          .where("serial", "=", serial)
+          .where("status", "=", "pending")
+          .execute(),
+      // One statement: atomic without a transaction, so alone it needs no BEGIN and COMMIT.
+      { alone: this.postgres },
     );
   }
 

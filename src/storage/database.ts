@@ -161,13 +161,23 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
       });
     }
   }
+  const searchPath = schema ? `-c search_path=${schema}` : "";
   const pool = new pg.Pool({
     Client: CountingClient,
     connectionString: parsed.toString(),
     max: 10,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(schema ? { options: searchPath } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Relaxed writes (relaxed.ts) on sessions that commit without waiting for the WAL flush: each is
+  // one autocommitted statement, one round trip, where BEGIN, SET LOCAL and COMMIT around it made four.
+  const relaxedPool = new pg.Pool({
+    Client: CountingClient,
+    connectionString: parsed.toString(),
+    max: 4,
+    options: `-c synchronous_commit=off ${searchPath}`.trim(),
+  });
+  const relaxedDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxedPool }) });
   try {
     if (schema) {
       // Instances starting together race to create the schema; losing that race is fine.
@@ -179,15 +189,17 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
         });
     }
   } catch (error) {
-    await db.destroy();
+    await Promise.all([db.destroy(), relaxedDb.destroy()]);
     throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);
   }
   return {
     db,
     dialect: "postgres",
-    relaxed: relaxedPostgres(db),
+    relaxed: relaxedPostgres(relaxedDb),
     ...(schema ? { schema } : {}),
     statements: counter.read,
-    close: () => db.destroy(),
+    close: async () => {
+      await Promise.all([db.destroy(), relaxedDb.destroy()]);
+    },
   };
 }

@@ -566,6 +566,18 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
         : sql<{ synchronous_commit: string }>`show synchronous_commit`;
     const [setting] = (await durability.execute(opened.db)).rows;
     expect(Object.values(setting!)[0]).toBe(opened.dialect === "sqlite" ? 2 : "on");
+    if (opened.dialect === "postgres") {
+      // A relaxed write is one round trip: its session does not wait for the WAL flush, so no
+      // BEGIN, SET LOCAL or COMMIT goes around it; what it wrote is visible to every session at once.
+      const before = opened.statements();
+      await nonces.save("n-one-trip", new Date(now.getTime() + 60_000));
+      expect(opened.statements() - before).toBe(1);
+      const relaxedSetting = await opened.relaxed((db) =>
+        sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(db),
+      );
+      expect(relaxedSetting.rows[0]?.synchronous_commit).toBe("off");
+      expect(await nonces.consume("n-one-trip", now)).toBe(true);
+    }
   });
 
   it("keeps one ACME account per key even when two create it at once", async () => {

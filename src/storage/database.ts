@@ -6,7 +6,7 @@ import pg from "pg";
 import { StorageError } from "../errors/index.js";
 import { type Dialect, migrations } from "./migrations/index.js";
 import { isStalePlan, StatementNames } from "./prepared-statements.js";
-import { type RelaxedWriter, relaxedPostgres, relaxedSqlite } from "./relaxed.js";
+import { type RelaxedWriter, relaxedPostgres, relaxedPostgresPooled, relaxedSqlite } from "./relaxed.js";
 import type { Database } from "./schema.js";
 
 export interface OpenDatabase {
@@ -170,14 +170,20 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   // Relaxed writes (relaxed.ts) on sessions that commit without waiting for the WAL flush: each is
-  // one autocommitted statement, one round trip, where BEGIN, SET LOCAL and COMMIT around it made four.
-  const relaxedPool = new pg.Pool({
-    Client: CountingClient,
-    connectionString: parsed.toString(),
-    max: 4,
-    options: `-c synchronous_commit=off ${searchPath}`.trim(),
-  });
-  const relaxedDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: relaxedPool }) });
+  // one autocommitted statement, one round trip, where BEGIN, SET LOCAL and COMMIT around it made
+  // four. Not behind a transaction pooler (`prepared=false`), where sessions are shared.
+  const relaxedDb = prepared
+    ? new Kysely<Database>({
+        dialect: new PostgresDialect({
+          pool: new pg.Pool({
+            Client: CountingClient,
+            connectionString: parsed.toString(),
+            max: 4,
+            options: `-c synchronous_commit=off ${searchPath}`.trim(),
+          }),
+        }),
+      })
+    : undefined;
   try {
     if (schema) {
       // Instances starting together race to create the schema; losing that race is fine.
@@ -189,17 +195,17 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
         });
     }
   } catch (error) {
-    await Promise.all([db.destroy(), relaxedDb.destroy()]);
+    await Promise.all([db.destroy(), relaxedDb?.destroy()]);
     throw new StorageError(`cannot connect to PostgreSQL: ${(error as Error).message}`, error);
   }
   return {
     db,
     dialect: "postgres",
-    relaxed: relaxedPostgres(relaxedDb),
+    relaxed: relaxedDb ? relaxedPostgres(relaxedDb) : relaxedPostgresPooled(db),
     ...(schema ? { schema } : {}),
     statements: counter.read,
     close: async () => {
-      await Promise.all([db.destroy(), relaxedDb.destroy()]);
+      await Promise.all([db.destroy(), relaxedDb?.destroy()]);
     },
   };
 }

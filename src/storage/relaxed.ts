@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "./schema.js";
 
 /**
@@ -19,6 +19,19 @@ export type RelaxedWriter = <T>(work: (db: Kysely<Database>) => Promise<T>) => P
  */
 export function relaxedPostgres(relaxedDb: Kysely<Database>): RelaxedWriter {
   return (work) => work(relaxedDb);
+}
+
+/**
+ * PostgreSQL behind a pooler in transaction mode (`?prepared=false`): a session setting would
+ * reach other clients there, so the work runs in its own transaction with SET LOCAL (four round
+ * trips instead of one).
+ */
+export function relaxedPostgresPooled(db: Kysely<Database>): RelaxedWriter {
+  return (work) =>
+    db.transaction().execute(async (tx) => {
+      await sql`set local synchronous_commit = off`.execute(tx);
+      return work(tx);
+    });
 }
 
 /**

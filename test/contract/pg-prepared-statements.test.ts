@@ -91,6 +91,27 @@ describe("prepared statements on PostgreSQL", () => {
     expect(statements).toEqual([]);
   });
 
+  it("relaxed writes: one round trip on their own sessions; behind a pooler (prepared=false) SET LOCAL in a transaction", async () => {
+    const setting = (db: OpenDatabase) =>
+      db.relaxed(
+        async (q) =>
+          (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(q)).rows[0]!.s,
+      );
+    for (const [db, roundTrips] of [
+      [prepared, 1],
+      [unnamed, 4],
+    ] as const) {
+      expect(await setting(db)).toBe("off");
+      const before = db.statements();
+      await setting(db);
+      expect(db.statements() - before).toBe(roundTrips);
+      // Durable writes still wait for the WAL flush: the relaxed setting stays where it was set.
+      expect(
+        (await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(db.db)).rows[0]!.s,
+      ).toBe("on");
+    }
+  });
+
   it("a query prepared before a schema change still answers after it, with the new column", async () => {
     await onOneConnection(prepared.db, readProbe);
     // What a migration by another instance does: the prepared SELECT * now has another result type.

@@ -8,7 +8,7 @@ import type { Database } from "./schema.js";
  * blocking the event loop). A process crash loses nothing (the write is in the OS); only a power failure within the
  * moment before the next durable commit can, and every later durable commit flushes these too
  * (SQLite's write-ahead log and PostgreSQL's WAL are written in order). `work` is one statement:
- * on PostgreSQL it runs without a transaction around it.
+ * on PostgreSQL it usually runs without a transaction around it (relaxedPostgres).
  */
 export type RelaxedWriter = <T>(work: (db: Kysely<Database>) => Promise<T>) => Promise<T>;
 

@@ -1201,7 +1201,6 @@ async function deploymentRates(url: string, admin: string, dir: string): Promise
   return { issuance: issuance.rps, ocsp: ocsp.rps };
 }
 
-/** A counter's value from a server's /metrics (summed over its label sets). */
 /**
  * The server's fsync and fdatasync calls per certificate issued while `work` runs, counted by
  * strace (a separate pass: tracing slows the server, so no CPU figure is read here). On SQLite
@@ -1247,6 +1246,7 @@ async function requestsByRoute(url: string): Promise<Map<string, number>> {
   return counts;
 }
 
+/** A counter's value from a server's /metrics (summed over its label sets). */
 async function scrape(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;

@@ -2,7 +2,7 @@ import type { AuditEvent } from "../../audit/index.js";
 import type { PresignedOcspAnswer } from "../../issuance/ports.js";
 import { GroupCommit } from "../group-commit.js";
 import { type AlongsideRow, appendAudit, appendTogether, withAudit } from "./audit-store.js";
-import { blockedKey, saveOcspResponse } from "./revocation-store.js";
+import { blockedKeyError, saveOcspResponse } from "./revocation-store.js";
 import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type {
   CertificateFilter,
@@ -10,7 +10,7 @@ import type {
   CertificateRecord,
   CertificateStore,
 } from "../../issuance/ports.js";
-import { BlockedKeyError, DuplicateSerialError } from "../../errors/index.js";
+import { DuplicateSerialError } from "../../errors/index.js";
 import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
@@ -114,10 +114,7 @@ export class SqlCertificateStore implements CertificateStore {
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DuplicateSerialError(`serial ${intent.serial} already exists`);
-      if (isBlockedKeyRefusal(error)) {
-        const block = await blockedKey(this.db, intent.spkiSha256);
-        throw new BlockedKeyError(intent.spkiSha256, block && { reason: block.reason, blockedAt: block.blockedAt });
-      }
+      if (isBlockedKeyRefusal(error)) throw await blockedKeyError(this.db, intent.spkiSha256);
       throw new StorageError(`cannot record the certificate intent: ${(error as Error).message}`, error);
     }
   }

@@ -12,8 +12,9 @@ import { children, readElement } from "../../pki/der.js";
 import type { Database } from "../schema.js";
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit, withAudit } from "./audit-store.js";
+import { BlockedKeyError } from "../../errors/index.js";
 
-/** The block on a key, if any (also read by the certificate store when the database refuses one). */
+/** The block on a key, if any. */
 export async function blockedKey(db: Kysely<Database>, spkiSha256: string): Promise<BlockedKey | undefined> {
   const row = await db.selectFrom("blocked_keys").selectAll().where("spki_sha256", "=", spkiSha256).executeTakeFirst();
   return (
@@ -24,6 +25,15 @@ export async function blockedKey(db: Kysely<Database>, spkiSha256: string): Prom
       blockedBy: row.blocked_by,
     }
   );
+}
+
+/**
+ * What the stores throw when migration 0028's or 0029's trigger refused an intent: the key's block,
+ * read after the refusal (undefined only if it was lifted in between).
+ */
+export async function blockedKeyError(db: Kysely<Database>, spkiSha256: string): Promise<BlockedKeyError> {
+  const block = await blockedKey(db, spkiSha256);
+  return new BlockedKeyError(spkiSha256, block && { reason: block.reason, blockedAt: block.blockedAt });
 }
 
 const CERTIFICATE_HOLD = 6;

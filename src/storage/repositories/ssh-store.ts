@@ -1,13 +1,13 @@
 import { type Kysely, PostgresAdapter, type Selectable, sql } from "kysely";
 import type { AuditEvent } from "../../audit/index.js";
-import { BlockedKeyError, ConflictError } from "../../errors/index.js";
+import { ConflictError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { SshCaKeyRecord, SshCaKeyStore } from "../../signer/index.js";
 import type { SshCertificateFilter, SshCertificateRecord, SshStore, StoredKrl } from "../../ssh/index.js";
 import { GroupCommit } from "../group-commit.js";
 import type { Database, SshCertificatesTable } from "../schema.js";
 import { type AlongsideRow, appendAudit, appendTogether, withAudit } from "./audit-store.js";
-import { blockedKey } from "./revocation-store.js";
+import { blockedKeyError } from "./revocation-store.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 
 function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
@@ -111,10 +111,7 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
       );
     } catch (error) {
       if (isUniqueViolation(error)) throw new ConflictError(`SSH certificate serial ${r.serial} is already used`);
-      if (isBlockedKeyRefusal(error)) {
-        const block = await blockedKey(this.db, r.spkiSha256);
-        throw new BlockedKeyError(r.spkiSha256, block && { reason: block.reason, blockedAt: block.blockedAt });
-      }
+      if (isBlockedKeyRefusal(error)) throw await blockedKeyError(this.db, r.spkiSha256);
       throw error;
     }
   }

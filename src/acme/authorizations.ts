@@ -110,6 +110,7 @@ export class AcmeAuthorizations {
         !(await this.deps.store.concludeValidation({
           challengeId: challenge.id,
           authorizationId: authz.id,
+          accountId: authz.accountId,
           at,
           ...outcome,
         }))

@@ -91,7 +91,8 @@ export interface AcmeAuthorization {
   challenges: AcmeChallenge[];
 }
 
-export type ValidationOutcome = { challengeId: string; authorizationId: string; at: Date } & (
+/** `accountId` is the authorization's: only its own account's orders can be waiting on it. */
+export type ValidationOutcome = { challengeId: string; authorizationId: string; accountId: string; at: Date } & (
   | { valid: true; validUntil: Date }
   | { valid: false; error: unknown }
 );

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { sql } from "kysely";
+import { CompiledQuery, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
 import type { AuditEvent } from "../../src/audit/index.js";
@@ -20,6 +20,7 @@ import {
   SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
+import { ordersWaitingOn } from "../../src/storage/repositories/acme-order-store.js";
 import {
   restoreSnapshot,
   SNAPSHOT_DERIVED,
@@ -683,6 +684,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
       orders.concludeValidation({
         challengeId: `${id}-c`,
         authorizationId: id,
+        accountId: account.id,
         at: now,
         ...(valid
           ? { valid: true as const, validUntil }
@@ -710,6 +712,31 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     const bad = await orders.order("o-bad");
     expect(bad?.status).toBe("invalid");
     expect(bad?.error).toEqual({ type: "x", detail: "no" });
+
+    // An id is matched literally: "_" is base64url, and a LIKE wildcard.
+    await create("o-x", [authz("vx5")]);
+    await create("o-underscore", [authz("v_5")]);
+    expect(await orders.setChallenge("v_5-c", ["pending"], "processing", null, now)).toBe(true);
+    expect(await conclude("v_5", false)).toBe(true);
+    expect((await orders.order("o-underscore"))?.status).toBe("invalid");
+    expect((await orders.order("o-x"))?.status).toBe("pending");
+
+    // Every validation looks its orders up: through the account's pending orders (migration
+    // 0030's index), not a LIKE over every order ever made (as it was: a scan per validation).
+    const lookup = ordersWaitingOn(opened.db, account.id, "v-1").compile();
+    const plan =
+      opened.dialect === "sqlite"
+        ? await opened.db.executeQuery<{ detail: string }>(
+            CompiledQuery.raw(`explain query plan ${lookup.sql}`, [...lookup.parameters]),
+          )
+        : await opened.db.transaction().execute(async (tx) => {
+            // The tables here are tiny: a sequential scan would win; the question is whether the index applies.
+            await sql`set local enable_seqscan = off`.execute(tx);
+            return tx.executeQuery<{ "QUERY PLAN": string }>(
+              CompiledQuery.raw(`explain ${lookup.sql}`, [...lookup.parameters]),
+            );
+          });
+    expect(plan.rows.map((r) => Object.values(r).join(" ")).join("\n")).toMatch(/acme_orders_pending/);
   });
 
   it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {

@@ -1,6 +1,7 @@
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit } from "./audit-store.js";
-import type { Kysely, Selectable } from "kysely";
+import { contains } from "./like.js";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type {
   AcmeAuthorization,
   AcmeChallenge,
@@ -42,6 +43,20 @@ function toChallenge(row: Selectable<AcmeChallengesTable>): AcmeChallenge {
     validatedAt: row.validated_at ? new Date(row.validated_at) : null,
     error: row.error ? JSON.parse(row.error) : null,
   };
+}
+
+/**
+ * The pending orders that list an authorization. Orders list theirs as JSON, and a LIKE on the
+ * quoted id finds them among the account's pending orders only (migration 0030's partial index):
+ * the status is a literal, so the planner can see the index applies.
+ */
+export function ordersWaitingOn(db: Kysely<Database>, accountId: string, authorizationId: string) {
+  return db
+    .selectFrom("acme_orders")
+    .select(["id", "authorization_ids"])
+    .where("account_id", "=", accountId)
+    .where(sql<boolean>`status = 'pending'`)
+    .where(contains("authorization_ids", JSON.stringify(authorizationId)));
 }
 
 export class SqlAcmeOrderStore implements AcmeOrderStore {
@@ -274,13 +289,7 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
         .set(outcome.valid ? { status: "valid", expires_at: outcome.validUntil.toISOString() } : { status: "invalid" })
         .where("id", "=", outcome.authorizationId)
         .execute();
-      // Orders list their authorizations as JSON; a LIKE on the quoted id finds them.
-      const orders = await tx
-        .selectFrom("acme_orders")
-        .select(["id", "authorization_ids"])
-        .where("authorization_ids", "like", `%"${outcome.authorizationId}"%`)
-        .where("status", "=", "pending")
-        .execute();
+      const orders = await ordersWaitingOn(tx, outcome.accountId, outcome.authorizationId).execute();
       for (const order of orders) {
         if (!outcome.valid) {
           await tx

@@ -15,6 +15,7 @@ import { StorageError } from "../../errors/index.js";
 import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
+import { contains } from "./like.js";
 
 /**
  * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
@@ -217,10 +218,8 @@ export class SqlCertificateStore implements CertificateStore {
         );
       } else {
         // PostgreSQL's pg_trgm indexes (migration 0027) serve this same query; shorter strings scan.
-        const pattern = `%${filter.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-        page = page.where(
-          sql<boolean>`(lower(subject) like ${pattern} escape '\\' or names like ${pattern} escape '\\')`,
-        );
+        const name = filter.name.toLowerCase();
+        page = page.where(sql<boolean>`(${contains(sql`lower(subject)`, name)} or ${contains("names", name)})`);
       }
     }
     if (filter.profile) page = page.where("profile", "=", filter.profile);

@@ -9,6 +9,7 @@ import type { Database, SshCertificatesTable } from "../schema.js";
 import { type AlongsideRow, appendAudit, appendTogether, withAudit } from "./audit-store.js";
 import { blockedKeyError } from "./revocation-store.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
+import { contains } from "./like.js";
 
 function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
   return {
@@ -154,10 +155,7 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
     if (f.keyId) q = q.where("key_id", "=", f.keyId);
     if (f.fingerprint) q = q.where("fingerprint", "=", f.fingerprint);
     // Principals are a JSON array of strings: match one whole element.
-    if (f.principal) {
-      const pattern = `%${JSON.stringify(f.principal).replace(/[\\%_]/g, "\\$&")}%`;
-      q = q.where(sql<boolean>`principals like ${pattern} escape '\\'`);
-    }
+    if (f.principal) q = q.where(contains("principals", JSON.stringify(f.principal)));
     const now = f.now.toISOString();
     if (f.status === "expired") q = q.where("status", "=", "valid").where("valid_before", "<=", now);
     else if (f.status === "valid") q = q.where("status", "=", "valid").where("valid_before", ">", now);

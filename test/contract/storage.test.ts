@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { CompiledQuery, sql } from "kysely";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiTokenRecord } from "../../src/access/index.js";
 import type { AuditEvent } from "../../src/audit/index.js";
@@ -31,6 +31,7 @@ import {
 } from "../../src/storage/snapshot.js";
 import { verifyChain } from "../helpers/audit-chain.js";
 import { testDatabases } from "../helpers/engines.js";
+import { queryPlan } from "../helpers/query-plan.js";
 
 /** The same contract on both engines (DESIGN.md §7); PostgreSQL gets a schema of its own per run. */
 const databases = testDatabases("contract");
@@ -723,20 +724,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
 
     // Every validation looks its orders up: through the account's pending orders (migration
     // 0030's index), not a LIKE over every order ever made (as it was: a scan per validation).
-    const lookup = ordersWaitingOn(opened.db, account.id, "v-1").compile();
-    const plan =
-      opened.dialect === "sqlite"
-        ? await opened.db.executeQuery<{ detail: string }>(
-            CompiledQuery.raw(`explain query plan ${lookup.sql}`, [...lookup.parameters]),
-          )
-        : await opened.db.transaction().execute(async (tx) => {
-            // The tables here are tiny: a sequential scan would win; the question is whether the index applies.
-            await sql`set local enable_seqscan = off`.execute(tx);
-            return tx.executeQuery<{ "QUERY PLAN": string }>(
-              CompiledQuery.raw(`explain ${lookup.sql}`, [...lookup.parameters]),
-            );
-          });
-    expect(plan.rows.map((r) => Object.values(r).join(" ")).join("\n")).toMatch(/acme_orders_pending/);
+    expect(await queryPlan(opened, ordersWaitingOn(opened.db, account.id, "v-1"))).toMatch(/acme_orders_pending/);
   });
 
   it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {

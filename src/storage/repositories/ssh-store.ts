@@ -35,6 +35,44 @@ function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
 }
 
 /** The SSH CA's keys, certificates and KRLs (src/ssh, src/signer/ssh-authority.ts). */
+/**
+ * A page of SSH certificates in creation order, after `after` (migration 0031's index serves the
+ * order: a page no longer reads and sorts the whole table).
+ */
+export function sshListing(db: Kysely<Database>, f: SshCertificateFilter, after?: SshCertificateRecord) {
+  let q = db.selectFrom("ssh_certificates").selectAll();
+  if (f.type) q = q.where("type", "=", f.type);
+  if (f.keyId) q = q.where("key_id", "=", f.keyId);
+  if (f.fingerprint) q = q.where("fingerprint", "=", f.fingerprint);
+  // Principals are a JSON array of strings: match one whole element.
+  if (f.principal) q = q.where(contains("principals", JSON.stringify(f.principal)));
+  const now = f.now.toISOString();
+  if (f.status === "expired") q = q.where("status", "=", "valid").where("valid_before", "<=", now);
+  else if (f.status === "valid") q = q.where("status", "=", "valid").where("valid_before", ">", now);
+  else if (f.status) q = q.where("status", "=", f.status);
+  if (after) {
+    q = q.where((eb) =>
+      eb.or([
+        eb("created_at", ">", after.createdAt.toISOString()),
+        eb.and([eb("created_at", "=", after.createdAt.toISOString()), eb("serial", ">", after.serial)]),
+      ]),
+    );
+  }
+  return q.orderBy("created_at").orderBy("serial").limit(f.limit);
+}
+
+/**
+ * The public keys of SSH certificates whose key is blocked, for the KRL: looked up from the
+ * blocked keys (a few) through the spki index. As a join, SQLite scanned every SSH certificate.
+ */
+export function blockedSshKeys(db: Kysely<Database>) {
+  return db
+    .selectFrom("ssh_certificates")
+    .select("public_key")
+    .where("spki_sha256", "in", db.selectFrom("blocked_keys").select("spki_sha256"))
+    .distinct();
+}
+
 export class SqlSshStore implements SshStore, SshCaKeyStore {
   /** A signature's two writes are group-committed, as X.509 issuance's: concurrent signings share fsyncs. */
   private readonly writes: GroupCommit;
@@ -150,27 +188,8 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
   }
 
   async list(f: SshCertificateFilter): Promise<SshCertificateRecord[]> {
-    let q = this.db.selectFrom("ssh_certificates").selectAll();
-    if (f.type) q = q.where("type", "=", f.type);
-    if (f.keyId) q = q.where("key_id", "=", f.keyId);
-    if (f.fingerprint) q = q.where("fingerprint", "=", f.fingerprint);
-    // Principals are a JSON array of strings: match one whole element.
-    if (f.principal) q = q.where(contains("principals", JSON.stringify(f.principal)));
-    const now = f.now.toISOString();
-    if (f.status === "expired") q = q.where("status", "=", "valid").where("valid_before", "<=", now);
-    else if (f.status === "valid") q = q.where("status", "=", "valid").where("valid_before", ">", now);
-    else if (f.status) q = q.where("status", "=", f.status);
-    if (f.after) {
-      const after = await this.get(f.after);
-      if (after)
-        q = q.where((eb) =>
-          eb.or([
-            eb("created_at", ">", after.createdAt.toISOString()),
-            eb.and([eb("created_at", "=", after.createdAt.toISOString()), eb("serial", ">", after.serial)]),
-          ]),
-        );
-    }
-    const rows = await q.orderBy("created_at").orderBy("serial").limit(f.limit).execute();
+    const after = f.after ? await this.get(f.after) : undefined;
+    const rows = await sshListing(this.db, f, after).execute();
     return rows.map(toRecord);
   }
 
@@ -218,12 +237,7 @@ export class SqlSshStore implements SshStore, SshCaKeyStore {
   }
 
   async blockedKeyBlobs(): Promise<Buffer[]> {
-    const rows = await this.db
-      .selectFrom("ssh_certificates")
-      .innerJoin("blocked_keys", "blocked_keys.spki_sha256", "ssh_certificates.spki_sha256")
-      .select("ssh_certificates.public_key")
-      .distinct()
-      .execute();
+    const rows = await blockedSshKeys(this.db).execute();
     return rows.map((r) => Buffer.from(r.public_key));
   }
 

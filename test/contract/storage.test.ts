@@ -21,6 +21,7 @@ import {
   SqlTokenStore,
 } from "../../src/storage/index.js";
 import { ordersWaitingOn } from "../../src/storage/repositories/acme-order-store.js";
+import { scheduleDue } from "../../src/storage/repositories/key-store.js";
 import {
   restoreSnapshot,
   SNAPSHOT_DERIVED,
@@ -754,6 +755,57 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     const later = { ...window, end: new Date(now.getTime() + 7_200_000), explanationUrl: null };
     expect(await orders.forceRenewalWindow({ serials: ["a1"] }, later, now, ev("acme.renewal-window.force"))).toBe(1);
     expect(await orders.renewalWindow("a1")).toEqual(later);
+  });
+
+  it("finds the key versions due for a scheduled change through indexes that hold only those waiting for it", async () => {
+    // The KMS schedule asks every minute; each question read every key version.
+    const keys = new SqlKeyStore(opened.db);
+    const base = {
+      keyUri: "pkcs11:token=t;object=k",
+      createdAt: now,
+      activateAt: null,
+      deactivateAt: null,
+      destroyAfter: null,
+      destroyedAt: null,
+      publicKey: null,
+      certificateSerial: null,
+    };
+    const earlier = new Date(now.getTime() - 1000);
+    const later = new Date(now.getTime() + 1000);
+    await keys.create(
+      {
+        id: "k-sched",
+        name: "scheduled",
+        algorithm: "AES-256",
+        purpose: "encrypt",
+        distributable: false,
+        rotationDays: null,
+        cryptoperiodDays: null,
+        tags: [],
+        onRecipientRevoked: "flag",
+        oaepHash: null,
+        certifyProfile: null,
+        createdAt: now,
+        versions: [
+          { ...base, keyId: "k-sched", version: 1, state: "active", deactivateAt: earlier, destroyAfter: earlier },
+          { ...base, keyId: "k-sched", version: 2, state: "pre-activation", activateAt: earlier },
+          { ...base, keyId: "k-sched", version: 3, state: "pre-activation", activateAt: later },
+          { ...base, keyId: "k-sched", version: 4, state: "destroyed", destroyAfter: earlier, destroyedAt: earlier },
+        ],
+      },
+      ev("key.create"),
+    );
+    const versions = async (list: Promise<{ version: number }[]>) => (await list).map((v) => v.version).sort();
+    expect(await versions(keys.dueForActivation(now))).toEqual([2]);
+    expect(await versions(keys.pastCryptoperiod(now))).toEqual([1]);
+    expect(await versions(keys.dueForDestruction(now))).toEqual([1]);
+    for (const [change, index] of [
+      ["activation", "key_versions_activation"],
+      ["cryptoperiod", "key_versions_cryptoperiod"],
+      ["destruction", "key_versions_destruction"],
+    ] as const) {
+      expect(await queryPlan(opened, scheduleDue(opened.db, change, now))).toContain(index);
+    }
   });
 
   it("stores KMS key pairs: each version's public key and certificate, the OAEP hash and certify-on-rotate profile", async () => {

@@ -30,6 +30,7 @@ import { up as m0028 } from "./0028-blocked-key-trigger.js";
 import { up as m0029 } from "./0029-ssh-blocked-key-trigger.js";
 import { up as m0030 } from "./0030-acme-orders-pending-index.js";
 import { up as m0031 } from "./0031-ssh-certificates-listing-index.js";
+import { up as m0032 } from "./0032-key-schedule-indexes.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -72,6 +73,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0029_ssh_blocked_key_trigger", m0029],
   ["0030_acme_orders_pending_index", m0030],
   ["0031_ssh_certificates_listing_index", m0031],
+  ["0032_key_schedule_indexes", m0032],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { AuditEvent } from "../../audit/index.js";
 import { ConflictError } from "../../errors/index.js";
 import type {
@@ -47,6 +47,21 @@ function versionRow(v: KeyVersion) {
     public_key: v.publicKey,
     certificate_serial: v.certificateSerial,
   };
+}
+
+/**
+ * The key versions whose scheduled change is due: the time column and the state condition of
+ * migration 0032's partial index, the state written as a literal so the planner sees it applies.
+ */
+const SCHEDULE = {
+  activation: { column: "activate_at", state: sql<boolean>`state = 'pre-activation'` },
+  cryptoperiod: { column: "deactivate_at", state: sql<boolean>`state = 'active'` },
+  destruction: { column: "destroy_after", state: sql<boolean>`state <> 'destroyed'` },
+} as const;
+
+export function scheduleDue(db: Kysely<Database>, change: keyof typeof SCHEDULE, now: Date) {
+  const { column, state } = SCHEDULE[change];
+  return db.selectFrom("key_versions").selectAll().where(state).where(column, "<=", now.toISOString());
 }
 
 export class SqlKeyStore implements KeyStore {
@@ -125,13 +140,7 @@ export class SqlKeyStore implements KeyStore {
   }
 
   async dueForDestruction(now: Date): Promise<KeyVersion[]> {
-    const rows = await this.db
-      .selectFrom("key_versions")
-      .selectAll()
-      .where("destroy_after", "<=", now.toISOString())
-      .where("state", "<>", "destroyed")
-      .execute();
-    return rows.map(toVersion);
+    return (await scheduleDue(this.db, "destruction", now).execute()).map(toVersion);
   }
 
   async replaceVersionUri(keyId: string, version: number, keyUri: string, audit: AuditEvent): Promise<void> {
@@ -172,23 +181,11 @@ export class SqlKeyStore implements KeyStore {
   }
 
   async dueForActivation(now: Date): Promise<KeyVersion[]> {
-    const rows = await this.db
-      .selectFrom("key_versions")
-      .selectAll()
-      .where("activate_at", "<=", now.toISOString())
-      .where("state", "=", "pre-activation")
-      .execute();
-    return rows.map(toVersion);
+    return (await scheduleDue(this.db, "activation", now).execute()).map(toVersion);
   }
 
   async pastCryptoperiod(now: Date): Promise<KeyVersion[]> {
-    const rows = await this.db
-      .selectFrom("key_versions")
-      .selectAll()
-      .where("deactivate_at", "<=", now.toISOString())
-      .where("state", "=", "active")
-      .execute();
-    return rows.map(toVersion);
+    return (await scheduleDue(this.db, "cryptoperiod", now).execute()).map(toVersion);
   }
 
   private async withVersions(rows: Selectable<KeysTable>[]): Promise<ManagedKey[]> {

@@ -63,10 +63,9 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
     const { jws } = await deps.revokedKeys.current();
     res.type("application/jose").setHeader("Cache-Control", "public, max-age=60").send(jws);
   });
-  app.use(consoleRouter());
-  app.use(caRoutes(deps));
-  app.use(revocationRoutes(deps));
-  app.use(sshPublicRoutes(deps));
+  // The busy routes first: a request tries every route and router mounted before its own, and
+  // the routers below are mounted without a path, so each would try its routes on every ACME and
+  // API request.
   app.use("/acme", acmeRoutes(deps, logger));
 
   const routes = apiRoutes(deps);
@@ -98,6 +97,10 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
     }
   });
   app.use("/api/v1", apiRouter(deps, routes));
+  app.use(consoleRouter());
+  app.use(caRoutes(deps));
+  app.use(revocationRoutes(deps));
+  app.use(sshPublicRoutes(deps));
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));

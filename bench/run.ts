@@ -974,9 +974,9 @@ async function acmeRates(): Promise<void> {
     challtest.stop();
     work.cleanup();
   }
-  const ours = costs.get("Keyward")!;
+  const keywardCosts = costs.get("Keyward")!;
   const pebbles = new Map(costs.get("Pebble")!.map((c) => [c.request, c.cpuUs]));
-  for (const { request, cpuUs } of ours)
+  for (const { request, cpuUs } of keywardCosts)
     record(`  Keyward CPU per request, alone: ${request}`, cpuUs, "µs", {
       name: "Pebble's",
       value: pebbles.get(request)!,
@@ -984,7 +984,7 @@ async function acmeRates(): Promise<void> {
   // lego's seven: every type above but the order poll, which lego does not need from Keyward.
   const seven = (list: AcmeRequestCost[]) =>
     list.filter((c) => !c.request.startsWith("POST /acme/order/:id (")).reduce((sum, c) => sum + c.cpuUs, 0);
-  record("  the seven requests of a lego certificate, alone, summed", seven(ours), "µs", {
+  record("  the seven requests of a lego certificate, alone, summed", seven(keywardCosts), "µs", {
     name: "Pebble's",
     value: seven(costs.get("Pebble")!),
   });

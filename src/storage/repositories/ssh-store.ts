@@ -34,7 +34,6 @@ function toRecord(row: Selectable<SshCertificatesTable>): SshCertificateRecord {
   };
 }
 
-/** The SSH CA's keys, certificates and KRLs (src/ssh, src/signer/ssh-authority.ts). */
 /**
  * A page of SSH certificates in creation order, after `after` (migration 0031's index serves the
  * order: a page no longer reads and sorts the whole table).
@@ -73,6 +72,7 @@ export function blockedSshKeys(db: Kysely<Database>) {
     .distinct();
 }
 
+/** The SSH CA's keys, certificates and KRLs (src/ssh, src/signer/ssh-authority.ts). */
 export class SqlSshStore implements SshStore, SshCaKeyStore {
   /** A signature's two writes are group-committed, as X.509 issuance's: concurrent signings share fsyncs. */
   private readonly writes: GroupCommit;

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { publicRandom } from "../pki/public-random.js";
 import type { Clock } from "../clock/index.js";
 import { KeywardError } from "../errors/index.js";
 import { type IssuanceService, parseCsr } from "../issuance/index.js";
@@ -32,7 +32,7 @@ export interface FinalizeRequest {
 /** What orders ask of issuance: issue for a CSR, and the issued certificate with its chain. */
 export type OrderIssuance = Pick<IssuanceService, "issue" | "get" | "chainOf">;
 
-const newId = () => randomBytes(12).toString("base64url");
+const newId = () => publicRandom(12).toString("base64url");
 
 /** draft-ietf-acme-profiles: the refusal of a profile the directory does not offer. */
 export function profileNotOffered(requested: unknown, offered: Record<string, string>): AcmeError {
@@ -225,7 +225,7 @@ function newAuthorization(
       id: newId(),
       authorizationId: id,
       type,
-      token: randomBytes(32).toString("base64url"),
+      token: publicRandom(32).toString("base64url"),
       status: "pending",
       validatedAt: null,
       error: null,

@@ -1,5 +1,6 @@
 import type { Actor, AuditEvent } from "../audit/index.js";
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { publicRandom } from "../pki/public-random.js";
 import type { JWK } from "jose";
 import type { Clock } from "../clock/index.js";
 import type { AcmeAccount, AcmeStore, NonceStore } from "./ports.js";
@@ -77,7 +78,7 @@ export class AcmeService {
   }
 
   async newNonce(): Promise<string> {
-    const nonce = randomBytes(16).toString("base64url");
+    const nonce = publicRandom(16).toString("base64url");
     const now = this.deps.clock.now();
     await this.deps.nonces.save(nonce, new Date(now.getTime() + this.deps.settings.nonceLifetimeSeconds * 1000));
     return nonce;
@@ -134,7 +135,7 @@ export class AcmeService {
     if (this.deps.settings.externalAccountRequired && !payload.externalAccountBinding) {
       throw new AcmeError("externalAccountRequired", "this server requires an external account binding");
     }
-    const id = randomBytes(12).toString("base64url");
+    const id = publicRandom(12).toString("base64url");
     const contact = contacts(payload.contact);
     if (payload.externalAccountBinding !== undefined)
       await this.bindExternalAccount(payload.externalAccountBinding, thumbprint, id);

@@ -1,5 +1,5 @@
 import type { Actor, AuditEvent } from "../audit/index.js";
-import { randomFillSync } from "node:crypto";
+import { publicRandom } from "../pki/public-random.js";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { ANY_POLICY, type CaSettings, type NameConstraintsSettings, type Profile } from "../config/schema.js";
@@ -577,23 +577,10 @@ function caName(settings: CaSettings): x509.JsonName {
   return name;
 }
 
-/**
- * CSPRNG bytes for serials, drawn 4 KiB at a time: one randomBytes(16) per certificate cost ~20 µs
- * under load in issuance profiles (the pool costs a tenth). Serials are public, so holding the
- * next ones in memory reveals nothing that issuing them would not.
- */
-const serialPool = Buffer.alloc(4096);
-let serialOffset = serialPool.length;
-
 /** 128 random bits with a non-zero first byte: 16 octets, positive once DER-encoded. */
 export function randomSerial(): string {
   for (;;) {
-    if (serialOffset + 16 > serialPool.length) {
-      randomFillSync(serialPool);
-      serialOffset = 0;
-    }
-    const bytes = serialPool.subarray(serialOffset, serialOffset + 16);
-    serialOffset += 16;
+    const bytes = publicRandom(16);
     if (bytes[0] !== 0) return bytes.toString("hex");
   }
 }

@@ -2,7 +2,7 @@
  * OpenSSH certificates (PROTOCOL.certkeys): the to-be-signed body built here, signed by the CA key
  * in the token (src/signer), and the `*-cert-v01@openssh.com` line sshd and ssh read.
  */
-import { randomBytes } from "node:crypto";
+import { publicRandom } from "../pki/public-random.js";
 import { BadRequestError } from "../errors/index.js";
 import type { SshPublicKey } from "./keys.js";
 import { SshReader, SshWriter } from "./wire.js";
@@ -56,7 +56,7 @@ export function certificateBody(fields: SshCertificateFields): Buffer {
   for (const p of fields.principals) principals.string(p);
   return new SshWriter()
     .string(`${fields.key.algorithm}-cert-v01@openssh.com`)
-    .string(fields.nonce ?? randomBytes(32))
+    .string(fields.nonce ?? publicRandom(32))
     .raw(fields.key.fields)
     .uint64(fields.serial)
     .uint32(CERT_TYPES[fields.type])

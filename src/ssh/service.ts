@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { publicRandom } from "../pki/public-random.js";
 import type { Logger } from "pino";
 import type { Actor, AuditEvent } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
@@ -58,7 +58,7 @@ export interface SignedSshCertificate {
 
 function randomSerial(): bigint {
   for (;;) {
-    const serial = randomBytes(8).readBigUInt64BE();
+    const serial = publicRandom(8).readBigUInt64BE();
     if (serial !== 0n) return serial;
   }
 }

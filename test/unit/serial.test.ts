@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { publicRandom } from "../../src/pki/public-random.js";
 import { randomSerial } from "../../src/signer/authority.js";
 
 describe("randomSerial", () => {
@@ -21,5 +22,18 @@ describe("randomSerial", () => {
       expect(count).toBeGreaterThan(1200);
       expect(count).toBeLessThan(1800);
     }
+  });
+});
+
+describe("publicRandom", () => {
+  it("hands out sizes that do not divide the pool, each fresh, never a view a later draw overwrites", () => {
+    // 12-byte ACME ids and 32-byte tokens interleaved: 341 ids fill 4,092 bytes, then a refill.
+    const drawn = Array.from({ length: 4000 }, (_, i) => publicRandom(i % 2 ? 12 : 32));
+    const copies = drawn.map((b) => b.toString("hex"));
+    publicRandom(4096 - 1); // forces refills over what was handed out
+    publicRandom(64);
+    expect(drawn.map((b) => b.toString("hex"))).toEqual(copies);
+    expect(new Set(copies).size).toBe(copies.length);
+    expect(drawn.every((b, i) => b.length === (i % 2 ? 12 : 32))).toBe(true);
   });
 });

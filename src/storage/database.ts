@@ -162,28 +162,22 @@ async function openPostgres(url: string): Promise<Omit<OpenDatabase, "ping">> {
     }
   }
   const searchPath = schema ? `-c search_path=${schema}` : "";
-  const pool = new pg.Pool({
-    Client: CountingClient,
-    connectionString: parsed.toString(),
-    max: 10,
-    ...(schema ? { options: searchPath } : {}),
-  });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = (max: number, options: string) =>
+    new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({
+          Client: CountingClient,
+          connectionString: parsed.toString(),
+          max,
+          ...(options ? { options } : {}),
+        }),
+      }),
+    });
+  const db = kysely(10, searchPath);
   // Relaxed writes (relaxed.ts) on sessions that commit without waiting for the WAL flush: each is
   // one autocommitted statement, one round trip, where BEGIN, SET LOCAL and COMMIT around it made
   // four. Not behind a transaction pooler (`prepared=false`), where sessions are shared.
-  const relaxedDb = prepared
-    ? new Kysely<Database>({
-        dialect: new PostgresDialect({
-          pool: new pg.Pool({
-            Client: CountingClient,
-            connectionString: parsed.toString(),
-            max: 4,
-            options: `-c synchronous_commit=off ${searchPath}`.trim(),
-          }),
-        }),
-      })
-    : undefined;
+  const relaxedDb = prepared ? kysely(4, `-c synchronous_commit=off ${searchPath}`.trim()) : undefined;
   try {
     if (schema) {
       // Instances starting together race to create the schema; losing that race is fine.

@@ -27,7 +27,7 @@ describe("randomSerial", () => {
 
 describe("publicRandom", () => {
   it("hands out sizes that do not divide the pool, each fresh, never a view a later draw overwrites", () => {
-    // 12-byte ACME ids and 32-byte tokens interleaved: 341 ids fill 4,092 bytes, then a refill.
+    // 12-byte ids and 32-byte tokens interleaved: 93 pairs fill 4,092 bytes, so the next draw refills.
     const drawn = Array.from({ length: 4000 }, (_, i) => publicRandom(i % 2 ? 12 : 32));
     const copies = drawn.map((b) => b.toString("hex"));
     publicRandom(4096 - 1); // forces refills over what was handed out

@@ -18,7 +18,7 @@ import { normalizeSerial } from "../pki/serial.js";
 import { commonNameSubject, leafExtensions } from "../pki/certificate-der.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
-import { randomSerial } from "../signer/index.js";
+import { newSerial } from "../signer/index.js";
 import { type ParsedCsr, parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";
@@ -197,7 +197,7 @@ export class IssuanceService {
     // The line, as Boulder's RA → CA: prepare (policy done above; the CA builds and lints the
     // TBS) → record the intent → sign in the HSM → store with the pre-signed OCSP answer.
     for (let attempt = 0; ; attempt++) {
-      const serial = randomSerial();
+      const serial = newSerial();
       let recorded = false;
       try {
         const prepared = await this.deps.ca.prepareCertificate(issuer.id, {

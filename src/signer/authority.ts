@@ -430,7 +430,7 @@ export class CertificateAuthority {
     const notAfter = wholeSeconds(addDays(now, settings.validityDays));
     const certificate = await x509.X509CertificateGenerator.create(
       {
-        serialNumber: randomSerial(),
+        serialNumber: newSerial(),
         subject: caName(settings),
         issuer: caName(settings),
         notBefore,
@@ -472,7 +472,7 @@ export class CertificateAuthority {
     const policies = settings.policies ?? (scope.policies.length ? scope.policies : [ANY_POLICY]);
     const certificate = await x509.X509CertificateGenerator.create(
       {
-        serialNumber: randomSerial(),
+        serialNumber: newSerial(),
         subject: caName(settings),
         issuer: parent.certificate.subjectName,
         notBefore,
@@ -577,12 +577,21 @@ function caName(settings: CaSettings): x509.JsonName {
   return name;
 }
 
-/** 128 random bits with a non-zero first byte: 16 octets, positive once DER-encoded. */
-export function randomSerial(): string {
-  for (;;) {
-    const bytes = publicRandom(16);
-    if (bytes[0] !== 0) return bytes.toString("hex");
-  }
+/**
+ * A certificate serial: 16 octets, the milliseconds since 1970 in the first six and 80 CSPRNG bits
+ * in the other ten (BR §7.1 asks for at least 64 and for serials that are not sequential: the
+ * random part makes each unpredictable). The first octet is 0x01 until 2039 and stays non-zero
+ * and below 0x80 for millennia, so the DER INTEGER is always 16 octets and positive.
+ *
+ * Time first, so serials sort in issuance order: each index keyed by serial (the certificates' own,
+ * the listing's, OCSP answers', audit targets') takes a new certificate at its right edge, in the
+ * page the previous certificate wrote. A fully random serial wrote a page of its own in each, and
+ * SQLite's WAL and checkpoint copy whole pages (issue 27: 8–10 % less CPU per certificate).
+ */
+export function newSerial(): string {
+  const bytes = publicRandom(16);
+  bytes.writeUIntBE(Date.now(), 0, 6);
+  return bytes.toString("hex");
 }
 
 /** An HSM error while signing for a CA names the CA (the token layer knows only the key's URI). */

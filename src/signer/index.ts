@@ -3,7 +3,7 @@ export {
   CertificateAuthority,
   type HierarchySettings,
   type PreparedCertificate,
-  randomSerial,
+  newSerial,
 } from "./authority.js";
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";

@@ -1,26 +1,41 @@
 import { describe, expect, it } from "vitest";
 import { publicRandom } from "../../src/pki/public-random.js";
-import { randomSerial } from "../../src/signer/authority.js";
+import { newSerial } from "../../src/signer/authority.js";
 
-describe("randomSerial", () => {
-  it("gives 128-bit serials, positive in DER, never repeated, across many refills of its pool", () => {
+describe("newSerial", () => {
+  it("gives 16-octet serials, positive in DER, never repeated, across many refills of its pool", () => {
+    const before = Date.now();
     // 4 KiB pool = 256 serials: 3,000 cross it eleven times.
-    const serials = Array.from({ length: 3000 }, randomSerial);
+    const serials = Array.from({ length: 3000 }, newSerial);
+    const after = Date.now();
     expect(new Set(serials).size).toBe(serials.length);
     for (const s of serials) {
-      expect(s).toMatch(/^[0-9a-f]{32}$/);
-      expect(s.slice(0, 2)).not.toBe("00");
+      expect(s).toMatch(/^0[1-7][0-9a-f]{30}$/);
+      // The first six octets are the time it was made.
+      const ms = Number.parseInt(s.slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
     }
-    // Every bit position varies (a pool handed out twice, or left unfilled, would not).
-    const ones = new Array<number>(128).fill(0);
+    // Each of the 80 random bits varies (a pool handed out twice, or left unfilled, would not).
+    const ones = new Array<number>(80).fill(0);
     for (const s of serials) {
-      const n = BigInt(`0x${s}`);
-      for (let bit = 0; bit < 128; bit++) if ((n >> BigInt(bit)) & 1n) ones[bit]!++;
+      const n = BigInt(`0x${s.slice(12)}`);
+      for (let bit = 0; bit < 80; bit++) if ((n >> BigInt(bit)) & 1n) ones[bit]!++;
     }
-    for (const [bit, count] of ones.entries()) {
-      if (bit >= 120) continue; // the top byte is non-zero by construction, so skewed
+    for (const count of ones) {
       expect(count).toBeGreaterThan(1200);
       expect(count).toBeLessThan(1800);
+    }
+  });
+
+  it("sorts serials made later after those made earlier, as text and as numbers", async () => {
+    const first = Array.from({ length: 50 }, newSerial);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const later = Array.from({ length: 50 }, newSerial);
+    const newestFirst = [...first].sort().at(-1)!;
+    for (const s of later) {
+      expect(s > newestFirst).toBe(true);
+      expect(BigInt(`0x${s}`) > BigInt(`0x${newestFirst}`)).toBe(true);
     }
   });
 });

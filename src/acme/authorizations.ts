@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock/index.js";
-import { checkCaa } from "./caa.js";
+import { CaaLookup, checkCaa } from "./caa.js";
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrderStore } from "./ports.js";
 import { AcmeError, recordedProblem } from "./problems.js";
 import {
@@ -15,6 +15,8 @@ export interface AuthorizationSettings extends ValidationSettings {
   /** RFC 8659 CAA checks (off only for private zones that cannot carry CAA records). */
   checkCaa: boolean;
   caaIdentities: readonly string[];
+  /** How long a CAA record set, or its absence, is relied on (0: looked up at every validation). */
+  caaCacheSeconds: number;
   /** How long a validated authorization stays valid, and reusable by new orders of the account. */
   validAuthorizationHours: number;
   /** How long a challenge POST waits for validation before answering "processing". */
@@ -28,6 +30,8 @@ type Outcome = { valid: true; validUntil: Date } | { valid: false; error: unknow
  * posted; when it finishes quickly the answer already shows the final state.
  */
 export class AcmeAuthorizations {
+  private readonly caa: CaaLookup;
+
   constructor(
     private readonly deps: {
       store: AcmeOrderStore;
@@ -35,7 +39,10 @@ export class AcmeAuthorizations {
       settings: AuthorizationSettings;
       logger?: Logger;
     },
-  ) {}
+  ) {
+    const { settings, clock } = deps;
+    this.caa = new CaaLookup(recordResolver(settings), settings.caaCacheSeconds, () => clock.now().getTime());
+  }
 
   async authorization(account: AcmeAccount, id: string): Promise<AcmeAuthorization> {
     const authz = await this.deps.store.authorization(id);
@@ -138,7 +145,7 @@ export class AcmeAuthorizations {
       else if (challenge.type === "dns-01") await validateDns01(authz.identifier, keyAuthorization, settings);
       else await validateTlsAlpn01(authz.identifier, keyAuthorization, settings);
       if (settings.checkCaa && authz.identifier.type === "dns") {
-        await checkCaa(recordResolver(settings), authz.identifier.value, authz.wildcard, settings.caaIdentities);
+        await checkCaa(this.caa, authz.identifier.value, authz.wildcard, settings.caaIdentities);
       }
       return {
         valid: true,

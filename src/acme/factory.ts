@@ -104,6 +104,7 @@ export function createAcme(deps: AcmeDeps): Acme {
       validAuthorizationHours: settings.validAuthorizationHours,
       checkCaa: settings.checkCaa,
       caaIdentities: settings.caaIdentities,
+      caaCacheSeconds: settings.caaCacheSeconds,
       answerWithinMs: ANSWER_WITHIN_MS,
     },
   });

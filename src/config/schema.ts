@@ -296,6 +296,8 @@ export const ConfigSchema = z
         caaIdentities: z.array(z.string().toLowerCase()).default([]),
         /** Check CAA at validation; turn off only for private zones. */
         checkCaa: z.boolean().default(true),
+        /** How long a CAA answer is relied on (BR §3.2.2.8 allows 8 hours); 0 looks up at every validation. */
+        caaCacheSeconds: z.number().int().min(0).max(28_800).default(300),
         externalAccountRequired: z.boolean().default(false),
         /** http-01 connects here (80 in production; KEYWARD_ACME_HTTP01_PORT for tests and private networks). */
         http01Port: z.number().int().min(1).max(65_535).default(80),
@@ -324,6 +326,7 @@ export const ConfigSchema = z
         nonceLifetimeSeconds: 3600,
         caaIdentities: [],
         checkCaa: true,
+        caaCacheSeconds: 300,
         externalAccountRequired: false,
         http01Port: 80,
         tlsAlpn01Port: 443,

@@ -11,11 +11,33 @@ function lengthBytes(length: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
+/** Octets of a DER length: 1 below 128, else 1 + its big-endian bytes. */
+function lengthSize(length: number): number {
+  if (length < 0x80) return 1;
+  let size = 1;
+  for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
+  return size;
+}
+
 export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
   let length = 0;
   for (const part of content) length += part.length;
-  // One copy of the content, however large (a CRL's entries are tens of megabytes).
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(length), ...content]);
+  // One allocation and one copy of the content, however large (a CRL's entries are tens of
+  // megabytes); a certificate is ~60 of these, and each small Buffer was an allocation of its own.
+  const lengthOctets = lengthSize(length);
+  const out = Buffer.allocUnsafe(1 + lengthOctets + length);
+  out[0] = tag;
+  if (lengthOctets === 1) out[1] = length;
+  else {
+    out[1] = 0x80 | (lengthOctets - 1);
+    for (let i = lengthOctets, n = length; i > 1; i--, n = Math.floor(n / 256)) out[i] = n & 0xff;
+  }
+  let at = 1 + lengthOctets;
+  for (const part of content) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Header (tag + length) for content of the given size: lets callers stream large bodies. */
@@ -52,7 +74,13 @@ export function smallInteger(value: number): Buffer {
   return tlv(0x02, Buffer.from(bytes));
 }
 
+/** Encoded OIDs by dotted string: Keyward's OIDs are a small fixed set, encoded on every certificate. */
+const oids = new Map<string, Buffer>();
+
+/** The returned Buffer is shared: callers copy it into what they build and never change it. */
 export function oid(dotted: string): Buffer {
+  const known = oids.get(dotted);
+  if (known) return known;
   const parts = dotted.split(".").map(Number);
   const bytes: number[] = [40 * parts[0]! + parts[1]!];
   for (const part of parts.slice(2)) {
@@ -64,7 +92,9 @@ export function oid(dotted: string): Buffer {
     } while (n > 0);
     bytes.push(...chunk);
   }
-  return tlv(0x06, Buffer.from(bytes));
+  const encoded = tlv(0x06, Buffer.from(bytes));
+  if (oids.size < 1000) oids.set(dotted, encoded);
+  return encoded;
 }
 
 /** RFC 5280 §4.1.2.5: UTCTime (tag 0x17) through 2049, GeneralizedTime (0x18) from 2050. */

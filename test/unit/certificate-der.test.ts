@@ -8,7 +8,7 @@ import { IA5String } from "asn1js";
 import { describe, expect, it } from "vitest";
 import { EXTENDED_KEY_USAGES, type KeyUsageName } from "../../src/config/schema.js";
 import { commonNameSubject, leafExtensions, tbsCertificate } from "../../src/pki/certificate-der.js";
-import { children, readElement } from "../../src/pki/der.js";
+import { children, readElement, tlv } from "../../src/pki/der.js";
 import { signatureAlgorithmIdentifier } from "../../src/signer/structure.js";
 
 const crypto = webcrypto as unknown as Crypto;
@@ -169,5 +169,24 @@ describe("certificatePolicies DER (RFC 5280 §4.2.1.4)", () => {
     expect(leafExtensions.certificatePolicies(policies, cps).toString("hex")).toBe(
       Buffer.from(reference.rawData).toString("hex"),
     );
+  });
+});
+
+describe("tlv", () => {
+  it("writes every DER length form, as asn1js (an independent reader) reads it back", async () => {
+    const { fromBER, OctetString } = await import("asn1js");
+    for (const size of [0, 1, 127, 128, 255, 256, 300, 65_535, 65_536, 16_777_216]) {
+      const content = Buffer.alloc(size, 0xa5);
+      // Two parts, so the content is assembled as well as framed.
+      const der = tlv(0x04, content.subarray(0, size >> 1), content.subarray(size >> 1));
+      const parsed = fromBER(der);
+      expect(parsed.offset, `size ${size}`).toBe(der.length);
+      expect(parsed.result).toBeInstanceOf(OctetString);
+      expect(
+        Buffer.from((parsed.result as InstanceType<typeof OctetString>).valueBlock.valueHexView).equals(content),
+      ).toBe(true);
+      const lengthOctets = size < 0x80 ? 1 : 1 + Math.ceil(Math.log2(size + 1) / 8);
+      expect(der.length, `size ${size}`).toBe(1 + lengthOctets + size);
+    }
   });
 });

@@ -103,8 +103,9 @@ async function issue(body: Buffer): Promise<{ status: number; body?: string }> {
   const decoded = decodeCsr(pemBlocks(csr, "CERTIFICATE REQUEST")[0]!);
   const check = signatureCheck(decoded);
   if (!check.hash || !verify(check.hash, check.info, spkiFromDer(check.spki), check.signature)) return { status: 400 };
+  // As Keyward's newSerial: milliseconds first, so the primary key grows at its right edge.
   const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x01;
+  serial.writeUIntBE(Date.now(), 0, 6);
   const hex = serial.toString("hex");
   const now = new Date();
   const notAfter = new Date(now.getTime() + 90 * 86_400_000);

@@ -459,7 +459,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     stores: {
       accounts: new SqlAcmeStore(db),
       nonces: acmeNonces(database, config),
-      orders: new SqlAcmeOrderStore(db),
+      orders: new SqlAcmeOrderStore(db, database.relaxed),
       rateLimits: new SqlRateLimitStore(db, database.relaxed),
     },
     issuance: issuance.issuance,

@@ -75,7 +75,7 @@ export class AcmeAuthorizations {
     const { challenge, authz } = await this.ownChallenge(account, challengeId);
     // Nothing to start: the answer is the challenge as this request read it.
     if (authz.status !== "pending") return { challenge, done: challenge.status !== "processing" };
-    if (await this.deps.store.setChallenge(challenge.id, ["pending"], "processing", null, this.deps.clock.now())) {
+    if (await this.deps.store.startValidation(challenge.id)) {
       const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
       const validation = this.validate(authz, challenge, keyAuthorization);
       const concluded = await Promise.race([

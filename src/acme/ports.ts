@@ -105,6 +105,12 @@ export interface AcmeOrderStore {
   /** The authorization (with all its challenges) that this challenge belongs to. */
   authorizationOfChallenge(challengeId: string): Promise<AcmeAuthorization | undefined>;
   challenge(id: string): Promise<AcmeChallenge | undefined>;
+  /**
+   * Marks a pending challenge processing; false when it no longer was pending (another request
+   * started it). Not waited onto disk: lost to a power failure, the challenge is pending again and
+   * the client's next POST starts its validation anew.
+   */
+  startValidation(challengeId: string): Promise<boolean>;
   /** Moves a challenge (and its authorization) from one state to another; false when it was not in `from`. */
   setChallenge(
     id: string,

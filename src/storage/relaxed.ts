@@ -3,7 +3,8 @@ import type { Database } from "./schema.js";
 
 /**
  * Runs writes that may be lost on power failure at the cost of a retry and nothing else (ACME
- * nonces, rate-limit counters) without waiting for the disk. ACME clients fetch a nonce before
+ * nonces, rate-limit counters, the mark that a challenge's validation started) without waiting for
+ * the disk. ACME clients fetch a nonce before
  * almost every request: durable, nonces were 18 of the 29 fsyncs of an ACME certificate (each
  * blocking the event loop). A process crash loses nothing (the write is in the OS); only a power failure within the
  * moment before the next durable commit can, and every later durable commit flushes these too

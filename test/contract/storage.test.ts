@@ -608,7 +608,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
 
   it("stores an order's authorizations and challenges, and reads an authorization back with its challenges", async () => {
     const acme = new SqlAcmeStore(opened.db);
-    const orders = new SqlAcmeOrderStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db, opened.relaxed);
     const { account } = await acme.createAccount(acmeAccount("acct-authz-read", now), ev("acme.account.create"));
     const expiresAt = new Date(now.getTime() + 86_400_000);
     const three = pendingAuthz(account.id, "r-3", expiresAt);
@@ -644,7 +644,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
 
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
     const acme = new SqlAcmeStore(opened.db);
-    const orders = new SqlAcmeOrderStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db, opened.relaxed);
     const { account } = await acme.createAccount(acmeAccount("acct-cleanup", now), ev("acme.account.create"));
     const order = (id: string, expiresAt: Date, authzId: string) => {
       const authz = pendingAuthz(account.id, authzId, expiresAt);
@@ -670,7 +670,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
   });
 
   it("concludes a validation in one step: challenge, authorization, and the orders it makes ready or invalid", async () => {
-    const orders = new SqlAcmeOrderStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db, opened.relaxed);
     const { account } = await new SqlAcmeStore(opened.db).createAccount(
       acmeAccount("acct-validation", now),
       ev("acme.account.create"),
@@ -693,10 +693,13 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
           : { valid: false as const, error: { type: "x", detail: "no" } }),
       });
 
-    // Only a challenge being processed can conclude.
+    // Only a challenge being processed can conclude; only one request starts its validation.
     expect(await conclude("v-1", true)).toBe(false);
-    for (const id of ["v-1", "v-2", "v-3"])
-      expect(await orders.setChallenge(`${id}-c`, ["pending"], "processing", null, now)).toBe(true);
+    for (const id of ["v-1", "v-2", "v-3"]) {
+      const started = await Promise.all([orders.startValidation(`${id}-c`), orders.startValidation(`${id}-c`)]);
+      expect(started.sort()).toEqual([false, true]);
+      expect((await orders.challenge(`${id}-c`))?.status).toBe("processing");
+    }
 
     expect(await conclude("v-1", true)).toBe(true);
     expect((await orders.authorization("v-1"))?.status).toBe("valid");
@@ -718,7 +721,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     // An id is matched literally: "_" is base64url, and a LIKE wildcard.
     await create("o-x", [authz("vx5")]);
     await create("o-underscore", [authz("v_5")]);
-    expect(await orders.setChallenge("v_5-c", ["pending"], "processing", null, now)).toBe(true);
+    expect(await orders.startValidation("v_5-c")).toBe(true);
     expect(await conclude("v_5", false)).toBe(true);
     expect((await orders.order("o-underscore"))?.status).toBe("invalid");
     expect((await orders.order("o-x"))?.status).toBe("pending");
@@ -729,7 +732,7 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
   });
 
   it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {
-    const orders = new SqlAcmeOrderStore(opened.db);
+    const orders = new SqlAcmeOrderStore(opened.db, opened.relaxed);
     const window = {
       start: now,
       end: new Date(now.getTime() + 3_600_000),

@@ -1,4 +1,5 @@
 import { GroupCommit } from "../group-commit.js";
+import type { RelaxedWriter } from "../relaxed.js";
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit } from "./audit-store.js";
 import { contains } from "./like.js";
@@ -64,7 +65,11 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   /** New orders are group-committed: the orders of concurrent clients share a transaction and its fsync. */
   private readonly writes: GroupCommit;
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** For the mark that a validation started: one lost on power failure only lets the client start it again. */
+    private readonly relaxed: RelaxedWriter,
+  ) {
     this.writes = new GroupCommit(db);
   }
 
@@ -190,6 +195,18 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   async challenge(id: string): Promise<AcmeChallenge | undefined> {
     const row = await this.db.selectFrom("acme_challenges").selectAll().where("id", "=", id).executeTakeFirst();
     return row && toChallenge(row);
+  }
+
+  async startValidation(challengeId: string): Promise<boolean> {
+    const result = await this.relaxed((db) =>
+      db
+        .updateTable("acme_challenges")
+        .set({ status: "processing" })
+        .where("id", "=", challengeId)
+        .where("status", "=", "pending")
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async setChallenge(

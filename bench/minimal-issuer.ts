@@ -16,7 +16,6 @@
 import { createHash, randomBytes, timingSafeEqual, verify } from "node:crypto";
 import { createServer } from "node:http";
 import Database from "better-sqlite3";
-import pkcs11js from "pkcs11js";
 import { commonNameSubject, leafExtensions, tbsCertificate } from "../src/pki/certificate-der.js";
 import { bitString, NULL, octetString, oid, sequence, unsignedInteger } from "../src/pki/der.js";
 import { ecdsaRawToDer } from "../src/pki/ecdsa-signature.js";
@@ -24,6 +23,7 @@ import { certificatePem, pemBlocks } from "../src/pki/pem.js";
 import { decodeCsr, signatureCheck } from "../src/pki/pkcs10.js";
 import { spkiFromDer } from "../src/pki/spki.js";
 import { responseData, successfulResponse } from "../src/revocation/ocsp-der.js";
+import { bareP256Signer } from "./bare-token.js";
 
 const [modulePath, tokenLabel, pin, dbFile, port, bearer] = process.argv.slice(2) as [
   string,
@@ -34,28 +34,11 @@ const [modulePath, tokenLabel, pin, dbFile, port, bearer] = process.argv.slice(2
   string,
 ];
 
-const p11 = new pkcs11js.PKCS11();
-p11.load(modulePath);
-p11.C_Initialize();
-const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === tokenLabel)!;
-const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-p11.C_Login(session, pkcs11js.CKU_USER, pin);
 // A token object, as a CA key is (SoftHSM checks its object file on each use).
-const { privateKey } = p11.C_GenerateKeyPair(
-  session,
-  { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
-  [{ type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from("06082a8648ce3d030107", "hex") }],
-  [
-    { type: pkcs11js.CKA_SIGN, value: true },
-    { type: pkcs11js.CKA_SENSITIVE, value: true },
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_PRIVATE, value: true },
-  ],
-);
+const { signDigest } = bareP256Signer(modulePath, tokenLabel, pin, true);
 const signature = Buffer.alloc(128);
 function tokenSign(data: Buffer): Buffer {
-  p11.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, privateKey);
-  return ecdsaRawToDer(p11.C_Sign(session, createHash("sha256").update(data).digest(), signature));
+  return ecdsaRawToDer(signDigest(createHash("sha256").update(data).digest(), signature));
 }
 const ecdsaWithSha256 = sequence(oid("1.2.840.10045.4.3.2"));
 const issuer = commonNameSubject("Minimal Issuer");

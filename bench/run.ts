@@ -12,7 +12,6 @@ import {
   verify,
 } from "node:crypto";
 import pg from "pg";
-import pkcs11js from "pkcs11js";
 import {
   appendFileSync,
   existsSync,
@@ -40,6 +39,7 @@ import { createTestToken } from "../test/helpers/softhsm.js";
 import { scaleFigures } from "./scale.js";
 import { type AcmeRequestCost, acmeRequestCosts } from "./acme-costs.js";
 import { addCustodians, backupDrill } from "./backup-drill.js";
+import { bareP256Signer } from "./bare-token.js";
 import { startChallTestSrv } from "../test/helpers/challtestsrv.js";
 import { freePort, opensslCsr, testEnv } from "../test/helpers/keyward.js";
 
@@ -111,29 +111,12 @@ async function hsmSignRate(
  * CPU per bare C_Sign (P-256, CKM_ECDSA over a SHA-256 digest) in a synchronous loop on one
  * session: no pool, no promise, no key lookup. SoftHSM signs in the caller's process, so this
  * process's CPU per signature is what a token signature costs: issuance's crypto floor. With
- * `tokenObject` the key is stored in the token as a CA key is (SoftHSM then checks its object file
- * on each use); without, a session object (the bare arithmetic).
+ * `tokenObject` the key is a token object, as a CA key is; without, a session object.
  */
 function bareSignCpuUs(tokenObject: boolean): number {
   const token = createTestToken("bench-floor");
-  const p11 = new pkcs11js.PKCS11();
-  p11.load(token.modulePath);
-  p11.C_Initialize();
+  const { p11, signDigest } = bareP256Signer(token.modulePath, token.tokenLabel, token.pin, tokenObject);
   try {
-    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel)!;
-    const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-    p11.C_Login(session, pkcs11js.CKU_USER, token.pin);
-    const { privateKey } = p11.C_GenerateKeyPair(
-      session,
-      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
-      [{ type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from("06082a8648ce3d030107", "hex") }],
-      [
-        { type: pkcs11js.CKA_SIGN, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: true },
-        { type: pkcs11js.CKA_TOKEN, value: tokenObject },
-        { type: pkcs11js.CKA_PRIVATE, value: true },
-      ],
-    );
     const digest = createHash("sha256").update(Buffer.alloc(300, 7)).digest();
     const out = Buffer.alloc(512);
     const until = Date.now() + SECONDS * 1000;
@@ -141,8 +124,7 @@ function bareSignCpuUs(tokenObject: boolean): number {
     const cpu = process.cpuUsage();
     while (Date.now() < until)
       for (let i = 0; i < 20; i++, n++) {
-        p11.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, privateKey);
-        if (p11.C_Sign(session, digest, out).length !== 64) throw new Error("C_Sign: not a P-256 signature");
+        if (signDigest(digest, out).length !== 64) throw new Error("C_Sign: not a P-256 signature");
       }
     const used = process.cpuUsage(cpu);
     return (used.user + used.system) / n;

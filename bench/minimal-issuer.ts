@@ -21,6 +21,7 @@ import { bitString, NULL, octetString, oid, sequence, unsignedInteger } from "..
 import { ecdsaRawToDer } from "../src/pki/ecdsa-signature.js";
 import { certificatePem, pemBlocks } from "../src/pki/pem.js";
 import { decodeCsr, signatureCheck } from "../src/pki/pkcs10.js";
+import { newSerial } from "../src/pki/serial.js";
 import { spkiFromDer } from "../src/pki/spki.js";
 import { responseData, successfulResponse } from "../src/revocation/ocsp-der.js";
 import { bareP256Signer } from "./bare-token.js";
@@ -86,10 +87,8 @@ async function issue(body: Buffer): Promise<{ status: number; body?: string }> {
   const decoded = decodeCsr(pemBlocks(csr, "CERTIFICATE REQUEST")[0]!);
   const check = signatureCheck(decoded);
   if (!check.hash || !verify(check.hash, check.info, spkiFromDer(check.spki), check.signature)) return { status: 400 };
-  // As Keyward's newSerial: milliseconds first, so the primary key grows at its right edge.
-  const serial = randomBytes(16);
-  serial.writeUIntBE(Date.now(), 0, 6);
-  const hex = serial.toString("hex");
+  // Keyward's serials: milliseconds first, so the primary key grows at its right edge.
+  const hex = newSerial();
   const now = new Date();
   const notAfter = new Date(now.getTime() + 90 * 86_400_000);
   const names = (decoded.subjectAltNames ?? []).map(({ type, value }) => ({ type, value }));
@@ -120,7 +119,7 @@ async function issue(body: Buffer): Promise<{ status: number; body?: string }> {
     sequence(oid("1.3.14.3.2.26"), NULL),
     octetString(createHash("sha1").update(issuer).digest()),
     octetString(issuerKeyHash),
-    unsignedInteger(serial),
+    unsignedInteger(Buffer.from(hex, "hex")),
   );
   const tbsResponse = responseData(issuerKeyHash, now, [
     { certId, status: { status: "good" }, thisUpdate: now, nextUpdate: new Date(now.getTime() + 7 * 86_400_000) },

@@ -14,11 +14,10 @@ import {
   PolicyError,
 } from "../errors/index.js";
 import { keyFamily } from "../pki/key-types.js";
-import { normalizeSerial } from "../pki/serial.js";
+import { newSerial, normalizeSerial } from "../pki/serial.js";
 import { commonNameSubject, leafExtensions } from "../pki/certificate-der.js";
 import { describeKey, keyTypeOf, spkiFromDer, spkiSha256Hex } from "../pki/spki.js";
 import type { CaRecord, CertificateAuthority } from "../signer/index.js";
-import { newSerial } from "../signer/index.js";
 import { type ParsedCsr, parseCsr } from "./csr.js";
 import { formatName, matchesPattern, type NameConstraints } from "./names.js";
 import { applyPolicy, type PolicyDecision } from "./policy.js";

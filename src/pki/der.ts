@@ -4,19 +4,23 @@
  * libraries (@peculiar/x509, pkijs) stay in charge of everything else.
  */
 
-function lengthBytes(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
 /** Octets of a DER length: 1 below 128, else 1 + its big-endian bytes. */
 function lengthSize(length: number): number {
   if (length < 0x80) return 1;
   let size = 1;
   for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
   return size;
+}
+
+/** Writes tag and length at the start of `out`; returns where the content begins. */
+function writeHeader(out: Buffer, tag: number, length: number, lengthOctets: number): number {
+  out[0] = tag;
+  if (lengthOctets === 1) out[1] = length;
+  else {
+    out[1] = 0x80 | (lengthOctets - 1);
+    for (let i = lengthOctets, n = length; i > 1; i--, n = Math.floor(n / 256)) out[i] = n & 0xff;
+  }
+  return 1 + lengthOctets;
 }
 
 export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
@@ -26,13 +30,7 @@ export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
   // megabytes); a certificate is ~60 of these, and each small Buffer was an allocation of its own.
   const lengthOctets = lengthSize(length);
   const out = Buffer.allocUnsafe(1 + lengthOctets + length);
-  out[0] = tag;
-  if (lengthOctets === 1) out[1] = length;
-  else {
-    out[1] = 0x80 | (lengthOctets - 1);
-    for (let i = lengthOctets, n = length; i > 1; i--, n = Math.floor(n / 256)) out[i] = n & 0xff;
-  }
-  let at = 1 + lengthOctets;
+  let at = writeHeader(out, tag, length, lengthOctets);
   for (const part of content) {
     out.set(part, at);
     at += part.length;
@@ -42,7 +40,10 @@ export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
 
 /** Header (tag + length) for content of the given size: lets callers stream large bodies. */
 export function header(tag: number, contentLength: number): Buffer {
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(contentLength)]);
+  const lengthOctets = lengthSize(contentLength);
+  const out = Buffer.allocUnsafe(1 + lengthOctets);
+  writeHeader(out, tag, contentLength, lengthOctets);
+  return out;
 }
 
 export const sequence = (...items: Uint8Array[]) => tlv(0x30, ...items);

@@ -1,5 +1,5 @@
 import type { Actor, AuditEvent } from "../audit/index.js";
-import { publicRandom } from "../pki/public-random.js";
+import { newSerial } from "../pki/serial.js";
 import * as x509 from "@peculiar/x509";
 import { addDays, type Clock, wholeSeconds } from "../clock/index.js";
 import { ANY_POLICY, type CaSettings, type NameConstraintsSettings, type Profile } from "../config/schema.js";
@@ -575,23 +575,6 @@ function caName(settings: CaSettings): x509.JsonName {
   if (settings.organization) name.push({ O: [settings.organization] });
   name.push({ CN: [settings.commonName] });
   return name;
-}
-
-/**
- * A certificate serial: 16 octets, the milliseconds since 1970 in the first six and 80 CSPRNG bits
- * in the other ten (BR §7.1 asks for at least 64 and for serials that are not sequential: the
- * random part makes each unpredictable). The first octet is 0x01 until 2039 and stays non-zero
- * and below 0x80 for millennia, so the DER INTEGER is always 16 octets and positive.
- *
- * Time first, so serials sort in issuance order: each index keyed by serial (the certificates' own,
- * the listing's, OCSP answers', audit targets') takes a new certificate at its right edge, in the
- * page the previous certificate wrote. A fully random serial wrote a page of its own in each, and
- * SQLite's WAL and checkpoint copy whole pages (issue 27: 8–10 % less CPU per certificate).
- */
-export function newSerial(): string {
-  const bytes = publicRandom(16);
-  bytes.writeUIntBE(Date.now(), 0, 6);
-  return bytes.toString("hex");
 }
 
 /** An HSM error while signing for a CA names the CA (the token layer knows only the key's URI). */

@@ -3,7 +3,6 @@ export {
   CertificateAuthority,
   type HierarchySettings,
   type PreparedCertificate,
-  newSerial,
 } from "./authority.js";
 export type { CaRecord, CaStore, KeyStore } from "./ports.js";
 export { signingCrypto, TokenPrivateKey } from "./webcrypto.js";

@@ -8,7 +8,7 @@ import { IA5String } from "asn1js";
 import { describe, expect, it } from "vitest";
 import { EXTENDED_KEY_USAGES, type KeyUsageName } from "../../src/config/schema.js";
 import { commonNameSubject, leafExtensions, tbsCertificate } from "../../src/pki/certificate-der.js";
-import { children, readElement, tlv } from "../../src/pki/der.js";
+import { children, header, readElement, tlv } from "../../src/pki/der.js";
 import { signatureAlgorithmIdentifier } from "../../src/signer/structure.js";
 
 const crypto = webcrypto as unknown as Crypto;
@@ -173,7 +173,7 @@ describe("certificatePolicies DER (RFC 5280 §4.2.1.4)", () => {
 });
 
 describe("tlv", () => {
-  it("writes every DER length form, as asn1js (an independent reader) reads it back", async () => {
+  it("writes every DER length form, as asn1js (an independent reader) reads it back, and header() the same", async () => {
     const { fromBER, OctetString } = await import("asn1js");
     for (const size of [0, 1, 127, 128, 255, 256, 300, 65_535, 65_536, 16_777_216]) {
       const content = Buffer.alloc(size, 0xa5);
@@ -187,6 +187,8 @@ describe("tlv", () => {
       ).toBe(true);
       const lengthOctets = size < 0x80 ? 1 : 1 + Math.ceil(Math.log2(size + 1) / 8);
       expect(der.length, `size ${size}`).toBe(1 + lengthOctets + size);
+      // The streaming CRL writer's header is the same tag and length.
+      expect(header(0x04, size).equals(der.subarray(0, der.length - size)), `size ${size}`).toBe(true);
     }
   });
 });

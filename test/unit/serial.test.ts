@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { publicRandom } from "../../src/pki/public-random.js";
-import { newSerial } from "../../src/signer/authority.js";
+import { newSerial } from "../../src/pki/serial.js";
 
 describe("newSerial", () => {
   it("gives 16-octet serials, positive in DER, never repeated, across many refills of its pool", () => {

@@ -478,6 +478,8 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
   });
   // Used nonces, old counters and long-expired orders and authorizations must not pile up.
   const acmeCleanup = every(60_000, () => acme.cleanup(), failed("ACME cleanup"));
+  // SQLite's name search indexes new certificates in batches, far cheaper than one by one.
+  const nameSearchIndex = every(2_000, () => certificates.indexPendingNames(), failed("certificate name index"));
 
   // Dual control over the sensitive operations of every module above.
   const operations = sensitiveOperations({
@@ -577,6 +579,7 @@ export async function compose(configured: Config, options: { clock?: Clock; logg
     escrowSchedule,
     acmeCleanup,
     sshKrl,
+    nameSearchIndex,
     // Serving instances hold authenticated API tokens in memory while this invalidates them.
     access.tokens.watch(),
   ];

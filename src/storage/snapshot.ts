@@ -64,10 +64,12 @@ export const SNAPSHOT_LEFT_OUT = [
 ] as const satisfies ReadonlyArray<keyof Database>;
 
 /**
- * SQLite's name-search index (migration 0027: an FTS5 table and the tables FTS5 keeps it in):
- * derived from certificates, so left out and rebuilt by its triggers as a restore inserts them.
+ * SQLite's name-search index (migration 0027: an FTS5 table and the tables FTS5 keeps it in) and
+ * its queue (0033): derived from certificates, so left out; a restore's inserts queue every
+ * certificate again, and the index is rebuilt from the queue.
  */
 export const SNAPSHOT_DERIVED = [
+  "certificate_search_pending",
   "certificate_names",
   "certificate_names_config",
   "certificate_names_data",

@@ -358,6 +358,63 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     }
   });
 
+  it("queues SQLite's name index and indexes the queue in batches: exact after deletes and renames, queued or indexed", async () => {
+    if (opened.dialect !== "sqlite") {
+      expect(await certs.indexPendingNames()).toBe(0);
+      return;
+    }
+    const queued = async () =>
+      Number(
+        (await sql<{ n: number }>`select count(*) as n from certificate_search_pending`.execute(opened.db)).rows[0]!.n,
+      );
+    // FTS5 compares an external-content index with its table: any row indexed twice, missing or
+    // stale makes this throw.
+    const integrity = () =>
+      sql`insert into certificate_names (certificate_names) values ('integrity-check')`.execute(opened.db);
+    const serials = async (name: string) => (await certs.list({ limit: 100, name }, now)).map((c) => c.serial);
+    const rename = (serial: string, name: string) =>
+      opened.db
+        .updateTable("certificates")
+        .set({ names: JSON.stringify([name]) })
+        .where("serial", "=", serial)
+        .execute();
+
+    for (const serial of ["3a01", "3a02", "3a03"]) {
+      await certs.recordIntent(intent(serial, { names: [`dns:${serial}.queued.example`] }), ev("certificate.issue"));
+    }
+    // An insert only queues its row; the index is the queue's business.
+    expect(await queued()).toBe(3);
+    // Renamed and deleted while queued: nothing of them is in the index to change.
+    await rename("3a02", "dns:renamed-early.example");
+    await opened.db.deleteFrom("certificates").where("serial", "=", "3a03").execute();
+    expect(await queued()).toBe(2);
+    // A search indexes the queue first, so it sees every certificate.
+    expect(await serials("queued.example")).toEqual(["3a01"]);
+    expect(await serials("renamed-early")).toEqual(["3a02"]);
+    expect(await queued()).toBe(0);
+    await integrity();
+    // Renamed and deleted once indexed: the triggers change the index itself.
+    await rename("3a01", "dns:renamed-late.example");
+    await opened.db.deleteFrom("certificates").where("serial", "=", "3a02").execute();
+    expect(await queued()).toBe(0);
+    await integrity();
+    expect(await serials("renamed-late")).toEqual(["3a01"]);
+    expect(await serials("queued.example")).toEqual([]);
+    expect(await serials("renamed-early")).toEqual([]);
+
+    // More than one batch (2,000 rows a transaction): every row indexed once.
+    await sql`insert into certificates (serial, ca_id, profile, status, subject, names, spki_sha256, key_type, tbs,
+        not_before, not_after, created_at)
+      with recursive n(i) as (select 1 union all select i + 1 from n where i < 4500)
+      select printf('1f%06d', i), 'int', 'server', 'valid', 'CN=batch' || i, '["dns:b' || i || '.batch.example"]',
+        'ab', 'p256', x'00', '2026-01-01', '2027-01-01', '2026-01-01' from n`.execute(opened.db);
+    expect(await queued()).toBe(4500);
+    expect(await certs.indexPendingNames()).toBe(4500);
+    expect(await certs.indexPendingNames()).toBe(0);
+    await integrity();
+    expect(await serials("b4499.batch")).toEqual(["1f004499"]);
+  });
+
   it("stores API tokens by hash only, unique, with last-used time", async () => {
     const record: ApiTokenRecord = {
       id: "t1",

@@ -44,6 +44,9 @@ async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promi
   );
 }
 
+/** Certificates added to SQLite's name-search index per transaction (indexPendingNames). */
+const NAME_INDEX_BATCH = 2_000;
+
 function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
   return {
     serial: row.serial,
@@ -178,6 +181,34 @@ export class SqlCertificateStore implements CertificateStore {
     return row && toRecord(row);
   }
 
+  /**
+   * SQLite: adds the certificates queued for name search (migration 0033) to the trigram index, a
+   * batch per transaction (the event loop runs between batches, so a long queue — a restore, a
+   * seeded benchmark — does not stall requests). Run every few seconds and before each search;
+   * batches are serialized on the one connection, so no row is indexed twice. PostgreSQL: nothing.
+   */
+  async indexPendingNames(): Promise<number> {
+    if (this.db.getExecutor().adapter instanceof PostgresAdapter) return 0;
+    let indexed = 0;
+    for (;;) {
+      const done = await this.db.transaction().execute(async (tx) => {
+        const { rows } = await sql<{ upto: number | null }>`select coalesce(
+            (select cert_rowid from certificate_search_pending order by cert_rowid limit 1 offset ${NAME_INDEX_BATCH - 1}),
+            (select max(cert_rowid) from certificate_search_pending)) as upto`.execute(tx);
+        const upto = rows[0]?.upto;
+        if (upto === null || upto === undefined) return 0;
+        await sql`insert into certificate_names (rowid, subject, names)
+          select c.rowid, c.subject, c.names from certificate_search_pending p
+          join certificates c on c.rowid = p.cert_rowid where p.cert_rowid <= ${upto}`.execute(tx);
+        const removed = await sql`delete from certificate_search_pending where cert_rowid <= ${upto}`.execute(tx);
+        return Number(removed.numAffectedRows ?? 0);
+      });
+      indexed += done;
+      if (done < NAME_INDEX_BATCH) return indexed;
+      await new Promise((next) => setImmediate(next));
+    }
+  }
+
   async getMany(serials: readonly string[]): Promise<Map<string, CertificateRecord>> {
     const records = new Map<string, CertificateRecord>();
     // Chunks stay under SQLite's bound-parameter limit (32,766 since 3.32; 999 before).
@@ -212,6 +243,8 @@ export class SqlCertificateStore implements CertificateStore {
     if (filter.name) {
       if (filter.name.length >= 3 && !(this.db.getExecutor().adapter instanceof PostgresAdapter)) {
         // SQLite's trigram index (migration 0027): a quoted phrase is exactly "contains this string".
+        // The certificates still queued for it (migration 0033) are indexed first.
+        await this.indexPendingNames();
         const phrase = `"${filter.name.replace(/"/g, '""')}"`;
         page = page.where(
           sql<boolean>`rowid in (select rowid from certificate_names where certificate_names match ${phrase})`,

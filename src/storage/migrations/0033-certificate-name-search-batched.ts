@@ -3,16 +3,16 @@ import { type Kysely, PostgresAdapter, sql } from "kysely";
 /**
  * Issue 27: SQLite's name-search index (migration 0027) was kept by a trigger on every insert, so
  * each certificate paid for its FTS5 segment within the issuance's own commit: ~60 trigrams, and a
- * new segment and its merges per group commit — 80–90 µs of CPU per certificate, a third of what
- * SQLite spends on one (`test/contract/storage.test.ts` keeps the index exact; the figure is from
- * the same inserts with and without the trigger). Indexing a thousand certificates at once costs
- * ~10 µs each.
+ * new segment and its merges per group commit: 80–90 µs of CPU per certificate (issuance's
+ * statements replayed with and without the trigger), a third of what SQLite spends on one.
+ * Indexing a thousand certificates at once costs ~10 µs each.
  *
  * So an insert now only queues its row (`certificate_search_pending`) and the queue is indexed in
  * batches: every two seconds, and before any search (`SqlCertificateStore.indexPendingNames`), so
  * a search still sees every certificate. Deletes and name changes touch the FTS index only for rows
  * it holds; a queued row is indexed with whatever it holds when its turn comes. PostgreSQL's GIN
  * indexes (pending list, `fastupdate`) already batch their own writes: nothing changes there.
+ * `test/contract/storage.test.ts` holds the index exact through all of this (FTS5 integrity-check).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) return;

@@ -195,8 +195,8 @@ export class SqlCertificateStore implements CertificateStore {
         const { rows } = await sql<{ upto: number | null }>`select coalesce(
             (select cert_rowid from certificate_search_pending order by cert_rowid limit 1 offset ${NAME_INDEX_BATCH - 1}),
             (select max(cert_rowid) from certificate_search_pending)) as upto`.execute(tx);
-        const upto = rows[0]?.upto;
-        if (upto === null || upto === undefined) return 0;
+        const upto = rows[0]?.upto ?? null;
+        if (upto === null) return 0;
         await sql`insert into certificate_names (rowid, subject, names)
           select c.rowid, c.subject, c.names from certificate_search_pending p
           join certificates c on c.rowid = p.cert_rowid where p.cert_rowid <= ${upto}`.execute(tx);

@@ -129,8 +129,6 @@ function problemOf(
   let detail: string;
   let extensions: Record<string, unknown> = {};
   let retryAfter: number | undefined;
-  // body-parser's errors say what was wrong with the body in words we can pass on.
-  const body = error as { type?: string; limit?: number } | null;
   if (error instanceof KeywardError) {
     ({ type, status } = acmeTypeOf(error));
     detail = status < 500 ? error.message : (error.publicDetail ?? serverDetail);
@@ -139,10 +137,6 @@ function problemOf(
       extensions = rest;
       if (typeof seconds === "number") retryAfter = seconds;
     }
-  } else if (body?.type === "entity.too.large") {
-    [type, status, detail] = ["malformed", 413, `the request body exceeds ${body.limit} bytes`];
-  } else if (body?.type === "entity.parse.failed") {
-    [type, status, detail] = ["malformed", 400, "the request body is not valid JSON"];
   } else {
     [type, status, detail] = ["serverInternal", 500, serverDetail];
   }

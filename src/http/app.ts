@@ -10,7 +10,7 @@ import { consoleRouter } from "./console.js";
 import { accessLog, requestId, requestIdFor, requireJson } from "./middleware.js";
 import { PROBLEM_CONTENT_TYPE, problemHandler, toProblem } from "./problem.js";
 import { LoginBody } from "./routes/access-api.js";
-import { type AcmeRouteDeps, acmeRoutes } from "./routes/acme.js";
+import { type AcmeRouteDeps, acmeHandler } from "./routes/acme.js";
 import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
 import { type CaRouteDeps, caRoutes } from "./routes/ca.js";
 import { sshPublicRoutes } from "./routes/ssh-api.js";
@@ -63,11 +63,6 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
     const { jws } = await deps.revokedKeys.current();
     res.type("application/jose").setHeader("Cache-Control", "public, max-age=60").send(jws);
   });
-  // The busy routes first: a request tries every route and router mounted before its own, and
-  // the routers below are mounted without a path, so each would try its routes on every ACME and
-  // API request.
-  app.use("/acme", acmeRoutes(deps, logger));
-
   const routes = apiRoutes(deps);
   // The API's description is public, like any OpenAPI document; using the API needs a token.
   const openApi = openApiDocument(routes, VERSION);
@@ -104,11 +99,12 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));
-  // OCSP is the hot path: answered before express (no router, no middleware per request).
+  // The hot paths, OCSP and ACME, are answered before express (no router, no middleware per request).
   const ocsp = ocspHandler(deps, logger);
+  const acme = acmeHandler(deps, logger);
   const throttled = throttledLogin(deps, logger);
   return (req, res) => {
-    if (!ocsp(req, res) && !throttled(req, res)) app(req, res);
+    if (!ocsp(req, res) && !acme(req, res) && !throttled(req, res)) app(req, res);
   };
 }
 

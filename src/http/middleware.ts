@@ -33,23 +33,43 @@ export function accessLog(logger: Logger, metrics?: Pick<Metrics, "httpRequestSe
   return (req, res, next) => {
     const start = process.hrtime.bigint();
     res.on("finish", () => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : "(no route)";
-      metrics?.httpRequestSeconds.observe({ route, method: req.method, status: String(res.statusCode) }, ms / 1000);
-      // The path only: query strings and bodies may carry data that does not belong in logs.
-      logger.info(
-        {
-          requestId: res.locals.requestId,
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Math.round(ms * 10) / 10,
-        },
-        "request",
+      logRequest(
+        logger,
+        metrics,
+        { start, requestId: res.locals.requestId as string, method: req.method, path: req.path, route },
+        res.statusCode,
       );
     });
     next();
   };
+}
+
+/** What one answered request is logged and measured by (express's and the routes served before it alike). */
+export interface RequestRecord {
+  start: bigint;
+  requestId: string;
+  method: string;
+  /** The path only: query strings and bodies may carry data that does not belong in logs. */
+  path: string;
+  route: string;
+}
+
+export function logRequest(
+  logger: Logger,
+  metrics: Pick<Metrics, "httpRequestSeconds"> | undefined,
+  request: RequestRecord,
+  status: number,
+): void {
+  const ms = Number(process.hrtime.bigint() - request.start) / 1e6;
+  metrics?.httpRequestSeconds.observe(
+    { route: request.route, method: request.method, status: String(status) },
+    ms / 1000,
+  );
+  logger.info(
+    { requestId: request.requestId, method: request.method, path: request.path, status, ms: Math.round(ms * 10) / 10 },
+    "request",
+  );
 }
 
 /** Where refusals are counted and audited (bounded: a flood of them gets a summary). */

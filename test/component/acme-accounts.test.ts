@@ -63,6 +63,8 @@ describe("ACME directory and nonces", () => {
     expect(head.headers.get("cache-control")).toBe("no-store");
     const get = await fetch(`${kw.url}/acme/new-nonce`);
     expect(get.status).toBe(204);
+    // RFC 9110 §8.6: no Content-Length on a 204.
+    expect(get.headers.get("content-length")).toBeNull();
     expect(get.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(get.headers.get("replay-nonce")).not.toBe(head.headers.get("replay-nonce"));
   });
@@ -246,6 +248,41 @@ describe("ACME JWS negatives: each refusal has the exact problem type", () => {
     const huge = await post(newAccount(), { ...jws, payload: "A".repeat(100_000) });
     expect(huge.res.status).toBe(413);
     expect(huge.problem.type).toBe("urn:ietf:params:acme:error:malformed");
+  });
+
+  it("refuses a body that is not a JSON object or array, a charset other than UTF-8, and compression", async () => {
+    const jws = await signed(newAccount(), {}, { nonce: await nonce(), jwk }, key);
+    const text = await post(newAccount(), "nope");
+    expect(text.res.status).toBe(400);
+    expect(text.problem).toMatchObject({
+      type: "urn:ietf:params:acme:error:malformed",
+      detail: expect.stringMatching(/JSON/),
+    });
+    // JSON's strict reading: a bare string is JSON, but never an ACME request.
+    expect((await post(newAccount(), '"a"')).res.status).toBe(400);
+    const latin1 = await post(newAccount(), jws, "application/jose+json; charset=iso-8859-1");
+    expect(latin1.res.status).toBe(415);
+    expect(latin1.problem.detail).toMatch(/UTF-8/);
+    const gzip = await fetch(newAccount(), {
+      method: "POST",
+      headers: { "content-type": "application/jose+json", "content-encoding": "gzip" },
+      body: JSON.stringify(jws),
+    });
+    expect(gzip.status).toBe(415);
+    // A refused request still hands out a fresh nonce (RFC 8555 §6.5), and the link to the directory.
+    expect(gzip.headers.get("replay-nonce")).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(gzip.headers.get("link")).toBe(`<${directoryUrl}>;rel="index"`);
+  });
+
+  it("a badly percent-encoded id in the URL is malformed (400), not a server error", async () => {
+    const url = `${kw.url}/acme/order/a%zz`;
+    const { res, problem } = await post(
+      url,
+      await signed(url, "", { nonce: await nonce(), kid: `${kw.url}/acme/acct/x` }, key),
+    );
+    expect(res.status).toBe(400);
+    expect(problem.type).toBe("urn:ietf:params:acme:error:malformed");
+    expect(problem.detail).toMatch(/percent-encoding/);
   });
 
   it("a non-mailto contact is unsupportedContact", async () => {

@@ -14,6 +14,7 @@ import {
 } from "../../revocation/index.js";
 import type { CertificateAuthority } from "../../signer/index.js";
 import { PROBLEM_CONTENT_TYPE, problem as problemDocument } from "../problem.js";
+import { header } from "../raw-request.js";
 
 const OCSP_RESPONSE = "application/ocsp-response";
 
@@ -199,19 +200,6 @@ export function ocspHandler(
     }
     return false;
   };
-}
-
-/**
- * A request header read from the raw list: `req.headers` builds an object of every header on
- * first use, which the OCSP hot path would pay on every request. `name` is lower case.
- */
-function header(req: IncomingMessage, name: string): string | undefined {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i]!;
-    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
-  }
-  return undefined;
 }
 
 /** Public revocation endpoints: CRLs and the OCSP responder (RFC 6960 / RFC 5019). */

@@ -148,7 +148,7 @@ export class AcmeOrders {
         `the certificate with certID ${order.replaces} was already replaced by another order`,
       );
     }
-    if (!(await this.deps.store.setOrder(order.id, ["ready"], { status: "processing" }))) {
+    if (!(await this.deps.store.startFinalizing(order.id))) {
       throw new AcmeError("orderNotReady", "the order is being finalized by another request");
     }
     try {

@@ -120,6 +120,13 @@ export interface AcmeOrderStore {
     at: Date,
   ): Promise<boolean>;
   setAuthorization(id: string, status: AuthzStatus, expiresAt?: Date): Promise<void>;
+  /**
+   * Marks a ready order processing; false when it no longer was ready (another request is
+   * finalizing it). Not waited onto disk, like startValidation: nothing is issued before the
+   * certificate's intent is durable, and that commit carries this mark with it; lost to a power
+   * failure before then, the order is ready again and the client may finalize anew.
+   */
+  startFinalizing(orderId: string): Promise<boolean>;
   /** Moves an order from one state to another; false when it was not in `from` (the database decides). */
   setOrder(
     id: string,

@@ -2,8 +2,11 @@ import type { Clock } from "../clock/index.js";
 import { AcmeError } from "./problems.js";
 
 export interface RateLimitStore {
-  /** Adds one to the counter of `key` in the window starting at `windowStart`; returns the new count. */
-  increment(key: string, windowStart: Date): Promise<number>;
+  /**
+   * Adds one to the counter of each key in the window starting at `windowStart`, all at once;
+   * returns the new counts in the keys' order.
+   */
+  increment(keys: string[], windowStart: Date): Promise<number[]>;
   deleteBefore(windowStart: Date): Promise<void>;
 }
 
@@ -26,21 +29,32 @@ export class RateLimits {
     const now = this.deps.clock.now().getTime();
     const windowStart = new Date(Math.floor(now / HOUR) * HOUR);
     const retryAfter = Math.ceil((windowStart.getTime() + HOUR - now) / 1000);
-    const charge = async (key: string, limit: number, what: string) => {
-      if ((await this.deps.store.increment(key, windowStart)) > limit) {
-        throw new AcmeError(
-          "rateLimited",
-          `too many new orders ${what} (limit ${limit} per hour); retry after ${retryAfter} s`,
-          {
-            retryAfter,
-          },
-        );
-      }
-    };
-    await charge(`orders:account:${accountId}`, this.deps.settings.ordersPerAccountPerHour, "for this account");
-    const domains = new Set(dnsNames.map((n) => n.replace(/^\*\./, "").split(".").slice(-2).join(".")));
-    for (const domain of domains)
-      await charge(`orders:domain:${domain}`, this.deps.settings.ordersPerDomainPerHour, `for ${domain}`);
+    const domains = [...new Set(dnsNames.map((n) => n.replace(/^\*\./, "").split(".").slice(-2).join(".")))];
+    // Every limit the order touches is charged, in one statement: a refused order counts too.
+    const limits = [
+      {
+        key: `orders:account:${accountId}`,
+        limit: this.deps.settings.ordersPerAccountPerHour,
+        what: "for this account",
+      },
+      ...domains.map((domain) => ({
+        key: `orders:domain:${domain}`,
+        limit: this.deps.settings.ordersPerDomainPerHour,
+        what: `for ${domain}`,
+      })),
+    ];
+    const counts = await this.deps.store.increment(
+      limits.map((l) => l.key),
+      windowStart,
+    );
+    const exceeded = limits.find((l, i) => counts[i]! > l.limit);
+    if (exceeded) {
+      throw new AcmeError(
+        "rateLimited",
+        `too many new orders ${exceeded.what} (limit ${exceeded.limit} per hour); retry after ${retryAfter} s`,
+        { retryAfter },
+      );
+    }
   }
 
   /** Drops counters of windows that ended over a day ago. */

@@ -72,4 +72,36 @@ describe("ACME rate limits", () => {
     expect(statuses.filter((s) => s === 201)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(3);
   });
+
+  it("charges an order for every registered domain it names, and refuses it for the one over its limit", async () => {
+    const [a, b, c] = await Promise.all(Array.from({ length: 3 }, () => account()));
+    for (const [who, i] of [
+      [a, 0],
+      [a, 1],
+      [a, 2],
+      [b, 3],
+      [b, 4],
+    ] as const)
+      expect((await order(who!, `m${i}.multi.example.net`)).status).toBe(201);
+    const both = await post(
+      `${kw.url}/acme/new-order`,
+      {
+        identifiers: [
+          { type: "dns", value: "x.other.example" },
+          { type: "dns", value: "m9.multi.example.net" },
+        ],
+      },
+      { kid: c!.kid },
+      c!.key,
+    );
+    expect(both.status).toBe(429);
+    expect(((await both.json()) as { detail: string }).detail).toMatch(
+      /^too many new orders for example\.net \(limit 5/,
+    );
+    // The refused order counted once for other.example too: four more fit under its limit of 5, not five.
+    const d = await account();
+    for (let i = 0; i < 2; i++) expect((await order(c!, `o${i}.other.example`)).status).toBe(201);
+    for (let i = 2; i < 4; i++) expect((await order(d, `o${i}.other.example`)).status).toBe(201);
+    expect((await order(d, "o4.other.example")).status).toBe(429);
+  });
 });

@@ -17,6 +17,7 @@ import {
   SqlAuditStore,
   SqlCertificateStore,
   SqlKeyStore,
+  SqlRateLimitStore,
   SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
@@ -699,6 +700,15 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     });
   });
 
+  it("counts rate-limit keys together in one statement, each in its own window", async () => {
+    const limits = new SqlRateLimitStore(opened.db, opened.relaxed);
+    const hour = new Date("2026-01-01T10:00:00Z");
+    expect(await limits.increment(["rl:a", "rl:b"], hour)).toEqual([1, 1]);
+    // The counts come back in the keys' order, whatever order the database returns rows in.
+    expect(await limits.increment(["rl:b", "rl:c", "rl:a"], hour)).toEqual([2, 1, 2]);
+    expect(await limits.increment(["rl:a"], new Date("2026-01-01T11:00:00Z"))).toEqual([1]);
+  });
+
   it("keeps ACME orders bounded: expired unfinished orders and authorizations go, finished orders stay", async () => {
     const acme = new SqlAcmeStore(opened.db);
     const orders = new SqlAcmeOrderStore(opened.db, opened.relaxed);
@@ -765,6 +775,13 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     expect((await orders.order("o-two"))?.status).toBe("pending");
     expect(await conclude("v-2", true)).toBe(true);
     expect((await orders.order("o-two"))?.status).toBe("ready");
+    // Only one request finalizes a ready order; a pending one cannot start.
+    expect(await orders.startFinalizing("o-bad")).toBe(false);
+    expect((await Promise.all([orders.startFinalizing("o-two"), orders.startFinalizing("o-two")])).sort()).toEqual([
+      false,
+      true,
+    ]);
+    expect((await orders.order("o-two"))?.status).toBe("processing");
     expect(await conclude("v-2", false)).toBe(false);
     expect((await orders.challenge("v-2-c"))?.status).toBe("valid");
 

@@ -233,21 +233,38 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       .execute();
   }
 
+  async startFinalizing(orderId: string): Promise<boolean> {
+    const result = await this.relaxed((db) =>
+      db
+        .updateTable("acme_orders")
+        .set({ status: "processing" })
+        .where("id", "=", orderId)
+        .where("status", "=", "ready")
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async setOrder(
     id: string,
     from: OrderStatus[],
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean> {
-    const result = await this.db
-      .updateTable("acme_orders")
-      .set({
-        status: changes.status,
-        ...(changes.certificateSerial ? { certificate_serial: changes.certificateSerial } : {}),
-        ...(changes.error !== undefined ? { error: json(changes.error) } : {}),
-      })
-      .where("id", "=", id)
-      .where("status", "in", from)
-      .executeTakeFirst();
+    // Group-committed: finalizes that end together (an order made valid) share one fsync.
+    const result = await this.writes.run(
+      (tx) =>
+        tx
+          .updateTable("acme_orders")
+          .set({
+            status: changes.status,
+            ...(changes.certificateSerial ? { certificate_serial: changes.certificateSerial } : {}),
+            ...(changes.error !== undefined ? { error: json(changes.error) } : {}),
+          })
+          .where("id", "=", id)
+          .where("status", "in", from)
+          .executeTakeFirst(),
+      { alone: true },
+    );
     return Number(result.numUpdatedRows) === 1;
   }
 

@@ -2,7 +2,7 @@ import { type Kysely, sql } from "kysely";
 import type { RelaxedWriter } from "../relaxed.js";
 import type { Database } from "../schema.js";
 
-/** Fixed-window counters; the increment is one statement, so instances sharing a database agree. */
+/** Fixed-window counters; an increment is one statement, so instances sharing a database agree. */
 export class SqlRateLimitStore {
   constructor(
     private readonly db: Kysely<Database>,
@@ -10,18 +10,21 @@ export class SqlRateLimitStore {
     private readonly relaxed: RelaxedWriter,
   ) {}
 
-  async increment(key: string, windowStart: Date): Promise<number> {
-    const row = await this.relaxed((db) =>
+  async increment(keys: string[], windowStart: Date): Promise<number[]> {
+    const start = windowStart.toISOString();
+    const rows = await this.relaxed((db) =>
       db
         .insertInto("rate_limit_counters")
-        .values({ key, window_start: windowStart.toISOString(), count: 1 })
+        .values(keys.map((key) => ({ key, window_start: start, count: 1 })))
         .onConflict((oc) =>
           oc.columns(["key", "window_start"]).doUpdateSet({ count: sql`rate_limit_counters.count + 1` }),
         )
-        .returning("count")
-        .executeTakeFirstOrThrow(),
+        .returning(["key", "count"])
+        .execute(),
     );
-    return Number(row.count);
+    // RETURNING promises no order.
+    const counts = new Map(rows.map((row) => [row.key, Number(row.count)]));
+    return keys.map((key) => counts.get(key)!);
   }
 
   async deleteBefore(windowStart: Date): Promise<void> {

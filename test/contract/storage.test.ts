@@ -21,7 +21,7 @@ import {
   SqlRevocationStore,
   SqlTokenStore,
 } from "../../src/storage/index.js";
-import { ordersWaitingOn } from "../../src/storage/repositories/acme-order-store.js";
+import { ordersWaitingOn, reusableAuthorizationQuery } from "../../src/storage/repositories/acme-order-store.js";
 import { scheduleDue } from "../../src/storage/repositories/key-store.js";
 import {
   restoreSnapshot,
@@ -803,6 +803,19 @@ describe.each(engines)("storage contract on %s", (engine, url, restoreUrl) => {
     // Every validation looks its orders up: through the account's pending orders (migration
     // 0030's index), not a LIKE over every order ever made (as it was: a scan per validation).
     expect(await queryPlan(opened, ordersWaitingOn(opened.db, account.id, "v-1"))).toMatch(/acme_orders_pending/);
+    // A new order looks for a valid authorization to reuse through the account's valid
+    // authorizations of that name (migration 0034), not through every authorization that has not
+    // expired yet (it was: a range scan of the expiry index over all accounts' valid
+    // authorizations, per new order).
+    expect(
+      await queryPlan(
+        opened,
+        reusableAuthorizationQuery(opened.db, account.id, { type: "dns", value: "a.example" }, false, now),
+      ),
+    ).toMatch(/acme_authorizations_reusable/);
+    expect(await orders.reusableAuthorization(account.id, { type: "dns", value: "v-1.example.com" }, false, now)).toBe(
+      "v-1",
+    );
   });
 
   it("forces ARI renewal windows for listed serials or every unexpired valid certificate of a CA", async () => {

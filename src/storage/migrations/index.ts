@@ -32,6 +32,7 @@ import { up as m0030 } from "./0030-acme-orders-pending-index.js";
 import { up as m0031 } from "./0031-ssh-certificates-listing-index.js";
 import { up as m0032 } from "./0032-key-schedule-indexes.js";
 import { up as m0033 } from "./0033-certificate-name-search-batched.js";
+import { up as m0034 } from "./0034-acme-authorizations-reusable-index.js";
 import { type Columns, columnsFor, type Dialect } from "./columns.js";
 
 export type { Dialect } from "./columns.js";
@@ -76,6 +77,7 @@ const STEPS: [name: string, up: Step][] = [
   ["0031_ssh_certificates_listing_index", m0031],
   ["0032_key_schedule_indexes", m0032],
   ["0033_certificate_name_search_batched", m0033],
+  ["0034_acme_authorizations_reusable_index", m0034],
 ];
 
 /** Migrations live in code so the same list runs from src/, dist/ and tests on both engines. */

@@ -61,6 +61,30 @@ export function ordersWaitingOn(db: Kysely<Database>, accountId: string, authori
     .where(contains("authorization_ids", JSON.stringify(authorizationId)));
 }
 
+/**
+ * The account's valid authorization of an identifier that outlives `until`, through migration
+ * 0034's index of valid authorizations (the status a literal, so SQLite can use the partial index).
+ */
+export function reusableAuthorizationQuery(
+  db: Kysely<Database>,
+  accountId: string,
+  identifier: { type: string; value: string },
+  wildcard: boolean,
+  until: Date,
+) {
+  return db
+    .selectFrom("acme_authorizations")
+    .select("id")
+    .where("account_id", "=", accountId)
+    .where("identifier_value", "=", identifier.value)
+    .where(sql<boolean>`status = 'valid'`)
+    .where("identifier_type", "=", identifier.type)
+    .where("wildcard", "=", wildcard ? 1 : 0)
+    .where("expires_at", ">", until.toISOString())
+    .orderBy("expires_at", "desc")
+    .limit(1);
+}
+
 export class SqlAcmeOrderStore implements AcmeOrderStore {
   /** New orders are group-committed: the orders of concurrent clients share a transaction and its fsync. */
   private readonly writes: GroupCommit;
@@ -274,19 +298,7 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     wildcard: boolean,
     until: Date,
   ) {
-    const row = await this.db
-      .selectFrom("acme_authorizations")
-      .select("id")
-      .where("account_id", "=", accountId)
-      .where("identifier_type", "=", identifier.type)
-      .where("identifier_value", "=", identifier.value)
-      .where("wildcard", "=", wildcard ? 1 : 0)
-      .where("status", "=", "valid")
-      .where("expires_at", ">", until.toISOString())
-      .orderBy("expires_at", "desc")
-      .limit(1)
-      .executeTakeFirst();
-    return row?.id;
+    return (await reusableAuthorizationQuery(this.db, accountId, identifier, wildcard, until).executeTakeFirst())?.id;
   }
 
   async ordersOfAccount(accountId: string, limit: number): Promise<string[]> {

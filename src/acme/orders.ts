@@ -32,7 +32,14 @@ export interface FinalizeRequest {
 /** What orders ask of issuance: issue for a CSR, and the issued certificate with its chain. */
 export type OrderIssuance = Pick<IssuanceService, "issue" | "get" | "chainOf">;
 
-const newId = () => publicRandom(12).toString("base64url");
+/**
+ * Order, authorization and challenge ids: the milliseconds since 1970 in hex, then 72 CSPRNG bits
+ * (base64url). Time first, so the index of each id takes new rows at its right edge, in a page the
+ * previous order wrote, as serials do (pki/serial.ts): a random id dirtied a page of its own in
+ * each of four indexes per order. An id grants nothing (every request is checked against its
+ * account), and its time says no more than the order's own timestamps.
+ */
+export const newAcmeId = () => Date.now().toString(16).padStart(12, "0") + publicRandom(9).toString("base64url");
 
 /** draft-ietf-acme-profiles: the refusal of a profile the directory does not offer. */
 export function profileNotOffered(requested: unknown, offered: Record<string, string>): AcmeError {
@@ -88,7 +95,7 @@ export class AcmeOrders {
       authorizationIds.push(authorization.id);
     }
     const order: AcmeOrder = {
-      id: newId(),
+      id: newAcmeId(),
       accountId: account.id,
       status: created.length === 0 ? "ready" : "pending",
       identifiers,
@@ -207,7 +214,7 @@ function newAuthorization(
   wildcard: boolean,
   expiresAt: Date,
 ): AcmeAuthorization {
-  const id = newId();
+  const id = newAcmeId();
   // Wildcards can only be proven through DNS; IP addresses only over HTTP (RFC 8738).
   const types: AcmeChallenge["type"][] = wildcard
     ? ["dns-01"]
@@ -222,7 +229,7 @@ function newAuthorization(
     status: "pending",
     expiresAt,
     challenges: types.map((type) => ({
-      id: newId(),
+      id: newAcmeId(),
       authorizationId: id,
       type,
       token: publicRandom(32).toString("base64url"),

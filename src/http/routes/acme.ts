@@ -11,7 +11,7 @@ const JSON_TYPE = "application/json; charset=utf-8";
 const PROBLEM_TYPE = "application/problem+json; charset=utf-8";
 const PEM_CHAIN_TYPE = "application/pem-certificate-chain; charset=utf-8";
 
-/** What the ACME routes use: the ACME module, two counters, the burst watch, and two settings. */
+/** What the ACME routes use: the ACME module, two counters and the request latencies, the burst watch, and two settings. */
 export interface AcmeRouteDeps {
   acme: Pick<
     Acme,
@@ -31,7 +31,7 @@ interface Answer {
   text?: { type: string; body: string };
 }
 
-/** A POST's verified JWS and its account (kid requests), and the route's `:id`. */
+/** A POST as its route receives it: the URL its JWS must name, the route's `:id`, and the JSON body (the JWS, not yet verified). */
 interface Post {
   url: string;
   id: string;

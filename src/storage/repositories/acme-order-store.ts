@@ -86,7 +86,7 @@ export function reusableAuthorizationQuery(
 }
 
 export class SqlAcmeOrderStore implements AcmeOrderStore {
-  /** New orders are group-committed: the orders of concurrent clients share a transaction and its fsync. */
+  /** New orders and order changes are group-committed: concurrent clients' share a transaction and its fsync. */
   private readonly writes: GroupCommit;
 
   constructor(
@@ -221,16 +221,8 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return row && toChallenge(row);
   }
 
-  async startValidation(challengeId: string): Promise<boolean> {
-    const result = await this.relaxed((db) =>
-      db
-        .updateTable("acme_challenges")
-        .set({ status: "processing" })
-        .where("id", "=", challengeId)
-        .where("status", "=", "pending")
-        .executeTakeFirst(),
-    );
-    return Number(result.numUpdatedRows) === 1;
+  startValidation(challengeId: string): Promise<boolean> {
+    return this.markProcessing("acme_challenges", challengeId, "pending");
   }
 
   async setChallenge(
@@ -257,13 +249,22 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       .execute();
   }
 
-  async startFinalizing(orderId: string): Promise<boolean> {
+  startFinalizing(orderId: string): Promise<boolean> {
+    return this.markProcessing("acme_orders", orderId, "ready");
+  }
+
+  /** The compare-and-set that lets one request go on, without waiting for the disk (see the port). */
+  private async markProcessing(
+    table: "acme_challenges" | "acme_orders",
+    id: string,
+    from: "pending" | "ready",
+  ): Promise<boolean> {
     const result = await this.relaxed((db) =>
       db
-        .updateTable("acme_orders")
+        .updateTable(table)
         .set({ status: "processing" })
-        .where("id", "=", orderId)
-        .where("status", "=", "ready")
+        .where("id", "=", id)
+        .where("status", "=", from)
         .executeTakeFirst(),
     );
     return Number(result.numUpdatedRows) === 1;

@@ -16,7 +16,7 @@ export function header(req: IncomingMessage, name: string): string | undefined {
 
 /**
  * The whole body, or "too large" once it passes `limit` bytes (the rest is read and dropped, so
- * the connection stays usable for the client's next request).
+ * the connection stays usable for the client's next request). A body of one chunk is that chunk.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too large"> {
   const declared = Number(header(req, "content-length"));

@@ -14,7 +14,7 @@ import {
 } from "../../revocation/index.js";
 import type { CertificateAuthority } from "../../signer/index.js";
 import { PROBLEM_CONTENT_TYPE, problem as problemDocument } from "../problem.js";
-import { header } from "../raw-request.js";
+import { header, readBody } from "../raw-request.js";
 
 const OCSP_RESPONSE = "application/ocsp-response";
 
@@ -174,28 +174,17 @@ export function ocspHandler(
         );
         return true;
       }
-      // A request is ~100 bytes: almost always one chunk, kept as it is.
-      let first: Buffer | undefined;
-      let more: Buffer[] | undefined;
-      let size = 0;
-      req.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) return;
-        if (first === undefined) {
-          first = chunk;
-        } else {
-          more ??= [first];
-          more.push(chunk);
-        }
-      });
-      req.on("end", () => {
-        if (size > maxBytes) {
-          problem(res, 413, "payloadTooLarge", `the request body exceeds the limit of ${maxBytes} bytes`);
-          return;
-        }
-        const body = more ? Buffer.concat(more) : (first ?? Buffer.alloc(0));
-        answer(req, res, () => body, `P${body.toString("latin1")}`);
-      });
+      // A request is ~100 bytes: almost always one chunk, which readBody hands back as it is.
+      readBody(req, maxBytes).then(
+        (body) => {
+          if (body === "too large") {
+            problem(res, 413, "payloadTooLarge", `the request body exceeds the limit of ${maxBytes} bytes`);
+            return;
+          }
+          answer(req, res, () => body, `P${body.toString("latin1")}`);
+        },
+        (error) => fail(res, error),
+      );
       return true;
     }
     return false;

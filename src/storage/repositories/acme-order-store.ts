@@ -86,7 +86,7 @@ export function reusableAuthorizationQuery(
 }
 
 export class SqlAcmeOrderStore implements AcmeOrderStore {
-  /** New orders and order changes are group-committed: concurrent clients' share a transaction and its fsync. */
+  /** New orders and order changes are group-committed: the writes of concurrent clients share a transaction and its fsync. */
   private readonly writes: GroupCommit;
 
   constructor(

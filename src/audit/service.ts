@@ -200,11 +200,14 @@ export class AuditLog {
     options: { witness?: string; sinceTreeHead?: string; seal?: boolean } = {},
   ): Promise<AuditVerification & { signers: string[] }> {
     if (options.seal) await this.treeHead();
-    const treeHeads = await this.deps.store.treeHeads();
     const witnessPath =
       options.witness ?? (existsSync(this.deps.settings.witness) ? this.deps.settings.witness : undefined);
     if (options.witness && !existsSync(options.witness)) throw new NotFoundError(`no witness file ${options.witness}`);
+    // The witness before the database: a signer saves a head to the database, then appends it to
+    // the witness, so every head read from the witness is in the database read after it, even
+    // while a running server signs one a second.
     const witnessed: WitnessEntry[] | undefined = witnessPath ? await readWitness(witnessPath) : undefined;
+    const treeHeads = await this.deps.store.treeHeads();
     const witness = witnessed ? [...witnessed] : options.sinceTreeHead ? [] : undefined;
     if (options.sinceTreeHead) {
       // The kept head is held to the log like a witness line: it must be stored and still match.

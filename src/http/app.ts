@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import express from "express";
 import type { Logger } from "pino";
 import type { UserService } from "../access/index.js";
+import { type ApiHandlerDeps, apiHandler } from "./api-handler.js";
 import { NotFoundError, TooManyRequestsError } from "../errors/index.js";
 import { publicReadiness, type Readiness } from "../health/index.js";
 import type { RevokedKeyList } from "../keys/index.js";
@@ -11,7 +12,7 @@ import { accessLog, requestId, requestIdFor, requireJson } from "./middleware.js
 import { PROBLEM_CONTENT_TYPE, problemHandler, toProblem } from "./problem.js";
 import { LoginBody } from "./routes/access-api.js";
 import { type AcmeRouteDeps, acmeHandler } from "./routes/acme.js";
-import { type ApiRouteDeps, type ApiRouterDeps, apiRouter, apiRoutes, openApiDocument } from "./routes/api.js";
+import { type ApiRouteDeps, apiRoutes, openApiDocument } from "./routes/api.js";
 import { type CaRouteDeps, caRoutes } from "./routes/ca.js";
 import { sshPublicRoutes } from "./routes/ssh-api.js";
 import { type CrlRouteDeps, type OcspRouteDeps, ocspHandler, revocationRoutes } from "./routes/revocation.js";
@@ -33,7 +34,7 @@ export type AppDeps = AppOwnDeps &
   CrlRouteDeps &
   OcspRouteDeps &
   ApiRouteDeps &
-  ApiRouterDeps &
+  ApiHandlerDeps &
   AcmeRouteDeps;
 
 /** The HTTP edge: thin routes over services; every error leaves as a problem document. */
@@ -91,7 +92,6 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
       next(error);
     }
   });
-  app.use("/api/v1", apiRouter(deps, routes));
   app.use(consoleRouter());
   app.use(caRoutes(deps));
   app.use(revocationRoutes(deps));
@@ -99,12 +99,14 @@ export function createApp(deps: AppDeps, logger: Logger): RequestListener {
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(logger));
-  // The hot paths, OCSP and ACME, are answered before express (no router, no middleware per request).
+  // The busy paths, OCSP, ACME and the admin API's table, are answered before express (no
+  // router, no middleware per request).
   const ocsp = ocspHandler(deps, logger);
   const acme = acmeHandler(deps, logger);
+  const api = apiHandler(deps, routes, logger);
   const throttled = throttledLogin(deps, logger);
   return (req, res) => {
-    if (!ocsp(req, res) && !acme(req, res) && !throttled(req, res)) app(req, res);
+    if (!ocsp(req, res) && !acme(req, res) && !throttled(req, res) && !api(req, res)) app(req, res);
   };
 }
 

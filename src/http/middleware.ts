@@ -4,10 +4,11 @@ import type { Actor, AuditSummaries } from "../audit/index.js";
 import type { Clock } from "../clock/index.js";
 import type { CertificateRecord } from "../issuance/index.js";
 import type { Metrics } from "../metrics/index.js";
-import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { RequestHandler } from "express";
 import type { Logger } from "pino";
 import { type Permission, type Principal, roleAllows, type TokenService, type UserService } from "../access/index.js";
 import { ForbiddenError, KeywardError, UnauthorizedError } from "../errors/index.js";
+import type { ApiRequest, ApiResponse } from "./api-request.js";
 
 /** Request id for logs and problem `instance`; a well-formed incoming X-Request-Id is kept. */
 export function requestId(): RequestHandler {
@@ -79,51 +80,49 @@ interface DenialDeps {
 }
 
 /**
- * Counts and audits a refused request, then passes the refusal on. Fail closed: when the event
- * cannot be written the caller gets a server error, never a silent refusal.
+ * Counts and audits a refused request, then throws the refusal. Fail closed: when the event cannot
+ * be written the caller gets that server error, never a silent refusal.
  */
 async function deny(
   deps: DenialDeps,
-  req: Request,
-  res: Response,
-  next: NextFunction,
+  req: ApiRequest,
+  res: ApiResponse,
   refusal: {
     permission: Permission;
     reason: "unauthenticated" | "forbidden" | "mfa";
     error: Error;
     principal?: Principal;
   },
-): Promise<void> {
+): Promise<never> {
   deps.metrics?.deniedRequests.inc({ permission: refusal.permission, reason: refusal.reason });
   const who = refusal.principal
     ? { id: refusal.principal.id, name: refusal.principal.name, kind: refusal.principal.kind }
     : { id: "anonymous", name: "anonymous", kind: "anonymous" as const };
-  const route = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
-  try {
-    await deps.refusals.note(`request.denied:${refusal.reason}:${who.id}:${req.ip}`, {
-      action: "request.denied",
-      actor: { ...who, requestId: res.locals.requestId as string, ...(req.ip ? { address: req.ip } : {}) },
-      target: { type: "route", id: route },
-      outcome: "denied",
-      details: { permission: refusal.permission, reason: refusal.error.message },
-    });
-  } catch (auditError) {
-    return next(auditError);
-  }
-  next(refusal.error);
+  await deps.refusals.note(`request.denied:${refusal.reason}:${who.id}:${req.ip}`, {
+    action: "request.denied",
+    actor: { ...who, requestId: res.locals.requestId, ...(req.ip ? { address: req.ip } : {}) },
+    target: { type: "route", id: `${req.method} ${req.route}` },
+    outcome: "denied",
+    details: { permission: refusal.permission, reason: refusal.error.message },
+  });
+  throw refusal.error;
 }
 
 /**
  * A state-changing request the caller was refused (a policy-refused issuance, a decrypt with the
  * wrong context, a compromised key without override…) is an audit event, like a denied one.
  */
-export async function auditRefusal(deps: DenialDeps, req: Request, res: Response, error: KeywardError): Promise<void> {
+export async function auditRefusal(
+  deps: DenialDeps,
+  req: ApiRequest,
+  res: ApiResponse,
+  error: KeywardError,
+): Promise<void> {
   const actor = actorOf(req, res);
-  const route = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
-  await deps.refusals.note(`request.refused:${actor.id}:${route}`, {
+  await deps.refusals.note(`request.refused:${actor.id}:${req.method} ${req.route}`, {
     action: "request.refused",
     actor,
-    target: { type: "route", id: `${req.method} ${req.originalUrl.split("?")[0]}`.slice(0, 200) },
+    target: { type: "route", id: `${req.method} ${req.path}`.slice(0, 200) },
     outcome: "denied",
     details: { code: error.code, reason: error.message.slice(0, 500) },
   });
@@ -138,34 +137,36 @@ const isRefusal = (error: unknown): error is UnauthorizedError | ForbiddenError 
  */
 export type AuthorizeDeps = Authenticators & DenialDeps;
 
-export function authorize(deps: AuthorizeDeps, permission: Permission): RequestHandler {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    let principal: Principal | undefined;
-    try {
-      const header = req.get("authorization");
-      const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
-      const serial = header ? undefined : clientCertificateSerial(req);
-      if (serial) principal = await authenticateCertificate(deps, serial);
-      else if (match) principal = await authenticate(deps, match[1]!);
-      else
-        throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header or a client certificate");
-      if (!roleAllows(principal.role, permission)) {
-        throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
-      }
-      if (principal.totpEnrolmentRequired && permission !== "self") {
-        throw new ForbiddenError(
-          "enrol a new authenticator first (POST /api/v1/auth/totp/enrol, then /api/v1/auth/totp/confirm with its first code)",
-        );
-      }
-      res.locals.principal = principal;
-      next();
-    } catch (error) {
-      if (!isRefusal(error)) return next(error);
-      if (error instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", 'Bearer realm="keyward"');
-      const reason = error instanceof UnauthorizedError ? "unauthenticated" : "forbidden";
-      await deny(deps, req, res, next, { permission, reason, error, principal });
+export async function authorize(
+  deps: AuthorizeDeps,
+  permission: Permission,
+  req: ApiRequest,
+  res: ApiResponse,
+): Promise<void> {
+  let principal: Principal | undefined;
+  try {
+    const header = req.header("authorization");
+    const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+    const serial = header ? undefined : clientCertificateSerial(req.socket);
+    if (serial) principal = await authenticateCertificate(deps, serial);
+    else if (match) principal = await authenticate(deps, match[1]!);
+    else
+      throw new UnauthorizedError("this route needs an Authorization: Bearer <token> header or a client certificate");
+    if (!roleAllows(principal.role, permission)) {
+      throw new ForbiddenError(`role "${principal.role}" lacks the permission "${permission}"`);
     }
-  };
+    if (principal.totpEnrolmentRequired && permission !== "self") {
+      throw new ForbiddenError(
+        "enrol a new authenticator first (POST /api/v1/auth/totp/enrol, then /api/v1/auth/totp/confirm with its first code)",
+      );
+    }
+    res.locals.principal = principal;
+  } catch (error) {
+    if (!isRefusal(error)) throw error;
+    if (error instanceof UnauthorizedError) res.setHeader("WWW-Authenticate", 'Bearer realm="keyward"');
+    const reason = error instanceof UnauthorizedError ? "unauthenticated" : "forbidden";
+    await deny(deps, req, res, { permission, reason, error, principal });
+  }
 }
 
 /**
@@ -174,22 +175,24 @@ export function authorize(deps: AuthorizeDeps, permission: Permission): RequestH
  */
 export type StepUpDeps = { users: Pick<UserService, "stepUp"> } & DenialDeps;
 
-export function requireStepUp(deps: StepUpDeps, permission: Permission): RequestHandler {
-  return async (req, res, next) => {
-    const principal = principalOf(res);
-    try {
-      if (principal.kind !== "user") {
-        throw new ForbiddenError(
-          "this operation needs a person: log in with password and TOTP (API tokens cannot perform sensitive operations)",
-        );
-      }
-      await deps.users.stepUp(principal.id, req.get("x-keyward-otp"));
-      next();
-    } catch (error) {
-      if (!isRefusal(error)) return next(error);
-      await deny(deps, req, res, next, { permission, reason: "mfa", error, principal });
+export async function requireStepUp(
+  deps: StepUpDeps,
+  permission: Permission,
+  req: ApiRequest,
+  res: ApiResponse,
+): Promise<void> {
+  const principal = principalOf(res);
+  try {
+    if (principal.kind !== "user") {
+      throw new ForbiddenError(
+        "this operation needs a person: log in with password and TOTP (API tokens cannot perform sensitive operations)",
+      );
     }
-  };
+    await deps.users.stepUp(principal.id, req.header("x-keyward-otp"));
+  } catch (error) {
+    if (!isRefusal(error)) throw error;
+    await deny(deps, req, res, { permission, reason: "mfa", error, principal });
+  }
 }
 
 interface Authenticators {
@@ -201,10 +204,10 @@ interface Authenticators {
 }
 
 /** The serial of a client certificate the TLS layer verified against our CAs, if any. */
-function clientCertificateSerial(req: Request): string | undefined {
-  const socket = req.socket as TLSSocket;
-  if (!socket.encrypted || !socket.authorized) return undefined;
-  const serial = socket.getPeerCertificate()?.serialNumber;
+function clientCertificateSerial(socket: ApiRequest["socket"]): string | undefined {
+  const tls = socket as TLSSocket;
+  if (!tls.encrypted || !tls.authorized) return undefined;
+  const serial = tls.getPeerCertificate()?.serialNumber;
   return serial ? serial.toLowerCase().replace(/^(00)+/, "") : undefined;
 }
 
@@ -223,18 +226,18 @@ function authenticate(deps: Pick<Authenticators, "tokens" | "users">, bearer: st
   return deps.users.isSessionToken(bearer) ? deps.users.authenticate(bearer) : deps.tokens.authenticate(bearer);
 }
 
-export function principalOf(res: Response): Principal {
-  return res.locals.principal as Principal;
+export function principalOf(res: Pick<ApiResponse, "locals">): Principal {
+  return res.locals.principal!;
 }
 
 /** The authenticated caller as the audit log records it. */
-export function actorOf(req: Request, res: Response): Actor {
+export function actorOf(req: Pick<ApiRequest, "ip">, res: Pick<ApiResponse, "locals">): Actor {
   const principal = principalOf(res);
   return {
     id: principal.id,
     name: principal.name,
     kind: principal.kind,
-    requestId: res.locals.requestId as string,
+    requestId: res.locals.requestId,
     ...(req.ip ? { address: req.ip } : {}),
   };
 }

@@ -113,19 +113,34 @@ export function problem(status: number, code: string, detail: string, instance?:
   };
 }
 
-export function sendProblem(res: Response, p: Problem): void {
+/** What a problem is sent through: express's response and the admin API's alike. */
+interface ProblemSink {
+  headersSent: boolean;
+  setHeader(name: string, value: string): unknown;
+  status(code: number): { type(contentType: string): { send(body: string): unknown } };
+}
+
+/**
+ * Sends the problem document for `error`, after logging it: a server failure with its cause (and
+ * stack) for the operator, a refusal at debug. Nothing is sent once the answer has begun.
+ */
+export function sendProblem(
+  logger: Logger,
+  res: ProblemSink,
+  error: unknown,
+  request: { requestId?: string; path: string },
+): void {
+  const p = toProblem(error, request.requestId);
+  if (p.status >= 500) logger.error({ err: error, requestId: request.requestId, path: request.path }, "request failed");
+  else logger.debug({ requestId: request.requestId, status: p.status, detail: p.detail }, "request refused");
+  if (res.headersSent) return;
+  if (typeof p.retryAfter === "number") res.setHeader("Retry-After", String(p.retryAfter));
   res.status(p.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(p));
 }
 
-/** The one error handler: logs the cause (with stack) server-side, sends a problem document. */
+/** The one error handler of the routes express serves. */
 export function problemHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const p = toProblem(error, res.locals.requestId as string | undefined);
-    if (p.status >= 500)
-      logger.error({ err: error, requestId: res.locals.requestId, path: req.path }, "request failed");
-    else logger.debug({ requestId: res.locals.requestId, status: p.status, detail: p.detail }, "request refused");
-    if (res.headersSent) return;
-    if (typeof p.retryAfter === "number") res.setHeader("Retry-After", String(p.retryAfter));
-    sendProblem(res, p);
+    sendProblem(logger, res, error, { requestId: res.locals.requestId as string | undefined, path: req.path });
   };
 }

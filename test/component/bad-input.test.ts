@@ -170,6 +170,49 @@ describe("bad requests are refused precisely", () => {
     );
   });
 
+  it("a compressed body, another charset, JSON that is not an object, a bad percent-encoding", async () => {
+    // The admin API reads its bodies itself (answered before express): these are its decisions.
+    const { csr } = opensslCsr(kw.dir, "encodings");
+    const json = JSON.stringify({ csr, profile: "server" });
+    await expectProblem(
+      post(json, { headers: { "content-encoding": "gzip" } }),
+      415,
+      "the request body's encoding or charset is not supported",
+    );
+    await expectProblem(
+      post(json, { headers: { "content-type": "application/json; charset=iso-8859-1" } }),
+      415,
+      "the request body's encoding or charset is not supported",
+    );
+    expect((await post(json, { headers: { "content-type": "application/json; charset=UTF-8" } })).status).toBe(201);
+    await expectProblem(post("42"), 400, "the request body is not valid JSON");
+    await expectProblem(post("[]"), 400, /^invalid request body: /);
+    // An empty JSON body is {} (as express's parser read it): the missing fields are named.
+    await expectProblem(
+      kw.api("/api/v1/certificates", { method: "POST", body: "" }),
+      400,
+      /^invalid request body: csr: /,
+    );
+    // The token first: an anonymous caller learns nothing about a route's inputs.
+    await expectProblem(kw.api("/api/v1/certificates/a%zz", { token: null }), 401, /^this route needs/);
+    await expectProblem(
+      kw.api("/api/v1/certificates/a%zz"),
+      400,
+      'the path segment "a%zz" is not valid percent-encoding',
+    );
+  });
+
+  it("HEAD is answered as GET, without a body; a trailing slash is the same route", async () => {
+    const res = await kw.api("/api/v1/profiles", { method: "HEAD" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await res.text()).toBe("");
+    const slash = await kw.api("/api/v1/profiles/");
+    expect(slash.status).toBe(200);
+    expect(((await slash.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+  });
+
   it("no token, a wrong token, and an unknown route", async () => {
     const { csr } = opensslCsr(kw.dir, "anon");
     const anon = await expectProblem(

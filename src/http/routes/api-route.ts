@@ -1,6 +1,6 @@
-import type { Request, Response } from "express";
 import { type ApprovalService, approvalView, type Permission } from "../../access/index.js";
 import type { Actor } from "../../audit/index.js";
+import type { ApiRequest, ApiResponse } from "../api-request.js";
 import { actorOf } from "../middleware.js";
 
 /** One admin API route: the table in api.ts mounts it and generates its OpenAPI entry. */
@@ -11,7 +11,7 @@ export interface ApiRoute {
   /** Sensitive: only a person, with a fresh TOTP code in X-Keyward-OTP (DESIGN.md §6). */
   stepUp?: boolean;
   summary: string;
-  handler: (req: Request, res: Response) => Promise<void>;
+  handler: (req: ApiRequest, res: ApiResponse) => Promise<void>;
 }
 
 /** What a route needs to run a sensitive operation or file it for approval. */
@@ -27,8 +27,8 @@ export interface ApprovalDeps {
  */
 export async function runOrRequestApproval(
   deps: ApprovalDeps,
-  req: Request,
-  res: Response,
+  req: ApiRequest,
+  res: ApiResponse,
   operation: string,
   params: Record<string, unknown>,
   summary: string,

@@ -1,4 +1,3 @@
-import express, { Router } from "express";
 import { z } from "zod";
 import type { AcmeRenewals, AcmeService } from "../../acme/index.js";
 import { type AuditLog, auditView, treeHeadJson } from "../../audit/index.js";
@@ -16,17 +15,7 @@ import {
   revocationView,
 } from "../../revocation/index.js";
 import { type CertificateAuthority, caView } from "../../signer/index.js";
-import {
-  type AuthorizeDeps,
-  actorOf,
-  auditRefusal,
-  authorize,
-  principalOf,
-  requireJson,
-  requireStepUp,
-  type StepUpDeps,
-} from "../middleware.js";
-import { KeywardError } from "../../errors/index.js";
+import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
 import { type AccessRouteDeps, accessRoutes } from "./access-api.js";
 import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
@@ -501,31 +490,4 @@ export function openApiDocument(routes: ApiRoute[], version: string) {
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     paths,
   };
-}
-
-export type ApiRouterDeps = AuthorizeDeps & StepUpDeps & { config: { policy: Pick<Config["policy"], "maxBodyBytes"> } };
-
-/** Authentication comes first, so an anonymous caller learns nothing about bodies or routes' inputs. */
-export function apiRouter(deps: ApiRouterDeps, routes: ApiRoute[]): Router {
-  const router = Router();
-  const body = [requireJson(), express.json({ limit: deps.config.policy.maxBodyBytes, type: "application/json" })];
-  for (const route of routes) {
-    const stepUp = route.stepUp ? [requireStepUp(deps, route.permission)] : [];
-    router[route.method](route.path, authorize(deps, route.permission), ...stepUp, ...body, async (req, res, next) => {
-      try {
-        await route.handler(req, res);
-      } catch (error) {
-        // A refused change is an event; a refused read (a bad filter, an unknown id) is not.
-        if (route.method === "post" && error instanceof KeywardError && error.isClientError) {
-          try {
-            await auditRefusal(deps, req, res, error);
-          } catch (auditError) {
-            return next(auditError);
-          }
-        }
-        next(error);
-      }
-    });
-  }
-  return router;
 }

@@ -1,4 +1,3 @@
-import type { Response } from "express";
 import { z } from "zod";
 import { ForbiddenError } from "../../errors/index.js";
 import {
@@ -20,6 +19,7 @@ import {
 import { certificatePem } from "../../pki/pem.js";
 import { actorOf, principalOf } from "../middleware.js";
 import { parseInput } from "../validate.js";
+import type { ApiResponse } from "../api-request.js";
 import { type ApiRoute, type ApprovalDeps, runOrRequestApproval } from "./api-route.js";
 
 const base64 = z
@@ -139,7 +139,7 @@ export interface KeyRouteDeps extends ApprovalDeps {
 /** The KMS keys (DESIGN.md §5; key pairs: docs/kms-key-pairs.md). Using a key also needs it in the caller's key scope. */
 export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
   const { keys, keyCrypto, keyPairs, keyCertification, keyImport, distribution } = deps;
-  const usable = async (res: Response, id: string): Promise<ManagedKey> => {
+  const usable = async (res: ApiResponse, id: string): Promise<ManagedKey> => {
     const key = await keys.get(id);
     const allowed = principalOf(res).scopes.keys ?? [];
     if (
@@ -381,7 +381,7 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
       async handler(req, res) {
         const q = parseInput(PublicKeyQuery, req.query, "query");
         const result = await keyPairs.publicKey(String(req.params.id), q);
-        if (q.format === "pem" && !req.accepts("json")) {
+        if (typeof result.publicKey === "string" && q.format === "pem" && !req.acceptsJson()) {
           res.type("application/x-pem-file").send(result.publicKey);
           return;
         }
@@ -455,7 +455,7 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
         const result = await keyCertification.certify(key.id, body, actorOf(req, res), { profiles, names });
         res
           .status(201)
-          .location(`/api/v1/certificates/${result.serial}`)
+          .setHeader("Location", `/api/v1/certificates/${result.serial}`)
           .json({
             keyId: result.keyId,
             version: result.version,
@@ -485,7 +485,7 @@ export function keyRoutes(deps: KeyRouteDeps): ApiRoute[] {
         const body = parseInput(DistributeBody, req.body, "request body");
         const key = await usable(res, String(req.params.id));
         const result = await distribution.distribute(key.id, body, actorOf(req, res));
-        res.status(201).location(`/api/v1/keys/${key.id}/distributions/${result.id}`).json(result);
+        res.status(201).setHeader("Location", `/api/v1/keys/${key.id}/distributions/${result.id}`).json(result);
       },
     },
     {

@@ -390,6 +390,7 @@ async function keywardAgainstMinimalIssuer(
   connections: number,
   rounds: number,
 ): Promise<{ keyward: CostPerRequest; minimal: CostPerRequest; ratio: number }> {
+  const keyward = await startServer();
   const token = createTestToken("bench-minimal");
   const port = await freePort();
   const bearer = randomBytes(24).toString("base64url");
@@ -408,7 +409,6 @@ async function keywardAgainstMinimalIssuer(
     ],
     { env: { ...process.env, SOFTHSM2_CONF: token.conf }, stdio: ["ignore", "pipe", "inherit"] },
   );
-  const keyward = await startServer();
   try {
     await new Promise<void>((ok) => minimal.stdout.on("data", (d) => String(d).includes("listening") && ok()));
     const { csr } = opensslCsr(token.dir, "bench");

@@ -33,3 +33,38 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     req.on("error", reject);
   });
 }
+
+/** The path and the query string (without its "?") of a request URL. */
+export function splitUrl(url: string): { path: string; search: string } {
+  const query = url.indexOf("?");
+  return query < 0 ? { path: url, search: "" } : { path: url.slice(0, query), search: url.slice(query + 1) };
+}
+
+/** A body's declared format: its media type and charset (lower case), and its content coding. */
+export interface BodyFormat {
+  media: string;
+  charset?: string;
+  /** "identity" when none is declared. */
+  encoding: string;
+}
+
+export function bodyFormat(req: IncomingMessage): BodyFormat {
+  const [media, ...parameters] = (header(req, "content-type") ?? "").split(";").map((p) => p.trim().toLowerCase());
+  const charset = parameters
+    .find((p) => p.startsWith("charset="))
+    ?.slice("charset=".length)
+    .replace(/"/g, "");
+  const encoding = (header(req, "content-encoding") ?? "identity").trim().toLowerCase();
+  return { media: media!, ...(charset === undefined ? {} : { charset }), encoding };
+}
+
+/** A body as JSON's strict reading takes it, an object or an array; undefined for anything else. */
+export function strictJson(body: Buffer): unknown {
+  const text = body.toString("utf8").trim();
+  if (text[0] !== "{" && text[0] !== "[") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { type Acme, AcmeError, type AuthenticatedRequest, problemResponse } from "../../acme/index.js";
 import type { Metrics, RateWatch } from "../../metrics/index.js";
 import { logRequest, requestIdFor } from "../middleware.js";
-import { header, readBody } from "../raw-request.js";
+import { bodyFormat, header, readBody, splitUrl, strictJson } from "../raw-request.js";
 import { finalizePayload, newOrderPayload, revokeCertPayload } from "./acme-payloads.js";
 
 const JOSE = "application/jose+json";
@@ -59,7 +59,8 @@ type Route =
 /**
  * RFC 8555 routes under /acme, answered before express (as OCSP is): ACME is the busy public
  * path, and a request through express's router and body parser cost ~70 µs more than through
- * node:http alone (a minimal express app 100–110 µs, raw node:http 30; a certificate takes seven). Every response to a POST carries a fresh Replay-Nonce (§6.5), and newNonce hands
+ * node:http alone (a minimal express app 100–110 µs, raw node:http 30; a certificate takes
+ * seven). Every response to a POST carries a fresh Replay-Nonce (§6.5), and newNonce hands
  * one out; GETs do not: each nonce is held (a database row, or memory in a single process) until
  * it is used or expires, and anonymous GETs (a crawler, a flood of 404s) must not be able to add
  * any. Returns false for a request outside /acme/.
@@ -249,9 +250,9 @@ export function acmeHandler(
     res.writeHead(answer.status ?? 200, headers).end(body);
   };
 
-  const fail = (req: IncomingMessage, res: ServerResponse, exchange: Exchange, error: unknown) => {
+  const fail = (res: ServerResponse, exchange: Exchange, error: unknown) => {
     const { problem, retryAfter } = problemResponse(error);
-    if (problem.status >= 500) logger.error({ err: error, path: pathOf(req) }, "ACME request failed");
+    if (problem.status >= 500) logger.error({ err: error, path: exchange.path }, "ACME request failed");
     if (res.headersSent) {
       res.end();
       return;
@@ -283,7 +284,7 @@ export function acmeHandler(
     if (!req.url?.startsWith("/acme/")) return false;
     const start = process.hrtime.bigint();
     const method = req.method ?? "GET";
-    const path = pathOf(req);
+    const { path } = splitUrl(req.url ?? "/");
     const exchange: Exchange = { requestId: requestIdFor(header(req, "x-request-id")), path };
     const found = match(method, path.slice("/acme/".length).split("/"));
     res.on("finish", () => {
@@ -292,17 +293,10 @@ export function acmeHandler(
     });
     serve(req, exchange, found).then(
       (answer) => send(res, exchange, answer),
-      (error) => fail(req, res, exchange, error),
+      (error) => fail(res, exchange, error),
     );
     return true;
   };
-}
-
-/** The path without its query string. */
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? "/";
-  const query = url.indexOf("?");
-  return query < 0 ? url : url.slice(0, query);
 }
 
 /** A path segment's value: ids are base64url, but a client may percent-encode. */
@@ -319,17 +313,10 @@ function decodeId(segment: string): string {
  * most `limit` bytes, an object or array (as JSON's strict mode reads it).
  */
 async function joseBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const contentType = header(req, "content-type");
-  const [type, ...parameters] = (contentType ?? "").split(";");
-  const charset = parameters
-    .map((p) => p.trim().toLowerCase())
-    .find((p) => p.startsWith("charset="))
-    ?.slice("charset=".length)
-    .replace(/"/g, "");
-  const encoding = (header(req, "content-encoding") ?? "identity").trim().toLowerCase();
+  const { media, charset, encoding } = bodyFormat(req);
   const refusal =
-    type!.trim().toLowerCase() !== JOSE
-      ? `ACME requests must be ${JOSE}, got ${contentType ?? "none"}`
+    media !== JOSE
+      ? `ACME requests must be ${JOSE}, got ${header(req, "content-type") ?? "none"}`
       : charset !== undefined && charset !== "utf-8"
         ? `ACME requests must be UTF-8, not charset ${charset}`
         : encoding !== "identity"
@@ -341,13 +328,7 @@ async function joseBody(req: IncomingMessage, limit: number): Promise<unknown> {
   }
   const body = await readBody(req, limit);
   if (body === "too large") throw new AcmeError("malformed", `the request body exceeds ${limit} bytes`, undefined, 413);
-  const text = body.toString("utf8").trim();
-  if (text[0] === "{" || text[0] === "[") {
-    try {
-      return JSON.parse(text);
-    } catch {
-      // refused below
-    }
-  }
-  throw new AcmeError("malformed", "the request body is not a JSON object", undefined, 400);
+  const json = strictJson(body);
+  if (json === undefined) throw new AcmeError("malformed", "the request body is not a JSON object", undefined, 400);
+  return json;
 }

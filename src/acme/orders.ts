@@ -118,7 +118,7 @@ export class AcmeOrders {
     // An unfinished order past its expiry is invalid (RFC 8555 §7.1.6); the database records it.
     if ((order.status === "pending" || order.status === "ready") && order.expiresAt <= this.deps.clock.now()) {
       const error = recordedProblem(new AcmeError("malformed", "the order expired"));
-      await this.deps.store.setOrder(order.id, [order.status], { status: "invalid", error });
+      await this.deps.store.setOrder(order.id, order.status, { status: "invalid", error });
       return (await this.deps.store.order(order.id))!;
     }
     return order;
@@ -167,13 +167,13 @@ export class AcmeOrders {
       // Only this request moves a processing order on: once its update applies, the order is what it
       // wrote, with nothing to read back.
       const changes = { status: "valid" as const, certificateSerial: issued.serial };
-      if (await this.deps.store.setOrder(order.id, ["processing"], changes)) return { ...order, ...changes };
+      if (await this.deps.store.setOrder(order.id, "processing", changes)) return { ...order, ...changes };
     } catch (error) {
       // A refused CSR leaves the order ready for another; any other failure ends it.
       const retryable = error instanceof KeywardError && (error.code === "badCSR" || error.code === "policyViolation");
       await this.deps.store.setOrder(
         order.id,
-        ["processing"],
+        "processing",
         retryable ? { status: "ready" } : { status: "invalid", error: recordedProblem(error) },
       );
       if (error instanceof KeywardError && error.code === "policyViolation")

@@ -127,10 +127,10 @@ export interface AcmeOrderStore {
    * failure before then, the order is ready again and the client may finalize anew.
    */
   startFinalizing(orderId: string): Promise<boolean>;
-  /** Moves an order from one state to another; false when it was not in `from` (the database decides). */
+  /** Moves an order from one state to another; false when it was not `from` (the database decides). */
   setOrder(
     id: string,
-    from: OrderStatus[],
+    from: OrderStatus,
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean>;
   /**

@@ -2,7 +2,8 @@ import { GroupCommit } from "../group-commit.js";
 import type { RelaxedWriter } from "../relaxed.js";
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit } from "./audit-store.js";
-import { contains } from "./like.js";
+import { containsPattern, likeEscaped } from "./like.js";
+import { defineQuery, defineQueryPerCount, rowMarkers, rowValues } from "../compiled-query.js";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type {
   AcmeAuthorization,
@@ -49,16 +50,16 @@ function toChallenge(row: Selectable<AcmeChallengesTable>): AcmeChallenge {
 
 /**
  * The pending orders that list an authorization. Orders list theirs as JSON, and a LIKE on the
- * quoted id finds them among the account's pending orders only (migration 0030's partial index):
- * the status is a literal, so the planner can see the index applies.
+ * quoted id (`pattern`: containsPattern of it) finds them among the account's pending orders only
+ * (migration 0030's partial index): the status is a literal, so the planner can see the index applies.
  */
-export function ordersWaitingOn(db: Kysely<Database>, accountId: string, authorizationId: string) {
+export function ordersWaitingOn(db: Kysely<Database>, p: { accountId: string; pattern: string }) {
   return db
     .selectFrom("acme_orders")
     .select(["id", "authorization_ids"])
-    .where("account_id", "=", accountId)
+    .where("account_id", "=", p.accountId)
     .where(sql<boolean>`status = 'pending'`)
-    .where(contains("authorization_ids", JSON.stringify(authorizationId)));
+    .where(likeEscaped("authorization_ids", p.pattern));
 }
 
 /**
@@ -67,23 +68,160 @@ export function ordersWaitingOn(db: Kysely<Database>, accountId: string, authori
  */
 export function reusableAuthorizationQuery(
   db: Kysely<Database>,
-  accountId: string,
-  identifier: { type: string; value: string },
-  wildcard: boolean,
-  until: Date,
+  p: { accountId: string; type: string; value: string; wildcard: number; until: string },
 ) {
   return db
     .selectFrom("acme_authorizations")
     .select("id")
-    .where("account_id", "=", accountId)
-    .where("identifier_value", "=", identifier.value)
+    .where("account_id", "=", p.accountId)
+    .where("identifier_value", "=", p.value)
     .where(sql<boolean>`status = 'valid'`)
-    .where("identifier_type", "=", identifier.type)
-    .where("wildcard", "=", wildcard ? 1 : 0)
-    .where("expires_at", ">", until.toISOString())
+    .where("identifier_type", "=", p.type)
+    .where("wildcard", "=", p.wildcard)
+    .where("expires_at", ">", p.until)
     .orderBy("expires_at", "desc")
     .limit(1);
 }
+
+/** An authorization with its challenges, found by its id or one of its challenges' (`p.id`). */
+function authorizationWithChallenges(db: Kysely<Database>, by: "id" | "challenge", p: { id: string }) {
+  const query = db
+    .selectFrom("acme_authorizations as a")
+    .leftJoin("acme_challenges as c", "c.authorization_id", "a.id")
+    .select([
+      "a.id",
+      "a.account_id",
+      "a.identifier_type",
+      "a.identifier_value",
+      "a.wildcard",
+      "a.status",
+      "a.expires_at",
+      "c.id as challenge_id",
+      "c.type as challenge_type",
+      "c.token as challenge_token",
+      "c.status as challenge_status",
+      "c.validated_at as challenge_validated_at",
+      "c.error as challenge_error",
+    ])
+    .orderBy("c.type");
+  return by === "id"
+    ? query.where("a.id", "=", p.id)
+    : query.where("a.id", "=", (eb) =>
+        eb.selectFrom("acme_challenges as own").select("own.authorization_id").where("own.id", "=", p.id),
+      );
+}
+
+/** The compare-and-set that lets one request go on (see the port's startValidation). */
+const markProcessing = (table: "acme_challenges" | "acme_orders", from: "pending" | "ready") =>
+  defineQuery((db, p: { id: string }) =>
+    db.updateTable(table).set({ status: "processing" }).where("id", "=", p.id).where("status", "=", from),
+  );
+
+const AUTHORIZATION_COLUMNS = [
+  "id",
+  "account_id",
+  "identifier_type",
+  "identifier_value",
+  "wildcard",
+  "status",
+  "expires_at",
+] as const;
+const CHALLENGE_COLUMNS = ["id", "authorization_id", "type", "token", "status", "validated_at", "error"] as const;
+const insertAuthorizations = defineQueryPerCount((db, p: Record<string, unknown>, count) =>
+  db
+    .insertInto("acme_authorizations")
+    // biome-ignore lint/suspicious/noExplicitAny: the markers stand for the columns' values.
+    .values(rowMarkers(p, count, AUTHORIZATION_COLUMNS) as any),
+);
+const insertChallenges = defineQueryPerCount((db, p: Record<string, unknown>, count) =>
+  db
+    .insertInto("acme_challenges")
+    // biome-ignore lint/suspicious/noExplicitAny: as above.
+    .values(rowMarkers(p, count, CHALLENGE_COLUMNS) as any),
+);
+
+/** The statements of an ACME certificate's requests, compiled once per database (compiled-query.ts). */
+const statements = {
+  insertOrder: defineQuery(
+    (
+      db,
+      p: {
+        id: string;
+        account_id: string;
+        status: string;
+        identifiers: string;
+        authorization_ids: string;
+        profile: string;
+        expires_at: string;
+        created_at: string;
+        replaces: string | null;
+      },
+    ) =>
+      db.insertInto("acme_orders").values({
+        id: p.id,
+        account_id: p.account_id,
+        status: p.status,
+        identifiers: p.identifiers,
+        authorization_ids: p.authorization_ids,
+        profile: p.profile,
+        expires_at: p.expires_at,
+        created_at: p.created_at,
+        certificate_serial: null,
+        error: null,
+        replaces: p.replaces,
+      }),
+  ),
+  order: defineQuery((db, p: { id: string }) => db.selectFrom("acme_orders").selectAll().where("id", "=", p.id)),
+  authorizationById: defineQuery((db, p: { id: string }) => authorizationWithChallenges(db, "id", p)),
+  authorizationByChallenge: defineQuery((db, p: { id: string }) => authorizationWithChallenges(db, "challenge", p)),
+  reusableAuthorization: defineQuery(reusableAuthorizationQuery),
+  startValidation: markProcessing("acme_challenges", "pending"),
+  startFinalizing: markProcessing("acme_orders", "ready"),
+  // A null serial or error leaves the column as it is.
+  setOrder: defineQuery(
+    (db, p: { id: string; from: string; status: string; serial: string | null; error: string | null }) =>
+      db
+        .updateTable("acme_orders")
+        .set({
+          status: p.status,
+          certificate_serial: sql<string | null>`coalesce(${p.serial}, certificate_serial)`,
+          error: sql<string | null>`coalesce(${p.error}, error)`,
+        })
+        .where("id", "=", p.id)
+        .where("status", "=", p.from),
+  ),
+  challengeValid: defineQuery((db, p: { id: string; at: string }) =>
+    db
+      .updateTable("acme_challenges")
+      .set({ status: "valid", error: null, validated_at: p.at })
+      .where("id", "=", p.id)
+      .where("status", "=", "processing"),
+  ),
+  challengeInvalid: defineQuery((db, p: { id: string; error: string }) =>
+    db
+      .updateTable("acme_challenges")
+      .set({ status: "invalid", error: p.error })
+      .where("id", "=", p.id)
+      .where("status", "=", "processing"),
+  ),
+  authorizationValid: defineQuery((db, p: { id: string; until: string }) =>
+    db.updateTable("acme_authorizations").set({ status: "valid", expires_at: p.until }).where("id", "=", p.id),
+  ),
+  authorizationInvalid: defineQuery((db, p: { id: string }) =>
+    db.updateTable("acme_authorizations").set({ status: "invalid" }).where("id", "=", p.id),
+  ),
+  ordersWaitingOn: defineQuery(ordersWaitingOn),
+  orderReady: defineQuery((db, p: { id: string }) =>
+    db.updateTable("acme_orders").set({ status: "ready" }).where("id", "=", p.id).where("status", "=", "pending"),
+  ),
+  orderInvalid: defineQuery((db, p: { id: string; error: string }) =>
+    db
+      .updateTable("acme_orders")
+      .set({ status: "invalid", error: p.error })
+      .where("id", "=", p.id)
+      .where("status", "=", "pending"),
+  ),
+};
 
 export class SqlAcmeOrderStore implements AcmeOrderStore {
   /** New orders and order changes are group-committed: the writes of concurrent clients share a transaction and its fsync. */
@@ -100,7 +238,16 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
   async createOrder(order: AcmeOrder, authorizations: AcmeAuthorization[]): Promise<void> {
     // One multi-row insert per table, not one statement per row: an order of one name has three
     // challenges.
-    const challenges = authorizations.flatMap((a) =>
+    const authorizationRows = authorizations.map((a) => ({
+      id: a.id,
+      account_id: a.accountId,
+      identifier_type: a.identifier.type,
+      identifier_value: a.identifier.value,
+      wildcard: a.wildcard ? 1 : 0,
+      status: a.status,
+      expires_at: a.expiresAt.toISOString(),
+    }));
+    const challengeRows = authorizations.flatMap((a) =>
       a.challenges.map((c) => ({
         id: c.id,
         authorization_id: a.id,
@@ -112,44 +259,25 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       })),
     );
     await this.writes.run(async (tx) => {
-      if (authorizations.length) {
-        await tx
-          .insertInto("acme_authorizations")
-          .values(
-            authorizations.map((a) => ({
-              id: a.id,
-              account_id: a.accountId,
-              identifier_type: a.identifier.type,
-              identifier_value: a.identifier.value,
-              wildcard: a.wildcard ? 1 : 0,
-              status: a.status,
-              expires_at: a.expiresAt.toISOString(),
-            })),
-          )
-          .execute();
-      }
-      if (challenges.length) await tx.insertInto("acme_challenges").values(challenges).execute();
-      await tx
-        .insertInto("acme_orders")
-        .values({
-          id: order.id,
-          account_id: order.accountId,
-          status: order.status,
-          identifiers: JSON.stringify(order.identifiers),
-          authorization_ids: JSON.stringify(order.authorizationIds),
-          profile: order.profile,
-          expires_at: order.expiresAt.toISOString(),
-          created_at: order.createdAt.toISOString(),
-          certificate_serial: null,
-          error: null,
-          replaces: order.replaces,
-        })
-        .execute();
+      if (authorizationRows.length)
+        await insertAuthorizations(authorizationRows.length).run(tx, rowValues(authorizationRows));
+      if (challengeRows.length) await insertChallenges(challengeRows.length).run(tx, rowValues(challengeRows));
+      await statements.insertOrder.run(tx, {
+        id: order.id,
+        account_id: order.accountId,
+        status: order.status,
+        identifiers: JSON.stringify(order.identifiers),
+        authorization_ids: JSON.stringify(order.authorizationIds),
+        profile: order.profile,
+        expires_at: order.expiresAt.toISOString(),
+        created_at: order.createdAt.toISOString(),
+        replaces: order.replaces,
+      });
     });
   }
 
   async order(id: string): Promise<AcmeOrder | undefined> {
-    const row = await this.db.selectFrom("acme_orders").selectAll().where("id", "=", id).executeTakeFirst();
+    const row = (await statements.order.run(this.db, { id })).rows[0];
     return row && toOrder(row);
   }
 
@@ -165,32 +293,9 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
    * An authorization and its challenges in one statement (every ACME poll of an authorization and
    * every challenge POST reads both).
    */
-  private async authorizationBy(key: "id" | "challenge", value: string): Promise<AcmeAuthorization | undefined> {
-    const query = this.db
-      .selectFrom("acme_authorizations as a")
-      .leftJoin("acme_challenges as c", "c.authorization_id", "a.id")
-      .select([
-        "a.id",
-        "a.account_id",
-        "a.identifier_type",
-        "a.identifier_value",
-        "a.wildcard",
-        "a.status",
-        "a.expires_at",
-        "c.id as challenge_id",
-        "c.type as challenge_type",
-        "c.token as challenge_token",
-        "c.status as challenge_status",
-        "c.validated_at as challenge_validated_at",
-        "c.error as challenge_error",
-      ])
-      .orderBy("c.type");
-    const rows = await (key === "id"
-      ? query.where("a.id", "=", value)
-      : query.where("a.id", "=", (eb) =>
-          eb.selectFrom("acme_challenges as own").select("own.authorization_id").where("own.id", "=", value),
-        )
-    ).execute();
+  private async authorizationBy(key: "id" | "challenge", id: string): Promise<AcmeAuthorization | undefined> {
+    const query = key === "id" ? statements.authorizationById : statements.authorizationByChallenge;
+    const { rows } = await query.run(this.db, { id });
     const row = rows[0];
     if (!row) return undefined;
     return {
@@ -221,8 +326,10 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     return row && toChallenge(row);
   }
 
-  startValidation(challengeId: string): Promise<boolean> {
-    return this.markProcessing("acme_challenges", challengeId, "pending");
+  /** The compare-and-set that lets one request go on, without waiting for the disk (see the port). */
+  async startValidation(challengeId: string): Promise<boolean> {
+    const { numAffectedRows } = await this.relaxed((db) => statements.startValidation.run(db, { id: challengeId }));
+    return numAffectedRows === 1n;
   }
 
   async setChallenge(
@@ -249,48 +356,29 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
       .execute();
   }
 
-  startFinalizing(orderId: string): Promise<boolean> {
-    return this.markProcessing("acme_orders", orderId, "ready");
-  }
-
-  /** The compare-and-set that lets one request go on, without waiting for the disk (see the port). */
-  private async markProcessing(
-    table: "acme_challenges" | "acme_orders",
-    id: string,
-    from: "pending" | "ready",
-  ): Promise<boolean> {
-    const result = await this.relaxed((db) =>
-      db
-        .updateTable(table)
-        .set({ status: "processing" })
-        .where("id", "=", id)
-        .where("status", "=", from)
-        .executeTakeFirst(),
-    );
-    return Number(result.numUpdatedRows) === 1;
+  /** As startValidation. */
+  async startFinalizing(orderId: string): Promise<boolean> {
+    const { numAffectedRows } = await this.relaxed((db) => statements.startFinalizing.run(db, { id: orderId }));
+    return numAffectedRows === 1n;
   }
 
   async setOrder(
     id: string,
-    from: OrderStatus[],
+    from: OrderStatus,
     changes: { status: OrderStatus; certificateSerial?: string; error?: unknown },
   ): Promise<boolean> {
+    const values = {
+      id,
+      from,
+      status: changes.status,
+      serial: changes.certificateSerial ?? null,
+      error: changes.error === undefined ? null : json(changes.error),
+    };
     // Group-committed: finalizes that end together (an order made valid) share one fsync.
-    const result = await this.writes.run(
-      (tx) =>
-        tx
-          .updateTable("acme_orders")
-          .set({
-            status: changes.status,
-            ...(changes.certificateSerial ? { certificate_serial: changes.certificateSerial } : {}),
-            ...(changes.error !== undefined ? { error: json(changes.error) } : {}),
-          })
-          .where("id", "=", id)
-          .where("status", "in", from)
-          .executeTakeFirst(),
-      { alone: true },
-    );
-    return Number(result.numUpdatedRows) === 1;
+    const { numAffectedRows } = await this.writes.run((tx) => statements.setOrder.run(tx, values), {
+      alone: true,
+    });
+    return numAffectedRows === 1n;
   }
 
   async reusableAuthorization(
@@ -299,7 +387,14 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
     wildcard: boolean,
     until: Date,
   ) {
-    return (await reusableAuthorizationQuery(this.db, accountId, identifier, wildcard, until).executeTakeFirst())?.id;
+    const { rows } = await statements.reusableAuthorization.run(this.db, {
+      accountId,
+      type: identifier.type,
+      value: identifier.value,
+      wildcard: wildcard ? 1 : 0,
+      until: until.toISOString(),
+    });
+    return rows[0]?.id;
   }
 
   async ordersOfAccount(accountId: string, limit: number): Promise<string[]> {
@@ -326,36 +421,31 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
 
   async concludeValidation(outcome: ValidationOutcome): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
-      const challenge = await tx
-        .updateTable("acme_challenges")
-        .set(
-          outcome.valid
-            ? { status: "valid", error: null, validated_at: outcome.at.toISOString() }
-            : { status: "invalid", error: json(outcome.error) },
-        )
-        .where("id", "=", outcome.challengeId)
-        .where("status", "=", "processing")
-        .executeTakeFirst();
-      if (Number(challenge.numUpdatedRows) !== 1) return false;
-      await tx
-        .updateTable("acme_authorizations")
-        .set(outcome.valid ? { status: "valid", expires_at: outcome.validUntil.toISOString() } : { status: "invalid" })
-        .where("id", "=", outcome.authorizationId)
-        .execute();
-      const orders = await ordersWaitingOn(tx, outcome.accountId, outcome.authorizationId).execute();
+      const id = outcome.authorizationId;
+      const challenge = await (outcome.valid
+        ? statements.challengeValid.run(tx, { id: outcome.challengeId, at: outcome.at.toISOString() })
+        : statements.challengeInvalid.run(tx, { id: outcome.challengeId, error: json(outcome.error)! }));
+      if (challenge.numAffectedRows !== 1n) return false;
+      await (outcome.valid
+        ? statements.authorizationValid.run(tx, { id, until: outcome.validUntil.toISOString() })
+        : statements.authorizationInvalid.run(tx, { id }));
+      const { rows: orders } = await statements.ordersWaitingOn.run(tx, {
+        accountId: outcome.accountId,
+        pattern: containsPattern(JSON.stringify(id)),
+      });
       for (const order of orders) {
         if (!outcome.valid) {
-          await tx
-            .updateTable("acme_orders")
-            .set({ status: "invalid", error: json(outcome.error) })
-            .where("id", "=", order.id)
-            .where("status", "=", "pending")
-            .execute();
+          await statements.orderInvalid.run(tx, { id: order.id, error: json(outcome.error)! });
           continue;
         }
         // Ready once none of its authorizations is still not valid: the check and the change are one
-        // statement.
+        // statement. An order of this authorization alone is ready now.
         const ids = JSON.parse(order.authorization_ids) as string[];
+        const others = ids.filter((other) => other !== id);
+        if (others.length === 0) {
+          await statements.orderReady.run(tx, { id: order.id });
+          continue;
+        }
         await tx
           .updateTable("acme_orders")
           .set({ status: "ready" })
@@ -364,7 +454,7 @@ export class SqlAcmeOrderStore implements AcmeOrderStore {
           .where(({ not, exists, selectFrom }) =>
             not(
               exists(
-                selectFrom("acme_authorizations").select("id").where("id", "in", ids).where("status", "<>", "valid"),
+                selectFrom("acme_authorizations").select("id").where("id", "in", others).where("status", "<>", "valid"),
               ),
             ),
           )

@@ -3,6 +3,7 @@ import { withAudit } from "./audit-store.js";
 import type { Kysely, Selectable } from "kysely";
 import type { AcmeAccount, AcmeStore } from "../../acme/ports.js";
 import type { AcmeAccountsTable, Database } from "../schema.js";
+import { defineQuery } from "../compiled-query.js";
 import { isUniqueViolation } from "./unique.js";
 
 function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccount {
@@ -15,6 +16,11 @@ function toAccount(row: Selectable<AcmeAccountsTable>): AcmeAccount {
     createdAt: new Date(row.created_at),
   };
 }
+
+/** Every authenticated ACME request reads its account. */
+const accountById = defineQuery((db, p: { id: string }) =>
+  db.selectFrom("acme_accounts").selectAll().where("id", "=", p.id),
+);
 
 export class SqlAcmeStore implements AcmeStore {
   constructor(private readonly db: Kysely<Database>) {}
@@ -54,7 +60,7 @@ export class SqlAcmeStore implements AcmeStore {
   }
 
   async accountById(id: string): Promise<AcmeAccount | undefined> {
-    const row = await this.db.selectFrom("acme_accounts").selectAll().where("id", "=", id).executeTakeFirst();
+    const row = (await accountById.run(this.db, { id })).rows[0];
     return row && toAccount(row);
   }
 

@@ -9,6 +9,7 @@ import {
   type StoredTreeHead,
 } from "../../audit/index.js";
 import type { AuditEventsTable, AuditTreeHeadsTable, Database } from "../schema.js";
+import { type DefinedQuery, defineQuery } from "../compiled-query.js";
 
 /** The chain's head as this transaction left it, once it holds the head's lock. */
 const heads = new WeakMap<Kysely<Database>, { seq: number; hash: string }>();
@@ -88,7 +89,7 @@ export async function appendAudit(
     const appended = guess && (await appendIfHeadIs(tx, guess, event, alongside));
     return appended ?? tx.transaction().execute((t) => appendAudit(t, event, alongside));
   }
-  if (alongside && !postgres) await insertRow(tx, alongside).execute();
+  if (alongside && !postgres) await insertAlongside(alongside).run(tx, alongside.row);
   let head = heads.get(tx);
   if (!head && postgres) {
     const guess = guessFor(adapter).take(1 / 2);
@@ -99,12 +100,8 @@ export async function appendAudit(
     }
   }
   if (!head) {
-    const row = await tx
-      .updateTable("audit_head")
-      .set((eb) => ({ seq: eb.ref("seq") }))
-      .where("id", "=", 1)
-      .returning(["seq", "hash"])
-      .executeTakeFirstOrThrow();
+    const row = (await lockHead.run(tx, {})).rows[0];
+    if (!row) throw new Error("the audit head row is missing");
     head = { seq: Number(row.seq), hash: row.hash };
   }
   const seq = head.seq + 1;
@@ -120,8 +117,8 @@ export async function appendAudit(
     await creator.with("moved_head", moveHead).insertInto("audit_events").values(values).execute();
     guessFor(adapter).head = { seq, hash };
   } else {
-    await tx.insertInto("audit_events").values(values).execute();
-    await tx.updateTable("audit_head").set({ seq, hash }).where("id", "=", 1).execute();
+    await insertEvent.run(tx, values);
+    await moveHead.run(tx, { seq, hash });
   }
   heads.set(tx, { seq, hash });
   return { ...event, seq, prevHash: head.hash, hash };
@@ -129,6 +126,52 @@ export async function appendAudit(
 
 // biome-ignore lint/suspicious/noExplicitAny: an insert into whichever table the caller names.
 const insertRow = (q: QueryCreator<Database>, { into, row }: AlongsideRow) => q.insertInto(into).values(row as any);
+
+/** Reads the head under the transaction's lock: the update takes the row lock (SQLite: the database's). */
+const lockHead = defineQuery((db) =>
+  db
+    .updateTable("audit_head")
+    .set((eb) => ({ seq: eb.ref("seq") }))
+    .where("id", "=", 1)
+    .returning(["seq", "hash"]),
+);
+const insertEvent = defineQuery((db, p: ReturnType<typeof eventRow>) =>
+  db.insertInto("audit_events").values({
+    seq: p.seq,
+    at: p.at,
+    action: p.action,
+    actor_id: p.actor_id,
+    actor_name: p.actor_name,
+    actor_kind: p.actor_kind,
+    request_id: p.request_id,
+    address: p.address,
+    target_type: p.target_type,
+    target_id: p.target_id,
+    outcome: p.outcome,
+    details: p.details,
+    prev_hash: p.prev_hash,
+    hash: p.hash,
+  }),
+);
+const moveHead = defineQuery((db, p: { seq: number; hash: string }) =>
+  db.updateTable("audit_head").set({ seq: p.seq, hash: p.hash }).where("id", "=", 1),
+);
+
+/** SQLite's insert of an alongside row, one definition per table and columns (a handful). */
+const alongsideInserts = new Map<string, DefinedQuery<Record<string, unknown>, unknown>>();
+function insertAlongside({ into, row }: AlongsideRow): DefinedQuery<Record<string, unknown>, unknown> {
+  const columns = Object.keys(row);
+  const shape = `${into}(${columns.join()})`;
+  let insert = alongsideInserts.get(shape);
+  if (!insert) {
+    insert = defineQuery((db, p: Record<string, unknown>) =>
+      // biome-ignore lint/suspicious/noExplicitAny: as insertRow.
+      db.insertInto(into).values(Object.fromEntries(columns.map((column) => [column, p[column]])) as any),
+    );
+    alongsideInserts.set(shape, insert);
+  }
+  return insert;
+}
 
 function eventRow(event: AuditEvent, seq: number, prevHash: string, hash: string) {
   return {

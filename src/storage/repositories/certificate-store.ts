@@ -16,6 +16,19 @@ import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 import { contains } from "./like.js";
+import { defineQuery } from "../compiled-query.js";
+
+const certificateBySerial = defineQuery((db, p: { serial: string }) =>
+  db.selectFrom("certificates").selectAll().where("serial", "=", p.serial),
+);
+/** An intent becomes its certificate, only while it is still pending. */
+const markIssued = defineQuery((db, p: { serial: string; certificate: Buffer }) =>
+  db
+    .updateTable("certificates")
+    .set({ status: "valid", certificate: p.certificate })
+    .where("serial", "=", p.serial)
+    .where("status", "=", "pending"),
+);
 
 /**
  * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
@@ -133,14 +146,8 @@ export class SqlCertificateStore implements CertificateStore {
           if (refused) throw refused;
           return;
         }
-        const result = await tx
-          .updateTable("certificates")
-          .set({ status: "valid", certificate })
-          .where("serial", "=", serial)
-          .where("status", "=", "pending")
-          .executeTakeFirst();
-        if (Number(result.numUpdatedRows) !== 1)
-          throw new StorageError(`certificate ${serial} is not a pending intent`);
+        const result = await markIssued.run(tx, { serial, certificate });
+        if (result.numAffectedRows !== 1n) throw new StorageError(`certificate ${serial} is not a pending intent`);
         if (ocspAnswer) await saveOcspResponse(tx, ocspAnswer);
       },
       // One statement on PostgreSQL (with an answer): atomic, and durable once it returns, alone;
@@ -177,7 +184,7 @@ export class SqlCertificateStore implements CertificateStore {
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
-    const row = await this.db.selectFrom("certificates").selectAll().where("serial", "=", serial).executeTakeFirst();
+    const row = (await certificateBySerial.run(this.db, { serial })).rows[0];
     return row && toRecord(row);
   }
 

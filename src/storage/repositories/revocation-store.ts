@@ -12,6 +12,7 @@ import { children, readElement } from "../../pki/der.js";
 import type { Database } from "../schema.js";
 import type { AuditEvent } from "../../audit/index.js";
 import { appendAudit, withAudit } from "./audit-store.js";
+import { defineQuery } from "../compiled-query.js";
 import { BlockedKeyError } from "../../errors/index.js";
 
 /** The block on a key, if any. */
@@ -407,20 +408,23 @@ async function markCrlDueFor(tx: Kysely<Database>, serial: string, at: Date): Pr
 
 /** Inserts or replaces one pre-signed answer (also inside the issuing transaction). */
 export async function saveOcspResponse(db: Kysely<Database>, r: StoredOcspResponse): Promise<void> {
-  const values = {
+  await upsertOcspResponse.run(db, {
     serial: r.serial,
     hash: r.hash,
     this_update: r.thisUpdate.toISOString(),
     next_update: r.nextUpdate.toISOString(),
     der: r.der,
-  };
-  await db
-    .insertInto("ocsp_responses")
-    .values(values)
-    .onConflict((oc) =>
-      oc
-        .columns(["serial", "hash"])
-        .doUpdateSet({ this_update: values.this_update, next_update: values.next_update, der: values.der }),
-    )
-    .execute();
+  });
 }
+
+const upsertOcspResponse = defineQuery(
+  (db, p: { serial: string; hash: string; this_update: string; next_update: string; der: Buffer }) =>
+    db
+      .insertInto("ocsp_responses")
+      .values({ serial: p.serial, hash: p.hash, this_update: p.this_update, next_update: p.next_update, der: p.der })
+      .onConflict((oc) =>
+        oc
+          .columns(["serial", "hash"])
+          .doUpdateSet({ this_update: p.this_update, next_update: p.next_update, der: p.der }),
+      ),
+);

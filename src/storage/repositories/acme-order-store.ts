@@ -142,34 +142,21 @@ const insertChallenges = defineQueryPerCount((db, p: Record<string, unknown>, co
 
 /** The statements of an ACME certificate's requests, compiled once per database (compiled-query.ts). */
 const statements = {
-  insertOrder: defineQuery(
-    (
-      db,
-      p: {
-        id: string;
-        account_id: string;
-        status: string;
-        identifiers: string;
-        authorization_ids: string;
-        profile: string;
-        expires_at: string;
-        created_at: string;
-        replaces: string | null;
-      },
-    ) =>
-      db.insertInto("acme_orders").values({
-        id: p.id,
-        account_id: p.account_id,
-        status: p.status,
-        identifiers: p.identifiers,
-        authorization_ids: p.authorization_ids,
-        profile: p.profile,
-        expires_at: p.expires_at,
-        created_at: p.created_at,
-        certificate_serial: null,
-        error: null,
-        replaces: p.replaces,
-      }),
+  // A new order has no certificate or error yet.
+  insertOrder: defineQuery((db, p: Omit<AcmeOrdersTable, "certificate_serial" | "error">) =>
+    db.insertInto("acme_orders").values({
+      id: p.id,
+      account_id: p.account_id,
+      status: p.status,
+      identifiers: p.identifiers,
+      authorization_ids: p.authorization_ids,
+      profile: p.profile,
+      expires_at: p.expires_at,
+      created_at: p.created_at,
+      certificate_serial: null,
+      error: null,
+      replaces: p.replaces,
+    }),
   ),
   order: defineQuery((db, p: { id: string }) => db.selectFrom("acme_orders").selectAll().where("id", "=", p.id)),
   authorizationById: defineQuery((db, p: { id: string }) => authorizationWithChallenges(db, "id", p)),

@@ -360,16 +360,16 @@ async function rate(options: autocannon.Options): Promise<{ rps: number; p99: nu
   return { rps: result.requests.average, p99: result.latency.p99 };
 }
 
+/** Two windows' costs that agree within 5 % of the earlier one (none to compare with: no). */
+const agreeWithin5Percent = (cost: number, previous: number | undefined) =>
+  previous !== undefined && Math.abs(cost - previous) <= 0.05 * previous;
+
 /**
  * Load until the server's CPU per request stops falling, before a cost per request is measured:
  * under load V8 goes on compiling the hot path for 10–20 s (in a perf profile of such a window,
  * ~200 µs per certificate went to TurboFan's threads; none once warm), and the figure should be
  * the server's, not its JIT's. 3 s windows until two in a row agree within 5 %, at most ten.
  */
-/** Two windows' costs that agree within 5 % of the earlier one (none to compare with: no). */
-const agreeWithin5Percent = (cost: number, previous: number | undefined) =>
-  previous !== undefined && Math.abs(cost - previous) <= 0.05 * previous;
-
 async function settle(options: autocannon.Options, pid: number): Promise<void> {
   let previous: number | undefined;
   for (let window = 0; window < 10; window++) {

@@ -284,7 +284,7 @@ export function acmeHandler(
     if (!req.url?.startsWith("/acme/")) return false;
     const start = process.hrtime.bigint();
     const method = req.method ?? "GET";
-    const { path } = splitUrl(req.url ?? "/");
+    const { path } = splitUrl(req.url);
     const exchange: Exchange = { requestId: requestIdFor(header(req, "x-request-id")), path };
     const found = match(method, path.slice("/acme/".length).split("/"));
     res.on("finish", () => {

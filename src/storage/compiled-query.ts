@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import { type Compilable, CompiledQuery, type Kysely, type QueryResult, type RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 
 const NAME = Symbol("compiled query parameter");
@@ -39,6 +39,13 @@ export function defineQuery<P extends Record<string, unknown>, R>(
       return executor.executeQuery(bind(values));
     },
   };
+}
+
+/** defineQuery for a statement written as SQL (Kysely's `sql` template), its values taken from `p`. */
+export function defineSqlQuery<P extends Record<string, unknown>, R>(
+  build: (p: P) => RawBuilder<R>,
+): DefinedQuery<P, R> {
+  return defineQuery((db, p: P) => ({ compile: () => build(p).compile(db) }));
 }
 
 function compile<P extends Record<string, unknown>, R>(

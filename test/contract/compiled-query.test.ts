@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { defineQuery, defineQueryPerCount, rowMarkers, rowValues } from "../../src/storage/compiled-query.js";
+import { sql } from "kysely";
+import {
+  defineQuery,
+  defineQueryPerCount,
+  defineSqlQuery,
+  rowMarkers,
+  rowValues,
+} from "../../src/storage/compiled-query.js";
 import { type OpenDatabase, openDatabase } from "../../src/storage/database.js";
 import { testDatabases } from "../helpers/engines.js";
 
@@ -17,6 +24,12 @@ const setCount = defineQuery((db, p: { key: string; count: number }) =>
     .set({ count: p.count })
     .where("key", "=", p.key)
     .where("window_start", "=", "w"),
+);
+/** The same kind of statement written as SQL: a constant in the text, values from p. */
+const addToCount = defineSqlQuery(
+  (p: { key: string; by: number }) =>
+    sql<{ count: number }>`update rate_limit_counters set count = count + ${p.by}
+      where key = ${p.key} and window_start = ${"w"} returning count`,
 );
 const insertCounters = defineQueryPerCount(
   (db, p: Record<string, unknown>, count) =>
@@ -70,6 +83,13 @@ describe.each(["sqlite", "postgres"] as const)("compiled queries on %s", (engine
       }),
     ).rejects.toThrow("roll back");
     expect(await count("a")).toEqual([10]);
+  });
+
+  it("runs a statement written as SQL with each run's values", async () => {
+    expect((await addToCount.run(opened.db, { key: "a", by: 5 })).rows.map((r) => Number(r.count))).toEqual([15]);
+    expect((await addToCount.run(opened.db, { key: "b", by: 1 })).rows.map((r) => Number(r.count))).toEqual([21]);
+    expect([await count("a"), await count("b", "v")]).toEqual([[15], [3]]);
+    await expect(addToCount.run(opened.db, { key: "a" } as never)).rejects.toThrow("no value for by");
   });
 
   it("refuses a missing value, and a builder that lists p's keys, instead of binding NULL or nothing", async () => {

@@ -9,7 +9,7 @@ import {
   type StoredTreeHead,
 } from "../../audit/index.js";
 import type { AuditEventsTable, AuditTreeHeadsTable, Database } from "../schema.js";
-import { type DefinedQuery, defineQuery } from "../compiled-query.js";
+import { type DefinedQuery, defineQuery, defineSqlQuery } from "../compiled-query.js";
 
 /** The chain's head as this transaction left it, once it holds the head's lock. */
 const heads = new WeakMap<Kysely<Database>, { seq: number; hash: string }>();
@@ -272,29 +272,60 @@ export async function appendAllIfHeadIs(
     return row;
   });
   const rows = entries.map((e) => e.alongside.row);
-  const insert = (table: string, list: Record<string, unknown>[]) => {
-    const columns = Object.keys(list[0]!);
-    const json = JSON.stringify(
-      list.map((row) =>
-        Object.fromEntries(
-          Object.entries(row).map(([k, v]) => [k, Buffer.isBuffer(v) ? `\\x${v.toString("hex")}` : v]),
-        ),
-      ),
-    );
-    return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))})
-      select ${sql.join(columns.map((c) => sql.ref(`r.${c}`)))}
-      from moved_head, jsonb_populate_recordset(null::${sql.table(table)}, ${json}::jsonb) r`;
-  };
-  const result = await sql`
-    with moved_head as (
-      update audit_head set seq = ${head.seq}, hash = ${head.hash}
-      where id = 1 and seq = ${guess.seq} and hash = ${guess.hash} returning seq),
-    alongside as (${insert(into, rows)})
-    ${insert("audit_events", events)}`.execute(db);
+  const result = await appendTogetherQuery(into, Object.keys(rows[0]!), Object.keys(events[0]!)).run(db, {
+    seq: head.seq,
+    hash: head.hash,
+    guessSeq: guess.seq,
+    guessHash: guess.hash,
+    rows: jsonRows(rows),
+    events: jsonRows(events),
+  });
   const hit = Number(result.numAffectedRows ?? 0) === entries.length;
   known.outcome(hit);
   known.head = hit ? head : undefined;
   return hit;
+}
+
+/** Rows as jsonb_populate_recordset reads them: a JSON array of objects, bytea as "\\x…" hex. */
+function jsonRows(rows: readonly Record<string, unknown>[]): string {
+  return JSON.stringify(
+    rows.map((row) => {
+      const out: Record<string, unknown> = {};
+      for (const column in row) {
+        const value = row[column];
+        out[column] = Buffer.isBuffer(value) ? `\\x${value.toString("hex")}` : value;
+      }
+      return out;
+    }),
+  );
+}
+
+type AppendTogether = { seq: number; hash: string; guessSeq: number; guessHash: string; rows: string; events: string };
+/** appendAllIfHeadIs's statement, one definition per alongside table and columns (a handful). */
+const appendsTogether = new Map<string, DefinedQuery<AppendTogether, unknown>>();
+function appendTogetherQuery(
+  into: string,
+  columns: readonly string[],
+  eventColumns: readonly string[],
+): DefinedQuery<AppendTogether, unknown> {
+  const shape = `${into}(${columns.join()}) audit_events(${eventColumns.join()})`;
+  let query = appendsTogether.get(shape);
+  if (!query) {
+    const insert = (table: string, names: readonly string[], json: unknown) =>
+      sql`insert into ${sql.table(table)} (${sql.join(names.map((c) => sql.ref(c)))})
+      select ${sql.join(names.map((c) => sql.ref(`r.${c}`)))}
+      from moved_head, jsonb_populate_recordset(null::${sql.table(table)}, ${json}::jsonb) r`;
+    query = defineSqlQuery(
+      (p: AppendTogether) => sql`
+        with moved_head as (
+          update audit_head set seq = ${p.seq}, hash = ${p.hash}
+          where id = 1 and seq = ${p.guessSeq} and hash = ${p.guessHash} returning seq),
+        alongside as (${insert(into, columns, p.rows)})
+        ${insert("audit_events", eventColumns, p.events)}`,
+    );
+    appendsTogether.set(shape, query);
+  }
+  return query;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { KeyType } from "../../pki/key-types.js";
 import type { CertificatesTable, Database } from "../schema.js";
 import { isBlockedKeyRefusal, isUniqueViolation } from "./unique.js";
 import { contains } from "./like.js";
-import { defineQuery } from "../compiled-query.js";
+import { defineQuery, defineSqlQuery } from "../compiled-query.js";
 
 const certificateBySerial = defineQuery((db, p: { serial: string }) =>
   db.selectFrom("certificates").selectAll().where("serial", "=", p.serial),
@@ -30,18 +30,18 @@ const markIssued = defineQuery((db, p: { serial: string; certificate: Buffer }) 
     .where("status", "=", "pending"),
 );
 
-/**
- * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
- * intent was still pending (the others are stored; that one fails alone, as markIssued would).
- */
-async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promise<(StorageError | undefined)[]> {
-  const issued = items as { serial: string; certificate: Buffer; ocspAnswer: PresignedOcspAnswer }[];
-  const column = <T>(pick: (item: (typeof issued)[number]) => T) => issued.map(pick);
-  const stored = await sql<{ serial: string }>`
+const storeIssued = defineSqlQuery(
+  (p: {
+    serials: string[];
+    certificates: Buffer[];
+    hashes: string[];
+    thisUpdates: string[];
+    nextUpdates: string[];
+    ders: Buffer[];
+  }) => sql<{ serial: string }>`
     with v as (
-      select * from unnest(${column((i) => i.serial)}::text[], ${column((i) => i.certificate)}::bytea[],
-        ${column((i) => i.ocspAnswer.hash)}::text[], ${column((i) => i.ocspAnswer.thisUpdate.toISOString())}::text[],
-        ${column((i) => i.ocspAnswer.nextUpdate.toISOString())}::text[], ${column((i) => i.ocspAnswer.der)}::bytea[])
+      select * from unnest(${p.serials}::text[], ${p.certificates}::bytea[], ${p.hashes}::text[],
+        ${p.thisUpdates}::text[], ${p.nextUpdates}::text[], ${p.ders}::bytea[])
         as v(serial, certificate, hash, this_update, next_update, der)),
     issued as (
       update certificates c set status = 'valid', certificate = v.certificate from v
@@ -50,7 +50,24 @@ async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promi
     select v.serial, v.hash, v.this_update, v.next_update, v.der from v join issued on issued.serial = v.serial
     on conflict (serial, hash) do update
       set this_update = excluded.this_update, next_update = excluded.next_update, der = excluded.der
-    returning serial`.execute(db);
+    returning serial`,
+);
+
+/**
+ * PostgreSQL: certificates and their pre-signed answers stored in one statement, each only if its
+ * intent was still pending (the others are stored; that one fails alone, as markIssued would).
+ */
+async function markIssuedTogether(db: Kysely<Database>, items: unknown[]): Promise<(StorageError | undefined)[]> {
+  const issued = items as { serial: string; certificate: Buffer; ocspAnswer: PresignedOcspAnswer }[];
+  const column = <T>(pick: (item: (typeof issued)[number]) => T) => issued.map(pick);
+  const stored = await storeIssued.run(db, {
+    serials: column((i) => i.serial),
+    certificates: column((i) => i.certificate),
+    hashes: column((i) => i.ocspAnswer.hash),
+    thisUpdates: column((i) => i.ocspAnswer.thisUpdate.toISOString()),
+    nextUpdates: column((i) => i.ocspAnswer.nextUpdate.toISOString()),
+    ders: column((i) => i.ocspAnswer.der),
+  });
   const done = new Set(stored.rows.map((r) => r.serial));
   return issued.map(({ serial }) =>
     done.has(serial) ? undefined : new StorageError(`certificate ${serial} is not a pending intent`),

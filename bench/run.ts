@@ -1485,6 +1485,12 @@ async function pgIssuance(): Promise<void> {
   };
   try {
     for (const [engine, { schema, root, ...env }] of engines) {
+      // Each run starts from the same server state: the runs before it dropped their schemas, and
+      // their dirty pages are written now rather than during this run. Kept, 13 runs' tables
+      // outgrew shared_buffers (backends wrote evicted pages themselves: pg_stat_bgwriter's
+      // buffers_backend) and their WAL forced checkpoints at random points of later runs, whose
+      // backends then cost 650–770 µs a certificate against 380 in an early run of one bench.
+      await admin.query("CHECKPOINT").catch(() => {}); // needs a superuser or pg_checkpoint
       const server = await startServer(env, undefined, root);
       try {
         const { csr } = opensslCsr(server.dir, "bench");
@@ -1544,6 +1550,7 @@ async function pgIssuance(): Promise<void> {
         if (schema) record(`${engine}: PostgreSQL backends' CPU per certificate, 16 connections`, sixteen.pgUs, "µs");
       } finally {
         await server.stop();
+        if (schema) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       }
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

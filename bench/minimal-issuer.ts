@@ -3,7 +3,7 @@
 // Node itself allows as well as against the crypto floor. It does the same work, with nothing else:
 //
 // - POST a JSON body with a PEM CSR and a bearer token (compared in constant time);
-// - decode the CSR and check its self-signature (Keyward's DER reader, spkiFromDer, node:crypto);
+// - decode the CSR and check its self-signature (Keyward's DER reader, importSpki, node:crypto);
 // - the intent (the TBS) and its audit event, hash-chained, durable before the token signs;
 // - the certificate signed in the token (C_Sign, ECDSA P-256), and its OCSP answer signed too;
 // - the certificate and the answer durable before the reply, which carries the PEM.
@@ -22,7 +22,7 @@ import { ecdsaRawToDer } from "../src/pki/ecdsa-signature.js";
 import { certificatePem, pemBlocks } from "../src/pki/pem.js";
 import { decodeCsr, signatureCheck } from "../src/pki/pkcs10.js";
 import { newSerial } from "../src/pki/serial.js";
-import { spkiFromDer } from "../src/pki/spki.js";
+import { importSpki } from "../src/pki/spki.js";
 import { responseData, successfulResponse } from "../src/revocation/ocsp-der.js";
 import { bareP256Signer } from "./bare-token.js";
 
@@ -86,7 +86,8 @@ async function issue(body: Buffer): Promise<{ status: number; body?: string }> {
   const { csr } = JSON.parse(body.toString("utf8")) as { csr: string };
   const decoded = decodeCsr(pemBlocks(csr, "CERTIFICATE REQUEST")[0]!);
   const check = signatureCheck(decoded);
-  if (!check.hash || !verify(check.hash, check.info, spkiFromDer(check.spki), check.signature)) return { status: 400 };
+  if (!check.hash || !verify(check.hash, check.info, await importSpki(check.spki), check.signature))
+    return { status: 400 };
   // Keyward's serials: milliseconds first, so the primary key grows at its right edge.
   const hex = newSerial();
   const now = new Date();

@@ -163,13 +163,13 @@ describe("rsaKeyProblem: the modulus", () => {
 });
 
 describe("the CSR key check (run in threads) reports a weak key before the signature", () => {
-  it("names the small factor of a hand-built SPKI that Node imports without complaint", () => {
+  it("names the small factor of a hand-built SPKI that Node imports without complaint", async () => {
     // 2048 bits exactly, so the key is of a type a profile accepts (rsa2048).
     // (Node's primes have their top two bits set: 3·p of 2046 bits is always 2048 bits long.)
     const bad = 3n * generatePrimeSync(2046, { bigint: true });
     const spki = rsaSpki(bad, 65537n);
     expect(modulusOf(spki).n).toBe(bad);
-    const verdict = checkCsrKey({ spki, info: Buffer.from("x"), signature: Buffer.alloc(256), hash: "sha256" });
+    const verdict = await checkCsrKey({ spki, info: Buffer.from("x"), signature: Buffer.alloc(256), hash: "sha256" });
     expect(verdict).toMatchObject({
       key: "decoded",
       keyType: "rsa2048",

@@ -34,6 +34,23 @@ describe("ThreadPool (real worker threads)", () => {
     }
   });
 
+  it("answers from a handler's promise, its value or its error, while serving others meanwhile", async () => {
+    const pool = echo();
+    try {
+      const [later, now, failed] = await Promise.all([
+        pool.run({ text: "x", later: true }),
+        pool.run({ text: "y" }),
+        pool.run({ text: "z", later: true, fail: true }).catch((e) => e),
+      ]);
+      expect(later).toMatch(/^[ab]: x later$/);
+      expect(now).toMatch(/^[ab]: y$/);
+      expect(failed).toBeInstanceOf(ThreadFailure);
+      expect(failed).toMatchObject({ message: "refused z later", code: 8 });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("replaces a thread that stops, failing only the request it held", async () => {
     const pool = echo();
     try {

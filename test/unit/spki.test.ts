@@ -12,10 +12,7 @@ const keys = {
   rsa2048: generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey,
 } as const;
 
-const importers = {
-  spkiFromDer: (bytes: Uint8Array) => spkiFromDer(bytes),
-  importSpki: (bytes: Uint8Array) => importSpki(bytes),
-};
+const importers = { spkiFromDer, importSpki };
 
 for (const [importer, importKey] of Object.entries(importers)) {
   describe(importer, () => {

@@ -18,8 +18,9 @@ export type CsrKeyVerdict =
 
 /**
  * Decodes the CSR's public key, looks for weaknesses (goodkey.ts) and checks the CSR's
- * self-signature with it. Importing the key costs about what verifying does (importSpki: 50–60 µs
- * for P-256; trial division of an RSA modulus is less), so issuance runs this in a thread.
+ * self-signature with it. Importing the key costs about what verifying does (importSpki: 45–62 µs
+ * for P-256 in the bench's runs; trial division of an RSA modulus is less), so issuance runs this
+ * in a thread.
  */
 export async function checkCsrKey(check: CsrSignatureCheck): Promise<CsrKeyVerdict> {
   let publicKey: KeyObject;

@@ -97,7 +97,8 @@ export function spkiFromDer(spkiDer: Uint8Array): KeyObject {
  * JWK import does, but skips what else the JWK import runs, OpenSSL's full public-key validation
  * (n·Q = O, a scalar multiplication that proves nothing more on these curves of cofactor 1), and
  * gives a key whose first verification is cheaper too. A fresh P-256 key imported and one
- * signature verified with it, node:crypto alone: 130 against 178 µs of CPU.
+ * signature verified with it, node:crypto alone: about a fifth less CPU than through
+ * spkiFromDer (110–130 against 139–178 µs, on two machines).
  */
 export async function importSpki(spkiDer: Uint8Array): Promise<KeyObject> {
   const { der, exact } = exactDer(spkiDer);
